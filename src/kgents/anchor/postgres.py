@@ -1,0 +1,102 @@
+"""The server anchor: a PostgreSQL schema reached through an asyncpg pool.
+
+Every connection pins `search_path` to the kgents schema and the time zone to UTC. Connecting and migrating turn
+driver failures into one-line errors that name `KGENTS_POSTGRES_URL` and never show its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import asyncpg
+
+from kgents.anchor.migrations import load_migrations, pending_migrations
+from kgents.config import redact_url
+from kgents.errors import BackendUnavailableError
+
+CONNECT_TIMEOUT_S = 5.0
+MIGRATION_LOCK_KEY = 0x6B67656E7473  # "kgents": one migrator at a time per database
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    """One line for a failed connection, with the URL redacted and the password never echoed."""
+    shown = redact_url(url)
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        reason = "the database does not exist"
+    elif isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+        reason = "authentication failed"
+    elif isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "connection refused (is PostgreSQL running?)"
+    elif isinstance(exc, OSError):
+        reason = exc.strerror or type(exc).__name__
+    else:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"KGENTS_POSTGRES_URL: cannot connect to {shown}: {reason}"
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Any:
+    """An asyncpg pool on `schema` (created if missing), or BackendUnavailableError."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        finally:
+            await conn.close()
+        return await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_S,
+            init=_init_connection,
+            server_settings={"search_path": f'"{schema}"', "TimeZone": "UTC", "application_name": "kgents"},
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, asyncio.TimeoutError) as exc:
+        raise BackendUnavailableError(describe_failure(url, exc)) from None
+    except ValueError as exc:  # asyncpg's DSN parser
+        raise BackendUnavailableError(f"KGENTS_POSTGRES_URL is not usable ({redact_url(url)}): {exc}") from None
+
+
+async def applied_versions(conn: Any) -> set[int]:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    return {int(r[0]) for r in await conn.fetch("SELECT version FROM schema_version")}
+
+
+async def migrate(pool: Any, schema: str) -> list[str]:
+    """Apply the missing migrations in one transaction, serialised by an advisory lock; return what ran."""
+    migrations = load_migrations("postgres", schema)
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        for migration in pending_migrations(migrations, await applied_versions(conn), f"schema {schema}"):
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
+            applied.append(f"{migration.version:04d}_{migration.name}")
+    return applied
+
+
+async def schema_version(pool: Any) -> int:
+    async with pool.acquire() as conn:
+        return max(await applied_versions(conn), default=0)
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    """Remove a schema and everything in it (tests and `kgents db reset`)."""
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

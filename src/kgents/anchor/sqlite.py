@@ -1,0 +1,139 @@
+"""The embedded anchor: one SQLite database in WAL mode under `KGENTS_HOME`.
+
+sqlite3 is blocking, so each `SqliteAnchor` owns one connection on one worker thread and the async API hands it
+work; within a process that serialises writes, across processes SQLite's locks (with a busy timeout) do.
+Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kgents.anchor.migrations import load_migrations, pending_migrations
+from kgents.errors import BackendUnavailableError
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+class SqliteAnchor:
+    """A SQLite database, migrated, reachable from async code."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgents-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> SqliteAnchor:
+        anchor = cls(path)
+        try:
+            await anchor.run(anchor._connect)
+            if migrate:
+                await anchor.run(anchor._migrate)
+        except BaseException:
+            await anchor.close()
+            raise
+        return anchor
+
+    def _connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailableError(f"KGENTS_HOME: cannot open the anchor database {self.path}: {exc}") from None
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("kgents_contains", 2, _contains, deterministic=True)
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection; only for functions running on the worker thread via `run`."""
+        if self._conn is None:
+            raise RuntimeError("the anchor is closed")
+        return self._conn
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    @contextmanager
+    def write(self) -> Any:
+        """A write transaction on the worker thread: commit on success, roll back on any error."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _applied(self) -> set[int]:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        return {int(r[0]) for r in self.conn.execute("SELECT version FROM schema_version")}
+
+    def _current_version(self) -> int:
+        return max(self._applied(), default=0)
+
+    def _migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self.write() as conn:
+            for migration in pending_migrations(load_migrations("sqlite"), self._applied(), str(self.path)):
+                for statement in _split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at)"
+                    " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))",
+                    (migration.version, migration.name),
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    async def migrate(self) -> list[str]:
+        return await self.run(self._migrate)
+
+    async def schema_version(self) -> int:
+        return await self.run(self._current_version)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+
+def _contains(haystack: str | None, needle: str | None) -> bool:
+    """Case-insensitive substring test, Unicode-aware like PostgreSQL's lower() (SQLite's is ASCII only)."""
+    return haystack is not None and needle is not None and needle.lower() in haystack.lower()
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Whole statements of a migration (sqlite3 runs one at a time inside our transaction)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        if not buffer and line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,1 @@
+"""The `kgents` command line (typer + rich). Only this package and the workbench import UI libraries."""

@@ -1,0 +1,60 @@
+"""The `kgents` entry point: global flags, the sub-command groups, and error handling for all of them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from kgents import __version__
+from kgents.cli import db_cmd, demo_cmd, garden_cmd
+from kgents.cli.context import CliState, err_console
+from kgents.cli.exit_codes import ExitCode
+
+app = typer.Typer(
+    name="kgents",
+    help="A durable, searchable, observable memory for the K-gent persona agent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(garden_cmd.app, name="garden")
+app.add_typer(db_cmd.app, name="db")
+app.command("demo")(demo_cmd.demo)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ./.kgents).")
+    ] = None,
+    persona: Annotated[
+        str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")
+    ] = None,
+    postgres_url: Annotated[
+        str | None, typer.Option("--postgres-url", help="Use PostgreSQL as the anchor (KGENTS_POSTGRES_URL).")
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"kgents {__version__}")
+        raise typer.Exit(0)
+    ctx.obj = CliState({"home": home, "persona": persona, "postgres_url": postgres_url})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: click's usage errors, too, become one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="kgents", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("kgents: interrupted", markup=False)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        err_console.print(f"kgents: {exc.format_message()}", markup=False, soft_wrap=True)
+        sys.exit(ExitCode.USAGE)
+    sys.exit(result if isinstance(result, int) else ExitCode.OK)

@@ -1,0 +1,52 @@
+"""Every exit code `kgents` uses, and the one function that maps an error to its code.
+
+Status commands speak Nagios (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); failures use the BSD sysexits values, so
+a script can tell "the garden is unhealthy" from "you typed it wrong" from "the server is down".
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from kgents.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+    USAGE = 64
+    DATA_ERROR = 65
+    NOT_FOUND = 66
+    UNAVAILABLE = 69
+    INTERNAL = 70
+    CONFLICT = 75
+    CONFIG = 78
+    INTERRUPTED = 130
+
+
+_BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (ConfigError, ExitCode.CONFIG),
+    (SchemaError, ExitCode.CONFIG),
+    (BackendUnavailableError, ExitCode.UNAVAILABLE),
+    (NotFoundError, ExitCode.NOT_FOUND),
+    (ConflictError, ExitCode.CONFLICT),
+    (ValidationError, ExitCode.DATA_ERROR),
+    (KeyboardInterrupt, ExitCode.INTERRUPTED),
+)
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code for an error that ends a command."""
+    for kind, code in _BY_ERROR:
+        if isinstance(error, kind):
+            return code
+    return ExitCode.INTERNAL

@@ -1,0 +1,146 @@
+"""One settings object, read from the environment and overridden by CLI flags.
+
+Every URL is checked up front so that a typo produces one line naming the setting (never a traceback), and every
+URL is shown redacted: a password never reaches a log, an error or a ghost file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from kgents.errors import ConfigError
+
+DEFAULT_HOME = Path(".kgents")
+DEFAULT_PERSONA = "default"
+DEFAULT_SCHEMA = "kgents"
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+PERSONA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+QDRANT_SCHEMES = ("http", "https")
+
+AnchorBackend = Literal["sqlite", "postgres"]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***` (safe to print)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+def check_url(setting: str, url: str, schemes: tuple[str, ...]) -> str:
+    """Return `url` stripped, or raise ConfigError naming `setting` and what is wrong."""
+    url = url.strip()
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{setting} is not a valid URL ({shown}): {exc}") from None
+    if parts.scheme not in schemes:
+        expected = ", ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{setting} must start with one of {expected} (got {shown})")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"{setting} has no host (got {shown})")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{setting} has an invalid port (got {shown})")
+    return url
+
+
+def check_persona(persona: str) -> str:
+    if not PERSONA_RE.match(persona):
+        raise ConfigError(
+            "persona must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
+            f" (got {persona!r:.80})"
+        )
+    return persona
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where kgents keeps its memory and whom it remembers for."""
+
+    home: Path = DEFAULT_HOME
+    persona: str = DEFAULT_PERSONA
+    postgres_url: str | None = None
+    postgres_schema: str = DEFAULT_SCHEMA
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    redis_url: str | None = None
+
+    def __post_init__(self) -> None:
+        check_persona(self.persona)
+        if not _SCHEMA_RE.match(self.postgres_schema):
+            raise ConfigError(
+                "KGENTS_POSTGRES_SCHEMA must be a lower-case SQL identifier (letters, digits, '_'),"
+                f" got {self.postgres_schema!r:.80}"
+            )
+        if self.postgres_url is not None:
+            object.__setattr__(
+                self, "postgres_url", check_url("KGENTS_POSTGRES_URL", self.postgres_url, POSTGRES_SCHEMES)
+            )
+        if self.qdrant_url is not None:
+            object.__setattr__(self, "qdrant_url", check_url("KGENTS_QDRANT_URL", self.qdrant_url, QDRANT_SCHEMES))
+        if self.redis_url is not None:
+            object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `KGENTS_*` variables; keyword overrides (CLI flags) win when not None."""
+        env = os.environ if env is None else env
+
+        def pick(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        values: dict[str, object] = {
+            "home": Path(pick("KGENTS_HOME") or DEFAULT_HOME),
+            "persona": pick("KGENTS_PERSONA") or DEFAULT_PERSONA,
+            "postgres_url": pick("KGENTS_POSTGRES_URL"),
+            "postgres_schema": pick("KGENTS_POSTGRES_SCHEMA") or DEFAULT_SCHEMA,
+            "qdrant_url": pick("KGENTS_QDRANT_URL"),
+            "qdrant_api_key": pick("KGENTS_QDRANT_API_KEY"),
+            "redis_url": pick("KGENTS_REDIS_URL"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values["home"], str):
+            values["home"] = Path(values["home"])
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_persona(self, persona: str) -> Settings:
+        return replace(self, persona=persona)
+
+    @property
+    def anchor_backend(self) -> AnchorBackend:
+        return "postgres" if self.postgres_url else "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "anchor.db"
+
+    def describe_anchor(self) -> str:
+        """Where the truth lives, safe to print."""
+        if self.postgres_url:
+            return f"PostgreSQL {redact_url(self.postgres_url)} (schema {self.postgres_schema})"
+        return f"SQLite {self.sqlite_path}"

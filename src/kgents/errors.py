@@ -1,0 +1,39 @@
+"""The error vocabulary shared by every capability.
+
+Each error carries a message written for a person (one plain line, no secrets), so the CLI can print it as is and
+map its class to an exit code in one place (`kgents.cli.exit_codes`).
+"""
+
+from __future__ import annotations
+
+
+class KgentsError(Exception):
+    """Base of every error kgents raises on purpose."""
+
+
+class ValidationError(KgentsError, ValueError):
+    """A value was rejected before anything was written."""
+
+
+class NotFoundError(KgentsError, LookupError):
+    """The thing asked for does not exist (for this persona)."""
+
+
+class ConflictError(KgentsError):
+    """A write lost a race or collided with existing data; nothing was changed."""
+
+
+class LifecycleError(ValidationError):
+    """A lifecycle transition that the written rules forbid."""
+
+
+class ConfigError(KgentsError):
+    """A setting is malformed; the message names the setting."""
+
+
+class BackendUnavailableError(KgentsError):
+    """A server could not be reached or refused us; the message names the setting, never the secret."""
+
+
+class SchemaError(KgentsError):
+    """The database schema is missing, too old or newer than this code."""

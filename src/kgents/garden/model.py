@@ -1,0 +1,265 @@
+"""What a persona remembers: the `GardenEntry` and the values it may hold.
+
+Entries are immutable values; every change produces a new entry with a higher `version`. Validation lives here, in
+one place, so both stores and every caller reject the same inputs with the same precise messages.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from kgents.config import PERSONA_RE
+from kgents.errors import ValidationError
+
+MAX_CONTENT_CHARS = 10_000
+"""Longest content accepted; a garden entry is a remembered pattern, not a document."""
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_EVIDENCE_ITEMS = 256
+"""Evidence kept on an entry; nurture drops the oldest beyond this (the audit trail keeps every one)."""
+MAX_EVIDENCE_CHARS = 2_000
+MAX_AFFINITIES = 32
+MAX_AFFINITY_NAME_CHARS = 64
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EntryType(StrEnum):
+    PREFERENCE = "PREFERENCE"
+    PATTERN = "PATTERN"
+    VALUE = "VALUE"
+    BEHAVIOR = "BEHAVIOR"
+    INSIGHT = "INSIGHT"
+
+
+class Lifecycle(StrEnum):
+    SEED = "SEED"
+    SAPLING = "SAPLING"
+    TREE = "TREE"
+    FLOWER = "FLOWER"
+    COMPOST = "COMPOST"
+
+
+def parse_enum(enum: type[E], value: object, what: str) -> E:
+    """`value` as a member of `enum` (case-insensitive), or a ValidationError listing the choices."""
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum(value.strip().upper())
+        except ValueError:
+            pass
+    choices = ", ".join(m.value for m in enum)
+    raise ValidationError(f"{what} must be one of {choices} (got {_show(value)})")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in "\n\t\r" for ch in text)
+
+
+def check_content(content: object) -> str:
+    if not isinstance(content, str):
+        raise ValidationError(f"content must be text (got {type(content).__name__})")
+    if not content.strip():
+        raise ValidationError("content must not be empty or only whitespace")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise ValidationError(f"content is {len(content):,} characters; the limit is {MAX_CONTENT_CHARS:,}")
+    if "\x00" in content:
+        raise ValidationError("content must not contain NUL characters")
+    return content
+
+
+def check_confidence(value: object, what: str = "confidence") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} must be a number in [0, 1] (got {_show(value)})")
+    number = float(value)
+    if math.isnan(number):
+        raise ValidationError(f"{what} must be a number in [0, 1] (got NaN)")
+    if not 0.0 <= number <= 1.0:
+        raise ValidationError(f"{what} must be in [0, 1] (got {number:g})")
+    return number
+
+
+def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
+    """Tags stripped and de-duplicated (first occurrence wins), each checked."""
+    if isinstance(tags, str):
+        raise ValidationError("tags must be a list of strings, not one string")
+    seen: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValidationError(f"each tag must be text (got {_show(tag)})")
+        clean = tag.strip()
+        if not clean:
+            raise ValidationError("a tag must not be empty")
+        if len(clean) > MAX_TAG_CHARS:
+            raise ValidationError(f"tag {clean[:20]!r}... is {len(clean)} characters; the limit is {MAX_TAG_CHARS}")
+        if any(ch.isspace() for ch in clean) or "," in clean or _has_control_chars(clean):
+            raise ValidationError(f"tag {_show(clean)} must not contain spaces, commas or control characters")
+        seen.setdefault(clean, None)
+    if len(seen) > MAX_TAGS:
+        raise ValidationError(f"{len(seen)} tags given; the limit is {MAX_TAGS}")
+    return tuple(seen)
+
+
+def check_evidence(evidence: Iterable[object]) -> tuple[str, ...]:
+    if isinstance(evidence, str):
+        raise ValidationError("evidence must be a list of strings, not one string")
+    items: list[str] = []
+    for item in evidence:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError(f"each evidence item must be non-empty text (got {_show(item)})")
+        if len(item) > MAX_EVIDENCE_CHARS:
+            raise ValidationError(
+                f"an evidence item is {len(item):,} characters; the limit is {MAX_EVIDENCE_CHARS:,}"
+            )
+        if "\x00" in item:
+            raise ValidationError("evidence must not contain NUL characters")
+        items.append(item)
+    if len(items) > MAX_EVIDENCE_ITEMS:
+        raise ValidationError(f"{len(items)} evidence items given; the limit is {MAX_EVIDENCE_ITEMS}")
+    return tuple(items)
+
+
+def check_affinities(affinities: Mapping[object, object]) -> dict[str, float]:
+    if not isinstance(affinities, Mapping):
+        raise ValidationError("eigenvector_affinities must be a mapping of axis name to a number in [0, 1]")
+    if len(affinities) > MAX_AFFINITIES:
+        raise ValidationError(f"{len(affinities)} eigenvector affinities given; the limit is {MAX_AFFINITIES}")
+    clean: dict[str, float] = {}
+    for name, value in affinities.items():
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_AFFINITY_NAME_CHARS:
+            raise ValidationError(
+                f"an eigenvector axis name must be 1-{MAX_AFFINITY_NAME_CHARS} characters (got {_show(name)})"
+            )
+        clean[name.strip()] = check_confidence(value, f"eigenvector affinity {name.strip()!r}")
+    return clean
+
+
+def check_persona(persona: object) -> str:
+    if not isinstance(persona, str) or not PERSONA_RE.match(persona):
+        raise ValidationError(
+            "persona must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
+            f" (got {_show(persona)})"
+        )
+    return persona
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_time(value: object, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime (got {_show(value)})")
+    if value.tzinfo is None:
+        raise ValidationError(f"{what} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class GardenEntry:
+    """One remembered preference, pattern, value, behavior or insight of one persona."""
+
+    persona: str
+    content: str
+    entry_type: EntryType
+    lifecycle: Lifecycle = Lifecycle.SEED
+    confidence: float = 0.5
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    planted_at: datetime = field(default_factory=utcnow)
+    last_nurtured: datetime | None = None
+    eigenvector_affinities: Mapping[str, float] = field(default_factory=dict)
+    evidence: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "persona", check_persona(self.persona))
+        set_(self, "content", check_content(self.content))
+        set_(self, "entry_type", parse_enum(EntryType, self.entry_type, "entry_type"))
+        set_(self, "lifecycle", parse_enum(Lifecycle, self.lifecycle, "lifecycle"))
+        set_(self, "confidence", check_confidence(self.confidence))
+        if not isinstance(self.id, uuid.UUID):
+            try:
+                set_(self, "id", uuid.UUID(str(self.id)))
+            except ValueError:
+                raise ValidationError(f"id must be a UUID (got {_show(self.id)})") from None
+        planted = _check_time(self.planted_at, "planted_at")
+        set_(self, "planted_at", planted)
+        nurtured = planted if self.last_nurtured is None else _check_time(self.last_nurtured, "last_nurtured")
+        set_(self, "last_nurtured", nurtured)
+        set_(self, "eigenvector_affinities", check_affinities(self.eigenvector_affinities))
+        set_(self, "evidence", check_evidence(self.evidence))
+        set_(self, "tags", check_tags(self.tags))
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            raise ValidationError(f"version must be a positive integer (got {_show(self.version)})")
+
+    @property
+    def nurtured_at(self) -> datetime:
+        """`last_nurtured`, never None once constructed."""
+        assert self.last_nurtured is not None
+        return self.last_nurtured
+
+    def evolve(self, **changes: Any) -> GardenEntry:
+        """A validated copy with `changes` applied and the version bumped."""
+        return replace(self, version=self.version + 1, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the shape of `--json` output and of outbox payloads)."""
+        return {
+            "id": str(self.id),
+            "persona": self.persona,
+            "content": self.content,
+            "entry_type": self.entry_type.value,
+            "lifecycle": self.lifecycle.value,
+            "confidence": self.confidence,
+            "planted_at": self.planted_at.isoformat(),
+            "last_nurtured": self.nurtured_at.isoformat(),
+            "eigenvector_affinities": dict(self.eigenvector_affinities),
+            "evidence": list(self.evidence),
+            "tags": list(self.tags),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GardenEntry:
+        try:
+            return cls(
+                id=uuid.UUID(str(data["id"])),
+                persona=data["persona"],
+                content=data["content"],
+                entry_type=data["entry_type"],
+                lifecycle=data["lifecycle"],
+                confidence=data["confidence"],
+                planted_at=_parse_time(data["planted_at"]),
+                last_nurtured=_parse_time(data["last_nurtured"]),
+                eigenvector_affinities=data.get("eigenvector_affinities") or {},
+                evidence=tuple(data.get("evidence") or ()),
+                tags=tuple(data.get("tags") or ()),
+                version=int(data["version"]),
+            )
+        except KeyError as exc:
+            raise ValidationError(f"garden entry data lacks the field {exc.args[0]!r}") from None
+
+
+def _parse_time(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValidationError(f"expected a timestamp (got {_show(value)})")

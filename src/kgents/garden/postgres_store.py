@@ -1,0 +1,204 @@
+"""The server garden: `GardenStore` on PostgreSQL through an asyncpg pool.
+
+`plant_many` goes through COPY into a temporary table and one INSERT … SELECT, so the triggers (outbox, audit) fire
+for every row and a duplicate id rolls the whole batch back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from kgents.anchor import postgres as pg
+from kgents.errors import ConflictError
+from kgents.garden.model import GardenEntry
+from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
+from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
+
+DIALECT = Dialect(
+    placeholder=lambda n: f"${n}",
+    tags_contain="tags @> {p}::text[]",
+    id_prefix="id::text LIKE {p}",
+    text_contains="strpos(lower(content), lower({p})) > 0",
+    encode_tags=list,
+)
+
+_INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"  # noqa: S608
+_REPLACE = (
+    "UPDATE persona_garden SET content = $3, entry_type = $4, lifecycle = $5, confidence = $6, last_nurtured = $8,"
+    " eigenvector_affinities = $9, evidence = $10, tags = $11, version = $12"
+    " WHERE id = $1 AND persona = $2 AND planted_at = $7 AND version = $13"
+)
+# COPY speaks binary and our jsonb codec is text, so affinities travel as text and are cast on the way in.
+_CREATE_STAGING = (
+    "CREATE TEMP TABLE kgents_plant (id UUID, persona TEXT, content TEXT, entry_type TEXT, lifecycle TEXT,"
+    " confidence DOUBLE PRECISION, planted_at TIMESTAMPTZ, last_nurtured TIMESTAMPTZ, eigenvector_affinities TEXT,"
+    " evidence TEXT[], tags TEXT[], version BIGINT) ON COMMIT DROP"
+)
+_INSERT_STAGED = (
+    f"INSERT INTO persona_garden ({COLUMNS}) SELECT id, persona, content, entry_type, lifecycle, confidence,"  # noqa: S608
+    " planted_at, last_nurtured, eigenvector_affinities::jsonb, evidence, tags, version FROM kgents_plant"
+)
+_BULK_THRESHOLD = 64
+"""From this many entries on, plant_many uses COPY instead of a prepared INSERT per row."""
+
+
+def _row(entry: GardenEntry) -> tuple[Any, ...]:
+    return (
+        entry.id,
+        entry.persona,
+        entry.content,
+        entry.entry_type.value,
+        entry.lifecycle.value,
+        entry.confidence,
+        entry.planted_at,
+        entry.nurtured_at,
+        dict(entry.eigenvector_affinities),
+        list(entry.evidence),
+        list(entry.tags),
+        entry.version,
+    )
+
+
+def _entry(row: Any) -> GardenEntry:
+    return GardenEntry(
+        id=row["id"],
+        persona=row["persona"],
+        content=row["content"],
+        entry_type=row["entry_type"],
+        lifecycle=row["lifecycle"],
+        confidence=row["confidence"],
+        planted_at=row["planted_at"],
+        last_nurtured=row["last_nurtured"],
+        eigenvector_affinities=row["eigenvector_affinities"],
+        evidence=tuple(row["evidence"]),
+        tags=tuple(row["tags"]),
+        version=row["version"],
+    )
+
+
+class PostgresGardenStore:
+    """Garden entries in a PostgreSQL schema."""
+
+    backend = "postgres"
+
+    def __init__(self, pool: Any, schema: str) -> None:
+        self._pool = pool
+        self.schema = schema
+        self._owns_pool = False
+
+    @classmethod
+    async def open(cls, url: str, schema: str, *, max_size: int = 10) -> PostgresGardenStore:
+        pool = await pg.create_pool(url, schema, max_size=max_size)
+        try:
+            await pg.migrate(pool, schema)
+        except BaseException:
+            await pool.close()
+            raise
+        store = cls(pool, schema)
+        store._owns_pool = True
+        return store
+
+    @property
+    def pool(self) -> Any:
+        return self._pool
+
+    async def insert(self, entries: Sequence[GardenEntry]) -> None:
+        rows = [_row(e) for e in entries]
+        if not rows:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if len(rows) < _BULK_THRESHOLD:
+                    await conn.executemany(_INSERT, rows)
+                    return
+                await conn.execute(_CREATE_STAGING)
+                staged = [(*r[:8], json.dumps(r[8]), *r[9:]) for r in rows]
+                await conn.copy_records_to_table("kgents_plant", records=staged, columns=COLUMNS.split(", "))
+                await conn.execute(_INSERT_STAGED)
+        except asyncpg.UniqueViolationError:
+            raise ConflictError("nothing planted: an entry with one of these ids already exists") from None
+
+    async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {COLUMNS} FROM persona_garden WHERE id = $1 AND persona = $2",  # noqa: S608
+            entry_id,
+            persona,
+        )
+        return None if row is None else _entry(row)
+
+    async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
+        status = await self._pool.execute(_REPLACE, *_row(entry), expected_version)
+        return bool(status == "UPDATE 1")
+
+    async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
+        status = await self._pool.execute(
+            "DELETE FROM persona_garden WHERE id = $1 AND persona = $2", entry_id, persona
+        )
+        return bool(status == "DELETE 1")
+
+    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
+        sql, params = build_select(persona, query, DIALECT)
+        return [_entry(r) for r in await self._pool.fetch(sql, *params)]
+
+    async def count(self, persona: str, query: GardenQuery | None = None) -> int:
+        where, params = build_where(persona, query, DIALECT)
+        return int(await self._pool.fetchval(f"SELECT count(*) FROM persona_garden {where}", *params))  # noqa: S608
+
+    async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
+        rows = await self._pool.fetch(
+            "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
+            " WHERE persona = $1 AND entry_id = $2 ORDER BY seq",
+            persona,
+            entry_id,
+        )
+        return [
+            AuditRecord(
+                seq=r["seq"],
+                entry_id=r["entry_id"],
+                operation=Operation(r["operation"]),
+                version=r["entry_version"],
+                changed_at=r["changed_at"],
+                old=r["old_row"],
+                new=r["new_row"],
+            )
+            for r in rows
+        ]
+
+    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
+        rows = await self._pool.fetch(
+            "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+            " FROM garden_outbox ORDER BY seq LIMIT $1",
+            limit,
+        )
+        return [
+            OutboxEvent(
+                seq=r["seq"],
+                entry_id=r["entry_id"],
+                persona=r["persona"],
+                operation=Operation(r["operation"]),
+                entry_version=r["entry_version"],
+                created_at=r["created_at"],
+                payload=r["payload"],
+                attempts=r["attempts"],
+            )
+            for r in rows
+        ]
+
+    async def outbox_depth(self) -> int:
+        return int(await self._pool.fetchval("SELECT count(*) FROM garden_outbox"))
+
+    async def personas(self) -> dict[str, int]:
+        rows = await self._pool.fetch("SELECT persona, count(*) AS n FROM persona_garden GROUP BY persona ORDER BY 1")
+        return {r["persona"]: r["n"] for r in rows}
+
+    async def schema_version(self) -> int:
+        return await pg.schema_version(self._pool)
+
+    async def close(self) -> None:
+        if self._owns_pool:
+            await self._pool.close()

@@ -1,0 +1,106 @@
+"""Values the stores return besides entries: queries, audit history and outbox events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from kgents.errors import ValidationError
+from kgents.garden.model import EntryType, Lifecycle, check_confidence, check_tags
+
+MAX_QUERY_LIMIT = 10_000
+
+
+class Operation(StrEnum):
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+class OrderBy(StrEnum):
+    """How query results are sorted; every order ends with the id so pages are stable."""
+
+    CONFIDENCE = "confidence"
+    PLANTED = "planted"
+    NURTURED = "nurtured"
+    CONTENT = "content"
+
+
+@dataclass(frozen=True, slots=True)
+class GardenQuery:
+    """A filter over one persona's garden. Empty filters match everything."""
+
+    lifecycles: tuple[Lifecycle, ...] = ()
+    entry_types: tuple[EntryType, ...] = ()
+    tags: tuple[str, ...] = ()
+    """Entries must carry every one of these tags."""
+    min_confidence: float | None = None
+    text: str | None = None
+    """Case-insensitive substring of the content."""
+    id_prefix: str | None = None
+    order_by: OrderBy = OrderBy.CONFIDENCE
+    descending: bool = True
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lifecycles", tuple(Lifecycle(v) for v in self.lifecycles))
+        object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
+        object.__setattr__(self, "tags", check_tags(self.tags))
+        object.__setattr__(self, "order_by", OrderBy(self.order_by))
+        if self.min_confidence is not None:
+            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
+        if not 1 <= self.limit <= MAX_QUERY_LIMIT:
+            raise ValidationError(f"limit must be between 1 and {MAX_QUERY_LIMIT:,} (got {self.limit})")
+        if self.offset < 0:
+            raise ValidationError(f"offset must not be negative (got {self.offset})")
+        if self.id_prefix is not None and not all(c in "0123456789abcdef-" for c in self.id_prefix.lower()):
+            raise ValidationError(f"an id prefix holds only hex digits and '-' (got {self.id_prefix!r:.40})")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change of one entry, as the database's trigger recorded it."""
+
+    seq: int
+    entry_id: uuid.UUID
+    operation: Operation
+    version: int
+    changed_at: datetime
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+    def changed_fields(self) -> list[str]:
+        """Names of the fields whose value differs between old and new (all of them for insert / delete)."""
+        old, new = self.old or {}, self.new or {}
+        return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "entry_id": str(self.entry_id),
+            "operation": self.operation.value,
+            "version": self.version,
+            "changed_at": self.changed_at.isoformat(),
+            "changed_fields": self.changed_fields(),
+            "old": dict(self.old) if self.old is not None else None,
+            "new": dict(self.new) if self.new is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A change waiting for the relay: the key, the operation and the source version (state is re-read)."""
+
+    seq: int
+    entry_id: uuid.UUID
+    persona: str
+    operation: Operation
+    entry_version: int
+    created_at: datetime
+    payload: Mapping[str, Any] | None = field(default=None, compare=False)
+    attempts: int = 0

@@ -1,0 +1,72 @@
+"""The SQL both garden stores share: the column list and the query builder, written once for two dialects.
+
+Only the placeholder style and two predicates (tag containment, id prefix) differ between SQLite and PostgreSQL;
+everything else, including the order of results, is identical so both backends answer a query the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kgents.garden.records import GardenQuery, OrderBy
+
+COLUMNS = (
+    "id, persona, content, entry_type, lifecycle, confidence, planted_at, last_nurtured,"
+    " eigenvector_affinities, evidence, tags, version"
+)
+
+_ORDER_COLUMNS = {
+    OrderBy.CONFIDENCE: "confidence",
+    OrderBy.PLANTED: "planted_at",
+    OrderBy.NURTURED: "last_nurtured",
+    OrderBy.CONTENT: "content",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    placeholder: Callable[[int], str]
+    """The n-th (1-based) bind parameter."""
+    tags_contain: str
+    """Predicate with `{p}` for a parameter holding the tags every row must carry."""
+    id_prefix: str
+    """Predicate with `{p}` for a parameter holding a lower-case id prefix followed by `%`."""
+    text_contains: str
+    """Case-insensitive substring predicate with `{p}` for the text parameter."""
+    encode_tags: Callable[[tuple[str, ...]], Any]
+
+
+def build_where(persona: str, query: GardenQuery | None, dialect: Dialect) -> tuple[str, list[Any]]:
+    """`WHERE …` for one persona and a query, with its parameters in order."""
+    params: list[Any] = [persona]
+    clauses = [f"persona = {dialect.placeholder(1)}"]
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return dialect.placeholder(len(params))
+
+    if query is not None:
+        if query.lifecycles:
+            clauses.append(f"lifecycle IN ({', '.join(bind(v.value) for v in query.lifecycles)})")
+        if query.entry_types:
+            clauses.append(f"entry_type IN ({', '.join(bind(v.value) for v in query.entry_types)})")
+        if query.min_confidence is not None:
+            clauses.append(f"confidence >= {bind(query.min_confidence)}")
+        if query.tags:
+            clauses.append(dialect.tags_contain.format(p=bind(dialect.encode_tags(query.tags))))
+        if query.text:
+            clauses.append(dialect.text_contains.format(p=bind(query.text)))
+        if query.id_prefix:
+            clauses.append(dialect.id_prefix.format(p=bind(query.id_prefix.lower() + "%")))
+    return "WHERE " + " AND ".join(clauses), params
+
+
+def build_select(persona: str, query: GardenQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+    where, params = build_where(persona, query, dialect)
+    direction = "DESC" if query.descending else "ASC"
+    order = f"{_ORDER_COLUMNS[query.order_by]} {direction}, id {direction}"
+    params += [query.limit, query.offset]
+    limit, offset = dialect.placeholder(len(params) - 1), dialect.placeholder(len(params))
+    return f"SELECT {COLUMNS} FROM persona_garden {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params  # noqa: S608

@@ -1,0 +1,207 @@
+"""The embedded garden: `GardenStore` on the SQLite anchor under `KGENTS_HOME`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kgents.anchor.sqlite import SqliteAnchor
+from kgents.errors import ConflictError
+from kgents.garden.model import GardenEntry
+from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
+from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
+
+_INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+
+_REPLACE = (
+    "UPDATE persona_garden SET content = ?, entry_type = ?, lifecycle = ?, confidence = ?, last_nurtured = ?,"
+    " eigenvector_affinities = ?, evidence = ?, tags = ?, version = ?"
+    " WHERE id = ? AND persona = ? AND version = ?"
+)
+
+
+DIALECT = Dialect(
+    placeholder=lambda n: f"?{n}",
+    tags_contain=(
+        "(SELECT count(DISTINCT t.value) FROM json_each(persona_garden.tags) t"
+        " WHERE t.value IN (SELECT value FROM json_each({p}))) = json_array_length({p})"
+    ),
+    id_prefix="id LIKE {p}",
+    text_contains="kgents_contains(content, {p})",
+    encode_tags=lambda tags: json.dumps(list(tags)),
+)
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _row(entry: GardenEntry) -> tuple[Any, ...]:
+    return (
+        str(entry.id),
+        entry.persona,
+        entry.content,
+        entry.entry_type.value,
+        entry.lifecycle.value,
+        entry.confidence,
+        _ts(entry.planted_at),
+        _ts(entry.nurtured_at),
+        json.dumps(dict(entry.eigenvector_affinities)),
+        json.dumps(list(entry.evidence)),
+        json.dumps(list(entry.tags)),
+        entry.version,
+    )
+
+
+def _entry(row: Sequence[Any]) -> GardenEntry:
+    return GardenEntry(
+        id=uuid.UUID(row[0]),
+        persona=row[1],
+        content=row[2],
+        entry_type=row[3],
+        lifecycle=row[4],
+        confidence=row[5],
+        planted_at=datetime.fromisoformat(row[6]),
+        last_nurtured=datetime.fromisoformat(row[7]),
+        eigenvector_affinities=json.loads(row[8]),
+        evidence=tuple(json.loads(row[9])),
+        tags=tuple(json.loads(row[10])),
+        version=row[11],
+    )
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class SqliteGardenStore:
+    """Garden entries in the embedded anchor database."""
+
+    backend = "sqlite"
+
+    def __init__(self, anchor: SqliteAnchor) -> None:
+        self._anchor = anchor
+        self._owns_anchor = False
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteGardenStore:
+        anchor = await SqliteAnchor.open(path)
+        store = cls(anchor)
+        store._owns_anchor = True
+        return store
+
+    @property
+    def anchor(self) -> SqliteAnchor:
+        return self._anchor
+
+    async def insert(self, entries: Sequence[GardenEntry]) -> None:
+        rows = [_row(e) for e in entries]
+
+        def work() -> None:
+            try:
+                with self._anchor.write() as conn:
+                    conn.executemany(_INSERT, rows)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"nothing planted: {_explain_integrity(exc)}") from None
+
+        await self._anchor.run(work)
+
+    async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
+        sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ? AND persona = ?"  # noqa: S608
+        row = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (str(entry_id), persona)).fetchone())
+        return None if row is None else _entry(row)
+
+    async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
+        row = _row(entry)
+        params = (*row[2:5], row[5], row[7], *row[8:12], row[0], row[1], expected_version)
+
+        def work() -> bool:
+            with self._anchor.write() as conn:
+                return conn.execute(_REPLACE, params).rowcount == 1
+
+        return await self._anchor.run(work)
+
+    async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
+        def work() -> bool:
+            with self._anchor.write() as conn:
+                cursor = conn.execute("DELETE FROM persona_garden WHERE id = ? AND persona = ?", (str(entry_id), persona))
+                return cursor.rowcount == 1
+
+        return await self._anchor.run(work)
+
+    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
+        sql, params = build_select(persona, query, DIALECT)
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchall())
+        return [_entry(r) for r in rows]
+
+    async def count(self, persona: str, query: GardenQuery | None = None) -> int:
+        where, params = build_where(persona, query, DIALECT)
+        sql = f"SELECT count(*) FROM persona_garden {where}"  # noqa: S608
+        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchone()[0]))
+
+    async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
+        sql = (
+            "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
+            " WHERE persona = ? AND entry_id = ? ORDER BY seq"
+        )
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, str(entry_id))).fetchall())
+        return [
+            AuditRecord(
+                seq=r[0],
+                entry_id=uuid.UUID(r[1]),
+                operation=Operation(r[2]),
+                version=r[3],
+                changed_at=datetime.fromisoformat(r[4]),
+                old=_json_or_none(r[5]),
+                new=_json_or_none(r[6]),
+            )
+            for r in rows
+        ]
+
+    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
+        sql = (
+            "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+            " FROM garden_outbox ORDER BY seq LIMIT ?"
+        )
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (limit,)).fetchall())
+        return [
+            OutboxEvent(
+                seq=r[0],
+                entry_id=uuid.UUID(r[1]),
+                persona=r[2],
+                operation=Operation(r[3]),
+                entry_version=r[4],
+                created_at=datetime.fromisoformat(r[5]),
+                payload=_json_or_none(r[6]),
+                attempts=r[7],
+            )
+            for r in rows
+        ]
+
+    async def outbox_depth(self) -> int:
+        sql = "SELECT count(*) FROM garden_outbox"
+        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchone()[0]))
+
+    async def personas(self) -> dict[str, int]:
+        sql = "SELECT persona, count(*) FROM persona_garden GROUP BY persona ORDER BY persona"
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchall())
+        return {r[0]: r[1] for r in rows}
+
+    async def schema_version(self) -> int:
+        return await self._anchor.schema_version()
+
+    async def close(self) -> None:
+        if self._owns_anchor:
+            await self._anchor.close()
+
+
+def _explain_integrity(exc: sqlite3.IntegrityError) -> str:
+    text = str(exc)
+    if "UNIQUE" in text and "persona_garden.id" in text:
+        return "an entry with one of these ids already exists"
+    return text

@@ -1,0 +1,59 @@
+"""The contract every garden backend keeps (in the manner of psycopg's `abc.py`).
+
+A store is thin: it persists and finds entries, always within one persona, and leaves every rule (validation,
+lifecycle, nurture arithmetic) to `PersonaGarden`, so the rules exist once for all backends. Writes of changed
+entries are compare-and-set on the version: a concurrent writer makes `replace` return False, never lose an update.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from kgents.garden.model import GardenEntry
+from kgents.garden.records import AuditRecord, GardenQuery, OutboxEvent
+
+
+@runtime_checkable
+class GardenStore(Protocol):
+    """Persistence of garden entries, their audit trail and their outbox."""
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgres`."""
+        ...
+
+    async def insert(self, entries: Sequence[GardenEntry]) -> None:
+        """Insert all entries in one transaction; ConflictError (and nothing written) if any id exists."""
+        ...
+
+    async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None: ...
+
+    async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
+        """Write `entry` over the stored one if that is still at `expected_version`; False otherwise."""
+        ...
+
+    async def delete(self, persona: str, entry_id: uuid.UUID) -> bool: ...
+
+    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]: ...
+
+    async def count(self, persona: str, query: GardenQuery | None = None) -> int: ...
+
+    async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
+        """Every recorded change of the entry, oldest first (also after it was deleted)."""
+        ...
+
+    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
+        """Pending outbox events, oldest first, without claiming them."""
+        ...
+
+    async def outbox_depth(self) -> int: ...
+
+    async def personas(self) -> dict[str, int]:
+        """Every persona with entries and how many it has (for `kgents db info`)."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
