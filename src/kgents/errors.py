@@ -37,3 +37,11 @@ class BackendUnavailableError(KgentsError):
 
 class SchemaError(KgentsError):
     """The database schema is missing, too old or newer than this code."""
+
+
+class IndexMismatchError(KgentsError):
+    """The vector index was built by another embedder or dimension than the one configured."""
+
+
+class IndexLockedError(BackendUnavailableError):
+    """The embedded vector index is owned by another process (the message names it)."""

@@ -1,0 +1,1 @@
+"""Resonance: embeddings of garden entries and the vector index (Qdrant) that finds them by meaning."""

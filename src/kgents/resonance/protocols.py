@@ -1,0 +1,159 @@
+"""The contracts of the associator side: an `Embedder` turns text into vectors, a `VectorIndex` keeps them.
+
+Both have an embedded and a server implementation and one test suite over both. The Synapse relay and the search
+API are written against these protocols only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+"""A (n, dimension) float32 array, rows L2-normalised (cosine = dot product)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Text → vectors. CPU-bound and synchronous; callers batch and move it off the event loop."""
+
+    @property
+    def name(self) -> str:
+        """Stable identifier recorded in the index (e.g. `minilm-static-256`); a new model means a new name."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One normalised row per text, in order. Same text → same vector in every process."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PointPayload:
+    """What the index stores beside a vector: enough to filter, to guard versions and to measure coherency."""
+
+    persona: str
+    entry_type: str
+    lifecycle: str
+    confidence: float
+    tags: tuple[str, ...]
+    version: int
+    content_hash: str
+    embedder: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "persona": self.persona,
+            "entry_type": self.entry_type,
+            "lifecycle": self.lifecycle,
+            "confidence": self.confidence,
+            "tags": list(self.tags),
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "embedder": self.embedder,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PointPayload:
+        return cls(
+            persona=str(data["persona"]),
+            entry_type=str(data["entry_type"]),
+            lifecycle=str(data["lifecycle"]),
+            confidence=float(data["confidence"]),
+            tags=tuple(data.get("tags") or ()),
+            version=int(data["version"]),
+            content_hash=str(data["content_hash"]),
+            embedder=str(data["embedder"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPoint:
+    id: uuid.UUID
+    vector: Sequence[float] | npt.NDArray[np.float32]
+    payload: PointPayload
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFilter:
+    """A search filter; `persona` is mandatory so no search can ever cross personas."""
+
+    persona: str
+    lifecycles: tuple[str, ...] = ()
+    entry_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    """Points must carry every one of these tags."""
+    min_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHit:
+    id: uuid.UUID
+    score: float
+    payload: PointPayload
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    name: str
+    embedder: str
+    dimension: int
+    points: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Vectors of garden entries in named collections. Every write returns only once the index acknowledged it."""
+
+    @property
+    def backend(self) -> str:
+        """`edge` (qdrant-edge-py, embedded) or `qdrant` (qdrant-client against a server)."""
+        ...
+
+    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+        """Create the collection (cosine, payload indexes on the filtered fields) or check that an existing one
+        was made for this embedder and dimension; a mismatch raises `IndexMismatchError`."""
+        ...
+
+    async def collections(self) -> list[CollectionInfo]: ...
+
+    async def drop_collection(self, name: str) -> None: ...
+
+    async def upsert(self, collection: str, points: Sequence[IndexPoint]) -> int:
+        """Write points, skipping any whose stored version is newer than the one given (a stale write never
+        overwrites a newer one); return how many were written."""
+        ...
+
+    async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
+        """Replace the payload of an existing point, keeping its vector, under the same version guard;
+        False if the point is missing or newer."""
+        ...
+
+    async def delete(self, collection: str, ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]: ...
+
+    async def search(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32],
+        flt: IndexFilter,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[IndexHit]: ...
+
+    async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
+        """Every point's (persona, version): what coherency is measured against."""
+        ...
+
+    async def count(self, collection: str) -> int: ...
+
+    async def close(self) -> None: ...
