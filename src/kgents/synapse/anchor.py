@@ -1,0 +1,122 @@
+"""What the relay needs from the database of truth, as one protocol with a SQLite and a PostgreSQL adapter.
+
+The outbox is a queue of keys, never a log to replay from a high-water mark: a relay *claims* due rows (PostgreSQL:
+`FOR UPDATE SKIP LOCKED` in a transaction held open until the index acknowledged; SQLite: a lease that expires),
+re-reads the current rows, and removes the claimed rows only after the index write succeeded (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Protocol
+
+from kgents.garden.model import GardenEntry
+from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+
+NOTIFY_CHANNEL = "kgents_outbox"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Claim(Protocol):
+    """A batch of outbox rows one relay holds; every row ends completed, retried, dead-lettered or released."""
+
+    events: Sequence[ClaimedEvent]
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        """The rows as they are now (any persona); an id absent from the result was deleted."""
+        ...
+
+    async def complete(self, seqs: Sequence[int]) -> None:
+        """Remove these outbox rows: their entries are applied."""
+        ...
+
+    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
+        """Count a failed attempt on these rows and hide them until `next_attempt_at`."""
+        ...
+
+    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
+        """Give up on these rows (one entry): record a dead letter and remove them from the queue."""
+        ...
+
+
+class RelayAnchor(Protocol):
+    @property
+    def backend(self) -> str: ...
+
+    def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[Claim]:
+        """Claim up to `limit` due rows. On normal exit the outcome commits; on an exception it is undone
+        (PostgreSQL rolls back, SQLite releases the leases), so the rows are claimable again at once."""
+        ...
+
+    def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:
+        """Set `wake` whenever a change is committed (PostgreSQL LISTEN on our schema); yields whether
+        notifications work (False: the caller relies on polling)."""
+        ...
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]: ...
+
+    async def queue_depth(self, cap: int) -> int:
+        """Pending outbox rows, counted up to `cap` (cheap on a huge backlog)."""
+        ...
+
+    async def oldest_pending(self) -> datetime | None: ...
+
+    async def versions(self) -> dict[uuid.UUID, tuple[str, int]]:
+        """Every entry's (persona, version): the truth coherency is measured against."""
+        ...
+
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
+        """Entries of every persona in id order, after `after` (for reindex)."""
+        ...
+
+    async def beat(self, heartbeat: Heartbeat) -> None: ...
+
+    async def heartbeats(self) -> list[Heartbeat]: ...
+
+    async def forget(self, relay_id: str) -> None: ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def dead_letter_count(self) -> int: ...
+
+    async def read_state(self) -> IndexState | None: ...
+
+    async def init_state(self, active: Target) -> IndexState:
+        """Record `active` as the active collection unless a state exists; return the state in force."""
+        ...
+
+    async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
+        """Start (or abandon) a reindex, if the state is still at `generation`; None if it moved on."""
+        ...
+
+    async def switch(self, generation: int) -> IndexState | None:
+        """Make the pending collection the active one atomically, if the state is still at `generation`."""
+        ...
+
+
+def lock_key(entry_id: uuid.UUID) -> int:
+    """A signed 64-bit advisory-lock key for an entry (PostgreSQL's `pg_try_advisory_xact_lock(bigint)`)."""
+    return int.from_bytes(entry_id.bytes[:8], "big", signed=True)
+
+
+async def open_relay_anchor(store: object) -> RelayAnchor:
+    """The relay-side adapter over an opened garden store (sharing its connection or pool)."""
+    from kgents.garden.postgres_store import PostgresGardenStore
+    from kgents.garden.sqlite_store import SqliteGardenStore
+
+    if isinstance(store, PostgresGardenStore):
+        from kgents.synapse.anchor_postgres import PostgresRelayAnchor
+
+        return PostgresRelayAnchor(store.pool, store.schema)
+    if isinstance(store, SqliteGardenStore):
+        from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
+
+        return SqliteRelayAnchor(store.anchor)
+    raise TypeError(f"no relay adapter for {type(store).__name__}")

@@ -1,0 +1,211 @@
+"""The relay's anchor side on PostgreSQL: `FOR UPDATE SKIP LOCKED` plus a per-entry advisory lock, in a
+transaction held open until the index acknowledged (the pgai Vectorizer's pattern).
+
+Row locks keep two relays off the same outbox rows; the transaction-scoped advisory lock on the entry keeps them
+off the same *entry* even when each holds a different row of it. Rows of a locked entry are left for later. The
+claimed rows are deleted in the same transaction, so a relay that dies mid-batch loses its claim, not the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime
+from typing import Any
+
+from kgents.garden.model import GardenEntry
+from kgents.garden.postgres_store import _entry
+from kgents.garden.sql import COLUMNS
+from kgents.synapse.anchor import NOTIFY_CHANNEL, lock_key
+from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+
+_CLAIM = (
+    "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
+    " WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+_LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)"
+_CURRENT = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
+_STATE = (
+    "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
+    " pending_dimension, generation FROM synapse_state WHERE id = 1"
+)
+
+
+def _state(row: Any) -> IndexState | None:
+    if row is None:
+        return None
+    pending = None if row[3] is None else Target(row[3], row[4], int(row[5]))
+    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
+
+
+async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+    rows = await conn.fetch(_CURRENT, list(dict.fromkeys(ids)))
+    return {r["id"]: _entry(r) for r in rows}
+
+
+class PostgresClaim:
+    def __init__(self, conn: Any, events: list[ClaimedEvent]) -> None:
+        self._conn = conn
+        self.events = events
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        return await _current(self._conn, ids)
+
+    async def complete(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            await self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+
+    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
+        if seqs:
+            await self._conn.execute(
+                "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
+                " WHERE seq = ANY($1::bigint[])",
+                list(seqs), next_attempt_at, error[:2000],
+            )
+
+    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
+        last = max(events, key=lambda e: e.seq)
+        await self._conn.execute(
+            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step, error,"
+            " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            last.seq, last.entry_id, last.persona, last.operation, last.entry_version, step, error[:2000],
+            max(e.attempts for e in events) + 1,
+        )
+        await self.complete([e.seq for e in events])
+
+
+class PostgresRelayAnchor:
+    backend = "postgres"
+
+    def __init__(self, pool: Any, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
+
+    @asynccontextmanager
+    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[PostgresClaim]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, limit)
+            events = [
+                ClaimedEvent(r["seq"], r["entry_id"], r["persona"], r["operation"], r["entry_version"],
+                             r["created_at"], r["attempts"])
+                for r in rows
+            ]
+            if events:
+                keys = {lock_key(e.entry_id) for e in events}
+                locked = {r["k"] for r in await conn.fetch(_LOCK_ENTRIES, sorted(keys))}
+                events = [e for e in events if lock_key(e.entry_id) in locked]
+            yield PostgresClaim(conn, events)
+
+    @asynccontextmanager
+    async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
+        """LISTEN on the shared channel, waking only for notifications naming our schema."""
+
+        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            if payload == self.schema:
+                wake.set()
+
+        try:
+            conn = await self.pool.acquire()
+        except Exception:
+            yield False
+            return
+        try:
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        except Exception:
+            await self.pool.release(conn)
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with suppress(Exception):
+                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+            await self.pool.release(conn)
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        async with self.pool.acquire() as conn:
+            return await _current(conn, ids)
+
+    async def queue_depth(self, cap: int) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap))
+
+    async def oldest_pending(self) -> datetime | None:
+        value: datetime | None = await self.pool.fetchval("SELECT min(created_at) FROM garden_outbox")
+        return value
+
+    async def versions(self) -> dict[uuid.UUID, tuple[str, int]]:
+        rows = await self.pool.fetch("SELECT id, persona, version FROM persona_garden")
+        return {r["id"]: (r["persona"], int(r["version"])) for r in rows}
+
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
+        sql = f"SELECT {COLUMNS} FROM persona_garden WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"  # noqa: S608
+        return [_entry(r) for r in await self.pool.fetch(sql, after, limit)]
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        await self.pool.execute(
+            "INSERT INTO synapse_heartbeat (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (relay_id) DO UPDATE SET last_beat = excluded.last_beat,"
+            " interval_s = excluded.interval_s, stats = excluded.stats",
+            heartbeat.relay_id, heartbeat.pid, heartbeat.host, heartbeat.started_at, heartbeat.last_beat,
+            heartbeat.interval_s, heartbeat.stats,
+        )
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        rows = await self.pool.fetch(
+            "SELECT relay_id, pid, host, started_at, last_beat, interval_s, stats FROM synapse_heartbeat"
+            " ORDER BY last_beat DESC"
+        )
+        return [Heartbeat(r[0], r[1], r[2], r[3], r[4], r[5], dict(r[6])) for r in rows]
+
+    async def forget(self, relay_id: str) -> None:
+        await self.pool.execute("DELETE FROM synapse_heartbeat WHERE relay_id = $1", relay_id)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self.pool.fetch(
+            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts, failed_at"
+            " FROM synapse_dead_letter ORDER BY id DESC LIMIT $1",
+            limit,
+        )
+        return [DeadLetter(*tuple(r)) for r in rows]
+
+    async def dead_letter_count(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM synapse_dead_letter"))
+
+    async def read_state(self) -> IndexState | None:
+        return _state(await self.pool.fetchrow(_STATE))
+
+    async def init_state(self, active: Target) -> IndexState:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension)"
+                " VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                active.collection, active.embedder, active.dimension,
+            )
+            state = _state(await conn.fetchrow(_STATE))
+        assert state is not None
+        return state
+
+    async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
+        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
+        return await self._update_state(
+            "UPDATE synapse_state SET pending_collection = $2, pending_embedder = $3, pending_dimension = $4,"
+            " generation = generation + 1, updated_at = clock_timestamp() WHERE id = 1 AND generation = $1",
+            generation, *values,
+        )
+
+    async def switch(self, generation: int) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = pending_collection, active_embedder = pending_embedder,"
+            " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
+            " pending_dimension = NULL, generation = generation + 1, updated_at = clock_timestamp()"
+            " WHERE id = 1 AND generation = $1 AND pending_collection IS NOT NULL",
+            generation,
+        )
+
+    async def _update_state(self, sql: str, *params: Any) -> IndexState | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.execute(sql, *params) != "UPDATE 1":
+                return None
+            return _state(await conn.fetchrow(_STATE))

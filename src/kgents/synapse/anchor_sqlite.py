@@ -1,0 +1,269 @@
+"""The relay's anchor side on SQLite: leases instead of row locks, because a SQLite write transaction locks the
+whole database and must never stay open while the index works.
+
+A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry another
+relay holds a live lease on are skipped, so two relays never apply the same entry at once. An expired lease (a
+crashed relay) is claimable again. Completion deletes only rows still leased by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from kgents.anchor.sqlite import SqliteAnchor
+from kgents.garden.model import GardenEntry
+from kgents.garden.sql import COLUMNS
+from kgents.garden.sqlite_store import _entry
+from kgents.synapse.anchor import utcnow
+from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+
+_CLAIM = (
+    "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
+    " SELECT o.seq FROM garden_outbox o"
+    " WHERE o.next_attempt_at <= ?3 AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
+    "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1)"
+    " ORDER BY o.next_attempt_at, o.seq LIMIT ?4)"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
+)
+_STATE_COLUMNS = (
+    "active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
+    " pending_dimension, generation"
+)
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _state(row: Sequence[Any] | None) -> IndexState | None:
+    if row is None:
+        return None
+    pending = None if row[3] is None else Target(row[3], row[4], int(row[5]))
+    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
+
+
+class SqliteClaim:
+    def __init__(self, owner: SqliteRelayAnchor, relay_id: str, events: list[ClaimedEvent]) -> None:
+        self._owner = owner
+        self._anchor = owner.anchor
+        self._relay_id = relay_id
+        self.events = events
+        self.settled: set[int] = set()
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        return await self._owner.current(ids)
+
+    async def complete(self, seqs: Sequence[int]) -> None:
+        await self._settle(seqs, f"DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN ({_marks(len(seqs))})",
+                           (self._relay_id, *seqs))
+
+    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
+        sql = (
+            "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+            f" claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND seq IN ({_marks(len(seqs))})"
+        )
+        await self._settle(seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, *seqs))
+
+    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
+        last = max(events, key=lambda e: e.seq)
+        seqs = [e.seq for e in events]
+        attempts = max(e.attempts for e in events) + 1
+
+        def work() -> None:
+            with self._anchor.write() as conn:
+                conn.execute(
+                    "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step,"
+                    " error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (last.seq, str(last.entry_id), last.persona, last.operation, last.entry_version, step,
+                     error[:2000], attempts, _ts(utcnow())),
+                )
+                conn.execute(f"DELETE FROM garden_outbox WHERE seq IN ({_marks(len(seqs))})", seqs)
+
+        await self._anchor.run(work)
+        self.settled.update(seqs)
+
+    async def _settle(self, seqs: Sequence[int], sql: str, params: Sequence[Any]) -> None:
+        if not seqs:
+            return
+
+        def work() -> None:
+            with self._anchor.write() as conn:
+                conn.execute(sql, params)
+
+        await self._anchor.run(work)
+        self.settled.update(seqs)
+
+    async def release_rest(self) -> None:
+        rest = [e.seq for e in self.events if e.seq not in self.settled]
+        if rest:
+            await self._settle(
+                rest,
+                "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
+                f" WHERE claimed_by = ? AND seq IN ({_marks(len(rest))})",
+                (self._relay_id, *rest),
+            )
+
+
+class SqliteRelayAnchor:
+    backend = "sqlite"
+
+    def __init__(self, anchor: SqliteAnchor) -> None:
+        self.anchor = anchor
+        self.local_wake: asyncio.Event | None = None
+
+    @asynccontextmanager
+    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[SqliteClaim]:
+        now = utcnow()
+
+        def work() -> list[ClaimedEvent]:
+            with self.anchor.write() as conn:
+                rows = conn.execute(_CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit))
+                return [
+                    ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
+                    for r in rows.fetchall()
+                ]
+
+        claim = SqliteClaim(self, relay_id, sorted(await self.anchor.run(work), key=lambda e: e.seq))
+        try:
+            yield claim
+        finally:
+            await asyncio.shield(claim.release_rest())
+
+    @asynccontextmanager
+    async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
+        """SQLite has no notifications across processes; in-process writers may set `local_wake`."""
+        self.local_wake = wake
+        try:
+            yield False
+        finally:
+            self.local_wake = None
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self.anchor.run(lambda: self.anchor.conn.execute(sql, params).fetchall())
+
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        found: dict[uuid.UUID, GardenEntry] = {}
+        keys = [str(i) for i in dict.fromkeys(ids)]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id IN ({_marks(len(chunk))})"  # noqa: S608
+            for row in await self._fetchall(sql, chunk):
+                entry = _entry(row)
+                found[entry.id] = entry
+        return found
+
+    async def queue_depth(self, cap: int) -> int:
+        rows = await self._fetchall("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT ?)", (cap,))
+        return int(rows[0][0])
+
+    async def oldest_pending(self) -> datetime | None:
+        rows = await self._fetchall("SELECT min(created_at) FROM garden_outbox")
+        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
+
+    async def versions(self) -> dict[uuid.UUID, tuple[str, int]]:
+        rows = await self._fetchall("SELECT id, persona, version FROM persona_garden")
+        return {uuid.UUID(r[0]): (r[1], int(r[2])) for r in rows}
+
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
+        sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608
+        return [_entry(r) for r in await self._fetchall(sql, ("" if after is None else str(after), limit))]
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        params = (heartbeat.relay_id, heartbeat.pid, heartbeat.host, _ts(heartbeat.started_at),
+                  _ts(heartbeat.last_beat), heartbeat.interval_s, json.dumps(heartbeat.stats, default=str))
+
+        def work() -> None:
+            with self.anchor.write() as conn:
+                conn.execute(
+                    "INSERT INTO synapse_heartbeat (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (relay_id) DO UPDATE SET last_beat = excluded.last_beat,"
+                    " interval_s = excluded.interval_s, stats = excluded.stats",
+                    params,
+                )
+
+        await self.anchor.run(work)
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        rows = await self._fetchall(
+            "SELECT relay_id, pid, host, started_at, last_beat, interval_s, stats FROM synapse_heartbeat"
+            " ORDER BY last_beat DESC"
+        )
+        return [
+            Heartbeat(r[0], r[1], r[2], datetime.fromisoformat(r[3]), datetime.fromisoformat(r[4]), r[5],
+                      json.loads(r[6]))
+            for r in rows
+        ]
+
+    async def forget(self, relay_id: str) -> None:
+        def work() -> None:
+            with self.anchor.write() as conn:
+                conn.execute("DELETE FROM synapse_heartbeat WHERE relay_id = ?", (relay_id,))
+
+        await self.anchor.run(work)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._fetchall(
+            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts, failed_at"
+            " FROM synapse_dead_letter ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [DeadLetter(r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
+                           datetime.fromisoformat(r[9])) for r in rows]
+
+    async def dead_letter_count(self) -> int:
+        return int((await self._fetchall("SELECT count(*) FROM synapse_dead_letter"))[0][0])
+
+    async def read_state(self) -> IndexState | None:
+        rows = await self._fetchall(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1")  # noqa: S608
+        return _state(rows[0] if rows else None)
+
+    async def init_state(self, active: Target) -> IndexState:
+        def work() -> IndexState | None:
+            with self.anchor.write() as conn:
+                conn.execute(
+                    "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension)"
+                    " VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (active.collection, active.embedder, active.dimension),
+                )
+                return _state(conn.execute(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1").fetchone())  # noqa: S608
+
+        state = await self.anchor.run(work)
+        assert state is not None
+        return state
+
+    async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
+        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
+        return await self._update_state(
+            "UPDATE synapse_state SET pending_collection = ?, pending_embedder = ?, pending_dimension = ?,"
+            " generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
+            (*values, _ts(utcnow()), generation),
+        )
+
+    async def switch(self, generation: int) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = pending_collection, active_embedder = pending_embedder,"
+            " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
+            " pending_dimension = NULL, generation = generation + 1, updated_at = ?"
+            " WHERE id = 1 AND generation = ? AND pending_collection IS NOT NULL",
+            (_ts(utcnow()), generation),
+        )
+
+    async def _update_state(self, sql: str, params: Sequence[Any]) -> IndexState | None:
+        def work() -> IndexState | None:
+            with self.anchor.write() as conn:
+                if conn.execute(sql, params).rowcount != 1:
+                    return None
+                return _state(conn.execute(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1").fetchone())  # noqa: S608
+
+        return await self.anchor.run(work)

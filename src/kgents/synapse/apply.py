@@ -1,0 +1,185 @@
+"""State-based apply: make one collection agree with the current rows of some entries.
+
+The relay never trusts an event's contents: it re-reads the row, so duplicates and reordering are harmless and a
+missing row means "delete the point". A point whose content hash and embedder already match keeps its vector and
+gets only a new payload (no re-embedding for a confidence or lifecycle change). The index's version guard drops
+any write older than what it holds. Failures are sorted into an *outage* of the index (raised: the circuit
+breaker's business) and *per-entry* failures (returned: retried, then dead-lettered, never blocking others).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kgents.errors import BackendUnavailableError
+from kgents.garden.model import GardenEntry
+from kgents.resonance.hashing import content_hash
+from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
+from kgents.synapse.records import Target
+
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (BackendUnavailableError, ConnectionError, TimeoutError, OSError)
+
+
+class IndexOutageError(Exception):
+    """The index (not one entry) failed: nothing of the batch is counted against its entries."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        super().__init__(f"{step}: {describe(cause)}")
+        self.step = step
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
+def payload_of(entry: GardenEntry, hashed: str, embedder: str) -> PointPayload:
+    return PointPayload(
+        persona=entry.persona,
+        entry_type=entry.entry_type.value,
+        lifecycle=entry.lifecycle.value,
+        confidence=entry.confidence,
+        tags=tuple(entry.tags),
+        version=entry.version,
+        content_hash=hashed,
+        embedder=embedder,
+    )
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to do per entry: delete its point, replace only its payload, or embed and upsert it."""
+
+    deletes: list[uuid.UUID] = field(default_factory=list)
+    payloads: list[tuple[uuid.UUID, PointPayload]] = field(default_factory=list)
+    embeds: list[tuple[GardenEntry, PointPayload]] = field(default_factory=list)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+
+
+def plan_apply(
+    rows: Mapping[uuid.UUID, GardenEntry | None], existing: Mapping[uuid.UUID, PointPayload], embedder: str
+) -> Plan:
+    """Pure: compare the current rows with the stored payloads and decide the cheapest correct write."""
+    plan = Plan()
+    for entry_id, entry in rows.items():
+        stored = existing.get(entry_id)
+        if entry is None:
+            if stored is not None:
+                plan.deletes.append(entry_id)
+            else:
+                plan.unchanged.append(entry_id)
+            continue
+        wanted = payload_of(entry, content_hash(entry.content), embedder)
+        if stored is None or stored.content_hash != wanted.content_hash or stored.embedder != embedder:
+            plan.embeds.append((entry, wanted))
+        elif stored.version >= wanted.version and stored == wanted:
+            plan.unchanged.append(entry_id)
+        elif stored.version > wanted.version:
+            plan.unchanged.append(entry_id)  # the index already holds a newer state: never go back
+        else:
+            plan.payloads.append((entry_id, wanted))
+    return plan
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    embedded: int = 0
+    upserted: int = 0
+    payload_only: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: dict[uuid.UUID, tuple[str, str]] = field(default_factory=dict)
+    """Per-entry failures: entry id → (step, error)."""
+
+
+async def _call(step: str, coro: object) -> object:
+    try:
+        return await coro  # type: ignore[misc]
+    except Exception as exc:
+        if is_outage(exc):
+            raise IndexOutageError(step, exc) from exc
+        raise
+
+
+async def _embed(embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult) -> list[tuple[int, object]]:
+    """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not fatal."""
+    texts = [e.content for e in entries]
+    try:
+        vectors = await asyncio.to_thread(embedder.embed, texts)
+        return [(i, vectors[i]) for i in range(len(entries))]
+    except Exception:
+        if len(entries) == 1:
+            raise
+    found: list[tuple[int, object]] = []
+    for i, entry in enumerate(entries):
+        try:
+            vector = await asyncio.to_thread(embedder.embed, [entry.content])
+            found.append((i, vector[0]))
+        except Exception as exc:
+            result.failed[entry.id] = ("embed", describe(exc))
+    return found
+
+
+async def apply_to_target(
+    index: VectorIndex, embedder: Embedder, target: Target, rows: Mapping[uuid.UUID, GardenEntry | None]
+) -> ApplyResult:
+    """Bring `target` in line with `rows` (None = deleted). Raises IndexOutageError when the index is down."""
+    result = ApplyResult()
+    if not rows:
+        return result
+    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)))
+    assert isinstance(existing, dict)
+    plan = plan_apply(rows, existing, embedder.name)
+    result.unchanged = len(plan.unchanged)
+    if plan.deletes:
+        await _call("delete", index.delete(target.collection, plan.deletes))
+        result.deleted = len(plan.deletes)
+    for entry_id, payload in plan.payloads:
+        try:
+            written = await _call("set_payload", index.set_payload(target.collection, entry_id, payload))
+        except IndexOutageError:
+            raise
+        except Exception as exc:
+            result.failed[entry_id] = ("set_payload", describe(exc))
+            continue
+        if written:
+            result.payload_only += 1
+    if plan.embeds:
+        entries = [entry for entry, _ in plan.embeds]
+        try:
+            vectors = await _embed(embedder, entries, result)
+        except Exception as exc:
+            result.failed[entries[0].id] = ("embed", describe(exc))
+            vectors = []
+        points = [IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1]) for i, vector in vectors]  # type: ignore[arg-type]
+        result.embedded = len(points)
+        await _upsert(index, target, points, result)
+    return result
+
+
+async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], result: ApplyResult) -> None:
+    if not points:
+        return
+    try:
+        written = await _call("upsert", index.upsert(target.collection, points))
+        result.upserted += int(written)  # type: ignore[call-overload]
+        return
+    except IndexOutageError:
+        raise
+    except Exception:  # noqa: S110 - retried point by point below to find the culprit
+        pass
+    for point in points:  # isolate the point the index refuses
+        try:
+            written = await _call("upsert", index.upsert(target.collection, [point]))
+            result.upserted += int(written)  # type: ignore[call-overload]
+        except IndexOutageError:
+            raise
+        except Exception as exc:
+            result.failed[point.id] = ("upsert", describe(exc))

@@ -1,0 +1,161 @@
+"""Coherency measured, not estimated: every (entry id, version) of the anchor against every point of the index.
+
+Definitions (over all personas of one anchor and the active collection):
+- matched: id in both with the same version;  stale: in both, versions differ;
+- missing: in the anchor only;  orphaned: in the index only;
+- total = |anchor ids ∪ index ids| = matched + stale + missing + orphaned;
+- coherency_with_truth = matched / total, and 1.0 when both are empty (nothing to disagree about).
+Counting orphans in the total means an index full of deleted entries is not "coherent" just because every live
+entry is present. `reconcile` repairs each class through the relay's own state-based apply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kgents.resonance.protocols import VectorIndex
+from kgents.synapse.anchor import RelayAnchor, utcnow
+from kgents.synapse.apply import apply_to_target
+from kgents.synapse.records import IndexState, Target
+from kgents.synapse.relay import EmbedderResolver
+
+SAMPLE_IDS = 5
+REPAIR_CHUNK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CoherencyReport:
+    collection: str
+    anchor_entries: int
+    index_points: int
+    matched: int
+    stale: int
+    missing: int
+    orphaned: int
+    measured_at: datetime
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    stale_ids: frozenset[uuid.UUID] = frozenset()
+    missing_ids: frozenset[uuid.UUID] = frozenset()
+    orphaned_ids: frozenset[uuid.UUID] = frozenset()
+    ahead_ids: frozenset[uuid.UUID] = frozenset()
+    """Stale points whose index version is *newer* than the anchor's (e.g. the anchor was restored)."""
+
+    @property
+    def total(self) -> int:
+        return self.matched + self.stale + self.missing + self.orphaned
+
+    @property
+    def coherency_with_truth(self) -> float:
+        return 1.0 if self.total == 0 else self.matched / self.total
+
+    @property
+    def coherent(self) -> bool:
+        return self.matched == self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "anchor_entries": self.anchor_entries,
+            "index_points": self.index_points,
+            "matched": self.matched,
+            "stale": self.stale,
+            "missing": self.missing,
+            "orphaned": self.orphaned,
+            "total": self.total,
+            "coherency_with_truth": self.coherency_with_truth,
+            "measured_at": self.measured_at.isoformat(),
+            "samples": self.samples,
+        }
+
+
+def compare(
+    anchor: Mapping[uuid.UUID, tuple[str, int]], index: Mapping[uuid.UUID, tuple[str, int]], collection: str = ""
+) -> CoherencyReport:
+    """Pure: classify every id of either side."""
+    matched = 0
+    stale: set[uuid.UUID] = set()
+    ahead: set[uuid.UUID] = set()
+    missing: set[uuid.UUID] = set()
+    for entry_id, (_persona, version) in anchor.items():
+        found = index.get(entry_id)
+        if found is None:
+            missing.add(entry_id)
+        elif found[1] == version:
+            matched += 1
+        else:
+            stale.add(entry_id)
+            if found[1] > version:
+                ahead.add(entry_id)
+    orphaned = {i for i in index if i not in anchor}
+    samples = {
+        name: sorted(str(i) for i in ids)[:SAMPLE_IDS]
+        for name, ids in (("stale", stale), ("missing", missing), ("orphaned", orphaned))
+        if ids
+    }
+    return CoherencyReport(
+        collection=collection,
+        anchor_entries=len(anchor),
+        index_points=len(index),
+        matched=matched,
+        stale=len(stale),
+        missing=len(missing),
+        orphaned=len(orphaned),
+        measured_at=utcnow(),
+        samples=samples,
+        stale_ids=frozenset(stale),
+        missing_ids=frozenset(missing),
+        orphaned_ids=frozenset(orphaned),
+        ahead_ids=frozenset(ahead),
+    )
+
+
+async def measure(anchor: RelayAnchor, index: VectorIndex, target: Target) -> CoherencyReport:
+    """Read both sides and compare (the index first, so an event landing in between shows as stale, not lost)."""
+    points = await index.versions(target.collection)
+    truth = await anchor.versions()
+    return compare(truth, points, target.collection)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    before: CoherencyReport
+    after: CoherencyReport
+    repaired: int
+    failed: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"before": self.before.to_dict(), "after": self.after.to_dict(), "repaired": self.repaired,
+                "failed": self.failed}
+
+
+async def repair(
+    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, target: Target, report: CoherencyReport
+) -> tuple[int, dict[str, str]]:
+    """Apply the current rows of every stale, missing or orphaned id to `target`; returns (repaired, failures)."""
+    if report.ahead_ids:  # the anchor is the truth even when the index believes it is newer
+        await index.delete(target.collection, sorted(report.ahead_ids))
+    ids = sorted(report.stale_ids | report.missing_ids | report.orphaned_ids)
+    embedder = embedders(target.embedder)
+    repaired = 0
+    failed: dict[str, str] = {}
+    for start in range(0, len(ids), REPAIR_CHUNK):
+        chunk = ids[start : start + REPAIR_CHUNK]
+        current = await anchor.current(chunk)
+        result = await apply_to_target(index, embedder, target, {i: current.get(i) for i in chunk})
+        failed.update({str(i): f"{step}: {error}" for i, (step, error) in result.failed.items()})
+        repaired += len(chunk) - len(result.failed)
+    return repaired, failed
+
+
+async def reconcile(
+    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, state: IndexState
+) -> ReconcileReport:
+    """Measure, repair the active collection, measure again."""
+    before = await measure(anchor, index, state.active)
+    repaired, failed = (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
+    after = await measure(anchor, index, state.active)
+    return ReconcileReport(before, after, repaired, failed)

@@ -1,0 +1,94 @@
+"""Values the relay's anchor side hands around: claimed events, dead letters, heartbeats, the index state."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """One outbox row a relay holds: the key and source version only (the row itself is re-read)."""
+
+    seq: int
+    entry_id: uuid.UUID
+    persona: str
+    operation: str
+    entry_version: int
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    outbox_seq: int
+    entry_id: uuid.UUID
+    persona: str
+    operation: str
+    entry_version: int
+    step: str
+    error: str
+    attempts: int
+    failed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "outbox_seq": self.outbox_seq,
+            "entry_id": str(self.entry_id),
+            "persona": self.persona,
+            "operation": self.operation,
+            "entry_version": self.entry_version,
+            "step": self.step,
+            "error": self.error,
+            "attempts": self.attempts,
+            "failed_at": self.failed_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A relay's expiring proof of life, with its latest counters so another process can show them."""
+
+    relay_id: str
+    pid: int
+    host: str
+    started_at: datetime
+    last_beat: datetime
+    interval_s: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One collection a relay keeps current, with the embedder that fills it."""
+
+    collection: str
+    embedder: str
+    dimension: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    """Which collection searches read (active) and, during a reindex, which one is being built (pending)."""
+
+    active: Target
+    pending: Target | None
+    generation: int
+
+    def targets(self) -> tuple[Target, ...]:
+        """Every collection a relay writes: the active one and, while a reindex runs, the pending one too."""
+        return (self.active,) if self.pending is None else (self.active, self.pending)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "active": {"collection": self.active.collection, "embedder": self.active.embedder,
+                       "dimension": self.active.dimension},
+            "pending": None if self.pending is None else {
+                "collection": self.pending.collection, "embedder": self.pending.embedder,
+                "dimension": self.pending.dimension},
+            "generation": self.generation,
+        }

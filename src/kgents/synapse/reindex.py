@@ -1,0 +1,100 @@
+"""Reindex: re-embed every entry into a fresh collection with another embedder, then switch over atomically.
+
+1. record the new collection as *pending* (from then on every relay writes both collections);
+2. copy every entry in id order, embedded by the new embedder;
+3. measure the new collection against the anchor and repair until it matches (events that landed meanwhile);
+4. switch the active pointer in one compare-and-set (searches move over on their next query) and drop the old one.
+Searches keep reading the old collection until step 4, so there is no moment without results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kgents.errors import ConflictError
+from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.apply import apply_to_target
+from kgents.synapse.coherency import CoherencyReport, measure, repair
+from kgents.synapse.records import IndexState, Target
+from kgents.synapse.relay import EmbedderResolver
+from kgents.synapse.state import collection_name
+
+SCAN_BATCH = 512
+MAX_CATCH_UP_ROUNDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    old: Target
+    new: Target
+    copied: int
+    catch_up_rounds: int
+    seconds: float
+    coherency: CoherencyReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old": {"collection": self.old.collection, "embedder": self.old.embedder},
+            "new": {"collection": self.new.collection, "embedder": self.new.embedder, "dimension": self.new.dimension},
+            "copied": self.copied,
+            "catch_up_rounds": self.catch_up_rounds,
+            "seconds": round(self.seconds, 3),
+            "coherency": self.coherency.to_dict(),
+        }
+
+
+async def _start(anchor: RelayAnchor, index: VectorIndex, state: IndexState, target: Target) -> IndexState:
+    if state.pending is not None:  # an earlier reindex died half-way: abandon its collection
+        cleared = await anchor.set_pending(state.generation, None)
+        if cleared is None:
+            raise ConflictError("another reindex changed the index state; try again")
+        await index.drop_collection(state.pending.collection)
+        state = cleared
+    await index.ensure_collection(target.collection, target.embedder, target.dimension)
+    started = await anchor.set_pending(state.generation, target)
+    if started is None:
+        await index.drop_collection(target.collection)
+        raise ConflictError("another reindex changed the index state; try again")
+    return started
+
+
+async def reindex(
+    anchor: RelayAnchor,
+    index: VectorIndex,
+    embedder: Embedder,
+    embedders: EmbedderResolver,
+    state: IndexState,
+    prefix: str,
+    progress: Callable[[int], None] | None = None,
+) -> ReindexReport:
+    """Rebuild the index with `embedder` and switch to it; `embedders` must resolve the new name to it too."""
+    began = time.monotonic()
+    target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
+    old = state.active
+    state = await _start(anchor, index, state, target)
+    copied = 0
+    after = None
+    while True:
+        page = await anchor.scan(after, SCAN_BATCH)
+        if not page:
+            break
+        result = await apply_to_target(index, embedder, target, {e.id: e for e in page})
+        copied += len(page) - len(result.failed)
+        after = page[-1].id
+        if progress is not None:
+            progress(copied)
+    rounds = 0
+    report = await measure(anchor, index, target)
+    while not report.coherent and rounds < MAX_CATCH_UP_ROUNDS:
+        rounds += 1
+        await repair(anchor, index, embedders, target, report)
+        report = await measure(anchor, index, target)
+    switched = await anchor.switch(state.generation)
+    if switched is None:
+        raise ConflictError("the index state changed during the reindex; the old collection stays active")
+    await index.drop_collection(old.collection)
+    return ReindexReport(old, target, copied, rounds, time.monotonic() - began, report)

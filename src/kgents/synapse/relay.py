@@ -1,0 +1,241 @@
+"""Synapse, the CDC relay: claims outbox rows, re-reads the rows they name, writes the index, then removes them.
+
+At-least-once and idempotent: an event is removed only after every target collection acknowledged; a crash before
+that leaves it claimable (PostgreSQL rolls back; a SQLite lease expires). Stale events are harmless because the
+relay applies the row's *current* state under the index's version guard. An index outage opens the circuit
+breaker and counts against no entry; a failing entry retries with backoff and goes to the dead-letter table after
+`max_attempts`, while the rest of its batch flows. `stop()` (SIGTERM) ends the loop at a batch boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from kgents.garden.model import GardenEntry
+from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.synapse.anchor import RelayAnchor, utcnow
+from kgents.synapse.apply import ApplyResult, IndexOutageError, apply_to_target, describe
+from kgents.synapse.metrics import RelayStats
+from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
+from kgents.synapse.records import ClaimedEvent, Heartbeat, IndexState
+
+log = logging.getLogger("kgents.synapse")
+
+EmbedderResolver = Callable[[str], Embedder]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    batch_size: int = 256
+    lease_s: float = 30.0
+    """SQLite: how long a claim is exclusive; a crashed relay's rows are claimable again after it."""
+    poll_interval_s: float = 1.0
+    """Fallback poll while notifications work (PostgreSQL LISTEN)."""
+    idle_poll_s: float = 0.05
+    """Poll when nothing notifies us (SQLite across processes)."""
+    heartbeat_interval_s: float = 2.0
+    max_attempts: int = 5
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 300.0
+    breaker_threshold: int = 3
+    breaker_reset_s: float = 2.0
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    claimed: int = 0
+    completed: list[int] = field(default_factory=list)
+    retried: int = 0
+    dead: int = 0
+    outage: bool = False
+
+
+def new_relay_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Relay:
+    """One relay worker over one anchor and one index; run many (processes or tasks) at once safely."""
+
+    def __init__(
+        self,
+        anchor: RelayAnchor,
+        index: VectorIndex,
+        embedders: EmbedderResolver,
+        config: RelayConfig | None = None,
+        relay_id: str | None = None,
+    ) -> None:
+        self.anchor = anchor
+        self.index = index
+        self.embedders = embedders
+        self.config = config or RelayConfig()
+        self.relay_id = relay_id or new_relay_id()
+        self.breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_reset_s)
+        self.stats = RelayStats()
+        self.started_at = utcnow()
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self.on_batch: Callable[[BatchOutcome], None] | None = None
+        """Test and bench hook: called after each committed batch."""
+
+    # -- control --------------------------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Look at the outbox now (in-process writers call this after a commit)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the batch in flight, then leave `run` (safe from a signal handler)."""
+        self._stopping = True
+        self._stopped.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- one batch ------------------------------------------------------------------------------------------------
+    async def run_once(self) -> BatchOutcome:
+        """Claim one batch and settle every event in it; returns what happened."""
+        outcome = BatchOutcome()
+        if not self.breaker.allow(time.monotonic()):
+            self.stats.circuit = self.breaker.state
+            return outcome
+        state = await self.anchor.read_state()
+        if state is None:
+            return outcome
+        try:
+            resolved = [(t, self.embedders(t.embedder)) for t in state.targets()]
+        except Exception as exc:
+            self.stats.last_error = f"embedder: {describe(exc)}"
+            return outcome
+        async with self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s) as claim:
+            events = list(claim.events)
+            outcome.claimed = len(events)
+            if not events:
+                return outcome
+            by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
+            for event in events:
+                by_entry.setdefault(event.entry_id, []).append(event)
+            current = await claim.current(list(by_entry))
+            rows: dict[uuid.UUID, GardenEntry | None] = {i: current.get(i) for i in by_entry}
+            try:
+                results = [await apply_to_target(self.index, emb, target, rows) for target, emb in resolved]
+            except IndexOutageError as exc:
+                self._outage(exc)
+                outcome.outage = True
+                return outcome  # nothing settled: PostgreSQL commits no change, SQLite releases the leases
+            self.breaker.record_success()
+            self.stats.circuit = self.breaker.state
+            failed = _merge_failures(results)
+            for entry_id, (step, error) in failed.items():
+                group = by_entry[entry_id]
+                attempts = max(e.attempts for e in group) + 1
+                if should_dead_letter(attempts, self.config.max_attempts):
+                    await claim.dead_letter(group, step, error)
+                    outcome.dead += 1
+                    log.warning("synapse: entry %s dead-lettered after %d attempts at %s: %s",
+                                entry_id, attempts, step, error)
+                else:
+                    delay = backoff_delay(attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s)
+                    await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
+                    outcome.retried += 1
+            done = [e for e in events if e.entry_id not in failed]
+            await claim.complete([e.seq for e in done])
+            outcome.completed = [e.seq for e in done]
+        self._account(results, outcome, [e.created_at for e in done], len(by_entry) - len(failed))
+        if self.on_batch is not None:
+            self.on_batch(outcome)
+        return outcome
+
+    def _outage(self, exc: IndexOutageError) -> None:
+        self.breaker.record_failure(time.monotonic())
+        self.stats.outages += 1
+        self.stats.circuit = self.breaker.state
+        self.stats.last_error = f"index: {exc}"
+        log.warning("synapse: index unavailable (%s); circuit %s", exc, self.breaker.state.value)
+
+    def _account(self, results: list[ApplyResult], outcome: BatchOutcome, created: list, applied: int) -> None:  # type: ignore[type-arg]
+        self.stats.batches += 1
+        self.stats.record_applied(created, utcnow())
+        self.stats.applied_entries += applied
+        self.stats.retried += outcome.retried
+        self.stats.dead += outcome.dead
+        for r in results:
+            self.stats.embedded += r.embedded
+            self.stats.payload_only += r.payload_only
+            self.stats.deleted += r.deleted
+
+    # -- loops ----------------------------------------------------------------------------------------------------
+    async def drain(self, timeout_s: float = 30.0) -> int:
+        """Apply every due event now (in-process mode); stops when nothing is claimable, the index is down or
+        the deadline passed. Returns how many events were completed."""
+        deadline = time.monotonic() + timeout_s
+        total = 0
+        while time.monotonic() < deadline:
+            outcome = await self.run_once()
+            total += len(outcome.completed)
+            if outcome.claimed == 0 or outcome.outage:
+                break
+        return total
+
+    async def beat(self) -> None:
+        await self.anchor.beat(
+            Heartbeat(self.relay_id, os.getpid(), socket.gethostname(), self.started_at, utcnow(),
+                      self.config.heartbeat_interval_s, self.stats.snapshot())
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.beat()
+            except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
+                log.warning("synapse: heartbeat failed: %s", describe(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
+
+    async def run(self) -> None:
+        """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is open."""
+        beats = asyncio.create_task(self._heartbeat_loop())
+        try:
+            async with self.anchor.listen(self._wake) as notified:
+                poll = self.config.poll_interval_s if notified else self.config.idle_poll_s
+                while not self._stopping:
+                    try:
+                        outcome = await self.run_once()
+                    except Exception as exc:  # the anchor itself failed: keep going, never spin
+                        self.stats.last_error = f"anchor: {describe(exc)}"
+                        log.warning("synapse: batch failed: %s", describe(exc))
+                        outcome = BatchOutcome(outage=True)
+                    if outcome.claimed >= self.config.batch_size and not outcome.outage:
+                        continue
+                    delay = max(poll, self.breaker.retry_in(time.monotonic())) if outcome.outage else poll
+                    if outcome.claimed and not outcome.outage:
+                        continue  # more may be due already
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                    self._wake.clear()
+        finally:
+            self._stopping = True
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beats
+            with contextlib.suppress(Exception):
+                await self.anchor.forget(self.relay_id)
+
+
+def _merge_failures(results: list[ApplyResult]) -> dict[uuid.UUID, tuple[str, str]]:
+    failed: dict[uuid.UUID, tuple[str, str]] = {}
+    for r in results:
+        for entry_id, why in r.failed.items():
+            failed.setdefault(entry_id, why)
+    return failed

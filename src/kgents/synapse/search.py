@@ -1,0 +1,122 @@
+"""Semantic search over one persona's garden: the index finds candidates, the anchor (the truth) answers.
+
+Every hit is hydrated from the anchor; a hit whose row is gone, belongs to another persona or no longer passes the
+filters (the index may lag by milliseconds) is dropped, so results never show what the truth does not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kgents.errors import ValidationError
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_confidence, check_persona, check_tags
+from kgents.garden.store import GardenStore
+from kgents.resonance.protocols import IndexFilter, VectorIndex
+from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.relay import EmbedderResolver
+
+MAX_LIMIT = 200
+OVERFETCH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    lifecycles: tuple[Lifecycle, ...] = ()
+    entry_types: tuple[EntryType, ...] = ()
+    tags: tuple[str, ...] = ()
+    min_confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lifecycles", tuple(Lifecycle(v) for v in self.lifecycles))
+        object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
+        object.__setattr__(self, "tags", check_tags(self.tags))
+        if self.min_confidence is not None:
+            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
+
+    def index_filter(self, persona: str) -> IndexFilter:
+        return IndexFilter(
+            persona=persona,
+            lifecycles=tuple(v.value for v in self.lifecycles),
+            entry_types=tuple(v.value for v in self.entry_types),
+            tags=self.tags,
+            min_confidence=self.min_confidence,
+        )
+
+    def accepts(self, entry: GardenEntry) -> bool:
+        """The same filter, applied to the truth."""
+        return (
+            (not self.lifecycles or entry.lifecycle in self.lifecycles)
+            and (not self.entry_types or entry.entry_type in self.entry_types)
+            and all(t in entry.tags for t in self.tags)
+            and (self.min_confidence is None or entry.confidence >= self.min_confidence)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    entry: GardenEntry
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": round(self.score, 6), **self.entry.to_dict()}
+
+
+class SemanticSearch:
+    """`find_by_semantic_similarity` and `find_similar` over the active collection of one anchor."""
+
+    def __init__(
+        self, store: GardenStore, anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver
+    ) -> None:
+        self.store = store
+        self.anchor = anchor
+        self.index = index
+        self.embedders = embedders
+
+    async def find_by_semantic_similarity(
+        self,
+        persona: str,
+        query: str,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        *,
+        score_threshold: float | None = None,
+        exclude: Iterable[Any] = (),
+    ) -> list[SearchHit]:
+        persona = check_persona(persona)
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("a search needs some text")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
+        filters = filters or SearchFilters()
+        state = await self.anchor.read_state()
+        if state is None:
+            return []
+        embedder = self.embedders(state.active.embedder)
+        vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+        skip = set(exclude)
+        hits = await self.index.search(
+            state.active.collection, vector, filters.index_filter(persona), limit * OVERFETCH + len(skip),
+            score_threshold,
+        )
+        found: list[SearchHit] = []
+        for hit in hits:
+            if hit.id in skip or hit.payload.persona != persona:
+                continue
+            entry = await self.store.get(persona, hit.id)
+            if entry is None or not filters.accepts(entry):
+                continue
+            found.append(SearchHit(entry, hit.score))
+            if len(found) == limit:
+                break
+        return found
+
+    async def find_similar(
+        self, entry: GardenEntry, threshold: float = 0.5, limit: int = 10, filters: SearchFilters | None = None
+    ) -> list[SearchHit]:
+        """Entries of the same persona whose meaning is at least `threshold` close to `entry` (itself excluded)."""
+        return await self.find_by_semantic_similarity(
+            entry.persona, entry.content, limit, filters, score_threshold=threshold, exclude=[entry.id]
+        )
