@@ -1,0 +1,119 @@
+"""One opened Synapse stack for a test: garden store, relay anchor, a fault-injectable real index, a counting
+embedder, the index state, and helpers to run relays and measure coherency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kgents.config import Settings
+from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.resonance.protocols import Embedder
+from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
+from kgents.synapse.coherency import CoherencyReport, measure
+from kgents.synapse.records import IndexState
+from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.search import SemanticSearch
+from kgents.synapse.state import collection_prefix, ensure_state
+from tests.synapse_support import CountingEmbedder, FaultyIndex, HashingEmbedder, MemoryIndex
+
+FAST = RelayConfig(
+    batch_size=64, lease_s=5.0, poll_interval_s=0.2, idle_poll_s=0.02, heartbeat_interval_s=0.2,
+    max_attempts=3, backoff_base_s=0.02, backoff_cap_s=0.2, breaker_threshold=2, breaker_reset_s=0.2,
+)
+
+
+def base_embedder() -> tuple[Embedder, bool]:
+    """The real default embedder when importable (True), else the hashing stand-in (False)."""
+    try:
+        from kgents.resonance import open_embedder  # type: ignore[attr-defined]
+
+        return open_embedder("minilm-static-256"), True
+    except Exception:
+        return HashingEmbedder(), False
+
+
+async def open_inner_index(settings: Settings) -> Any:
+    """The real server adapter over qdrant-client's in-process mode when importable, else a dict index."""
+    try:
+        from qdrant_client import AsyncQdrantClient
+
+        from kgents.resonance.qdrant_server import QdrantServerIndex  # type: ignore[import-not-found]
+
+        return QdrantServerIndex(AsyncQdrantClient(location=":memory:"))
+    except ImportError:
+        return MemoryIndex()
+
+
+@dataclass
+class Env:
+    settings: Settings
+    store: GardenStore
+    anchor: RelayAnchor
+    index: FaultyIndex
+    embedder: CountingEmbedder
+    real_embedder: bool
+    state: IndexState
+    extra_embedders: dict[str, Embedder] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relays: list[Relay] = field(default_factory=list)
+
+    def garden(self, persona: str = "kent") -> PersonaGarden:
+        return PersonaGarden(self.store, persona)
+
+    def resolve(self, name: str) -> Embedder:
+        if name == self.embedder.name:
+            return self.embedder
+        return self.extra_embedders[name]
+
+    def relay(self, config: RelayConfig = FAST, embedder: Embedder | None = None) -> Relay:
+        resolve = self.resolve if embedder is None else (lambda _name: embedder)
+        relay = Relay(self.anchor, self.index, resolve, config)
+        self.relays.append(relay)
+        return relay
+
+    def start(self, relay: Relay | None = None) -> Relay:
+        relay = relay or self.relay()
+        self.tasks.append(asyncio.create_task(relay.run()))
+        return relay
+
+    async def stop_all(self) -> None:
+        for relay in self.relays:
+            relay.stop()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        self.tasks.clear()
+
+    def search(self) -> SemanticSearch:
+        return SemanticSearch(self.store, self.anchor, self.index, self.resolve)
+
+    async def current_state(self) -> IndexState:
+        state = await self.anchor.read_state()
+        assert state is not None
+        return state
+
+    async def coherency(self) -> CoherencyReport:
+        return await measure(self.anchor, self.index, (await self.current_state()).active)
+
+
+@contextlib.asynccontextmanager
+async def open_env(settings: Settings) -> AsyncIterator[Env]:
+    store = await open_store(settings)
+    inner = await open_inner_index(settings)
+    index = FaultyIndex(inner)
+    base, real = base_embedder()
+    embedder = CountingEmbedder(base)
+    anchor = await open_relay_anchor(store)
+    schema = settings.postgres_schema if settings.postgres_url else None
+    state = await ensure_state(anchor, index, embedder, collection_prefix(anchor.backend, schema))
+    env = Env(settings, store, anchor, index, embedder, real, state)
+    try:
+        yield env
+    finally:
+        await env.stop_all()
+        await index.close()
+        await store.close()

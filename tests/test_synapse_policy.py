@@ -1,0 +1,110 @@
+"""The relay's pure rules: backoff, circuit breaker, liveness, percentiles, the apply plan, coherency."""
+
+from __future__ import annotations
+
+import uuid
+
+from kgents.garden.model import GardenEntry
+from kgents.resonance.hashing import content_hash
+from kgents.synapse.apply import payload_of, plan_apply
+from kgents.synapse.coherency import compare
+from kgents.synapse.policy import (
+    CircuitBreaker,
+    CircuitState,
+    backoff_delay,
+    is_alive,
+    percentile,
+    should_dead_letter,
+)
+
+
+def test_backoff_doubles_and_caps() -> None:
+    assert backoff_delay(0) == 0.0
+    assert [backoff_delay(n, base_s=1.0, cap_s=10.0) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff_delay(10_000, base_s=1.0, cap_s=60.0) == 60.0
+
+
+def test_dead_letter_threshold() -> None:
+    assert not should_dead_letter(2, 3)
+    assert should_dead_letter(3, 3)
+
+
+def test_breaker_opens_half_opens_and_closes() -> None:
+    b = CircuitBreaker(failure_threshold=2, reset_timeout_s=5.0)
+    assert b.allow(0.0) and b.state is CircuitState.CLOSED
+    b.record_failure(0.0)
+    assert b.state is CircuitState.CLOSED
+    b.record_failure(1.0)
+    assert b.state is CircuitState.OPEN and b.trips == 1
+    assert not b.allow(3.0)
+    assert b.retry_in(3.0) == 3.0
+    assert b.allow(6.0) and b.state is CircuitState.HALF_OPEN
+    b.record_failure(6.0)  # the trial failed: open again for a full timeout
+    assert b.state is CircuitState.OPEN and not b.allow(10.0)
+    assert b.allow(11.0) and b.state is CircuitState.HALF_OPEN
+    b.record_success()
+    assert b.state is CircuitState.CLOSED and b.failures == 0
+
+
+def test_success_resets_the_failure_count() -> None:
+    b = CircuitBreaker(failure_threshold=3)
+    b.record_failure(0.0)
+    b.record_failure(0.0)
+    b.record_success()
+    b.record_failure(0.0)
+    assert b.state is CircuitState.CLOSED
+
+
+def test_liveness_is_interval_plus_margin() -> None:
+    assert is_alive(1.0, 2.0)
+    assert is_alive(5.9, 2.0)
+    assert not is_alive(6.0, 2.0)
+    assert not is_alive(None, 2.0)
+    assert not is_alive(2.5, 2.0, margin_s=0.5)
+
+
+def test_percentile() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([5.0], 0.95) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile(list(map(float, range(101))), 0.95) == 95.0
+
+
+def _entry(content: str = "keep code small", version: int = 1, confidence: float = 0.5) -> GardenEntry:
+    return GardenEntry(persona="kent", content=content, entry_type="PREFERENCE", confidence=confidence,
+                       version=version)
+
+
+def test_plan_embeds_new_and_changed_content_only() -> None:
+    e = _entry()
+    fresh = plan_apply({e.id: e}, {}, "m")
+    assert [x.id for x, _ in fresh.embeds] == [e.id]
+    stored = payload_of(e, content_hash(e.content), "m")
+    same = plan_apply({e.id: e}, {e.id: stored}, "m")
+    assert same.unchanged == [e.id] and not same.embeds and not same.payloads
+    nurtured = e.evolve(confidence=0.9)
+    meta = plan_apply({e.id: nurtured}, {e.id: stored}, "m")
+    assert meta.payloads and meta.payloads[0][1].confidence == 0.9 and not meta.embeds
+    rewritten = e.evolve(content="something else entirely")
+    assert plan_apply({e.id: rewritten}, {e.id: stored}, "m").embeds
+    assert plan_apply({e.id: e}, {e.id: stored}, "other-model").embeds
+
+
+def test_plan_deletes_missing_rows_and_never_goes_back() -> None:
+    e = _entry(version=3)
+    newer = payload_of(e.evolve(confidence=0.7), content_hash(e.content), "m")
+    p = plan_apply({e.id: e}, {e.id: newer}, "m")
+    assert p.unchanged == [e.id]
+    gone = plan_apply({e.id: None}, {e.id: newer}, "m")
+    assert gone.deletes == [e.id]
+    assert plan_apply({e.id: None}, {}, "m").unchanged == [e.id]
+
+
+def test_coherency_classifies_every_id() -> None:
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    report = compare({a: ("p", 1), b: ("p", 2), c: ("p", 1)}, {a: ("p", 1), b: ("p", 1), d: ("p", 4)})
+    assert (report.matched, report.stale, report.missing, report.orphaned) == (1, 1, 1, 1)
+    assert report.total == 4 and report.coherency_with_truth == 0.25
+    assert compare({}, {}).coherency_with_truth == 1.0
+    ahead = compare({a: ("p", 1)}, {a: ("p", 5)})
+    assert ahead.ahead_ids == {a}

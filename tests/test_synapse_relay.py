@@ -1,0 +1,280 @@
+"""The relay end to end on both anchors: every change reaches the index, failures never lose or block anything."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kgents.config import Settings
+from kgents.synapse.coherency import reconcile
+from kgents.synapse.metrics import collect_metrics
+from kgents.synapse.policy import CircuitState
+from kgents.synapse.relay import BatchOutcome
+from kgents.synapse.search import SearchFilters
+from tests.helpers import wait_until
+from tests.synapse_env import FAST, Env, open_env
+from tests.synapse_support import PoisonEmbedder
+
+
+@pytest.fixture
+async def env(anchor_settings: Settings) -> AsyncIterator[Env]:
+    async with open_env(anchor_settings) as opened:
+        yield opened
+
+
+async def coherent(env: Env, what: str = "coherency 1.0", timeout: float = 15.0) -> None:
+    await wait_until(env.coherency, lambda r: r.coherent, timeout=timeout, what=what)
+
+
+async def found(env: Env, persona: str, query: str) -> list[uuid.UUID]:
+    return [h.entry.id for h in await env.search().find_by_semantic_similarity(persona, query, limit=10)]
+
+
+async def test_insert_becomes_searchable(env: Env) -> None:
+    env.start()
+    entry = await env.garden().plant("I prefer minimal code", "PREFERENCE")
+    ids = await wait_until(lambda: found(env, "kent", "I prefer minimal code"), lambda ids: entry.id in ids,
+                           what="the entry in search results")
+    assert ids[0] == entry.id
+    await coherent(env)
+
+
+async def test_content_update_reembeds_but_confidence_update_does_not(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entry = await g.plant("tabs over spaces", "PREFERENCE")
+    await relay.drain()
+    assert env.embedder.texts.count("tabs over spaces") == 1
+    await g.nurture(entry.id, confidence=0.95, evidence="said so twice")
+    await relay.drain()
+    assert env.embedder.texts.count("tabs over spaces") == 1, "a confidence change must not re-embed"
+    stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
+    assert stored.confidence == 0.95 and stored.version == 2
+    await g.update(entry.id, content="spaces over tabs")
+    await relay.drain()
+    assert env.embedder.texts.count("spaces over tabs") == 1
+    assert relay.stats.payload_only >= 1
+    await coherent(env)
+
+
+async def test_delete_removes_the_point(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entry = await g.plant("delete me soon", "INSIGHT")
+    await relay.drain()
+    assert entry.id in await env.index.versions(env.state.active.collection)
+    await g.delete(entry.id)
+    await relay.drain()
+    assert entry.id not in await env.index.versions(env.state.active.collection)
+    await coherent(env)
+
+
+async def test_paraphrase_search_finds_the_entry(env: Env) -> None:
+    if not env.real_embedder:
+        pytest.skip("needs the real default embedder")
+    relay = env.relay()
+    g = env.garden()
+    wanted = await g.plant("I prefer minimal code", "PREFERENCE")
+    await g.plant("the weather is sunny today", "INSIGHT")
+    await g.plant("dinner is at eight", "BEHAVIOR")
+    await relay.drain()
+    assert (await found(env, "kent", "keep things small"))[0] == wanted.id
+
+
+async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> None:
+    relay = env.relay()
+    mine = await env.garden("kent").plant("keep code small and simple", "PREFERENCE", tags=["code"])
+    theirs = await env.garden("ada").plant("keep code small and simple", "PREFERENCE", tags=["code"])
+    low = await env.garden("kent").plant("keep code small please", "PATTERN", confidence=0.1)
+    await relay.drain()
+    kent = await found(env, "kent", "keep code small and simple")
+    assert mine.id in kent and theirs.id not in kent
+    assert (await found(env, "ada", "keep code small and simple")) == [theirs.id]
+    search = env.search()
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(min_confidence=0.3))
+    assert [h.entry.id for h in hits] == [mine.id]
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",)))
+    assert [h.entry.id for h in hits] == [low.id]
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(tags=("code",)))
+    assert [h.entry.id for h in hits] == [mine.id]
+    similar = await search.find_similar(mine, threshold=0.0)
+    assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]
+
+
+async def test_hits_whose_row_is_gone_are_skipped(env: Env) -> None:
+    relay = env.relay()
+    entry = await env.garden().plant("ephemeral thought", "INSIGHT")
+    await relay.drain()
+    await env.garden().delete(entry.id)  # the relay has not run: the point is still there
+    assert entry.id in await env.index.versions(env.state.active.collection)
+    assert await found(env, "kent", "ephemeral thought") == []
+
+
+async def test_index_outage_opens_the_circuit_then_the_backlog_drains(env: Env) -> None:
+    env.index.down = True
+    relay = env.start()
+    g = env.garden()
+    planted = [await g.plant(f"memory number {i}", "PATTERN") for i in range(20)]
+    assert await g.count() == 20, "writes commit while the index is down"
+    await wait_until(lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
+    assert relay.stats.processed == 0
+    assert (await env.anchor.queue_depth(1000)) == 20
+    env.index.down = False
+    await coherent(env, "backlog drained after the outage")
+    assert relay.breaker.state is CircuitState.CLOSED
+    assert await env.anchor.dead_letter_count() == 0, "an outage is not the entries' fault"
+    points = await env.index.versions(env.state.active.collection)
+    assert all(e.id in points for e in planted)
+
+
+async def _async(value: object) -> object:
+    return value
+
+
+async def test_poison_entry_goes_to_dead_letter_and_others_flow(env: Env) -> None:
+    poison = PoisonEmbedder(env.embedder)
+    relay = env.start(env.relay(embedder=poison))
+    g = env.garden()
+    good1 = await g.plant("a perfectly normal entry", "VALUE")
+    bad = await g.plant("this one is POISON for the model", "VALUE")
+    good2 = await g.plant("another normal entry", "VALUE")
+    letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, what="a dead letter")
+    assert letters[0].entry_id == bad.id and letters[0].step == "embed" and letters[0].attempts == FAST.max_attempts
+    assert "cannot embed" in letters[0].error
+    points = await env.index.versions(env.state.active.collection)
+    assert good1.id in points and good2.id in points and bad.id not in points
+    await wait_until(lambda: env.anchor.queue_depth(100), lambda n: n == 0, what="queue empty")
+    assert relay.stats.dead == 1 and relay.stats.retried == FAST.max_attempts - 1
+    metrics = await collect_metrics(env.anchor)
+    assert metrics.dead_letters == 1
+    # the operator fixes the entry; reconcile (or the next change) brings it in
+    await g.update(bad.id, content="no longer a problem")
+    await coherent(env)
+
+
+async def test_out_of_order_and_replayed_events_converge(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entry = await g.plant("first words", "INSIGHT")
+    for i in range(3):
+        entry = await g.update(entry.id, content=f"revision {i}")
+    await _reverse_outbox(env)  # the newest event is now due first, the oldest last
+    await relay.drain()
+    stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
+    assert stored.version == entry.version
+    embeds = len(env.embedder.texts)
+    await _replay_audit(env)  # every historical event again, after the fact
+    await relay.drain()
+    stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
+    assert stored.version == entry.version
+    assert len(env.embedder.texts) == embeds, "a replay of applied events must not re-embed"
+    await coherent(env)
+
+
+async def _reverse_outbox(env: Env) -> None:
+    if env.anchor.backend == "postgres":
+        await env.anchor.pool.execute(  # type: ignore[attr-defined]
+            "UPDATE garden_outbox SET next_attempt_at = now() - (seq * interval '1 second')"
+        )
+        return
+    a = env.anchor.anchor  # type: ignore[attr-defined]
+
+    def work() -> None:
+        with a.write() as conn:
+            conn.execute("UPDATE garden_outbox SET next_attempt_at = "
+                         "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || seq || ' seconds')")
+
+    await a.run(work)
+
+
+async def _replay_audit(env: Env) -> None:
+    sql = ("INSERT INTO garden_outbox (entry_id, persona, operation, entry_version)"
+           " SELECT entry_id, persona, operation, entry_version FROM garden_audit ORDER BY seq")
+    if env.anchor.backend == "postgres":
+        await env.anchor.pool.execute(sql)  # type: ignore[attr-defined]
+        return
+    a = env.anchor.anchor  # type: ignore[attr-defined]
+
+    def work() -> None:
+        with a.write() as conn:
+            conn.execute(sql)
+
+    await a.run(work)
+
+
+async def test_two_relays_in_parallel_never_double_apply(env: Env) -> None:
+    seen: list[int] = []
+
+    def record(outcome: BatchOutcome) -> None:
+        seen.extend(outcome.completed)
+
+    relays = [env.relay(), env.relay()]
+    for relay in relays:
+        relay.on_batch = record
+        env.start(relay)
+    g = env.garden()
+    entries = await g.plant_many([g.new_entry(f"parallel entry {i}", "PATTERN") for i in range(300)])
+    for e in entries[:100]:
+        await g.nurture(e.id, confidence=0.8)
+    await coherent(env, timeout=30)
+    await wait_until(lambda: env.anchor.queue_depth(1000), lambda n: n == 0, what="queue empty")
+    assert len(seen) == len(set(seen)) == 400, "every outbox event completed exactly once"
+    assert env.index.max_concurrent_per_entry == 1, "two relays never wrote one entry at the same time"
+    assert sum(r.stats.processed for r in relays) == 400
+
+
+async def test_reconcile_repairs_missing_stale_and_orphaned(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entries = [await g.plant(f"entry {i}", "VALUE") for i in range(6)]
+    await relay.drain()
+    col = env.state.active.collection
+    await env.index.delete(col, [entries[0].id])  # missing
+    await _clear_outbox(env)
+    await g.nurture(entries[1].id, confidence=0.9)  # stale (its event is dropped below)
+    await _clear_outbox(env)
+    ghost = uuid.uuid4()
+    point = await env.index.retrieve(col, [entries[2].id])
+    from kgents.resonance.protocols import IndexPoint
+
+    vec = env.embedder.embed(["ghost"])[0]
+    await env.index.upsert(col, [IndexPoint(ghost, vec, point[entries[2].id])])  # orphaned
+    before = await env.coherency()
+    assert (before.matched, before.stale, before.missing, before.orphaned) == (4, 1, 1, 1)
+    assert before.coherency_with_truth == pytest.approx(4 / 7)
+    report = await reconcile(env.anchor, env.index, env.resolve, await env.current_state())
+    assert report.before.total == 7 and report.after.coherent and report.after.coherency_with_truth == 1.0
+    assert report.repaired == 3
+
+
+async def _clear_outbox(env: Env) -> None:
+    if env.anchor.backend == "postgres":
+        await env.anchor.pool.execute("DELETE FROM garden_outbox")  # type: ignore[attr-defined]
+        return
+    a = env.anchor.anchor  # type: ignore[attr-defined]
+
+    def work() -> None:
+        with a.write() as conn:
+            conn.execute("DELETE FROM garden_outbox")
+
+    await a.run(work)
+
+
+async def test_metrics_and_heartbeat(env: Env) -> None:
+    relay = env.start()
+    g = env.garden()
+    for i in range(5):
+        await g.plant(f"metric entry {i}", "VALUE")
+    await coherent(env)
+    metrics = await wait_until(lambda: collect_metrics(env.anchor), lambda m: m.relays_alive == 1 and m.processed >= 5,
+                               what="a live relay in the metrics")
+    data = metrics.to_dict()
+    assert data["queue_depth"] == 0 and data["oldest_pending_age_s"] is None
+    assert data["latency_p50_ms"] is not None and data["latency_p95_ms"] >= data["latency_p50_ms"]
+    assert data["circuit_state"] == "CLOSED" and data["last_heartbeat_age_s"] < 5
+    assert data["relays"][0]["relay_id"] == relay.relay_id
+    relay.stop()
+    await env.stop_all()
+    assert (await collect_metrics(env.anchor)).relays_alive == 0, "a clean stop removes the heartbeat"
