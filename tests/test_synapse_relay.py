@@ -278,3 +278,50 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
     relay.stop()
     await env.stop_all()
     assert (await collect_metrics(env.anchor)).relays_alive == 0, "a clean stop removes the heartbeat"
+
+
+async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> None:
+    from kgents.synapse.reindex import reindex
+    from kgents.synapse.state import collection_prefix
+    from tests.synapse_support import CountingEmbedder
+
+    second = CountingEmbedder(env.embedder.inner, name="test-second-embedder")
+    env.extra_embedders[second.name] = second
+    relay = env.start()
+    g = env.garden()
+    entries = [await g.plant(f"reindexed memory {i}", "VALUE") for i in range(40)]
+    await coherent(env)
+    old = (await env.current_state()).active
+    searching = True
+    misses = 0
+
+    async def keep_searching() -> int:
+        nonlocal misses
+        count = 0
+        while searching:
+            if not await found(env, "kent", "reindexed memory 7"):
+                misses += 1
+            count += 1
+        return count
+
+    import asyncio
+
+    searcher = asyncio.create_task(keep_searching())
+    late = []
+
+    def progress(_n: int) -> None:
+        late.append(asyncio.ensure_future(g.plant(f"planted during the reindex {len(late)}", "VALUE")))
+
+    schema = env.settings.postgres_schema if env.settings.postgres_url else None
+    report = await reindex(env.anchor, env.index, second, env.resolve, await env.current_state(),
+                           collection_prefix(env.anchor.backend, schema), progress)
+    await asyncio.gather(*late)
+    searching = False
+    assert await searcher > 0 and misses == 0, "searches found the entry throughout"
+    state = await env.current_state()
+    assert state.active.embedder == "test-second-embedder" and state.pending is None
+    assert report.copied >= len(entries) and report.old == old
+    assert old.collection not in {c.name for c in await env.index.collections()}
+    await coherent(env, "new collection coherent, including entries planted during the reindex")
+    assert len(second.texts) >= len(entries)
+    assert relay.stats.last_error is None or "index" not in relay.stats.last_error

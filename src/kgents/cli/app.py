@@ -10,7 +10,7 @@ import click
 import typer
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd
+from kgents.cli import db_cmd, demo_cmd, garden_cmd, search_cmd, synapse_cmd
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode
 
@@ -21,7 +21,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+garden_cmd.app.command("search")(search_cmd.search)
 app.add_typer(garden_cmd.app, name="garden")
+app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.command("demo")(demo_cmd.demo)
 

@@ -1,0 +1,154 @@
+"""`kgents synapse …`: the CDC relay (run it), its health (status), and its repairs (reconcile, reindex)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from kgents.cli.context import console, print_json, run, state
+from kgents.cli.exit_codes import ExitCode
+from kgents.synapse.coherency import CoherencyReport
+from kgents.synapse.metrics import SynapseMetrics
+from kgents.synapse.relay import RelayConfig
+from kgents.synapse.runtime import Synapse, open_synapse
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Synapse, the relay that keeps the vector index in step with the anchor.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]]) -> T:
+    settings = state(ctx).settings()
+
+    async def go() -> T:
+        synapse = await open_synapse(settings)
+        try:
+            return await work(synapse)
+        finally:
+            await synapse.close()
+
+    return run(go)
+
+
+def status_level(metrics: SynapseMetrics, report: CoherencyReport) -> ExitCode:
+    """Nagios level: CRITICAL when the breaker is open or coherency < 0.5, WARNING when not fully coherent,
+    dead letters exist or a backlog waits with no live relay; else OK."""
+    if metrics.circuit_state == "OPEN" or report.coherency_with_truth < 0.5:
+        return ExitCode.CRITICAL
+    if report.coherency_with_truth < 1.0 or metrics.dead_letters or (metrics.queue_depth and not metrics.relays_alive):
+        return ExitCode.WARNING
+    return ExitCode.OK
+
+
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def fmt_age(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[str, Any]) -> list[str]:
+    depth = f"{metrics.queue_depth:,}{'+' if metrics.queue_depth_capped else ''}"
+    return [
+        f"index      {active['collection']} (embedder {active['embedder']}, {report.index_points:,} points)",
+        f"coherency  {report.coherency_with_truth:.4f}  matched {report.matched:,} · stale {report.stale:,} ·"
+        f" missing {report.missing:,} · orphaned {report.orphaned:,} (of {report.total:,})",
+        f"queue      {depth} pending, oldest {fmt_age(metrics.oldest_pending_age_s)}",
+        f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)}, p95 {fmt_ms(metrics.latency_p95_ms)}",
+        f"relays     {metrics.relays_alive} alive, last heartbeat {fmt_age(metrics.last_heartbeat_age_s)} ago,"
+        f" circuit {metrics.circuit_state}",
+        f"events     processed {metrics.processed:,} · retried {metrics.retried:,} · dead {metrics.dead:,}"
+        f" · {metrics.throughput_per_s:.1f}/s · dead letters {metrics.dead_letters:,}",
+    ]
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Queue, lag, relays, circuit and the measured coherency of the index with the anchor."""
+
+    async def work(s: Synapse) -> tuple[SynapseMetrics, CoherencyReport, dict[str, Any], list[dict[str, Any]]]:
+        report = await s.coherency()
+        letters = [d.to_dict() for d in await s.anchor.dead_letters(5)]
+        return await s.metrics(), report, s.state.to_dict(), letters
+
+    metrics, report, index_state, letters = with_synapse(ctx, work)
+    level = status_level(metrics, report)
+    if as_json:
+        print_json({"status": level.name, "index": index_state, "metrics": metrics.to_dict(),
+                    "coherency": report.to_dict(), "recent_dead_letters": letters})
+    else:
+        for line in status_lines(metrics, report, index_state["active"]):
+            console.print(line, markup=False, highlight=False)
+        for letter in letters:
+            console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
+    raise typer.Exit(int(level))
+
+
+@app.command("run")
+def run_relay(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000, help="Events per claim.")] = 256,
+    poll: Annotated[float, typer.Option("--poll", min=0.01, help="Fallback poll interval in seconds.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
+) -> None:
+    """Relay outbox events into the index until SIGTERM / Ctrl-C (stops at a batch boundary)."""
+
+    async def work(s: Synapse) -> int:
+        relay = s.relay(RelayConfig(batch_size=batch_size, poll_interval_s=poll, idle_poll_s=min(poll, 0.1)))
+        if once:
+            return await relay.drain(timeout_s=3600)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, relay.stop)
+        console.print(f"synapse {relay.relay_id} relaying {s.settings.describe_anchor()} → {s.state.active.collection}",
+                      markup=False)
+        await relay.run()
+        return relay.stats.processed
+
+    processed = with_synapse(ctx, work)
+    console.print(f"synapse stopped after {processed:,} events", markup=False)
+
+
+@app.command()
+def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Compare every entry with the index and repair missing, stale and orphaned points."""
+    report = with_synapse(ctx, lambda s: s.reconcile())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        b, a = report.before, report.after
+        console.print(f"before  coherency {b.coherency_with_truth:.4f} (stale {b.stale}, missing {b.missing},"
+                      f" orphaned {b.orphaned})", markup=False)
+        console.print(f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired,"
+                      f" {len(report.failed)} failed)", markup=False)
+    if not report.after.coherent:
+        raise typer.Exit(int(ExitCode.WARNING))
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="Embedder to rebuild with (default: the current one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one."""
+
+    async def work(s: Synapse) -> Any:
+        return await s.reindex(embedder or s.state.active.embedder)
+
+    report = with_synapse(ctx, work)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(f"reindexed {report.copied:,} entries with {report.new.embedder} into {report.new.collection}"
+                      f" in {report.seconds:.1f} s (coherency {report.coherency.coherency_with_truth:.4f});"
+                      f" dropped {report.old.collection}", markup=False)
