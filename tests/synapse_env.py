@@ -21,8 +21,16 @@ from kgents.synapse.state import collection_prefix, ensure_state
 from tests.synapse_support import CountingEmbedder, FaultyIndex, HashingEmbedder, MemoryIndex
 
 FAST = RelayConfig(
-    batch_size=64, lease_s=5.0, poll_interval_s=0.2, idle_poll_s=0.02, heartbeat_interval_s=0.2,
-    max_attempts=3, backoff_base_s=0.02, backoff_cap_s=0.2, breaker_threshold=2, breaker_reset_s=0.2,
+    batch_size=64,
+    lease_s=5.0,
+    poll_interval_s=0.2,
+    idle_poll_s=0.02,
+    heartbeat_interval_s=0.2,
+    max_attempts=3,
+    backoff_base_s=0.02,
+    backoff_cap_s=0.2,
+    breaker_threshold=2,
+    breaker_reset_s=0.2,
 )
 
 
@@ -39,9 +47,8 @@ def base_embedder() -> tuple[Embedder, bool]:
 async def open_inner_index(settings: Settings) -> Any:
     """The real server adapter over qdrant-client's in-process mode when importable, else a dict index."""
     try:
-        from qdrant_client import AsyncQdrantClient
-
         from kgents.resonance.qdrant_server import QdrantServerIndex  # type: ignore[import-not-found]
+        from qdrant_client import AsyncQdrantClient
 
         return QdrantServerIndex(AsyncQdrantClient(location=":memory:"))
     except ImportError:

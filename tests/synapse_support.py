@@ -1,5 +1,6 @@
-"""Test support for the relay: a fault-injecting wrapper over a real index, counting and failing embedders, and
-the factories that open the real adapters (embedded edge index, qdrant-client in-process) when available."""
+"""Test support for the relay: a fault-injecting wrapper over a real index, counting and failing embedders,
+and the factories that open the real adapters (embedded edge index, qdrant-client in-process) when
+available."""
 
 from __future__ import annotations
 
@@ -143,8 +144,14 @@ class FaultyIndex:
         self._check()
         return dict(await self.inner.retrieve(collection, ids))
 
-    async def search(self, collection: str, vector: Any, flt: IndexFilter, limit: int = 10,
-                     score_threshold: float | None = None) -> list[IndexHit]:
+    async def search(
+        self,
+        collection: str,
+        vector: Any,
+        flt: IndexFilter,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[IndexHit]:
         self._check()
         return list(await self.inner.search(collection, vector, flt, limit, score_threshold))
 
@@ -217,8 +224,14 @@ class MemoryIndex:
         store = self._points(collection)
         return {i: store[i][1] for i in ids if i in store}
 
-    async def search(self, collection: str, vector: Any, flt: IndexFilter, limit: int = 10,
-                     score_threshold: float | None = None) -> list[IndexHit]:
+    async def search(
+        self,
+        collection: str,
+        vector: Any,
+        flt: IndexFilter,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[IndexHit]:
         q = np.asarray(vector, dtype=np.float32)
         hits = []
         for i, (v, p) in self._points(collection).items():

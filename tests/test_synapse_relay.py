@@ -1,4 +1,5 @@
-"""The relay end to end on both anchors: every change reaches the index, failures never lose or block anything."""
+"""The relay end to end on both anchors: every change reaches the index, failures never lose or block
+anything."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ async def env(anchor_settings: Settings) -> AsyncIterator[Env]:
         yield opened
 
 
-async def coherent(env: Env, what: str = "coherency 1.0", timeout: float = 15.0) -> None:
-    await wait_until(env.coherency, lambda r: r.coherent, timeout=timeout, what=what)
+async def coherent(env: Env, what: str = "coherency 1.0", limit_s: float = 15.0) -> None:
+    await wait_until(env.coherency, lambda r: r.coherent, timeout=limit_s, what=what)
 
 
 async def found(env: Env, persona: str, query: str) -> list[uuid.UUID]:
@@ -35,8 +36,11 @@ async def found(env: Env, persona: str, query: str) -> list[uuid.UUID]:
 async def test_insert_becomes_searchable(env: Env) -> None:
     env.start()
     entry = await env.garden().plant("I prefer minimal code", "PREFERENCE")
-    ids = await wait_until(lambda: found(env, "kent", "I prefer minimal code"), lambda ids: entry.id in ids,
-                           what="the entry in search results")
+    ids = await wait_until(
+        lambda: found(env, "kent", "I prefer minimal code"),
+        lambda ids: entry.id in ids,
+        what="the entry in search results",
+    )
     assert ids[0] == entry.id
     await coherent(env)
 
@@ -93,11 +97,17 @@ async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> No
     assert mine.id in kent and theirs.id not in kent
     assert (await found(env, "ada", "keep code small and simple")) == [theirs.id]
     search = env.search()
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(min_confidence=0.3))
+    hits = await search.find_by_semantic_similarity(
+        "kent", "keep code small", filters=SearchFilters(min_confidence=0.3)
+    )
     assert [h.entry.id for h in hits] == [mine.id]
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",)))
+    hits = await search.find_by_semantic_similarity(
+        "kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",))
+    )
     assert [h.entry.id for h in hits] == [low.id]
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(tags=("code",)))
+    hits = await search.find_by_semantic_similarity(
+        "kent", "keep code small", filters=SearchFilters(tags=("code",))
+    )
     assert [h.entry.id for h in hits] == [mine.id]
     similar = await search.find_similar(mine, threshold=0.0)
     assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]
@@ -118,7 +128,9 @@ async def test_index_outage_opens_the_circuit_then_the_backlog_drains(env: Env) 
     g = env.garden()
     planted = [await g.plant(f"memory number {i}", "PATTERN") for i in range(20)]
     assert await g.count() == 20, "writes commit while the index is down"
-    await wait_until(lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
+    await wait_until(
+        lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN"
+    )
     assert relay.stats.processed == 0
     assert (await env.anchor.queue_depth(1000)) == 20
     env.index.down = False
@@ -141,7 +153,11 @@ async def test_poison_entry_goes_to_dead_letter_and_others_flow(env: Env) -> Non
     bad = await g.plant("this one is POISON for the model", "VALUE")
     good2 = await g.plant("another normal entry", "VALUE")
     letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, what="a dead letter")
-    assert letters[0].entry_id == bad.id and letters[0].step == "embed" and letters[0].attempts == FAST.max_attempts
+    assert (
+        letters[0].entry_id == bad.id
+        and letters[0].step == "embed"
+        and letters[0].attempts == FAST.max_attempts
+    )
     assert "cannot embed" in letters[0].error
     points = await env.index.versions(env.state.active.collection)
     assert good1.id in points and good2.id in points and bad.id not in points
@@ -183,15 +199,19 @@ async def _reverse_outbox(env: Env) -> None:
 
     def work() -> None:
         with a.write() as conn:
-            conn.execute("UPDATE garden_outbox SET next_attempt_at = "
-                         "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || seq || ' seconds')")
+            conn.execute(
+                "UPDATE garden_outbox SET next_attempt_at = "
+                "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || seq || ' seconds')"
+            )
 
     await a.run(work)
 
 
 async def _replay_audit(env: Env) -> None:
-    sql = ("INSERT INTO garden_outbox (entry_id, persona, operation, entry_version)"
-           " SELECT entry_id, persona, operation, entry_version FROM garden_audit ORDER BY seq")
+    sql = (
+        "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version)"
+        " SELECT entry_id, persona, operation, entry_version FROM garden_audit ORDER BY seq"
+    )
     if env.anchor.backend == "postgres":
         await env.anchor.pool.execute(sql)  # type: ignore[attr-defined]
         return
@@ -218,7 +238,7 @@ async def test_two_relays_in_parallel_never_double_apply(env: Env) -> None:
     entries = await g.plant_many([g.new_entry(f"parallel entry {i}", "PATTERN") for i in range(300)])
     for e in entries[:100]:
         await g.nurture(e.id, confidence=0.8)
-    await coherent(env, timeout=30)
+    await coherent(env, limit_s=30)
     await wait_until(lambda: env.anchor.queue_depth(1000), lambda n: n == 0, what="queue empty")
     assert len(seen) == len(set(seen)) == 400, "every outbox event completed exactly once"
     assert env.index.max_concurrent_per_entry == 1, "two relays never wrote one entry at the same time"
@@ -268,8 +288,11 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
     for i in range(5):
         await g.plant(f"metric entry {i}", "VALUE")
     await coherent(env)
-    metrics = await wait_until(lambda: collect_metrics(env.anchor), lambda m: m.relays_alive == 1 and m.processed >= 5,
-                               what="a live relay in the metrics")
+    metrics = await wait_until(
+        lambda: collect_metrics(env.anchor),
+        lambda m: m.relays_alive == 1 and m.processed >= 5,
+        what="a live relay in the metrics",
+    )
     data = metrics.to_dict()
     assert data["queue_depth"] == 0 and data["oldest_pending_age_s"] is None
     assert data["latency_p50_ms"] is not None and data["latency_p95_ms"] >= data["latency_p50_ms"]
@@ -313,8 +336,15 @@ async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> 
         late.append(asyncio.ensure_future(g.plant(f"planted during the reindex {len(late)}", "VALUE")))
 
     schema = env.settings.postgres_schema if env.settings.postgres_url else None
-    report = await reindex(env.anchor, env.index, second, env.resolve, await env.current_state(),
-                           collection_prefix(env.anchor.backend, schema), progress)
+    report = await reindex(
+        env.anchor,
+        env.index,
+        second,
+        env.resolve,
+        await env.current_state(),
+        collection_prefix(env.anchor.backend, schema),
+        progress,
+    )
     await asyncio.gather(*late)
     searching = False
     assert await searcher > 0 and misses == 0, "searches found the entry throughout"

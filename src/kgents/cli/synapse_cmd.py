@@ -19,7 +19,9 @@ from kgents.synapse.runtime import Synapse, open_synapse
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Synapse, the relay that keeps the vector index in step with the anchor.", no_args_is_help=True)
+app = typer.Typer(
+    help="Synapse, the relay that keeps the vector index in step with the anchor.", no_args_is_help=True
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -42,7 +44,11 @@ def status_level(metrics: SynapseMetrics, report: CoherencyReport) -> ExitCode:
     dead letters exist or a backlog waits with no live relay; else OK."""
     if metrics.circuit_state == "OPEN" or report.coherency_with_truth < 0.5:
         return ExitCode.CRITICAL
-    if report.coherency_with_truth < 1.0 or metrics.dead_letters or (metrics.queue_depth and not metrics.relays_alive):
+    if (
+        report.coherency_with_truth < 1.0
+        or metrics.dead_letters
+        or (metrics.queue_depth and not metrics.relays_alive)
+    ):
         return ExitCode.WARNING
     return ExitCode.OK
 
@@ -62,8 +68,10 @@ def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[
         f"coherency  {report.coherency_with_truth:.4f}  matched {report.matched:,} · stale {report.stale:,} ·"
         f" missing {report.missing:,} · orphaned {report.orphaned:,} (of {report.total:,})",
         f"queue      {depth} pending, oldest {fmt_age(metrics.oldest_pending_age_s)}",
-        f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)}, p95 {fmt_ms(metrics.latency_p95_ms)}",
-        f"relays     {metrics.relays_alive} alive, last heartbeat {fmt_age(metrics.last_heartbeat_age_s)} ago,"
+        f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)},"
+        f" p95 {fmt_ms(metrics.latency_p95_ms)}",
+        f"relays     {metrics.relays_alive} alive,"
+        f" last heartbeat {fmt_age(metrics.last_heartbeat_age_s)} ago,"
         f" circuit {metrics.circuit_state}",
         f"events     processed {metrics.processed:,} · retried {metrics.retried:,} · dead {metrics.dead:,}"
         f" · {metrics.throughput_per_s:.1f}/s · dead letters {metrics.dead_letters:,}",
@@ -74,7 +82,9 @@ def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Queue, lag, relays, circuit and the measured coherency of the index with the anchor."""
 
-    async def work(s: Synapse) -> tuple[SynapseMetrics, CoherencyReport, dict[str, Any], list[dict[str, Any]]]:
+    async def work(
+        s: Synapse,
+    ) -> tuple[SynapseMetrics, CoherencyReport, dict[str, Any], list[dict[str, Any]]]:
         report = await s.coherency()
         letters = [d.to_dict() for d in await s.anchor.dead_letters(5)]
         return await s.metrics(), report, s.state.to_dict(), letters
@@ -82,20 +92,31 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     metrics, report, index_state, letters = with_synapse(ctx, work)
     level = status_level(metrics, report)
     if as_json:
-        print_json({"status": level.name, "index": index_state, "metrics": metrics.to_dict(),
-                    "coherency": report.to_dict(), "recent_dead_letters": letters})
+        print_json(
+            {
+                "status": level.name,
+                "index": index_state,
+                "metrics": metrics.to_dict(),
+                "coherency": report.to_dict(),
+                "recent_dead_letters": letters,
+            }
+        )
     else:
         for line in status_lines(metrics, report, index_state["active"]):
             console.print(line, markup=False, highlight=False)
         for letter in letters:
-            console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
+            console.print(
+                f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False
+            )
     raise typer.Exit(int(level))
 
 
 @app.command("run")
 def run_relay(
     ctx: typer.Context,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000, help="Events per claim.")] = 256,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=10_000, help="Events per claim.")
+    ] = 256,
     poll: Annotated[float, typer.Option("--poll", min=0.01, help="Fallback poll interval in seconds.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
 ) -> None:
@@ -109,8 +130,10 @@ def run_relay(
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, relay.stop)
-        console.print(f"synapse {relay.relay_id} relaying {s.settings.describe_anchor()} → {s.state.active.collection}",
-                      markup=False)
+        console.print(
+            f"synapse {relay.relay_id} relaying {s.settings.describe_anchor()} → {s.state.active.collection}",
+            markup=False,
+        )
         await relay.run()
         return relay.stats.processed
 
@@ -126,10 +149,16 @@ def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         print_json(report.to_dict())
     else:
         b, a = report.before, report.after
-        console.print(f"before  coherency {b.coherency_with_truth:.4f} (stale {b.stale}, missing {b.missing},"
-                      f" orphaned {b.orphaned})", markup=False)
-        console.print(f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired,"
-                      f" {len(report.failed)} failed)", markup=False)
+        console.print(
+            f"before  coherency {b.coherency_with_truth:.4f} (stale {b.stale}, missing {b.missing},"
+            f" orphaned {b.orphaned})",
+            markup=False,
+        )
+        console.print(
+            f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired,"
+            f" {len(report.failed)} failed)",
+            markup=False,
+        )
     if not report.after.coherent:
         raise typer.Exit(int(ExitCode.WARNING))
 
@@ -137,7 +166,9 @@ def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def reindex(
     ctx: typer.Context,
-    embedder: Annotated[str | None, typer.Option("--embedder", help="Embedder to rebuild with (default: the current one).")] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="Embedder to rebuild with (default: the current one).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one."""
@@ -149,6 +180,9 @@ def reindex(
     if as_json:
         print_json(report.to_dict())
     else:
-        console.print(f"reindexed {report.copied:,} entries with {report.new.embedder} into {report.new.collection}"
-                      f" in {report.seconds:.1f} s (coherency {report.coherency.coherency_with_truth:.4f});"
-                      f" dropped {report.old.collection}", markup=False)
+        console.print(
+            f"reindexed {report.copied:,} entries with {report.new.embedder} into {report.new.collection}"
+            f" in {report.seconds:.1f} s (coherency {report.coherency.coherency_with_truth:.4f});"
+            f" dropped {report.old.collection}",
+            markup=False,
+        )

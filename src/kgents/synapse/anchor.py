@@ -1,8 +1,9 @@
 """What the relay needs from the database of truth, as one protocol with a SQLite and a PostgreSQL adapter.
 
-The outbox is a queue of keys, never a log to replay from a high-water mark: a relay *claims* due rows (PostgreSQL:
-`FOR UPDATE SKIP LOCKED` in a transaction held open until the index acknowledged; SQLite: a lease that expires),
-re-reads the current rows, and removes the claimed rows only after the index write succeeded (at-least-once).
+The outbox is a queue of keys, never a log to replay from a high-water mark: a relay *claims* due rows
+(PostgreSQL: `FOR UPDATE SKIP LOCKED` in a transaction held open until the index acknowledged; SQLite: a
+lease that expires), re-reads the current rows, and removes the claimed rows only after the index write
+succeeded (at-least-once).
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ def utcnow() -> datetime:
 
 
 class Claim(Protocol):
-    """A batch of outbox rows one relay holds; every row ends completed, retried, dead-lettered or released."""
+    """A batch of outbox rows one relay holds; every row ends completed, retried, dead-lettered or
+    released."""
 
-    events: Sequence[ClaimedEvent]
+    @property
+    def events(self) -> Sequence[ClaimedEvent]:
+        """The claimed rows, oldest first."""
+        ...
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
         """The rows as they are now (any persona); an id absent from the result was deleted."""

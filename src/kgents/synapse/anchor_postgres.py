@@ -1,9 +1,10 @@
 """The relay's anchor side on PostgreSQL: `FOR UPDATE SKIP LOCKED` plus a per-entry advisory lock, in a
 transaction held open until the index acknowledged (the pgai Vectorizer's pattern).
 
-Row locks keep two relays off the same outbox rows; the transaction-scoped advisory lock on the entry keeps them
-off the same *entry* even when each holds a different row of it. Rows of a locked entry are left for later. The
-claimed rows are deleted in the same transaction, so a relay that dies mid-batch loses its claim, not the events.
+Row locks keep two relays off the same outbox rows; the transaction-scoped advisory lock on the entry keeps
+them off the same *entry* even when each holds a different row of it. Rows of a locked entry are left for
+later. The claimed rows are deleted in the same transaction, so a relay that dies mid-batch loses its claim,
+not the events.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexSta
 
 _CLAIM = (
     "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
-    " WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+    " WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, seq"
+    " LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 _LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)"
 _CURRENT = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
@@ -62,15 +64,24 @@ class PostgresClaim:
             await self._conn.execute(
                 "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
                 " WHERE seq = ANY($1::bigint[])",
-                list(seqs), next_attempt_at, error[:2000],
+                list(seqs),
+                next_attempt_at,
+                error[:2000],
             )
 
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
         await self._conn.execute(
-            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step, error,"
+            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version,"
+            " step, error,"
             " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            last.seq, last.entry_id, last.persona, last.operation, last.entry_version, step, error[:2000],
+            last.seq,
+            last.entry_id,
+            last.persona,
+            last.operation,
+            last.entry_version,
+            step,
+            error[:2000],
             max(e.attempts for e in events) + 1,
         )
         await self.complete([e.seq for e in events])
@@ -88,8 +99,15 @@ class PostgresRelayAnchor:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, limit)
             events = [
-                ClaimedEvent(r["seq"], r["entry_id"], r["persona"], r["operation"], r["entry_version"],
-                             r["created_at"], r["attempts"])
+                ClaimedEvent(
+                    r["seq"],
+                    r["entry_id"],
+                    r["persona"],
+                    r["operation"],
+                    r["entry_version"],
+                    r["created_at"],
+                    r["attempts"],
+                )
                 for r in rows
             ]
             if events:
@@ -129,7 +147,9 @@ class PostgresRelayAnchor:
             return await _current(conn, ids)
 
     async def queue_depth(self, cap: int) -> int:
-        return int(await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap))
+        return int(
+            await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap)
+        )
 
     async def oldest_pending(self) -> datetime | None:
         value: datetime | None = await self.pool.fetchval("SELECT min(created_at) FROM garden_outbox")
@@ -146,10 +166,16 @@ class PostgresRelayAnchor:
     async def beat(self, heartbeat: Heartbeat) -> None:
         await self.pool.execute(
             "INSERT INTO synapse_heartbeat (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (relay_id) DO UPDATE SET last_beat = excluded.last_beat,"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (relay_id)"
+            " DO UPDATE SET last_beat = excluded.last_beat,"
             " interval_s = excluded.interval_s, stats = excluded.stats",
-            heartbeat.relay_id, heartbeat.pid, heartbeat.host, heartbeat.started_at, heartbeat.last_beat,
-            heartbeat.interval_s, heartbeat.stats,
+            heartbeat.relay_id,
+            heartbeat.pid,
+            heartbeat.host,
+            heartbeat.started_at,
+            heartbeat.last_beat,
+            heartbeat.interval_s,
+            heartbeat.stats,
         )
 
     async def heartbeats(self) -> list[Heartbeat]:
@@ -164,7 +190,8 @@ class PostgresRelayAnchor:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = await self.pool.fetch(
-            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts, failed_at"
+            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts,"
+            " failed_at"
             " FROM synapse_dead_letter ORDER BY id DESC LIMIT $1",
             limit,
         )
@@ -181,23 +208,31 @@ class PostgresRelayAnchor:
             await conn.execute(
                 "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension)"
                 " VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                active.collection, active.embedder, active.dimension,
+                active.collection,
+                active.embedder,
+                active.dimension,
             )
             state = _state(await conn.fetchrow(_STATE))
         assert state is not None
         return state
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
-        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
+        values = (
+            (None, None, None)
+            if pending is None
+            else (pending.collection, pending.embedder, pending.dimension)
+        )
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = $2, pending_embedder = $3, pending_dimension = $4,"
             " generation = generation + 1, updated_at = clock_timestamp() WHERE id = 1 AND generation = $1",
-            generation, *values,
+            generation,
+            *values,
         )
 
     async def switch(self, generation: int) -> IndexState | None:
         return await self._update_state(
-            "UPDATE synapse_state SET active_collection = pending_collection, active_embedder = pending_embedder,"
+            "UPDATE synapse_state SET active_collection = pending_collection,"
+            " active_embedder = pending_embedder,"
             " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
             " pending_dimension = NULL, generation = generation + 1, updated_at = clock_timestamp()"
             " WHERE id = 1 AND generation = $1 AND pending_collection IS NOT NULL",

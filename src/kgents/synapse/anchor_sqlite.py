@@ -1,9 +1,9 @@
-"""The relay's anchor side on SQLite: leases instead of row locks, because a SQLite write transaction locks the
-whole database and must never stay open while the index works.
+"""The relay's anchor side on SQLite: leases instead of row locks, because a SQLite write transaction locks
+the whole database and must never stay open while the index works.
 
-A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry another
-relay holds a live lease on are skipped, so two relays never apply the same entry at once. An expired lease (a
-crashed relay) is claimable again. Completion deletes only rows still leased by the caller.
+A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry
+another relay holds a live lease on are skipped, so two relays never apply the same entry at once. An
+expired lease (a crashed relay) is claimable again. Completion deletes only rows still leased by the caller.
 """
 
 from __future__ import annotations
@@ -32,18 +32,14 @@ _CLAIM = (
     " ORDER BY o.next_attempt_at, o.seq LIMIT ?4)"
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
-_STATE_COLUMNS = (
-    "active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
-    " pending_dimension, generation"
+_SELECT_STATE = (
+    "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
+    " pending_dimension, generation FROM synapse_state WHERE id = 1"
 )
 
 
 def _ts(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 def _state(row: Sequence[Any] | None) -> IndexState | None:
@@ -65,15 +61,21 @@ class SqliteClaim:
         return await self._owner.current(ids)
 
     async def complete(self, seqs: Sequence[int]) -> None:
-        await self._settle(seqs, f"DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN ({_marks(len(seqs))})",
-                           (self._relay_id, *seqs))
+        await self._settle(
+            seqs,
+            "DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
+            (self._relay_id, json.dumps(list(seqs))),
+        )
 
     async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
         sql = (
             "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
-            f" claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND seq IN ({_marks(len(seqs))})"
+            " claimed_by = NULL, claimed_until = NULL"
+            " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
         )
-        await self._settle(seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, *seqs))
+        await self._settle(
+            seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, json.dumps(list(seqs)))
+        )
 
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
@@ -83,12 +85,25 @@ class SqliteClaim:
         def work() -> None:
             with self._anchor.write() as conn:
                 conn.execute(
-                    "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step,"
+                    "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation,"
+                    " entry_version, step,"
                     " error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (last.seq, str(last.entry_id), last.persona, last.operation, last.entry_version, step,
-                     error[:2000], attempts, _ts(utcnow())),
+                    (
+                        last.seq,
+                        str(last.entry_id),
+                        last.persona,
+                        last.operation,
+                        last.entry_version,
+                        step,
+                        error[:2000],
+                        attempts,
+                        _ts(utcnow()),
+                    ),
                 )
-                conn.execute(f"DELETE FROM garden_outbox WHERE seq IN ({_marks(len(seqs))})", seqs)
+                conn.execute(
+                    "DELETE FROM garden_outbox WHERE seq IN (SELECT value FROM json_each(?))",
+                    (json.dumps(seqs),),
+                )
 
         await self._anchor.run(work)
         self.settled.update(seqs)
@@ -110,8 +125,8 @@ class SqliteClaim:
             await self._settle(
                 rest,
                 "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
-                f" WHERE claimed_by = ? AND seq IN ({_marks(len(rest))})",
-                (self._relay_id, *rest),
+                " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
+                (self._relay_id, json.dumps(rest)),
             )
 
 
@@ -128,9 +143,13 @@ class SqliteRelayAnchor:
 
         def work() -> list[ClaimedEvent]:
             with self.anchor.write() as conn:
-                rows = conn.execute(_CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit))
+                rows = conn.execute(
+                    _CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit)
+                )
                 return [
-                    ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
+                    ClaimedEvent(
+                        r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6]
+                    )
                     for r in rows.fetchall()
                 ]
 
@@ -157,8 +176,8 @@ class SqliteRelayAnchor:
         keys = [str(i) for i in dict.fromkeys(ids)]
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id IN ({_marks(len(chunk))})"  # noqa: S608
-            for row in await self._fetchall(sql, chunk):
+            sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+            for row in await self._fetchall(sql, (json.dumps(chunk),)):
                 entry = _entry(row)
                 found[entry.id] = entry
         return found
@@ -180,14 +199,23 @@ class SqliteRelayAnchor:
         return [_entry(r) for r in await self._fetchall(sql, ("" if after is None else str(after), limit))]
 
     async def beat(self, heartbeat: Heartbeat) -> None:
-        params = (heartbeat.relay_id, heartbeat.pid, heartbeat.host, _ts(heartbeat.started_at),
-                  _ts(heartbeat.last_beat), heartbeat.interval_s, json.dumps(heartbeat.stats, default=str))
+        params = (
+            heartbeat.relay_id,
+            heartbeat.pid,
+            heartbeat.host,
+            _ts(heartbeat.started_at),
+            _ts(heartbeat.last_beat),
+            heartbeat.interval_s,
+            json.dumps(heartbeat.stats, default=str),
+        )
 
         def work() -> None:
             with self.anchor.write() as conn:
                 conn.execute(
-                    "INSERT INTO synapse_heartbeat (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (relay_id) DO UPDATE SET last_beat = excluded.last_beat,"
+                    "INSERT INTO synapse_heartbeat"
+                    " (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (relay_id)"
+                    " DO UPDATE SET last_beat = excluded.last_beat,"
                     " interval_s = excluded.interval_s, stats = excluded.stats",
                     params,
                 )
@@ -200,8 +228,15 @@ class SqliteRelayAnchor:
             " ORDER BY last_beat DESC"
         )
         return [
-            Heartbeat(r[0], r[1], r[2], datetime.fromisoformat(r[3]), datetime.fromisoformat(r[4]), r[5],
-                      json.loads(r[6]))
+            Heartbeat(
+                r[0],
+                r[1],
+                r[2],
+                datetime.fromisoformat(r[3]),
+                datetime.fromisoformat(r[4]),
+                r[5],
+                json.loads(r[6]),
+            )
             for r in rows
         ]
 
@@ -214,18 +249,23 @@ class SqliteRelayAnchor:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = await self._fetchall(
-            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts, failed_at"
+            "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts,"
+            " failed_at"
             " FROM synapse_dead_letter ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [DeadLetter(r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-                           datetime.fromisoformat(r[9])) for r in rows]
+        return [
+            DeadLetter(
+                r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], datetime.fromisoformat(r[9])
+            )
+            for r in rows
+        ]
 
     async def dead_letter_count(self) -> int:
         return int((await self._fetchall("SELECT count(*) FROM synapse_dead_letter"))[0][0])
 
     async def read_state(self) -> IndexState | None:
-        rows = await self._fetchall(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1")  # noqa: S608
+        rows = await self._fetchall(_SELECT_STATE)
         return _state(rows[0] if rows else None)
 
     async def init_state(self, active: Target) -> IndexState:
@@ -236,14 +276,18 @@ class SqliteRelayAnchor:
                     " VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                     (active.collection, active.embedder, active.dimension),
                 )
-                return _state(conn.execute(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1").fetchone())  # noqa: S608
+                return _state(conn.execute(_SELECT_STATE).fetchone())
 
         state = await self.anchor.run(work)
         assert state is not None
         return state
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
-        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
+        values = (
+            (None, None, None)
+            if pending is None
+            else (pending.collection, pending.embedder, pending.dimension)
+        )
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = ?, pending_embedder = ?, pending_dimension = ?,"
             " generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
@@ -252,7 +296,8 @@ class SqliteRelayAnchor:
 
     async def switch(self, generation: int) -> IndexState | None:
         return await self._update_state(
-            "UPDATE synapse_state SET active_collection = pending_collection, active_embedder = pending_embedder,"
+            "UPDATE synapse_state SET active_collection = pending_collection,"
+            " active_embedder = pending_embedder,"
             " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
             " pending_dimension = NULL, generation = generation + 1, updated_at = ?"
             " WHERE id = 1 AND generation = ? AND pending_collection IS NOT NULL",
@@ -264,6 +309,6 @@ class SqliteRelayAnchor:
             with self.anchor.write() as conn:
                 if conn.execute(sql, params).rowcount != 1:
                     return None
-                return _state(conn.execute(f"SELECT {_STATE_COLUMNS} FROM synapse_state WHERE id = 1").fetchone())  # noqa: S608
+                return _state(conn.execute(_SELECT_STATE).fetchone())
 
         return await self.anchor.run(work)

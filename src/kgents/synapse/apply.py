@@ -1,10 +1,11 @@
 """State-based apply: make one collection agree with the current rows of some entries.
 
-The relay never trusts an event's contents: it re-reads the row, so duplicates and reordering are harmless and a
-missing row means "delete the point". A point whose content hash and embedder already match keeps its vector and
-gets only a new payload (no re-embedding for a confidence or lifecycle change). The index's version guard drops
-any write older than what it holds. Failures are sorted into an *outage* of the index (raised: the circuit
-breaker's business) and *per-entry* failures (returned: retried, then dead-lettered, never blocking others).
+The relay never trusts an event's contents: it re-reads the row, so duplicates and reordering are harmless
+and a missing row means "delete the point". A point whose content hash and embedder already match keeps its
+vector and gets only a new payload (no re-embedding for a confidence or lifecycle change). The index's
+version guard drops any write older than what it holds. Failures are sorted into an *outage* of the index
+(raised: the circuit breaker's business) and *per-entry* failures (returned: retried, then dead-lettered,
+never blocking others).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
 from kgents.synapse.records import Target
 
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (BackendUnavailableError, ConnectionError, TimeoutError, OSError)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    BackendUnavailableError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 
 
 class IndexOutageError(Exception):
@@ -108,8 +114,11 @@ async def _call(step: str, coro: object) -> object:
         raise
 
 
-async def _embed(embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult) -> list[tuple[int, object]]:
-    """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not fatal."""
+async def _embed(
+    embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult
+) -> list[tuple[int, object]]:
+    """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not
+    fatal."""
     texts = [e.content for e in entries]
     try:
         vectors = await asyncio.to_thread(embedder.embed, texts)
@@ -173,7 +182,7 @@ async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], 
         return
     except IndexOutageError:
         raise
-    except Exception:  # noqa: S110 - retried point by point below to find the culprit
+    except Exception:
         pass
     for point in points:  # isolate the point the index refuses
         try:

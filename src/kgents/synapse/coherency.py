@@ -1,9 +1,10 @@
-"""Coherency measured, not estimated: every (entry id, version) of the anchor against every point of the index.
+"""Coherency measured, not estimated: every (entry id, version) of the anchor against every point of the
+index.
 
 Definitions (over all personas of one anchor and the active collection):
 - matched: id in both with the same version;  stale: in both, versions differ;
 - missing: in the anchor only;  orphaned: in the index only;
-- total = |anchor ids ∪ index ids| = matched + stale + missing + orphaned;
+- total = |anchor ids | index ids| (the union) = matched + stale + missing + orphaned;
 - coherency_with_truth = matched / total, and 1.0 when both are empty (nothing to disagree about).
 Counting orphans in the total means an index full of deleted entries is not "coherent" just because every live
 entry is present. `reconcile` repairs each class through the relay's own state-based apply.
@@ -73,7 +74,9 @@ class CoherencyReport:
 
 
 def compare(
-    anchor: Mapping[uuid.UUID, tuple[str, int]], index: Mapping[uuid.UUID, tuple[str, int]], collection: str = ""
+    anchor: Mapping[uuid.UUID, tuple[str, int]],
+    index: Mapping[uuid.UUID, tuple[str, int]],
+    collection: str = "",
 ) -> CoherencyReport:
     """Pure: classify every id of either side."""
     matched = 0
@@ -114,7 +117,8 @@ def compare(
 
 
 async def measure(anchor: RelayAnchor, index: VectorIndex, target: Target) -> CoherencyReport:
-    """Read both sides and compare (the index first, so an event landing in between shows as stale, not lost)."""
+    """Read both sides and compare (the index first, so an event landing in between shows as stale, not
+    lost)."""
     points = await index.versions(target.collection)
     truth = await anchor.versions()
     return compare(truth, points, target.collection)
@@ -128,14 +132,23 @@ class ReconcileReport:
     failed: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"before": self.before.to_dict(), "after": self.after.to_dict(), "repaired": self.repaired,
-                "failed": self.failed}
+        return {
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "repaired": self.repaired,
+            "failed": self.failed,
+        }
 
 
 async def repair(
-    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, target: Target, report: CoherencyReport
+    anchor: RelayAnchor,
+    index: VectorIndex,
+    embedders: EmbedderResolver,
+    target: Target,
+    report: CoherencyReport,
 ) -> tuple[int, dict[str, str]]:
-    """Apply the current rows of every stale, missing or orphaned id to `target`; returns (repaired, failures)."""
+    """Apply the current rows of every stale, missing or orphaned id to `target`; returns (repaired,
+    failures)."""
     if report.ahead_ids:  # the anchor is the truth even when the index believes it is newer
         await index.delete(target.collection, sorted(report.ahead_ids))
     ids = sorted(report.stale_ids | report.missing_ids | report.orphaned_ids)
@@ -156,6 +169,8 @@ async def reconcile(
 ) -> ReconcileReport:
     """Measure, repair the active collection, measure again."""
     before = await measure(anchor, index, state.active)
-    repaired, failed = (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
+    repaired, failed = (
+        (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
+    )
     after = await measure(anchor, index, state.active)
     return ReconcileReport(before, after, repaired, failed)

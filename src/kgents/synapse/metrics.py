@@ -2,7 +2,8 @@
 latency, heartbeat age), counters, throughput and the breaker state.
 
 `RelayStats` lives in the relay process and travels in its heartbeat row; `collect_metrics` joins it with what
-only the anchor knows (the queue), so any process (`kgents synapse status`, the health model) sees the same view.
+only the anchor knows (the queue), so any process (`kgents synapse status`, the health model) sees the same
+view.
 """
 
 from __future__ import annotations
@@ -121,14 +122,19 @@ def _worst_circuit(states: list[str]) -> str:
 
 
 async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) -> SynapseMetrics:
-    """Queue facts from the anchor, relay facts from the live heartbeats (and `local`, the in-process relay)."""
+    """Queue facts from the anchor, relay facts from the live heartbeats (and `local`, the in-process
+    relay)."""
     now = utcnow()
     depth = await anchor.queue_depth(QUEUE_DEPTH_CAP)
     oldest = await anchor.oldest_pending()
     views: list[RelayView] = []
     for hb in await anchor.heartbeats():
         age = max(0.0, (now - hb.last_beat).total_seconds())
-        views.append(RelayView(hb.relay_id, hb.pid, hb.host, age, hb.interval_s, is_alive(age, hb.interval_s), hb.stats))
+        views.append(
+            RelayView(
+                hb.relay_id, hb.pid, hb.host, age, hb.interval_s, is_alive(age, hb.interval_s), hb.stats
+            )
+        )
     alive = [v for v in views if v.alive]
     stats = [v.stats for v in alive]
     if local is not None:

@@ -1,7 +1,7 @@
 """The relay's decisions as small pure functions: retry backoff, the circuit breaker, liveness, percentiles.
 
-Kept free of I/O and clocks (time is always passed in) so each rule is unit-tested on its own and reads the same
-in the relay, in `kgents synapse status` and in the health model.
+Kept free of I/O and clocks (time is always passed in) so each rule is unit-tested on its own and reads the
+same in the relay, in `kgents synapse status` and in the health model.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def should_dead_letter(attempts: int, max_attempts: int) -> bool:
 
 
 def is_alive(heartbeat_age_s: float | None, interval_s: float, margin_s: float | None = None) -> bool:
-    """A relay is alive while its last heartbeat is younger than its interval plus a margin (default 2 beats)."""
+    """A relay is alive while its last heartbeat is younger than its interval plus a margin (default 2
+    beats)."""
     if heartbeat_age_s is None:
         return False
     margin = 2.0 * interval_s if margin_s is None else margin_s

@@ -85,10 +85,17 @@ class IndexState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "active": {"collection": self.active.collection, "embedder": self.active.embedder,
-                       "dimension": self.active.dimension},
-            "pending": None if self.pending is None else {
-                "collection": self.pending.collection, "embedder": self.pending.embedder,
-                "dimension": self.pending.dimension},
+            "active": {
+                "collection": self.active.collection,
+                "embedder": self.active.embedder,
+                "dimension": self.active.dimension,
+            },
+            "pending": None
+            if self.pending is None
+            else {
+                "collection": self.pending.collection,
+                "embedder": self.pending.embedder,
+                "dimension": self.pending.dimension,
+            },
             "generation": self.generation,
         }

@@ -3,8 +3,8 @@
 1. record the new collection as *pending* (from then on every relay writes both collections);
 2. copy every entry in id order, embedded by the new embedder;
 3. measure the new collection against the anchor and repair until it matches (events that landed meanwhile);
-4. switch the active pointer in one compare-and-set (searches move over on their next query) and drop the old one.
-Searches keep reading the old collection until step 4, so there is no moment without results.
+4. switch the active pointer in one compare-and-set (searches move over on their next query) and drop the
+old one. Searches keep reading the old collection until step 4, so there is no moment without results.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ class ReindexReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "old": {"collection": self.old.collection, "embedder": self.old.embedder},
-            "new": {"collection": self.new.collection, "embedder": self.new.embedder, "dimension": self.new.dimension},
+            "new": {
+                "collection": self.new.collection,
+                "embedder": self.new.embedder,
+                "dimension": self.new.dimension,
+            },
             "copied": self.copied,
             "catch_up_rounds": self.catch_up_rounds,
             "seconds": round(self.seconds, 3),

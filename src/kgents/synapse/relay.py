@@ -1,10 +1,12 @@
-"""Synapse, the CDC relay: claims outbox rows, re-reads the rows they name, writes the index, then removes them.
+"""Synapse, the CDC relay: claims outbox rows, re-reads the rows they name, writes the index, then removes
+them.
 
-At-least-once and idempotent: an event is removed only after every target collection acknowledged; a crash before
-that leaves it claimable (PostgreSQL rolls back; a SQLite lease expires). Stale events are harmless because the
-relay applies the row's *current* state under the index's version guard. An index outage opens the circuit
-breaker and counts against no entry; a failing entry retries with backoff and goes to the dead-letter table after
-`max_attempts`, while the rest of its batch flows. `stop()` (SIGTERM) ends the loop at a batch boundary.
+At-least-once and idempotent: an event is removed only after every target collection acknowledged; a crash
+before that leaves it claimable (PostgreSQL rolls back; a SQLite lease expires). Stale events are harmless
+because the relay applies the row's *current* state under the index's version guard. An index outage opens
+the circuit breaker and counts against no entry; a failing entry retries with backoff and goes to the
+dead-letter table after `max_attempts`, while the rest of its batch flows. `stop()` (SIGTERM) ends the loop
+at a batch boundary.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from kgents.garden.model import GardenEntry
 from kgents.resonance.protocols import Embedder, VectorIndex
@@ -26,7 +28,7 @@ from kgents.synapse.anchor import RelayAnchor, utcnow
 from kgents.synapse.apply import ApplyResult, IndexOutageError, apply_to_target, describe
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, Heartbeat, IndexState
+from kgents.synapse.records import ClaimedEvent, Heartbeat
 
 log = logging.getLogger("kgents.synapse")
 
@@ -88,7 +90,7 @@ class Relay:
         self.on_batch: Callable[[BatchOutcome], None] | None = None
         """Test and bench hook: called after each committed batch."""
 
-    # -- control --------------------------------------------------------------------------------------------------
+    # -- control ---------------------------------------------------------------------------------------------
     def wake(self) -> None:
         """Look at the outbox now (in-process writers call this after a commit)."""
         self._wake.set()
@@ -103,7 +105,7 @@ class Relay:
     def stopping(self) -> bool:
         return self._stopping
 
-    # -- one batch ------------------------------------------------------------------------------------------------
+    # -- one batch -------------------------------------------------------------------------------------------
     async def run_once(self) -> BatchOutcome:
         """Claim one batch and settle every event in it; returns what happened."""
         outcome = BatchOutcome()
@@ -143,11 +145,20 @@ class Relay:
                 if should_dead_letter(attempts, self.config.max_attempts):
                     await claim.dead_letter(group, step, error)
                     outcome.dead += 1
-                    log.warning("synapse: entry %s dead-lettered after %d attempts at %s: %s",
-                                entry_id, attempts, step, error)
+                    log.warning(
+                        "synapse: entry %s dead-lettered after %d attempts at %s: %s",
+                        entry_id,
+                        attempts,
+                        step,
+                        error,
+                    )
                 else:
-                    delay = backoff_delay(attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s)
-                    await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
+                    delay = backoff_delay(
+                        attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s
+                    )
+                    await claim.retry(
+                        [e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay)
+                    )
                     outcome.retried += 1
             done = [e for e in events if e.entry_id not in failed]
             await claim.complete([e.seq for e in done])
@@ -164,7 +175,9 @@ class Relay:
         self.stats.last_error = f"index: {exc}"
         log.warning("synapse: index unavailable (%s); circuit %s", exc, self.breaker.state.value)
 
-    def _account(self, results: list[ApplyResult], outcome: BatchOutcome, created: list, applied: int) -> None:  # type: ignore[type-arg]
+    def _account(
+        self, results: list[ApplyResult], outcome: BatchOutcome, created: list[datetime], applied: int
+    ) -> None:
         self.stats.batches += 1
         self.stats.record_applied(created, utcnow())
         self.stats.applied_entries += applied
@@ -175,7 +188,7 @@ class Relay:
             self.stats.payload_only += r.payload_only
             self.stats.deleted += r.deleted
 
-    # -- loops ----------------------------------------------------------------------------------------------------
+    # -- loops -----------------------------------------------------------------------------------------------
     async def drain(self, timeout_s: float = 30.0) -> int:
         """Apply every due event now (in-process mode); stops when nothing is claimable, the index is down or
         the deadline passed. Returns how many events were completed."""
@@ -190,8 +203,15 @@ class Relay:
 
     async def beat(self) -> None:
         await self.anchor.beat(
-            Heartbeat(self.relay_id, os.getpid(), socket.gethostname(), self.started_at, utcnow(),
-                      self.config.heartbeat_interval_s, self.stats.snapshot())
+            Heartbeat(
+                self.relay_id,
+                os.getpid(),
+                socket.gethostname(),
+                self.started_at,
+                utcnow(),
+                self.config.heartbeat_interval_s,
+                self.stats.snapshot(),
+            )
         )
 
     async def _heartbeat_loop(self) -> None:
@@ -204,7 +224,8 @@ class Relay:
                 await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
 
     async def run(self) -> None:
-        """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is open."""
+        """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is
+        open."""
         beats = asyncio.create_task(self._heartbeat_loop())
         try:
             async with self.anchor.listen(self._wake) as notified:

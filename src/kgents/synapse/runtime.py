@@ -1,8 +1,8 @@
 """Opening the whole relay stack from settings: the garden store, its relay adapter, the vector index, the
 embedders and the index state. The CLI, the bench and other capabilities (health, demo) start here.
 
-In-process mode: the embedded index (qdrant-edge) has one owning process, so on the embedded default the command
-that opened it drains the outbox itself (`Synapse.drain`) before it reads; `kgents synapse run` is the
+In-process mode: the embedded index (qdrant-edge) has one owning process, so on the embedded default the
+command that opened it drains the outbox itself (`Synapse.drain`) before it reads; `kgents synapse run` is the
 long-running relay for any backend.
 """
 
@@ -99,10 +99,19 @@ class Synapse:
     async def reconcile(self) -> ReconcileReport:
         return await reconcile(self.anchor, self.index, self.embedders, await self.refresh_state())
 
-    async def reindex(self, embedder_name: str, progress: Callable[[int], None] | None = None) -> ReindexReport:
+    async def reindex(
+        self, embedder_name: str, progress: Callable[[int], None] | None = None
+    ) -> ReindexReport:
         embedder = self.embedders(embedder_name)
-        report = await reindex(self.anchor, self.index, embedder, self.embedders, await self.refresh_state(),
-                               self.prefix, progress)
+        report = await reindex(
+            self.anchor,
+            self.index,
+            embedder,
+            self.embedders,
+            await self.refresh_state(),
+            self.prefix,
+            progress,
+        )
         await self.refresh_state()
         return report
 
@@ -134,8 +143,11 @@ async def open_synapse(
         existing = await anchor.read_state()
         if existing is not None:
             check_embedder(existing, configured)
-        state = await ensure_state(anchor, opened_index, embedders(configured or DEFAULT_EMBEDDER), prefix) \
-            if existing is None else await _ensure_collections(anchor, opened_index, embedders, prefix)
+        state = (
+            await ensure_state(anchor, opened_index, embedders(configured or DEFAULT_EMBEDDER), prefix)
+            if existing is None
+            else await _ensure_collections(anchor, opened_index, embedders, prefix)
+        )
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:
@@ -145,7 +157,9 @@ async def open_synapse(
         raise
 
 
-async def _ensure_collections(anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderCache, prefix: str) -> IndexState:
+async def _ensure_collections(
+    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderCache, prefix: str
+) -> IndexState:
     state = await anchor.read_state()
     assert state is not None
     return await ensure_state(anchor, index, embedders(state.active.embedder), prefix)

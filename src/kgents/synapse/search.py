@@ -1,7 +1,8 @@
 """Semantic search over one persona's garden: the index finds candidates, the anchor (the truth) answers.
 
-Every hit is hydrated from the anchor; a hit whose row is gone, belongs to another persona or no longer passes the
-filters (the index may lag by milliseconds) is dropped, so results never show what the truth does not hold.
+Every hit is hydrated from the anchor; a hit whose row is gone, belongs to another persona or no longer
+passes the filters (the index may lag by milliseconds) is dropped, so results never show what the truth does
+not hold.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class SearchFilters:
         object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
         object.__setattr__(self, "tags", check_tags(self.tags))
         if self.min_confidence is not None:
-            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
+            object.__setattr__(
+                self, "min_confidence", check_confidence(self.min_confidence, "min_confidence")
+            )
 
     def index_filter(self, persona: str) -> IndexFilter:
         return IndexFilter(
@@ -98,7 +101,10 @@ class SemanticSearch:
         vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
         skip = set(exclude)
         hits = await self.index.search(
-            state.active.collection, vector, filters.index_filter(persona), limit * OVERFETCH + len(skip),
+            state.active.collection,
+            vector,
+            filters.index_filter(persona),
+            limit * OVERFETCH + len(skip),
             score_threshold,
         )
         found: list[SearchHit] = []
@@ -114,9 +120,14 @@ class SemanticSearch:
         return found
 
     async def find_similar(
-        self, entry: GardenEntry, threshold: float = 0.5, limit: int = 10, filters: SearchFilters | None = None
+        self,
+        entry: GardenEntry,
+        threshold: float = 0.5,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
     ) -> list[SearchHit]:
-        """Entries of the same persona whose meaning is at least `threshold` close to `entry` (itself excluded)."""
+        """Entries of the same persona whose meaning is at least `threshold` close to `entry` (itself
+        excluded)."""
         return await self.find_by_semantic_similarity(
             entry.persona, entry.content, limit, filters, score_threshold=threshold, exclude=[entry.id]
         )

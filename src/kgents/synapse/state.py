@@ -1,5 +1,5 @@
-"""Which collection is live: recorded in the anchor (`synapse_state`), so every process agrees, and switched in
-one compare-and-set so a reindex changes over without a moment where searches find nothing."""
+"""Which collection is live: recorded in the anchor (`synapse_state`), so every process agrees, and switched
+in one compare-and-set so a reindex changes over without a moment where searches find nothing."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def collection_prefix(backend: str, schema: str | None) -> str:
     return f"{schema}_garden" if backend == "postgres" and schema else "garden"
 
 
-async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str) -> IndexState:
+async def ensure_state(
+    anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str
+) -> IndexState:
     """The state in force, created on first use with `embedder`; its collections exist in the index."""
     state = await anchor.read_state()
     if state is None:
@@ -41,10 +43,13 @@ async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedd
 
 def check_embedder(state: IndexState, configured: str | None) -> None:
     """A configured embedder other than the one the index was built with is an error with the way out."""
-    if configured and configured != state.active.embedder and (
-        state.pending is None or state.pending.embedder != configured
+    if (
+        configured
+        and configured != state.active.embedder
+        and (state.pending is None or state.pending.embedder != configured)
     ):
         raise IndexMismatchError(
-            f"the index was built with embedder {state.active.embedder!r} but KGENTS_EMBEDDER is {configured!r};"
+            f"the index was built with embedder {state.active.embedder!r}"
+            f" but KGENTS_EMBEDDER is {configured!r};"
             f" run `kgents synapse reindex --embedder {configured}` to switch"
         )
