@@ -47,8 +47,21 @@ def cli(anchor_settings: Settings, capsys: pytest.CaptureFixture[str], monkeypat
 
 
 def test_garden_walk_through(cli: Cli) -> None:
-    planted = cli.json("garden", "plant", "I prefer minimal code", "-t", "preference", "-c", "0.65",
-                       "-T", "style", "-e", "said so", "-a", "aesthetic=0.2")
+    planted = cli.json(
+        "garden",
+        "plant",
+        "I prefer minimal code",
+        "-t",
+        "preference",
+        "-c",
+        "0.65",
+        "-T",
+        "style",
+        "-e",
+        "said so",
+        "-a",
+        "aesthetic=0.2",
+    )
     assert isinstance(planted, dict)
     key = planted["id"]
     assert planted["tags"] == ["style"] and planted["eigenvector_affinities"] == {"aesthetic": 0.2}
@@ -101,13 +114,20 @@ def test_db_commands(cli: Cli) -> None:
         (("garden", "list", "--order", "mood"), ExitCode.DATA_ERROR, "order must be one of"),
         (("garden", "show", "zz"), ExitCode.DATA_ERROR, "at least 4 characters"),
         (("garden", "show", "abcd1234"), ExitCode.NOT_FOUND, "no garden entry"),
-        (("garden", "frobnicate",), ExitCode.USAGE, "No such command"),
+        (
+            (
+                "garden",
+                "frobnicate",
+            ),
+            ExitCode.USAGE,
+            "No such command",
+        ),
         (("garden", "plant", "x", "--confidence", "lots"), ExitCode.USAGE, "Invalid value for '--confidence'"),
         (("--persona", "two words", "garden", "list"), ExitCode.CONFIG, "persona must be"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(cli: Cli, args: tuple[str, ...], code: int, fragment: str) -> None:
-    got, out, err = cli(*args)
+    got, _, err = cli(*args)
     assert got == code
     assert fragment in err
     assert err.startswith("kgents: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -121,8 +141,14 @@ def test_broken_and_unreachable_urls(tmp_path: Path) -> None:
         ("mysql://nope", ExitCode.CONFIG, "KGENTS_POSTGRES_URL must start with"),
         ("postgresql://kent:hunter2@127.0.0.1:1/test", ExitCode.UNAVAILABLE, "connection refused"),
     ):
-        done = subprocess.run([str(kgents), "garden", "list"], env=env | {"KGENTS_POSTGRES_URL": url},
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [str(kgents), "garden", "list"],
+            env=env | {"KGENTS_POSTGRES_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == code, done.stderr
         assert fragment in done.stderr and "hunter2" not in done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

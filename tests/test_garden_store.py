@@ -139,9 +139,7 @@ async def test_query_filters_order_and_count(garden: PersonaGarden) -> None:
         ("Asks for figures", "PATTERN", 0.3, ("rigor", "code"), "SEED"),
         ("Old habit", "BEHAVIOR", 0.2, ("style",), "SAPLING"),
     ]
-    entries = [
-        garden.new_entry(c, t, confidence=conf, tags=tags, lifecycle=stage) for c, t, conf, tags, stage in specs
-    ]
+    entries = [garden.new_entry(c, t, confidence=conf, tags=tags, lifecycle=stage) for c, t, conf, tags, stage in specs]
     await garden.plant_many(entries)
     await garden.compost(entries[4].id)
 
@@ -233,8 +231,14 @@ async def test_personas_are_isolated(store: GardenStore) -> None:
     await ada.plant("Ada's own", "VALUE", tags=["private"])
     assert [e.content for e in await ada.query(tags=("private",))] == ["Ada's own"]
     assert await ada.count() == 1
-    for attempt in (ada.get(mine.id), ada.nurture(mine.id), ada.compost(mine.id), ada.delete(mine.id),
-                    ada.history(mine.id), ada.resolve(str(mine.id)[:8])):
+    for attempt in (
+        ada.get(mine.id),
+        ada.nurture(mine.id),
+        ada.compost(mine.id),
+        ada.delete(mine.id),
+        ada.history(mine.id),
+        ada.resolve(str(mine.id)[:8]),
+    ):
         with pytest.raises(NotFoundError):
             await attempt
     assert await store.replace(mine.evolve(content="hijacked", persona="ada"), mine.version) is False
@@ -303,7 +307,10 @@ async def test_concurrent_nurture_from_two_processes_loses_nothing(
     env = settings_env(anchor_settings)
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", NURTURE_SCRIPT.format(rounds=rounds, entry_id=e.id, name=name), env=env,
+            sys.executable,
+            "-c",
+            NURTURE_SCRIPT.format(rounds=rounds, entry_id=e.id, name=name),
+            env=env,
             stderr=asyncio.subprocess.PIPE,
         )
         for name in ("p", "q")

@@ -5,9 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ("kgents.config", "kgents.anchor.sqlite", "kgents.anchor.postgres", "kgents.garden",
-        "kgents.garden.sqlite_store", "kgents.garden.postgres_store", "kgents.synapse", "kgents.soul",
-        "kgents.resonance")
+CORE = (
+    "kgents.config",
+    "kgents.anchor.sqlite",
+    "kgents.anchor.postgres",
+    "kgents.garden",
+    "kgents.garden.sqlite_store",
+    "kgents.garden.postgres_store",
+    "kgents.synapse",
+    "kgents.soul",
+    "kgents.resonance",
+)
 
 
 def test_core_modules_import_without_ui_libraries() -> None:

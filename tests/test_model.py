@@ -141,8 +141,14 @@ def test_next_stage_and_its_ends() -> None:
 
 @pytest.mark.parametrize(
     ("confidence", "stage"),
-    [(0.0, Lifecycle.SEED), (0.39, Lifecycle.SEED), (0.4, Lifecycle.SAPLING), (0.7, Lifecycle.TREE),
-     (0.9, Lifecycle.FLOWER), (1.0, Lifecycle.FLOWER)],
+    [
+        (0.0, Lifecycle.SEED),
+        (0.39, Lifecycle.SEED),
+        (0.4, Lifecycle.SAPLING),
+        (0.7, Lifecycle.TREE),
+        (0.9, Lifecycle.FLOWER),
+        (1.0, Lifecycle.FLOWER),
+    ],
 )
 def test_stage_for_confidence(confidence: float, stage: Lifecycle) -> None:
     assert stage_for_confidence(confidence) is stage

@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("KGENTS_DEBUG"):
             raise
-        _exit_with(f"internal error: {type(exc).__name__}: {exc} (KGENTS_DEBUG=1 shows the traceback)", ExitCode.INTERNAL)
+        _exit_with(
+            f"internal error: {type(exc).__name__}: {exc} (KGENTS_DEBUG=1 shows the traceback)", ExitCode.INTERNAL
+        )
     sys.exit(result if isinstance(result, int) else ExitCode.OK)
 
 

@@ -52,7 +52,7 @@ def entries_table(entries: list[GardenEntry], title: str) -> Table:
         ("tags", {}),
         ("nurtured", {"justify": "right"}),
     ):
-        table.add_column(name, **kwargs)  # type: ignore[arg-type]
+        table.add_column(name, **kwargs)
     for e in entries:
         table.add_row(
             short_id(e.id),
@@ -117,5 +117,7 @@ def history_table(records: list[AuditRecord], title: str) -> Table:
     table.add_column("v", justify="right")
     table.add_column("change", overflow="fold")
     for r in records:
-        table.add_row(f"{r.changed_at:%Y-%m-%d %H:%M:%S}", r.operation.value.lower(), str(r.version), describe_change(r))
+        table.add_row(
+            f"{r.changed_at:%Y-%m-%d %H:%M:%S}", r.operation.value.lower(), str(r.version), describe_change(r)
+        )
     return table
