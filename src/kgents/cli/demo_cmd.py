@@ -61,6 +61,9 @@ def demo(ctx: typer.Context) -> None:
                     f"  {short_id(minimal.id)} confidence {minimal.confidence:.2f} → {minimal.lifecycle.value}"
                 )
 
+            tested = await garden.nurture(planted[2].id, evidence="refused a mocked database in review")
+            console.print(f"  {short_id(tested.id)} confidence {tested.confidence:.2f} → {tested.lifecycle.value}")
+
             console.print(Rule("3. the rules hold"))
             await garden.compost(planted[4].id)
             try:
