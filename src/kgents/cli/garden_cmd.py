@@ -9,8 +9,7 @@ import typer
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
-from kgents.errors import ValidationError
-from kgents.errors import NotFoundError
+from kgents.errors import NotFoundError, ValidationError
 from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
 from kgents.garden.model import parse_enum
 from kgents.garden.records import AuditRecord
@@ -50,11 +49,21 @@ def parse_affinities(pairs: list[str]) -> dict[str, float]:
     return result
 
 
+def report(entry: GardenEntry, as_json: bool, message: str) -> None:
+    """The entry as JSON, or one line about what happened to it."""
+    if as_json:
+        print_json(entry.to_dict())
+    else:
+        console.print(f"[cyan]{short_id(entry.id)}[/] {message}")
+
+
 @app.command()
 def plant(
     ctx: typer.Context,
     content: Annotated[str, typer.Argument(help="What the persona holds, in words.")],
-    entry_type: Annotated[str, typer.Option("--type", "-t", help="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT.")] = "PREFERENCE",
+    entry_type: Annotated[
+        str, typer.Option("--type", "-t", help="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT.")
+    ] = "PREFERENCE",
     confidence: Annotated[float, typer.Option("--confidence", "-c", help="How sure, in [0, 1].")] = 0.5,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="A tag (repeatable).")] = None,
     evidence: Annotated[list[str] | None, typer.Option("--evidence", "-e", help="Evidence (repeatable).")] = None,
@@ -76,13 +85,17 @@ def plant(
     if as_json:
         print_json(entry.to_dict())
     else:
-        console.print(f"planted [cyan]{short_id(entry.id)}[/] {entry.entry_type.value.lower()} as {entry.lifecycle.value}")
+        console.print(
+            f"planted [cyan]{short_id(entry.id)}[/] {entry.entry_type.value.lower()} as {entry.lifecycle.value}"
+        )
 
 
 @app.command("list")
 def list_entries(
     ctx: typer.Context,
-    lifecycle: Annotated[list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")] = None,
+    lifecycle: Annotated[
+        list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")
+    ] = None,
     entry_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")] = None,
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")] = None,
@@ -141,7 +154,9 @@ def nurture(
     ctx: typer.Context,
     entry_id: EntryId,
     evidence: Annotated[str | None, typer.Option("--evidence", "-e", help="What supports it now.")] = None,
-    delta: Annotated[float | None, typer.Option("--delta", "-d", help="Change confidence by this (default +0.05).")] = None,
+    delta: Annotated[
+        float | None, typer.Option("--delta", "-d", help="Change confidence by this (default +0.05).")
+    ] = None,
     confidence: Annotated[float | None, typer.Option("--confidence", "-c", help="Set confidence to this.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -156,7 +171,9 @@ def nurture(
         print_json(after.to_dict())
         return
     grown = f", {before.lifecycle.value} → {after.lifecycle.value}" if before.lifecycle != after.lifecycle else ""
-    console.print(f"nurtured [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{grown}")
+    console.print(
+        f"nurtured [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{grown}"
+    )
 
 
 @app.command()
@@ -173,30 +190,19 @@ def grow(
         return await (g.transition(entry.id, to) if to else g.grow(entry.id))
 
     entry = with_garden(ctx, work)
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] is now {entry.lifecycle.value}")
+    report(entry, as_json, f"is now {entry.lifecycle.value}")
 
 
 @app.command()
 def compost(ctx: typer.Context, entry_id: EntryId, as_json: JsonFlag = False) -> None:
     """Retire an entry to COMPOST (kept, no longer grown; `revive` brings it back)."""
-    entry = with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.compost))
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] composted")
+    report(with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.compost)), as_json, "composted")
 
 
 @app.command()
 def revive(ctx: typer.Context, entry_id: EntryId, as_json: JsonFlag = False) -> None:
     """Bring a COMPOST entry back as a SEED."""
-    entry = with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.revive))
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] revived as SEED")
+    report(with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.revive)), as_json, "revived as SEED")
 
 
 @app.command()
