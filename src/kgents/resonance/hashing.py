@@ -1,4 +1,9 @@
-"""Content hashing (placeholder until the resonance branch lands its own; theirs wins at merge)."""
+"""Content hashes: the key that tells "the text changed" from "only the metadata changed".
+
+The relay compares the hash stored in a point's payload with the entry's current one and re-embeds only when they
+differ; the embedding cache is keyed by it too. Text is NFC-normalised first so that the same words typed on two
+keyboards (composed or decomposed accents) hash, and therefore embed, the same.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,11 @@ import hashlib
 import unicodedata
 
 
+def normalise_text(text: str) -> str:
+    """The canonical form of `text` that hashing and embedding both see."""
+    return unicodedata.normalize("NFC", text)
+
+
 def content_hash(text: str) -> str:
-    """A stable hash of the text an embedding is made from (NFC-normalised, SHA-256, hex)."""
-    return hashlib.sha256(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()
+    """sha256 hex digest of the NFC-normalised UTF-8 text."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
