@@ -37,7 +37,7 @@ FAST = RelayConfig(
 def base_embedder() -> tuple[Embedder, bool]:
     """The real default embedder when importable (True), else the hashing stand-in (False)."""
     try:
-        from kgents.resonance import open_embedder  # type: ignore[attr-defined]
+        from kgents.resonance.embedders import open_embedder
 
         return open_embedder("minilm-static-256"), True
     except Exception:

@@ -82,9 +82,12 @@ async def test_paraphrase_search_finds_the_entry(env: Env) -> None:
     g = env.garden()
     wanted = await g.plant("I prefer minimal code", "PREFERENCE")
     await g.plant("the weather is sunny today", "INSIGHT")
-    await g.plant("dinner is at eight", "BEHAVIOR")
+    await g.plant("my cat sleeps all afternoon", "BEHAVIOR")
+    await g.plant("I enjoy long hikes in the mountains", "PREFERENCE")
     await relay.drain()
-    assert (await found(env, "kent", "keep things small"))[0] == wanted.id
+    assert (await found(env, "kent", "keep code small and simple"))[0] == wanted.id
+    assert (await found(env, "kent", "short simple functions"))[0] == wanted.id
+    assert wanted.id in await found(env, "kent", "keep things small")
 
 
 async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> None:
