@@ -19,9 +19,7 @@ from kgents.synapse.runtime import Synapse, open_synapse
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    help="Synapse, the relay that keeps the vector index in step with the anchor.", no_args_is_help=True
-)
+app = typer.Typer(help="Synapse, the relay that keeps the vector index in step with the anchor.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -44,11 +42,7 @@ def status_level(metrics: SynapseMetrics, report: CoherencyReport) -> ExitCode:
     dead letters exist or a backlog waits with no live relay; else OK."""
     if metrics.circuit_state == "OPEN" or report.coherency_with_truth < 0.5:
         return ExitCode.CRITICAL
-    if (
-        report.coherency_with_truth < 1.0
-        or metrics.dead_letters
-        or (metrics.queue_depth and not metrics.relays_alive)
-    ):
+    if report.coherency_with_truth < 1.0 or metrics.dead_letters or (metrics.queue_depth and not metrics.relays_alive):
         return ExitCode.WARNING
     return ExitCode.OK
 
@@ -68,8 +62,7 @@ def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[
         f"coherency  {report.coherency_with_truth:.4f}  matched {report.matched:,} · stale {report.stale:,} ·"
         f" missing {report.missing:,} · orphaned {report.orphaned:,} (of {report.total:,})",
         f"queue      {depth} pending, oldest {fmt_age(metrics.oldest_pending_age_s)}",
-        f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)},"
-        f" p95 {fmt_ms(metrics.latency_p95_ms)}",
+        f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)}, p95 {fmt_ms(metrics.latency_p95_ms)}",
         f"relays     {metrics.relays_alive} alive,"
         f" last heartbeat {fmt_age(metrics.last_heartbeat_age_s)} ago,"
         f" circuit {metrics.circuit_state}",
@@ -105,25 +98,26 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         for line in status_lines(metrics, report, index_state["active"]):
             console.print(line, markup=False, highlight=False)
         for letter in letters:
-            console.print(
-                f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False
-            )
+            console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
     raise typer.Exit(int(level))
 
 
 @app.command("run")
 def run_relay(
     ctx: typer.Context,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=10_000, help="Events per claim.")
-    ] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000, help="Events per claim.")] = 256,
     poll: Annotated[float, typer.Option("--poll", min=0.01, help="Fallback poll interval in seconds.")] = 1.0,
+    lease: Annotated[
+        float, typer.Option("--lease", min=0.1, help="SQLite: seconds a claim stays exclusive (crash recovery).")
+    ] = 30.0,
     once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
 ) -> None:
     """Relay outbox events into the index until SIGTERM / Ctrl-C (stops at a batch boundary)."""
 
     async def work(s: Synapse) -> int:
-        relay = s.relay(RelayConfig(batch_size=batch_size, poll_interval_s=poll, idle_poll_s=min(poll, 0.1)))
+        relay = s.relay(
+            RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
+        )
         if once:
             return await relay.drain(timeout_s=3600)
         loop = asyncio.get_running_loop()
@@ -155,8 +149,7 @@ def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             markup=False,
         )
         console.print(
-            f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired,"
-            f" {len(report.failed)} failed)",
+            f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired, {len(report.failed)} failed)",
             markup=False,
         )
     if not report.after.coherent:
