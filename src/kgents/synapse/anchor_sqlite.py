@@ -32,6 +32,11 @@ _CLAIM = (
     " ORDER BY o.next_attempt_at, o.seq LIMIT ?4)"
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
+_ANY_DUE = (
+    "SELECT 1 FROM garden_outbox WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1)"
+    " LIMIT 1"
+)
+"""A read-only look first, so an idle relay polling every few milliseconds never takes the write lock."""
 _SELECT_STATE = (
     "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
     " pending_dimension, generation FROM synapse_state WHERE id = 1"
@@ -142,6 +147,8 @@ class SqliteRelayAnchor:
         now = utcnow()
 
         def work() -> list[ClaimedEvent]:
+            if self.anchor.conn.execute(_ANY_DUE, (_ts(now),)).fetchone() is None:
+                return []
             with self.anchor.write() as conn:
                 rows = conn.execute(
                     _CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit)
