@@ -1,7 +1,7 @@
 """Make the default embedder: a static (model2vec) model distilled from all-MiniLM-L6-v2.
 
-Why a script: the model under `src/kgents/resonance/models/minilm-static-256/` is a build artefact; anyone must be
-able to rebuild it bit for bit from packages alone (no hub download, no network beyond PyPI).
+Why a script: the model under `src/kgents/resonance/models/minilm-static-256/` is a build artefact; anyone
+must be able to rebuild it bit for bit from packages alone (no hub download, no network beyond PyPI).
 
 Distillation needs torch once, so run it in a throwaway venv, never in the project's own:
 

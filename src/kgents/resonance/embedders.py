@@ -1,8 +1,7 @@
 """Choosing and caching embedders: `open_embedder(KGENTS_EMBEDDER)` → a cached, batching `Embedder`.
 
-The cache is keyed by content hash, so a metadata-only change of an entry (confidence, lifecycle, tags) never pays
-for an embedding twice, and a batch with repeated texts embeds each distinct text once.
-"""
+The cache is keyed by content hash, so a metadata-only change of an entry (confidence, lifecycle, tags) never
+pays for an embedding twice, and a batch with repeated texts embeds each distinct text once."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -138,7 +137,7 @@ def embedder_name(name: str | None = None, env: Mapping[str, str] | None = None)
     return chosen
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> Embedder:
     return EMBEDDERS[name]()
 

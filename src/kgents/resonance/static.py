@@ -1,9 +1,9 @@
 """The default embedder: a static (model2vec-style) model run with tokenizers + numpy alone.
 
 Why our own inference instead of importing model2vec: model2vec pulls in `rich` (the core must not import UI
-libraries) and a stack of dependencies, while the maths of a static model is four lines: tokenize, look up one row
-per token, mean-pool, L2-normalise. It gives the same vectors as `model2vec.StaticModel.encode` (up to float16
-rounding, which model2vec keeps and we do not) and is deterministic across processes.
+libraries) and a stack of dependencies, while the maths of a static model is four lines: tokenize, look up one
+row per token, mean-pool, L2-normalise. It gives the same vectors as `model2vec.StaticModel.encode` (up to
+float16 rounding, which model2vec keeps and we do not) and is deterministic across processes.
 
 The model files ship as package data under `models/<name>/` and are made by `deploy/distill_embedder.py`.
 """
@@ -29,8 +29,8 @@ _SAFETENSORS_DTYPES = {"F16": np.float16, "F32": np.float32}
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray[Any, Any]]:
-    """Tensors of a .safetensors file (F16/F32 only): an 8-byte header length, a JSON header, raw little-endian
-    data. Read with numpy so the runtime needs neither torch nor the safetensors package."""
+    """Tensors of a .safetensors file (F16/F32 only): an 8-byte header length, a JSON header, raw
+    little-endian data. Read with numpy so the runtime needs neither torch nor the safetensors package."""
     raw = path.read_bytes()
     if len(raw) < 8:
         raise ConfigError(f"embedding model file {path} is truncated")
@@ -43,7 +43,9 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray[Any, Any]]:
             continue
         dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
         if dtype is None:
-            raise ConfigError(f"embedding model file {path}: tensor {name} has unsupported dtype {spec['dtype']}")
+            raise ConfigError(
+                f"embedding model file {path}: tensor {name} has unsupported dtype {spec['dtype']}"
+            )
         start, end = spec["data_offsets"]
         array = np.frombuffer(data[start:end], dtype=np.dtype(dtype).newbyteorder("<"))
         tensors[name] = array.reshape(spec["shape"])
@@ -71,12 +73,12 @@ class StaticEmbedder:
             tokenizer.no_truncation()
         self._tokenizer = tokenizer
         vocab = tokenizer.get_vocab()
-        # model2vec cuts each text to max_length × median token length characters before tokenizing; so do we.
+        # model2vec cuts each text to max_length * median token length characters before tokenizing; so do we.
         median_token_len = int(np.median([len(token) for token in vocab]))
         self._max_chars = int(max_tokens) * median_token_len if max_tokens else None
         unk = json.loads(tokenizer.to_str())["model"].get("unk_token")
         self._unk_id: int | None = vocab.get(unk) if unk else None
-        # A text with no known token (empty, or only unknown symbols) still needs a unit vector: the [UNK] row.
+        # A text without any known token (empty, only unknown symbols) still needs a unit vector: [UNK]'s.
         fallback_id = self._unk_id if self._unk_id is not None else 0
         self._fallback = self._table[fallback_id] / (np.linalg.norm(self._table[fallback_id]) + 1e-12)
         if len(vocab) != self._table.shape[0]:

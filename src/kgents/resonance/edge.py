@@ -1,0 +1,309 @@
+"""The embedded vector index: Qdrant's engine in-process (`qdrant-edge-py`), persistent under
+`KGENTS_HOME/index`.
+
+Layout: `index/owner.lock` (see `lock.py`), and per collection `index/collections/<name>/shard/` (one edge
+shard) beside `kgents.json` (the embedder and dimension it was built for). One process owns the whole
+directory.
+
+Version guard: a write first reads the stored versions (exact, because writes to a collection are serialised
+by an asyncio lock in the single owning process), then writes with an engine-side condition `version <= new`
+as a second line of defence.
+
+HNSW: edge shards keep new points in plain segments (exact search) until `optimize()` builds the graph.
+Measured here, `optimize()` holds the GIL for its whole run (about 20 s at 30k points of 256-d), freezing
+every thread of the process, so it is never called implicitly: call `EdgeIndex.optimize()` from a maintenance
+step (an idle relay, `kgents synapse optimize`), never from a process that is serving queries. Until then,
+searches are exact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import qdrant_edge as qe
+
+from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
+from kgents.resonance.index_common import (
+    PAYLOAD_INDEXES,
+    check_collection_name,
+    check_metadata,
+    check_vector,
+    metadata_for,
+    parse_id,
+    plan_writes,
+)
+from kgents.resonance.lock import OwnerLock
+from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
+
+T = TypeVar("T")
+
+_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "float": qe.PayloadSchemaType.Float,
+    "integer": qe.PayloadSchemaType.Integer,
+}
+META_FILE = "kgents.json"
+SCROLL_PAGE = 1024
+
+
+def search_filter(flt: IndexFilter) -> qe.Filter:
+    if not flt.persona:
+        raise ValidationError("a search needs a persona")
+    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(flt.persona))]
+    if flt.lifecycles:
+        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(list(flt.lifecycles))))
+    if flt.entry_types:
+        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(list(flt.entry_types))))
+    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in flt.tags)
+    if flt.min_confidence is not None:
+        must.append(qe.FieldCondition("confidence", range=qe.RangeFloat(gte=flt.min_confidence)))
+    return qe.Filter(must=must)
+
+
+def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
+    return qe.Filter(
+        must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
+    )
+
+
+class _Collection:
+    def __init__(self, shard: qe.EdgeShard, embedder: str, dimension: int) -> None:
+        self.shard = shard
+        self.embedder = embedder
+        self.dimension = dimension
+        self.write_lock = asyncio.Lock()
+
+
+class EdgeIndex:
+    """`VectorIndex` on qdrant-edge; `EdgeIndex.open(root)` owns the directory until `close()`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = OwnerLock(root / "owner.lock")
+        self._open: dict[str, _Collection] = {}
+        self._closed = False
+
+    @classmethod
+    def open(cls, root: Path) -> EdgeIndex:
+        """Take ownership of the index directory or raise `IndexLockedError` naming the current owner."""
+        index = cls(root)
+        index._lock.acquire()
+        return index
+
+    @property
+    def backend(self) -> str:
+        return "edge"
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _dir(self, name: str) -> Path:
+        return self.root / "collections" / check_collection_name(name)
+
+    def _read_meta(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self._dir(name) / META_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise BackendUnavailableError(
+                f"vector collection {name!r}: unreadable {META_FILE}: {exc}"
+            ) from None
+        return data if isinstance(data, dict) else None
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            raise BackendUnavailableError("the embedded vector index is closed")
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _load_shard(self, name: str, dimension: int) -> qe.EdgeShard:
+        shard_dir = self._dir(name) / "shard"
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
+        try:
+            if (shard_dir / "edge_config.json").exists():
+                shard = qe.EdgeShard.load(str(shard_dir), config)
+            else:
+                shard = qe.EdgeShard.create(str(shard_dir), config)
+            indexed = set(shard.info().payload_schema)
+            for field, kind in PAYLOAD_INDEXES.items():
+                if field not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[kind]))
+        except Exception as exc:  # the binding raises bare Exception with the engine's message
+            raise BackendUnavailableError(f"vector collection {name!r} could not be opened: {exc}") from None
+        return shard
+
+    async def _collection(self, name: str) -> _Collection:
+        opened = self._open.get(name)
+        if opened is not None:
+            return opened
+        meta = self._read_meta(name)
+        if meta is None:
+            raise NotFoundError(f"vector collection {name!r} does not exist")
+        embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
+        shard = await self._run(self._load_shard, name, dimension)
+        opened = self._open.setdefault(name, _Collection(shard, embedder, dimension))
+        if opened.shard is not shard:
+            shard.close()
+        return opened
+
+    # -- VectorIndex ----------------------------------------------------------------------------------------
+
+    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+        if dimension < 1:
+            raise ValidationError(f"vector dimension must be positive (got {dimension})")
+        meta = self._read_meta(name)
+        if meta is not None:
+            check_metadata(name, meta, embedder, dimension)
+        else:
+            folder = self._dir(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f"{META_FILE}.tmp"
+            tmp.write_text(json.dumps(metadata_for(embedder, dimension)))
+            os.replace(tmp, folder / META_FILE)
+        await self._collection(name)
+
+    async def collections(self) -> list[CollectionInfo]:
+        base = self.root / "collections"
+        names = sorted(p.name for p in base.iterdir() if (p / META_FILE).exists()) if base.exists() else []
+        infos = []
+        for name in names:
+            col = await self._collection(name)
+            info = await self._run(col.shard.info)
+            infos.append(
+                CollectionInfo(
+                    name=name,
+                    embedder=col.embedder,
+                    dimension=col.dimension,
+                    points=int(info.points_count),
+                    extra={
+                        "indexed_vectors": int(info.indexed_vectors_count),
+                        "segments": info.segments_count,
+                    },
+                )
+            )
+        return infos
+
+    async def drop_collection(self, name: str) -> None:
+        folder = self._dir(name)
+        col = self._open.pop(name, None)
+        if col is not None:
+            async with col.write_lock:
+                await self._run(col.shard.close)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def upsert(self, collection: str, points: Sequence[IndexPoint]) -> int:
+        col = await self._collection(collection)
+        if not points:
+            return 0
+        prepared = [(p, check_vector(p.vector, col.dimension)) for p in points]
+        vectors = {p.id: v for p, v in prepared}
+        async with col.write_lock:
+            stored = await self._stored_versions(col, list(vectors))
+            todo = plan_writes([p for p, _ in prepared], stored)
+            if not todo:
+                return 0
+            batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in todo]
+            guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
+            await self._run(col.shard.update, qe.UpdateOperation.upsert_points(batch, condition=guard))
+            return len(todo)
+
+    async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
+        col = await self._collection(collection)
+        async with col.write_lock:
+            stored = await self._stored_versions(col, [entry_id])
+            if entry_id not in stored or stored[entry_id] > payload.version:
+                return False
+            operation = qe.UpdateOperation.overwrite_payload_by_filter(
+                _not_newer(entry_id, payload.version), payload.to_dict()
+            )
+            await self._run(col.shard.update, operation)
+            return True
+
+    async def delete(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        col = await self._collection(collection)
+        if not ids:
+            return
+        async with col.write_lock:
+            await self._run(col.shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
+        col = await self._collection(collection)
+        if not ids:
+            return {}
+        records = await self._run(col.shard.retrieve, list(ids), True, False)
+        return {parse_id(r.id): PointPayload.from_dict(r.payload or {}) for r in records}
+
+    async def search(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32],
+        flt: IndexFilter,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[IndexHit]:
+        col = await self._collection(collection)
+        if limit < 1:
+            raise ValidationError(f"search limit must be at least 1 (got {limit})")
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(check_vector(vector, col.dimension)),
+            filter=search_filter(flt),
+            score_threshold=score_threshold,
+            with_payload=True,
+            with_vector=False,
+        )
+        hits = await self._run(col.shard.query, request)
+        return [
+            IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits
+        ]
+
+    async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
+        col = await self._collection(collection)
+        out: dict[uuid.UUID, tuple[str, int]] = {}
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, with_payload=["persona", "version"], with_vector=False
+            )
+            records, offset = await self._run(col.shard.scroll, request)
+            for r in records:
+                payload = r.payload or {}
+                out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
+            if offset is None:
+                return out
+
+    async def count(self, collection: str) -> int:
+        col = await self._collection(collection)
+        return int(await self._run(col.shard.count, qe.CountRequest(exact=True)))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            for col in self._open.values():
+                async with col.write_lock:
+                    await asyncio.to_thread(col.shard.flush)
+                    await asyncio.to_thread(col.shard.close)
+            self._open.clear()
+        finally:
+            self._closed = True
+            self._lock.release()
+
+    # -- beyond the protocol --------------------------------------------------------------------------------
+
+    async def optimize(self, collection: str) -> bool:
+        """Build HNSW and merge segments now; freezes the whole process (GIL) meanwhile: maintenance only."""
+        col = await self._collection(collection)
+        async with col.write_lock:
+            return bool(await self._run(col.shard.optimize))
+
+    async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        records = await self._run(col.shard.retrieve, ids, ["version"], False)
+        return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}

@@ -1,0 +1,89 @@
+"""What both vector index adapters share: the payload schema, input checks and the version-guard plan.
+
+Keeping these here means the embedded and the server adapter cannot drift on what is indexed, what a valid
+collection name is, or when a write counts as stale.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from kgents.errors import IndexMismatchError, ValidationError
+from kgents.resonance.protocols import IndexPoint
+
+FieldKind = Literal["keyword", "float", "integer"]
+
+PAYLOAD_INDEXES: Mapping[str, FieldKind] = {
+    "persona": "keyword",
+    "entry_type": "keyword",
+    "lifecycle": "keyword",
+    "tags": "keyword",
+    "confidence": "float",
+    "version": "integer",
+}
+"""Payload fields that searches filter on (and the version guard reads)."""
+
+META_EMBEDDER = "kgents_embedder"
+META_DIMENSION = "kgents_dimension"
+
+_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_collection_name(name: str) -> str:
+    if not _COLLECTION_RE.match(name):
+        raise ValidationError(
+            "collection name must be 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+            f" (got {name!r:.80})"
+        )
+    return name
+
+
+def check_vector(vector: Sequence[float] | np.ndarray[Any, Any], dimension: int) -> list[float]:
+    """The vector as a list of floats, after checking its length and that it is finite."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.ndim != 1 or array.shape[0] != dimension:
+        raise ValidationError(f"vector has shape {array.shape}, the collection expects ({dimension},)")
+    if not np.isfinite(array).all():
+        raise ValidationError("vector contains NaN or infinite values")
+    return [float(x) for x in array]
+
+
+def check_metadata(collection: str, stored: Mapping[str, Any] | None, embedder: str, dimension: int) -> None:
+    """Raise `IndexMismatchError` unless the collection was made for this embedder and dimension."""
+    if not stored or META_EMBEDDER not in stored:
+        raise IndexMismatchError(
+            f"vector collection {collection!r} records no embedder (not made by kgents?);"
+            " drop it or choose another collection"
+        )
+    have = (str(stored[META_EMBEDDER]), int(stored.get(META_DIMENSION, -1)))
+    if have != (embedder, dimension):
+        raise IndexMismatchError(
+            f"vector collection {collection!r} was built by embedder {have[0]} ({have[1]}-d), not {embedder}"
+            f" ({dimension}-d): set KGENTS_EMBEDDER={have[0]} or run `kgents synapse reindex`"
+        )
+
+
+def metadata_for(embedder: str, dimension: int) -> dict[str, Any]:
+    return {META_EMBEDDER: embedder, META_DIMENSION: dimension}
+
+
+def plan_writes(points: Sequence[IndexPoint], stored_versions: Mapping[uuid.UUID, int]) -> list[IndexPoint]:
+    """The points to write: the last of each id in the batch, unless the index already holds a newer version.
+
+    An equal version is rewritten (replays are harmless and a re-embed of the same version must land).
+    """
+    latest: dict[uuid.UUID, IndexPoint] = {}
+    for point in points:
+        previous = latest.get(point.id)
+        if previous is None or point.payload.version >= previous.payload.version:
+            latest[point.id] = point
+    return [p for p in latest.values() if stored_versions.get(p.id, -1) <= p.payload.version]
+
+
+def parse_id(raw: object) -> uuid.UUID:
+    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
