@@ -41,9 +41,9 @@ def _default_loader(name: str) -> Embedder:
 
 
 async def _default_index(settings: Settings) -> VectorIndex:
-    from kgents.resonance import index
+    from kgents.resonance.factory import open_index
 
-    return await index.open_index(settings)  # type: ignore[no-any-return]
+    return open_index(settings)
 
 
 @dataclass
