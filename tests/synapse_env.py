@@ -44,15 +44,20 @@ def base_embedder() -> tuple[Embedder, bool]:
         return HashingEmbedder(), False
 
 
-async def open_inner_index(settings: Settings) -> Any:
-    """The real server adapter over qdrant-client's in-process mode when importable, else a dict index."""
-    try:
-        from kgents.resonance.qdrant_server import QdrantServerIndex  # type: ignore[import-not-found]
-        from qdrant_client import AsyncQdrantClient
+INDEX_KINDS = ["qdrant", "edge"]
 
-        return QdrantServerIndex(AsyncQdrantClient(location=":memory:"))
+
+async def open_inner_index(settings: Settings, kind: str = "qdrant") -> Any:
+    """A real index: the server adapter over qdrant-client's in-process mode, or the embedded edge index under
+    KGENTS_HOME (the dict index only if the adapters are not importable)."""
+    try:
+        from kgents.resonance.edge import EdgeIndex
+        from kgents.resonance.server import QdrantServerIndex
     except ImportError:
         return MemoryIndex()
+    if kind == "edge":
+        return EdgeIndex.open(settings.home / "index")
+    return QdrantServerIndex.in_memory()
 
 
 @dataclass
@@ -108,9 +113,9 @@ class Env:
 
 
 @contextlib.asynccontextmanager
-async def open_env(settings: Settings) -> AsyncIterator[Env]:
+async def open_env(settings: Settings, kind: str = "qdrant") -> AsyncIterator[Env]:
     store = await open_store(settings)
-    inner = await open_inner_index(settings)
+    inner = await open_inner_index(settings, kind)
     index = FaultyIndex(inner)
     base, real = base_embedder()
     embedder = CountingEmbedder(base)

@@ -15,13 +15,13 @@ from kgents.synapse.policy import CircuitState
 from kgents.synapse.relay import BatchOutcome
 from kgents.synapse.search import SearchFilters
 from tests.helpers import wait_until
-from tests.synapse_env import FAST, Env, open_env
+from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
 from tests.synapse_support import PoisonEmbedder
 
 
-@pytest.fixture
-async def env(anchor_settings: Settings) -> AsyncIterator[Env]:
-    async with open_env(anchor_settings) as opened:
+@pytest.fixture(params=INDEX_KINDS)
+async def env(anchor_settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    async with open_env(anchor_settings, request.param) as opened:
         yield opened
 
 
@@ -34,6 +34,7 @@ async def found(env: Env, persona: str, query: str) -> list[uuid.UUID]:
 
 
 async def test_insert_becomes_searchable(env: Env) -> None:
+    assert env.index.backend in ("qdrant", "edge") and env.real_embedder, "real adapters, not stand-ins"
     env.start()
     entry = await env.garden().plant("I prefer minimal code", "PREFERENCE")
     ids = await wait_until(

@@ -37,7 +37,7 @@ def configured_embedder(settings: Settings) -> str | None:
 def _default_loader(name: str) -> Embedder:
     from kgents.resonance import embedders
 
-    return embedders.open_embedder(name)  # type: ignore[no-any-return]
+    return embedders.open_embedder(name)
 
 
 async def _default_index(settings: Settings) -> VectorIndex:
