@@ -147,3 +147,34 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
             await synapse.close()
 
     asyncio.run(restart())
+
+
+def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) -> None:
+    from kgents.synapse.anchor import open_relay_anchor
+    from kgents.synapse.metrics import collect_metrics
+
+    settings = anchor_settings.with_persona("kent")
+
+    async def relays_alive() -> int:
+        store = await open_store(settings)
+        try:
+            return (await collect_metrics(await open_relay_anchor(store))).relays_alive
+        finally:
+            await store.close()
+
+    cmd = [str(Path(sys.executable).parent / "kgents"), "synapse", "run"]
+    proc = subprocess.Popen(cmd, env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while asyncio.run(relays_alive()) != 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "the relay did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err.decode()
+    assert b"synapse stopped" in out
+    assert asyncio.run(relays_alive()) == 0, "a clean stop removes its heartbeat"

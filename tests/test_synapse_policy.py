@@ -71,9 +71,7 @@ def test_percentile() -> None:
 
 
 def _entry(content: str = "keep code small", version: int = 1, confidence: float = 0.5) -> GardenEntry:
-    return GardenEntry(
-        persona="kent", content=content, entry_type="PREFERENCE", confidence=confidence, version=version
-    )
+    return GardenEntry(persona="kent", content=content, entry_type="PREFERENCE", confidence=confidence, version=version)
 
 
 def test_plan_embeds_new_and_changed_content_only() -> None:

@@ -109,9 +109,7 @@ async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> No
         "kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",))
     )
     assert [h.entry.id for h in hits] == [low.id]
-    hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=SearchFilters(tags=("code",))
-    )
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(tags=("code",)))
     assert [h.entry.id for h in hits] == [mine.id]
     similar = await search.find_similar(mine, threshold=0.0)
     assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]
@@ -132,9 +130,7 @@ async def test_index_outage_opens_the_circuit_then_the_backlog_drains(env: Env) 
     g = env.garden()
     planted = [await g.plant(f"memory number {i}", "PATTERN") for i in range(20)]
     assert await g.count() == 20, "writes commit while the index is down"
-    await wait_until(
-        lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN"
-    )
+    await wait_until(lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
     assert relay.stats.processed == 0
     assert (await env.anchor.queue_depth(1000)) == 20
     env.index.down = False
@@ -157,11 +153,7 @@ async def test_poison_entry_goes_to_dead_letter_and_others_flow(env: Env) -> Non
     bad = await g.plant("this one is POISON for the model", "VALUE")
     good2 = await g.plant("another normal entry", "VALUE")
     letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, what="a dead letter")
-    assert (
-        letters[0].entry_id == bad.id
-        and letters[0].step == "embed"
-        and letters[0].attempts == FAST.max_attempts
-    )
+    assert letters[0].entry_id == bad.id and letters[0].step == "embed" and letters[0].attempts == FAST.max_attempts
     assert "cannot embed" in letters[0].error
     points = await env.index.versions(env.state.active.collection)
     assert good1.id in points and good2.id in points and bad.id not in points
@@ -359,3 +351,15 @@ async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> 
     await coherent(env, "new collection coherent, including entries planted during the reindex")
     assert len(second.texts) >= len(entries)
     assert relay.stats.last_error is None or "index" not in relay.stats.last_error
+
+
+async def test_notify_wakes_the_relay_without_polling(env: Env) -> None:
+    if env.anchor.backend != "postgres":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the embedded relay is woken in-process or polls")
+    from dataclasses import replace
+
+    env.start(env.relay(replace(FAST, poll_interval_s=60.0)))
+    await wait_until(lambda: collect_metrics(env.anchor), lambda m: m.relays_alive == 1, what="relay up")
+    entry = await env.garden().plant("woken by a notification", "INSIGHT")
+    col = env.state.active.collection
+    await wait_until(lambda: env.index.versions(col), lambda v: entry.id in v, timeout=5, what="applied at once")
