@@ -169,6 +169,12 @@ def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) 
         while asyncio.run(relays_alive()) != 1:
             assert proc.poll() is None and time.monotonic() < deadline, "the relay did not start"
             time.sleep(0.05)
+        status = subprocess.run(
+            [cmd[0], "synapse", "status", "--json"], env=_env(settings), capture_output=True, timeout=30
+        )
+        shown = json.loads(status.stdout)  # the running relay owns the embedded index: it measured for us
+        assert shown["coherency"]["coherency_with_truth"] == 1.0, status.stderr.decode()
+        assert "relay" in shown["coherency_note"] and shown["metrics"]["relays_alive"] == 1
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode
-from kgents.synapse.coherency import CoherencyReport
-from kgents.synapse.metrics import SynapseMetrics
+from kgents.config import Settings
+from kgents.errors import IndexLockedError
+from kgents.garden import open_store
+from kgents.synapse.anchor import open_relay_anchor
+from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -37,14 +41,16 @@ def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]]) ->
     return run(go)
 
 
-def status_level(metrics: SynapseMetrics, report: CoherencyReport) -> ExitCode:
+def status_level(metrics: SynapseMetrics, coherency: float | None) -> ExitCode:
     """Nagios level: CRITICAL when the breaker is open or coherency < 0.5, WARNING when not fully coherent,
-    dead letters exist or a backlog waits with no live relay; else OK."""
-    if metrics.circuit_state == "OPEN" or report.coherency_with_truth < 0.5:
+    dead letters exist or a backlog waits with no live relay; UNKNOWN when coherency could not be measured;
+    else OK."""
+    if metrics.circuit_state == "OPEN" or (coherency is not None and coherency < 0.5):
         return ExitCode.CRITICAL
-    if report.coherency_with_truth < 1.0 or metrics.dead_letters or (metrics.queue_depth and not metrics.relays_alive):
+    backlog_unserved = metrics.queue_depth and not metrics.relays_alive
+    if (coherency is not None and coherency < 1.0) or metrics.dead_letters or backlog_unserved:
         return ExitCode.WARNING
-    return ExitCode.OK
+    return ExitCode.UNKNOWN if coherency is None else ExitCode.OK
 
 
 def fmt_ms(value: float | None) -> str:
@@ -55,12 +61,20 @@ def fmt_age(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
-def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[str, Any]) -> list[str]:
+def coherency_line(report: dict[str, Any] | None, note: str | None) -> str:
+    if report is None:
+        return f"coherency  not measured ({note})" if note else "coherency  not measured"
+    line = (
+        f"coherency  {report['coherency_with_truth']:.4f}  matched {report['matched']:,} · stale {report['stale']:,}"
+        f" · missing {report['missing']:,} · orphaned {report['orphaned']:,} (of {report['total']:,})"
+    )
+    return f"{line}  [{note}]" if note else line
+
+
+def status_lines(metrics: SynapseMetrics, active: dict[str, Any]) -> list[str]:
     depth = f"{metrics.queue_depth:,}{'+' if metrics.queue_depth_capped else ''}"
     return [
-        f"index      {active['collection']} (embedder {active['embedder']}, {report.index_points:,} points)",
-        f"coherency  {report.coherency_with_truth:.4f}  matched {report.matched:,} · stale {report.stale:,} ·"
-        f" missing {report.missing:,} · orphaned {report.orphaned:,} (of {report.total:,})",
+        f"index      {active['collection']} (embedder {active['embedder']})",
         f"queue      {depth} pending, oldest {fmt_age(metrics.oldest_pending_age_s)}",
         f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)}, p95 {fmt_ms(metrics.latency_p95_ms)}",
         f"relays     {metrics.relays_alive} alive,"
@@ -71,33 +85,73 @@ def status_lines(metrics: SynapseMetrics, report: CoherencyReport, active: dict[
     ]
 
 
+@dataclass
+class StatusData:
+    metrics: SynapseMetrics
+    coherency: dict[str, Any] | None
+    note: str | None
+    index: dict[str, Any] | None
+    dead_letters: list[dict[str, Any]]
+
+
+def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
+    """The freshest coherency a live relay measured (it owns the embedded index while it runs)."""
+    for relay in sorted(metrics.relays, key=lambda r: r.heartbeat_age_s):
+        if relay.alive and relay.stats.get("coherency"):
+            return dict(relay.stats["coherency"])
+    return None
+
+
+async def gather_status(settings: Settings) -> StatusData:
+    """Everything `status` shows; when another process owns the embedded index, the coherency its relay
+    measured last (from its heartbeat) stands in for a measurement of our own."""
+    try:
+        synapse = await open_synapse(settings)
+    except IndexLockedError as exc:
+        store = await open_store(settings)
+        try:
+            anchor = await open_relay_anchor(store)
+            metrics = await collect_metrics(anchor)
+            letters = [d.to_dict() for d in await anchor.dead_letters(5)]
+            state = await anchor.read_state()
+        finally:
+            await store.close()
+        report = _relay_coherency(metrics)
+        note = f"as measured by the relay at {report['measured_at']}" if report else str(exc)
+        return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
+    try:
+        report = (await synapse.coherency()).to_dict()
+        letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
+        return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
+    finally:
+        await synapse.close()
+
+
 @app.command()
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Queue, lag, relays, circuit and the measured coherency of the index with the anchor."""
-
-    async def work(
-        s: Synapse,
-    ) -> tuple[SynapseMetrics, CoherencyReport, dict[str, Any], list[dict[str, Any]]]:
-        report = await s.coherency()
-        letters = [d.to_dict() for d in await s.anchor.dead_letters(5)]
-        return await s.metrics(), report, s.state.to_dict(), letters
-
-    metrics, report, index_state, letters = with_synapse(ctx, work)
-    level = status_level(metrics, report)
+    settings = state(ctx).settings()
+    data = run(lambda: gather_status(settings))
+    coherency = None if data.coherency is None else float(data.coherency["coherency_with_truth"])
+    level = status_level(data.metrics, coherency)
     if as_json:
         print_json(
             {
                 "status": level.name,
-                "index": index_state,
-                "metrics": metrics.to_dict(),
-                "coherency": report.to_dict(),
-                "recent_dead_letters": letters,
+                "index": data.index,
+                "metrics": data.metrics.to_dict(),
+                "coherency": data.coherency,
+                "coherency_note": data.note,
+                "recent_dead_letters": data.dead_letters,
             }
         )
     else:
-        for line in status_lines(metrics, report, index_state["active"]):
+        active = (data.index or {}).get("active") or {"collection": "-", "embedder": "-"}
+        lines = status_lines(data.metrics, active)
+        lines.insert(1, coherency_line(data.coherency, data.note))
+        for line in lines:
             console.print(line, markup=False, highlight=False)
-        for letter in letters:
+        for letter in data.dead_letters:
             console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
     raise typer.Exit(int(level))
 

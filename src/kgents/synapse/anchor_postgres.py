@@ -147,9 +147,7 @@ class PostgresRelayAnchor:
             return await _current(conn, ids)
 
     async def queue_depth(self, cap: int) -> int:
-        return int(
-            await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap)
-        )
+        return int(await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap))
 
     async def oldest_pending(self) -> datetime | None:
         value: datetime | None = await self.pool.fetchval("SELECT min(created_at) FROM garden_outbox")
@@ -217,11 +215,7 @@ class PostgresRelayAnchor:
         return state
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
-        values = (
-            (None, None, None)
-            if pending is None
-            else (pending.collection, pending.embedder, pending.dimension)
-        )
+        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = $2, pending_embedder = $3, pending_dimension = $4,"
             " generation = generation + 1, updated_at = clock_timestamp() WHERE id = 1 AND generation = $1",

@@ -33,8 +33,7 @@ _CLAIM = (
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
 _ANY_DUE = (
-    "SELECT 1 FROM garden_outbox WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1)"
-    " LIMIT 1"
+    "SELECT 1 FROM garden_outbox WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1) LIMIT 1"
 )
 """A read-only look first, so an idle relay polling every few milliseconds never takes the write lock."""
 _SELECT_STATE = (
@@ -78,9 +77,7 @@ class SqliteClaim:
             " claimed_by = NULL, claimed_until = NULL"
             " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
         )
-        await self._settle(
-            seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, json.dumps(list(seqs)))
-        )
+        await self._settle(seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, json.dumps(list(seqs))))
 
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
@@ -150,13 +147,9 @@ class SqliteRelayAnchor:
             if self.anchor.conn.execute(_ANY_DUE, (_ts(now),)).fetchone() is None:
                 return []
             with self.anchor.write() as conn:
-                rows = conn.execute(
-                    _CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit)
-                )
+                rows = conn.execute(_CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit))
                 return [
-                    ClaimedEvent(
-                        r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6]
-                    )
+                    ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
                     for r in rows.fetchall()
                 ]
 
@@ -262,9 +255,7 @@ class SqliteRelayAnchor:
             (limit,),
         )
         return [
-            DeadLetter(
-                r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], datetime.fromisoformat(r[9])
-            )
+            DeadLetter(r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], datetime.fromisoformat(r[9]))
             for r in rows
         ]
 
@@ -290,11 +281,7 @@ class SqliteRelayAnchor:
         return state
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
-        values = (
-            (None, None, None)
-            if pending is None
-            else (pending.collection, pending.embedder, pending.dimension)
-        )
+        values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = ?, pending_embedder = ?, pending_dimension = ?,"
             " generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",

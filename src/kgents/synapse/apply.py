@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kgents.errors import BackendUnavailableError
@@ -20,6 +20,9 @@ from kgents.garden.model import GardenEntry
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
 from kgents.synapse.records import Target
+
+EmbedderResolver = Callable[[str], Embedder]
+"""Embedder by name (the index records which one made each collection)."""
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     BackendUnavailableError,
@@ -114,9 +117,7 @@ async def _call(step: str, coro: object) -> object:
         raise
 
 
-async def _embed(
-    embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult
-) -> list[tuple[int, object]]:
+async def _embed(embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult) -> list[tuple[int, object]]:
     """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not
     fatal."""
     texts = [e.content for e in entries]

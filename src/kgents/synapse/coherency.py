@@ -20,9 +20,8 @@ from typing import Any
 
 from kgents.resonance.protocols import VectorIndex
 from kgents.synapse.anchor import RelayAnchor, utcnow
-from kgents.synapse.apply import apply_to_target
+from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.records import IndexState, Target
-from kgents.synapse.relay import EmbedderResolver
 
 SAMPLE_IDS = 5
 REPAIR_CHUNK = 256
@@ -169,8 +168,6 @@ async def reconcile(
 ) -> ReconcileReport:
     """Measure, repair the active collection, measure again."""
     before = await measure(anchor, index, state.active)
-    repaired, failed = (
-        (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
-    )
+    repaired, failed = (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
     after = await measure(anchor, index, state.active)
     return ReconcileReport(before, after, repaired, failed)

@@ -40,6 +40,8 @@ class RelayStats:
     completions: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=4_096))
     circuit: CircuitState = CircuitState.CLOSED
     last_error: str | None = None
+    coherency: dict[str, Any] | None = None
+    """The relay's latest coherency measurement (it may own the embedded index no other process can open)."""
 
     def record_applied(self, created_at: list[datetime], now: datetime) -> None:
         for created in created_at:
@@ -75,6 +77,7 @@ class RelayStats:
             "throughput_per_s": round(self.throughput(), 3),
             "circuit": self.circuit.value,
             "last_error": self.last_error,
+            "coherency": self.coherency,
         }
 
 
@@ -131,9 +134,7 @@ async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) 
     for hb in await anchor.heartbeats():
         age = max(0.0, (now - hb.last_beat).total_seconds())
         views.append(
-            RelayView(
-                hb.relay_id, hb.pid, hb.host, age, hb.interval_s, is_alive(age, hb.interval_s), hb.stats
-            )
+            RelayView(hb.relay_id, hb.pid, hb.host, age, hb.interval_s, is_alive(age, hb.interval_s), hb.stats)
         )
     alive = [v for v in views if v.alive]
     stats = [v.stats for v in alive]

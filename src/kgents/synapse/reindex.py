@@ -17,10 +17,9 @@ from typing import Any
 from kgents.errors import ConflictError
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
-from kgents.synapse.apply import apply_to_target
+from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.coherency import CoherencyReport, measure, repair
 from kgents.synapse.records import IndexState, Target
-from kgents.synapse.relay import EmbedderResolver
 from kgents.synapse.state import collection_name
 
 SCAN_BATCH = 512

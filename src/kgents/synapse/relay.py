@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -23,16 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kgents.garden.model import GardenEntry
-from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.resonance.protocols import VectorIndex
 from kgents.synapse.anchor import RelayAnchor, utcnow
-from kgents.synapse.apply import ApplyResult, IndexOutageError, apply_to_target, describe
+from kgents.synapse.apply import (
+    ApplyResult,
+    EmbedderResolver,
+    IndexOutageError,
+    apply_to_target,
+    describe,
+)
+from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
 from kgents.synapse.records import ClaimedEvent, Heartbeat
 
 log = logging.getLogger("kgents.synapse")
-
-EmbedderResolver = Callable[[str], Embedder]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,8 @@ class RelayConfig:
     backoff_cap_s: float = 300.0
     breaker_threshold: int = 3
     breaker_reset_s: float = 2.0
+    coherency_interval_s: float = 30.0
+    """How often `run` measures coherency into its heartbeat (0: never)."""
 
 
 @dataclass(slots=True)
@@ -153,12 +161,8 @@ class Relay:
                         error,
                     )
                 else:
-                    delay = backoff_delay(
-                        attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s
-                    )
-                    await claim.retry(
-                        [e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay)
-                    )
+                    delay = backoff_delay(attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s)
+                    await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
                     outcome.retried += 1
             done = [e for e in events if e.entry_id not in failed]
             await claim.complete([e.seq for e in done])
@@ -214,8 +218,23 @@ class Relay:
             )
         )
 
+    async def measure_coherency(self) -> None:
+        """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
+        state = await self.anchor.read_state()
+        if state is not None:
+            report = await measure(self.anchor, self.index, state.active)
+            self.stats.coherency = report.to_dict()
+
     async def _heartbeat_loop(self) -> None:
+        measured = -math.inf
         while not self._stopping:
+            interval = self.config.coherency_interval_s
+            if interval > 0 and time.monotonic() - measured >= interval:
+                measured = time.monotonic()
+                try:
+                    await self.measure_coherency()
+                except Exception as exc:
+                    log.warning("synapse: coherency measurement failed: %s", describe(exc))
             try:
                 await self.beat()
             except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too

@@ -26,6 +26,8 @@ from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
 DEFAULT_EMBEDDER = "minilm-static-256"
+IN_PROCESS_LEASE_S = 5.0
+"""Short leases for in-process drains: only the index's owner can relay, so a lease only guards against a crash."""
 
 
 def configured_embedder(settings: Settings) -> str | None:
@@ -82,7 +84,7 @@ class Synapse:
 
     async def drain(self, timeout_s: float = 60.0) -> int:
         """Apply pending outbox events in this process (the embedded default's in-process relay)."""
-        return await self.relay().drain(timeout_s)
+        return await self.relay(RelayConfig(lease_s=IN_PROCESS_LEASE_S)).drain(timeout_s)
 
     async def refresh_state(self) -> IndexState:
         state = await self.anchor.read_state()
@@ -99,9 +101,7 @@ class Synapse:
     async def reconcile(self) -> ReconcileReport:
         return await reconcile(self.anchor, self.index, self.embedders, await self.refresh_state())
 
-    async def reindex(
-        self, embedder_name: str, progress: Callable[[int], None] | None = None
-    ) -> ReindexReport:
+    async def reindex(self, embedder_name: str, progress: Callable[[int], None] | None = None) -> ReindexReport:
         embedder = self.embedders(embedder_name)
         report = await reindex(
             self.anchor,

@@ -17,7 +17,7 @@ from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_confide
 from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import IndexFilter, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
-from kgents.synapse.relay import EmbedderResolver
+from kgents.synapse.apply import EmbedderResolver
 
 MAX_LIMIT = 200
 OVERFETCH = 2
@@ -35,9 +35,7 @@ class SearchFilters:
         object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
         object.__setattr__(self, "tags", check_tags(self.tags))
         if self.min_confidence is not None:
-            object.__setattr__(
-                self, "min_confidence", check_confidence(self.min_confidence, "min_confidence")
-            )
+            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
 
     def index_filter(self, persona: str) -> IndexFilter:
         return IndexFilter(

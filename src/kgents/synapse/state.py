@@ -25,9 +25,7 @@ def collection_prefix(backend: str, schema: str | None) -> str:
     return f"{schema}_garden" if backend == "postgres" and schema else "garden"
 
 
-async def ensure_state(
-    anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str
-) -> IndexState:
+async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str) -> IndexState:
     """The state in force, created on first use with `embedder`; its collections exist in the index."""
     state = await anchor.read_state()
     if state is None:
