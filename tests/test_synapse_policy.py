@@ -107,3 +107,51 @@ def test_coherency_classifies_every_id() -> None:
     assert compare({}, {}).coherency_with_truth == 1.0
     ahead = compare({a: ("p", 1)}, {a: ("p", 5)})
     assert ahead.ahead_ids == {a}
+
+
+def _metrics(**overrides: object) -> object:
+    from kgents.synapse.metrics import SynapseMetrics
+
+    base: dict[str, object] = dict(
+        queue_depth=0,
+        queue_depth_capped=False,
+        oldest_pending_age_s=None,
+        latency_p50_ms=None,
+        latency_p95_ms=None,
+        processed=0,
+        retried=0,
+        dead=0,
+        dead_letters=0,
+        throughput_per_s=0.0,
+        circuit_state="CLOSED",
+        last_heartbeat_age_s=None,
+        relays_alive=0,
+    )
+    base.update(overrides)
+    return SynapseMetrics(**base)  # type: ignore[arg-type]
+
+
+def test_status_level_is_worst_wins() -> None:
+    from kgents.cli.exit_codes import ExitCode
+    from kgents.cli.synapse_cmd import status_level
+
+    assert status_level(_metrics(), 1.0) is ExitCode.OK  # type: ignore[arg-type]
+    assert status_level(_metrics(), None) is ExitCode.UNKNOWN  # type: ignore[arg-type]
+    assert status_level(_metrics(), 0.9) is ExitCode.WARNING  # type: ignore[arg-type]
+    assert status_level(_metrics(dead_letters=1), 1.0) is ExitCode.WARNING  # type: ignore[arg-type]
+    assert status_level(_metrics(queue_depth=5), 1.0) is ExitCode.WARNING  # type: ignore[arg-type]
+    assert status_level(_metrics(queue_depth=5, relays_alive=1), 1.0) is ExitCode.OK  # type: ignore[arg-type]
+    assert status_level(_metrics(circuit_state="OPEN"), 1.0) is ExitCode.CRITICAL  # type: ignore[arg-type]
+    assert status_level(_metrics(), 0.4) is ExitCode.CRITICAL  # type: ignore[arg-type]
+
+
+def test_metrics_to_dict_is_json_ready() -> None:
+    import json
+
+    from kgents.synapse.metrics import RelayStats
+
+    stats = RelayStats()
+    data = _metrics(relays_alive=1).to_dict()  # type: ignore[attr-defined]
+    assert json.loads(json.dumps(data))["relays_alive"] == 1
+    snap = stats.snapshot()
+    assert snap["latency_p50_ms"] is None and snap["throughput_per_s"] == 0.0 and snap["circuit"] == "CLOSED"
