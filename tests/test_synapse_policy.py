@@ -16,6 +16,7 @@ from kgents.synapse.policy import (
     percentile,
     should_dead_letter,
 )
+from kgents.synapse.records import EntryState
 
 
 def test_backoff_doubles_and_caps() -> None:
@@ -74,25 +75,29 @@ def _entry(content: str = "keep code small", version: int = 1, confidence: float
     return GardenEntry(persona="kent", content=content, entry_type="PREFERENCE", confidence=confidence, version=version)
 
 
+def st(entry: GardenEntry) -> EntryState:
+    return EntryState.of(entry)
+
+
 def test_plan_embeds_new_and_changed_content_only() -> None:
     e = _entry()
-    fresh = plan_apply({e.id: e}, {}, "m")
+    fresh = plan_apply({e.id: st(e)}, {}, "m")
     assert [x.id for x, _ in fresh.embeds] == [e.id]
-    stored = payload_of(e, content_hash(e.content), "m")
-    same = plan_apply({e.id: e}, {e.id: stored}, "m")
+    stored = payload_of(st(e), content_hash(e.content), "m")
+    same = plan_apply({e.id: st(e)}, {e.id: stored}, "m")
     assert same.unchanged == [e.id] and not same.embeds and not same.payloads
     nurtured = e.evolve(confidence=0.9)
-    meta = plan_apply({e.id: nurtured}, {e.id: stored}, "m")
+    meta = plan_apply({e.id: st(nurtured)}, {e.id: stored}, "m")
     assert meta.payloads and meta.payloads[0][1].confidence == 0.9 and not meta.embeds
     rewritten = e.evolve(content="something else entirely")
-    assert plan_apply({e.id: rewritten}, {e.id: stored}, "m").embeds
-    assert plan_apply({e.id: e}, {e.id: stored}, "other-model").embeds
+    assert plan_apply({e.id: st(rewritten)}, {e.id: stored}, "m").embeds
+    assert plan_apply({e.id: st(e)}, {e.id: stored}, "other-model").embeds
 
 
 def test_plan_deletes_missing_rows_and_never_goes_back() -> None:
     e = _entry(version=3)
-    newer = payload_of(e.evolve(confidence=0.7), content_hash(e.content), "m")
-    p = plan_apply({e.id: e}, {e.id: newer}, "m")
+    newer = payload_of(st(e.evolve(confidence=0.7)), content_hash(e.content), "m")
+    p = plan_apply({e.id: st(e)}, {e.id: newer}, "m")
     assert p.unchanged == [e.id]
     gone = plan_apply({e.id: None}, {e.id: newer}, "m")
     assert gone.deletes == [e.id]

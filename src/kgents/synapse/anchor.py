@@ -15,8 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from kgents.garden.model import GardenEntry
-from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+from kgents.synapse.records import ClaimedEvent, DeadLetter, EntryState, Heartbeat, IndexState, Target
 
 NOTIFY_CHANNEL = "kgents_outbox"
 
@@ -34,7 +33,7 @@ class Claim(Protocol):
         """The claimed rows, oldest first."""
         ...
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         """The rows as they are now (any persona); an id absent from the result was deleted."""
         ...
 
@@ -65,7 +64,7 @@ class RelayAnchor(Protocol):
         notifications work (False: the caller relies on polling)."""
         ...
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]: ...
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]: ...
 
     async def queue_depth(self, cap: int) -> int:
         """Pending outbox rows, counted up to `cap` (cheap on a huge backlog)."""
@@ -77,7 +76,7 @@ class RelayAnchor(Protocol):
         """Every entry's (persona, version): the truth coherency is measured against."""
         ...
 
-    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
         """Entries of every persona in id order, after `after` (for reindex)."""
         ...
 

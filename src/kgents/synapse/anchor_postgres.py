@@ -16,11 +16,16 @@ from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from kgents.garden.model import GardenEntry
-from kgents.garden.postgres_store import _entry
-from kgents.garden.sql import COLUMNS
 from kgents.synapse.anchor import NOTIFY_CHANNEL, lock_key
-from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+from kgents.synapse.records import (
+    ENTRY_STATE_COLUMNS,
+    ClaimedEvent,
+    DeadLetter,
+    EntryState,
+    Heartbeat,
+    IndexState,
+    Target,
+)
 
 _CLAIM = (
     "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
@@ -28,11 +33,24 @@ _CLAIM = (
     " LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 _LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)"
-_CURRENT = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
+_CURRENT = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
 _STATE = (
     "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
     " pending_dimension, generation FROM synapse_state WHERE id = 1"
 )
+
+
+def _state_of(r: Any) -> EntryState:
+    return EntryState(
+        r["id"],
+        r["persona"],
+        r["content"],
+        r["entry_type"],
+        r["lifecycle"],
+        r["confidence"],
+        tuple(r["tags"]),
+        r["version"],
+    )
 
 
 def _state(row: Any) -> IndexState | None:
@@ -42,9 +60,9 @@ def _state(row: Any) -> IndexState | None:
     return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
 
 
-async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
     rows = await conn.fetch(_CURRENT, list(dict.fromkeys(ids)))
-    return {r["id"]: _entry(r) for r in rows}
+    return {r["id"]: _state_of(r) for r in rows}
 
 
 class PostgresClaim:
@@ -52,7 +70,7 @@ class PostgresClaim:
         self._conn = conn
         self.events = events
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         return await _current(self._conn, ids)
 
     async def complete(self, seqs: Sequence[int]) -> None:
@@ -142,7 +160,7 @@ class PostgresRelayAnchor:
                 await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
             await self.pool.release(conn)
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         async with self.pool.acquire() as conn:
             return await _current(conn, ids)
 
@@ -157,9 +175,12 @@ class PostgresRelayAnchor:
         rows = await self.pool.fetch("SELECT id, persona, version FROM persona_garden")
         return {r["id"]: (r["persona"], int(r["version"])) for r in rows}
 
-    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
-        sql = f"SELECT {COLUMNS} FROM persona_garden WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"  # noqa: S608
-        return [_entry(r) for r in await self.pool.fetch(sql, after, limit)]
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
+        sql = (
+            f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden"  # noqa: S608
+            " WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        )
+        return [_state_of(r) for r in await self.pool.fetch(sql, after, limit)]
 
     async def beat(self, heartbeat: Heartbeat) -> None:
         await self.pool.execute(

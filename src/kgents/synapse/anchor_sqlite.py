@@ -17,11 +17,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
-from kgents.garden.model import GardenEntry
-from kgents.garden.sql import COLUMNS
-from kgents.garden.sqlite_store import _entry
 from kgents.synapse.anchor import utcnow
-from kgents.synapse.records import ClaimedEvent, DeadLetter, Heartbeat, IndexState, Target
+from kgents.synapse.records import (
+    ENTRY_STATE_COLUMNS,
+    ClaimedEvent,
+    DeadLetter,
+    EntryState,
+    Heartbeat,
+    IndexState,
+    Target,
+)
 
 _CLAIM = (
     "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
@@ -46,6 +51,10 @@ def _ts(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
+def _state_of(r: Sequence[Any]) -> EntryState:
+    return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tuple(json.loads(r[6])), int(r[7]))
+
+
 def _state(row: Sequence[Any] | None) -> IndexState | None:
     if row is None:
         return None
@@ -61,7 +70,7 @@ class SqliteClaim:
         self.events = events
         self.settled: set[int] = set()
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         return await self._owner.current(ids)
 
     async def complete(self, seqs: Sequence[int]) -> None:
@@ -171,14 +180,14 @@ class SqliteRelayAnchor:
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self.anchor.run(lambda: self.anchor.conn.execute(sql, params).fetchall())
 
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
-        found: dict[uuid.UUID, GardenEntry] = {}
+    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
+        found: dict[uuid.UUID, EntryState] = {}
         keys = [str(i) for i in dict.fromkeys(ids)]
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+            sql = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
             for row in await self._fetchall(sql, (json.dumps(chunk),)):
-                entry = _entry(row)
+                entry = _state_of(row)
                 found[entry.id] = entry
         return found
 
@@ -194,9 +203,9 @@ class SqliteRelayAnchor:
         rows = await self._fetchall("SELECT id, persona, version FROM persona_garden")
         return {uuid.UUID(r[0]): (r[1], int(r[2])) for r in rows}
 
-    async def scan(self, after: uuid.UUID | None, limit: int) -> list[GardenEntry]:
-        sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608
-        return [_entry(r) for r in await self._fetchall(sql, ("" if after is None else str(after), limit))]
+    async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
+        sql = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608
+        return [_state_of(r) for r in await self._fetchall(sql, ("" if after is None else str(after), limit))]
 
     async def beat(self, heartbeat: Heartbeat) -> None:
         params = (

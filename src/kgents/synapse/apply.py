@@ -16,10 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kgents.errors import BackendUnavailableError
-from kgents.garden.model import GardenEntry
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
-from kgents.synapse.records import Target
+from kgents.synapse.records import EntryState, Target
 
 EmbedderResolver = Callable[[str], Embedder]
 """Embedder by name (the index records which one made each collection)."""
@@ -49,11 +48,11 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
 
-def payload_of(entry: GardenEntry, hashed: str, embedder: str) -> PointPayload:
+def payload_of(entry: EntryState, hashed: str, embedder: str) -> PointPayload:
     return PointPayload(
         persona=entry.persona,
-        entry_type=entry.entry_type.value,
-        lifecycle=entry.lifecycle.value,
+        entry_type=entry.entry_type,
+        lifecycle=entry.lifecycle,
         confidence=entry.confidence,
         tags=tuple(entry.tags),
         version=entry.version,
@@ -68,12 +67,12 @@ class Plan:
 
     deletes: list[uuid.UUID] = field(default_factory=list)
     payloads: list[tuple[uuid.UUID, PointPayload]] = field(default_factory=list)
-    embeds: list[tuple[GardenEntry, PointPayload]] = field(default_factory=list)
+    embeds: list[tuple[EntryState, PointPayload]] = field(default_factory=list)
     unchanged: list[uuid.UUID] = field(default_factory=list)
 
 
 def plan_apply(
-    rows: Mapping[uuid.UUID, GardenEntry | None], existing: Mapping[uuid.UUID, PointPayload], embedder: str
+    rows: Mapping[uuid.UUID, EntryState | None], existing: Mapping[uuid.UUID, PointPayload], embedder: str
 ) -> Plan:
     """Pure: compare the current rows with the stored payloads and decide the cheapest correct write."""
     plan = Plan()
@@ -117,7 +116,7 @@ async def _call(step: str, coro: object) -> object:
         raise
 
 
-async def _embed(embedder: Embedder, entries: Sequence[GardenEntry], result: ApplyResult) -> list[tuple[int, object]]:
+async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: ApplyResult) -> list[tuple[int, object]]:
     """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not
     fatal."""
     texts = [e.content for e in entries]
@@ -138,7 +137,7 @@ async def _embed(embedder: Embedder, entries: Sequence[GardenEntry], result: App
 
 
 async def apply_to_target(
-    index: VectorIndex, embedder: Embedder, target: Target, rows: Mapping[uuid.UUID, GardenEntry | None]
+    index: VectorIndex, embedder: Embedder, target: Target, rows: Mapping[uuid.UUID, EntryState | None]
 ) -> ApplyResult:
     """Bring `target` in line with `rows` (None = deleted). Raises IndexOutageError when the index is down."""
     result = ApplyResult()

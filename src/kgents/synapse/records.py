@@ -21,6 +21,38 @@ class ClaimedEvent:
     attempts: int
 
 
+ENTRY_STATE_COLUMNS = "id, persona, content, entry_type, lifecycle, confidence, tags, version"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """The fields of a garden row that the index mirrors, read without re-validation (the database's constraints
+    already hold them): the relay reads thousands per second and needs nothing else."""
+
+    id: uuid.UUID
+    persona: str
+    content: str
+    entry_type: str
+    lifecycle: str
+    confidence: float
+    tags: tuple[str, ...]
+    version: int
+
+    @classmethod
+    def of(cls, entry: Any) -> EntryState:
+        """From a `GardenEntry`."""
+        return cls(
+            entry.id,
+            entry.persona,
+            entry.content,
+            str(entry.entry_type),
+            str(entry.lifecycle),
+            float(entry.confidence),
+            tuple(entry.tags),
+            int(entry.version),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     id: int

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kgents.garden.model import GardenEntry
 from kgents.resonance.protocols import VectorIndex
 from kgents.synapse.anchor import RelayAnchor, utcnow
 from kgents.synapse.apply import (
@@ -36,7 +35,7 @@ from kgents.synapse.apply import (
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, Heartbeat
+from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat
 
 log = logging.getLogger("kgents.synapse")
 
@@ -137,7 +136,7 @@ class Relay:
             for event in events:
                 by_entry.setdefault(event.entry_id, []).append(event)
             current = await claim.current(list(by_entry))
-            rows: dict[uuid.UUID, GardenEntry | None] = {i: current.get(i) for i in by_entry}
+            rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
             try:
                 results = [await apply_to_target(self.index, emb, target, rows) for target, emb in resolved]
             except IndexOutageError as exc:
