@@ -180,7 +180,12 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         postgres_url=args.postgres_url if anchor == "postgres" else None,
         postgres_schema=schema,
     )
-    synapse = await open_synapse(settings)
+    index = None
+    if args.index == "qdrant-memory":
+        from kgents.resonance.server import QdrantServerIndex
+
+        index = QdrantServerIndex.in_memory()
+    synapse = await open_synapse(settings, index=index)
     rng = random.Random(size)
     try:
         garden = PersonaGarden(synapse.store, PERSONA)
@@ -216,6 +221,12 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="steady writes per second")
+    parser.add_argument(
+        "--index",
+        choices=["auto", "qdrant-memory"],
+        default="auto",
+        help="auto: edge (or KGENTS_QDRANT_URL); qdrant-memory: the server adapter on qdrant-client's local mode",
+    )
     parser.add_argument("--batch", type=int, default=512, help="relay batch size for the throughput run")
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
