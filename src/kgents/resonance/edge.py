@@ -108,8 +108,9 @@ class EdgeIndex:
         return self.root / "collections" / check_collection_name(name)
 
     def _read_meta(self, name: str) -> dict[str, Any] | None:
+        path = self._dir(name) / META_FILE
         try:
-            data = json.loads((self._dir(name) / META_FILE).read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:

@@ -111,7 +111,8 @@ class QdrantServerIndex:
     ) -> QdrantServerIndex:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
-            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout)
+            # No version probe in the constructor: it is a blocking request, made before any event loop runs.
+            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
         return cls(client, f"KGENTS_QDRANT_URL={redact_url(url)}", secret=api_key)
 
     @classmethod
