@@ -8,7 +8,8 @@ Version guard: every write carries an update filter `version <= new` per point, 
 to overwrite a newer point, atomically, whatever other relays do. Writes are also read first, to skip
 obviously stale points and to count what was written; with several writers at once that count (and
 `set_payload`'s True) is best-effort, while the guard itself stays exact. Needs Qdrant >= 1.16 (update
-filters, collection metadata)."""
+filters, collection metadata).
+"""
 
 from __future__ import annotations
 
