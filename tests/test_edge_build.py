@@ -1,5 +1,5 @@
 """The embedded index builds HNSW in a child process and swaps it in: searches keep answering meanwhile,
-writes made during the build survive the swap, and a crash in the middle of a swap is repaired on next open."""
+writes made during the build survive the swap, and a crash mid-swap is repaired on the next open."""
 
 from __future__ import annotations
 
