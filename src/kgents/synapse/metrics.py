@@ -40,6 +40,9 @@ class RelayStats:
     completions: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=4_096))
     circuit: CircuitState = CircuitState.CLOSED
     last_error: str | None = None
+    generation: int | None = None
+    """The index-state generation this relay last read: a reindex drops the old collection only once every live
+    relay has moved past the switch."""
     coherency: dict[str, Any] | None = None
     """The relay's latest coherency measurement (it may own the embedded index no other process can open)."""
 
@@ -77,6 +80,7 @@ class RelayStats:
             "throughput_per_s": round(self.throughput(), 3),
             "circuit": self.circuit.value,
             "last_error": self.last_error,
+            "generation": self.generation,
             "coherency": self.coherency,
         }
 

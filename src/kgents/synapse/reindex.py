@@ -9,6 +9,7 @@ old one. Searches keep reading the old collection until step 4, so there is no m
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,14 +17,16 @@ from typing import Any
 
 from kgents.errors import ConflictError
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.anchor import RelayAnchor, utcnow
 from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.coherency import CoherencyReport, measure, repair
+from kgents.synapse.policy import is_alive
 from kgents.synapse.records import IndexState, Target
 from kgents.synapse.state import collection_name
 
 SCAN_BATCH = 512
 MAX_CATCH_UP_ROUNDS = 10
+DRAIN_LIMIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,24 @@ async def _start(anchor: RelayAnchor, index: VectorIndex, state: IndexState, tar
     return started
 
 
+async def wait_for_relays(anchor: RelayAnchor, generation: int, limit_s: float = DRAIN_LIMIT_S) -> bool:
+    """Wait until every live relay has read state `generation` (none still writes the old collection);
+    False if the deadline passed first (the old collection is dropped anyway: late writes fail and retry)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        behind = [
+            hb.relay_id
+            for hb in await anchor.heartbeats()
+            if is_alive((utcnow() - hb.last_beat).total_seconds(), hb.interval_s)
+            and int(hb.stats.get("generation") or 0) < generation
+        ]
+        if not behind:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
 async def reindex(
     anchor: RelayAnchor,
     index: VectorIndex,
@@ -99,5 +120,6 @@ async def reindex(
     switched = await anchor.switch(state.generation)
     if switched is None:
         raise ConflictError("the index state changed during the reindex; the old collection stays active")
+    await wait_for_relays(anchor, switched.generation)
     await index.drop_collection(old.collection)
     return ReindexReport(old, target, copied, rounds, time.monotonic() - began, report)

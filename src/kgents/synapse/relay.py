@@ -122,6 +122,7 @@ class Relay:
         state = await self.anchor.read_state()
         if state is None:
             return outcome
+        self.stats.generation = state.generation
         try:
             resolved = [(t, self.embedders(t.embedder)) for t in state.targets()]
         except Exception as exc:
