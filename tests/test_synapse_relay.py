@@ -152,13 +152,14 @@ async def test_poison_entry_goes_to_dead_letter_and_others_flow(env: Env) -> Non
     good1 = await g.plant("a perfectly normal entry", "VALUE")
     bad = await g.plant("this one is POISON for the model", "VALUE")
     good2 = await g.plant("another normal entry", "VALUE")
-    letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, what="a dead letter")
+    letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, timeout=30, what="a dead letter")
     assert letters[0].entry_id == bad.id and letters[0].step == "embed" and letters[0].attempts == FAST.max_attempts
     assert "cannot embed" in letters[0].error
     points = await env.index.versions(env.state.active.collection)
     assert good1.id in points and good2.id in points and bad.id not in points
     await wait_until(lambda: env.anchor.queue_depth(100), lambda n: n == 0, what="queue empty")
-    assert relay.stats.dead == 1 and relay.stats.retried == FAST.max_attempts - 1
+    stats = await wait_until(lambda: _async(relay.stats), lambda st: st.dead == 1, what="the relay counted it")
+    assert stats.retried == FAST.max_attempts - 1
     metrics = await collect_metrics(env.anchor)
     assert metrics.dead_letters == 1
     # the operator fixes the entry; reconcile (or the next change) brings it in
