@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.render import clip, confidence_bar, short_id
 from kgents.garden.model import EntryType, Lifecycle, parse_enum
-from kgents.synapse.runtime import open_synapse
-from kgents.synapse.search import SearchFilters, SearchHit
+
+if TYPE_CHECKING:
+    from kgents.synapse.search import SearchHit
 
 
 def search(
@@ -20,18 +21,15 @@ def search(
     lifecycle: Annotated[
         list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")
     ] = None,
-    entry_type: Annotated[
-        list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")
-    ] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")
-    ] = None,
-    min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help="At least this confident.")
-    ] = None,
+    entry_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")] = None,
+    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Search this persona's garden by meaning ("keep things small" finds "I prefer minimal code")."""
+    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.search import SearchFilters
+
     settings = state(ctx).settings()
     filters = SearchFilters(
         lifecycles=tuple(parse_enum(Lifecycle, v, "lifecycle") for v in lifecycle or ()),

@@ -1,4 +1,7 @@
-"""`kgents synapse …`: the CDC relay (run it), its health (status), and its repairs (reconcile, reindex)."""
+"""`kgents synapse …`: the CDC relay (run it), its health (status), and its repairs (reconcile, reindex).
+
+The relay stack (numpy, the index clients) is imported inside the commands, so other commands start fast.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -16,10 +19,10 @@ from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.errors import IndexLockedError
 from kgents.garden import open_store
-from kgents.synapse.anchor import open_relay_anchor
-from kgents.synapse.metrics import SynapseMetrics, collect_metrics
-from kgents.synapse.relay import RelayConfig
-from kgents.synapse.runtime import Synapse, open_synapse
+
+if TYPE_CHECKING:
+    from kgents.synapse.metrics import SynapseMetrics
+    from kgents.synapse.runtime import Synapse
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]]) ->
     settings = state(ctx).settings()
 
     async def go() -> T:
+        from kgents.synapse.runtime import open_synapse
+
         synapse = await open_synapse(settings)
         try:
             return await work(synapse)
@@ -105,6 +110,10 @@ def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
 async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows; when another process owns the embedded index, the coherency its relay
     measured last (from its heartbeat) stands in for a measurement of our own."""
+    from kgents.synapse.anchor import open_relay_anchor
+    from kgents.synapse.metrics import collect_metrics
+    from kgents.synapse.runtime import open_synapse
+
     try:
         synapse = await open_synapse(settings)
     except IndexLockedError as exc:
@@ -167,6 +176,8 @@ def run_relay(
     once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
 ) -> None:
     """Relay outbox events into the index until SIGTERM / Ctrl-C (stops at a batch boundary)."""
+
+    from kgents.synapse.relay import RelayConfig
 
     async def work(s: Synapse) -> int:
         relay = s.relay(
