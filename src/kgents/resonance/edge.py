@@ -60,6 +60,11 @@ DEFAULT_AUTO_BUILD_AFTER = 20_000
 BUILD_CHECK_EVERY = 1_000
 DEFAULT_BUILD_TIMEOUT_S = 3_600.0
 
+HNSW = qe.HnswIndexConfig(
+    m=16, ef_construct=100, full_scan_threshold=10_000, max_indexing_threads=max(1, (os.cpu_count() or 2) - 1)
+)
+"""Qdrant's defaults, but the build leaves one core to the searches."""
+
 log = logging.getLogger(__name__)
 
 
@@ -165,7 +170,9 @@ class EdgeIndex:
         if self.indexing_threshold_kb is not None:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine), optimizers=optimizers
+            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            optimizers=optimizers,
+            hnsw_config=HNSW,
         )
         try:
             if (shard_dir / "edge_config.json").exists():
