@@ -117,6 +117,7 @@ class EdgeIndex:
         self.build_timeout_s = build_timeout_s
         self._lock = OwnerLock(root / "owner.lock")
         self._open: dict[str, _Collection] = {}
+        self._opening = asyncio.Lock()  # one loader per shard: a second load in-process hits the WAL lock
         self._closed = False
 
     @classmethod
@@ -191,15 +192,17 @@ class EdgeIndex:
         opened = self._open.get(name)
         if opened is not None:
             return opened
-        meta = self._read_meta(name)
-        if meta is None:
-            raise NotFoundError(f"vector collection {name!r} does not exist")
-        embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
-        shard = await self._run(self._load_shard, name, dimension)
-        opened = self._open.setdefault(name, _Collection(shard, embedder, dimension))
-        if opened.shard is not shard:
-            shard.close()
-        return opened
+        async with self._opening:
+            opened = self._open.get(name)
+            if opened is not None:
+                return opened
+            meta = self._read_meta(name)
+            if meta is None:
+                raise NotFoundError(f"vector collection {name!r} does not exist")
+            embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
+            shard = await self._run(self._load_shard, name, dimension)
+            opened = self._open[name] = _Collection(shard, embedder, dimension)
+            return opened
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
 
