@@ -3,6 +3,7 @@ persistence across reopen, the server adapter's connection errors, and `open_ind
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -155,3 +156,15 @@ def test_core_modules_import_no_ui_library() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_concurrent_first_use_of_a_collection_opens_it_once(tmp_path: Path) -> None:
+    first = EdgeIndex.open(tmp_path / "index")
+    await first.ensure_collection("c", "e", 4)
+    await first.close()
+    index = EdgeIndex.open(tmp_path / "index")
+    try:
+        counts = await asyncio.gather(*(index.count("c") for _ in range(8)))
+        assert counts == [0] * 8
+    finally:
+        await index.close()

@@ -60,6 +60,11 @@ DEFAULT_AUTO_BUILD_AFTER = 20_000
 BUILD_CHECK_EVERY = 1_000
 DEFAULT_BUILD_TIMEOUT_S = 3_600.0
 
+HNSW = qe.HnswIndexConfig(
+    m=16, ef_construct=100, full_scan_threshold=10_000, max_indexing_threads=max(1, (os.cpu_count() or 2) - 1)
+)
+"""Qdrant's defaults, but the build leaves one core to the searches."""
+
 log = logging.getLogger(__name__)
 
 
@@ -112,6 +117,7 @@ class EdgeIndex:
         self.build_timeout_s = build_timeout_s
         self._lock = OwnerLock(root / "owner.lock")
         self._open: dict[str, _Collection] = {}
+        self._opening = asyncio.Lock()  # one loader per shard: a second load in-process hits the WAL lock
         self._closed = False
 
     @classmethod
@@ -165,7 +171,9 @@ class EdgeIndex:
         if self.indexing_threshold_kb is not None:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine), optimizers=optimizers
+            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            optimizers=optimizers,
+            hnsw_config=HNSW,
         )
         try:
             if (shard_dir / "edge_config.json").exists():
@@ -184,15 +192,17 @@ class EdgeIndex:
         opened = self._open.get(name)
         if opened is not None:
             return opened
-        meta = self._read_meta(name)
-        if meta is None:
-            raise NotFoundError(f"vector collection {name!r} does not exist")
-        embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
-        shard = await self._run(self._load_shard, name, dimension)
-        opened = self._open.setdefault(name, _Collection(shard, embedder, dimension))
-        if opened.shard is not shard:
-            shard.close()
-        return opened
+        async with self._opening:
+            opened = self._open.get(name)
+            if opened is not None:
+                return opened
+            meta = self._read_meta(name)
+            if meta is None:
+                raise NotFoundError(f"vector collection {name!r} does not exist")
+            embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
+            shard = await self._run(self._load_shard, name, dimension)
+            opened = self._open[name] = _Collection(shard, embedder, dimension)
+            return opened
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
 

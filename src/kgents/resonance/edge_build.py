@@ -93,8 +93,11 @@ async def optimise_copy(build: Path, timeout_s: float) -> bool:
 
 
 def _child(path: str) -> None:
+    import os
+
     import qdrant_edge as qe
 
+    os.nice(10)  # the serving process keeps the CPU it needs; the graph can wait
     shard = qe.EdgeShard.load(path)
     try:
         built = shard.optimize()
