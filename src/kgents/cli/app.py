@@ -10,7 +10,7 @@ import click
 import typer
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd
+from kgents.cli import db_cmd, demo_cmd, garden_cmd, soul_cmd
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode
 
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(soul_cmd.app, name="soul")
 app.command("demo")(demo_cmd.demo)
 
 
