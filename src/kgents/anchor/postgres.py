@@ -59,7 +59,7 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
             init=_init_connection,
             server_settings={"search_path": f'"{schema}"', "TimeZone": "UTC", "application_name": "kgents"},
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise BackendUnavailableError(describe_failure(url, exc)) from None
     except ValueError as exc:  # asyncpg's DSN parser
         raise BackendUnavailableError(f"KGENTS_POSTGRES_URL is not usable ({redact_url(url)}): {exc}") from None

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
-import click
 import typer
 
 from kgents import __version__
 from kgents.cli import db_cmd, demo_cmd, garden_cmd, soul_cmd
 from kgents.cli.context import CliState, err_console
-from kgents.cli.exit_codes import ExitCode
+from kgents.cli.exit_codes import ExitCode, exit_code_for
+from kgents.errors import KgentsError
 
 app = typer.Typer(
     name="kgents",
@@ -48,14 +49,25 @@ def root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: click's usage errors, too, become one line and an exit code."""
+    """Console-script entry and the one place errors are reported: a plain line on stderr and an exit code."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="kgents", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("kgents: interrupted", markup=False)
-        sys.exit(ExitCode.INTERRUPTED)
-    except click.ClickException as exc:
-        err_console.print(f"kgents: {exc.format_message()}", markup=False, soft_wrap=True)
-        sys.exit(ExitCode.USAGE)
+    except typer.Abort:
+        _exit_with("interrupted", ExitCode.INTERRUPTED)
+    except typer.exceptions.TyperException as exc:  # click's usage errors, as typer vendors them
+        _exit_with(exc.format_message().replace("\n", " "), ExitCode.USAGE)
+    except (KgentsError, KeyboardInterrupt) as exc:
+        _exit_with(str(exc) or "interrupted", exit_code_for(exc))
+    except Exception as exc:
+        if os.environ.get("KGENTS_DEBUG"):
+            raise
+        _exit_with(
+            f"internal error: {type(exc).__name__}: {exc} (KGENTS_DEBUG=1 shows the traceback)", ExitCode.INTERNAL
+        )
     sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+def _exit_with(message: str, code: ExitCode) -> NoReturn:
+    err_console.print(f"kgents: {message}", markup=False, soft_wrap=True)
+    sys.exit(code)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,9 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.config import Settings
-from kgents.errors import KgentsError
 
 T = TypeVar("T")
 
@@ -41,27 +38,9 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def fail(message: str, code: ExitCode) -> typer.Exit:
-    """Print one plain line on stderr and return the Exit to raise."""
-    err_console.print(f"kgents: {message}", markup=False, soft_wrap=True)
-    return typer.Exit(int(code))
-
-
 def run(work: Callable[[], Awaitable[T]]) -> T:
-    """Run async work; any error becomes one line on stderr and its exit code (never a traceback)."""
-    try:
-        return asyncio.run(_call(work))
-    except KgentsError as exc:
-        raise fail(str(exc), exit_code_for(exc)) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", ExitCode.INTERRUPTED) from None
-    except Exception as exc:
-        if os.environ.get("KGENTS_DEBUG"):
-            raise
-        raise fail(
-            f"internal error: {type(exc).__name__}: {exc} (set KGENTS_DEBUG=1 for the traceback)",
-            exit_code_for(exc),
-        ) from None
+    """Run async work from a command; errors propagate to `kgents.cli.app.main`, which reports them."""
+    return asyncio.run(_call(work))
 
 
 async def _call(work: Callable[[], Awaitable[T]]) -> T:

@@ -51,10 +51,18 @@ def demo(ctx: typer.Context) -> None:
 
             console.print(Rule("2. nurture with evidence: confidence earns growth"))
             minimal = planted[0]
-            for evidence in ("asked to shrink a 40-line helper", "rejected a framework for a 10-line script",
-                             "praised a diff that only deleted code"):
+            for evidence in (
+                "asked to shrink a 40-line helper",
+                "rejected a framework for a 10-line script",
+                "praised a diff that only deleted code",
+            ):
                 minimal = await garden.nurture(minimal.id, evidence=evidence, confidence_delta=0.1)
-                console.print(f"  {short_id(minimal.id)} confidence {minimal.confidence:.2f} → {minimal.lifecycle.value}")
+                console.print(
+                    f"  {short_id(minimal.id)} confidence {minimal.confidence:.2f} → {minimal.lifecycle.value}"
+                )
+
+            tested = await garden.nurture(planted[2].id, evidence="refused a mocked database in review")
+            console.print(f"  {short_id(tested.id)} confidence {tested.confidence:.2f} → {tested.lifecycle.value}")
 
             console.print(Rule("3. the rules hold"))
             await garden.compost(planted[4].id)
@@ -66,8 +74,11 @@ def demo(ctx: typer.Context) -> None:
             console.print(Rule("4. ask the garden"))
             trees = await garden.find_trees(min_confidence=0.7)
             console.print(entries_table(trees, "mature patterns (TREE, confidence ≥ 0.70)"))
-            styled = await garden.query(GardenQuery(tags=("style",), lifecycles=(Lifecycle.SEED, Lifecycle.SAPLING,
-                                                                               Lifecycle.TREE, Lifecycle.FLOWER)))
+            styled = await garden.query(
+                GardenQuery(
+                    tags=("style",), lifecycles=(Lifecycle.SEED, Lifecycle.SAPLING, Lifecycle.TREE, Lifecycle.FLOWER)
+                )
+            )
             console.print(entries_table(styled, "tagged 'style'"))
 
             console.print(Rule("5. every change is audited, and queued for the vector index"))

@@ -9,8 +9,7 @@ import typer
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
-from kgents.errors import ValidationError
-from kgents.errors import NotFoundError
+from kgents.errors import NotFoundError, ValidationError
 from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
 from kgents.garden.model import parse_enum
 from kgents.garden.records import AuditRecord
@@ -54,7 +53,9 @@ def parse_affinities(pairs: list[str]) -> dict[str, float]:
 def plant(
     ctx: typer.Context,
     content: Annotated[str, typer.Argument(help="What the persona holds, in words.")],
-    entry_type: Annotated[str, typer.Option("--type", "-t", help="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT.")] = "PREFERENCE",
+    entry_type: Annotated[
+        str, typer.Option("--type", "-t", help="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT.")
+    ] = "PREFERENCE",
     confidence: Annotated[float, typer.Option("--confidence", "-c", help="How sure, in [0, 1].")] = 0.5,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="A tag (repeatable).")] = None,
     evidence: Annotated[list[str] | None, typer.Option("--evidence", "-e", help="Evidence (repeatable).")] = None,
@@ -76,13 +77,17 @@ def plant(
     if as_json:
         print_json(entry.to_dict())
     else:
-        console.print(f"planted [cyan]{short_id(entry.id)}[/] {entry.entry_type.value.lower()} as {entry.lifecycle.value}")
+        console.print(
+            f"planted [cyan]{short_id(entry.id)}[/] {entry.entry_type.value.lower()} as {entry.lifecycle.value}"
+        )
 
 
 @app.command("list")
 def list_entries(
     ctx: typer.Context,
-    lifecycle: Annotated[list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")] = None,
+    lifecycle: Annotated[
+        list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")
+    ] = None,
     entry_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")] = None,
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")] = None,
@@ -141,7 +146,9 @@ def nurture(
     ctx: typer.Context,
     entry_id: EntryId,
     evidence: Annotated[str | None, typer.Option("--evidence", "-e", help="What supports it now.")] = None,
-    delta: Annotated[float | None, typer.Option("--delta", "-d", help="Change confidence by this (default +0.05).")] = None,
+    delta: Annotated[
+        float | None, typer.Option("--delta", "-d", help="Change confidence by this (default +0.05).")
+    ] = None,
     confidence: Annotated[float | None, typer.Option("--confidence", "-c", help="Set confidence to this.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -156,7 +163,9 @@ def nurture(
         print_json(after.to_dict())
         return
     grown = f", {before.lifecycle.value} → {after.lifecycle.value}" if before.lifecycle != after.lifecycle else ""
-    console.print(f"nurtured [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{grown}")
+    console.print(
+        f"nurtured [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{grown}"
+    )
 
 
 @app.command()

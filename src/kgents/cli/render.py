@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from rich import box
 from rich.table import Table
 
 from kgents.garden import AuditRecord, GardenEntry, Lifecycle
@@ -42,25 +43,22 @@ def clip(text: str, width: int) -> str:
 
 
 def entries_table(entries: list[GardenEntry], title: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    for name, kwargs in (
-        ("id", {"style": "cyan", "no_wrap": True}),
-        ("type", {}),
-        ("stage", {}),
-        ("confidence", {"no_wrap": True}),
-        ("content", {"overflow": "fold"}),
-        ("tags", {}),
-        ("nurtured", {"justify": "right"}),
-    ):
-        table.add_column(name, **kwargs)  # type: ignore[arg-type]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("stage", no_wrap=True)
+    table.add_column("conf", no_wrap=True)
+    table.add_column("content", ratio=1, min_width=20)
+    table.add_column("tags", max_width=18)
+    table.add_column("age", justify="right", no_wrap=True)
     for e in entries:
         table.add_row(
             short_id(e.id),
             e.entry_type.value.lower(),
             f"[{LIFECYCLE_STYLE[e.lifecycle]}]{e.lifecycle.value}[/]",
-            confidence_bar(e.confidence),
-            clip(e.content, 60),
-            ", ".join(e.tags),
+            f"{e.confidence:.2f}",
+            clip(e.content, 80),
+            " ".join(e.tags),
             ago(e.nurtured_at),
         )
     return table
@@ -111,11 +109,13 @@ def describe_change(record: AuditRecord) -> str:
 
 
 def history_table(records: list[AuditRecord], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("when (UTC)", no_wrap=True)
     table.add_column("op")
     table.add_column("v", justify="right")
     table.add_column("change", overflow="fold")
     for r in records:
-        table.add_row(f"{r.changed_at:%Y-%m-%d %H:%M:%S}", r.operation.value.lower(), str(r.version), describe_change(r))
+        table.add_row(
+            f"{r.changed_at:%Y-%m-%d %H:%M:%S}", r.operation.value.lower(), str(r.version), describe_change(r)
+        )
     return table

@@ -122,9 +122,7 @@ def check_evidence(evidence: Iterable[object]) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip():
             raise ValidationError(f"each evidence item must be non-empty text (got {_show(item)})")
         if len(item) > MAX_EVIDENCE_CHARS:
-            raise ValidationError(
-                f"an evidence item is {len(item):,} characters; the limit is {MAX_EVIDENCE_CHARS:,}"
-            )
+            raise ValidationError(f"an evidence item is {len(item):,} characters; the limit is {MAX_EVIDENCE_CHARS:,}")
         if "\x00" in item:
             raise ValidationError("evidence must not contain NUL characters")
         items.append(item)
@@ -133,7 +131,7 @@ def check_evidence(evidence: Iterable[object]) -> tuple[str, ...]:
     return tuple(items)
 
 
-def check_affinities(affinities: Mapping[object, object]) -> dict[str, float]:
+def check_affinities(affinities: Mapping[Any, Any]) -> dict[str, float]:
     if not isinstance(affinities, Mapping):
         raise ValidationError("eigenvector_affinities must be a mapping of axis name to a number in [0, 1]")
     if len(affinities) > MAX_AFFINITIES:

@@ -112,6 +112,9 @@ class PostgresGardenStore:
         if not rows:
             return
         try:
+            if len(rows) == 1:
+                await self._pool.execute(_INSERT, *rows[0])
+                return
             async with self._pool.acquire() as conn, conn.transaction():
                 if len(rows) < _BULK_THRESHOLD:
                     await conn.executemany(_INSERT, rows)

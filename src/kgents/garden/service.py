@@ -174,9 +174,7 @@ class PersonaGarden:
 
     async def transition(self, entry_id: uuid.UUID | str, target: Lifecycle | str) -> GardenEntry:
         stage = parse_enum(Lifecycle, target, "lifecycle")
-        return await self._update(
-            entry_id, lambda e: e.evolve(lifecycle=rules.check_transition(e.lifecycle, stage))
-        )
+        return await self._update(entry_id, lambda e: e.evolve(lifecycle=rules.check_transition(e.lifecycle, stage)))
 
     async def grow(self, entry_id: uuid.UUID | str) -> GardenEntry:
         """Move an entry one stage forward."""

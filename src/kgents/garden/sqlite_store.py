@@ -122,15 +122,17 @@ class SqliteGardenStore:
 
         def work() -> bool:
             with self._anchor.write() as conn:
-                return conn.execute(_REPLACE, params).rowcount == 1
+                return bool(conn.execute(_REPLACE, params).rowcount == 1)
 
         return await self._anchor.run(work)
 
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
         def work() -> bool:
             with self._anchor.write() as conn:
-                cursor = conn.execute("DELETE FROM persona_garden WHERE id = ? AND persona = ?", (str(entry_id), persona))
-                return cursor.rowcount == 1
+                cursor = conn.execute(
+                    "DELETE FROM persona_garden WHERE id = ? AND persona = ?", (str(entry_id), persona)
+                )
+                return bool(cursor.rowcount == 1)
 
         return await self._anchor.run(work)
 

@@ -1,0 +1,178 @@
+"""The `kgents` command line, driven through its real entry point: output, --json, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kgents.cli.app import main
+from kgents.cli.exit_codes import ExitCode, exit_code_for
+from kgents.config import Settings
+from kgents.errors import BackendUnavailableError, ConfigError, NotFoundError, ValidationError
+
+
+class Cli:
+    def __init__(self, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+        self.capsys = capsys
+        for key in [k for k in os.environ if k.startswith("KGENTS_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("KGENTS_HOME", str(settings.home))
+        monkeypatch.setenv("KGENTS_PERSONA", "kent")
+        if settings.postgres_url:
+            monkeypatch.setenv("KGENTS_POSTGRES_URL", settings.postgres_url)
+            monkeypatch.setenv("KGENTS_POSTGRES_SCHEMA", settings.postgres_schema)
+        monkeypatch.setenv("COLUMNS", "120")
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        out, err = self.capsys.readouterr()
+        return int(done.value.code or 0), out, err
+
+    def json(self, *args: str) -> object:
+        code, out, err = self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(anchor_settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(anchor_settings, capsys, monkeypatch)
+
+
+def test_garden_walk_through(cli: Cli) -> None:
+    planted = cli.json(
+        "garden",
+        "plant",
+        "I prefer minimal code",
+        "-t",
+        "preference",
+        "-c",
+        "0.65",
+        "-T",
+        "style",
+        "-e",
+        "said so",
+        "-a",
+        "aesthetic=0.2",
+    )
+    assert isinstance(planted, dict)
+    key = planted["id"]
+    assert planted["tags"] == ["style"] and planted["eigenvector_affinities"] == {"aesthetic": 0.2}
+
+    nurtured = cli.json("garden", "nurture", key[:8], "-e", "again")
+    assert isinstance(nurtured, dict)
+    assert nurtured["confidence"] == pytest.approx(0.7) and nurtured["lifecycle"] == "TREE"
+
+    code, out, _ = cli("garden", "grow", key[:8])
+    assert code == 0 and "FLOWER" in out
+    listed = cli.json("garden", "list", "--lifecycle", "flower")
+    assert isinstance(listed, dict) and listed["total"] == 1
+    code, out, _ = cli("garden", "list")
+    assert code == 0 and "minimal code" in out and key[:8] in out
+    code, out, _ = cli("garden", "show", key)
+    assert code == 0 and "said so" in out
+    code, out, _ = cli("garden", "compost", key[:8])
+    assert code == 0 and "composted" in out
+    history = cli.json("garden", "history", key[:8])
+    assert isinstance(history, list)
+    assert [h["operation"] for h in history] == ["INSERT", "UPDATE", "UPDATE", "UPDATE"]
+    code, out, _ = cli("garden", "history", key)
+    assert code == 0 and "lifecycle" in out
+
+    code, _, err = cli("garden", "delete", key)
+    assert code == ExitCode.DATA_ERROR and "--yes" in err
+    code, _, _ = cli("garden", "delete", key, "--yes")
+    assert code == 0
+    code, _, err = cli("garden", "show", key)
+    assert code == ExitCode.NOT_FOUND and err.count("\n") == 1
+    assert len(cli.json("garden", "history", key)) == 5  # type: ignore[arg-type]
+
+
+def test_db_commands(cli: Cli) -> None:
+    code, out, _ = cli("db", "migrate")
+    assert code == 0 and "schema version" in out
+    cli("garden", "plant", "x marks", "-t", "pattern")
+    info = cli.json("db", "info")
+    assert isinstance(info, dict)
+    assert info["personas"] == {"kent": 1} and info["outbox_pending"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (("garden", "plant", "   "), ExitCode.DATA_ERROR, "content must not be empty"),
+        (("garden", "plant", "x", "-t", "opinion"), ExitCode.DATA_ERROR, "entry_type must be one of"),
+        (("garden", "plant", "x", "-c", "1.5"), ExitCode.DATA_ERROR, "confidence must be in [0, 1]"),
+        (("garden", "plant", "x", "-a", "joy"), ExitCode.DATA_ERROR, "name=value"),
+        (("garden", "list", "--order", "mood"), ExitCode.DATA_ERROR, "order must be one of"),
+        (("garden", "show", "zz"), ExitCode.DATA_ERROR, "at least 4 characters"),
+        (("garden", "show", "abcd1234"), ExitCode.NOT_FOUND, "no garden entry"),
+        (
+            (
+                "garden",
+                "frobnicate",
+            ),
+            ExitCode.USAGE,
+            "No such command",
+        ),
+        (("garden", "plant", "x", "--confidence", "lots"), ExitCode.USAGE, "Invalid value for '--confidence'"),
+        (("--persona", "two words", "garden", "list"), ExitCode.CONFIG, "persona must be"),
+    ],
+)
+def test_bad_input_is_one_line_and_an_exit_code(cli: Cli, args: tuple[str, ...], code: int, fragment: str) -> None:
+    got, _, err = cli(*args)
+    assert got == code
+    assert fragment in err
+    assert err.startswith("kgents: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_broken_and_unreachable_urls(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")}
+    env["KGENTS_HOME"] = str(tmp_path)
+    kgents = Path(sys.executable).with_name("kgents")
+    for url, code, fragment in (
+        ("mysql://nope", ExitCode.CONFIG, "KGENTS_POSTGRES_URL must start with"),
+        ("postgresql://kent:hunter2@127.0.0.1:1/test", ExitCode.UNAVAILABLE, "connection refused"),
+    ):
+        done = subprocess.run(
+            [str(kgents), "garden", "list"],
+            env=env | {"KGENTS_POSTGRES_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == code, done.stderr
+        assert fragment in done.stderr and "hunter2" not in done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("x"), ExitCode.CONFIG),
+        (BackendUnavailableError("x"), ExitCode.UNAVAILABLE),
+        (NotFoundError("x"), ExitCode.NOT_FOUND),
+        (ValidationError("x"), ExitCode.DATA_ERROR),
+        (RuntimeError("x"), ExitCode.INTERNAL),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+    ],
+)
+def test_exit_code_mapping(error: BaseException, code: ExitCode) -> None:
+    assert exit_code_for(error) is code
+
+
+def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")} | {"KGENTS_HOME": str(tmp_path)}
+    kgents = Path(sys.executable).with_name("kgents")
+    for _ in range(2):  # a second run starts from a clean demo persona
+        done = subprocess.run([str(kgents), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "FLOWER" in done.stdout and "history of" in done.stdout

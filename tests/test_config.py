@@ -1,0 +1,76 @@
+"""Settings: URLs checked up front, secrets never shown, unreachable servers named in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgents.config import Settings, redact_url
+from kgents.errors import BackendUnavailableError, ConfigError
+from kgents.garden import open_store
+
+
+def test_defaults_are_the_embedded_anchor() -> None:
+    settings = Settings.from_env({})
+    assert settings.home == Path(".kgents")
+    assert settings.persona == "default"
+    assert settings.anchor_backend == "sqlite"
+    assert settings.describe_anchor() == "SQLite .kgents/anchor.db"
+
+
+def test_environment_then_overrides() -> None:
+    env = {"KGENTS_HOME": "/tmp/k", "KGENTS_PERSONA": "kent", "KGENTS_POSTGRES_URL": "postgresql://h/db"}
+    settings = Settings.from_env(env, persona="ada", home=None)
+    assert settings.home == Path("/tmp/k")
+    assert settings.persona == "ada"
+    assert settings.anchor_backend == "postgres"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KGENTS_POSTGRES_URL": "mysql://h/db"}, "KGENTS_POSTGRES_URL must start with one of postgresql://"),
+        ({"KGENTS_POSTGRES_URL": "postgresql:///db"}, "KGENTS_POSTGRES_URL has no host"),
+        ({"KGENTS_POSTGRES_URL": "postgresql://h:99999/db"}, "KGENTS_POSTGRES_URL"),
+        ({"KGENTS_REDIS_URL": "http://h"}, "KGENTS_REDIS_URL must start with one of redis://"),
+        ({"KGENTS_QDRANT_URL": "qdrant"}, "KGENTS_QDRANT_URL must start with one of http://"),
+        ({"KGENTS_POSTGRES_SCHEMA": "Bad-Schema"}, "KGENTS_POSTGRES_SCHEMA must be a lower-case SQL identifier"),
+        ({"KGENTS_PERSONA": "two words"}, "persona must be 1-64 characters"),
+    ],
+)
+def test_malformed_settings_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert message in str(caught.value)
+
+
+def test_password_never_shown() -> None:
+    url = "postgresql://kent:s3cret@db.example:5433/garden"
+    assert redact_url(url) == "postgresql://kent:***@db.example:5433/garden"
+    with pytest.raises(ConfigError) as caught:
+        Settings(postgres_url="postgresql://kent:s3cret@db.example:99999/garden")
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in Settings(postgres_url=url).describe_anchor()
+
+
+async def test_unreachable_postgres_is_one_clear_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, postgres_url="postgresql://kent:s3cret@127.0.0.1:1/test")
+    with pytest.raises(BackendUnavailableError) as caught:
+        await open_store(settings)
+    message = str(caught.value)
+    assert message.startswith("KGENTS_POSTGRES_URL: cannot connect to postgresql://kent:***@127.0.0.1:1/test")
+    assert "s3cret" not in message and "\n" not in message
+
+
+async def test_missing_database_is_named(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, postgres_url="postgresql://127.0.0.1:5432/kgents_no_such_db")
+    with pytest.raises(BackendUnavailableError, match="the database does not exist"):
+        await open_store(settings)
+
+
+async def test_unwritable_home_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BackendUnavailableError, match="KGENTS_HOME: cannot open the anchor database"):
+        await open_store(Settings(home=blocker / "home"))

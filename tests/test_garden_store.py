@@ -1,0 +1,376 @@
+"""One suite, both anchors: every garden behaviour on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kgents.config import Settings
+from kgents.errors import ConflictError, LifecycleError, NotFoundError, ValidationError
+from kgents.garden import (
+    EntryType,
+    GardenEntry,
+    GardenQuery,
+    GardenStore,
+    Lifecycle,
+    Operation,
+    OrderBy,
+    PersonaGarden,
+    open_store,
+)
+from kgents.garden.model import MAX_EVIDENCE_ITEMS
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")}
+    env["KGENTS_HOME"] = str(settings.home)
+    if settings.postgres_url:
+        env["KGENTS_POSTGRES_URL"] = settings.postgres_url
+        env["KGENTS_POSTGRES_SCHEMA"] = settings.postgres_schema
+    return env
+
+
+def run_python(settings: Settings, code: str, timeout: float = 60) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_round_trip_of_every_field(garden: PersonaGarden) -> None:
+    planted_at = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    original = GardenEntry(
+        persona="kent",
+        content="Prefers tables to prose — ünïcode ✓ and 'quotes' \"too\"",
+        entry_type=EntryType.VALUE,
+        lifecycle=Lifecycle.TREE,
+        confidence=0.8125,
+        planted_at=planted_at,
+        last_nurtured=planted_at + timedelta(days=2, microseconds=7),
+        eigenvector_affinities={"aesthetic": 0.15, "categorical": 0.92},
+        evidence=("asked for a table", "line two\nwith a newline"),
+        tags=("style", "docs:format"),
+    )
+    await garden.plant_many([original])
+    assert await garden.get(original.id) == original
+    assert (await garden.resolve(str(original.id)[:8])).id == original.id
+
+
+async def test_plant_defaults_to_seed_and_rejects_compost(garden: PersonaGarden) -> None:
+    e = await garden.plant("Tests talk to real databases", "value", confidence=0.7, tags=["testing"])
+    assert e.lifecycle is Lifecycle.SEED
+    with pytest.raises(LifecycleError):
+        await garden.plant("x", "VALUE", lifecycle="COMPOST")
+
+
+async def test_validation_errors_write_nothing(garden: PersonaGarden) -> None:
+    for bad in ({"content": "  "}, {"entry_type": "OPINION"}, {"confidence": float("nan")}):
+        with pytest.raises(ValidationError):
+            await garden.plant(**({"content": "ok", "entry_type": "PATTERN"} | bad))  # type: ignore[arg-type]
+    assert await garden.count() == 0
+    assert await garden.store.outbox_depth() == 0
+
+
+async def test_lifecycle_through_the_store(garden: PersonaGarden) -> None:
+    e = await garden.plant("Deletes dead code", "BEHAVIOR")
+    assert (await garden.grow(e.id)).lifecycle is Lifecycle.SAPLING
+    assert (await garden.transition(e.id, "FLOWER")).lifecycle is Lifecycle.FLOWER
+    with pytest.raises(LifecycleError, match="forward"):
+        await garden.transition(e.id, "TREE")
+    assert (await garden.compost(e.id)).lifecycle is Lifecycle.COMPOST
+    with pytest.raises(LifecycleError, match="cannot be nurtured"):
+        await garden.nurture(e.id)
+    with pytest.raises(LifecycleError):
+        await garden.grow(e.id)
+    revived = await garden.revive(e.id)
+    assert revived.lifecycle is Lifecycle.SEED
+    assert revived.version == 5
+
+
+async def test_nurture_adds_evidence_moves_confidence_and_promotes(garden: PersonaGarden) -> None:
+    e = await garden.plant("I prefer minimal code", "PREFERENCE", confidence=0.38)
+    n1 = await garden.nurture(e.id, evidence="shrank a helper")
+    assert n1.confidence == pytest.approx(0.43)
+    assert n1.lifecycle is Lifecycle.SAPLING
+    assert n1.evidence == ("shrank a helper",)
+    assert n1.nurtured_at > e.nurtured_at
+    assert n1.version == 2
+    n2 = await garden.nurture(e.id, confidence=0.95)
+    assert n2.lifecycle is Lifecycle.FLOWER
+    n3 = await garden.nurture(e.id, confidence_delta=-0.5)
+    assert n3.confidence == pytest.approx(0.45)
+    assert n3.lifecycle is Lifecycle.FLOWER, "nurture never demotes"
+    top = await garden.nurture(e.id, confidence_delta=1.0)
+    assert top.confidence == 1.0
+    with pytest.raises(ValidationError):
+        await garden.nurture(e.id, confidence=0.5, confidence_delta=0.1)
+    with pytest.raises(ValidationError):
+        await garden.nurture(e.id, evidence="")
+
+
+async def test_evidence_beyond_the_cap_rolls_off_but_the_audit_keeps_it(garden: PersonaGarden) -> None:
+    e = await garden.plant("Reads the diff twice", "BEHAVIOR", evidence=[f"e{i}" for i in range(MAX_EVIDENCE_ITEMS)])
+    after = await garden.nurture(e.id, evidence="newest")
+    assert len(after.evidence) == MAX_EVIDENCE_ITEMS
+    assert after.evidence[-1] == "newest" and after.evidence[0] == "e1"
+    history = await garden.history(e.id)
+    assert history[-1].old is not None and history[-1].old["evidence"][0] == "e0"
+
+
+async def test_query_filters_order_and_count(garden: PersonaGarden) -> None:
+    specs = [
+        ("Minimal code", "PREFERENCE", 0.9, ("style", "code"), "FLOWER"),
+        ("Small modules", "PATTERN", 0.75, ("style",), "TREE"),
+        ("Real databases in tests", "VALUE", 0.72, ("testing",), "TREE"),
+        ("Asks for figures", "PATTERN", 0.3, ("rigor", "code"), "SEED"),
+        ("Old habit", "BEHAVIOR", 0.2, ("style",), "SAPLING"),
+    ]
+    entries = [garden.new_entry(c, t, confidence=conf, tags=tags, lifecycle=stage) for c, t, conf, tags, stage in specs]
+    await garden.plant_many(entries)
+    await garden.compost(entries[4].id)
+
+    def contents(found: list[GardenEntry]) -> list[str]:
+        return [e.content for e in found]
+
+    assert contents(await garden.query()) == [s[0] for s in specs]
+    assert contents(await garden.query(descending=False, limit=2)) == ["Old habit", "Asks for figures"]
+    assert contents(await garden.query(offset=3)) == ["Asks for figures", "Old habit"]
+    assert contents(await garden.query(tags=("style",))) == ["Minimal code", "Small modules", "Old habit"]
+    assert contents(await garden.query(tags=("style", "code"))) == ["Minimal code"]
+    assert contents(await garden.query(lifecycles=(Lifecycle.TREE,))) == ["Small modules", "Real databases in tests"]
+    assert contents(await garden.query(entry_types=(EntryType.PATTERN,))) == ["Small modules", "Asks for figures"]
+    assert contents(await garden.query(min_confidence=0.72)) == [s[0] for s in specs[:3]]
+    assert contents(await garden.query(text="MODULES")) == ["Small modules"]
+    assert contents(await garden.query(text="%")) == []
+    assert contents(await garden.query(order_by=OrderBy.CONTENT, descending=False))[0] == "Asks for figures"
+    assert contents(await garden.query(lifecycles=(Lifecycle.COMPOST,))) == ["Old habit"]
+    assert contents(await garden.find_trees(min_confidence=0.74)) == ["Small modules"]
+    assert await garden.count() == 5
+    assert await garden.count(GardenQuery(tags=("code",))) == 2
+
+
+async def test_outbox_records_insert_update_delete_in_commit_order(garden: PersonaGarden) -> None:
+    e = await garden.plant("Outbox me", "INSIGHT")
+    await garden.nurture(e.id)
+    await garden.delete(e.id)
+    events = await garden.store.outbox_peek()
+    assert [(ev.operation, ev.entry_version) for ev in events] == [
+        (Operation.INSERT, 1),
+        (Operation.UPDATE, 2),
+        (Operation.DELETE, 2),
+    ]
+    assert all(ev.entry_id == e.id and ev.persona == "kent" for ev in events)
+    assert [ev.seq for ev in events] == sorted(ev.seq for ev in events)
+    assert events[0].payload is not None and events[0].payload["content"] == "Outbox me"
+    assert events[1].payload is not None and events[1].payload["version"] == 2
+    assert events[2].payload is None
+    assert events[0].created_at <= events[1].created_at <= events[2].created_at
+
+
+async def test_rolled_back_batch_leaves_no_entry_and_no_outbox_row(garden: PersonaGarden) -> None:
+    existing = await garden.plant("Already here", "PATTERN")
+    depth = await garden.store.outbox_depth()
+    batch = [garden.new_entry(f"new {i}", "PATTERN") for i in range(100)]
+    batch.append(garden.new_entry("clashes", "PATTERN", entry_id=existing.id))
+    with pytest.raises(ConflictError, match="nothing planted"):
+        await garden.plant_many(batch)
+    assert await garden.count() == 1
+    assert await garden.store.outbox_depth() == depth
+    with pytest.raises(ConflictError):
+        await garden.plant_many([garden.new_entry("one", "PATTERN", entry_id=existing.id)])
+    assert await garden.store.outbox_depth() == depth
+
+
+async def test_plant_many_rejects_foreign_and_repeated_entries(garden: PersonaGarden) -> None:
+    other = PersonaGarden(garden.store, "someone_else")
+    with pytest.raises(ValidationError, match="belongs to persona 'someone_else'"):
+        await garden.plant_many([other.new_entry("not yours", "VALUE")])
+    twin = garden.new_entry("twice", "VALUE")
+    with pytest.raises(ValidationError, match="repeats the id"):
+        await garden.plant_many([twin, twin])
+    assert await garden.count() == 0
+
+
+async def test_audit_history_shows_every_change(garden: PersonaGarden) -> None:
+    e = await garden.plant("Audited", "VALUE", confidence=0.5)
+    await garden.nurture(e.id, evidence="first", confidence_delta=0.25)
+    await garden.update(e.id, tags=["audit"])
+    await garden.delete(e.id)
+    history = await garden.history(e.id)
+    assert [r.operation for r in history] == [Operation.INSERT, Operation.UPDATE, Operation.UPDATE, Operation.DELETE]
+    assert [r.version for r in history] == [1, 2, 3, 3]
+    assert history[0].old is None and history[0].new is not None
+    assert set(history[1].changed_fields()) == {"confidence", "evidence", "last_nurtured", "lifecycle", "version"}
+    assert history[1].old is not None and history[1].new is not None
+    assert history[1].old["confidence"] == 0.5 and history[1].new["confidence"] == 0.75
+    assert history[2].changed_fields() == ["tags", "version"]
+    assert history[3].new is None and history[3].old is not None and history[3].old["tags"] == ["audit"]
+    with pytest.raises(NotFoundError):
+        await garden.get(e.id)
+    with pytest.raises(NotFoundError):
+        await garden.history(uuid.uuid4())
+
+
+async def test_personas_are_isolated(store: GardenStore) -> None:
+    kent, ada = PersonaGarden(store, "kent"), PersonaGarden(store, "ada")
+    mine = await kent.plant("Kent's secret", "VALUE", tags=["private"])
+    await ada.plant("Ada's own", "VALUE", tags=["private"])
+    assert [e.content for e in await ada.query(tags=("private",))] == ["Ada's own"]
+    assert await ada.count() == 1
+    for attempt in (
+        ada.get(mine.id),
+        ada.nurture(mine.id),
+        ada.compost(mine.id),
+        ada.delete(mine.id),
+        ada.history(mine.id),
+        ada.resolve(str(mine.id)[:8]),
+    ):
+        with pytest.raises(NotFoundError):
+            await attempt
+    assert await store.replace(mine.evolve(content="hijacked", persona="ada"), mine.version) is False
+    assert (await kent.get(mine.id)).content == "Kent's secret"
+    assert await store.personas() == {"ada": 1, "kent": 1}
+
+
+async def test_update_cannot_touch_lifecycle_or_identity(garden: PersonaGarden) -> None:
+    e = await garden.plant("Identity", "VALUE")
+    with pytest.raises(ValidationError, match="cannot update lifecycle"):
+        await garden.update(e.id, lifecycle="FLOWER")
+    changed = await garden.update(e.id, content="Identity, reworded", entry_type="INSIGHT")
+    assert changed.entry_type is EntryType.INSIGHT and changed.version == 2
+
+
+async def test_stale_replace_is_refused(garden: PersonaGarden) -> None:
+    e = await garden.plant("Race", "PATTERN")
+    assert await garden.store.replace(e.evolve(confidence=0.9), expected_version=1)
+    assert not await garden.store.replace(e.evolve(confidence=0.1), expected_version=1)
+    assert (await garden.get(e.id)).confidence == 0.9
+
+
+async def test_concurrent_nurture_from_two_connections_loses_nothing(anchor_settings: Settings) -> None:
+    first, second = await open_store(anchor_settings), await open_store(anchor_settings)
+    try:
+        a, b = PersonaGarden(first, "kent"), PersonaGarden(second, "kent")
+        e = await a.plant("Contended", "PATTERN", confidence=0.0)
+        rounds = 25
+
+        async def nurture_all(g: PersonaGarden, name: str) -> None:
+            for i in range(rounds):
+                await g.nurture(e.id, evidence=f"{name}{i}", confidence_delta=0.01)
+
+        await asyncio.gather(nurture_all(a, "a"), nurture_all(b, "b"))
+        final = await a.get(e.id)
+        assert final.version == 1 + 2 * rounds
+        assert sorted(final.evidence) == sorted([f"a{i}" for i in range(rounds)] + [f"b{i}" for i in range(rounds)])
+        assert final.confidence == pytest.approx(0.5)
+    finally:
+        await first.close()
+        await second.close()
+
+
+NURTURE_SCRIPT = """
+import asyncio, sys, uuid
+from kgents.config import Settings
+from kgents.garden import PersonaGarden, open_store
+
+async def main():
+    store = await open_store(Settings.from_env())
+    garden = PersonaGarden(store, "kent")
+    for i in range({rounds}):
+        await garden.nurture(uuid.UUID("{entry_id}"), evidence=f"{name}{{i}}", confidence_delta=0.01)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_concurrent_nurture_from_two_processes_loses_nothing(
+    garden: PersonaGarden, anchor_settings: Settings
+) -> None:
+    e = await garden.plant("Contended across processes", "PATTERN", confidence=0.0)
+    rounds = 20
+    env = settings_env(anchor_settings)
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            NURTURE_SCRIPT.format(rounds=rounds, entry_id=e.id, name=name),
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for name in ("p", "q")
+    ]
+    for proc in procs:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+        assert proc.returncode == 0, err.decode()
+    final = await garden.get(e.id)
+    assert final.version == 1 + 2 * rounds
+    assert len(set(final.evidence)) == 2 * rounds
+
+
+@pytest.mark.slow
+def test_entries_persist_across_process_restart(anchor_settings: Settings) -> None:
+    written = run_python(
+        anchor_settings,
+        """
+        import asyncio, json
+        from kgents.config import Settings
+        from kgents.garden import PersonaGarden, open_store
+
+        async def main():
+            store = await open_store(Settings.from_env())
+            garden = PersonaGarden(store, "kent")
+            entry = await garden.plant("Survives restarts", "VALUE", tags=["durable"], confidence=0.66)
+            entry = await garden.nurture(entry.id, evidence="written by process one")
+            print(json.dumps(entry.to_dict()))
+            await store.close()
+
+        asyncio.run(main())
+        """,
+    )
+    read = run_python(
+        anchor_settings,
+        f"""
+        import asyncio, json
+        from kgents.config import Settings
+        from kgents.garden import PersonaGarden, open_store
+
+        async def main():
+            store = await open_store(Settings.from_env())
+            entry = await PersonaGarden(store, "kent").get("{json.loads(written)["id"]}")
+            print(json.dumps(entry.to_dict()))
+            await store.close()
+
+        asyncio.run(main())
+        """,
+    )
+    assert json.loads(read) == json.loads(written)
+
+
+@pytest.mark.slow
+async def test_plant_many_ten_thousand(garden: PersonaGarden) -> None:
+    entries = [
+        garden.new_entry(f"pattern number {i}", EntryType.PATTERN, confidence=(i % 100) / 100, tags=[f"t{i % 7}"])
+        for i in range(10_000)
+    ]
+    await garden.plant_many(entries)
+    assert await garden.count() == 10_000
+    assert await garden.store.outbox_depth() == 10_000
+    assert await garden.count(GardenQuery(tags=("t3",))) == len([i for i in range(10_000) if i % 7 == 3])
+    sample = entries[4321]
+    assert await garden.get(sample.id) == sample
