@@ -18,11 +18,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from kgents.cli.context import console, err_console, fail, print_json, run, state
-from kgents.cli.exit_codes import ExitCode
+from kgents.cli.context import console, err_console, print_json, run, state
 from kgents.cli.render import ago, confidence_bar
 from kgents.config import Settings, redact_url
-from kgents.errors import ValidationError
+from kgents.errors import ConfigError, ValidationError
 from kgents.soul import AXES, ModeChange, SoulService, SoulSession, SoulState, open_soul
 from kgents.soul.embedded_spark import PUBSUB_NEEDS_REDIS
 
@@ -212,7 +211,7 @@ def eigen(
     changes = [parse_eigen(a) for a in assignments or []]
     for _, value, confidence in changes:
         if value is None and confidence is None:
-            raise fail("give a value, a confidence or both (axis=value[:confidence])", ExitCode.DATA_ERROR)
+            raise ValidationError("give a value, a confidence or both (axis=value[:confidence])")
 
     def apply(s: SoulState) -> SoulState:
         for name, value, confidence in changes:
@@ -261,7 +260,7 @@ def watch(
     """Stream the mode changes other K-gent instances make to this soul, until Ctrl-C (needs Redis)."""
     settings = state(ctx).settings()
     if not settings.redis_url:
-        raise fail(PUBSUB_NEEDS_REDIS, ExitCode.CONFIG)
+        raise ConfigError(PUBSUB_NEEDS_REDIS)
 
     async def go() -> int:
         async with await open_soul(settings, soul, strict_spark=True) as session:

@@ -14,6 +14,8 @@ from typing import Any
 
 from kgents.soul.spark import SparkStats
 
+MIN_LOOKUPS = 20
+"""Fewer cache lookups than this are too few to judge the hit rate by (a fresh process always misses first)."""
 LATENCY_WINDOW = 1024
 """Cache operation latencies kept for the percentiles (the most recent ones)."""
 
@@ -61,7 +63,7 @@ def reflex_level(rate: float | None, pressure: float | None, reachable: bool = T
 
 
 def _reason(rate: float | None, pressure: float | None) -> str:
-    rate_text = "no cache traffic yet" if rate is None else f"hit rate {rate:.0%}"
+    rate_text = "too few lookups to judge the hit rate" if rate is None else f"hit rate {rate:.0%}"
     pressure_text = "no memory limit" if pressure is None else f"memory pressure {pressure:.0%}"
     return f"{rate_text}, {pressure_text}"
 
@@ -105,7 +107,8 @@ class ReflexMetrics:
 def reflex_metrics(timer: OpTimer, stats: SparkStats) -> ReflexMetrics:
     rate = hit_rate(timer.hits, timer.misses)
     pressure = memory_pressure(stats.used_memory_bytes, stats.max_memory_bytes)
-    level, reason = reflex_level(rate, pressure, stats.reachable)
+    judged = rate if timer.hits + timer.misses >= MIN_LOOKUPS else None
+    level, reason = reflex_level(judged, pressure, stats.reachable)
     samples = list(timer.latencies_ms)
     return ReflexMetrics(
         backend=stats.backend,
