@@ -33,9 +33,7 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-SoulOpt = Annotated[
-    str | None, typer.Option("--soul", "-s", help="Soul id (default: the persona's own soul).")
-]
+SoulOpt = Annotated[str | None, typer.Option("--soul", "-s", help="Soul id (default: the persona's own soul).")]
 
 
 @app.callback()
@@ -227,9 +225,7 @@ def eigen(
 
     result = with_soul(ctx, soul, work)
     if as_json:
-        print_json(
-            {"soul_id": result.soul_id, "revision": result.revision, **result.to_dict()["eigenvectors"]}
-        )
+        print_json({"soul_id": result.soul_id, "revision": result.revision, **result.to_dict()["eigenvectors"]})
         return
     console.print(eigen_table(result))
 

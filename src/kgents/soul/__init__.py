@@ -102,9 +102,7 @@ class SoulSession:
         await self.close()
 
 
-async def open_soul(
-    settings: Settings, soul_id: str | None = None, *, strict_spark: bool = False
-) -> SoulSession:
+async def open_soul(settings: Settings, soul_id: str | None = None, *, strict_spark: bool = False) -> SoulSession:
     """Connect and recover `soul_id` (default: the persona's own soul): cache, else snapshot, else new."""
     start = time.perf_counter()
     service = await open_service(settings, strict_spark=strict_spark)

@@ -185,9 +185,7 @@ class SoulState:
     def with_mode(self, mode: DialogueMode | str) -> SoulState:
         return replace(self, mode=parse_mode(mode))
 
-    def with_eigenvector(
-        self, axis: str, value: float | None = None, confidence: float | None = None
-    ) -> SoulState:
+    def with_eigenvector(self, axis: str, value: float | None = None, confidence: float | None = None) -> SoulState:
         """Move one existing axis; an unknown axis is rejected with the list of known ones."""
         current = self.eigenvectors.get(axis)
         if current is None:
@@ -195,9 +193,7 @@ class SoulState:
             raise ValidationError(f"unknown eigenvector axis {_show(axis)}; known axes: {known}")
         moved = Eigenvector(
             current.value if value is None else check_unit(value, f"eigenvector {axis!r} value"),
-            current.confidence
-            if confidence is None
-            else check_unit(confidence, f"eigenvector {axis!r} confidence"),
+            current.confidence if confidence is None else check_unit(confidence, f"eigenvector {axis!r} confidence"),
         )
         return replace(self, eigenvectors={**self.eigenvectors, axis: moved})
 
@@ -221,9 +217,7 @@ class SoulState:
             "soul_id": self.soul_id,
             "persona": self.persona,
             "mode": self.mode.value,
-            "eigenvectors": {
-                k: {"value": v.value, "confidence": v.confidence} for k, v in self.eigenvectors.items()
-            },
+            "eigenvectors": {k: {"value": v.value, "confidence": v.confidence} for k, v in self.eigenvectors.items()},
             "session_id": self.session_id,
             "interactions": self.interactions,
             "tokens": self.tokens,

@@ -99,9 +99,7 @@ class RedisSpark:
                 raise
             log.warning("spark: Redis at %s is unreachable; working from the snapshot", redact_url(url))
         if heartbeat:
-            spark._heartbeat_task = asyncio.create_task(
-                spark._heartbeat_loop(), name="kgents-spark-heartbeat"
-            )
+            spark._heartbeat_task = asyncio.create_task(spark._heartbeat_loop(), name="kgents-spark-heartbeat")
         return spark
 
     @property

@@ -111,9 +111,7 @@ class SoulService:
                 try:
                     state = self._own(SoulState.from_json(raw), soul_id)
                 except SoulDataError as exc:
-                    message = (
-                        f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot"
-                    )
+                    message = f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot"
                     warnings.append(message)
                     log.warning("%s", message)
                 else:
@@ -159,9 +157,7 @@ class SoulService:
     async def _write(self, state: SoulState) -> SoulState | None:
         """Snapshot first (compare-and-set on the revision), then the cache; None if another writer won."""
         if state.persona != self.persona:
-            raise ValidationError(
-                f"soul {state.soul_id} belongs to persona {state.persona!r}, not {self.persona!r}"
-            )
+            raise ValidationError(f"soul {state.soul_id} belongs to persona {state.persona!r}, not {self.persona!r}")
         saved = state.evolve(revision=state.revision + 1, updated_at=utcnow())
         landed = await self.snapshots.put(
             self.persona, saved.soul_id, saved.revision, saved.to_json(), expected_revision=state.revision
@@ -180,9 +176,7 @@ class SoulService:
             )
         return saved
 
-    async def update(
-        self, soul_id: str, change: Callable[[SoulState], SoulState]
-    ) -> tuple[SoulState, SoulState]:
+    async def update(self, soul_id: str, change: Callable[[SoulState], SoulState]) -> tuple[SoulState, SoulState]:
         """Apply `change` to the current state and save it, retrying on concurrent writers."""
         use_cache = True
         for _ in range(MAX_CAS_ATTEMPTS):

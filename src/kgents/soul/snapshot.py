@@ -27,9 +27,7 @@ class SnapshotStore(Protocol):
         """The stored state JSON, or None if this soul was never saved."""
         ...
 
-    async def put(
-        self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int
-    ) -> bool:
+    async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         """Store `state_json` at `revision` if the stored one is at `expected_revision` (0: none)."""
         ...
 
@@ -64,9 +62,7 @@ class SqliteSnapshotStore:
 
         return await self._anchor.run(work)
 
-    async def put(
-        self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int
-    ) -> bool:
+    async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         def work() -> bool:
             with self._anchor.write() as conn:
                 if expected_revision == 0:
@@ -89,9 +85,7 @@ class SqliteSnapshotStore:
     async def delete(self, persona: str, soul_id: str) -> bool:
         def work() -> bool:
             with self._anchor.write() as conn:
-                cursor = conn.execute(
-                    "DELETE FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
-                )
+                cursor = conn.execute("DELETE FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id))
                 return bool(cursor.rowcount == 1)
 
         return await self._anchor.run(work)
@@ -136,9 +130,7 @@ class PostgresSnapshotStore:
         )
         return None if value is None else str(value)
 
-    async def put(
-        self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int
-    ) -> bool:
+    async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         if expected_revision == 0:
             status = await self._pool.execute(
                 "INSERT INTO soul_snapshot (persona, soul_id, revision, state) VALUES ($1, $2, $3, $4)"

@@ -1,6 +1,6 @@
 """Soul test fixtures: a throwaway Redis key prefix, the Spark adapters, and a private redis-server to break.
 
-Imported by the soul test modules (not in conftest.py, so the shared fixtures stay small). The shared Redis is
+Local to tests/soul/ (the shared tests/conftest.py stays small). The shared Redis is
 never flushed: each run deletes only the keys under its own prefix. Outages are staged on a private
 `redis-server` on a free loopback port, started and stopped here.
 """
@@ -79,8 +79,19 @@ class PrivateRedis:
         if binary is None:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

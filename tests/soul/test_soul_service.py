@@ -13,7 +13,6 @@ from kgents.config import Settings
 from kgents.errors import ConfigError, ValidationError
 from kgents.soul import DialogueMode, RecoverySource, SoulDataError, SoulService, open_service
 from tests.helpers import wait_until
-from tests.soul_fixtures import private_redis, service, soul_settings, spark_prefix  # noqa: F401
 
 
 async def test_round_trip_new_then_cache(service: SoulService) -> None:
@@ -131,7 +130,8 @@ async def test_an_older_revision_never_overwrites_a_newer_cache_entry(service: S
 
 async def test_bad_input_is_rejected_precisely_and_changes_nothing(service: SoulService) -> None:
     before = await service.set_mode("k1", "advise")
-    with pytest.raises(ValidationError, match=r"mode must be one of REFLECT, ADVISE, CHALLENGE, EXPLORE \(got 'LOUD'\)"):
+    choices = r"mode must be one of REFLECT, ADVISE, CHALLENGE, EXPLORE \(got 'LOUD'\)"
+    with pytest.raises(ValidationError, match=choices):
         await service.set_mode("k1", "LOUD")
     with pytest.raises(ValidationError, match=r"eigenvector 'gratitude' value must be in \[0, 1\] \(got 1.01\)"):
         await service.set_eigenvector("k1", "gratitude", 1.01)
