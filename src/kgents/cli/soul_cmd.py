@@ -22,7 +22,7 @@ from kgents.cli.context import console, err_console, print_json, run, state
 from kgents.cli.render import ago, confidence_bar
 from kgents.config import Settings, redact_url
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import AXES, ModeChange, SoulService, SoulSession, SoulState, open_soul
+from kgents.soul import AXES, ModeChange, SoulService, SoulSession, SoulState, open_service, open_soul
 from kgents.soul.embedded_spark import PUBSUB_NEEDS_REDIS
 
 T = TypeVar("T")
@@ -121,14 +121,19 @@ def recall(
     as_json: JsonFlag = False,
 ) -> None:
     """Recover the soul's session and say where it came from (cache, snapshot or new) and how fast."""
+    settings = state(ctx).settings()
 
-    async def work(session: SoulSession) -> dict[str, Any]:
-        recovery = session.recovery
-        if cold:
-            recovery = await session.service.recover(session.state.soul_id, use_cache=False)
-        return {**recovery.to_dict(), "connect_ms": round(session.connect_ms, 3)}
+    async def go() -> dict[str, Any]:
+        start = time.perf_counter()
+        service = await open_service(settings)
+        connected = (time.perf_counter() - start) * 1000
+        try:
+            recovery = await service.recover(soul or settings.persona, use_cache=not cold)
+        finally:
+            await service.close()
+        return {**recovery.to_dict(), "connect_ms": round(connected, 3)}
 
-    result = with_soul(ctx, soul, work)
+    result = run(go)
     if as_json:
         print_json(result)
         return
