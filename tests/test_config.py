@@ -74,3 +74,31 @@ async def test_unwritable_home_is_one_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(BackendUnavailableError, match="KGENTS_HOME: cannot open the anchor database"):
         await open_store(Settings(home=blocker / "home"))
+
+
+async def test_lost_postgres_connection_is_one_clear_error_then_recovers(tmp_path: Path, pg_schema: str) -> None:
+    import asyncpg
+
+    from kgents.garden import PersonaGarden
+    from kgents.garden.postgres_store import PostgresGardenStore
+    from tests.helpers import PG_URL
+
+    store = await PostgresGardenStore.open(PG_URL, pg_schema, max_size=1)
+    try:
+        garden = PersonaGarden(store, "kent")
+        kept = await garden.plant("Survives a dropped connection", "VALUE")
+        pid = await store.pool.fetchval("SELECT pg_backend_pid()")
+        admin = await asyncpg.connect(PG_URL)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        # The pool may notice the dead connection first and replace it; if not, the caller gets one clear error
+        # (never a raw driver exception) and the next call runs on a fresh connection.
+        try:
+            assert await garden.count() == 1
+        except BackendUnavailableError as exc:
+            assert str(exc).startswith("KGENTS_POSTGRES_URL: lost the connection to PostgreSQL")
+        assert (await garden.get(kept.id)).content == "Survives a dropped connection"
+    finally:
+        await store.close()

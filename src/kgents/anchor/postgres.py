@@ -7,8 +7,10 @@ driver failures into one-line errors that name `KGENTS_POSTGRES_URL` and never s
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
@@ -41,6 +43,35 @@ def describe_failure(url: str, exc: BaseException) -> str:
     else:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"KGENTS_POSTGRES_URL: cannot connect to {shown}: {reason}"
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # what a connection the server terminated while idle reports
+    TimeoutError,
+    asyncio.TimeoutError,
+)
+
+
+def translate_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Turn a lost or refused connection in the middle of work into one BackendUnavailableError line."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except asyncpg.CannotConnectNowError:
+            raise BackendUnavailableError("KGENTS_POSTGRES_URL: PostgreSQL is starting up or shutting down") from None
+        except _LOST as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BackendUnavailableError(f"KGENTS_POSTGRES_URL: lost the connection to PostgreSQL: {reason}") from None
+
+    return wrapper
 
 
 async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Any:

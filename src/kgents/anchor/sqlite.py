@@ -72,7 +72,13 @@ class SqliteAnchor:
     def write(self) -> Any:
         """A write transaction on the worker thread: commit on success, roll back on any error."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailableError(
+                f"KGENTS_HOME: the anchor database {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s"
+                f" (another process holds its write lock): {exc}"
+            ) from None
         try:
             yield conn
         except BaseException:

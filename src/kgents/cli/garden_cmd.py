@@ -49,6 +49,14 @@ def parse_affinities(pairs: list[str]) -> dict[str, float]:
     return result
 
 
+def report(entry: GardenEntry, as_json: bool, message: str) -> None:
+    """The entry as JSON, or one line about what happened to it."""
+    if as_json:
+        print_json(entry.to_dict())
+    else:
+        console.print(f"[cyan]{short_id(entry.id)}[/] {message}")
+
+
 @app.command()
 def plant(
     ctx: typer.Context,
@@ -182,30 +190,19 @@ def grow(
         return await (g.transition(entry.id, to) if to else g.grow(entry.id))
 
     entry = with_garden(ctx, work)
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] is now {entry.lifecycle.value}")
+    report(entry, as_json, f"is now {entry.lifecycle.value}")
 
 
 @app.command()
 def compost(ctx: typer.Context, entry_id: EntryId, as_json: JsonFlag = False) -> None:
     """Retire an entry to COMPOST (kept, no longer grown; `revive` brings it back)."""
-    entry = with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.compost))
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] composted")
+    report(with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.compost)), as_json, "composted")
 
 
 @app.command()
 def revive(ctx: typer.Context, entry_id: EntryId, as_json: JsonFlag = False) -> None:
     """Bring a COMPOST entry back as a SEED."""
-    entry = with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.revive))
-    if as_json:
-        print_json(entry.to_dict())
-    else:
-        console.print(f"[cyan]{short_id(entry.id)}[/] revived as SEED")
+    report(with_garden(ctx, lambda g: _resolve_then(g, entry_id, g.revive)), as_json, "revived as SEED")
 
 
 @app.command()

@@ -107,6 +107,7 @@ class PostgresGardenStore:
     def pool(self) -> Any:
         return self._pool
 
+    @pg.translate_errors
     async def insert(self, entries: Sequence[GardenEntry]) -> None:
         rows = [_row(e) for e in entries]
         if not rows:
@@ -126,6 +127,7 @@ class PostgresGardenStore:
         except asyncpg.UniqueViolationError:
             raise ConflictError("nothing planted: an entry with one of these ids already exists") from None
 
+    @pg.translate_errors
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
         row = await self._pool.fetchrow(
             f"SELECT {COLUMNS} FROM persona_garden WHERE id = $1 AND persona = $2",  # noqa: S608
@@ -134,24 +136,29 @@ class PostgresGardenStore:
         )
         return None if row is None else _entry(row)
 
+    @pg.translate_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         status = await self._pool.execute(_REPLACE, *_row(entry), expected_version)
         return bool(status == "UPDATE 1")
 
+    @pg.translate_errors
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
         status = await self._pool.execute(
             "DELETE FROM persona_garden WHERE id = $1 AND persona = $2", entry_id, persona
         )
         return bool(status == "DELETE 1")
 
+    @pg.translate_errors
     async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
         sql, params = build_select(persona, query, DIALECT)
         return [_entry(r) for r in await self._pool.fetch(sql, *params)]
 
+    @pg.translate_errors
     async def count(self, persona: str, query: GardenQuery | None = None) -> int:
         where, params = build_where(persona, query, DIALECT)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM persona_garden {where}", *params))  # noqa: S608
 
+    @pg.translate_errors
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         rows = await self._pool.fetch(
             "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
@@ -172,6 +179,7 @@ class PostgresGardenStore:
             for r in rows
         ]
 
+    @pg.translate_errors
     async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
         rows = await self._pool.fetch(
             "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
@@ -192,13 +200,16 @@ class PostgresGardenStore:
             for r in rows
         ]
 
+    @pg.translate_errors
     async def outbox_depth(self) -> int:
         return int(await self._pool.fetchval("SELECT count(*) FROM garden_outbox"))
 
+    @pg.translate_errors
     async def personas(self) -> dict[str, int]:
         rows = await self._pool.fetch("SELECT persona, count(*) AS n FROM persona_garden GROUP BY persona ORDER BY 1")
         return {r["persona"]: r["n"] for r in rows}
 
+    @pg.translate_errors
     async def schema_version(self) -> int:
         return await pg.schema_version(self._pool)
 
