@@ -124,12 +124,14 @@ class PostgresSnapshotStore:
             raise
         return cls(pool, owns_pool=True)
 
+    @pg.translate_errors
     async def get(self, persona: str, soul_id: str) -> str | None:
         value = await self._pool.fetchval(
             "SELECT state FROM soul_snapshot WHERE persona = $1 AND soul_id = $2", persona, soul_id
         )
         return None if value is None else str(value)
 
+    @pg.translate_errors
     async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         if expected_revision == 0:
             status = await self._pool.execute(
@@ -152,12 +154,14 @@ class PostgresSnapshotStore:
         )
         return bool(status == "UPDATE 1")
 
+    @pg.translate_errors
     async def delete(self, persona: str, soul_id: str) -> bool:
         status = await self._pool.execute(
             "DELETE FROM soul_snapshot WHERE persona = $1 AND soul_id = $2", persona, soul_id
         )
         return bool(status == "DELETE 1")
 
+    @pg.translate_errors
     async def souls(self, persona: str) -> list[tuple[str, int]]:
         rows = await self._pool.fetch(
             "SELECT soul_id, revision FROM soul_snapshot WHERE persona = $1 ORDER BY soul_id", persona
