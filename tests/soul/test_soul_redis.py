@@ -151,22 +151,29 @@ async def test_redis_lost_mid_session_loses_nothing(
     settings = settings_for(tmp_path, spark_prefix, url=private_redis.url)
     service = await open_service(settings, strict_spark=True)
     listener = await open_service(settings, strict_spark=True)
+    await service.set_mode("k1", "challenge")
     got: list[ModeChange] = []
     task = collect(listener.watch("k1"), got)
     try:
-        await service.set_mode("k1", "challenge")
         await listeners_at_least(service, "k1")
         if outage == "restart":
             private_redis.stop()
-            during = await service.set_eigenvector("k1", "joy", 0.2, 0.9)  # Redis down: the snapshot takes it
+            await service.set_mode("k1", "advise")  # Redis down: the snapshot takes it, the announcement is lost
+            during = await service.set_eigenvector("k1", "joy", 0.2, 0.9)
             assert (await service.metrics()).errors > 0
             private_redis.start()  # same port, empty memory, no scripts
+            # the watcher reconnects, re-reads the snapshot and reports the change it could not hear
+            await wait_until(
+                lambda: _value(got), lambda g: any(c.instance_id == "resync" for c in g), timeout=10, what="resync"
+            )
+            missed = next(c for c in got if c.instance_id == "resync")
+            assert missed.mode is DialogueMode.ADVISE and missed.previous is DialogueMode.CHALLENGE
         else:
             during = await service.set_eigenvector("k1", "joy", 0.2, 0.9)
             private_redis.flushall()
         recovered = await service.recover("k1")
         assert recovered.source is RecoverySource.SNAPSHOT and recovered.state == during
-        assert recovered.state.mode is DialogueMode.CHALLENGE
+        assert recovered.state.mode is (DialogueMode.ADVISE if outage == "restart" else DialogueMode.CHALLENGE)
         assert (await service.recover("k1")).source is RecoverySource.CACHE  # re-warmed
         # the watcher in the other service is back on the channel and hears the next change
         await listeners_at_least(service, "k1")

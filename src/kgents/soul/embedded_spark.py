@@ -70,7 +70,7 @@ class EmbeddedSpark:
         """No other process can hear an in-process spark; the change is already in the snapshot."""
         return 0
 
-    async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange]:
+    async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
         raise ConfigError(PUBSUB_NEEDS_REDIS)
         yield  # pragma: no cover - makes this an async generator
 

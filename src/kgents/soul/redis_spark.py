@@ -148,7 +148,7 @@ class RedisSpark:
         channel = mode_channel(self.prefix, change.persona, change.soul_id)
         return int(await self._call(self._redis.publish, channel, change.to_json()))
 
-    async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange]:
+    async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
         channel = mode_channel(self.prefix, persona, soul_id)
         backoff = Backoff()
         while True:
@@ -157,7 +157,8 @@ class RedisSpark:
                 await pubsub.subscribe(channel)
                 if backoff.attempt:
                     log.warning("spark: resubscribed to mode changes of soul %s", soul_id)
-                backoff.reset()
+                    backoff.reset()
+                    yield None  # a gap: changes published while we were away are gone
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":

@@ -245,10 +245,42 @@ class SoulService:
             return None
 
     # -- watching and metrics --------------------------------------------------------------------------------
-    def watch(self, soul_id: str) -> AsyncIterator[ModeChange]:
-        """Mode changes of this soul by other instances (Redis only; embedded raises ConfigError)."""
+    async def watch(self, soul_id: str) -> AsyncIterator[ModeChange]:
+        """Mode changes of this soul by other instances (Redis only; embedded raises ConfigError).
+
+        After the Spark reconnects, the snapshot is read again and a change missed during the gap is reported
+        with instance id `resync`: a watcher never stays on a stale mode.
+        """
         check_soul_id(soul_id)
-        return self.spark.subscribe(self.persona, soul_id)
+        last = await self._mode_in_snapshot(soul_id)
+        changes = self.spark.subscribe(self.persona, soul_id)
+        try:
+            async for change in changes:
+                if change is None:
+                    current = await self._mode_in_snapshot(soul_id)
+                    if current is None or current[0] is (last[0] if last else None):
+                        continue
+                    change = ModeChange(
+                        self.persona,
+                        soul_id,
+                        current[0],
+                        last[0] if last else None,
+                        current[1],
+                        "resync",
+                        time.time_ns(),
+                    )
+                last = (change.mode, change.revision)
+                yield change
+        finally:
+            await changes.aclose()  # type: ignore[attr-defined]
+
+    async def _mode_in_snapshot(self, soul_id: str) -> tuple[DialogueMode, int] | None:
+        try:
+            state = await self._read_snapshot(soul_id)
+        except BackendUnavailableError as exc:
+            log.warning("soul: cannot re-read soul %s after a Spark gap: %s", soul_id, exc)
+            return None
+        return None if state is None else (state.mode, state.revision)
 
     async def metrics(self) -> ReflexMetrics:
         return reflex_metrics(self.timer, await self.spark.stats())

@@ -150,11 +150,12 @@ class SparkStore(Protocol):
         """Tell other instances; returns how many listeners received it (0 on the embedded Spark)."""
         ...
 
-    def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange]:
+    def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
         """Mode changes of this soul made by OTHER instances, until the iterator is closed.
 
-        Reconnects with backoff when the server goes away; messages sent while disconnected are lost (pub/sub
-        is a hint: the state itself is in the cache and the snapshot). The embedded Spark raises ConfigError.
+        Reconnects with backoff when the server goes away and then yields None once: "changes may have been
+        missed" (pub/sub drops messages for a disconnected client; `SoulService.watch` re-reads the snapshot).
+        The embedded Spark raises ConfigError.
         """
         ...
 
