@@ -1,7 +1,7 @@
 """The Redis Spark: soul state under namespaced keys with a TTL, and mode changes over pub/sub.
 
 Works with Redis 6+ and Valkey (plain GET/SET/EVAL/PUBLISH). Every process opens its own instance id, keeps an
-expiring heartbeat key (so `connected_instances` counts live K-gents, arq style) and ignores its own messages.
+expiring heartbeat (so `connected_instances` counts live K-gents) and ignores its own messages.
 Server failures surface as `BackendUnavailableError` naming KGENTS_REDIS_URL (redacted); subscriptions survive
 a restarted server by reconnecting with backoff.
 """
@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -32,7 +29,7 @@ from kgents.soul.spark import (
     Backoff,
     ModeChange,
     SparkStats,
-    heartbeat_key,
+    instances_key,
     mode_channel,
     new_instance_id,
     soul_key,
@@ -56,6 +53,21 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
+"""
+
+# Heartbeats on the server's clock (no skew between hosts): drop the expired, (re)arm this one, count the live.
+_BEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+"""
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], now, '+inf')
 """
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -82,6 +94,8 @@ class RedisSpark:
             client_name="kgents-spark",
         )
         self._guarded_set = self._redis.register_script(_GUARDED_SET)
+        self._beat_script = self._redis.register_script(_BEAT)
+        self._live_script = self._redis.register_script(_LIVE)
         self._heartbeat_enabled = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -192,10 +206,8 @@ class RedisSpark:
 
     # -- liveness and stats ----------------------------------------------------------------------------------
     async def _beat(self) -> None:
-        payload = json.dumps({"pid": os.getpid(), "at": time.time()})
-        await self._call(
-            self._redis.set, heartbeat_key(self.prefix, self._instance_id), payload, px=_ms(HEARTBEAT_TTL_S)
-        )
+        key = instances_key(self.prefix)
+        await self._call(self._beat_script, keys=[key], args=[self._instance_id, _ms(HEARTBEAT_TTL_S)])
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -206,16 +218,13 @@ class RedisSpark:
                 log.debug("spark: heartbeat failed: %s", exc)
 
     async def instances(self) -> int:
-        pattern = heartbeat_key(self.prefix, "*")
-        count = 0
-        async for _ in self._redis.scan_iter(match=pattern, count=500):
-            count += 1
-        return count
+        """K-gent processes whose heartbeat has not expired (this one included while open)."""
+        return int(await self._call(self._live_script, keys=[instances_key(self.prefix)], args=[]))
 
     async def stats(self) -> SparkStats:
         try:
             info = await self._call(self._redis.info)
-            instances = await self._call(self.instances)
+            instances = await self.instances()
         except BackendUnavailableError:
             return SparkStats(self.backend, None, None, None, None, 0, reachable=False)
         return SparkStats(
@@ -235,7 +244,7 @@ class RedisSpark:
             self._heartbeat_task = None
         if self._heartbeat_enabled:
             with contextlib.suppress(Exception):
-                await self._redis.delete(heartbeat_key(self.prefix, self._instance_id))
+                await self._redis.zrem(instances_key(self.prefix), self._instance_id)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 

@@ -25,6 +25,8 @@ log = logging.getLogger("kgents.soul")
 
 DEFAULT_TTL_S = 24 * 3600.0
 MAX_CAS_ATTEMPTS = 32
+SPARK_RETRY_S = 0.5
+"""After a Spark failure, how long calls go straight to the snapshot before the Spark is tried again."""
 
 
 class RecoverySource(StrEnum):
@@ -65,20 +67,38 @@ class SoulService:
         self.ttl_s = ttl_s
         self.timer = OpTimer()
         self._spark_down = False
+        self._spark_retry_at = 0.0
+        self._dirty: set[str] = set()
 
-    # -- the Spark, tolerated when down ----------------------------------------------------------------------
+    # -- the Spark, tolerated when down ---------------------------------------------------------------------
+    # After a failure the Spark is left alone for SPARK_RETRY_S (one slow timeout, not one per call); souls whose
+    # cache write was lost are "dirty": never read from the cache, and re-warmed from the snapshot once it is back.
+    def _spark_usable(self) -> bool:
+        return time.monotonic() >= self._spark_retry_at
+
     def _spark_failed(self, exc: BackendUnavailableError, doing: str) -> None:
         self.timer.errors += 1
         if not self._spark_down:
             log.warning("soul: spark unavailable while %s (%s); the snapshot serves instead", doing, exc)
         self._spark_down = True
+        self._spark_retry_at = time.monotonic() + SPARK_RETRY_S
 
-    def _spark_ok(self) -> None:
-        if self._spark_down:
-            log.warning("soul: spark is back")
+    async def _spark_back(self) -> None:
+        if not self._spark_down:
+            return
         self._spark_down = False
+        log.warning("soul: spark is back; re-warming %d soul(s) from the snapshot", len(self._dirty))
+        for soul_id in sorted(self._dirty):
+            try:
+                state = await self._read_snapshot(soul_id)
+            except SoulDataError:
+                continue
+            if state is not None:
+                await self._cache_put(state)
 
     async def _cache_get(self, soul_id: str) -> str | None:
+        if soul_id in self._dirty or not self._spark_usable():
+            return None
         start = time.perf_counter()
         try:
             raw = await self.spark.get(self.persona, soul_id)
@@ -86,18 +106,23 @@ class SoulService:
             self._spark_failed(exc, f"reading soul {soul_id}")
             return None
         self.timer.record((time.perf_counter() - start) * 1000)
-        self._spark_ok()
+        await self._spark_back()
         return raw
 
     async def _cache_put(self, state: SoulState) -> None:
+        if not self._spark_usable():
+            self._dirty.add(state.soul_id)
+            return
         start = time.perf_counter()
         try:
             await self.spark.put(self.persona, state.soul_id, state.to_json(), state.revision, self.ttl_s)
         except BackendUnavailableError as exc:
+            self._dirty.add(state.soul_id)
             self._spark_failed(exc, f"caching soul {state.soul_id}")
             return
         self.timer.record((time.perf_counter() - start) * 1000)
-        self._spark_ok()
+        self._dirty.discard(state.soul_id)
+        await self._spark_back()
 
     # -- reading ---------------------------------------------------------------------------------------------
     async def recover(self, soul_id: str, *, use_cache: bool = True) -> Recovery:
@@ -206,6 +231,8 @@ class SoulService:
             instance_id=self.spark.instance_id,
             sent_ns=time.time_ns(),
         )
+        if not self._spark_usable():
+            return 0
         try:
             return await self.spark.publish(change)
         except BackendUnavailableError as exc:

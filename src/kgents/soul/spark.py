@@ -37,8 +37,9 @@ def mode_channel(prefix: str, persona: str, soul_id: str) -> str:
     return f"kgents:{prefix}:soul:{persona}:{soul_id}:mode"
 
 
-def heartbeat_key(prefix: str, instance_id: str) -> str:
-    return f"kgents:{prefix}:spark:instance:{instance_id}"
+def instances_key(prefix: str) -> str:
+    """A sorted set: instance id → when its heartbeat expires (server clock, ms)."""
+    return f"kgents:{prefix}:spark:instances"
 
 
 @dataclass(frozen=True, slots=True)
