@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -217,5 +218,25 @@ async def test_unreachable_redis_is_named_without_its_password(tmp_path: Path, s
         assert await service.load("k1") == first
         metrics = await service.metrics()
         assert not metrics.reachable and metrics.level == "CRITICAL"
+    finally:
+        await service.close()
+
+
+@pytest.mark.slow
+async def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, spark_prefix: str) -> None:
+    settings = settings_for(tmp_path, spark_prefix)
+    service = await open_service(settings, strict_spark=True)
+    try:
+        await service.recover("k1")
+        watcher = await kgents(settings, "soul", "watch", "--soul", "k1")
+        await listeners_at_least(service, "k1")
+        await service.set_mode("k1", "advise")
+        assert watcher.stdout is not None
+        line = (await asyncio.wait_for(watcher.stdout.readline(), timeout=10)).decode()
+        assert "REFLECT → ADVISE" in line
+        watcher.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(watcher.communicate(), timeout=10)
+        assert watcher.returncode == 0 and "watched 1 mode change(s)" in err.decode()
+        assert "Traceback" not in err.decode()
     finally:
         await service.close()

@@ -103,6 +103,7 @@ def show(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) ->
     console.print(
         f"session {s.session_id[:12]}: {s.interactions} interactions, {s.tokens} tokens, last {last}",
         markup=False,
+        soft_wrap=True,
     )
     console.print(eigen_table(s))
     ttl_text = "not cached" if ttl is None else f"cached for {ttl:,.0f} s more"
@@ -110,6 +111,7 @@ def show(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) ->
         f"from {recovery.source.value} in {recovery.elapsed_ms:.2f} ms ({ttl_text});"
         f" spark: {_spark_name(settings)}; anchor: {settings.describe_anchor()}",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -143,6 +145,7 @@ def recall(
         f" (connect {result['connect_ms']:.1f} ms): mode {s['mode']}, revision {s['revision']},"
         f" {s['interactions']} interactions",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -176,9 +179,9 @@ def mode(
         )
         return
     if new_mode is None or before.mode is after.mode:
-        console.print(f"soul {after.soul_id}: {after.mode.value}", markup=False)
+        console.print(f"soul {after.soul_id}: {after.mode.value}", markup=False, soft_wrap=True)
     else:
-        console.print(f"soul {after.soul_id}: {before.mode.value} → {after.mode.value}", markup=False)
+        console.print(f"soul {after.soul_id}: {before.mode.value} → {after.mode.value}", markup=False, soft_wrap=True)
 
 
 def parse_eigen(assignment: str) -> tuple[str, float | None, float | None]:
@@ -268,7 +271,7 @@ def watch(
             return await _stream(session.service, session.state, count, as_json)
 
     seen = run(go)
-    err_console.print(f"kgents: watched {seen} mode change(s)", markup=False)
+    err_console.print(f"kgents: watched {seen} mode change(s)", markup=False, soft_wrap=True)
 
 
 async def _stream(service: SoulService, current: SoulState, count: int | None, as_json: bool) -> int:
@@ -302,6 +305,7 @@ def _print_change(change: ModeChange, as_json: bool) -> None:
         f"{when} soul {change.soul_id}: {previous} → {change.mode.value} (revision {change.revision},"
         f" instance {change.instance_id}, {latency_ms:.2f} ms)",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -318,4 +322,4 @@ def stats(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) -
         print_json(result)
         return
     for key, value in result.items():
-        console.print(f"{key:>20}  {'-' if value is None else value}", markup=False)
+        console.print(f"{key:>20}  {'-' if value is None else value}", markup=False, soft_wrap=True)
