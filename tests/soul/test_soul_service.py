@@ -161,3 +161,22 @@ async def test_pubsub_is_redis_only_and_says_so(service: SoulService) -> None:
         async for _ in service.watch("k1"):
             pass
     assert await service.announce((await service.recover("k1")).state, None) == 0
+
+
+async def test_a_change_by_another_process_is_seen_by_a_long_running_one(soul_settings: Settings) -> None:
+    """Redis shares the cache; the embedded Spark over SQLite notices the other writer (PRAGMA data_version)."""
+    running = await open_service(soul_settings, strict_spark=True)
+    other = await open_service(soul_settings, strict_spark=True)
+    try:
+        await running.recover("k1")
+        assert (await running.recover("k1")).source is RecoverySource.CACHE
+        await other.set_mode("k1", "challenge")
+        seen = await running.recover("k1")
+        if soul_settings.redis_url or not soul_settings.postgres_url:
+            assert seen.state.mode is DialogueMode.CHALLENGE
+        else:  # embedded Spark over PostgreSQL: a per-process cache (known limit); a write still never loses
+            await running.set_eigenvector("k1", "joy", 0.1)
+            assert (await running.recover("k1", use_cache=False)).state.mode is DialogueMode.CHALLENGE
+    finally:
+        await running.close()
+        await other.close()

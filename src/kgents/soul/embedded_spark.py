@@ -88,5 +88,9 @@ class EmbeddedSpark:
             connected_instances=1,
         )
 
+    def clear(self) -> None:
+        """Forget every cached soul (another process changed the anchor under this one)."""
+        self._entries.clear()
+
     async def close(self) -> None:
         self._entries.clear()

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from kgents.errors import BackendUnavailableError, ConflictError, ValidationError
+from kgents.soul.embedded_spark import EmbeddedSpark
 from kgents.soul.metrics import OpTimer, ReflexMetrics, reflex_metrics
 from kgents.soul.model import DialogueMode, SoulDataError, SoulState, check_soul_id, parse_mode, utcnow
 from kgents.soul.snapshot import SnapshotStore
@@ -98,6 +99,9 @@ class SoulService:
 
     async def _cache_get(self, soul_id: str) -> str | None:
         if soul_id in self._dirty or not self._spark_usable():
+            return None
+        if isinstance(self.spark, EmbeddedSpark) and await self.snapshots.changed_elsewhere():
+            self.spark.clear()  # a per-process cache cannot know what another process wrote: start over
             return None
         start = time.perf_counter()
         try:

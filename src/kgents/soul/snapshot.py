@@ -37,6 +37,13 @@ class SnapshotStore(Protocol):
         """Every saved soul of the persona with its revision, by id."""
         ...
 
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection may have written since the last call (cheap; for per-process caches).
+
+        SQLite answers from `PRAGMA data_version`; PostgreSQL says False (share a cache through Redis there).
+        """
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -48,6 +55,7 @@ class SqliteSnapshotStore:
     def __init__(self, anchor: SqliteAnchor, *, owns_anchor: bool = False) -> None:
         self._anchor = anchor
         self._owns_anchor = owns_anchor
+        self._data_version: int | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteSnapshotStore:
@@ -96,6 +104,15 @@ class SqliteSnapshotStore:
                 "SELECT soul_id, revision FROM soul_snapshot WHERE persona = ? ORDER BY soul_id", (persona,)
             ).fetchall()
             return [(str(r[0]), int(r[1])) for r in rows]
+
+        return await self._anchor.run(work)
+
+    async def changed_elsewhere(self) -> bool:
+        def work() -> bool:
+            version = int(self._anchor.conn.execute("PRAGMA data_version").fetchone()[0])
+            changed = self._data_version is not None and version != self._data_version
+            self._data_version = version
+            return changed
 
         return await self._anchor.run(work)
 
@@ -167,6 +184,9 @@ class PostgresSnapshotStore:
             "SELECT soul_id, revision FROM soul_snapshot WHERE persona = $1 ORDER BY soul_id", persona
         )
         return [(str(r["soul_id"]), int(r["revision"])) for r in rows]
+
+    async def changed_elsewhere(self) -> bool:
+        return False
 
     async def close(self) -> None:
         if self._owns_pool:
