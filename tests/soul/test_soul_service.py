@@ -66,10 +66,12 @@ async def test_corrupt_cache_recovers_from_snapshot_with_a_warning(
 async def test_another_souls_data_under_the_key_is_not_trusted(service: SoulService) -> None:
     theirs = await service.set_mode("k2", "explore")
     mine = await service.set_mode("k1", "advise")
-    await service.spark.put_raw("kent", "k1", theirs.to_json(), 60)
+    await service.spark.put_raw("kent", "k1", theirs.evolve(revision=999).to_json(), 60)
     recovered = await service.recover("k1")
     assert recovered.source is RecoverySource.SNAPSHOT and recovered.state == mine
     assert "belongs to soul 'k2'" in recovered.warnings[0]
+    again = await service.recover("k1")  # the foreign entry (with its high revision) did not block the re-warm
+    assert again.source is RecoverySource.CACHE and again.state == mine
 
 
 async def test_corrupt_snapshot_is_a_clear_error(service: SoulService) -> None:

@@ -88,13 +88,15 @@ class SoulService:
         if not self._spark_down:
             return
         self._spark_down = False
-        log.warning("soul: spark is back; re-warming %d soul(s) from the snapshot", len(self._dirty))
+        log.info("soul: spark is back; re-warming %d soul(s) from the snapshot", len(self._dirty))
         for soul_id in sorted(self._dirty):
             try:
                 state = await self._read_snapshot(soul_id)
             except SoulDataError:
-                continue
-            if state is not None:
+                state = None
+            if state is None:
+                self._dirty.discard(soul_id)
+            else:
                 await self._cache_put(state)
 
     async def _cache_get(self, soul_id: str) -> str | None:
@@ -128,6 +130,13 @@ class SoulService:
         self._dirty.discard(state.soul_id)
         await self._spark_back()
 
+    async def _cache_drop(self, soul_id: str) -> None:
+        try:
+            await self.spark.delete(self.persona, soul_id)
+        except BackendUnavailableError as exc:
+            self._dirty.add(soul_id)
+            self._spark_failed(exc, f"dropping the unreadable cache entry of soul {soul_id}")
+
     # -- reading ---------------------------------------------------------------------------------------------
     async def recover(self, soul_id: str, *, use_cache: bool = True) -> Recovery:
         """The soul from the cache, else the snapshot (re-warming the cache), else a new soul (saved)."""
@@ -143,6 +152,7 @@ class SoulService:
                     message = f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot"
                     warnings.append(message)
                     log.warning("%s", message)
+                    await self._cache_drop(soul_id)  # its revision field cannot be trusted to guard the re-warm
                 else:
                     self.timer.hits += 1
                     return Recovery(state, RecoverySource.CACHE, _since(start))
@@ -260,10 +270,8 @@ class SoulService:
         """Remove the soul from the snapshot and the cache; True if it existed."""
         check_soul_id(soul_id)
         existed = await self.snapshots.delete(self.persona, soul_id)
-        try:
-            await self.spark.delete(self.persona, soul_id)
-        except BackendUnavailableError as exc:
-            self._spark_failed(exc, f"forgetting soul {soul_id}")
+        self._dirty.discard(soul_id)
+        await self._cache_drop(soul_id)
         return existed
 
     async def souls(self) -> list[tuple[str, int]]:
