@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -89,7 +89,7 @@ class RedisSpark:
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
             health_check_interval=10,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2),
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             client_name="kgents-spark",
         )
