@@ -216,7 +216,10 @@ async def test_unreachable_redis_is_named_without_its_password(tmp_path: Path, s
     try:
         first = await service.set_mode("k1", "advise")
         assert await service.load("k1") == first
+        for _ in range(10):  # the breaker: a down Spark is tried about once per pause, not on every call
+            await service.recover("k1")
         metrics = await service.metrics()
+        assert 1 <= metrics.errors < 10
         assert not metrics.reachable and metrics.level == "CRITICAL"
     finally:
         await service.close()
