@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd, search_cmd, synapse_cmd
+from kgents.cli import db_cmd, demo_cmd, garden_cmd, search_cmd, soul_cmd, synapse_cmd
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
@@ -26,6 +26,7 @@ garden_cmd.app.command("search")(search_cmd.search)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(soul_cmd.app, name="soul")
 app.command("demo")(demo_cmd.demo)
 
 

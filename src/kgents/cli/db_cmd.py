@@ -39,9 +39,11 @@ def migrate(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")]
     if as_json:
         print_json({"anchor": settings.describe_anchor(), "applied": applied, "schema_version": version})
     elif applied:
-        console.print(f"applied {', '.join(applied)} on {settings.describe_anchor()}; schema version {version}")
+        console.print(
+            f"applied {', '.join(applied)} on {settings.describe_anchor()}; schema version {version}", soft_wrap=True
+        )
     else:
-        console.print(f"{settings.describe_anchor()} is up to date (schema version {version})")
+        console.print(f"{settings.describe_anchor()} is up to date (schema version {version})", soft_wrap=True)
 
 
 @app.command()

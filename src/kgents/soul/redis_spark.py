@@ -1,0 +1,267 @@
+"""The Redis Spark: soul state under namespaced keys with a TTL, and mode changes over pub/sub.
+
+Works with Redis 6+ and Valkey (plain GET/SET/EVAL/PUBLISH). Every process opens its own instance id, keeps an
+expiring heartbeat (so `connected_instances` counts live K-gents) and ignores its own messages.
+Server failures surface as `BackendUnavailableError` naming KGENTS_REDIS_URL (redacted); subscriptions survive
+a restarted server by reconnecting with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kgents.config import redact_url
+from kgents.errors import BackendUnavailableError
+from kgents.soul.spark import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_TTL_S,
+    Backoff,
+    ModeChange,
+    SparkStats,
+    instances_key,
+    mode_channel,
+    new_instance_id,
+    soul_key,
+)
+
+log = logging.getLogger("kgents.soul")
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 2.0
+
+# SET only if no newer revision is cached; unreadable cached data is overwritten (the snapshot is the truth).
+_GUARDED_SET = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and type(doc) == 'table' then
+    local rev = tonumber(doc['revision'])
+    if rev and rev > tonumber(ARGV[2]) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+
+# Heartbeats on the server's clock (no skew between hosts): drop the expired, (re)arm this one, count the live.
+_BEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+"""
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], now, '+inf')
+"""
+
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisSpark:
+    """A Spark on one Redis database; `prefix` separates deployments (and test runs) sharing a server."""
+
+    backend = "redis"
+    supports_pubsub = True
+
+    def __init__(self, url: str, prefix: str, *, heartbeat: bool = True) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._instance_id = new_instance_id()
+        self._redis: Any = aioredis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=COMMAND_TIMEOUT_S,
+            health_check_interval=10,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            client_name="kgents-spark",
+        )
+        self._guarded_set = self._redis.register_script(_GUARDED_SET)
+        self._beat_script = self._redis.register_script(_BEAT)
+        self._live_script = self._redis.register_script(_LIVE)
+        self._heartbeat_enabled = heartbeat
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, prefix: str, *, heartbeat: bool = True, strict: bool = True) -> RedisSpark:
+        """Connect and start the heartbeat; with `strict`, an unreachable server is an error right away."""
+        spark = cls(url, prefix, heartbeat=heartbeat)
+        try:
+            await spark._call(spark._redis.ping)
+            if heartbeat:
+                await spark._beat()
+        except BackendUnavailableError:
+            if strict:
+                await spark.close()
+                raise
+            log.warning("spark: Redis at %s is unreachable; working from the snapshot", redact_url(url))
+        if heartbeat:
+            spark._heartbeat_task = asyncio.create_task(spark._heartbeat_loop(), name="kgents-spark-heartbeat")
+        return spark
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def client(self) -> Any:
+        """The redis.asyncio client (tests and bench only)."""
+        return self._redis
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except _TRANSIENT as exc:
+            raise BackendUnavailableError(self._describe(exc)) from None
+        except RedisError as exc:
+            raise BackendUnavailableError(self._describe(exc)) from None
+
+    def _describe(self, exc: BaseException) -> str:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"KGENTS_REDIS_URL: Redis at {redact_url(self.url)} failed: {reason[:200]}"
+
+    # -- state -----------------------------------------------------------------------------------------------
+    async def get(self, persona: str, soul_id: str) -> str | None:
+        value = await self._call(self._redis.get, soul_key(self.prefix, persona, soul_id))
+        return None if value is None else str(value)
+
+    async def put(self, persona: str, soul_id: str, state_json: str, revision: int, ttl_s: float) -> bool:
+        key = soul_key(self.prefix, persona, soul_id)
+        written = await self._call(self._guarded_set, keys=[key], args=[state_json, revision, _ms(ttl_s)])
+        return bool(written)
+
+    async def put_raw(self, persona: str, soul_id: str, data: str, ttl_s: float) -> None:
+        await self._call(self._redis.set, soul_key(self.prefix, persona, soul_id), data, px=_ms(ttl_s))
+
+    async def delete(self, persona: str, soul_id: str) -> bool:
+        return bool(await self._call(self._redis.delete, soul_key(self.prefix, persona, soul_id)))
+
+    async def ttl(self, persona: str, soul_id: str) -> float | None:
+        left = int(await self._call(self._redis.pttl, soul_key(self.prefix, persona, soul_id)))
+        return None if left < 0 else left / 1000
+
+    # -- pub/sub ---------------------------------------------------------------------------------------------
+    async def publish(self, change: ModeChange) -> int:
+        channel = mode_channel(self.prefix, change.persona, change.soul_id)
+        return int(await self._call(self._redis.publish, channel, change.to_json()))
+
+    async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
+        channel = mode_channel(self.prefix, persona, soul_id)
+        backoff = Backoff()
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                if backoff.attempt:
+                    log.warning("spark: resubscribed to mode changes of soul %s", soul_id)
+                    backoff.reset()
+                    yield None  # a gap: changes published while we were away are gone
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    change = ModeChange.from_json(message["data"])
+                    if change is None:
+                        log.warning("spark: ignored a malformed message on %s", channel)
+                        continue
+                    if change.instance_id == self._instance_id:
+                        continue
+                    if change.persona != persona or change.soul_id != soul_id:
+                        continue
+                    yield change
+            except _TRANSIENT as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "spark: lost Redis at %s (%s); reconnecting in %.2f s",
+                    redact_url(self.url),
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def listeners(self, persona: str, soul_id: str) -> int:
+        """How many subscriptions the soul's channel has right now (tests wait on it before publishing)."""
+        counts = await self._call(self._redis.pubsub_numsub, mode_channel(self.prefix, persona, soul_id))
+        return int(counts[0][1]) if counts else 0
+
+    # -- liveness and stats ----------------------------------------------------------------------------------
+    async def _beat(self) -> None:
+        key = instances_key(self.prefix)
+        await self._call(self._beat_script, keys=[key], args=[self._instance_id, _ms(HEARTBEAT_TTL_S)])
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            try:
+                await self._beat()
+            except BackendUnavailableError as exc:
+                log.debug("spark: heartbeat failed: %s", exc)
+
+    async def instances(self) -> int:
+        """K-gent processes whose heartbeat has not expired (this one included while open)."""
+        return int(await self._call(self._live_script, keys=[instances_key(self.prefix)], args=[]))
+
+    async def stats(self) -> SparkStats:
+        try:
+            info = await self._call(self._redis.info)
+            instances = await self.instances()
+        except BackendUnavailableError:
+            return SparkStats(self.backend, None, None, None, None, 0, reachable=False)
+        return SparkStats(
+            backend=self.backend,
+            used_memory_bytes=_int(info.get("used_memory")),
+            max_memory_bytes=_int(info.get("maxmemory")),
+            ops_per_second=_float(info.get("instantaneous_ops_per_sec")),
+            connected_clients=_int(info.get("connected_clients")),
+            connected_instances=instances,
+        )
+
+    async def close(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        if self._heartbeat_enabled:
+            with contextlib.suppress(Exception):
+                await self._redis.zrem(instances_key(self.prefix), self._instance_id)
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _int(value: object) -> int | None:
+    try:
+        return None if value is None else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: object) -> float | None:
+    try:
+        return None if value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
