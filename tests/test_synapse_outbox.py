@@ -1,0 +1,99 @@
+"""The relay's claim on the outbox, on both anchors: exclusive per row and per entry, released on failure,
+reclaimable after a crash, due-ness respected, and rows removed only on completion."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from kgents.config import Settings
+from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.synapse.anchor import RelayAnchor, open_relay_anchor, utcnow
+from tests.helpers import wait_until
+
+
+@pytest.fixture
+async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayAnchor]]:
+    store = await open_store(anchor_settings)
+    try:
+        yield store, await open_relay_anchor(store)
+    finally:
+        await store.close()
+
+
+async def test_claims_are_exclusive_per_row_and_per_entry(opened: tuple[GardenStore, RelayAnchor]) -> None:
+    store, anchor = opened
+    g = PersonaGarden(store, "kent")
+    a = await g.plant("entry a", "VALUE")
+    b = await g.plant("entry b", "VALUE")
+    async with anchor.claim("relay-1", 1, 30) as first:
+        assert [e.entry_id for e in first.events] == [a.id]
+        await g.nurture(a.id, confidence=0.9)  # a second row for the entry relay-1 holds
+        async with anchor.claim("relay-2", 10, 30) as second:
+            assert [e.entry_id for e in second.events] == [b.id], "never a row or an entry another relay holds"
+            await second.complete([e.seq for e in second.events])
+        await first.complete([e.seq for e in first.events])
+    async with anchor.claim("relay-2", 10, 30) as third:
+        assert [(e.entry_id, e.entry_version) for e in third.events] == [(a.id, 2)]
+        await third.complete([e.seq for e in third.events])
+    assert await anchor.queue_depth(10) == 0
+
+
+async def test_a_failed_batch_releases_its_rows(opened: tuple[GardenStore, RelayAnchor]) -> None:
+    store, anchor = opened
+    await PersonaGarden(store, "kent").plant("entry", "VALUE")
+    with pytest.raises(RuntimeError):
+        async with anchor.claim("relay-1", 10, 30) as claim:
+            assert len(claim.events) == 1
+            raise RuntimeError("the index failed")
+    async with anchor.claim("relay-2", 10, 30) as again:
+        assert len(again.events) == 1 and again.events[0].attempts == 0, "no attempt counted, nothing lost"
+
+
+async def test_retry_hides_rows_until_due_and_counts_attempts(opened: tuple[GardenStore, RelayAnchor]) -> None:
+    store, anchor = opened
+    await PersonaGarden(store, "kent").plant("entry", "VALUE")
+    async with anchor.claim("relay-1", 10, 30) as claim:
+        await claim.retry([e.seq for e in claim.events], "embed: boom", utcnow() + timedelta(hours=1))
+    async with anchor.claim("relay-1", 10, 30) as later:
+        assert later.events == [], "a row whose next attempt is in the future is skipped"
+    assert await anchor.queue_depth(10) == 1
+    peek = await store.outbox_peek()
+    assert peek[0].attempts == 1
+
+
+async def test_dead_letter_records_and_removes(opened: tuple[GardenStore, RelayAnchor]) -> None:
+    store, anchor = opened
+    entry = await PersonaGarden(store, "kent").plant("entry", "VALUE")
+    async with anchor.claim("relay-1", 10, 30) as claim:
+        await claim.dead_letter(claim.events, "embed", "ValueError: bad text")
+    letters = await anchor.dead_letters()
+    assert [(d.entry_id, d.step, d.attempts) for d in letters] == [(entry.id, "embed", 1)]
+    assert await anchor.queue_depth(10) == 0
+
+
+async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings) -> None:
+    if anchor_settings.postgres_url:
+        pytest.skip("PostgreSQL releases a dead relay's claim with its transaction")
+    store = await open_store(anchor_settings)
+    try:
+        anchor = await open_relay_anchor(store)
+        await PersonaGarden(store, "kent").plant("entry", "VALUE")
+        held = anchor.claim("crashed", 10, 0.2)
+        claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
+        assert len(claim.events) == 1
+        async with anchor.claim("other", 10, 30) as blocked:
+            assert blocked.events == []
+
+        async def take() -> int:
+            async with anchor.claim("other", 10, 30) as taken:
+                await taken.complete([e.seq for e in taken.events])
+                return len(taken.events)
+
+        assert await wait_until(take, lambda n: n == 1, timeout=5, what="the expired lease reclaimed") == 1
+        await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
+        assert await anchor.queue_depth(10) == 0
+    finally:
+        await store.close()
