@@ -98,6 +98,7 @@ class _Collection:
         self.replay: list[qe.UpdateOperation] | None = None  # writes made while a copy is being optimised
         self.build: asyncio.Task[bool] | None = None
         self.written_since_check = 0
+        self.next_build_at = 0  # unindexed points before the next automatic build
 
 
 class EdgeIndex:
@@ -366,7 +367,11 @@ class EdgeIndex:
             return
         async with col.gate.read():
             info = await self._run(col.shard.info)
-        if int(info.points_count) - int(info.indexed_vectors_count) >= self.auto_build_after:
+        unindexed = int(info.points_count) - int(info.indexed_vectors_count)
+        if unindexed >= max(self.auto_build_after, col.next_build_at):
+            # If the engine finds nothing to build (segments under its indexing threshold), wait for as many
+            # new points again before trying, instead of copying the shard every BUILD_CHECK_EVERY writes.
+            col.next_build_at = unindexed + self.auto_build_after
             col.build = asyncio.create_task(self._build_and_swap(name, col))
             col.build.add_done_callback(_log_build_failure)
 
@@ -394,6 +399,7 @@ class EdgeIndex:
                 col.replay = []
             if not await optimise_copy(build, self.build_timeout_s):
                 return False
+            col.next_build_at = 0
             async with col.write_lock, col.gate.exclusive():
                 replay, col.replay = col.replay or [], None
                 await self._run(col.shard.close)
