@@ -50,7 +50,7 @@ def check_vector(vector: Sequence[float] | np.ndarray[Any, Any], dimension: int)
         raise ValidationError(f"vector has shape {array.shape}, the collection expects ({dimension},)")
     if not np.isfinite(array).all():
         raise ValidationError("vector contains NaN or infinite values")
-    return [float(x) for x in array]
+    return array.tolist()  # type: ignore[no-any-return]
 
 
 def check_metadata(collection: str, stored: Mapping[str, Any] | None, embedder: str, dimension: int) -> None:
