@@ -37,6 +37,19 @@ def ago(when: datetime, now: datetime | None = None) -> str:
     return f"{int(seconds)}s"
 
 
+def format_value(value: object) -> str:
+    """A metric for people: `-` for unknown, floats to 3 significant digits, big integers with separators."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def clip(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from kgents.cli.context import console, err_console, print_json, run, state
-from kgents.cli.render import ago, confidence_bar
+from kgents.cli.render import ago, confidence_bar, format_value
 from kgents.config import Settings, redact_url
 from kgents.errors import ConfigError, ValidationError
 from kgents.soul import AXES, ModeChange, SoulService, SoulSession, SoulState, open_service, open_soul
@@ -322,4 +322,4 @@ def stats(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) -
         print_json(result)
         return
     for key, value in result.items():
-        console.print(f"{key:>20}  {'-' if value is None else value}", markup=False, soft_wrap=True)
+        console.print(f"{key:>20}  {format_value(value)}", markup=False, soft_wrap=True)
