@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -362,5 +363,25 @@ async def test_notify_wakes_the_relay_without_polling(env: Env) -> None:
     env.start(env.relay(replace(FAST, poll_interval_s=60.0)))
     await wait_until(lambda: collect_metrics(env.anchor), lambda m: m.relays_alive == 1, what="relay up")
     entry = await env.garden().plant("woken by a notification", "INSIGHT")
+    col = env.state.active.collection
+    await wait_until(lambda: env.index.versions(col), lambda v: entry.id in v, timeout=5, what="applied at once")
+
+
+async def test_a_lost_listen_connection_is_replaced(env: Env) -> None:
+    if env.anchor.backend != "postgres":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    from dataclasses import replace
+
+    anchor: Any = env.anchor
+    env.start(env.relay(replace(FAST, poll_interval_s=60.0)))
+    await wait_until(lambda: _async(anchor.listening), what="listening")
+    old_pid = anchor.listen_pid
+    await anchor.pool.execute("SELECT pg_terminate_backend($1)", old_pid)
+    await wait_until(
+        lambda: _async((anchor.listening, anchor.listen_pid)),
+        lambda v: v[0] and v[1] != old_pid,
+        what="a new LISTEN connection",
+    )
+    entry = await env.garden().plant("heard on the new connection", "INSIGHT")
     col = env.state.active.collection
     await wait_until(lambda: env.index.versions(col), lambda v: entry.id in v, timeout=5, what="applied at once")

@@ -10,6 +10,7 @@ not the events.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -26,6 +27,22 @@ from kgents.synapse.records import (
     IndexState,
     Target,
 )
+
+log = logging.getLogger("kgents.synapse")
+
+LISTEN_CONNECT_S = 5.0
+LISTEN_RETRY_S = 1.0
+
+
+async def _first_of(*waits: Any) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
 
 _CLAIM = (
     "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
@@ -111,6 +128,8 @@ class PostgresRelayAnchor:
     def __init__(self, pool: Any, schema: str) -> None:
         self.pool = pool
         self.schema = schema
+        self.listening = False
+        self.listen_pid: int | None = None
 
     @asynccontextmanager
     async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[PostgresClaim]:
@@ -136,29 +155,49 @@ class PostgresRelayAnchor:
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
-        """LISTEN on the shared channel, waking only for notifications naming our schema."""
+        """LISTEN on the shared channel, waking only for notifications naming our schema. A lost listening
+        connection is replaced in the background (and wakes the relay once, to catch up what it missed)."""
+        stop = asyncio.Event()
+        first = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_listening(wake, stop, first))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(first.wait(), LISTEN_CONNECT_S)
+        try:
+            yield self.listening
+        finally:
+            stop.set()
+            await keeper
 
+    async def _keep_listening(self, wake: asyncio.Event, stop: asyncio.Event, first: asyncio.Event) -> None:
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             if payload == self.schema:
                 wake.set()
 
-        try:
-            conn = await self.pool.acquire()
-        except Exception:
-            yield False
-            return
-        try:
-            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-        except Exception:
-            await self.pool.release(conn)
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with suppress(Exception):
-                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
-            await self.pool.release(conn)
+        while not stop.is_set():
+            lost = asyncio.Event()
+            conn: Any = None
+            try:
+                conn = await self.pool.acquire()
+                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
+                await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+                self.listening = True
+                self.listen_pid = conn.get_server_pid()
+                first.set()
+                wake.set()  # anything committed while we were not listening
+                await _first_of(stop.wait(), lost.wait())
+            except Exception as exc:
+                log.warning("synapse: LISTEN connection failed: %s", type(exc).__name__)
+            finally:
+                self.listening = False
+                first.set()
+                if conn is not None:
+                    with suppress(Exception):
+                        await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+                    with suppress(Exception):
+                        await self.pool.release(conn)
+            if not stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), LISTEN_RETRY_S)
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         async with self.pool.acquire() as conn:
