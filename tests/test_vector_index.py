@@ -253,3 +253,28 @@ async def test_paraphrase_search_with_the_default_embedder(index: VectorIndex) -
     assert "I prefer minimal code" in found[:2], found
     assert found.index("I prefer minimal code") < found.index("the weather is sunny today")
     assert (await ranked("keep code small and simple"))[0] == "I prefer minimal code"
+
+
+async def test_engine_side_guard_holds_when_the_read_was_stale(
+    ready: VectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer may land between our read and our write (several relays on one server): the write itself
+    must still refuse to replace a newer version. Force that race by making the pre-read see nothing."""
+    entry = uuid.uuid4()
+    await ready.upsert(COLLECTION, [IndexPoint(entry, unit(0), payload(version=7))])
+
+    async def saw_nothing(*_args: object) -> dict[uuid.UUID, int]:
+        return {}
+
+    async def saw_old(*_args: object) -> dict[uuid.UUID, int]:
+        return {entry: 1}
+
+    monkeypatch.setattr(ready, "_stored_versions", saw_nothing)
+    await ready.upsert(COLLECTION, [IndexPoint(entry, unit(1), payload(version=3, lifecycle="COMPOST"))])
+    monkeypatch.setattr(ready, "_stored_versions", saw_old)
+    await ready.upsert(COLLECTION, [IndexPoint(entry, unit(2), payload(version=4, lifecycle="COMPOST"))])
+    await ready.set_payload(COLLECTION, entry, payload(version=5, lifecycle="COMPOST"))
+    monkeypatch.undo()
+    assert (await ready.retrieve(COLLECTION, [entry]))[entry].version == 7
+    hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent"), limit=1)
+    assert hits[0].id == entry and hits[0].score == pytest.approx(1.0, abs=1e-5)
