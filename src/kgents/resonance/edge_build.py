@@ -67,6 +67,18 @@ def recover(folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: Linux kills it if the owner dies (kill -9 included), so no orphan build
+    keeps burning CPU; elsewhere the next owner simply discards the half-made copy."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 async def optimise_copy(build: Path, timeout_s: float) -> bool:
     """Optimise the shard copy at `build` in a child process; True if it built or merged anything."""
     proc = await asyncio.create_subprocess_exec(
@@ -76,6 +88,7 @@ async def optimise_copy(build: Path, timeout_s: float) -> bool:
         str(build),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
