@@ -48,9 +48,7 @@ def cold_load_seconds(name: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def measure(
-    name: str, factory: Callable[[], Embedder], n_batch: int, n_single: int, batch: int
-) -> dict[str, float]:
+def measure(name: str, factory: Callable[[], Embedder], n_batch: int, n_single: int, batch: int) -> dict[str, float]:
     started = time.perf_counter()
     model = factory()
     load_s = time.perf_counter() - started
@@ -88,11 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     n_batch, n_single = (2_000, 200) if args.quick else (50_000, 2_000)
 
-    results = {
-        DEFAULT_EMBEDDER: measure(
-            DEFAULT_EMBEDDER, EMBEDDERS[DEFAULT_EMBEDDER], n_batch, n_single, args.batch
-        )
-    }
+    results = {DEFAULT_EMBEDDER: measure(DEFAULT_EMBEDDER, EMBEDDERS[DEFAULT_EMBEDDER], n_batch, n_single, args.batch)}
     try:
         import sentence_transformers  # noqa: F401
     except ImportError:

@@ -43,8 +43,7 @@ async def test_build_runs_beside_searches_and_keeps_concurrent_writes(tmp_path: 
         searches_during_build = 0
         late = make_points(50, seed=2)
         bumped = [
-            IndexPoint(p.id, p.vector, PointPayload("kent", "PATTERN", "TREE", 0.8, (), 2, "h", "e"))
-            for p in base[:20]
+            IndexPoint(p.id, p.vector, PointPayload("kent", "PATTERN", "TREE", 0.8, (), 2, "h", "e")) for p in base[:20]
         ]
         deleted = [p.id for p in base[20:30]]
         writes = [

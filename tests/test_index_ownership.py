@@ -64,14 +64,10 @@ def owner(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def contend(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CONTENDER, str(root)], capture_output=True, text=True, timeout=30
-    )
+    return subprocess.run([sys.executable, "-c", CONTENDER, str(root)], capture_output=True, text=True, timeout=30)
 
 
-def test_second_process_gets_a_clear_error_naming_the_owner(
-    owner: subprocess.Popen[str], tmp_path: Path
-) -> None:
+def test_second_process_gets_a_clear_error_naming_the_owner(owner: subprocess.Popen[str], tmp_path: Path) -> None:
     done = contend(tmp_path / "index")
     assert done.returncode == 3, done.stderr
     assert f"pid {owner.pid}" in done.stdout
@@ -134,9 +130,7 @@ async def test_open_index_chooses_by_settings(tmp_path: Path) -> None:
         assert (tmp_path / "home" / "index" / "owner.lock").exists()
     finally:
         await embedded.close()
-    served = open_index(
-        Settings(home=tmp_path / "home", qdrant_url="http://127.0.0.1:6333", qdrant_api_key="k")
-    )
+    served = open_index(Settings(home=tmp_path / "home", qdrant_url="http://127.0.0.1:6333", qdrant_api_key="k"))
     try:
         assert isinstance(served, QdrantServerIndex) and served.backend == "qdrant"
     finally:
@@ -152,9 +146,7 @@ def test_core_modules_import_no_ui_library() -> None:
         "open_embedder().embed(['x'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'rich', 'textual', 'torch'}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
 
 

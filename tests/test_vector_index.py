@@ -55,9 +55,7 @@ def payload(
     text: str = "text",
     embedder: str = "test-embedder",
 ) -> PointPayload:
-    return PointPayload(
-        persona, entry_type, lifecycle, confidence, tags, version, content_hash(text), embedder
-    )
+    return PointPayload(persona, entry_type, lifecycle, confidence, tags, version, content_hash(text), embedder)
 
 
 def point(vector: np.ndarray, **kwargs: object) -> IndexPoint:

@@ -29,7 +29,6 @@ QDRANT_SCHEMES = ("http", "https")
 
 AnchorBackend = Literal["sqlite", "postgres"]
 
-# -- soul (issue 4) ------------------------------------------------------------------------------------------
 DEFAULT_SOUL_TTL_S = 24 * 3600.0
 MAX_SOUL_TTL_S = 30 * 24 * 3600.0
 DEFAULT_SPARK_PREFIX = "default"
@@ -45,9 +44,6 @@ def check_soul_ttl(value: object) -> float:
     if isinstance(value, bool) or not 0 < seconds <= MAX_SOUL_TTL_S:
         raise ConfigError(f"KGENTS_SOUL_TTL must be in (0, {MAX_SOUL_TTL_S:g}] seconds (got {value!r:.40})")
     return seconds
-
-
-# -- end soul ------------------------------------------------------------------------------------------------
 
 
 def redact_url(url: str) -> str:
@@ -108,10 +104,10 @@ class Settings:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     redis_url: str | None = None
-    # -- soul (issue 4) --------------------------------------------------------------------------------------
+    embedder: str | None = None
+    """The embedder's name (KGENTS_EMBEDDER); None leaves it to the index's recorded or default one."""
     soul_ttl_seconds: float = DEFAULT_SOUL_TTL_S
     spark_prefix: str = DEFAULT_SPARK_PREFIX
-    # -- end soul --------------------------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
         check_persona(self.persona)
@@ -128,14 +124,12 @@ class Settings:
             object.__setattr__(self, "qdrant_url", check_url("KGENTS_QDRANT_URL", self.qdrant_url, QDRANT_SCHEMES))
         if self.redis_url is not None:
             object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
-        # -- soul (issue 4) ----------------------------------------------------------------------------------
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
         if not isinstance(self.spark_prefix, str) or not _SPARK_PREFIX_RE.match(self.spark_prefix):
             raise ConfigError(
                 "KGENTS_SPARK_PREFIX must be 1-64 characters of letters, digits, '_', '.' or '-'"
                 f" (got {self.spark_prefix!r:.80})"
             )
-        # -- end soul ----------------------------------------------------------------------------------------
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -154,10 +148,9 @@ class Settings:
             "qdrant_url": pick("KGENTS_QDRANT_URL"),
             "qdrant_api_key": pick("KGENTS_QDRANT_API_KEY"),
             "redis_url": pick("KGENTS_REDIS_URL"),
-            # -- soul (issue 4) --
+            "embedder": pick("KGENTS_EMBEDDER"),
             "soul_ttl_seconds": pick("KGENTS_SOUL_TTL") or DEFAULT_SOUL_TTL_S,
             "spark_prefix": pick("KGENTS_SPARK_PREFIX") or DEFAULT_SPARK_PREFIX,
-            # -- end soul --
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values["home"], str):

@@ -12,6 +12,7 @@ from kgents.errors import (
     BackendUnavailableError,
     ConfigError,
     ConflictError,
+    IndexMismatchError,
     NotFoundError,
     SchemaError,
     ValidationError,
@@ -36,6 +37,7 @@ class ExitCode(IntEnum):
 _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG),
     (SchemaError, ExitCode.CONFIG),
+    (IndexMismatchError, ExitCode.CONFIG),
     (BackendUnavailableError, ExitCode.UNAVAILABLE),
     (NotFoundError, ExitCode.NOT_FOUND),
     (ConflictError, ExitCode.CONFLICT),

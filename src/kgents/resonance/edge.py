@@ -154,9 +154,7 @@ class EdgeIndex:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise BackendUnavailableError(
-                f"vector collection {name!r}: unreadable {META_FILE}: {exc}"
-            ) from None
+            raise BackendUnavailableError(f"vector collection {name!r}: unreadable {META_FILE}: {exc}") from None
         return data if isinstance(data, dict) else None
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -321,9 +319,7 @@ class EdgeIndex:
         )
         async with col.gate.read():
             hits = await self._run(col.shard.query, request)
-        return [
-            IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits
-        ]
+        return [IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits]
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         col = await self._collection(collection)

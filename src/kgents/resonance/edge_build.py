@@ -99,9 +99,7 @@ async def optimise_copy(build: Path, timeout_s: float) -> bool:
         raise
     if proc.returncode != 0:
         last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise BackendUnavailableError(
-            f"building the vector index failed (exit {proc.returncode}): {last[:200]}"
-        )
+        raise BackendUnavailableError(f"building the vector index failed (exit {proc.returncode}): {last[:200]}")
     return out.decode().strip() == "1"
 
 

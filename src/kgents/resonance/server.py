@@ -107,9 +107,7 @@ class QdrantServerIndex:
         self._write_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
-    def connect(
-        cls, url: str, api_key: str | None = None, timeout: int = DEFAULT_TIMEOUT_S
-    ) -> QdrantServerIndex:
+    def connect(cls, url: str, api_key: str | None = None, timeout: int = DEFAULT_TIMEOUT_S) -> QdrantServerIndex:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
             # No version probe in the constructor: it is a blocking request, made before any event loop runs.
@@ -228,13 +226,9 @@ class QdrantServerIndex:
             todo = plan_writes(points, stored)
             if not todo:
                 return 0
-            batch = [
-                qm.PointStruct(id=str(p.id), vector=vectors[p.id], payload=p.payload.to_dict()) for p in todo
-            ]
+            batch = [qm.PointStruct(id=str(p.id), vector=vectors[p.id], payload=p.payload.to_dict()) for p in todo]
             guard = qm.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
-            await self._call(
-                self._client.upsert(collection, batch, wait=True, update_filter=guard), collection
-            )
+            await self._call(self._client.upsert(collection, batch, wait=True, update_filter=guard), collection)
             return len(todo)
 
     async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
@@ -290,8 +284,7 @@ class QdrantServerIndex:
             collection,
         )
         return [
-            IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {}))
-            for h in response.points
+            IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in response.points
         ]
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
@@ -300,9 +293,7 @@ class QdrantServerIndex:
         offset: Any = None
         while True:
             records, offset = await self._call(
-                self._client.scroll(
-                    collection, limit=SCROLL_PAGE, offset=offset, with_payload=["persona", "version"]
-                ),
+                self._client.scroll(collection, limit=SCROLL_PAGE, offset=offset, with_payload=["persona", "version"]),
                 collection,
             )
             for r in records:

@@ -43,9 +43,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray[Any, Any]]:
             continue
         dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
         if dtype is None:
-            raise ConfigError(
-                f"embedding model file {path}: tensor {name} has unsupported dtype {spec['dtype']}"
-            )
+            raise ConfigError(f"embedding model file {path}: tensor {name} has unsupported dtype {spec['dtype']}")
         start, end = spec["data_offsets"]
         array = np.frombuffer(data[start:end], dtype=np.dtype(dtype).newbyteorder("<"))
         tensors[name] = array.reshape(spec["shape"])

@@ -8,7 +8,6 @@ long-running relay for any backend.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +30,8 @@ IN_PROCESS_LEASE_S = 5.0
 
 
 def configured_embedder(settings: Settings) -> str | None:
-    """The embedder the user asked for (settings or KGENTS_EMBEDDER), None when left to the default."""
-    value = getattr(settings, "embedder", None) or os.environ.get("KGENTS_EMBEDDER", "").strip()
-    return value or None
+    """The embedder the user asked for (KGENTS_EMBEDDER), None when left to the default."""
+    return settings.embedder
 
 
 def _default_loader(name: str) -> Embedder:
