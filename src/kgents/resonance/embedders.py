@@ -19,16 +19,20 @@ from kgents.errors import ConfigError
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, Vectors
 
-DEFAULT_EMBEDDER = "minilm-static-256"
+DEFAULT_EMBEDDER = "minilm-mpnet-static-384"
+"""Packaged, offline, torch-free; finds paraphrases best among the static models (`bench/paraphrase.py`)."""
 EMBEDDER_ENV = "KGENTS_EMBEDDER"
 DEFAULT_CACHE_SIZE = 50_000
 DEFAULT_BATCH_SIZE = 512
 
 
-def _static_default() -> Embedder:
-    from kgents.resonance.static import load_packaged
+def _packaged(name: str) -> Callable[[], Embedder]:
+    def load() -> Embedder:
+        from kgents.resonance.static import load_packaged
 
-    return load_packaged(DEFAULT_EMBEDDER)
+        return load_packaged(name)
+
+    return load
 
 
 def _quality() -> Embedder:
@@ -38,7 +42,9 @@ def _quality() -> Embedder:
 
 
 EMBEDDERS: Mapping[str, Callable[[], Embedder]] = {
-    DEFAULT_EMBEDDER: _static_default,
+    DEFAULT_EMBEDDER: _packaged(DEFAULT_EMBEDDER),
+    # The former default: indexes built with it keep working (a model is never swapped under a name).
+    "minilm-static-256": _packaged("minilm-static-256"),
     "minilm": _quality,
 }
 """Every name `KGENTS_EMBEDDER` accepts; the name is what the index records."""
@@ -146,7 +152,7 @@ def _load(name: str) -> Embedder:
 def open_embedder(
     name: str | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> CachedEmbedder:
-    """The embedder named `name` (default: `KGENTS_EMBEDDER`, else `minilm-static-256`), wrapped in a cache.
+    """The embedder named `name` (default: `KGENTS_EMBEDDER`, else `DEFAULT_EMBEDDER`), wrapped in a cache.
 
     The model itself is loaded once per process and shared; each call gets its own cache and counters.
     """

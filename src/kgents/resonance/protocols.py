@@ -24,7 +24,7 @@ class Embedder(Protocol):
 
     @property
     def name(self) -> str:
-        """Stable identifier recorded in the index (e.g. `minilm-static-256`); a new model means a new name."""
+        """Stable identifier recorded in the index (e.g. `minilm-mpnet-static-384`); a new model means a new name."""
         ...
 
     @property

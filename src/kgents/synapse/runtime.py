@@ -14,6 +14,7 @@ from typing import Any
 
 from kgents.config import Settings
 from kgents.garden import GardenStore, open_store
+from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
@@ -24,7 +25,6 @@ from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
-DEFAULT_EMBEDDER = "minilm-static-256"
 IN_PROCESS_LEASE_S = 5.0
 """Short leases for in-process drains: only the index's owner can relay, so a lease only guards against a crash."""
 
