@@ -37,9 +37,9 @@ FAST = RelayConfig(
 def base_embedder() -> tuple[Embedder, bool]:
     """The real default embedder when importable (True), else the hashing stand-in (False)."""
     try:
-        from kgents.resonance.embedders import open_embedder
+        from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
 
-        return open_embedder("minilm-static-256"), True
+        return open_embedder(DEFAULT_EMBEDDER), True
     except Exception:
         return HashingEmbedder(), False
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -41,12 +44,12 @@ def test_default_embedder_shape_dtype_and_normalisation() -> None:
     embedder = open_embedder()
     assert isinstance(embedder, Embedder)
     assert embedder.name == DEFAULT_EMBEDDER
-    assert embedder.dimension == 256
+    assert embedder.dimension == 384
     vectors = embedder.embed(SENTENCES)
-    assert vectors.shape == (len(SENTENCES), 256)
+    assert vectors.shape == (len(SENTENCES), 384)
     assert vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # even the empty text
-    assert embedder.embed([]).shape == (0, 256)
+    assert embedder.embed([]).shape == (0, 384)
     with pytest.raises(TypeError):
         embedder.embed("one string")
 
@@ -121,7 +124,7 @@ def test_cached_embedder_wraps_any_embedder() -> None:
 
 
 def test_unknown_embedder_name_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match=rf"{EMBEDDER_ENV}='bert-huge'.*minilm-static-256.*minilm"):
+    with pytest.raises(ConfigError, match=rf"{EMBEDDER_ENV}='bert-huge'.*minilm-mpnet-static-384.*minilm-static-256.*minilm"):
         open_embedder("bert-huge")
     monkeypatch.setenv(EMBEDDER_ENV, "nope")
     with pytest.raises(ConfigError, match=EMBEDDER_ENV):
@@ -129,6 +132,34 @@ def test_unknown_embedder_name_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(EMBEDDER_ENV, "")
     assert embedder_name() == DEFAULT_EMBEDDER
     assert embedder_name(env={EMBEDDER_ENV: "minilm"}) == "minilm"
+
+
+def test_the_former_default_stays_registered() -> None:
+    """Indexes built with minilm-static-256 record that name: it must keep loading, with its own vectors."""
+    former = open_embedder("minilm-static-256")
+    assert (former.name, former.dimension) == ("minilm-static-256", 256)
+    a, b, c = former.embed(SENTENCES[:3])
+    assert cos(a, b) - cos(a, c) > 0.3
+
+
+def _paraphrase_bench() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "bench" / "paraphrase.py"
+    spec = importlib.util.spec_from_file_location("paraphrase_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_finds_paraphrases_better_than_the_former_default() -> None:
+    """bench/paraphrase.py: queries sharing no word with their memory. The default was chosen for this."""
+    bench = _paraphrase_bench()
+    new, old = open_embedder(), open_embedder("minilm-static-256")
+    for queries in (bench.QUERIES, bench.HOLDOUT):
+        ours, former = bench.evaluate(new, queries), bench.evaluate(old, queries)
+        assert ours["mrr"] >= former["mrr"] + 0.05, (ours, former)
+        assert ours["r1"] > former["r1"], (ours, former)
+    assert bench.evaluate(new)["r1"] >= 0.6
 
 
 def test_static_inference_matches_model2vec() -> None:
