@@ -175,4 +175,8 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     for _ in range(2):  # a second run starts from a clean demo persona
         done = subprocess.run([str(kgents), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
-        assert "FLOWER" in done.stdout and "history of" in done.stdout
+        out = " ".join(done.stdout.split())
+        assert "FLOWER" in out and "history of" in out
+        assert out.count("coherency_with_truth = 100%") == 2
+        assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
+        assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"
