@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,35 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kgents.cli.app import main
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, NotFoundError, ValidationError
-
-
-class Cli:
-    def __init__(self, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys = capsys
-        for key in [k for k in os.environ if k.startswith("KGENTS_")]:
-            monkeypatch.delenv(key)
-        monkeypatch.setenv("KGENTS_HOME", str(settings.home))
-        monkeypatch.setenv("KGENTS_PERSONA", "kent")
-        if settings.postgres_url:
-            monkeypatch.setenv("KGENTS_POSTGRES_URL", settings.postgres_url)
-            monkeypatch.setenv("KGENTS_POSTGRES_SCHEMA", settings.postgres_schema)
-        monkeypatch.setenv("COLUMNS", "120")
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        return int(done.value.code or 0), out, err
-
-    def json(self, *args: str) -> object:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
+from tests.helpers import CliHarness as Cli
 
 
 @pytest.fixture
@@ -175,4 +149,8 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     for _ in range(2):  # a second run starts from a clean demo persona
         done = subprocess.run([str(kgents), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
-        assert "FLOWER" in done.stdout and "history of" in done.stdout
+        out = " ".join(done.stdout.split())
+        assert "FLOWER" in out and "history of" in out
+        assert out.count("coherency_with_truth = 100%") == 2
+        assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
+        assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"

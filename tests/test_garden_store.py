@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -27,21 +26,13 @@ from kgents.garden import (
     open_store,
 )
 from kgents.garden.model import MAX_EVIDENCE_ITEMS
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")}
-    env["KGENTS_HOME"] = str(settings.home)
-    if settings.postgres_url:
-        env["KGENTS_POSTGRES_URL"] = settings.postgres_url
-        env["KGENTS_POSTGRES_SCHEMA"] = settings.postgres_schema
-    return env
+from tests.helpers import kgents_env
 
 
 def run_python(settings: Settings, code: str, timeout: float = 60) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=settings_env(settings),
+        env=kgents_env(settings),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -304,7 +295,7 @@ async def test_concurrent_nurture_from_two_processes_loses_nothing(
 ) -> None:
     e = await garden.plant("Contended across processes", "PATTERN", confidence=0.0)
     rounds = 20
-    env = settings_env(anchor_settings)
+    env = kgents_env(anchor_settings)
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,

@@ -14,39 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kgents.cli.app import main
 from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
 from kgents.synapse.runtime import open_synapse
+from tests.helpers import CliHarness as Cli
+from tests.helpers import kgents_env as _env
 from tests.helpers import wait_until
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")}
-    env["KGENTS_HOME"] = str(settings.home)
-    env["KGENTS_PERSONA"] = "kent"
-    if settings.postgres_url:
-        env["KGENTS_POSTGRES_URL"] = settings.postgres_url
-        env["KGENTS_POSTGRES_SCHEMA"] = settings.postgres_schema
-    env["COLUMNS"] = "120"
-    return env
-
-
-class Cli:
-    def __init__(self, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys = capsys
-        for key in [k for k in os.environ if k.startswith("KGENTS_")]:
-            monkeypatch.delenv(key)
-        for key, value in _env(settings).items():
-            if key.startswith("KGENTS_") or key == "COLUMNS":
-                monkeypatch.setenv(key, value)
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        return int(done.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kgents.cli.app import main
 from kgents.cli.exit_codes import ExitCode
+from kgents.config import Settings
 from tests.helpers import REDIS_URL
-
-
-class Cli:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-        for key in [k for k in os.environ if k.startswith("KGENTS_")]:
-            monkeypatch.delenv(key)
-        monkeypatch.setenv("KGENTS_HOME", str(home))
-        monkeypatch.setenv("KGENTS_PERSONA", "kent")
-        monkeypatch.setenv("COLUMNS", "120")
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        return int(done.value.code or 0), out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
+from tests.helpers import CliHarness as Cli
 
 
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path / "home", capsys, monkeypatch)
+    return Cli(Settings(home=tmp_path / "home"), capsys, monkeypatch)
 
 
 def test_show_mode_eigen_recall_on_the_embedded_default(cli: Cli) -> None:
