@@ -34,7 +34,7 @@ SEEDS: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
     ("Pasta tastes best with fresh basil", "PREFERENCE", 0.5, ("food",)),
     ("Small pure functions make thresholds testable", "INSIGHT", 0.35, ("design",)),
 )
-QUESTIONS = ("keep things small", "how should tests be written?")
+QUESTIONS = ("simplicity", "how should tests be written?", "what should I eat tonight?")
 
 
 def step(title: str) -> None:
@@ -118,10 +118,10 @@ async def scenario(settings: Settings, store: GardenStore) -> None:
         console.print(f"  outbox events waiting: {await store.outbox_depth()}")
         await relay(synapse, "insert, update and delete events")
 
-        step("5. 'what do you know about my style?': search by meaning, hydrated from the truth")
+        step("5. questions answered by meaning, not by shared words; hits hydrated from the truth")
         searcher = synapse.search()
         for question in QUESTIONS:
-            hits = await searcher.find_by_semantic_similarity(DEMO_PERSONA, question, limit=3)
+            hits = await searcher.find_by_semantic_similarity(DEMO_PERSONA, question, limit=2)
             console.print(f'  [bold]"{question}"[/]')
             for hit in hits:
                 console.print(
