@@ -7,18 +7,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.resonance.protocols import Embedder
+from kgents.resonance.edge import EdgeIndex
+from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
+from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.resonance.server import QdrantServerIndex
 from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, measure
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import collection_prefix, ensure_state
-from tests.synapse_support import CountingEmbedder, FaultyIndex, HashingEmbedder, MemoryIndex
+from tests.synapse_support import CountingEmbedder, FaultyIndex
 
 FAST = RelayConfig(
     batch_size=64,
@@ -34,27 +36,17 @@ FAST = RelayConfig(
 )
 
 
-def base_embedder() -> tuple[Embedder, bool]:
-    """The real default embedder when importable (True), else the hashing stand-in (False)."""
-    try:
-        from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
-
-        return open_embedder(DEFAULT_EMBEDDER), True
-    except Exception:
-        return HashingEmbedder(), False
+def base_embedder() -> Embedder:
+    """The real default embedder."""
+    return open_embedder(DEFAULT_EMBEDDER)
 
 
 INDEX_KINDS = ["qdrant", "edge"]
 
 
-async def open_inner_index(settings: Settings, kind: str = "qdrant") -> Any:
+async def open_inner_index(settings: Settings, kind: str = "qdrant") -> VectorIndex:
     """A real index: the server adapter over qdrant-client's in-process mode, or the embedded edge index under
-    KGENTS_HOME (the dict index only if the adapters are not importable)."""
-    try:
-        from kgents.resonance.edge import EdgeIndex
-        from kgents.resonance.server import QdrantServerIndex
-    except ImportError:
-        return MemoryIndex()
+    KGENTS_HOME."""
     if kind == "edge":
         return EdgeIndex.open(settings.home / "index")
     return QdrantServerIndex.in_memory()
@@ -67,7 +59,6 @@ class Env:
     anchor: RelayAnchor
     index: FaultyIndex
     embedder: CountingEmbedder
-    real_embedder: bool
     state: IndexState
     extra_embedders: dict[str, Embedder] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -117,12 +108,11 @@ async def open_env(settings: Settings, kind: str = "qdrant") -> AsyncIterator[En
     store = await open_store(settings)
     inner = await open_inner_index(settings, kind)
     index = FaultyIndex(inner)
-    base, real = base_embedder()
-    embedder = CountingEmbedder(base)
+    embedder = CountingEmbedder(base_embedder())
     anchor = await open_relay_anchor(store)
     schema = settings.postgres_schema if settings.postgres_url else None
     state = await ensure_state(anchor, index, embedder, collection_prefix(anchor.backend, schema))
-    env = Env(settings, store, anchor, index, embedder, real, state)
+    env = Env(settings, store, anchor, index, embedder, state)
     try:
         yield env
     finally:
