@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from kgents.resonance.embedders import DEFAULT_EMBEDDER, EMBEDDERS, CachedEmbedder
 from kgents.resonance.protocols import Embedder
+from kgents.stats import percentile
 
 _VOCABULARY = """
 I prefer minimal code keep things small simple tests fast docs clear meetings short agenda notes weather sunny
@@ -29,11 +30,6 @@ def sentences(n: int, seed: int = 7) -> list[str]:
     """Short sentences (4-12 words), distinct, deterministic."""
     rng = random.Random(seed)
     return [f"{' '.join(rng.choices(WORDS, k=rng.randint(4, 12)))} {i}" for i in range(n)]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def cold_load_seconds(name: str) -> float:
@@ -73,7 +69,7 @@ def measure(name: str, factory: Callable[[], Embedder], n_batch: int, n_single: 
         "cold_s": cold_load_seconds(name),
         "batch_per_s": batch_rate,
         "single_p50_ms": statistics.median(singles),
-        "single_p95_ms": percentile(singles, 95),
+        "single_p95_ms": percentile(singles, 0.95),
         "cached_per_s": cached_rate,
         "dimension": float(model.dimension),
     }

@@ -23,13 +23,9 @@ from rich.table import Table
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.garden import GardenQuery, Lifecycle, PersonaGarden, open_store
+from kgents.stats import percentile
 
 console = Console()
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def timed(rounds: int, op: Callable[[int], Awaitable[object]]) -> list[float]:
@@ -79,7 +75,7 @@ async def bench_backend(settings: Settings, entries: int, rounds: int) -> list[t
     def add(name: str, samples: list[float], baseline: list[float] | None = None) -> None:
         p50 = statistics.median(samples)
         ratio = f"{p50 / statistics.median(baseline):.1f}x" if baseline else ""
-        rows.append((name, f"{p50:.3f}", f"{percentile(samples, 0.95):.3f}", f"{1000 / p50:,.0f}/s", ratio))
+        rows.append((name, f"{p50:.3f}", f"{percentile(samples, 0.95) or 0.0:.3f}", f"{1000 / p50:,.0f}/s", ratio))
 
     try:
         base = await baseline_insert(settings, rounds)

@@ -26,7 +26,7 @@ from typing import Any
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
-from kgents.synapse.policy import percentile
+from kgents.stats import percentile
 from kgents.synapse.relay import RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
 

@@ -33,14 +33,10 @@ from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.soul import SoulService, open_service, open_soul
 from kgents.soul.redis_spark import RedisSpark
+from kgents.stats import percentile
 
 console = Console(width=120)
 Row = tuple[str, str, str, str, str]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def timed(
@@ -65,7 +61,7 @@ class Rows:
         p50 = statistics.median(samples)
         self.p50[name] = p50
         ratio = f"{p50 / self.p50[baseline]:.1f}x {baseline}" if baseline in self.p50 else ""
-        self.rows.append((name, f"{p50:.3f}", f"{percentile(samples, 0.95):.3f}", f"{1000 / p50:,.0f}/s", ratio))
+        self.rows.append((name, f"{p50:.3f}", f"{percentile(samples, 0.95) or 0.0:.3f}", f"{1000 / p50:,.0f}/s", ratio))
 
 
 async def baseline(url: str, prefix: str, payload: str, rounds: int, rows: Rows) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.protocols import IndexFilter, IndexPoint, PointPayload, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
+from kgents.stats import percentile
 
 DIM = 256
 PERSONAS = ("kent", "eve", "ada", "bob")
@@ -40,11 +41,6 @@ def points(n: int, seed: int = 1) -> list[IndexPoint]:
     ]
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 async def search_latencies(index: VectorIndex, queries: np.ndarray) -> list[float]:
     flt = IndexFilter("kent", lifecycles=("TREE",), min_confidence=0.2)
     out = []
@@ -62,16 +58,19 @@ async def run(name: str, index: VectorIndex, data: list[IndexPoint], queries: np
         await index.upsert("bench", data[i : i + 1000])
     result = {"upsert_per_s": len(data) / (time.perf_counter() - t)}
     lat = await search_latencies(index, queries)
-    result |= {"p50": statistics.median(lat), "p95": pct(lat, 95)}
+    result |= {"p50": statistics.median(lat), "p95": percentile(lat, 0.95) or 0.0}
     if isinstance(index, EdgeIndex):
         build = asyncio.create_task(index.optimize("bench"))
         t, during = time.perf_counter(), []
         while not build.done():
             during += await search_latencies(index, queries[:5])
         await build
-        result |= {"build_s": time.perf_counter() - t, "p95_during_build": pct(during, 95) if during else 0.0}
+        result |= {
+            "build_s": time.perf_counter() - t,
+            "p95_during_build": (percentile(during, 0.95) or 0.0) if during else 0.0,
+        }
         lat = await search_latencies(index, queries)
-        result |= {"hnsw_p50": statistics.median(lat), "hnsw_p95": pct(lat, 95)}
+        result |= {"hnsw_p50": statistics.median(lat), "hnsw_p95": percentile(lat, 0.95) or 0.0}
     await index.close()
     return result
 

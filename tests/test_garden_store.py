@@ -365,3 +365,13 @@ async def test_plant_many_ten_thousand(garden: PersonaGarden) -> None:
     assert await garden.count(GardenQuery(tags=("t3",))) == len([i for i in range(10_000) if i % 7 == 3])
     sample = entries[4321]
     assert await garden.get(sample.id) == sample
+
+
+async def test_get_many_is_one_persona_only(store: GardenStore) -> None:
+    kent, ada = PersonaGarden(store, "kent"), PersonaGarden(store, "ada")
+    mine = [await kent.plant(f"kent {i}", "VALUE") for i in range(3)]
+    theirs = await ada.plant("ada's", "VALUE")
+    asked = [e.id for e in mine] + [theirs.id, uuid.uuid4()]
+    found = await store.get_many("kent", asked)
+    assert found == {e.id: e for e in mine}
+    assert await store.get_many("kent", []) == {}

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor, utcnow
+from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from tests.helpers import wait_until
 
 

@@ -6,6 +6,7 @@ import uuid
 
 from kgents.garden.model import GardenEntry
 from kgents.resonance.hashing import content_hash
+from kgents.stats import percentile
 from kgents.synapse.apply import payload_of, plan_apply
 from kgents.synapse.coherency import compare
 from kgents.synapse.policy import (
@@ -13,7 +14,6 @@ from kgents.synapse.policy import (
     CircuitState,
     backoff_delay,
     is_alive,
-    percentile,
     should_dead_letter,
 )
 from kgents.synapse.records import EntryState

@@ -32,7 +32,6 @@ AnchorBackend = Literal["sqlite", "postgres"]
 DEFAULT_SOUL_TTL_S = 24 * 3600.0
 MAX_SOUL_TTL_S = 30 * 24 * 3600.0
 DEFAULT_SPARK_PREFIX = "default"
-_SPARK_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def check_soul_ttl(value: object) -> float:
@@ -125,7 +124,7 @@ class Settings:
         if self.redis_url is not None:
             object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
-        if not isinstance(self.spark_prefix, str) or not _SPARK_PREFIX_RE.match(self.spark_prefix):
+        if not isinstance(self.spark_prefix, str) or not PERSONA_RE.match(self.spark_prefix):
             raise ConfigError(
                 "KGENTS_SPARK_PREFIX must be 1-64 characters of letters, digits, '_', '.' or '-'"
                 f" (got {self.spark_prefix!r:.80})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -19,6 +19,10 @@ T = TypeVar("T")
 app = typer.Typer(help="Plant, list, nurture and retire persona memories.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LifecycleOpt = Annotated[list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")]
+TypeOpt = Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")]
+MinConfidenceOpt = Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")]
 EntryId = Annotated[str, typer.Argument(help="Entry id, or a unique prefix of it (at least 4 characters).")]
 
 
@@ -93,12 +97,10 @@ def plant(
 @app.command("list")
 def list_entries(
     ctx: typer.Context,
-    lifecycle: Annotated[
-        list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")
-    ] = None,
-    entry_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")] = None,
-    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")] = None,
+    lifecycle: LifecycleOpt = None,
+    entry_type: TypeOpt = None,
+    tag: TagOpt = None,
+    min_confidence: MinConfidenceOpt = None,
     text: Annotated[str | None, typer.Option("--text", "-s", help="Content contains this (any case).")] = None,
     order: Annotated[str, typer.Option("--order", help="confidence, planted, nurtured or content.")] = "confidence",
     ascending: Annotated[bool, typer.Option("--asc", help="Smallest first.")] = False,
@@ -107,10 +109,7 @@ def list_entries(
 ) -> None:
     """List entries, filtered and ordered."""
     query = GardenQuery(
-        lifecycles=tuple(parse_enum(Lifecycle, v, "lifecycle") for v in lifecycle or ()),
-        entry_types=tuple(parse_enum(EntryType, v, "entry_type") for v in entry_type or ()),
-        tags=tuple(tag or ()),
-        min_confidence=min_confidence,
+        **filter_fields(lifecycle, entry_type, tag, min_confidence),
         text=text,
         order_by=_order(order),
         descending=not ascending,
@@ -129,6 +128,18 @@ def list_entries(
         console.print(f"no entries match in the garden of {persona}")
         return
     console.print(entries_table(entries, f"garden of {persona}: {len(entries)} of {total}"))
+
+
+def filter_fields(
+    lifecycle: list[str] | None, entry_type: list[str] | None, tag: list[str] | None, min_confidence: float | None
+) -> dict[str, Any]:
+    """The filter flags shared by `list` and `search`, parsed (a bad stage or type is one clear error)."""
+    return {
+        "lifecycles": tuple(parse_enum(Lifecycle, v, "lifecycle") for v in lifecycle or ()),
+        "entry_types": tuple(parse_enum(EntryType, v, "entry_type") for v in entry_type or ()),
+        "tags": tuple(tag or ()),
+        "min_confidence": min_confidence,
+    }
 
 
 def _order(text: str) -> OrderBy:

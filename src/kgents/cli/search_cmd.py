@@ -7,8 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgents.cli.context import console, print_json, run, state
+from kgents.cli.garden_cmd import (
+    JsonFlag,
+    LifecycleOpt,
+    MinConfidenceOpt,
+    TagOpt,
+    TypeOpt,
+    filter_fields,
+)
 from kgents.cli.render import clip, confidence_bar, short_id
-from kgents.garden.model import EntryType, Lifecycle, parse_enum
 
 if TYPE_CHECKING:
     from kgents.synapse.search import SearchHit
@@ -18,25 +25,18 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=200, help="At most this many.")] = 10,
-    lifecycle: Annotated[
-        list[str] | None, typer.Option("--lifecycle", "-l", help="Only these stages (repeatable).")
-    ] = None,
-    entry_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-T", help="Must carry this tag (repeatable: all).")] = None,
-    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="At least this confident.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    lifecycle: LifecycleOpt = None,
+    entry_type: TypeOpt = None,
+    tag: TagOpt = None,
+    min_confidence: MinConfidenceOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Search this persona's garden by meaning ("keep things small" finds "I prefer minimal code")."""
+    """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
     from kgents.synapse.runtime import open_synapse
     from kgents.synapse.search import SearchFilters
 
     settings = state(ctx).settings()
-    filters = SearchFilters(
-        lifecycles=tuple(parse_enum(Lifecycle, v, "lifecycle") for v in lifecycle or ()),
-        entry_types=tuple(parse_enum(EntryType, v, "entry_type") for v in entry_type or ()),
-        tags=tuple(tag or ()),
-        min_confidence=min_confidence,
-    )
+    filters = SearchFilters(**filter_fields(lifecycle, entry_type, tag, min_confidence))
 
     async def go() -> list[SearchHit]:
         synapse = await open_synapse(settings)

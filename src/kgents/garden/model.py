@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
 from kgents.errors import ValidationError
 
@@ -153,10 +154,6 @@ def check_persona(persona: object) -> str:
             f" (got {_show(persona)})"
         )
     return persona
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _check_time(value: object, what: str) -> datetime:

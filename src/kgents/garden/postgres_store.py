@@ -137,6 +137,15 @@ class PostgresGardenStore:
         return None if row is None else _entry(row)
 
     @pg.translate_errors
+    async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        rows = await self._pool.fetch(
+            f"SELECT {COLUMNS} FROM persona_garden WHERE persona = $1 AND id = ANY($2::uuid[])",  # noqa: S608
+            persona,
+            list(ids),
+        )
+        return {e.id: e for e in map(_entry, rows)}
+
+    @pg.translate_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         status = await self._pool.execute(_REPLACE, *_row(entry), expected_version)
         return bool(status == "UPDATE 1")

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from kgents.clock import utcnow
 from kgents.errors import ConflictError, LifecycleError, NotFoundError, ValidationError
 from kgents.garden import lifecycle as rules
 from kgents.garden.model import (
@@ -22,7 +23,6 @@ from kgents.garden.model import (
     check_evidence,
     check_persona,
     parse_enum,
-    utcnow,
 )
 from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
 from kgents.garden.store import GardenStore

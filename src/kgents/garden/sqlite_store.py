@@ -116,6 +116,15 @@ class SqliteGardenStore:
         row = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (str(entry_id), persona)).fetchone())
         return None if row is None else _entry(row)
 
+    async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        keys = json.dumps([str(i) for i in ids])
+        sql = (
+            f"SELECT {COLUMNS} FROM persona_garden"  # noqa: S608
+            " WHERE persona = ? AND id IN (SELECT value FROM json_each(?))"
+        )
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, keys)).fetchall())
+        return {e.id: e for e in map(_entry, rows)}
+
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         row = _row(entry)
         params = (*row[2:5], row[5], row[7], *row[8:12], row[0], row[1], expected_version)

@@ -30,6 +30,10 @@ class GardenStore(Protocol):
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None: ...
 
+    async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
+        """The entries of `persona` among `ids`, in one round trip (absent ids are simply missing)."""
+        ...
+
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         """Write `entry` over the stored one if that is still at `expected_version`; False otherwise."""
         ...

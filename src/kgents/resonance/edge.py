@@ -37,6 +37,7 @@ from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_cop
 from kgents.resonance.index_common import (
     PAYLOAD_INDEXES,
     check_collection_name,
+    check_limit,
     check_metadata,
     check_vector,
     metadata_for,
@@ -69,8 +70,6 @@ log = logging.getLogger(__name__)
 
 
 def search_filter(flt: IndexFilter) -> qe.Filter:
-    if not flt.persona:
-        raise ValidationError("a search needs a persona")
     must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(flt.persona))]
     if flt.lifecycles:
         must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(list(flt.lifecycles))))
@@ -307,8 +306,7 @@ class EdgeIndex:
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
         col = await self._collection(collection)
-        if limit < 1:
-            raise ValidationError(f"search limit must be at least 1 (got {limit})")
+        check_limit(limit)
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(check_vector(vector, col.dimension)),

@@ -43,6 +43,12 @@ def check_collection_name(name: str) -> str:
     return name
 
 
+def check_limit(limit: int) -> int:
+    if limit < 1:
+        raise ValidationError(f"search limit must be at least 1 (got {limit})")
+    return limit
+
+
 def check_vector(vector: Sequence[float] | np.ndarray[Any, Any], dimension: int) -> list[float]:
     """The vector as a list of floats, after checking its length and that it is finite."""
     array = np.asarray(vector, dtype=np.float32)

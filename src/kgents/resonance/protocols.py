@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from kgents.errors import ValidationError
+
 Vectors = npt.NDArray[np.float32]
 """A (n, dimension) float32 array, rows L2-normalised (cosine = dot product)."""
 
@@ -91,6 +93,10 @@ class IndexFilter:
     tags: tuple[str, ...] = ()
     """Points must carry every one of these tags."""
     min_confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.persona:
+            raise ValidationError("a search needs a persona")
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from kgents.resonance.index_common import (  # noqa: E402
     META_EMBEDDER,
     PAYLOAD_INDEXES,
     check_collection_name,
+    check_limit,
     check_metadata,
     check_vector,
     metadata_for,
@@ -74,8 +75,6 @@ DEFAULT_TIMEOUT_S = 10
 
 
 def search_filter(flt: IndexFilter) -> qm.Filter:
-    if not flt.persona:
-        raise ValidationError("a search needs a persona")
     must: list[qm.Condition] = [qm.FieldCondition(key="persona", match=qm.MatchValue(value=flt.persona))]
     if flt.lifecycles:
         must.append(qm.FieldCondition(key="lifecycle", match=qm.MatchAny(any=list(flt.lifecycles))))
@@ -270,8 +269,7 @@ class QdrantServerIndex:
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
         dimension = await self._dimension(collection)
-        if limit < 1:
-            raise ValidationError(f"search limit must be at least 1 (got {limit})")
+        check_limit(limit)
         response = await self._call(
             self._client.query_points(
                 collection,

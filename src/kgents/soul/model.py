@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
 from kgents.errors import ValidationError
 
@@ -67,10 +68,6 @@ MODE_AFFINITY: Mapping[DialogueMode, tuple[str, ...]] = MappingProxyType(
         DialogueMode.EXPLORE: ("categorical", "joy"),
     }
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_mode(value: object) -> DialogueMode:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kgents.clock import utcnow
 from kgents.errors import BackendUnavailableError, ConflictError, ValidationError
 from kgents.soul.embedded_spark import EmbeddedSpark
 from kgents.soul.metrics import OpTimer, ReflexMetrics, reflex_metrics
-from kgents.soul.model import DialogueMode, SoulDataError, SoulState, check_soul_id, parse_mode, utcnow
+from kgents.soul.model import DialogueMode, SoulDataError, SoulState, check_soul_id, parse_mode
 from kgents.soul.snapshot import SnapshotStore
 from kgents.soul.spark import ModeChange, SparkStore
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from kgents.soul.model import DialogueMode, parse_mode
 
-PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HEARTBEAT_INTERVAL_S = 5.0
 HEARTBEAT_TTL_S = 15.0
 """A heartbeat older than this (interval + margin) means the instance is gone."""

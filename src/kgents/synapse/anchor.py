@@ -12,16 +12,12 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from kgents.synapse.records import ClaimedEvent, DeadLetter, EntryState, Heartbeat, IndexState, Target
 
 NOTIFY_CHANNEL = "kgents_outbox"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Claim(Protocol):

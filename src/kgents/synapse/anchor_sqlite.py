@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
-from kgents.synapse.anchor import utcnow
+from kgents.clock import utcnow
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -146,7 +146,6 @@ class SqliteRelayAnchor:
 
     def __init__(self, anchor: SqliteAnchor) -> None:
         self.anchor = anchor
-        self.local_wake: asyncio.Event | None = None
 
     @asynccontextmanager
     async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[SqliteClaim]:
@@ -170,12 +169,8 @@ class SqliteRelayAnchor:
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
-        """SQLite has no notifications across processes; in-process writers may set `local_wake`."""
-        self.local_wake = wake
-        try:
-            yield False
-        finally:
-            self.local_wake = None
+        """SQLite has no notifications across processes: the relay polls (in-process writers call `wake()`)."""
+        yield False
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self.anchor.run(lambda: self.anchor.conn.execute(sql, params).fetchall())

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kgents.errors import BackendUnavailableError
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
 from kgents.synapse.records import EntryState, Target
+
+T = TypeVar("T")
 
 EmbedderResolver = Callable[[str], Embedder]
 """Embedder by name (the index records which one made each collection)."""
@@ -87,10 +90,8 @@ def plan_apply(
         wanted = payload_of(entry, content_hash(entry.content), embedder)
         if stored is None or stored.content_hash != wanted.content_hash or stored.embedder != embedder:
             plan.embeds.append((entry, wanted))
-        elif stored.version >= wanted.version and stored == wanted:
-            plan.unchanged.append(entry_id)
-        elif stored.version > wanted.version:
-            plan.unchanged.append(entry_id)  # the index already holds a newer state: never go back
+        elif stored == wanted or stored.version > wanted.version:
+            plan.unchanged.append(entry_id)  # already there, or the index holds a newer state: never go back
         else:
             plan.payloads.append((entry_id, wanted))
     return plan
@@ -99,7 +100,6 @@ def plan_apply(
 @dataclass(slots=True)
 class ApplyResult:
     embedded: int = 0
-    upserted: int = 0
     payload_only: int = 0
     deleted: int = 0
     unchanged: int = 0
@@ -107,9 +107,9 @@ class ApplyResult:
     """Per-entry failures: entry id → (step, error)."""
 
 
-async def _call(step: str, coro: object) -> object:
+async def _call(step: str, coro: Awaitable[T]) -> T:
     try:
-        return await coro  # type: ignore[misc]
+        return await coro
     except Exception as exc:
         if is_outage(exc):
             raise IndexOutageError(step, exc) from exc
@@ -144,7 +144,6 @@ async def apply_to_target(
     if not rows:
         return result
     existing = await _call("retrieve", index.retrieve(target.collection, list(rows)))
-    assert isinstance(existing, dict)
     plan = plan_apply(rows, existing, embedder.name)
     result.unchanged = len(plan.unchanged)
     if plan.deletes:
@@ -177,8 +176,7 @@ async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], 
     if not points:
         return
     try:
-        written = await _call("upsert", index.upsert(target.collection, points))
-        result.upserted += int(written)  # type: ignore[call-overload]
+        await _call("upsert", index.upsert(target.collection, points))
         return
     except IndexOutageError:
         raise
@@ -186,8 +184,7 @@ async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], 
         pass
     for point in points:  # isolate the point the index refuses
         try:
-            written = await _call("upsert", index.upsert(target.collection, [point]))
-            result.upserted += int(written)  # type: ignore[call-overload]
+            await _call("upsert", index.upsert(target.collection, [point]))
         except IndexOutageError:
             raise
         except Exception as exc:

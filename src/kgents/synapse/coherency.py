@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
-from kgents.synapse.anchor import RelayAnchor, utcnow
+from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.records import IndexState, Target
 

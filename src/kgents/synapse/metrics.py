@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kgents.synapse.anchor import RelayAnchor, utcnow
-from kgents.synapse.policy import CircuitState, is_alive, percentile
+from kgents.clock import utcnow
+from kgents.stats import percentile
+from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.policy import CircuitState, is_alive
 
 QUEUE_DEPTH_CAP = 100_000
 LATENCY_WINDOW = 2_048

@@ -1,4 +1,4 @@
-"""The relay's decisions as small pure functions: retry backoff, the circuit breaker, liveness, percentiles.
+"""The relay's decisions as small pure functions: retry backoff, the circuit breaker, liveness.
 
 Kept free of I/O and clocks (time is always passed in) so each rule is unit-tested on its own and reads the
 same in the relay, in `kgents synapse status` and in the health model.
@@ -7,7 +7,6 @@ same in the relay, in `kgents synapse status` and in the health model.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,17 +31,6 @@ def is_alive(heartbeat_age_s: float | None, interval_s: float, margin_s: float |
         return False
     margin = 2.0 * interval_s if margin_s is None else margin_s
     return heartbeat_age_s < interval_s + margin
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-quantile (0 ≤ q ≤ 1) by linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * min(max(q, 0.0), 1.0)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 class CircuitState(StrEnum):

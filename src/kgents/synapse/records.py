@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +102,9 @@ class Target:
     embedder: str
     dimension: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True, slots=True)
 class IndexState:
@@ -117,17 +120,7 @@ class IndexState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "active": {
-                "collection": self.active.collection,
-                "embedder": self.active.embedder,
-                "dimension": self.active.dimension,
-            },
-            "pending": None
-            if self.pending is None
-            else {
-                "collection": self.pending.collection,
-                "embedder": self.pending.embedder,
-                "dimension": self.pending.dimension,
-            },
+            "active": self.active.to_dict(),
+            "pending": None if self.pending is None else self.pending.to_dict(),
             "generation": self.generation,
         }

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import RelayAnchor, utcnow
+from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.coherency import CoherencyReport, measure, repair
 from kgents.synapse.policy import is_alive
@@ -40,12 +41,8 @@ class ReindexReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "old": {"collection": self.old.collection, "embedder": self.old.embedder},
-            "new": {
-                "collection": self.new.collection,
-                "embedder": self.new.embedder,
-                "dimension": self.new.dimension,
-            },
+            "old": self.old.to_dict(),
+            "new": self.new.to_dict(),
             "copied": self.copied,
             "catch_up_rounds": self.catch_up_rounds,
             "seconds": round(self.seconds, 3),

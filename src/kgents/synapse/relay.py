@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
-from kgents.synapse.anchor import RelayAnchor, utcnow
+from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import (
     ApplyResult,
     EmbedderResolver,
@@ -107,10 +108,6 @@ class Relay:
         self._stopping = True
         self._stopped.set()
         self._wake.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     # -- one batch -------------------------------------------------------------------------------------------
     async def run_once(self) -> BatchOutcome:
@@ -256,11 +253,9 @@ class Relay:
                         self.stats.last_error = f"anchor: {describe(exc)}"
                         log.warning("synapse: batch failed: %s", describe(exc))
                         outcome = BatchOutcome(outage=True)
-                    if outcome.claimed >= self.config.batch_size and not outcome.outage:
-                        continue
-                    delay = max(poll, self.breaker.retry_in(time.monotonic())) if outcome.outage else poll
                     if outcome.claimed and not outcome.outage:
                         continue  # more may be due already
+                    delay = max(poll, self.breaker.retry_in(time.monotonic())) if outcome.outage else poll
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), delay)
                     self._wake.clear()

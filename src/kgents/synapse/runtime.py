@@ -141,11 +141,8 @@ async def open_synapse(
         existing = await anchor.read_state()
         if existing is not None:
             check_embedder(existing, configured)
-        state = (
-            await ensure_state(anchor, opened_index, embedders(configured or DEFAULT_EMBEDDER), prefix)
-            if existing is None
-            else await _ensure_collections(anchor, opened_index, embedders, prefix)
-        )
+        embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
+        state = await ensure_state(anchor, opened_index, embedder, prefix)
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:
@@ -153,11 +150,3 @@ async def open_synapse(
         if own_store:
             await store.close()
         raise
-
-
-async def _ensure_collections(
-    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderCache, prefix: str
-) -> IndexState:
-    state = await anchor.read_state()
-    assert state is not None
-    return await ensure_state(anchor, index, embedders(state.active.embedder), prefix)

@@ -105,11 +105,11 @@ class SemanticSearch:
             limit * OVERFETCH + len(skip),
             score_threshold,
         )
+        wanted = [h.id for h in hits if h.id not in skip and h.payload.persona == persona]
+        rows = await self.store.get_many(persona, wanted)
         found: list[SearchHit] = []
         for hit in hits:
-            if hit.id in skip or hit.payload.persona != persona:
-                continue
-            entry = await self.store.get(persona, hit.id)
+            entry = rows.get(hit.id)
             if entry is None or not filters.accepts(entry):
                 continue
             found.append(SearchHit(entry, hit.score))
