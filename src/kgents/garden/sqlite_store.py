@@ -18,6 +18,9 @@ from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
 
 _INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 
+_G_COLUMNS = ", ".join(f"g.{column}" for column in COLUMNS.split(", "))
+"""The columns qualified (json_each has an `id` of its own)."""
+
 _REPLACE = (
     "UPDATE persona_garden SET content = ?, entry_type = ?, lifecycle = ?, confidence = ?, last_nurtured = ?,"
     " eigenvector_affinities = ?, evidence = ?, tags = ?, version = ?"
@@ -118,11 +121,12 @@ class SqliteGardenStore:
 
     async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
         keys = json.dumps([str(i) for i in ids])
+        # CROSS JOIN fixes the loop order: one primary-key lookup per id, never a scan of the persona's rows.
         sql = (
-            f"SELECT {COLUMNS} FROM persona_garden"  # noqa: S608
-            " WHERE persona = ? AND id IN (SELECT value FROM json_each(?))"
+            f"SELECT {_G_COLUMNS} FROM json_each(?) AS k CROSS JOIN persona_garden AS g ON g.id = k.value"  # noqa: S608
+            " WHERE g.persona = ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, keys)).fetchall())
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
