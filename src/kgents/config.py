@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from kgents.anchor.migrations import SCHEMA_RE
 from kgents.errors import ConfigError
 
 DEFAULT_HOME = Path(".kgents")
 DEFAULT_PERSONA = "default"
 DEFAULT_SCHEMA = "kgents"
 
-_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PERSONA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -110,7 +110,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_persona(self.persona)
-        if not _SCHEMA_RE.match(self.postgres_schema):
+        if not SCHEMA_RE.match(self.postgres_schema):
             raise ConfigError(
                 "KGENTS_POSTGRES_SCHEMA must be a lower-case SQL identifier (letters, digits, '_'),"
                 f" got {self.postgres_schema!r:.80}"
