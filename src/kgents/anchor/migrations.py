@@ -53,7 +53,7 @@ def _sqlite_row_json(alias: str) -> str:
 
 def check_schema_name(schema: object) -> str:
     """`schema` if it is a name kgents may quote into SQL, else ValidationError (checked where a name enters)."""
-    if not isinstance(schema, str) or not SCHEMA_RE.match(schema):
+    if not isinstance(schema, str) or not SCHEMA_RE.fullmatch(schema):
         raise ValidationError(
             "a PostgreSQL schema name must be 1-63 lower-case letters, digits or '_', not starting with a digit"
             f" (got {schema!r:.80})"
