@@ -48,10 +48,21 @@ def test_default_embedder_shape_dtype_and_normalisation() -> None:
     vectors = embedder.embed(SENTENCES)
     assert vectors.shape == (len(SENTENCES), 384)
     assert vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # even the empty text
+    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert not vectors[3:].any(), "the empty text and unknown symbols embed to the zero vector"
     assert embedder.embed([]).shape == (0, 384)
     with pytest.raises(TypeError):
         embedder.embed("one string")
+
+
+@pytest.mark.parametrize("name", [DEFAULT_EMBEDDER, "minilm-static-256"])
+def test_texts_of_unknown_symbols_match_nothing(name: str) -> None:
+    embedder = open_embedder(name, cache_size=0)
+    party, rocket, mixed, word = embedder.embed(["🎉🎉", "🚀", "party 🎉", "party"])
+    assert not party.any() and not rocket.any(), "no [UNK] row: emoji-only texts are not all the same point"
+    assert cos(party, rocket) == 0.0
+    assert np.allclose(mixed, word), "unknown tokens are left out of the mean"
+    assert np.isclose(np.linalg.norm(word), 1.0, atol=1e-5)
 
 
 def test_similarity_orders_meaning_over_words() -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kgents.errors import ValidationError
 from kgents.garden.model import (
     EntryType,
@@ -107,6 +109,8 @@ class SemanticSearch:
             return []
         embedder = self.embedders(state.active.embedder)
         vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+        if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
+            return []
         skip = set(exclude)
         hits = await self.index.search(
             state.active.collection,
