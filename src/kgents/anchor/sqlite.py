@@ -189,6 +189,8 @@ def _writable(path: Path) -> bool:
         if folder.parent == folder:
             return False
         folder = folder.parent
+    if not folder.is_dir():  # a file in the way: opening fails with its own clear error
+        return True
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     return not path.exists() or os.access(path, os.W_OK)
