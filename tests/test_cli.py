@@ -154,3 +154,18 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
         assert out.count("coherency_with_truth = 100%") == 2
         assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
         assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"
+
+
+def test_version_and_bare_groups_answer_without_an_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgents import __version__
+
+    cli = Cli(Settings(home=tmp_path / "home"), capsys, monkeypatch)
+    assert cli("--version") == (0, f"kgents {__version__}\n", "")
+    for group in ((), ("garden",), ("soul",), ("synapse",), ("db",)):
+        code, out, err = cli(*group)
+        assert code == 0 and err == "", (group, err)
+        assert "Usage" in out and "Commands" in out, group
+    code, _out, err = cli("garden", "frob")
+    assert code == ExitCode.USAGE and err.strip() == "kgents: No such command 'frob'."

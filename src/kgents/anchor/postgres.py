@@ -14,9 +14,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
-from kgents.anchor.migrations import load_migrations, pending_migrations
+from kgents.anchor.migrations import check_schema_name, load_migrations, pending_migrations
 from kgents.config import redact_url
-from kgents.errors import BackendUnavailableError
+from kgents.errors import BackendUnavailableError, SchemaError
 
 CONNECT_TIMEOUT_S = 5.0
 MIGRATION_LOCK_KEY = 0x6B67656E7473  # "kgents": one migrator at a time per database
@@ -25,6 +25,10 @@ MIGRATION_LOCK_KEY = 0x6B67656E7473  # "kgents": one migrator at a time per data
 async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def describe_failure(url: str, exc: BaseException) -> str:
@@ -41,7 +45,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
     elif isinstance(exc, OSError):
         reason = exc.strerror or type(exc).__name__
     else:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _first_line(exc)
     return f"KGENTS_POSTGRES_URL: cannot connect to {shown}: {reason}"
 
 
@@ -68,20 +72,58 @@ def translate_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P,
         except asyncpg.CannotConnectNowError:
             raise BackendUnavailableError("KGENTS_POSTGRES_URL: PostgreSQL is starting up or shutting down") from None
         except _LOST as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BackendUnavailableError(f"KGENTS_POSTGRES_URL: lost the connection to PostgreSQL: {reason}") from None
+            raise BackendUnavailableError(
+                f"KGENTS_POSTGRES_URL: lost the connection to PostgreSQL: {_first_line(exc)}"
+            ) from None
 
     return wrapper
 
 
-async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Any:
-    """An asyncpg pool on `schema` (created if missing), or BackendUnavailableError."""
+_CONNECT_FAILURES = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+"""What connecting can fail with; any other server error is about the SQL we sent and says so."""
+
+
+async def _connect(url: str) -> Any:
     try:
-        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-        try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except _CONNECT_FAILURES as exc:
+        raise BackendUnavailableError(describe_failure(url, exc)) from None
+    except ValueError as exc:  # asyncpg's DSN parser
+        raise BackendUnavailableError(f"KGENTS_POSTGRES_URL is not usable ({redact_url(url)}): {exc}") from None
+
+
+async def ensure_schema(url: str, schema: str) -> None:
+    """Create `schema` if missing, under the migration lock so processes starting together never collide."""
+    conn = await _connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        finally:
-            await conn.close()
+    except _CONNECT_FAILURES as exc:
+        raise BackendUnavailableError(describe_failure(url, exc)) from None
+    except asyncpg.PostgresError as exc:
+        raise SchemaError(f"KGENTS_POSTGRES_SCHEMA: cannot create schema {schema!r}: {_first_line(exc)}") from None
+    finally:
+        await conn.close()
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Any:
+    """An asyncpg pool on `schema` (created if missing); BackendUnavailableError only if PostgreSQL cannot be
+    reached, SchemaError if the schema cannot be made, ValidationError for a name kgents refuses."""
+    check_schema_name(schema)
+    await ensure_schema(url, schema)
+    try:
         return await asyncpg.create_pool(
             url,
             min_size=min_size,
@@ -90,10 +132,8 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
             init=_init_connection,
             server_settings={"search_path": f'"{schema}"', "TimeZone": "UTC", "application_name": "kgents"},
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except _CONNECT_FAILURES as exc:
         raise BackendUnavailableError(describe_failure(url, exc)) from None
-    except ValueError as exc:  # asyncpg's DSN parser
-        raise BackendUnavailableError(f"KGENTS_POSTGRES_URL is not usable ({redact_url(url)}): {exc}") from None
 
 
 async def applied_versions(conn: Any) -> set[int]:
@@ -104,6 +144,7 @@ async def applied_versions(conn: Any) -> set[int]:
     return {int(r[0]) for r in await conn.fetch("SELECT version FROM schema_version")}
 
 
+@translate_errors
 async def migrate(pool: Any, schema: str) -> list[str]:
     """Apply the missing migrations in one transaction, serialised by an advisory lock; return what ran."""
     migrations = load_migrations("postgres", schema)
@@ -126,7 +167,8 @@ async def schema_version(pool: Any) -> int:
 
 async def drop_schema(url: str, schema: str) -> None:
     """Remove a schema and everything in it (tests and `kgents db reset`)."""
-    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    check_schema_name(schema)
+    conn = await _connect(url)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:

@@ -8,6 +8,7 @@ Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lo
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kgents.anchor.migrations import load_migrations, pending_migrations
-from kgents.errors import BackendUnavailableError
+from kgents.errors import BackendUnavailableError, ConfigError
 
 T = TypeVar("T")
 
@@ -31,6 +32,8 @@ class SqliteAnchor:
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgents-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self.read_only = False
+        """True when the database (or its folder) is not writable: reads work, writes raise ConfigError."""
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> SqliteAnchor:
@@ -45,17 +48,55 @@ class SqliteAnchor:
         return anchor
 
     def _connect(self) -> None:
+        if not _writable(self.path):
+            self._connect_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailableError(f"KGENTS_HOME: cannot open the anchor database {self.path}: {exc}") from None
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:  # the permission check could not tell (e.g. a read-only mount)
+            conn.close()
+            if not _is_read_only_error(exc):
+                raise
+            self._connect_read_only()
+            return
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        self._setup(conn)
+
+    def _connect_read_only(self) -> None:
+        """Open a database we may not write: reads work, any write is a ConfigError naming the path."""
+        if not self.path.is_file():
+            raise ConfigError(f"KGENTS_HOME: {self.path.parent} is not writable, so the anchor database cannot be made")
+        self.read_only = True
+        wal = self.path.with_name(self.path.name + "-wal")
+        # immutable=1 reads a WAL database whose -shm cannot be made, but would miss changes still in the -wal file
+        tries = ("mode=ro",) if wal.exists() and wal.stat().st_size else ("mode=ro", "mode=ro&immutable=1")
+        for flags in tries:
+            uri = f"{self.path.resolve().as_uri()}?{flags}"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                conn.close()
+                continue
+            conn.execute("PRAGMA query_only = ON")
+            self._setup(conn)
+            return
+        raise ConfigError(f"KGENTS_HOME: cannot read the anchor database {self.path} (and its folder is not writable)")
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.create_function("kgents_contains", 2, _contains, deterministic=True)
         self._conn = conn
+
+    def not_writable(self) -> ConfigError:
+        return ConfigError(f"KGENTS_HOME: {self.path} is not writable (this command needs to write)")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -72,21 +113,35 @@ class SqliteAnchor:
     def write(self) -> Any:
         """A write transaction on the worker thread: commit on success, roll back on any error."""
         conn = self.conn
+        if self.read_only:
+            raise self.not_writable()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if _is_read_only_error(exc):
+                raise self.not_writable() from None
             raise BackendUnavailableError(
                 f"KGENTS_HOME: the anchor database {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s"
                 f" (another process holds its write lock): {exc}"
             ) from None
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            if _is_read_only_error(exc):
+                raise self.not_writable() from None
+            raise
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
     def _applied(self) -> set[int]:
+        if self.read_only:
+            known = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+            if known.fetchone() is None:
+                return set()
+            return {int(r[0]) for r in self.conn.execute("SELECT version FROM schema_version")}
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version"
             " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -98,6 +153,10 @@ class SqliteAnchor:
 
     def _migrate(self) -> list[str]:
         applied: list[str] = []
+        if self.read_only:  # nothing to do is fine; anything to do needs a writable home
+            if pending_migrations(load_migrations("sqlite"), self._applied(), str(self.path)):
+                raise ConfigError(f"KGENTS_HOME: {self.path} is not writable and its schema needs migrating")
+            return applied
         with self.write() as conn:
             for migration in pending_migrations(load_migrations("sqlite"), self._applied(), str(self.path)):
                 for statement in _split_statements(migration.sql):
@@ -121,6 +180,24 @@ class SqliteAnchor:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
+
+
+def _writable(path: Path) -> bool:
+    """Whether we may write the database and create its -wal/-shm files beside it (False on a read-only home)."""
+    folder = path.parent
+    while not folder.exists():  # the nearest existing ancestor decides whether the folder can be made
+        if folder.parent == folder:
+            return False
+        folder = folder.parent
+    if not folder.is_dir():  # a file in the way: opening fails with its own clear error
+        return True
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    return not path.exists() or os.access(path, os.W_OK)
+
+
+def _is_read_only_error(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY or "readonly" in str(exc)
 
 
 def _contains(haystack: str | None, needle: str | None) -> bool:

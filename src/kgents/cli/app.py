@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd, search_cmd, soul_cmd, synapse_cmd
+from kgents.cli import db_cmd, demo_cmd, garden_cmd, logs, search_cmd, soul_cmd, synapse_cmd
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
@@ -30,6 +31,13 @@ app.add_typer(soul_cmd.app, name="soul")
 app.command("demo")(demo_cmd.demo)
 
 
+def _print_version(value: bool) -> None:
+    """`--version` is eager: it answers before click looks for a command."""
+    if value:
+        typer.echo(f"kgents {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -42,21 +50,25 @@ def root(
     postgres_url: Annotated[
         str | None, typer.Option("--postgres-url", help="Use PostgreSQL as the anchor (KGENTS_POSTGRES_URL).")
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
 ) -> None:
-    if version:
-        typer.echo(f"kgents {__version__}")
-        raise typer.Exit(0)
     ctx.obj = CliState({"home": home, "persona": persona, "postgres_url": postgres_url})
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry and the one place errors are reported: a plain line on stderr and an exit code."""
     command = typer.main.get_command(app)
+    handler = logs.install()
     try:
         result = command.main(args=argv, prog_name="kgents", standalone_mode=False)
     except typer.Abort:
         _exit_with("interrupted", ExitCode.INTERRUPTED)
+    except NoArgsIsHelpError as exc:  # a bare group: its help is the answer (rich printed it already)
+        if exc.format_message():
+            typer.echo(exc.format_message())
+        sys.exit(ExitCode.OK)
     except typer.exceptions.TyperException as exc:  # click's usage errors, as typer vendors them
         _exit_with(exc.format_message().replace("\n", " "), ExitCode.USAGE)
     except (KgentsError, KeyboardInterrupt) as exc:
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         _exit_with(
             f"internal error: {type(exc).__name__}: {exc} (KGENTS_DEBUG=1 shows the traceback)", ExitCode.INTERNAL
         )
+    finally:
+        logs.uninstall(handler)
     sys.exit(result if isinstance(result, int) else ExitCode.OK)
 
 

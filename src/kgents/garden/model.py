@@ -7,7 +7,7 @@ one place, so both stores and every caller reject the same inputs with the same 
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -62,13 +62,42 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
     raise ValidationError(f"{what} must be one of {choices} (got {_show(value)})")
 
 
+def check_enums(enum: type[E], values: object, what: str) -> tuple[E, ...]:
+    """A list of `enum` members (case-insensitive names); one bare string is an error, not a list of letters."""
+    return tuple(parse_enum(enum, v, what) for v in as_tuple(values, what))
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in "\n\t\r" for ch in text)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters refused in content, evidence and queries: every C0 and C1 one except tab, newline, CR."""
+_CONTROL_ANYWHERE = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Control characters refused in tags (and names): all of them."""
+
+
+def check_text(text: str, what: str, *, line_breaks: bool = True) -> str:
+    """`text` if it is valid Unicode without control characters (tab, newline and CR allowed when `line_breaks`).
+
+    A lone surrogate is what invalid UTF-8 in a command-line argument becomes (surrogateescape) or what a caller
+    built by hand: no database can store it, so it is refused here, before anything is written.
+    """
+    if _SURROGATE.search(text):
+        raise ValidationError(f"{what} is not valid Unicode (a lone surrogate: invalid UTF-8 in the input?)")
+    control = (_CONTROL_IN_TEXT if line_breaks else _CONTROL_ANYWHERE).search(text)
+    if control:
+        raise ValidationError(f"{what} must not contain the control character U+{ord(control[0]):04X}")
+    return text
+
+
+def as_tuple(values: object, what: str) -> tuple[Any, ...]:
+    """A list-like argument as a tuple; a single string (which would iterate as letters) is an error."""
+    if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(f"{what} must be a list (got {_show(values)})")
+    return tuple(values)
 
 
 def check_content(content: object) -> str:
@@ -78,9 +107,7 @@ def check_content(content: object) -> str:
         raise ValidationError("content must not be empty or only whitespace")
     if len(content) > MAX_CONTENT_CHARS:
         raise ValidationError(f"content is {len(content):,} characters; the limit is {MAX_CONTENT_CHARS:,}")
-    if "\x00" in content:
-        raise ValidationError("content must not contain NUL characters")
-    return content
+    return check_text(content, "content")
 
 
 def check_confidence(value: object, what: str = "confidence") -> float:
@@ -94,39 +121,33 @@ def check_confidence(value: object, what: str = "confidence") -> float:
     return number
 
 
-def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
+def check_tags(tags: object) -> tuple[str, ...]:
     """Tags stripped and de-duplicated (first occurrence wins), each checked."""
-    if isinstance(tags, str):
-        raise ValidationError("tags must be a list of strings, not one string")
     seen: dict[str, None] = {}
-    for tag in tags:
+    for tag in as_tuple(tags, "tags"):
         if not isinstance(tag, str):
             raise ValidationError(f"each tag must be text (got {_show(tag)})")
-        clean = tag.strip()
+        clean = check_text(tag, "a tag", line_breaks=False).strip()
         if not clean:
             raise ValidationError("a tag must not be empty")
         if len(clean) > MAX_TAG_CHARS:
             raise ValidationError(f"tag {clean[:20]!r}... is {len(clean)} characters; the limit is {MAX_TAG_CHARS}")
-        if any(ch.isspace() for ch in clean) or "," in clean or _has_control_chars(clean):
-            raise ValidationError(f"tag {_show(clean)} must not contain spaces, commas or control characters")
+        if any(ch.isspace() for ch in clean) or "," in clean:
+            raise ValidationError(f"tag {_show(clean)} must not contain spaces or commas")
         seen.setdefault(clean, None)
     if len(seen) > MAX_TAGS:
         raise ValidationError(f"{len(seen)} tags given; the limit is {MAX_TAGS}")
     return tuple(seen)
 
 
-def check_evidence(evidence: Iterable[object]) -> tuple[str, ...]:
-    if isinstance(evidence, str):
-        raise ValidationError("evidence must be a list of strings, not one string")
+def check_evidence(evidence: object) -> tuple[str, ...]:
     items: list[str] = []
-    for item in evidence:
+    for item in as_tuple(evidence, "evidence"):
         if not isinstance(item, str) or not item.strip():
             raise ValidationError(f"each evidence item must be non-empty text (got {_show(item)})")
         if len(item) > MAX_EVIDENCE_CHARS:
             raise ValidationError(f"an evidence item is {len(item):,} characters; the limit is {MAX_EVIDENCE_CHARS:,}")
-        if "\x00" in item:
-            raise ValidationError("evidence must not contain NUL characters")
-        items.append(item)
+        items.append(check_text(item, "evidence"))
     if len(items) > MAX_EVIDENCE_ITEMS:
         raise ValidationError(f"{len(items)} evidence items given; the limit is {MAX_EVIDENCE_ITEMS}")
     return tuple(items)
@@ -143,12 +164,13 @@ def check_affinities(affinities: Mapping[Any, Any]) -> dict[str, float]:
             raise ValidationError(
                 f"an eigenvector axis name must be 1-{MAX_AFFINITY_NAME_CHARS} characters (got {_show(name)})"
             )
+        check_text(name, "an eigenvector axis name", line_breaks=False)
         clean[name.strip()] = check_confidence(value, f"eigenvector affinity {name.strip()!r}")
     return clean
 
 
 def check_persona(persona: object) -> str:
-    if not isinstance(persona, str) or not PERSONA_RE.match(persona):
+    if not isinstance(persona, str) or not PERSONA_RE.fullmatch(persona):
         raise ValidationError(
             "persona must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
             f" (got {_show(persona)})"

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from kgents.anchor import postgres as pg
+from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
@@ -93,6 +94,7 @@ class PostgresGardenStore:
 
     @classmethod
     async def open(cls, url: str, schema: str, *, max_size: int = 10) -> PostgresGardenStore:
+        check_schema_name(schema)
         pool = await pg.create_pool(url, schema, max_size=max_size)
         try:
             await pg.migrate(pool, schema)

@@ -10,7 +10,15 @@ from enum import StrEnum
 from typing import Any
 
 from kgents.errors import ValidationError
-from kgents.garden.model import EntryType, Lifecycle, check_confidence, check_tags
+from kgents.garden.model import (
+    EntryType,
+    Lifecycle,
+    check_confidence,
+    check_enums,
+    check_tags,
+    check_text,
+    parse_enum,
+)
 
 MAX_QUERY_LIMIT = 10_000
 
@@ -48,10 +56,14 @@ class GardenQuery:
     offset: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lifecycles", tuple(Lifecycle(v) for v in self.lifecycles))
-        object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
+        object.__setattr__(self, "lifecycles", check_enums(Lifecycle, self.lifecycles, "lifecycles"))
+        object.__setattr__(self, "entry_types", check_enums(EntryType, self.entry_types, "entry_types"))
         object.__setattr__(self, "tags", check_tags(self.tags))
-        object.__setattr__(self, "order_by", OrderBy(self.order_by))
+        object.__setattr__(self, "order_by", parse_enum(OrderBy, self.order_by, "order_by"))
+        if self.text is not None:
+            if not isinstance(self.text, str):
+                raise ValidationError(f"text must be a string (got {type(self.text).__name__})")
+            check_text(self.text, "the text filter")
         if self.min_confidence is not None:
             object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
         if not 1 <= self.limit <= MAX_QUERY_LIMIT:

@@ -19,6 +19,7 @@ from kgents.garden.model import (
     EntryType,
     GardenEntry,
     Lifecycle,
+    as_tuple,
     check_confidence,
     check_evidence,
     check_persona,
@@ -63,8 +64,8 @@ class PersonaGarden:
             entry_type=parse_enum(EntryType, entry_type, "entry_type"),
             lifecycle=stage,
             confidence=confidence,
-            tags=tuple(tags),
-            evidence=tuple(evidence),
+            tags=as_tuple(tags, "tags"),
+            evidence=as_tuple(evidence, "evidence"),
             eigenvector_affinities=dict(eigenvector_affinities or {}),
         )
 
@@ -199,7 +200,7 @@ class PersonaGarden:
         if unknown:
             raise ValidationError(f"cannot update {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
         if "tags" in fields:
-            fields["tags"] = tuple(fields["tags"])
+            fields["tags"] = as_tuple(fields["tags"], "tags")
         return await self._update(entry_id, lambda e: e.evolve(**fields))
 
     async def delete(self, entry_id: uuid.UUID | str) -> None:

@@ -10,6 +10,7 @@ next owner.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kgents.errors import IndexLockedError
+from kgents.errors import ConfigError, IndexLockedError
 
 
 def describe_owner(info: dict[str, Any]) -> str:
@@ -50,8 +51,15 @@ class OwnerLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise ConfigError(
+                f"{self.what} at {self.path.parent} is not writable ({exc.strerror}); it needs a writable KGENTS_HOME"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -76,9 +76,6 @@ class StaticEmbedder:
         self._max_chars = int(max_tokens) * median_token_len if max_tokens else None
         unk = json.loads(tokenizer.to_str())["model"].get("unk_token")
         self._unk_id: int | None = vocab.get(unk) if unk else None
-        # A text without any known token (empty, only unknown symbols) still needs a unit vector: [UNK]'s.
-        fallback_id = self._unk_id if self._unk_id is not None else 0
-        self._fallback = self._table[fallback_id] / (np.linalg.norm(self._table[fallback_id]) + 1e-12)
         if len(vocab) != self._table.shape[0]:
             raise ConfigError(
                 f"embedding model {name}: {len(vocab)} tokens but {self._table.shape[0]} vectors in {folder}"
@@ -115,7 +112,9 @@ class StaticEmbedder:
             starts = np.concatenate(([0], np.cumsum(lengths[present])[:-1]))
             sums = np.add.reduceat(self._table[flat], starts, axis=0)
             out[present] = sums / lengths[present, None].astype(np.float32)
-        out[~present] = self._fallback
+        # A text without any known token (only emoji or unknown symbols) means nothing to this model: the zero
+        # vector, as model2vec gives, which is close to nothing (not [UNK]'s row, which would match every such text).
+        out[~present] = 0.0
         if self._normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             np.divide(out, np.maximum(norms, 1e-12), out=out)

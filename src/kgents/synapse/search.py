@@ -12,8 +12,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kgents.errors import ValidationError
-from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_confidence, check_persona, check_tags
+from kgents.garden.model import (
+    EntryType,
+    GardenEntry,
+    Lifecycle,
+    check_confidence,
+    check_enums,
+    check_persona,
+    check_tags,
+    check_text,
+)
 from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import IndexFilter, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
@@ -31,8 +42,8 @@ class SearchFilters:
     min_confidence: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lifecycles", tuple(Lifecycle(v) for v in self.lifecycles))
-        object.__setattr__(self, "entry_types", tuple(EntryType(v) for v in self.entry_types))
+        object.__setattr__(self, "lifecycles", check_enums(Lifecycle, self.lifecycles, "lifecycles"))
+        object.__setattr__(self, "entry_types", check_enums(EntryType, self.entry_types, "entry_types"))
         object.__setattr__(self, "tags", check_tags(self.tags))
         if self.min_confidence is not None:
             object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
@@ -89,6 +100,7 @@ class SemanticSearch:
         persona = check_persona(persona)
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("a search needs some text")
+        check_text(query, "the search text")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
         filters = filters or SearchFilters()
@@ -97,6 +109,8 @@ class SemanticSearch:
             return []
         embedder = self.embedders(state.active.embedder)
         vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+        if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
+            return []
         skip = set(exclude)
         hits = await self.index.search(
             state.active.collection,
