@@ -34,7 +34,7 @@ app.command("demo")(demo_cmd.demo)
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ./.kgents).")
+        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
     ] = None,
     persona: Annotated[
         str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")

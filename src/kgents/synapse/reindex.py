@@ -57,7 +57,8 @@ async def _start(anchor: RelayAnchor, index: VectorIndex, state: IndexState, tar
             raise ConflictError("another reindex changed the index state; try again")
         await index.drop_collection(state.pending.collection)
         state = cleared
-    await index.ensure_collection(target.collection, target.embedder, target.dimension)
+    index_id = state.identity.id if state.identity else None
+    await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
     started = await anchor.set_pending(state.generation, target)
     if started is None:
         await index.drop_collection(target.collection)
