@@ -11,9 +11,7 @@ from kgents.errors import BackendUnavailableError, ConfigError
 from kgents.garden import open_store
 
 
-def test_defaults_are_the_embedded_anchor_under_the_users_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_defaults_are_the_embedded_anchor_under_the_users_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     monkeypatch.chdir(tmp_path)
     settings = Settings.from_env({})
