@@ -166,6 +166,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         out = " ".join(done.stdout.split())
         assert "FLOWER" in out and "history of" in out
+        assert f"home: {tmp_path} (KGENTS_HOME)" in out
         assert out.count("coherency_with_truth = 100%") == 2
         assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
         assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"
