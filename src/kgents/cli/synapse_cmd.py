@@ -208,7 +208,9 @@ def run_relay(
             RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
         )
         if once:
-            return await relay.drain(timeout_s=3600)
+            drained = await relay.drain(timeout_s=3600)
+            await relay.report()
+            return drained
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

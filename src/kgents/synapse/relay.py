@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
@@ -218,6 +219,11 @@ class Relay:
                 snapshot,
             )
         )
+        await self.report(snapshot)
+
+    async def report(self, snapshot: dict[str, Any] | None = None) -> None:
+        """Add the counts not yet reported to the anchor's totals (what `synapse status` shows as processed)."""
+        snapshot = snapshot or self.stats.snapshot()
         delta = self.stats.unreported()
         if any(delta):
             await self.anchor.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
