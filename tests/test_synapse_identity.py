@@ -5,6 +5,7 @@ home is its own anchor, so both simply work."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,3 +122,36 @@ async def _forget_identity(settings: Settings) -> None:
             await store.anchor.run(work)
     finally:
         await store.close()
+
+
+def test_adopt_moves_the_anchor_over_to_this_index(
+    anchor_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = anchor_settings.with_persona("kent")
+    second = replace(first, home=tmp_path / "second-home") if first.postgres_url else first
+
+    async def index_in_first_home() -> None:
+        synapse = await open_synapse(first)
+        try:
+            await _plant(synapse, "I prefer minimal code", "tests talk to real databases")
+            assert (await synapse.catch_up(timeout_s=30)).pending == 0
+        finally:
+            await synapse.close()
+
+    asyncio.run(index_in_first_home())
+    cli = CliHarness(second, capsys, monkeypatch)
+    code, _, err = cli("synapse", "adopt")
+    assert code == 65 and "--yes" in err
+    code, out, err = cli("synapse", "adopt", "--yes", "--json")
+    if not first.postgres_url:  # one home, one anchor: it already feeds this index
+        assert code == 65 and "already is the index this anchor feeds" in err
+        return
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["copied"] == 2 and report["coherency"]["coherency_with_truth"] == 1.0
+    assert str(second.home / "index") in report["index"]["location"]
+    hits = cli.json("garden", "search", "minimal code")
+    assert isinstance(hits, dict) and hits["hits"][0]["content"] == "I prefer minimal code"
+    first_cli = CliHarness(first, capsys, monkeypatch)  # the index the anchor fed before now refuses
+    code, _, err = first_cli("garden", "search", "minimal code")
+    assert code == 78 and str(second.home / "index") in err, err

@@ -19,7 +19,7 @@ from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import IndexLockedError
+from kgents.errors import IndexLockedError, ValidationError
 from kgents.garden import open_store
 
 if TYPE_CHECKING:
@@ -33,13 +33,13 @@ app = typer.Typer(help="Synapse, the relay that keeps the vector index in step w
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]]) -> T:
+def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]], *, adopting: bool = False) -> T:
     settings = state(ctx).settings()
 
     async def go() -> T:
         from kgents.synapse.runtime import open_synapse
 
-        synapse = await open_synapse(settings)
+        synapse = await open_synapse(settings, adopting=adopting)
         try:
             return await work(synapse)
         finally:
@@ -270,3 +270,26 @@ def reindex(
             f" dropped {report.old.collection}",
             markup=False,
         )
+
+
+@app.command()
+def adopt(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really move the anchor over to this index.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild this index (KGENTS_HOME's or KGENTS_QDRANT_URL's) from the anchor and make it the one the anchor
+    feeds; the index it fed before then refuses to relay or search."""
+    if not yes:
+        raise ValidationError("adopting moves the anchor over to this index for good; add --yes to confirm")
+    report = with_synapse(ctx, lambda s: s.adopt(), adopting=True)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    before = "an unknown index" if report.previous is None else report.previous.location
+    console.print(
+        f"the anchor now feeds {report.identity.location} (before: {before}): {report.copied:,} entries copied,"
+        f" coherency {report.coherency.coherency_with_truth:.4f}",
+        markup=False,
+        soft_wrap=True,
+    )

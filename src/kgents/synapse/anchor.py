@@ -116,6 +116,11 @@ class RelayAnchor(Protocol):
         """Record the index an anchor from before index identities feeds, unless one is recorded already."""
         ...
 
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        """Make `active`, in the index `identity`, the active collection (no reindex pending), if the state is
+        still at `generation`; None if it moved on."""
+        ...
+
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
         """Start (or abandon) a reindex, if the state is still at `generation`; None if it moved on."""
         ...

@@ -309,6 +309,20 @@ class PostgresRelayAnchor:
             identity.location,
         )
 
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = $2, active_embedder = $3, active_dimension = $4,"
+            " pending_collection = NULL, pending_embedder = NULL, pending_dimension = NULL, index_id = $5,"
+            " index_location = $6, generation = generation + 1, updated_at = clock_timestamp()"
+            " WHERE id = 1 AND generation = $1",
+            generation,
+            active.collection,
+            active.embedder,
+            active.dimension,
+            identity.id,
+            identity.location,
+        )
+
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
         values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
         return await self._update_state(

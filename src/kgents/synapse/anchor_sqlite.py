@@ -324,6 +324,22 @@ class SqliteRelayAnchor:
             (identity.id, identity.location, _ts(utcnow())),
         )
 
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = ?, active_embedder = ?, active_dimension = ?,"
+            " pending_collection = NULL, pending_embedder = NULL, pending_dimension = NULL, index_id = ?,"
+            " index_location = ?, generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
+            (
+                active.collection,
+                active.embedder,
+                active.dimension,
+                identity.id,
+                identity.location,
+                _ts(utcnow()),
+                generation,
+            ),
+        )
+
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
         values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)
         return await self._update_state(

@@ -19,6 +19,7 @@ from kgents.config import Settings
 from kgents.garden import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
@@ -171,6 +172,15 @@ class Synapse:
         await self.refresh_state()
         return report
 
+    async def adopt(self) -> AdoptReport:
+        """Rebuild this index from the anchor and make it the one the anchor feeds (see `synapse.adopt`)."""
+        state = await self.refresh_state()
+        report = await adopt(
+            self.anchor, self.index, self.embedders(state.active.embedder), self.embedders, state, self.prefix
+        )
+        await self.refresh_state()
+        return report
+
     async def close(self) -> None:
         try:
             if self._relay is not None:  # its counts are in the totals; the heartbeat said it was draining
@@ -187,8 +197,10 @@ async def open_synapse(
     index: VectorIndex | None = None,
     embedders: EmbedderCache | None = None,
     store: GardenStore | None = None,
+    adopting: bool = False,
 ) -> Synapse:
-    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors)."""
+    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors).
+    `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it."""
     own_store = store is None
     store = store or await open_store(settings)
     opened_index: Any = None
@@ -203,7 +215,10 @@ async def open_synapse(
         if existing is not None:
             check_embedder(existing, configured)
         embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
-        state = await ensure_state(anchor, opened_index, embedder, prefix)
+        if adopting and existing is not None:
+            state = existing
+        else:
+            state = await ensure_state(anchor, opened_index, embedder, prefix)
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:

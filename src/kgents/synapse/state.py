@@ -51,6 +51,12 @@ async def _stamp(index: VectorIndex, collection: str) -> tuple[bool, str | None]
         return False, None
 
 
+async def feeds(index: VectorIndex, state: IndexState) -> bool:
+    """Whether `index` is the one the anchor (in `state`) feeds."""
+    _present, found = await _stamp(index, state.active.collection)
+    return state.identity is not None and found == state.identity.id
+
+
 async def check_index(anchor: RelayAnchor, index: VectorIndex, state: IndexState) -> IndexState:
     """The state, once it is certain that `index` is the one the anchor feeds; an anchor from before index
     identities is claimed by the first index that opens it."""
@@ -68,11 +74,12 @@ async def check_index(anchor: RelayAnchor, index: VectorIndex, state: IndexState
 def mismatch_message(state: IndexState, here: str, collection: str, present: bool) -> str:
     """One line naming the index the anchor feeds and the one opened here."""
     known = state.identity
-    feeds = "an unknown index" if known is None else f"{known.location} (index {known.id[:8]})"
+    fed = "an unknown index" if known is None else f"{known.location} (index {known.id[:8]})"
     what = "holds another index's copy of" if present else "does not hold"
     return (
-        f"this anchor feeds {feeds}, but {here} {what} its collection {collection}: refusing to relay or search"
-        " here (it would take that index's events); use the KGENTS_HOME or KGENTS_QDRANT_URL of the index it feeds"
+        f"this anchor feeds {fed}, but {here} {what} its collection {collection}: refusing to relay or search"
+        " here (it would take that index's events); use the KGENTS_HOME or KGENTS_QDRANT_URL of the index it feeds,"
+        " or `kgents synapse adopt --yes` to rebuild this index from the anchor and feed it instead"
     )
 
 
