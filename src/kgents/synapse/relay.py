@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
@@ -237,22 +236,33 @@ class Relay:
             self.stats.coherency = report.to_dict()
 
     async def _heartbeat_loop(self) -> None:
-        next_measure = -math.inf
-        while not self._stopping:
-            interval = self.config.coherency_interval_s
-            if interval > 0 and time.monotonic() >= next_measure:
-                began = time.monotonic()
+        """Beat every interval; coherency is measured beside it (a long measurement never delays a beat)."""
+        measuring = asyncio.create_task(self._measure_loop()) if self.config.coherency_interval_s > 0 else None
+        try:
+            while not self._stopping:
                 try:
-                    await self.measure_coherency()
-                except Exception as exc:
-                    log.warning("synapse: coherency measurement failed: %s", describe(exc))
-                next_measure = began + measure_pause(interval, time.monotonic() - began)
+                    await self.beat()
+                except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
+                    log.warning("synapse: heartbeat failed: %s", describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
+        finally:
+            if measuring is not None:
+                measuring.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await measuring
+
+    async def _measure_loop(self) -> None:
+        while not self._stopping:
+            began = time.monotonic()
             try:
-                await self.beat()
-            except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
-                log.warning("synapse: heartbeat failed: %s", describe(exc))
+                await self.measure_coherency()
+            except Exception as exc:
+                log.warning("synapse: coherency measurement failed: %s", describe(exc))
+            took = time.monotonic() - began
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
+                pause = measure_pause(self.config.coherency_interval_s, took) - took
+                await asyncio.wait_for(self._stopped.wait(), max(0.0, pause))
 
     async def run(self) -> None:
         """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is
