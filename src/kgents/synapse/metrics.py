@@ -163,7 +163,7 @@ async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) 
     try:
         await anchor.purge_heartbeats(purge_horizon(now))
     except Exception as exc:  # housekeeping only (a read-only anchor still has a status)
-        log.warning("synapse: could not purge expired heartbeats: %s", type(exc).__name__)
+        log.debug("synapse: could not purge expired heartbeats: %s", type(exc).__name__)
     depth = await anchor.queue_depth(QUEUE_DEPTH_CAP)
     oldest = await anchor.oldest_pending()
     totals = await anchor.totals()
