@@ -236,8 +236,12 @@ class Relay:
             self.stats.coherency = report.to_dict()
 
     async def _heartbeat_loop(self) -> None:
-        """Beat every interval; coherency is measured beside it (a long measurement never delays a beat)."""
-        measuring = asyncio.create_task(self._measure_loop()) if self.config.coherency_interval_s > 0 else None
+        """Beat every interval; coherency is measured once before the first beat (a live relay always has a
+        figure), then beside the beats (a long measurement never delays one)."""
+        measuring = None
+        if self.config.coherency_interval_s > 0:
+            took = await self._measure()
+            measuring = asyncio.create_task(self._measure_loop(took))
         try:
             while not self._stopping:
                 try:
@@ -252,17 +256,22 @@ class Relay:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await measuring
 
-    async def _measure_loop(self) -> None:
+    async def _measure(self) -> float:
+        """Measure coherency into the stats; returns the seconds it took."""
+        began = time.monotonic()
+        try:
+            await self.measure_coherency()
+        except Exception as exc:
+            log.warning("synapse: coherency measurement failed: %s", describe(exc))
+        return time.monotonic() - began
+
+    async def _measure_loop(self, took: float) -> None:
         while not self._stopping:
-            began = time.monotonic()
-            try:
-                await self.measure_coherency()
-            except Exception as exc:
-                log.warning("synapse: coherency measurement failed: %s", describe(exc))
-            took = time.monotonic() - began
             with contextlib.suppress(TimeoutError):
                 pause = measure_pause(self.config.coherency_interval_s, took) - took
                 await asyncio.wait_for(self._stopped.wait(), max(0.0, pause))
+            if not self._stopping:
+                took = await self._measure()
 
     async def run(self) -> None:
         """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is
