@@ -132,9 +132,9 @@ class Synapse:
                     if not until_empty or not await self.anchor.queue_depth(1):
                         break
                     await asyncio.sleep(min(CATCH_UP_POLL_S, max(0.0, deadline - time.monotonic())))
-        finally:
+        finally:  # counts of a drain cut short by an error still reach the totals
             with contextlib.suppress(Exception):
-                await relay.beat()
+                await relay.report()
         return DrainResult(completed, await self.anchor.queue_depth(QUEUE_DEPTH_CAP))
 
     async def catch_up(self, timeout_s: float = 60.0) -> DrainResult:
@@ -185,6 +185,7 @@ class Synapse:
         try:
             if self._relay is not None:  # its counts are in the totals; the heartbeat said it was draining
                 with contextlib.suppress(Exception):
+                    await self._relay.report()
                     await self.anchor.forget(self._relay.relay_id)
             await self.index.close()
         finally:
