@@ -88,7 +88,7 @@ def test_db_info_shows_only_this_persona_unless_asked(cli: Cli) -> None:
     assert isinstance(info, dict)
     assert "personas" not in info and info["entries"] == 1
     code, out, _ = cli("db", "info")
-    assert code == 0 and "ada" not in out and "kent (1 entries)" in out
+    assert code == 0 and "ada" not in out and "kent (1 entry)" in out
     code, out, _ = cli("db", "info", "--all-personas")
     assert code == 0 and "ada (1)" in out and "operator view" in out
 

@@ -89,7 +89,8 @@ def info(
     table.add_row("home", data["home"])
     table.add_row("anchor", data["anchor"])
     table.add_row("schema version", str(data["schema_version"]))
-    table.add_row("persona", f"{data['persona']} ({data['entries']:,} entries)")
+    count = data["entries"]
+    table.add_row("persona", f"{data['persona']} ({count:,} {'entry' if count == 1 else 'entries'})")
     table.add_row("outbox pending", f"{data['outbox_pending']:,} (all personas)")
     if all_personas:
         personas = data["personas"]
