@@ -155,3 +155,29 @@ def test_adopt_moves_the_anchor_over_to_this_index(
     first_cli = CliHarness(first, capsys, monkeypatch)  # the index the anchor fed before now refuses
     code, _, err = first_cli("garden", "search", "minimal code")
     assert code == 78 and str(second.home / "index") in err, err
+
+
+def test_a_lost_index_folder_says_how_to_rebuild_it(
+    anchor_settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    settings = anchor_settings.with_persona("kent")
+
+    async def index_it() -> None:
+        synapse = await open_synapse(settings)
+        try:
+            await _plant(synapse, "I prefer minimal code")
+            assert (await synapse.catch_up(timeout_s=30)).pending == 0
+        finally:
+            await synapse.close()
+
+    asyncio.run(index_it())
+    shutil.rmtree(settings.home / "index")
+    cli = CliHarness(settings, capsys, monkeypatch)
+    code, _, err = cli("garden", "search", "minimal code")
+    assert code == 78 and "is missing" in err and "kgents synapse adopt --yes" in err, err
+    code, _, err = cli("synapse", "adopt", "--yes")
+    assert code == 0, err
+    hits = cli.json("garden", "search", "minimal code")
+    assert isinstance(hits, dict) and hits["hits"][0]["content"] == "I prefer minimal code"

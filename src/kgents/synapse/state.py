@@ -74,6 +74,11 @@ async def check_index(anchor: RelayAnchor, index: VectorIndex, state: IndexState
 def mismatch_message(state: IndexState, here: str, collection: str, present: bool) -> str:
     """One line naming the index the anchor feeds and the one opened here."""
     known = state.identity
+    if known is not None and known.location == here and not present:
+        return (
+            f"the collection {collection} of the index this anchor feeds ({here}) is missing (deleted?):"
+            " run `kgents synapse adopt --yes` to rebuild it from the anchor"
+        )
     fed = "an unknown index" if known is None else f"{known.location} (index {known.id[:8]})"
     what = "holds another index's copy of" if present else "does not hold"
     return (
