@@ -8,7 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,7 +143,7 @@ def test_status_shows_a_fresh_figure_of_an_index_only_the_relay_can_open(anchor_
         )
         return dict(json.loads(done.stdout)) if done.stdout else {"error": done.stderr}
 
-    def matched(want: int) -> object:
+    def matched(want: int) -> Callable[[dict[str, object]], bool]:
         def check(data: dict[str, object]) -> bool:
             report = data.get("coherency")
             return isinstance(report, dict) and report["matched"] == want and report["coherency_with_truth"] == 1.0
@@ -154,9 +154,9 @@ def test_status_shows_a_fresh_figure_of_an_index_only_the_relay_can_open(anchor_
         assert relay.stdout is not None
         started = relay.stdout.readline().decode()  # the relay owns the index before any status looks
         assert "relaying" in started, relay.stderr.read().decode() if relay.stderr else started
-        wait_until_sync(status, matched(3), timeout=30, what="the relay's first measurement")  # type: ignore[arg-type]
+        wait_until_sync(status, matched(3), timeout=30, what="the relay's first measurement")
         asyncio.run(_plant(settings, "kent", 2))
-        data = wait_until_sync(status, matched(5), timeout=8, what="a figure newer than the plant")  # type: ignore[arg-type]
+        data = wait_until_sync(status, matched(5), timeout=8, what="a figure newer than the plant")
         report = data["coherency"]
         assert isinstance(report, dict) and report["age_s"] < 6 and report["samples"] == {}
         assert data["status"] == "OK"
