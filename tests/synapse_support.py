@@ -75,9 +75,18 @@ class FaultyIndex:
             self.failed_calls += 1
             raise BackendUnavailableError("KGENTS_QDRANT_URL: the index is down (injected)")
 
-    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+    @property
+    def location(self) -> str:
+        return str(self.inner.location)
+
+    async def ensure_collection(self, name: str, embedder: str, dimension: int, index_id: str | None = None) -> None:
         self._check()
-        await self.inner.ensure_collection(name, embedder, dimension)
+        await self.inner.ensure_collection(name, embedder, dimension, index_id)
+
+    async def index_id(self, name: str) -> str | None:
+        self._check()
+        found = await self.inner.index_id(name)
+        return None if found is None else str(found)
 
     async def collections(self) -> list[CollectionInfo]:
         self._check()

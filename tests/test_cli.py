@@ -75,7 +75,22 @@ def test_db_commands(cli: Cli) -> None:
     cli("garden", "plant", "x marks", "-t", "pattern")
     info = cli.json("db", "info")
     assert isinstance(info, dict)
-    assert info["personas"] == {"kent": 1} and info["outbox_pending"] == 1
+    assert info["persona"] == "kent" and info["entries"] == 1 and info["outbox_pending"] == 1
+    assert Path(info["home"]).is_absolute()
+    everyone = cli.json("db", "info", "--all-personas")
+    assert isinstance(everyone, dict) and everyone["personas"] == {"kent": 1}
+
+
+def test_db_info_shows_only_this_persona_unless_asked(cli: Cli) -> None:
+    cli("garden", "plant", "kent's memory", "-t", "pattern")
+    cli("--persona", "ada", "garden", "plant", "ada's memory", "-t", "pattern")
+    info = cli.json("db", "info")
+    assert isinstance(info, dict)
+    assert "personas" not in info and info["entries"] == 1
+    code, out, _ = cli("db", "info")
+    assert code == 0 and "ada" not in out and "kent (1 entry)" in out
+    code, out, _ = cli("db", "info", "--all-personas")
+    assert code == 0 and "ada (1)" in out and "operator view" in out
 
 
 @pytest.mark.parametrize(
@@ -151,6 +166,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         out = " ".join(done.stdout.split())
         assert "FLOWER" in out and "history of" in out
+        assert f"home: {tmp_path} (KGENTS_HOME)" in out
         assert out.count("coherency_with_truth = 100%") == 2
         assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
         assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"

@@ -11,12 +11,23 @@ from kgents.errors import BackendUnavailableError, ConfigError
 from kgents.garden import open_store
 
 
-def test_defaults_are_the_embedded_anchor() -> None:
+def test_defaults_are_the_embedded_anchor_under_the_users_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.chdir(tmp_path)
     settings = Settings.from_env({})
-    assert settings.home == Path(".kgents")
+    assert settings.home == tmp_path / "user" / ".kgents"  # never the working directory
+    assert Settings().home == settings.home
     assert settings.persona == "default"
     assert settings.anchor_backend == "sqlite"
-    assert settings.describe_anchor() == "SQLite .kgents/anchor.db"
+    assert settings.describe_anchor() == f"SQLite {tmp_path}/user/.kgents/anchor.db"
+
+
+def test_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({"KGENTS_HOME": "rel/home"}).home == tmp_path / "rel" / "home"
+    assert Settings.from_env({"KGENTS_HOME": "~/k"}).home == tmp_path / "user" / "k"
+    assert Settings(home=Path("x")).home.is_absolute()
 
 
 def test_environment_then_overrides() -> None:

@@ -158,7 +158,8 @@ async def test_outbox_records_insert_update_delete_in_commit_order(garden: Perso
     e = await garden.plant("Outbox me", "INSIGHT")
     await garden.nurture(e.id)
     await garden.delete(e.id)
-    events = await garden.store.outbox_peek()
+    await PersonaGarden(garden.store, "ada").plant("Ada's own memory", "INSIGHT")
+    events = await garden.store.outbox_peek("kent")  # within one persona: never ada's payloads
     assert [(ev.operation, ev.entry_version) for ev in events] == [
         (Operation.INSERT, 1),
         (Operation.UPDATE, 2),

@@ -61,7 +61,7 @@ async def test_retry_hides_rows_until_due_and_counts_attempts(opened: tuple[Gard
     async with anchor.claim("relay-1", 10, 30) as later:
         assert later.events == [], "a row whose next attempt is in the future is skipped"
     assert await anchor.queue_depth(10) == 1
-    peek = await store.outbox_peek()
+    peek = await store.outbox_peek("kent")
     assert peek[0].attempts == 1
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from kgents.anchor.migrations import SCHEMA_RE
 from kgents.errors import ConfigError
 
-DEFAULT_HOME = Path(".kgents")
+HOME_DIR = ".kgents"
+"""The default KGENTS_HOME: `~/.kgents`, one place per user whatever the working directory."""
 DEFAULT_PERSONA = "default"
 DEFAULT_SCHEMA = "kgents"
 
@@ -83,6 +84,15 @@ def check_url(setting: str, url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
+def default_home() -> Path:
+    return Path.home() / HOME_DIR
+
+
+def absolute_home(home: Path | str) -> Path:
+    """KGENTS_HOME as an absolute path (`~` expanded, a relative one taken from the working directory)."""
+    return Path(home).expanduser().absolute()
+
+
 def check_persona(persona: str) -> str:
     if not PERSONA_RE.fullmatch(persona):
         raise ConfigError(
@@ -96,7 +106,7 @@ def check_persona(persona: str) -> str:
 class Settings:
     """Where kgents keeps its memory and whom it remembers for."""
 
-    home: Path = DEFAULT_HOME
+    home: Path = field(default_factory=default_home)
     persona: str = DEFAULT_PERSONA
     postgres_url: str | None = None
     postgres_schema: str = DEFAULT_SCHEMA
@@ -109,6 +119,7 @@ class Settings:
     spark_prefix: str = DEFAULT_SPARK_PREFIX
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "home", absolute_home(self.home))
         check_persona(self.persona)
         if not SCHEMA_RE.fullmatch(self.postgres_schema):
             raise ConfigError(
@@ -140,7 +151,7 @@ class Settings:
             return value or None
 
         values: dict[str, object] = {
-            "home": Path(pick("KGENTS_HOME") or DEFAULT_HOME),
+            "home": pick("KGENTS_HOME") or default_home(),
             "persona": pick("KGENTS_PERSONA") or DEFAULT_PERSONA,
             "postgres_url": pick("KGENTS_POSTGRES_URL"),
             "postgres_schema": pick("KGENTS_POSTGRES_SCHEMA") or DEFAULT_SCHEMA,
@@ -152,8 +163,6 @@ class Settings:
             "spark_prefix": pick("KGENTS_SPARK_PREFIX") or DEFAULT_SPARK_PREFIX,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values["home"], str):
-            values["home"] = Path(values["home"])
         return cls(**values)  # type: ignore[arg-type]
 
     def with_persona(self, persona: str) -> Settings:

@@ -40,7 +40,8 @@ class SchemaError(KgentsError):
 
 
 class IndexMismatchError(KgentsError):
-    """The vector index was built by another embedder or dimension than the one configured."""
+    """The vector index was built by another embedder or dimension than the one configured, or it is not the
+    index the anchor feeds."""
 
 
 class IndexLockedError(BackendUnavailableError):

@@ -42,7 +42,7 @@ def _print_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ./.kgents).")
+        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
     ] = None,
     persona: Annotated[
         str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")

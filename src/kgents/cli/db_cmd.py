@@ -47,8 +47,15 @@ def migrate(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")]
 
 
 @app.command()
-def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Where the anchor is, its schema version, personas and the outbox backlog."""
+def info(
+    ctx: typer.Context,
+    all_personas: Annotated[
+        bool, typer.Option("--all-personas", help="Operator view: list every persona and its entry count.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Where the anchor is, its schema version, this persona's entries and the outbox backlog (of every persona:
+    the relay's queue is one for the whole anchor). Other personas are listed only with --all-personas."""
     settings = state(ctx).settings()
 
     async def work() -> dict[str, Any]:
@@ -56,13 +63,19 @@ def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
 
         store = await open_store(settings)
         try:
-            return {
+            personas = await store.personas()
+            data: dict[str, Any] = {
+                "home": str(settings.home),
                 "anchor": settings.describe_anchor(),
                 "backend": store.backend,
                 "schema_version": await store.schema_version(),
-                "personas": await store.personas(),
+                "persona": settings.persona,
+                "entries": personas.get(settings.persona, 0),
                 "outbox_pending": await store.outbox_depth(),
             }
+            if all_personas:
+                data["personas"] = personas
+            return data
         finally:
             await store.close()
 
@@ -72,10 +85,15 @@ def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
         return
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
+    table.add_row("home", data["home"])
     table.add_row("anchor", data["anchor"])
     table.add_row("schema version", str(data["schema_version"]))
-    table.add_row("outbox pending", f"{data['outbox_pending']:,}")
-    personas = data["personas"]
-    table.add_row("personas", ", ".join(f"{p} ({n:,})" for p, n in personas.items()) or "none yet")
+    count = data["entries"]
+    table.add_row("persona", f"{data['persona']} ({count:,} {'entry' if count == 1 else 'entries'})")
+    table.add_row("outbox pending", f"{data['outbox_pending']:,} (all personas)")
+    if all_personas:
+        personas = data["personas"]
+        listed = ", ".join(f"{p} ({n:,})" for p, n in personas.items()) or "none yet"
+        table.add_row("all personas", f"{listed} (operator view)")
     console.print(table)

@@ -43,7 +43,7 @@ def step(title: str) -> None:
 
 async def relay(synapse: Synapse, why: str) -> None:
     started = time.perf_counter()
-    applied = await synapse.drain()
+    applied = (await synapse.catch_up()).completed
     report = await synapse.coherency()
     console.print(
         f"  Synapse relayed {applied} outbox events in {(time.perf_counter() - started) * 1000:.0f} ms ({why});"
@@ -155,7 +155,8 @@ def demo(ctx: typer.Context) -> None:
     async def go() -> None:
         started = time.perf_counter()
         console.print(Rule("kgents demo: a K-gent that remembers"))
-        console.print(f"  anchor: {settings.describe_anchor()}")
+        console.print(f"  home: {settings.home} (KGENTS_HOME)", soft_wrap=True)
+        console.print(f"  anchor: {settings.describe_anchor()}", soft_wrap=True)
         store = await open_store(settings)
         try:
             await scenario(settings, store)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kgents.cli.context import console, print_json, run, state
+from kgents.cli.context import console, err_console, print_json, run, state
 from kgents.cli.garden_cmd import (
     JsonFlag,
     LifecycleOpt,
@@ -18,7 +18,26 @@ from kgents.cli.garden_cmd import (
 from kgents.cli.render import clip, confidence_bar, short_id
 
 if TYPE_CHECKING:
+    from kgents.synapse.runtime import Synapse
     from kgents.synapse.search import SearchHit
+
+CATCH_UP_S = 60.0
+
+
+async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
+    """Outbox events the index has not caught up with (after draining them here for up to `wait_s` on the
+    embedded index), and whether that is worth a warning: always in-process, else only with no live relay."""
+    from kgents.synapse.metrics import QUEUE_DEPTH_CAP
+
+    if synapse.in_process:
+        return (await synapse.catch_up(wait_s)).pending, True
+    pending = await synapse.anchor.queue_depth(QUEUE_DEPTH_CAP)
+    return pending, bool(pending) and not (await synapse.metrics()).relays_alive
+
+
+def lag_warning(pending: int, in_process: bool) -> str:
+    how = "search again to let it catch up" if in_process else "start `kgents synapse run`"
+    return f"warning: the index is {pending:,} events behind the garden; these results may miss recent changes ({how})"
 
 
 def search(
@@ -29,6 +48,10 @@ def search(
     entry_type: TypeOpt = None,
     tag: TagOpt = None,
     min_confidence: MinConfidenceOpt = None,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, help="Seconds the embedded index may take to catch up before answering."),
+    ] = CATCH_UP_S,
     as_json: JsonFlag = False,
 ) -> None:
     """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
@@ -38,18 +61,21 @@ def search(
     settings = state(ctx).settings()
     filters = SearchFilters(**filter_fields(lifecycle, entry_type, tag, min_confidence))
 
-    async def go() -> list[SearchHit]:
+    async def go() -> tuple[list[SearchHit], int, bool, bool]:
         synapse = await open_synapse(settings)
         try:
-            if synapse.in_process:
-                await synapse.drain()
-            return await synapse.search().find_by_semantic_similarity(settings.persona, query, limit, filters)
+            pending, warn = await index_lag(synapse, wait)
+            hits = await synapse.search().find_by_semantic_similarity(settings.persona, query, limit, filters)
+            return hits, pending, warn, synapse.in_process
         finally:
             await synapse.close()
 
-    hits = run(go)
+    hits, pending, warn, in_process = run(go)
+    if pending and warn:
+        err_console.print(lag_warning(pending, in_process), markup=False, highlight=False, soft_wrap=True)
     if as_json:
-        print_json({"query": query, "persona": settings.persona, "hits": [h.to_dict() for h in hits]})
+        data = {"query": query, "persona": settings.persona, "pending": pending, "hits": [h.to_dict() for h in hits]}
+        print_json(data)
         return
     if not hits:
         console.print(f"nothing in the garden of {settings.persona} matches that", markup=False)

@@ -10,14 +10,16 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode
+from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import IndexLockedError
+from kgents.errors import IndexLockedError, ValidationError
 from kgents.garden import open_store
 
 if TYPE_CHECKING:
@@ -31,13 +33,13 @@ app = typer.Typer(help="Synapse, the relay that keeps the vector index in step w
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]]) -> T:
+def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]], *, adopting: bool = False) -> T:
     settings = state(ctx).settings()
 
     async def go() -> T:
         from kgents.synapse.runtime import open_synapse
 
-        synapse = await open_synapse(settings)
+        synapse = await open_synapse(settings, adopting=adopting)
         try:
             return await work(synapse)
         finally:
@@ -71,9 +73,17 @@ def coherency_line(report: dict[str, Any] | None, note: str | None) -> str:
         return f"coherency  not measured ({note})" if note else "coherency  not measured"
     line = (
         f"coherency  {report['coherency_with_truth']:.4f}  matched {report['matched']:,} · stale {report['stale']:,}"
-        f" · missing {report['missing']:,} · orphaned {report['orphaned']:,} (of {report['total']:,})"
+        f" · missing {report['missing']:,} · orphaned {report['orphaned']:,} (of {report['total']:,}, all personas)"
     )
+    if report.get("age_s") is not None:
+        line += f", measured {fmt_age(report['age_s'])} ago"
     return f"{line}  [{note}]" if note else line
+
+
+def with_age(report: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The report with the age of its figure (seconds since it was measured)."""
+    measured = datetime.fromisoformat(str(report["measured_at"]))
+    return {**report, "age_s": round(max(0.0, (now - measured).total_seconds()), 3)}
 
 
 def status_lines(metrics: SynapseMetrics, active: dict[str, Any]) -> list[str]:
@@ -82,12 +92,21 @@ def status_lines(metrics: SynapseMetrics, active: dict[str, Any]) -> list[str]:
         f"index      {active['collection']} (embedder {active['embedder']})",
         f"queue      {depth} pending, oldest {fmt_age(metrics.oldest_pending_age_s)}",
         f"latency    commit→applied p50 {fmt_ms(metrics.latency_p50_ms)}, p95 {fmt_ms(metrics.latency_p95_ms)}",
-        f"relays     {metrics.relays_alive} alive,"
+        f"relays     {metrics.relays_alive} alive{relay_modes(metrics)},"
         f" last heartbeat {fmt_age(metrics.last_heartbeat_age_s)} ago,"
         f" circuit {metrics.circuit_state}",
         f"events     processed {metrics.processed:,} · retried {metrics.retried:,} · dead {metrics.dead:,}"
         f" · {metrics.throughput_per_s:.1f}/s · dead letters {metrics.dead_letters:,}",
     ]
+
+
+def relay_modes(metrics: SynapseMetrics) -> str:
+    """` (1 in-process drain)`, ` (2 expired)`: what the alive count does not say."""
+    drains = sum(1 for r in metrics.relays if r.alive and r.stats.get("mode") == "in-process")
+    expired = sum(1 for r in metrics.relays if not r.alive)
+    parts = [f"{drains} in-process drain{'s' if drains != 1 else ''}"] if drains else []
+    parts += [f"{expired} expired"] if expired else []
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 @dataclass
@@ -100,11 +119,12 @@ class StatusData:
 
 
 def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
-    """The freshest coherency a live relay measured (it owns the embedded index while it runs)."""
-    for relay in sorted(metrics.relays, key=lambda r: r.heartbeat_age_s):
-        if relay.alive and relay.stats.get("coherency"):
-            return dict(relay.stats["coherency"])
-    return None
+    """The freshest coherency a live relay measured (it owns the embedded index while it runs; it measures
+    every few seconds). It carries no sample ids: those are shown only for the asking persona."""
+    found = [r.stats["coherency"] for r in metrics.relays if r.alive and r.stats.get("coherency")]
+    if not found:
+        return None
+    return {**max(found, key=lambda c: str(c["measured_at"])), "samples": {}}
 
 
 async def gather_status(settings: Settings) -> StatusData:
@@ -126,10 +146,11 @@ async def gather_status(settings: Settings) -> StatusData:
         finally:
             await store.close()
         report = _relay_coherency(metrics)
-        note = f"as measured by the relay at {report['measured_at']}" if report else str(exc)
+        note = "as measured by the relay that owns the index" if report else str(exc)
+        report = None if report is None else with_age(report, utcnow())
         return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
     try:
-        report = (await synapse.coherency()).to_dict()
+        report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
         letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
@@ -138,7 +159,10 @@ async def gather_status(settings: Settings) -> StatusData:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Queue, lag, relays, circuit and the measured coherency of the index with the anchor."""
+    """Queue, lag, relays, circuit and the measured coherency of the index with the anchor.
+
+    Operator-wide: the queue, relays and coherency counts cover every persona of the anchor; sample entry ids
+    (stale, missing, orphaned) are only this persona's."""
     settings = state(ctx).settings()
     data = run(lambda: gather_status(settings))
     coherency = None if data.coherency is None else float(data.coherency["coherency_with_truth"])
@@ -184,7 +208,9 @@ def run_relay(
             RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
         )
         if once:
-            return await relay.drain(timeout_s=3600)
+            drained = await relay.drain(timeout_s=3600)
+            await relay.report()
+            return drained
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -244,3 +270,26 @@ def reindex(
             f" dropped {report.old.collection}",
             markup=False,
         )
+
+
+@app.command()
+def adopt(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really move the anchor over to this index.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild this index (KGENTS_HOME's or KGENTS_QDRANT_URL's) from the anchor and make it the one the anchor
+    feeds; the index it fed before then refuses to relay or search."""
+    if not yes:
+        raise ValidationError("adopting moves the anchor over to this index for good; add --yes to confirm")
+    report = with_synapse(ctx, lambda s: s.adopt(), adopting=True)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    before = "an unknown index" if report.previous is None else report.previous.location
+    console.print(
+        f"the anchor now feeds {report.identity.location} (before: {before}): {report.copied:,} entries copied,"
+        f" coherency {report.coherency.coherency_with_truth:.4f}",
+        markup=False,
+        soft_wrap=True,
+    )

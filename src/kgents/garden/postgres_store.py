@@ -16,7 +16,7 @@ import asyncpg
 from kgents.anchor import postgres as pg
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
-from kgents.garden.model import GardenEntry
+from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
 
@@ -193,10 +193,11 @@ class PostgresGardenStore:
         ]
 
     @pg.translate_errors
-    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
+    async def outbox_peek(self, persona: str, limit: int = 100) -> list[OutboxEvent]:
         rows = await self._pool.fetch(
             "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
-            " FROM garden_outbox ORDER BY seq LIMIT $1",
+            " FROM garden_outbox WHERE persona = $1 ORDER BY seq LIMIT $2",
+            check_persona(persona),
             limit,
         )
         return [

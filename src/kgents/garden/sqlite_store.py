@@ -12,7 +12,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
 from kgents.errors import ConflictError
-from kgents.garden.model import GardenEntry
+from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
 
@@ -178,12 +178,13 @@ class SqliteGardenStore:
             for r in rows
         ]
 
-    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
+    async def outbox_peek(self, persona: str, limit: int = 100) -> list[OutboxEvent]:
+        persona = check_persona(persona)
         sql = (
             "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
-            " FROM garden_outbox ORDER BY seq LIMIT ?"
+            " FROM garden_outbox WHERE persona = ? ORDER BY seq LIMIT ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (limit,)).fetchall())
+        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, limit)).fetchall())
         return [
             OutboxEvent(
                 seq=r[0],

@@ -48,14 +48,14 @@ class GardenStore(Protocol):
         """Every recorded change of the entry, oldest first (also after it was deleted)."""
         ...
 
-    async def outbox_peek(self, limit: int = 100) -> list[OutboxEvent]:
-        """Pending outbox events, oldest first, without claiming them."""
+    async def outbox_peek(self, persona: str, limit: int = 100) -> list[OutboxEvent]:
+        """This persona's pending outbox events, oldest first, without claiming them."""
         ...
 
     async def outbox_depth(self) -> int: ...
 
     async def personas(self) -> dict[str, int]:
-        """Every persona with entries and how many it has (for `kgents db info`)."""
+        """Every persona with entries and how many it has (operator-wide: `kgents db info --all-personas`)."""
         ...
 
     async def schema_version(self) -> int: ...

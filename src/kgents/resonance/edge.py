@@ -41,8 +41,10 @@ from kgents.resonance.index_common import (
     check_metadata,
     check_vector,
     metadata_for,
+    needs_stamp,
     parse_id,
     plan_writes,
+    stored_index_id,
 )
 from kgents.resonance.lock import OwnerLock
 from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
@@ -141,6 +143,10 @@ class EdgeIndex:
     def backend(self) -> str:
         return "edge"
 
+    @property
+    def location(self) -> str:
+        return f"embedded index at {self.root.absolute()}"
+
     # -- plumbing -------------------------------------------------------------------------------------------
 
     def _dir(self, name: str) -> Path:
@@ -204,19 +210,30 @@ class EdgeIndex:
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
 
-    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+    async def ensure_collection(self, name: str, embedder: str, dimension: int, index_id: str | None = None) -> None:
         if dimension < 1:
             raise ValidationError(f"vector dimension must be positive (got {dimension})")
         meta = self._read_meta(name)
         if meta is not None:
             check_metadata(name, meta, embedder, dimension)
+            if needs_stamp(name, meta, index_id):
+                self._write_meta(name, metadata_for(embedder, dimension, index_id))
         else:
-            folder = self._dir(name)
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f"{META_FILE}.tmp"
-            tmp.write_text(json.dumps(metadata_for(embedder, dimension)))
-            os.replace(tmp, folder / META_FILE)
+            self._dir(name).mkdir(parents=True, exist_ok=True)
+            self._write_meta(name, metadata_for(embedder, dimension, index_id))
         await self._collection(name)
+
+    def _write_meta(self, name: str, meta: dict[str, Any]) -> None:
+        folder = self._dir(name)
+        tmp = folder / f"{META_FILE}.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, folder / META_FILE)
+
+    async def index_id(self, name: str) -> str | None:
+        meta = self._read_meta(name)
+        if meta is None:
+            raise NotFoundError(f"vector collection {name!r} does not exist")
+        return stored_index_id(meta)
 
     async def collections(self) -> list[CollectionInfo]:
         base = self.root / "collections"

@@ -30,6 +30,8 @@ PAYLOAD_INDEXES: Mapping[str, FieldKind] = {
 
 META_EMBEDDER = "kgents_embedder"
 META_DIMENSION = "kgents_dimension"
+META_INDEX_ID = "kgents_index_id"
+"""The identity of the index a collection belongs to (recorded in the anchor's Synapse state too)."""
 
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -74,8 +76,27 @@ def check_metadata(collection: str, stored: Mapping[str, Any] | None, embedder: 
         )
 
 
-def metadata_for(embedder: str, dimension: int) -> dict[str, Any]:
-    return {META_EMBEDDER: embedder, META_DIMENSION: dimension}
+def metadata_for(embedder: str, dimension: int, index_id: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {META_EMBEDDER: embedder, META_DIMENSION: dimension}
+    if index_id is not None:
+        meta[META_INDEX_ID] = index_id
+    return meta
+
+
+def needs_stamp(collection: str, stored: Mapping[str, Any], index_id: str | None) -> bool:
+    """Whether an existing collection must be stamped with `index_id` (it carries none yet); a collection
+    stamped by another index identity is an `IndexMismatchError`."""
+    have = stored.get(META_INDEX_ID)
+    if index_id is None or have == index_id:
+        return False
+    if have is None:
+        return True
+    raise IndexMismatchError(f"vector collection {collection!r} belongs to index {str(have)[:8]}, not {index_id[:8]}")
+
+
+def stored_index_id(stored: Mapping[str, Any] | None) -> str | None:
+    value = (stored or {}).get(META_INDEX_ID)
+    return None if value is None else str(value)
 
 
 def plan_writes(points: Sequence[IndexPoint], stored_versions: Mapping[uuid.UUID, int]) -> list[IndexPoint]:

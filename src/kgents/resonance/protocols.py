@@ -124,9 +124,19 @@ class VectorIndex(Protocol):
         """`edge` (qdrant-edge-py, embedded) or `qdrant` (qdrant-client against a server)."""
         ...
 
-    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+    @property
+    def location(self) -> str:
+        """Where this index is, for people (the embedded path or the server URL, never a secret)."""
+        ...
+
+    async def ensure_collection(self, name: str, embedder: str, dimension: int, index_id: str | None = None) -> None:
         """Create the collection (cosine, payload indexes on the filtered fields) or check that an existing one
-        was made for this embedder and dimension; a mismatch raises `IndexMismatchError`."""
+        was made for this embedder and dimension; a mismatch raises `IndexMismatchError`. `index_id` (the
+        identity the anchor records for this index) is stamped into the collection's metadata."""
+        ...
+
+    async def index_id(self, name: str) -> str | None:
+        """The index identity stamped on collection `name` (None: none yet); `NotFoundError` if it is absent."""
         ...
 
     async def collections(self) -> list[CollectionInfo]: ...

@@ -52,8 +52,10 @@ from kgents.resonance.index_common import (  # noqa: E402
     check_metadata,
     check_vector,
     metadata_for,
+    needs_stamp,
     parse_id,
     plan_writes,
+    stored_index_id,
 )
 from kgents.resonance.protocols import (  # noqa: E402
     CollectionInfo,
@@ -121,6 +123,10 @@ class QdrantServerIndex:
     def backend(self) -> str:
         return "qdrant"
 
+    @property
+    def location(self) -> str:
+        return f"Qdrant at {self._where}"
+
     # -- plumbing -------------------------------------------------------------------------------------------
 
     def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
@@ -165,7 +171,7 @@ class QdrantServerIndex:
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
 
-    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
+    async def ensure_collection(self, name: str, embedder: str, dimension: int, index_id: str | None = None) -> None:
         check_collection_name(name)
         if dimension < 1:
             raise ValidationError(f"vector dimension must be positive (got {dimension})")
@@ -175,7 +181,7 @@ class QdrantServerIndex:
                     self._client.create_collection(
                         name,
                         vectors_config=qm.VectorParams(size=dimension, distance=qm.Distance.COSINE),
-                        metadata=metadata_for(embedder, dimension),
+                        metadata=metadata_for(embedder, dimension, index_id),
                     )
                 )
             except BackendUnavailableError:
@@ -183,12 +189,20 @@ class QdrantServerIndex:
                     raise  # otherwise another process created it first: check it below
         info = await self._call(self._client.get_collection(name), name)
         check_metadata(name, info.config.metadata, embedder, dimension)
+        if needs_stamp(name, info.config.metadata or {}, index_id):
+            meta = {**(info.config.metadata or {}), **metadata_for(embedder, dimension, index_id)}
+            await self._call(self._client.update_collection(name, metadata=meta), name)
         self._dimensions[name] = dimension
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Payload indexes have no effect in the local Qdrant")
             for field, kind in PAYLOAD_INDEXES.items():
                 if field not in (info.payload_schema or {}):
                     await self._call(self._client.create_payload_index(name, field, _SCHEMA[kind], wait=True))
+
+    async def index_id(self, name: str) -> str | None:
+        check_collection_name(name)
+        info = await self._call(self._client.get_collection(name), name)
+        return stored_index_id(info.config.metadata)
 
     async def collections(self) -> list[CollectionInfo]:
         listed = await self._call(self._client.get_collections())

@@ -13,13 +13,14 @@ from kgents.synapse.metrics import RelayStats, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitBreaker, CircuitState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
 from kgents.synapse.search import SearchFilters, SearchHit, SemanticSearch
 
 __all__ = [
     "CircuitBreaker",
     "CircuitState",
     "CoherencyReport",
+    "DrainResult",
     "ReconcileReport",
     "ReindexReport",
     "Relay",

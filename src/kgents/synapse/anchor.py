@@ -15,7 +15,16 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from kgents.synapse.records import ClaimedEvent, DeadLetter, EntryState, Heartbeat, IndexState, Target
+from kgents.synapse.records import (
+    ClaimedEvent,
+    DeadLetter,
+    EntryState,
+    Heartbeat,
+    IndexIdentity,
+    IndexState,
+    Target,
+    Totals,
+)
 
 NOTIFY_CHANNEL = "kgents_outbox"
 
@@ -82,14 +91,34 @@ class RelayAnchor(Protocol):
 
     async def forget(self, relay_id: str) -> None: ...
 
+    async def purge_heartbeats(self, before: datetime) -> int:
+        """Delete heartbeats last seen before `before` (relays long dead, e.g. killed with -9)."""
+        ...
+
+    async def add_totals(self, processed: int, retried: int, dead: int, p50: float | None, p95: float | None) -> None:
+        """Add a relay's counts since its last heartbeat to the anchor's totals (and its latest latencies)."""
+        ...
+
+    async def totals(self) -> Totals: ...
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     async def dead_letter_count(self) -> int: ...
 
     async def read_state(self) -> IndexState | None: ...
 
-    async def init_state(self, active: Target) -> IndexState:
-        """Record `active` as the active collection unless a state exists; return the state in force."""
+    async def init_state(self, active: Target, identity: IndexIdentity) -> IndexState:
+        """Record `active` (in the index `identity`) as the active collection unless a state exists; return the
+        state in force."""
+        ...
+
+    async def claim_index(self, identity: IndexIdentity) -> IndexState | None:
+        """Record the index an anchor from before index identities feeds, unless one is recorded already."""
+        ...
+
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        """Make `active`, in the index `identity`, the active collection (no reindex pending), if the state is
+        still at `generation`; None if it moved on."""
         ...
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:

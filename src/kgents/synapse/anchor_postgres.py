@@ -24,8 +24,10 @@ from kgents.synapse.records import (
     DeadLetter,
     EntryState,
     Heartbeat,
+    IndexIdentity,
     IndexState,
     Target,
+    Totals,
 )
 
 log = logging.getLogger("kgents.synapse")
@@ -53,7 +55,7 @@ _LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_x
 _CURRENT = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
 _STATE = (
     "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
-    " pending_dimension, generation FROM synapse_state WHERE id = 1"
+    " pending_dimension, generation, index_id, index_location FROM synapse_state WHERE id = 1"
 )
 
 
@@ -74,7 +76,8 @@ def _state(row: Any) -> IndexState | None:
     if row is None:
         return None
     pending = None if row[3] is None else Target(row[3], row[4], int(row[5]))
-    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
+    identity = None if row[7] is None else IndexIdentity(row[7], row[8] or "")
+    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]), identity)
 
 
 async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
@@ -246,6 +249,28 @@ class PostgresRelayAnchor:
     async def forget(self, relay_id: str) -> None:
         await self.pool.execute("DELETE FROM synapse_heartbeat WHERE relay_id = $1", relay_id)
 
+    async def purge_heartbeats(self, before: datetime) -> int:
+        done = await self.pool.execute("DELETE FROM synapse_heartbeat WHERE last_beat < $1", before)
+        return int(str(done).split()[-1])
+
+    async def add_totals(self, processed: int, retried: int, dead: int, p50: float | None, p95: float | None) -> None:
+        await self.pool.execute(
+            "UPDATE synapse_totals SET processed = processed + $1, retried = retried + $2, dead = dead + $3,"
+            " latency_p50_ms = coalesce($4, latency_p50_ms), latency_p95_ms = coalesce($5, latency_p95_ms),"
+            " updated_at = clock_timestamp() WHERE id = 1",
+            processed,
+            retried,
+            dead,
+            p50,
+            p95,
+        )
+
+    async def totals(self) -> Totals:
+        row = await self.pool.fetchrow(
+            "SELECT processed, retried, dead, latency_p50_ms, latency_p95_ms, updated_at FROM synapse_totals"
+        )
+        return Totals() if row is None else Totals(*tuple(row))
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = await self.pool.fetch(
             "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts,"
@@ -261,18 +286,42 @@ class PostgresRelayAnchor:
     async def read_state(self) -> IndexState | None:
         return _state(await self.pool.fetchrow(_STATE))
 
-    async def init_state(self, active: Target) -> IndexState:
+    async def init_state(self, active: Target, identity: IndexIdentity) -> IndexState:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension)"
-                " VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension, index_id,"
+                " index_location) VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
                 active.collection,
                 active.embedder,
                 active.dimension,
+                identity.id,
+                identity.location,
             )
             state = _state(await conn.fetchrow(_STATE))
         assert state is not None
         return state
+
+    async def claim_index(self, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET index_id = $1, index_location = $2, updated_at = clock_timestamp()"
+            " WHERE id = 1 AND index_id IS NULL",
+            identity.id,
+            identity.location,
+        )
+
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = $2, active_embedder = $3, active_dimension = $4,"
+            " pending_collection = NULL, pending_embedder = NULL, pending_dimension = NULL, index_id = $5,"
+            " index_location = $6, generation = generation + 1, updated_at = clock_timestamp()"
+            " WHERE id = 1 AND generation = $1",
+            generation,
+            active.collection,
+            active.embedder,
+            active.dimension,
+            identity.id,
+            identity.location,
+        )
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
         values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)

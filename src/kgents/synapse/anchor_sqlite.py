@@ -24,8 +24,10 @@ from kgents.synapse.records import (
     DeadLetter,
     EntryState,
     Heartbeat,
+    IndexIdentity,
     IndexState,
     Target,
+    Totals,
 )
 
 _CLAIM = (
@@ -43,7 +45,7 @@ _ANY_DUE = (
 """A read-only look first, so an idle relay polling every few milliseconds never takes the write lock."""
 _SELECT_STATE = (
     "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
-    " pending_dimension, generation FROM synapse_state WHERE id = 1"
+    " pending_dimension, generation, index_id, index_location FROM synapse_state WHERE id = 1"
 )
 
 
@@ -59,7 +61,8 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
     if row is None:
         return None
     pending = None if row[3] is None else Target(row[3], row[4], int(row[5]))
-    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
+    identity = None if row[7] is None else IndexIdentity(row[7], row[8] or "")
+    return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]), identity)
 
 
 class SqliteClaim:
@@ -251,6 +254,36 @@ class SqliteRelayAnchor:
 
         await self.anchor.run(work)
 
+    async def purge_heartbeats(self, before: datetime) -> int:
+        def work() -> int:
+            with self.anchor.write() as conn:
+                return int(conn.execute("DELETE FROM synapse_heartbeat WHERE last_beat < ?", (_ts(before),)).rowcount)
+
+        return await self.anchor.run(work)
+
+    async def add_totals(self, processed: int, retried: int, dead: int, p50: float | None, p95: float | None) -> None:
+        params = (processed, retried, dead, p50, p95, _ts(utcnow()))
+
+        def work() -> None:
+            with self.anchor.write() as conn:
+                conn.execute(
+                    "UPDATE synapse_totals SET processed = processed + ?1, retried = retried + ?2,"
+                    " dead = dead + ?3, latency_p50_ms = coalesce(?4, latency_p50_ms),"
+                    " latency_p95_ms = coalesce(?5, latency_p95_ms), updated_at = ?6 WHERE id = 1",
+                    params,
+                )
+
+        await self.anchor.run(work)
+
+    async def totals(self) -> Totals:
+        rows = await self._fetchall(
+            "SELECT processed, retried, dead, latency_p50_ms, latency_p95_ms, updated_at FROM synapse_totals"
+        )
+        if not rows:
+            return Totals()
+        r = rows[0]
+        return Totals(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else datetime.fromisoformat(r[5]))
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = await self._fetchall(
             "SELECT id, outbox_seq, entry_id, persona, operation, entry_version, step, error, attempts,"
@@ -270,19 +303,42 @@ class SqliteRelayAnchor:
         rows = await self._fetchall(_SELECT_STATE)
         return _state(rows[0] if rows else None)
 
-    async def init_state(self, active: Target) -> IndexState:
+    async def init_state(self, active: Target, identity: IndexIdentity) -> IndexState:
         def work() -> IndexState | None:
             with self.anchor.write() as conn:
                 conn.execute(
-                    "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension)"
-                    " VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (active.collection, active.embedder, active.dimension),
+                    "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension,"
+                    " index_id, index_location) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (active.collection, active.embedder, active.dimension, identity.id, identity.location),
                 )
                 return _state(conn.execute(_SELECT_STATE).fetchone())
 
         state = await self.anchor.run(work)
         assert state is not None
         return state
+
+    async def claim_index(self, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET index_id = ?, index_location = ?, updated_at = ?"
+            " WHERE id = 1 AND index_id IS NULL",
+            (identity.id, identity.location, _ts(utcnow())),
+        )
+
+    async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
+        return await self._update_state(
+            "UPDATE synapse_state SET active_collection = ?, active_embedder = ?, active_dimension = ?,"
+            " pending_collection = NULL, pending_embedder = NULL, pending_dimension = NULL, index_id = ?,"
+            " index_location = ?, generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
+            (
+                active.collection,
+                active.embedder,
+                active.dimension,
+                identity.id,
+                identity.location,
+                _ts(utcnow()),
+                generation,
+            ),
+        )
 
     async def set_pending(self, generation: int, pending: Target | None) -> IndexState | None:
         values = (None, None, None) if pending is None else (pending.collection, pending.embedder, pending.dimension)

@@ -13,7 +13,7 @@ entry is present. `reconcile` repairs each class through the relay's own state-b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,8 +77,10 @@ def compare(
     anchor: Mapping[uuid.UUID, tuple[str, int]],
     index: Mapping[uuid.UUID, tuple[str, int]],
     collection: str = "",
+    sample_persona: str | None = None,
 ) -> CoherencyReport:
-    """Pure: classify every id of either side."""
+    """Pure: classify every id of either side. The counts cover every persona; the sample ids only
+    `sample_persona`'s (None: no samples, so a report shown to one persona never names another's entries)."""
     matched = 0
     stale: set[uuid.UUID] = set()
     ahead: set[uuid.UUID] = set()
@@ -94,11 +96,10 @@ def compare(
             if found[1] > version:
                 ahead.add(entry_id)
     orphaned = {i for i in index if i not in anchor}
-    samples = {
-        name: sorted(str(i) for i in ids)[:SAMPLE_IDS]
-        for name, ids in (("stale", stale), ("missing", missing), ("orphaned", orphaned))
-        if ids
-    }
+    samples = sample_ids(
+        {"stale": stale, "missing": missing, "orphaned": orphaned},
+        lambda i: (anchor.get(i) or index.get(i) or ("", 0))[0] == sample_persona,
+    )
     return CoherencyReport(
         collection=collection,
         anchor_entries=len(anchor),
@@ -116,12 +117,20 @@ def compare(
     )
 
 
-async def measure(anchor: RelayAnchor, index: VectorIndex, target: Target) -> CoherencyReport:
+def sample_ids(classes: Mapping[str, set[uuid.UUID]], shown: Callable[[uuid.UUID], bool]) -> dict[str, list[str]]:
+    """A few ids of each non-empty class, only those `shown` accepts."""
+    picked = {name: sorted(str(i) for i in ids if shown(i))[:SAMPLE_IDS] for name, ids in classes.items()}
+    return {name: ids for name, ids in picked.items() if ids}
+
+
+async def measure(
+    anchor: RelayAnchor, index: VectorIndex, target: Target, sample_persona: str | None = None
+) -> CoherencyReport:
     """Read both sides and compare (the index first, so an event landing in between shows as stale, not
-    lost)."""
+    lost); sample ids only of `sample_persona`."""
     points = await index.versions(target.collection)
     truth = await anchor.versions()
-    return compare(truth, points, target.collection)
+    return compare(truth, points, target.collection, sample_persona)
 
 
 @dataclass(frozen=True, slots=True)

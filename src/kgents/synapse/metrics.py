@@ -1,17 +1,19 @@
 """What the relay reports about itself: lag as four numbers (queue depth, oldest pending age, commit→applied
 latency, heartbeat age), counters, throughput and the breaker state.
 
-`RelayStats` lives in the relay process and travels in its heartbeat row; `collect_metrics` joins it with what
-only the anchor knows (the queue), so any process (`kgents synapse status`, the health model) sees the same
-view.
+`RelayStats` lives in the relay process and travels in its heartbeat row, and each heartbeat adds its new
+counts to the anchor's totals (so a search's in-process drain, or a relay killed with -9, still counts);
+`collect_metrics` joins them with what only the anchor knows (the queue), so any process (`kgents synapse
+status`, the health model) sees the same view.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kgents.clock import utcnow
@@ -19,7 +21,11 @@ from kgents.stats import percentile
 from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.policy import CircuitState, is_alive
 
+log = logging.getLogger("kgents.synapse")
+
 QUEUE_DEPTH_CAP = 100_000
+HEARTBEAT_PURGE_S = 60.0
+"""A heartbeat this long past its last beat is deleted; an expired but younger one is shown as not alive."""
 LATENCY_WINDOW = 2_048
 THROUGHPUT_WINDOW_S = 60.0
 
@@ -47,6 +53,18 @@ class RelayStats:
     relay has moved past the switch."""
     coherency: dict[str, Any] | None = None
     """The relay's latest coherency measurement (it may own the embedded index no other process can open)."""
+    mode: str = "relay"
+    """`relay` (`kgents synapse run`) or `in-process` (a command's own drain on the embedded index)."""
+    reported: tuple[int, int, int] = (0, 0, 0)
+    """(processed, retried, dead) already added to the anchor's totals."""
+
+    def unreported(self) -> tuple[int, int, int]:
+        """(processed, retried, dead) not yet added to the anchor's totals."""
+        done = (self.processed, self.retried, self.dead)
+        return (done[0] - self.reported[0], done[1] - self.reported[1], done[2] - self.reported[2])
+
+    def mark_reported(self, delta: tuple[int, int, int]) -> None:
+        self.reported = (self.reported[0] + delta[0], self.reported[1] + delta[1], self.reported[2] + delta[2])
 
     def record_applied(self, created_at: list[datetime], now: datetime) -> None:
         for created in created_at:
@@ -84,6 +102,7 @@ class RelayStats:
             "last_error": self.last_error,
             "generation": self.generation,
             "coherency": self.coherency,
+            "mode": self.mode,
         }
 
 
@@ -108,6 +127,7 @@ class SynapseMetrics:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     processed: int
+    """Events completed on this anchor by every relay and in-process drain (the anchor's totals)."""
     retried: int
     dead: int
     dead_letters: int
@@ -130,12 +150,23 @@ def _worst_circuit(states: list[str]) -> str:
     return CircuitState.CLOSED.value
 
 
+def purge_horizon(now: datetime) -> datetime:
+    """Heartbeats last seen before this are deleted (their relays died long ago, e.g. killed with -9)."""
+    return now - timedelta(seconds=HEARTBEAT_PURGE_S)
+
+
 async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) -> SynapseMetrics:
-    """Queue facts from the anchor, relay facts from the live heartbeats (and `local`, the in-process
-    relay)."""
+    """Queue facts from the anchor, counters from its totals (every relay and in-process drain, ended ones too),
+    relay facts from the live heartbeats (and `local`, the in-process relay). Long-expired heartbeats are
+    purged on the way."""
     now = utcnow()
+    try:
+        await anchor.purge_heartbeats(purge_horizon(now))
+    except Exception as exc:  # housekeeping only (a read-only anchor still has a status)
+        log.debug("synapse: could not purge expired heartbeats: %s", type(exc).__name__)
     depth = await anchor.queue_depth(QUEUE_DEPTH_CAP)
     oldest = await anchor.oldest_pending()
+    totals = await anchor.totals()
     views: list[RelayView] = []
     for hb in await anchor.heartbeats():
         age = max(0.0, (now - hb.last_beat).total_seconds())
@@ -144,19 +175,21 @@ async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) 
         )
     alive = [v for v in views if v.alive]
     stats = [v.stats for v in alive]
+    unreported = (0, 0, 0)
     if local is not None:
         stats.append(local.snapshot())
+        unreported = local.unreported()
     p50s = [s["latency_p50_ms"] for s in stats if s.get("latency_p50_ms") is not None]
     p95s = [s["latency_p95_ms"] for s in stats if s.get("latency_p95_ms") is not None]
     return SynapseMetrics(
         queue_depth=depth,
         queue_depth_capped=depth >= QUEUE_DEPTH_CAP,
         oldest_pending_age_s=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
-        latency_p50_ms=max(p50s) if p50s else None,
-        latency_p95_ms=max(p95s) if p95s else None,
-        processed=sum(int(s.get("processed", 0)) for s in stats),
-        retried=sum(int(s.get("retried", 0)) for s in stats),
-        dead=sum(int(s.get("dead", 0)) for s in stats),
+        latency_p50_ms=max(p50s) if p50s else totals.latency_p50_ms,
+        latency_p95_ms=max(p95s) if p95s else totals.latency_p95_ms,
+        processed=totals.processed + unreported[0],
+        retried=totals.retried + unreported[1],
+        dead=totals.dead + unreported[2],
         dead_letters=await anchor.dead_letter_count(),
         throughput_per_s=sum(float(s.get("throughput_per_s", 0.0)) for s in stats),
         circuit_state=_worst_circuit([str(s.get("circuit", "CLOSED")) for s in stats]),

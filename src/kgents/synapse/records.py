@@ -107,12 +107,26 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexIdentity:
+    """Which vector index an anchor feeds: a random id stamped into the index's collection metadata, and where
+    that index is (backend and location, safe to print)."""
+
+    id: str
+    location: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class IndexState:
-    """Which collection searches read (active) and, during a reindex, which one is being built (pending)."""
+    """Which collection searches read (active) and, during a reindex, which one is being built (pending), in
+    which index (None only on an anchor from before index identities, until an index claims it)."""
 
     active: Target
     pending: Target | None
     generation: int
+    identity: IndexIdentity | None = None
 
     def targets(self) -> tuple[Target, ...]:
         """Every collection a relay writes: the active one and, while a reindex runs, the pending one too."""
@@ -123,4 +137,17 @@ class IndexState:
             "active": self.active.to_dict(),
             "pending": None if self.pending is None else self.pending.to_dict(),
             "generation": self.generation,
+            "index": None if self.identity is None else self.identity.to_dict(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Work done on this anchor by every relay and in-process drain (added at each heartbeat)."""
+
+    processed: int = 0
+    retried: int = 0
+    dead: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    updated_at: datetime | None = None

@@ -57,7 +57,8 @@ async def _start(anchor: RelayAnchor, index: VectorIndex, state: IndexState, tar
             raise ConflictError("another reindex changed the index state; try again")
         await index.drop_collection(state.pending.collection)
         state = cleared
-    await index.ensure_collection(target.collection, target.embedder, target.dimension)
+    index_id = state.identity.id if state.identity else None
+    await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
     started = await anchor.set_pending(state.generation, target)
     if started is None:
         await index.drop_collection(target.collection)
@@ -83,6 +84,39 @@ async def wait_for_relays(anchor: RelayAnchor, generation: int, limit_s: float =
         await asyncio.sleep(0.05)
 
 
+async def copy_all(
+    anchor: RelayAnchor,
+    index: VectorIndex,
+    embedder: Embedder,
+    target: Target,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Embed every entry of the anchor into `target`, in id order; returns how many landed."""
+    copied = 0
+    after = None
+    while page := await anchor.scan(after, SCAN_BATCH):
+        result = await apply_to_target(index, embedder, target, {e.id: e for e in page})
+        copied += len(page) - len(result.failed)
+        after = page[-1].id
+        if progress is not None:
+            progress(copied)
+    return copied
+
+
+async def catch_up(
+    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, target: Target
+) -> tuple[CoherencyReport, int]:
+    """Measure `target` against the anchor and repair it until it matches (or enough rounds); the last report and
+    the rounds it took."""
+    rounds = 0
+    report = await measure(anchor, index, target)
+    while not report.coherent and rounds < MAX_CATCH_UP_ROUNDS:
+        rounds += 1
+        await repair(anchor, index, embedders, target, report)
+        report = await measure(anchor, index, target)
+    return report, rounds
+
+
 async def reindex(
     anchor: RelayAnchor,
     index: VectorIndex,
@@ -97,23 +131,8 @@ async def reindex(
     target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
     old = state.active
     state = await _start(anchor, index, state, target)
-    copied = 0
-    after = None
-    while True:
-        page = await anchor.scan(after, SCAN_BATCH)
-        if not page:
-            break
-        result = await apply_to_target(index, embedder, target, {e.id: e for e in page})
-        copied += len(page) - len(result.failed)
-        after = page[-1].id
-        if progress is not None:
-            progress(copied)
-    rounds = 0
-    report = await measure(anchor, index, target)
-    while not report.coherent and rounds < MAX_CATCH_UP_ROUNDS:
-        rounds += 1
-        await repair(anchor, index, embedders, target, report)
-        report = await measure(anchor, index, target)
+    copied = await copy_all(anchor, index, embedder, target, progress)
+    report, rounds = await catch_up(anchor, index, embedders, target)
     switched = await anchor.switch(state.generation)
     if switched is None:
         raise ConflictError("the index state changed during the reindex; the old collection stays active")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
@@ -22,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
@@ -56,8 +56,9 @@ class RelayConfig:
     backoff_cap_s: float = 300.0
     breaker_threshold: int = 3
     breaker_reset_s: float = 2.0
-    coherency_interval_s: float = 30.0
-    """How often `run` measures coherency into its heartbeat (0: never)."""
+    coherency_interval_s: float = 2.0
+    """How often `run` measures coherency into its heartbeat (0: never), so `synapse status` never shows an old
+    figure of an index only this relay can open; stretched to keep measuring under a tenth of the time."""
 
 
 @dataclass(slots=True)
@@ -179,6 +180,7 @@ class Relay:
     def _account(
         self, results: list[ApplyResult], outcome: BatchOutcome, created: list[datetime], applied: int
     ) -> None:
+        self.stats.last_error = None  # a batch went through: whatever failed before has recovered
         self.stats.batches += 1
         self.stats.record_applied(created, utcnow())
         self.stats.applied_entries += applied
@@ -203,6 +205,8 @@ class Relay:
         return total
 
     async def beat(self) -> None:
+        """Write this relay's heartbeat and add its new counts to the anchor's totals."""
+        snapshot = self.stats.snapshot()
         await self.anchor.beat(
             Heartbeat(
                 self.relay_id,
@@ -211,9 +215,18 @@ class Relay:
                 self.started_at,
                 utcnow(),
                 self.config.heartbeat_interval_s,
-                self.stats.snapshot(),
+                snapshot,
             )
         )
+        await self.report(snapshot)
+
+    async def report(self, snapshot: dict[str, Any] | None = None) -> None:
+        """Add the counts not yet reported to the anchor's totals (what `synapse status` shows as processed)."""
+        snapshot = snapshot or self.stats.snapshot()
+        delta = self.stats.unreported()
+        if any(delta):
+            await self.anchor.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
+            self.stats.mark_reported(delta)
 
     async def measure_coherency(self) -> None:
         """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
@@ -223,21 +236,42 @@ class Relay:
             self.stats.coherency = report.to_dict()
 
     async def _heartbeat_loop(self) -> None:
-        measured = -math.inf
-        while not self._stopping:
-            interval = self.config.coherency_interval_s
-            if interval > 0 and time.monotonic() - measured >= interval:
-                measured = time.monotonic()
+        """Beat every interval; coherency is measured once before the first beat (a live relay always has a
+        figure), then beside the beats (a long measurement never delays one)."""
+        measuring = None
+        if self.config.coherency_interval_s > 0:
+            took = await self._measure()
+            measuring = asyncio.create_task(self._measure_loop(took))
+        try:
+            while not self._stopping:
                 try:
-                    await self.measure_coherency()
-                except Exception as exc:
-                    log.warning("synapse: coherency measurement failed: %s", describe(exc))
-            try:
-                await self.beat()
-            except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
-                log.warning("synapse: heartbeat failed: %s", describe(exc))
+                    await self.beat()
+                except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
+                    log.warning("synapse: heartbeat failed: %s", describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
+        finally:
+            if measuring is not None:
+                measuring.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await measuring
+
+    async def _measure(self) -> float:
+        """Measure coherency into the stats; returns the seconds it took."""
+        began = time.monotonic()
+        try:
+            await self.measure_coherency()
+        except Exception as exc:
+            log.warning("synapse: coherency measurement failed: %s", describe(exc))
+        return time.monotonic() - began
+
+    async def _measure_loop(self, took: float) -> None:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
+                pause = measure_pause(self.config.coherency_interval_s, took) - took
+                await asyncio.wait_for(self._stopped.wait(), max(0.0, pause))
+            if not self._stopping:
+                took = await self._measure()
 
     async def run(self) -> None:
         """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is
@@ -253,6 +287,8 @@ class Relay:
                         self.stats.last_error = f"anchor: {describe(exc)}"
                         log.warning("synapse: batch failed: %s", describe(exc))
                         outcome = BatchOutcome(outage=True)
+                    else:
+                        self.stats.last_error = anchor_recovered(self.stats.last_error)
                     if outcome.claimed and not outcome.outage:
                         continue  # more may be due already
                     delay = max(poll, self.breaker.retry_in(time.monotonic())) if outcome.outage else poll
@@ -266,6 +302,18 @@ class Relay:
                 await beats
             with contextlib.suppress(Exception):
                 await self.anchor.forget(self.relay_id)
+
+
+def measure_pause(interval_s: float, took_s: float) -> float:
+    """Seconds from the start of one coherency measurement to the next: `interval_s`, or ten times what the
+    last one took when that is longer (measuring never takes more than a tenth of the relay's time)."""
+    return max(interval_s, 10.0 * took_s)
+
+
+def anchor_recovered(last_error: str | None) -> str | None:
+    """The error to keep once a batch reached the anchor again: an anchor error is over, others stay until a
+    batch goes through."""
+    return None if last_error is not None and last_error.startswith("anchor:") else last_error
 
 
 def _merge_failures(results: list[ApplyResult]) -> dict[uuid.UUID, tuple[str, str]]:

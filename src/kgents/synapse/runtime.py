@@ -8,6 +8,9 @@ long-running relay for any backend.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +19,11 @@ from kgents.config import Settings
 from kgents.garden import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
-from kgents.synapse.metrics import SynapseMetrics, collect_metrics
+from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
+from kgents.synapse.policy import CircuitState
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
@@ -27,6 +32,26 @@ from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
 IN_PROCESS_LEASE_S = 5.0
 """Short leases for in-process drains: only the index's owner can relay, so a lease only guards against a crash."""
+IN_PROCESS_BEAT_S = 1.0
+"""An in-process drain writes its heartbeat (and adds to the anchor's totals) at least this often."""
+CATCH_UP_POLL_S = 0.05
+"""While events are pending but none is claimable (a retry's backoff, another relay's lease), look again after
+this long."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    """What an in-process drain did: events completed, and events still in the outbox when it stopped."""
+
+    completed: int
+    pending: int
+
+    @property
+    def caught_up(self) -> bool:
+        return self.pending == 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"completed": self.completed, "pending": self.pending}
 
 
 def configured_embedder(settings: Settings) -> str | None:
@@ -68,6 +93,7 @@ class Synapse:
     embedders: EmbedderCache
     state: IndexState
     prefix: str
+    _relay: Relay | None = field(default=None, repr=False)
 
     @property
     def in_process(self) -> bool:
@@ -80,9 +106,40 @@ class Synapse:
     def search(self) -> SemanticSearch:
         return SemanticSearch(self.store, self.anchor, self.index, self.embedders)
 
-    async def drain(self, timeout_s: float = 60.0) -> int:
-        """Apply pending outbox events in this process (the embedded default's in-process relay)."""
-        return await self.relay(RelayConfig(lease_s=IN_PROCESS_LEASE_S)).drain(timeout_s)
+    def in_process_relay(self) -> Relay:
+        """This process's own relay (one per Synapse, so its counters add up across drains)."""
+        if self._relay is None:
+            config = RelayConfig(lease_s=IN_PROCESS_LEASE_S, heartbeat_interval_s=IN_PROCESS_BEAT_S)
+            self._relay = self.relay(config)
+            self._relay.stats.mode = "in-process"
+        return self._relay
+
+    async def drain(self, timeout_s: float = 60.0, *, until_empty: bool = False) -> DrainResult:
+        """Apply pending outbox events in this process (the embedded default's in-process relay) until nothing
+        is claimable, or with `until_empty` until the outbox is empty, or the deadline; the relay's heartbeat
+        and the anchor's totals show the work (`synapse status`). Returns completed and still-pending counts."""
+        relay = self.in_process_relay()
+        deadline = time.monotonic() + timeout_s
+        completed = 0
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                done = await relay.drain(min(left, IN_PROCESS_BEAT_S))
+                completed += done
+                await relay.beat()
+                if relay.breaker.state is not CircuitState.CLOSED:
+                    break  # the index is down: stop here, the pending count says how far behind it is
+                if done == 0:  # nothing claimable now: stop, or wait for retries and leases to come due
+                    if not until_empty or not await self.anchor.queue_depth(1):
+                        break
+                    await asyncio.sleep(min(CATCH_UP_POLL_S, max(0.0, deadline - time.monotonic())))
+        finally:  # counts of a drain cut short by an error still reach the totals
+            with contextlib.suppress(Exception):
+                await relay.report()
+        return DrainResult(completed, await self.anchor.queue_depth(QUEUE_DEPTH_CAP))
+
+    async def catch_up(self, timeout_s: float = 60.0) -> DrainResult:
+        """Drain until the outbox is empty (or the deadline passed): `drain(until_empty=True)`."""
+        return await self.drain(timeout_s, until_empty=True)
 
     async def refresh_state(self) -> IndexState:
         state = await self.anchor.read_state()
@@ -90,8 +147,10 @@ class Synapse:
             self.state = state
         return self.state
 
-    async def coherency(self) -> CoherencyReport:
-        return await measure(self.anchor, self.index, (await self.refresh_state()).active)
+    async def coherency(self, sample_persona: str | None = None) -> CoherencyReport:
+        """Measured now, over every persona; sample ids only of `sample_persona` (None: the settings' persona)."""
+        persona = sample_persona or self.settings.persona
+        return await measure(self.anchor, self.index, (await self.refresh_state()).active, persona)
 
     async def metrics(self) -> SynapseMetrics:
         return await collect_metrics(self.anchor)
@@ -113,8 +172,21 @@ class Synapse:
         await self.refresh_state()
         return report
 
+    async def adopt(self) -> AdoptReport:
+        """Rebuild this index from the anchor and make it the one the anchor feeds (see `synapse.adopt`)."""
+        state = await self.refresh_state()
+        report = await adopt(
+            self.anchor, self.index, self.embedders(state.active.embedder), self.embedders, state, self.prefix
+        )
+        await self.refresh_state()
+        return report
+
     async def close(self) -> None:
         try:
+            if self._relay is not None:  # its counts are in the totals; the heartbeat said it was draining
+                with contextlib.suppress(Exception):
+                    await self._relay.report()
+                    await self.anchor.forget(self._relay.relay_id)
             await self.index.close()
         finally:
             await self.store.close()
@@ -126,8 +198,10 @@ async def open_synapse(
     index: VectorIndex | None = None,
     embedders: EmbedderCache | None = None,
     store: GardenStore | None = None,
+    adopting: bool = False,
 ) -> Synapse:
-    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors)."""
+    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors).
+    `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it."""
     own_store = store is None
     store = store or await open_store(settings)
     opened_index: Any = None
@@ -142,7 +216,10 @@ async def open_synapse(
         if existing is not None:
             check_embedder(existing, configured)
         embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
-        state = await ensure_state(anchor, opened_index, embedder, prefix)
+        if adopting and existing is not None:
+            state = existing
+        else:
+            state = await ensure_state(anchor, opened_index, embedder, prefix)
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:

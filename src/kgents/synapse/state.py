@@ -8,11 +8,11 @@ import re
 import uuid
 
 from kgents.anchor.migrations import check_schema_name
-from kgents.errors import IndexMismatchError
+from kgents.errors import IndexMismatchError, NotFoundError
 from kgents.resonance.index_common import check_collection_name
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
-from kgents.synapse.records import IndexState, Target
+from kgents.synapse.records import IndexIdentity, IndexState, Target
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 
@@ -41,17 +41,66 @@ def collection_prefix(backend: str, schema: str | None) -> str:
 
 
 async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str) -> IndexState:
-    """The state in force, created on first use with `embedder`; its collections exist in the index."""
+    """The state in force, created on first use with `embedder` in this index; its collections exist in the
+    index. An anchor that feeds another index raises `IndexMismatchError` (never drain its outbox here)."""
     state = await anchor.read_state()
     if state is None:
+        identity = IndexIdentity(uuid.uuid4().hex, index.location)
         target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
-        await index.ensure_collection(target.collection, target.embedder, target.dimension)
-        state = await anchor.init_state(target)
+        await index.ensure_collection(target.collection, target.embedder, target.dimension, identity.id)
+        state = await anchor.init_state(target, identity)
         if state.active != target:  # another process won the race: keep theirs
             await index.drop_collection(target.collection)
+    state = await check_index(anchor, index, state)
+    index_id = state.identity.id if state.identity else None
     for target in state.targets():
-        await index.ensure_collection(target.collection, target.embedder, target.dimension)
+        await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
     return state
+
+
+async def _stamp(index: VectorIndex, collection: str) -> tuple[bool, str | None]:
+    """Whether `collection` exists in `index`, and the index identity stamped on it."""
+    try:
+        return True, await index.index_id(collection)
+    except NotFoundError:
+        return False, None
+
+
+async def feeds(index: VectorIndex, state: IndexState) -> bool:
+    """Whether `index` is the one the anchor (in `state`) feeds."""
+    _present, found = await _stamp(index, state.active.collection)
+    return state.identity is not None and found == state.identity.id
+
+
+async def check_index(anchor: RelayAnchor, index: VectorIndex, state: IndexState) -> IndexState:
+    """The state, once it is certain that `index` is the one the anchor feeds; an anchor from before index
+    identities is claimed by the first index that opens it."""
+    present, found = await _stamp(index, state.active.collection)
+    if state.identity is None:
+        claimed = await anchor.claim_index(IndexIdentity(found or uuid.uuid4().hex, index.location))
+        state = claimed or await anchor.read_state() or state
+        if claimed is not None:
+            return state
+    if state.identity is not None and found == state.identity.id:
+        return state
+    raise IndexMismatchError(mismatch_message(state, index.location, state.active.collection, present))
+
+
+def mismatch_message(state: IndexState, here: str, collection: str, present: bool) -> str:
+    """One line naming the index the anchor feeds and the one opened here."""
+    known = state.identity
+    if known is not None and known.location == here and not present:
+        return (
+            f"the collection {collection} of the index this anchor feeds ({here}) is missing (deleted?):"
+            " run `kgents synapse adopt --yes` to rebuild it from the anchor"
+        )
+    fed = "an unknown index" if known is None else f"{known.location} (index {known.id[:8]})"
+    what = "holds another index's copy of" if present else "does not hold"
+    return (
+        f"this anchor feeds {fed}, but {here} {what} its collection {collection}: refusing to relay or search"
+        " here (it would take that index's events); use the KGENTS_HOME or KGENTS_QDRANT_URL of the index it feeds,"
+        " or `kgents synapse adopt --yes` to rebuild this index from the anchor and feed it instead"
+    )
 
 
 def check_embedder(state: IndexState, configured: str | None) -> None:
