@@ -11,7 +11,7 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
+from kgents.synapse.anchor import ClaimLostError, RelayAnchor, open_relay_anchor
 from tests.helpers import wait_until
 
 
@@ -84,6 +84,7 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         held = anchor.claim("crashed", 10, 0.2)
         claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
+        claim.renewer.cancel()  # type: ignore[attr-defined]  # and with it the renewal of its lease
         assert len(claim.events) == 1
         async with anchor.claim("other", 10, 30) as blocked:
             assert blocked.events == []
@@ -94,7 +95,11 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
                 return len(taken.events)
 
         assert await wait_until(take, lambda n: n == 1, timeout=5, what="the expired lease reclaimed") == 1
-        await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
+        with pytest.raises(ClaimLostError):
+            await claim.fence()
+        with pytest.raises(ClaimLostError):
+            await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
         assert await anchor.queue_depth(10) == 0
+        await held.__aexit__(None, None, None)
     finally:
         await store.close()

@@ -3,13 +3,18 @@ the whole database and must never stay open while the index works.
 
 A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry
 another relay holds a live lease on are skipped, so two relays never apply the same entry at once. An
-expired lease (a crashed relay) is claimable again. Completion deletes only rows still leased by the caller.
+expired lease (a crashed relay) is claimable again. While a batch is in flight its lease is renewed; every
+index write is fenced by a check that the rows are still ours, and every settlement (complete, retry, dead
+letter) checks it in the same write transaction, so a relay that lost its lease changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +23,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
+from kgents.synapse.anchor import ClaimLostError
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -27,6 +33,8 @@ from kgents.synapse.records import (
     IndexState,
     Target,
 )
+
+log = logging.getLogger("kgents.synapse")
 
 _CLAIM = (
     "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
@@ -47,6 +55,13 @@ _SELECT_STATE = (
 )
 
 
+def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
+    newest: dict[uuid.UUID, ClaimedEvent] = {}
+    for event in sorted(events, key=lambda e: e.seq):
+        newest[event.entry_id] = event
+    return list(newest.values())
+
+
 def _ts(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
@@ -63,12 +78,73 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
 
 
 class SqliteClaim:
-    def __init__(self, owner: SqliteRelayAnchor, relay_id: str, events: list[ClaimedEvent]) -> None:
+    """Leased rows. A background task renews the lease while the batch is in flight (every third of the lease);
+    the lease is ours exactly while `claimed_by` still names us, because claiming overwrites it."""
+
+    def __init__(self, owner: SqliteRelayAnchor, relay_id: str, events: list[ClaimedEvent], lease_s: float) -> None:
         self._owner = owner
         self._anchor = owner.anchor
         self._relay_id = relay_id
+        self._lease_s = lease_s
         self.events = events
         self.settled: set[int] = set()
+        self.lost = False
+        self.renewer: asyncio.Task[None] | None = None
+        """Renews the lease while the batch is in flight (a crashed process renews nothing)."""
+
+    def _held(self, conn: sqlite3.Connection, seqs: Sequence[int], until: datetime | None = None) -> bool:
+        """Are all `seqs` still ours (and, with `until`, leased at least until then)?"""
+        sql = "SELECT count(*) FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
+        params: tuple[Any, ...] = (self._relay_id, json.dumps(list(seqs)))
+        if until is not None:
+            sql += " AND claimed_until > ?"
+            params += (_ts(until),)
+        return bool(conn.execute(sql, params).fetchone()[0] == len(seqs))
+
+    def _unsettled(self) -> list[int]:
+        return [e.seq for e in self.events if e.seq not in self.settled]
+
+    async def renew(self) -> bool:
+        """Extend the lease of every unsettled row to now + lease, all or nothing; False (and lost) if any row
+        is no longer ours."""
+        rest = self._unsettled()
+        if self.lost or not rest:
+            return not self.lost
+
+        def work() -> bool:
+            with self._anchor.write() as conn:
+                if not self._held(conn, rest):
+                    return False
+                conn.execute(
+                    "UPDATE garden_outbox SET claimed_until = ? WHERE claimed_by = ?"
+                    " AND seq IN (SELECT value FROM json_each(?))",
+                    (_ts(utcnow() + timedelta(seconds=self._lease_s)), self._relay_id, json.dumps(rest)),
+                )
+                return True
+
+        if not await self._anchor.run(work):
+            self.lost = True
+        return not self.lost
+
+    async def keep_alive(self) -> None:
+        """Renew the lease every third of it until cancelled or lost (a failed renewal is retried; the fence
+        before each write decides)."""
+        while not self.lost:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self.renew()
+            except Exception as exc:
+                log.warning("synapse: lease renewal failed: %s", type(exc).__name__)
+
+    async def fence(self) -> None:
+        rest = self._unsettled()
+        if not self.lost and rest:
+            margin = utcnow() + timedelta(seconds=self._lease_s / 2)
+            if await self._anchor.run(lambda: self._held(self._anchor.conn, rest, margin)):
+                return
+            await self.renew()
+        if self.lost:
+            raise ClaimLostError(f"relay {self._relay_id} lost its lease on outbox rows {rest[:5]} to another relay")
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         return await self._owner.current(ids)
@@ -90,55 +166,65 @@ class SqliteClaim:
 
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
+        letter = (
+            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step, error,"
+            " attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        params = (
+            last.seq,
+            str(last.entry_id),
+            last.persona,
+            last.operation,
+            last.entry_version,
+            step,
+            error[:2000],
+            max(e.attempts for e in events) + 1,
+            _ts(utcnow()),
+        )
         seqs = [e.seq for e in events]
-        attempts = max(e.attempts for e in events) + 1
+        await self._settle(
+            seqs,
+            "DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
+            (self._relay_id, json.dumps(seqs)),
+            (letter, params),
+        )
 
-        def work() -> None:
-            with self._anchor.write() as conn:
-                conn.execute(
-                    "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation,"
-                    " entry_version, step,"
-                    " error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        last.seq,
-                        str(last.entry_id),
-                        last.persona,
-                        last.operation,
-                        last.entry_version,
-                        step,
-                        error[:2000],
-                        attempts,
-                        _ts(utcnow()),
-                    ),
-                )
-                conn.execute(
-                    "DELETE FROM garden_outbox WHERE seq IN (SELECT value FROM json_each(?))",
-                    (json.dumps(seqs),),
-                )
-
-        await self._anchor.run(work)
-        self.settled.update(seqs)
-
-    async def _settle(self, seqs: Sequence[int], sql: str, params: Sequence[Any]) -> None:
+    async def _settle(
+        self, seqs: Sequence[int], sql: str, params: Sequence[Any], also: tuple[str, Sequence[Any]] | None = None
+    ) -> None:
+        """Run `sql` (and `also`) on rows that are all still ours, in one write transaction; else
+        ClaimLostError and nothing changed."""
         if not seqs:
             return
 
-        def work() -> None:
+        def work() -> bool:
             with self._anchor.write() as conn:
+                if not self._held(conn, seqs):
+                    return False
                 conn.execute(sql, params)
+                if also is not None:
+                    conn.execute(*also)
+                return True
 
-        await self._anchor.run(work)
+        if not await self._anchor.run(work):
+            self.lost = True
+            raise ClaimLostError(f"relay {self._relay_id} lost its lease on outbox rows {list(seqs)[:5]}")
         self.settled.update(seqs)
 
     async def release_rest(self) -> None:
-        rest = [e.seq for e in self.events if e.seq not in self.settled]
+        rest = self._unsettled()
         if rest:
-            await self._settle(
-                rest,
-                "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
-                " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-                (self._relay_id, json.dumps(rest)),
-            )
+
+            def work() -> None:
+                with self._anchor.write() as conn:
+                    conn.execute(
+                        "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
+                        " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
+                        (self._relay_id, json.dumps(rest)),
+                    )
+
+            await self._anchor.run(work)
+            self.settled.update(rest)
 
 
 class SqliteRelayAnchor:
@@ -161,11 +247,29 @@ class SqliteRelayAnchor:
                     for r in rows.fetchall()
                 ]
 
-        claim = SqliteClaim(self, relay_id, sorted(await self.anchor.run(work), key=lambda e: e.seq))
+        claim = SqliteClaim(self, relay_id, sorted(await self.anchor.run(work), key=lambda e: e.seq), lease_s)
+        if claim.events:
+            claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
             yield claim
         finally:
+            if claim.renewer is not None:
+                claim.renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await claim.renewer
             await asyncio.shield(claim.release_rest())
+
+    async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
+        newest = _newest_per_entry(events)
+
+        def work() -> None:
+            with self.anchor.write() as conn:
+                conn.executemany(
+                    "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version) VALUES (?, ?, ?, ?)",
+                    [(str(e.entry_id), e.persona, e.operation, e.entry_version) for e in newest],
+                )
+
+        await self.anchor.run(work)
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:

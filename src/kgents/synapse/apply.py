@@ -26,6 +26,14 @@ T = TypeVar("T")
 EmbedderResolver = Callable[[str], Embedder]
 """Embedder by name (the index records which one made each collection)."""
 
+Fence = Callable[[], Awaitable[None]]
+"""Awaited immediately before every index write; raises (the relay's ClaimLostError) when the write must not
+happen. Never caught here."""
+
+
+async def _unfenced() -> None:
+    return None
+
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     BackendUnavailableError,
     ConnectionError,
@@ -137,9 +145,14 @@ async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: Appl
 
 
 async def apply_to_target(
-    index: VectorIndex, embedder: Embedder, target: Target, rows: Mapping[uuid.UUID, EntryState | None]
+    index: VectorIndex,
+    embedder: Embedder,
+    target: Target,
+    rows: Mapping[uuid.UUID, EntryState | None],
+    fence: Fence = _unfenced,
 ) -> ApplyResult:
-    """Bring `target` in line with `rows` (None = deleted). Raises IndexOutageError when the index is down."""
+    """Bring `target` in line with `rows` (None = deleted), calling `fence` before each index write. Raises
+    IndexOutageError when the index is down."""
     result = ApplyResult()
     if not rows:
         return result
@@ -147,9 +160,11 @@ async def apply_to_target(
     plan = plan_apply(rows, existing, embedder.name)
     result.unchanged = len(plan.unchanged)
     if plan.deletes:
+        await fence()
         await _call("delete", index.delete(target.collection, plan.deletes))
         result.deleted = len(plan.deletes)
     for entry_id, payload in plan.payloads:
+        await fence()
         try:
             written = await _call("set_payload", index.set_payload(target.collection, entry_id, payload))
         except IndexOutageError:
@@ -168,13 +183,16 @@ async def apply_to_target(
             vectors = []
         points = [IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1]) for i, vector in vectors]  # type: ignore[arg-type]
         result.embedded = len(points)
-        await _upsert(index, target, points, result)
+        await _upsert(index, target, points, result, fence)
     return result
 
 
-async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], result: ApplyResult) -> None:
+async def _upsert(
+    index: VectorIndex, target: Target, points: list[IndexPoint], result: ApplyResult, fence: Fence
+) -> None:
     if not points:
         return
+    await fence()
     try:
         await _call("upsert", index.upsert(target.collection, points))
         return
@@ -183,6 +201,7 @@ async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], 
     except Exception:
         pass
     for point in points:  # isolate the point the index refuses
+        await fence()
         try:
             await _call("upsert", index.upsert(target.collection, [point]))
         except IndexOutageError:
