@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
@@ -105,28 +105,29 @@ class PostgresClaim:
         self._conn = conn
         self.events = events
 
-    async def on_claim(self, call: Awaitable[T]) -> T:
+    async def on_claim(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call` (on the claim's connection), turning a dead connection into ClaimLostError."""
         try:
-            return await call
+            return await call()
         except _CLAIM_LOST as exc:
             raise ClaimLostError(f"the claim's connection to PostgreSQL was lost: {type(exc).__name__}") from None
 
     async def fence(self) -> None:
-        await self.on_claim(self._conn.fetchval("SELECT 1"))
+        await self.on_claim(lambda: self._conn.fetchval("SELECT 1"))
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-        return await self.on_claim(_current(self._conn, ids))
+        return await self.on_claim(lambda: _current(self._conn, ids))
 
     async def complete(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self.on_claim(
-                self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+                lambda: self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
             )
 
     async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
         if seqs:
             await self.on_claim(
-                self._conn.execute(
+                lambda: self._conn.execute(
                     "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
                     " WHERE seq = ANY($1::bigint[])",
                     list(seqs),
@@ -138,7 +139,7 @@ class PostgresClaim:
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
         await self.on_claim(
-            self._conn.execute(
+            lambda: self._conn.execute(
                 "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version,"
                 " step, error,"
                 " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -198,7 +199,7 @@ class PostgresRelayAnchor:
                 with suppress(Exception):  # a dead connection has rolled back already
                     await tx.rollback()
                 raise
-            await claim.on_claim(tx.commit())
+            await claim.on_claim(tx.commit)
 
 
     @asynccontextmanager
