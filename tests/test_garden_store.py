@@ -385,8 +385,10 @@ async def test_a_replanted_id_continues_the_deleted_entrys_version(garden: Perso
             await garden.nurture(e.id)  # version 5
         await garden.delete(e.id)
     again = [garden.new_entry(f"new text {i}", "VALUE", entry_id=e.id) for i, e in enumerate(old)]
-    stored = [await garden.plant(again[0].content, "VALUE", entry_id=old[0].id)] if batch == 1 else (
-        await garden.plant_many(again)
+    stored = (
+        [await garden.plant(again[0].content, "VALUE", entry_id=old[0].id)]
+        if batch == 1
+        else (await garden.plant_many(again))
     )
     assert [e.version for e in stored] == [6] * batch, "the version goes on from the deleted row's 5"
     assert [(await garden.get(e.id)).version for e in stored] == [6] * batch
@@ -416,7 +418,8 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
 
         def work() -> None:
             with anchor.write() as conn:
-                conn.execute(sql + " last_nurtured) VALUES (?, 'kent', 'x', 'VALUE', 'SEED', 0.5, '', '')", (str(e.id),))
+                values = " last_nurtured) VALUES (?, 'kent', 'x', 'VALUE', 'SEED', 0.5, '', '')"
+                conn.execute(sql + values, (str(e.id),))
 
         with pytest.raises(Exception, match="continue its old version"):
             await anchor.run(work)

@@ -122,7 +122,8 @@ class PostgresGardenStore:
                 version = await self._pool.fetchval(_INSERT_ONE, *_row(entries[0]))
                 return [replace(entries[0], version=int(version))]
             async with self._pool.acquire() as conn, conn.transaction():
-                floors = {r["id"]: int(r["last_version"]) for r in await conn.fetch(_TOMBSTONES, [e.id for e in entries])}
+                tombstones = await conn.fetch(_TOMBSTONES, [e.id for e in entries])
+                floors = {r["id"]: int(r["last_version"]) for r in tombstones}
                 stored = continue_versions(entries, floors)
                 rows = [_row(e) for e in stored]
                 if len(rows) < _BULK_THRESHOLD:
@@ -138,7 +139,7 @@ class PostgresGardenStore:
         except asyncpg.CheckViolationError as exc:
             if "planted again" not in str(exc):
                 raise
-            raise ConflictError("nothing planted: an entry with one of these ids was deleted meanwhile; try again") from None
+            raise ConflictError("nothing planted: one of these ids was deleted meanwhile; try again") from None
 
     @pg.translate_errors
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:

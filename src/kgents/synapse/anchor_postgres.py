@@ -201,7 +201,6 @@ class PostgresRelayAnchor:
                 raise
             await claim.on_claim(tx.commit)
 
-
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
         """LISTEN on the shared channel, waking only for notifications naming our schema. A lost listening

@@ -34,6 +34,7 @@ happen. Never caught here."""
 async def _unfenced() -> None:
     return None
 
+
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     BackendUnavailableError,
     ConnectionError,
