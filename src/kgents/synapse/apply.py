@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from kgents.errors import BackendUnavailableError
+from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
+from kgents.synapse.faults import MissingCollectionError
 from kgents.synapse.records import EntryState, Target
 
 T = TypeVar("T")
@@ -35,7 +36,7 @@ async def _unfenced() -> None:
     return None
 
 
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (  # and a missing collection (see `_call`)
     BackendUnavailableError,
     ConnectionError,
     TimeoutError,
@@ -116,9 +117,11 @@ class ApplyResult:
     """Per-entry failures: entry id → (step, error)."""
 
 
-async def _call(step: str, coro: Awaitable[T]) -> T:
+async def _call(step: str, coro: Awaitable[T], collection: str) -> T:
     try:
         return await coro
+    except NotFoundError as exc:  # the index raises it only for a missing collection: the index's fault
+        raise IndexOutageError(step, MissingCollectionError(collection)) from exc
     except Exception as exc:
         if is_outage(exc):
             raise IndexOutageError(step, exc) from exc
@@ -157,17 +160,19 @@ async def apply_to_target(
     result = ApplyResult()
     if not rows:
         return result
-    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)))
+    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)), target.collection)
     plan = plan_apply(rows, existing, embedder.name)
     result.unchanged = len(plan.unchanged)
     if plan.deletes:
         await fence()
-        await _call("delete", index.delete(target.collection, plan.deletes))
+        await _call("delete", index.delete(target.collection, plan.deletes), target.collection)
         result.deleted = len(plan.deletes)
     for entry_id, payload in plan.payloads:
         await fence()
         try:
-            written = await _call("set_payload", index.set_payload(target.collection, entry_id, payload))
+            written = await _call(
+                "set_payload", index.set_payload(target.collection, entry_id, payload), target.collection
+            )
         except IndexOutageError:
             raise
         except Exception as exc:
@@ -195,7 +200,7 @@ async def _upsert(
         return
     await fence()
     try:
-        await _call("upsert", index.upsert(target.collection, points))
+        await _call("upsert", index.upsert(target.collection, points), target.collection)
         return
     except IndexOutageError:
         raise
@@ -204,7 +209,7 @@ async def _upsert(
     for point in points:  # isolate the point the index refuses
         await fence()
         try:
-            await _call("upsert", index.upsert(target.collection, [point]))
+            await _call("upsert", index.upsert(target.collection, [point]), target.collection)
         except IndexOutageError:
             raise
         except Exception as exc:

@@ -126,8 +126,10 @@ async def open_synapse(
     index: VectorIndex | None = None,
     embedders: EmbedderCache | None = None,
     store: GardenStore | None = None,
+    recreate: bool = False,
 ) -> Synapse:
-    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors)."""
+    """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors). A
+    collection missing from the index is MissingCollectionError unless `recreate` (for reconcile and reindex)."""
     own_store = store is None
     store = store or await open_store(settings)
     opened_index: Any = None
@@ -142,7 +144,7 @@ async def open_synapse(
         if existing is not None:
             check_embedder(existing, configured)
         embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
-        state = await ensure_state(anchor, opened_index, embedder, prefix)
+        state = await ensure_state(anchor, opened_index, embedder, prefix, recreate=recreate)
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:

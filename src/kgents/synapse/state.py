@@ -9,6 +9,7 @@ import uuid
 from kgents.errors import IndexMismatchError
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.faults import check_collections
 from kgents.synapse.records import IndexState, Target
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -25,9 +26,15 @@ def collection_prefix(backend: str, schema: str | None) -> str:
     return f"{schema}_garden" if backend == "postgres" and schema else "garden"
 
 
-async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str) -> IndexState:
-    """The state in force, created on first use with `embedder`; its collections exist in the index."""
+async def ensure_state(
+    anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str, *, recreate: bool = False
+) -> IndexState:
+    """The state in force, created on first use with `embedder`; its collections exist in the index. A collection
+    of an existing state that is gone from the index raises MissingCollectionError, unless `recreate` (reconcile
+    and reindex, which refill it) allows making it again, empty."""
     state = await anchor.read_state()
+    if state is not None and not recreate:
+        await check_collections(index, state)
     if state is None:
         target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
         await index.ensure_collection(target.collection, target.embedder, target.dimension)
