@@ -108,13 +108,13 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
         synapse = await open_synapse(settings)
         try:
 
-            async def drained() -> float:
+            async def drained() -> tuple[float, int]:
                 await synapse.drain()
-                return (await synapse.coherency()).coherency_with_truth
+                return (await synapse.coherency()).coherency_with_truth, await synapse.store.outbox_depth()
 
-            await wait_until(drained, lambda c: c == 1.0, timeout=60, what="coherency 1.0 after the restart")
+            # the killed relay's last batch may be applied but still leased to it until its lease runs out
+            await wait_until(drained, lambda r: r == (1.0, 0), timeout=60, what="coherency 1.0, outbox empty")
             assert await synapse.index.count(synapse.state.active.collection) == total, "no duplicate points"
-            assert await synapse.store.outbox_depth() == 0
             assert await synapse.anchor.dead_letter_count() == 0
         finally:
             await synapse.close()
