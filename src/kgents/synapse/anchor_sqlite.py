@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,7 +21,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
-from kgents.synapse.anchor import ClaimLostError
+from kgents.synapse.claim_sqlite import SqliteClaim, ts
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -33,8 +31,6 @@ from kgents.synapse.records import (
     IndexState,
     Target,
 )
-
-log = logging.getLogger("kgents.synapse")
 
 _CLAIM = (
     "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
@@ -62,10 +58,6 @@ def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
     return list(newest.values())
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
-
-
 def _state_of(r: Sequence[Any]) -> EntryState:
     return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tuple(json.loads(r[6])), int(r[7]))
 
@@ -75,156 +67,6 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
         return None
     pending = None if row[3] is None else Target(row[3], row[4], int(row[5]))
     return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]))
-
-
-class SqliteClaim:
-    """Leased rows. A background task renews the lease while the batch is in flight (every third of the lease);
-    the lease is ours exactly while `claimed_by` still names us, because claiming overwrites it."""
-
-    def __init__(self, owner: SqliteRelayAnchor, relay_id: str, events: list[ClaimedEvent], lease_s: float) -> None:
-        self._owner = owner
-        self._anchor = owner.anchor
-        self._relay_id = relay_id
-        self._lease_s = lease_s
-        self.events = events
-        self.settled: set[int] = set()
-        self.lost = False
-        self.renewer: asyncio.Task[None] | None = None
-        """Renews the lease while the batch is in flight (a crashed process renews nothing)."""
-
-    def _held(self, conn: sqlite3.Connection, seqs: Sequence[int], until: datetime | None = None) -> bool:
-        """Are all `seqs` still ours (and, with `until`, leased at least until then)?"""
-        sql = "SELECT count(*) FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
-        params: tuple[Any, ...] = (self._relay_id, json.dumps(list(seqs)))
-        if until is not None:
-            sql += " AND claimed_until > ?"
-            params += (_ts(until),)
-        return bool(conn.execute(sql, params).fetchone()[0] == len(seqs))
-
-    def _unsettled(self) -> list[int]:
-        return [e.seq for e in self.events if e.seq not in self.settled]
-
-    async def renew(self) -> bool:
-        """Extend the lease of every unsettled row to now + lease, all or nothing; False (and lost) if any row
-        is no longer ours."""
-        rest = self._unsettled()
-        if self.lost or not rest:
-            return not self.lost
-
-        def work() -> bool:
-            with self._anchor.write() as conn:
-                if not self._held(conn, rest):
-                    return False
-                conn.execute(
-                    "UPDATE garden_outbox SET claimed_until = ? WHERE claimed_by = ?"
-                    " AND seq IN (SELECT value FROM json_each(?))",
-                    (_ts(utcnow() + timedelta(seconds=self._lease_s)), self._relay_id, json.dumps(rest)),
-                )
-                return True
-
-        if not await self._anchor.run(work):
-            self.lost = True
-        return not self.lost
-
-    async def keep_alive(self) -> None:
-        """Renew the lease every third of it until cancelled or lost (a failed renewal is retried; the fence
-        before each write decides)."""
-        while not self.lost:
-            await asyncio.sleep(self._lease_s / 3)
-            try:
-                await self.renew()
-            except Exception as exc:
-                log.warning("synapse: lease renewal failed: %s", type(exc).__name__)
-
-    async def fence(self) -> None:
-        rest = self._unsettled()
-        if not self.lost and rest:
-            margin = utcnow() + timedelta(seconds=self._lease_s / 2)
-            if await self._anchor.run(lambda: self._held(self._anchor.conn, rest, margin)):
-                return
-            await self.renew()
-        if self.lost:
-            raise ClaimLostError(f"relay {self._relay_id} lost its lease on outbox rows {rest[:5]} to another relay")
-
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-        return await self._owner.current(ids)
-
-    async def complete(self, seqs: Sequence[int]) -> None:
-        await self._settle(
-            seqs,
-            "DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-            (self._relay_id, json.dumps(list(seqs))),
-        )
-
-    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
-        sql = (
-            "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
-            " claimed_by = NULL, claimed_until = NULL"
-            " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
-        )
-        await self._settle(seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, json.dumps(list(seqs))))
-
-    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
-        last = max(events, key=lambda e: e.seq)
-        letter = (
-            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version, step, error,"
-            " attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        params = (
-            last.seq,
-            str(last.entry_id),
-            last.persona,
-            last.operation,
-            last.entry_version,
-            step,
-            error[:2000],
-            max(e.attempts for e in events) + 1,
-            _ts(utcnow()),
-        )
-        seqs = [e.seq for e in events]
-        await self._settle(
-            seqs,
-            "DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-            (self._relay_id, json.dumps(seqs)),
-            (letter, params),
-        )
-
-    async def _settle(
-        self, seqs: Sequence[int], sql: str, params: Sequence[Any], also: tuple[str, Sequence[Any]] | None = None
-    ) -> None:
-        """Run `sql` (and `also`) on rows that are all still ours, in one write transaction; else
-        ClaimLostError and nothing changed."""
-        if not seqs:
-            return
-
-        def work() -> bool:
-            with self._anchor.write() as conn:
-                if not self._held(conn, seqs):
-                    return False
-                conn.execute(sql, params)
-                if also is not None:
-                    conn.execute(*also)
-                return True
-
-        if not await self._anchor.run(work):
-            self.lost = True
-            raise ClaimLostError(f"relay {self._relay_id} lost its lease on outbox rows {list(seqs)[:5]}")
-        self.settled.update(seqs)
-
-    async def release_rest(self) -> None:
-        rest = self._unsettled()
-        if rest:
-
-            def work() -> None:
-                with self._anchor.write() as conn:
-                    conn.execute(
-                        "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
-                        " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-                        (self._relay_id, json.dumps(rest)),
-                    )
-
-            await self._anchor.run(work)
-            self.settled.update(rest)
 
 
 class SqliteRelayAnchor:
@@ -238,16 +80,17 @@ class SqliteRelayAnchor:
         now = utcnow()
 
         def work() -> list[ClaimedEvent]:
-            if self.anchor.conn.execute(_ANY_DUE, (_ts(now),)).fetchone() is None:
+            if self.anchor.conn.execute(_ANY_DUE, (ts(now),)).fetchone() is None:
                 return []
             with self.anchor.write() as conn:
-                rows = conn.execute(_CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit))
+                rows = conn.execute(_CLAIM, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), limit))
                 return [
                     ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
                     for r in rows.fetchall()
                 ]
 
-        claim = SqliteClaim(self, relay_id, sorted(await self.anchor.run(work), key=lambda e: e.seq), lease_s)
+        events = sorted(await self.anchor.run(work), key=lambda e: e.seq)
+        claim = SqliteClaim(self.anchor, self.current, relay_id, events, lease_s)
         if claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
@@ -311,8 +154,8 @@ class SqliteRelayAnchor:
             heartbeat.relay_id,
             heartbeat.pid,
             heartbeat.host,
-            _ts(heartbeat.started_at),
-            _ts(heartbeat.last_beat),
+            ts(heartbeat.started_at),
+            ts(heartbeat.last_beat),
             heartbeat.interval_s,
             json.dumps(heartbeat.stats, default=str),
         )
@@ -393,7 +236,7 @@ class SqliteRelayAnchor:
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = ?, pending_embedder = ?, pending_dimension = ?,"
             " generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
-            (*values, _ts(utcnow()), generation),
+            (*values, ts(utcnow()), generation),
         )
 
     async def switch(self, generation: int) -> IndexState | None:
@@ -403,7 +246,7 @@ class SqliteRelayAnchor:
             " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
             " pending_dimension = NULL, generation = generation + 1, updated_at = ?"
             " WHERE id = 1 AND generation = ? AND pending_collection IS NOT NULL",
-            (_ts(utcnow()), generation),
+            (ts(utcnow()), generation),
         )
 
     async def _update_state(self, sql: str, params: Sequence[Any]) -> IndexState | None:
