@@ -5,8 +5,10 @@ At-least-once and idempotent: an event is removed only after every target collec
 before that leaves it claimable (PostgreSQL rolls back; a SQLite lease expires). Stale events are harmless
 because the relay applies the row's *current* state under the index's version guard. An index outage opens
 the circuit breaker and counts against no entry; a failing entry retries with backoff and goes to the
-dead-letter table after `max_attempts`, while the rest of its batch flows. `stop()` (SIGTERM) ends the loop
-at a batch boundary.
+dead-letter table after `max_attempts`, while the rest of its batch flows. Every index write is fenced by the
+claim (`Claim.fence`): a relay that lost its claim mid-batch abandons the batch, counts none of it, and
+requeues its entries if one of its writes may have gone out after the new owner's. `stop()` (SIGTERM) ends the
+loop at a batch boundary.
 """
 
 from __future__ import annotations
