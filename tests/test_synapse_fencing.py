@@ -6,14 +6,14 @@ of the same entry and finishes, then A resumes."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from kgents.config import Settings
-from kgents.synapse.relay import Relay
+from kgents.synapse.relay import BatchOutcome, Relay
 from tests.helpers import wait_until
 from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
 from tests.synapse_support import Gate, PausingEmbedder, PausingIndex, take_claim_away
@@ -32,7 +32,7 @@ async def _held(gate: Gate) -> bool:
     return gate.entered.is_set()
 
 
-async def _race(env: Env, a: Relay, gate: Gate) -> Any:
+async def _race(env: Env, a: Relay, gate: Gate) -> tuple[uuid.UUID, BatchOutcome]:
     """Plant and index an entry, change it, let A claim the change and stall at `gate`; meanwhile delete the
     entry, take A's claim away and let B apply the delete; then let A go on. Returns (entry id, A's outcome)."""
     g = env.garden()
@@ -67,7 +67,6 @@ async def test_a_write_that_lands_after_the_claim_was_lost_is_repaired(env: Env)
     gate = Gate()
     a = Relay(env.anchor, PausingIndex(env.index, gate), env.resolve, LONG_LEASE)
     env.relays.append(a)
-    gate.opened.clear()
     entry_id, outcome = await _race(env, a, gate)
     assert outcome.lost and outcome.completed == [] and a.stats.processed == 0
     col = env.state.active.collection

@@ -67,8 +67,9 @@ class RelayAnchor(Protocol):
     def backend(self) -> str: ...
 
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[Claim]:
-        """Claim up to `limit` due rows. On normal exit the outcome commits; on an exception it is undone
-        (PostgreSQL rolls back, SQLite releases the leases), so the rows are claimable again at once."""
+        """Claim up to `limit` due rows. On normal exit the outcome commits (ClaimLostError if the claim was lost
+        first); on an exception it is undone (PostgreSQL rolls back, SQLite releases the leases still held), so
+        the rows are claimable again at once. SQLite renews the lease while the block runs."""
         ...
 
     def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:
