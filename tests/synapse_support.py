@@ -1,8 +1,10 @@
-"""Test support for the relay: a fault-injecting wrapper over a real index, and counting and failing wrappers
-over the real embedder."""
+"""Test support for the relay: a fault-injecting wrapper over a real index, counting, failing and pausing
+wrappers over the real embedder, and a way to take a relay's claim away."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +19,8 @@ from kgents.resonance.protocols import (
     PointPayload,
     Vectors,
 )
+from kgents.synapse.anchor import RelayAnchor, lock_key
+from tests.helpers import wait_until
 
 
 class CountingEmbedder:
@@ -143,3 +147,75 @@ class FaultyIndex:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+class Gate:
+    """Holds a call until the test opens it: `entered` is set when a call arrives (from any thread)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def hold(self) -> None:
+        self.entered.set()
+        if not self.opened.wait(30):
+            raise TimeoutError("the test never opened the gate")
+
+    async def hold_async(self) -> None:
+        await asyncio.to_thread(self.hold)
+
+
+class PausingEmbedder(CountingEmbedder):
+    """A real embedder that waits at `gate` before each embedding (a relay stalled mid-batch)."""
+
+    def __init__(self, inner: Embedder, gate: Gate) -> None:
+        super().__init__(inner)
+        self.gate = gate
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.gate.hold()
+        return super().embed(texts)
+
+
+class PausingIndex(FaultyIndex):
+    """A real index whose upserts wait at `gate` first (a write delayed after its fence passed)."""
+
+    def __init__(self, inner: Any, gate: Gate) -> None:
+        super().__init__(inner)
+        self.gate = gate
+
+    async def upsert(self, collection: str, points: Sequence[IndexPoint]) -> int:
+        await self.gate.hold_async()
+        return await super().upsert(collection, points)
+
+
+async def take_claim_away(anchor: RelayAnchor, relay_id: str, entry_id: uuid.UUID) -> None:
+    """Make `relay_id` lose its claim on `entry_id`, as if its process stalled past the lease (SQLite: the lease
+    runs out) or its claim connection died (PostgreSQL: the server ends it)."""
+    if anchor.backend == "postgres":
+        pool: Any = anchor.pool  # type: ignore[attr-defined]
+        key = lock_key(entry_id)
+        pid = await pool.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+            " AND classid = $1 AND objid = $2",
+            (key >> 32) & 0xFFFFFFFF,
+            key & 0xFFFFFFFF,
+        )
+        assert pid is not None, "no connection holds the entry's claim"
+        await pool.execute("SELECT pg_terminate_backend($1)", pid)
+        await wait_until(
+            lambda: pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid),
+            lambda n: n == 0,
+            what="the claim connection gone",
+        )
+        return
+    sqlite: Any = anchor.anchor  # type: ignore[attr-defined]
+
+    def work() -> None:
+        with sqlite.write() as conn:
+            conn.execute(
+                "UPDATE garden_outbox SET claimed_until = '2000-01-01T00:00:00.000000+00:00' WHERE claimed_by = ?",
+                (relay_id,),
+            )
+
+    await sqlite.run(work)

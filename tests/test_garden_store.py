@@ -376,3 +376,52 @@ async def test_get_many_is_one_persona_only(store: GardenStore) -> None:
     found = await store.get_many("kent", asked)
     assert found == {e.id: e for e in mine}
     assert await store.get_many("kent", []) == {}
+
+
+@pytest.mark.parametrize("batch", [1, 3, 80], ids=["plant", "plant_many", "plant_many_copy"])
+async def test_a_replanted_id_continues_the_deleted_entrys_version(garden: PersonaGarden, batch: int) -> None:
+    old = [await garden.plant(f"old text {i}", "VALUE") for i in range(batch)]
+    for e in old:
+        for _ in range(4):
+            await garden.nurture(e.id)  # version 5
+        await garden.delete(e.id)
+    again = [garden.new_entry(f"new text {i}", "VALUE", entry_id=e.id) for i, e in enumerate(old)]
+    stored = (
+        [await garden.plant(again[0].content, "VALUE", entry_id=old[0].id)]
+        if batch == 1
+        else (await garden.plant_many(again))
+    )
+    assert [e.version for e in stored] == [6] * batch, "the version goes on from the deleted row's 5"
+    assert [(await garden.get(e.id)).version for e in stored] == [6] * batch
+    assert stored == [await garden.get(e.id) for e in stored], "the store returns what it wrote"
+    nurtured = await garden.nurture(stored[0].id)
+    assert nurtured.version == 7
+    await garden.delete(nurtured.id)
+    assert (await garden.plant("third life", "VALUE", entry_id=nurtured.id)).version == 8
+    events = [ev for ev in await garden.store.outbox_peek(10_000) if ev.entry_id == old[0].id]
+    assert [ev.entry_version for ev in events] == [1, 2, 3, 4, 5, 5, 6, 7, 7, 8], "the outbox never goes back"
+
+
+async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: PersonaGarden) -> None:
+    e = await garden.plant("first life", "VALUE")
+    await garden.nurture(e.id)
+    await garden.delete(e.id)
+    store = garden.store
+    sql = "INSERT INTO persona_garden (id, persona, content, entry_type, lifecycle, confidence, planted_at,"
+    if store.backend == "postgres":
+        pool = store.pool  # type: ignore[attr-defined]
+        with pytest.raises(Exception, match="continue its old version"):
+            await pool.execute(
+                sql + " last_nurtured) VALUES ($1, 'kent', 'x', 'VALUE', 'SEED', 0.5, now(), now())", e.id
+            )
+    else:
+        anchor = store.anchor  # type: ignore[attr-defined]
+
+        def work() -> None:
+            with anchor.write() as conn:
+                values = " last_nurtured) VALUES (?, 'kent', 'x', 'VALUE', 'SEED', 0.5, '', '')"
+                conn.execute(sql + values, (str(e.id),))
+
+        with pytest.raises(Exception, match="continue its old version"):
+            await anchor.run(work)
+    assert await garden.count() == 0

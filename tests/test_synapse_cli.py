@@ -108,11 +108,12 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
         synapse = await open_synapse(settings)
         try:
 
-            async def drained() -> float:
+            async def drained() -> tuple[float, int]:
                 await synapse.drain()
-                return (await synapse.coherency()).coherency_with_truth
+                return (await synapse.coherency()).coherency_with_truth, await synapse.store.outbox_depth()
 
-            await wait_until(drained, lambda c: c == 1.0, timeout=60, what="coherency 1.0 after the restart")
+            # the killed relay's last batch may be applied but still leased to it until its lease runs out
+            await wait_until(drained, lambda r: r == (1.0, 0), timeout=60, what="coherency 1.0, outbox empty")
             # Points are keyed by entry id, so counting them cannot find a duplicate; what a crash could leave is an
             # orphan, a missing entry or an old version: compare the index with the truth, id by id.
             collection = synapse.state.active.collection
@@ -120,7 +121,6 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
             assert len(truth) == total
             assert await synapse.index.versions(collection) == {e.id: ("kent", e.version) for e in truth}
             assert await synapse.index.count(collection) == total, "the count API agrees with the scroll"
-            assert await synapse.store.outbox_depth() == 0
             assert await synapse.anchor.dead_letter_count() == 0
         finally:
             await synapse.close()

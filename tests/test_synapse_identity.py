@@ -176,8 +176,8 @@ def test_a_lost_index_folder_says_how_to_rebuild_it(
     shutil.rmtree(settings.home / "index")
     cli = CliHarness(settings, capsys, monkeypatch)
     code, _, err = cli("garden", "search", "minimal code")
-    assert code == 78 and "is missing" in err and "kgents synapse adopt --yes" in err, err
-    code, _, err = cli("synapse", "adopt", "--yes")
+    assert code == 66 and "is missing" in err and "kgents synapse reconcile" in err, err
+    code, _, err = cli("synapse", "reconcile")
     assert code == 0, err
     hits = cli.json("garden", "search", "minimal code")
     assert isinstance(hits, dict) and hits["hits"][0]["content"] == "I prefer minimal code"

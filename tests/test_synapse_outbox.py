@@ -3,6 +3,8 @@ reclaimable after a crash, due-ness respected, and rows removed only on completi
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,8 +13,9 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
+from kgents.synapse.anchor import ClaimLostError, RelayAnchor, open_relay_anchor
 from tests.helpers import wait_until
+from tests.synapse_support import take_claim_away
 
 
 @pytest.fixture
@@ -84,6 +87,7 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         held = anchor.claim("crashed", 10, 0.2)
         claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
+        claim.renewer.cancel()  # type: ignore[attr-defined]  # and with it the renewal of its lease
         assert len(claim.events) == 1
         async with anchor.claim("other", 10, 30) as blocked:
             assert blocked.events == []
@@ -94,7 +98,61 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
                 return len(taken.events)
 
         assert await wait_until(take, lambda n: n == 1, timeout=5, what="the expired lease reclaimed") == 1
-        await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
+        with pytest.raises(ClaimLostError):
+            await claim.fence()
+        with pytest.raises(ClaimLostError):
+            await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
+        assert await anchor.queue_depth(10) == 0
+        await held.__aexit__(None, None, None)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("settle", ["complete", "retry", "dead_letter"])
+async def test_a_lost_claim_settles_nothing(opened: tuple[GardenStore, RelayAnchor], settle: str) -> None:
+    store, anchor = opened
+    entry = await PersonaGarden(store, "kent").plant("entry", "VALUE")
+    held = anchor.claim("relay-1", 10, 60)
+    claim = await held.__aenter__()
+    await claim.fence()
+    await take_claim_away(anchor, "relay-1", entry.id)
+    async with anchor.claim("relay-2", 10, 60) as taken:  # the new owner holds the rows (SQLite: a live lease)
+        assert [e.entry_id for e in taken.events] == [entry.id]
+        with pytest.raises(ClaimLostError):
+            await claim.fence()
+        with pytest.raises(ClaimLostError):
+            if settle == "complete":
+                await claim.complete([e.seq for e in claim.events])
+            elif settle == "retry":
+                await claim.retry([e.seq for e in claim.events], "embed: boom", utcnow() + timedelta(hours=1))
+            else:
+                await claim.dead_letter(claim.events, "embed", "ValueError: bad text")
+        with contextlib.suppress(ClaimLostError):
+            await held.__aexit__(None, None, None)
+        assert await anchor.dead_letter_count() == 0, "no dead letter from a relay that lost the claim"
+        assert await anchor.queue_depth(10) == 1 and (await store.outbox_peek())[0].attempts == 0
+        await taken.complete([e.seq for e in taken.events])
+    assert await anchor.queue_depth(10) == 0
+
+
+async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_settings: Settings) -> None:
+    if anchor_settings.postgres_url:
+        pytest.skip("PostgreSQL holds a claim for as long as its transaction")
+    store = await open_store(anchor_settings)
+    try:
+        anchor = await open_relay_anchor(store)
+        await PersonaGarden(store, "kent").plant("entry", "VALUE")
+        async with anchor.claim("slow", 10, 0.3) as slow:
+            began = time.monotonic()
+
+            async def other_claims_nothing_for_a_second() -> bool:
+                async with anchor.claim("other", 10, 30) as other:
+                    assert other.events == [], "a renewed lease is never taken over"
+                return time.monotonic() - began > 1.0
+
+            await wait_until(other_claims_nothing_for_a_second, timeout=5, what="three leases' worth of time")
+            await slow.fence()
+            await slow.complete([e.seq for e in slow.events])
         assert await anchor.queue_depth(10) == 0
     finally:
         await store.close()

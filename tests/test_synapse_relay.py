@@ -383,3 +383,37 @@ async def test_a_lost_listen_connection_is_replaced(env: Env) -> None:
     entry = await env.garden().plant("heard on the new connection", "INSIGHT")
     col = env.state.active.collection
     await wait_until(lambda: env.index.versions(col), lambda v: entry.id in v, timeout=5, what="applied at once")
+
+
+async def test_a_replanted_id_lands_with_its_new_content(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entry = await g.plant("the old text about sailing boats", "INSIGHT")
+    for _ in range(4):
+        entry = await g.nurture(entry.id)
+    await relay.drain()
+    await g.delete(entry.id)
+    await relay.drain()
+    again = await g.plant("a new text about baking bread", "INSIGHT", entry_id=entry.id)
+    await relay.drain()
+    stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
+    assert stored.version == again.version == entry.version + 1
+    assert await found(env, "kent", "a new text about baking bread") == [entry.id]
+    hits = await env.search().find_by_semantic_similarity("kent", "baking bread", limit=1)
+    assert hits[0].entry.content == "a new text about baking bread" and hits[0].score > 0.5
+    await coherent(env)
+
+
+async def test_a_replanted_id_lands_even_when_the_delete_was_never_relayed(env: Env) -> None:
+    relay = env.relay()
+    g = env.garden()
+    entry = await g.plant("the old text about sailing boats", "INSIGHT")
+    entry = await g.nurture(entry.id)
+    await relay.drain()
+    await g.delete(entry.id)
+    again = await g.plant("a new text about baking bread", "INSIGHT", entry_id=entry.id)
+    await relay.drain()  # the DELETE and the INSERT in one batch: the current row wins
+    stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
+    assert stored.version == again.version == 3
+    assert env.embedder.texts[-1] == "a new text about baking bread"
+    await coherent(env)

@@ -33,13 +33,17 @@ app = typer.Typer(help="Synapse, the relay that keeps the vector index in step w
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def with_synapse(ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]], *, adopting: bool = False) -> T:
+def with_synapse(
+    ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]], *, adopting: bool = False, recreate: bool = False
+) -> T:
+    """Run `work` on the opened stack; `recreate` lets a repair command remake a missing collection, `adopting`
+    opens over an index the anchor does not feed yet (for `adopt`)."""
     settings = state(ctx).settings()
 
     async def go() -> T:
         from kgents.synapse.runtime import open_synapse
 
-        synapse = await open_synapse(settings, adopting=adopting)
+        synapse = await open_synapse(settings, adopting=adopting, recreate=recreate)
         try:
             return await work(synapse)
         finally:
@@ -116,6 +120,17 @@ class StatusData:
     note: str | None
     index: dict[str, Any] | None
     dead_letters: list[dict[str, Any]]
+    fault: str | None = None
+    """What is broken in the index itself and the command that repairs it (a missing collection)."""
+
+
+def fault_lines(data: StatusData) -> list[str]:
+    """The index fault this command found and the last error of every live relay, one line each."""
+    lines = [f"fault      {data.fault}"] if data.fault else []
+    for relay in data.metrics.relays:
+        if relay.alive and relay.stats.get("last_error"):
+            lines.append(f"error      {relay.relay_id}: {relay.stats['last_error']}")
+    return lines
 
 
 def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
@@ -131,12 +146,13 @@ async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows; when another process owns the embedded index, the coherency its relay
     measured last (from its heartbeat) stands in for a measurement of our own."""
     from kgents.synapse.anchor import open_relay_anchor
+    from kgents.synapse.faults import MissingCollectionError
     from kgents.synapse.metrics import collect_metrics
     from kgents.synapse.runtime import open_synapse
 
     try:
         synapse = await open_synapse(settings)
-    except IndexLockedError as exc:
+    except (IndexLockedError, MissingCollectionError) as exc:
         store = await open_store(settings)
         try:
             anchor = await open_relay_anchor(store)
@@ -145,6 +161,9 @@ async def gather_status(settings: Settings) -> StatusData:
             state = await anchor.read_state()
         finally:
             await store.close()
+        if isinstance(exc, MissingCollectionError):
+            missing = f"collection {exc.collection} is missing"
+            return StatusData(metrics, None, missing, state.to_dict() if state else None, letters, str(exc))
         report = _relay_coherency(metrics)
         note = "as measured by the relay that owns the index" if report else str(exc)
         report = None if report is None else with_age(report, utcnow())
@@ -166,11 +185,12 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     settings = state(ctx).settings()
     data = run(lambda: gather_status(settings))
     coherency = None if data.coherency is None else float(data.coherency["coherency_with_truth"])
-    level = status_level(data.metrics, coherency)
+    level = ExitCode.CRITICAL if data.fault else status_level(data.metrics, coherency)
     if as_json:
         print_json(
             {
                 "status": level.name,
+                "fault": data.fault,
                 "index": data.index,
                 "metrics": data.metrics.to_dict(),
                 "coherency": data.coherency,
@@ -182,8 +202,9 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         active = (data.index or {}).get("active") or {"collection": "-", "embedder": "-"}
         lines = status_lines(data.metrics, active)
         lines.insert(1, coherency_line(data.coherency, data.note))
+        lines[2:2] = fault_lines(data)
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         for letter in data.dead_letters:
             console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
     raise typer.Exit(int(level))
@@ -229,7 +250,7 @@ def run_relay(
 @app.command()
 def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Compare every entry with the index and repair missing, stale and orphaned points."""
-    report = with_synapse(ctx, lambda s: s.reconcile())
+    report = with_synapse(ctx, lambda s: s.reconcile(), recreate=True)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -260,7 +281,7 @@ def reindex(
     async def work(s: Synapse) -> Any:
         return await s.reindex(embedder or s.state.active.embedder)
 
-    report = with_synapse(ctx, work)
+    report = with_synapse(ctx, work, recreate=True)
     if as_json:
         print_json(report.to_dict())
     else:

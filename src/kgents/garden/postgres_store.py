@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
+from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where, continue_versions
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
@@ -44,6 +45,11 @@ _INSERT_STAGED = (
     f"INSERT INTO persona_garden ({COLUMNS}) SELECT id, persona, content, entry_type, lifecycle, confidence,"  # noqa: S608
     " planted_at, last_nurtured, eigenvector_affinities::jsonb, evidence, tags, version FROM kgents_plant"
 )
+_INSERT_ONE = (
+    f"INSERT INTO persona_garden ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"  # noqa: S608
+    " greatest($12::bigint, (SELECT last_version + 1 FROM garden_tombstone WHERE id = $1::uuid))) RETURNING version"
+)
+_TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id = ANY($1::uuid[])"
 _BULK_THRESHOLD = 64
 """From this many entries on, plant_many uses COPY instead of a prepared INSERT per row."""
 
@@ -110,24 +116,32 @@ class PostgresGardenStore:
         return self._pool
 
     @pg.translate_errors
-    async def insert(self, entries: Sequence[GardenEntry]) -> None:
-        rows = [_row(e) for e in entries]
-        if not rows:
-            return
+    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+        if not entries:
+            return []
         try:
-            if len(rows) == 1:
-                await self._pool.execute(_INSERT, *rows[0])
-                return
+            if len(entries) == 1:  # one round trip: the version continues a tombstone's in the statement itself
+                version = await self._pool.fetchval(_INSERT_ONE, *_row(entries[0]))
+                return [replace(entries[0], version=int(version))]
             async with self._pool.acquire() as conn, conn.transaction():
+                tombstones = await conn.fetch(_TOMBSTONES, [e.id for e in entries])
+                floors = {r["id"]: int(r["last_version"]) for r in tombstones}
+                stored = continue_versions(entries, floors)
+                rows = [_row(e) for e in stored]
                 if len(rows) < _BULK_THRESHOLD:
                     await conn.executemany(_INSERT, rows)
-                    return
+                    return stored
                 await conn.execute(_CREATE_STAGING)
                 staged = [(*r[:8], json.dumps(r[8]), *r[9:]) for r in rows]
                 await conn.copy_records_to_table("kgents_plant", records=staged, columns=COLUMNS.split(", "))
                 await conn.execute(_INSERT_STAGED)
+                return stored
         except asyncpg.UniqueViolationError:
             raise ConflictError("nothing planted: an entry with one of these ids already exists") from None
+        except asyncpg.CheckViolationError as exc:
+            if "planted again" not in str(exc):
+                raise
+            raise ConflictError("nothing planted: one of these ids was deleted meanwhile; try again") from None
 
     @pg.translate_errors
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:

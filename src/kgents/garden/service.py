@@ -71,11 +71,11 @@ class PersonaGarden:
 
     async def plant(self, content: str, entry_type: EntryType | str, **fields: Any) -> GardenEntry:
         entry = self.new_entry(content, entry_type, **fields)
-        await self.store.insert([entry])
-        return entry
+        return (await self.store.insert([entry]))[0]
 
     async def plant_many(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
-        """Plant all entries in one transaction: all of them, or (on any error) none."""
+        """Plant all entries in one transaction: all of them, or (on any error) none. Returns them as stored (an
+        entry planted under the id of a deleted one continues its version)."""
         if len(entries) > MAX_PLANT_MANY:
             raise ValidationError(f"{len(entries):,} entries in one batch; the limit is {MAX_PLANT_MANY:,}")
         ids: set[uuid.UUID] = set()
@@ -89,8 +89,7 @@ class PersonaGarden:
             if entry.id in ids:
                 raise ValidationError(f"entry {index} repeats the id {entry.id}")
             ids.add(entry.id)
-        await self.store.insert(list(entries))
-        return list(entries)
+        return await self.store.insert(list(entries))
 
     # -- reading --------------------------------------------------------------------------------------------------
     async def get(self, entry_id: uuid.UUID | str) -> GardenEntry:

@@ -6,10 +6,12 @@ everything else, including the order of results, is identical so both backends a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from kgents.garden.model import GardenEntry
 from kgents.garden.records import GardenQuery, OrderBy
 
 COLUMNS = (
@@ -70,3 +72,12 @@ def build_select(persona: str, query: GardenQuery, dialect: Dialect) -> tuple[st
     params += [query.limit, query.offset]
     limit, offset = dialect.placeholder(len(params) - 1), dialect.placeholder(len(params))
     return f"SELECT {COLUMNS} FROM persona_garden {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params  # noqa: S608
+
+
+def continue_versions(entries: Sequence[GardenEntry], floors: Mapping[uuid.UUID, int]) -> list[GardenEntry]:
+    """The entries as they will be stored: one planted under the id of a deleted entry continues that entry's
+    version (`floors`: the tombstones' last versions), so a version never goes backwards for an id and the
+    index's version guard lets the new row replace whatever was indexed for the old one."""
+    return [
+        replace(e, version=floors[e.id] + 1) if e.id in floors and e.version <= floors[e.id] else e for e in entries
+    ]

@@ -14,9 +14,11 @@ from kgents.anchor.sqlite import SqliteAnchor
 from kgents.errors import ConflictError
 from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where
+from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where, continue_versions
 
 _INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+
+_TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id IN (SELECT value FROM json_each(?))"
 
 _G_COLUMNS = ", ".join(f"g.{column}" for column in COLUMNS.split(", "))
 """The columns qualified (json_each has an `id` of its own)."""
@@ -102,17 +104,20 @@ class SqliteGardenStore:
     def anchor(self) -> SqliteAnchor:
         return self._anchor
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> None:
-        rows = [_row(e) for e in entries]
+    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+        keys = json.dumps([str(e.id) for e in entries])
 
-        def work() -> None:
+        def work() -> list[GardenEntry]:
             try:
                 with self._anchor.write() as conn:
-                    conn.executemany(_INSERT, rows)
+                    floors = {uuid.UUID(r[0]): int(r[1]) for r in conn.execute(_TOMBSTONES, (keys,))}
+                    stored = continue_versions(entries, floors)
+                    conn.executemany(_INSERT, [_row(e) for e in stored])
+                    return stored
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"nothing planted: {_explain_integrity(exc)}") from None
 
-        await self._anchor.run(work)
+        return await self._anchor.run(work)
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
         sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ? AND persona = ?"  # noqa: S608

@@ -24,8 +24,10 @@ class GardenStore(Protocol):
         """`sqlite` or `postgres`."""
         ...
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> None:
-        """Insert all entries in one transaction; ConflictError (and nothing written) if any id exists."""
+    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+        """Insert all entries in one transaction; ConflictError (and nothing written) if any id exists. Returns the
+        entries as stored: one planted under the id of a deleted entry continues that entry's version (versions
+        never go backwards for an id, so the index can tell the new row from the old one)."""
         ...
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None: ...

@@ -4,6 +4,12 @@ The outbox is a queue of keys, never a log to replay from a high-water mark: a r
 (PostgreSQL: `FOR UPDATE SKIP LOCKED` in a transaction held open until the index acknowledged; SQLite: a
 lease that expires), re-reads the current rows, and removes the claimed rows only after the index write
 succeeded (at-least-once).
+
+Fencing: a relay may lose its claim mid-batch (a SQLite lease that ran out while the process stalled, a
+PostgreSQL connection that died) and another relay may then apply the same entries. So every index write is
+preceded by `Claim.fence()`, every settlement checks the claim in the same statement, and a relay that finds
+its claim lost abandons the batch (nothing counted); if it had already written, it `requeue`s the entries so
+their current rows are applied once more, repairing a write that raced the new owner.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from kgents.synapse.records import (
 NOTIFY_CHANNEL = "kgents_outbox"
 
 
+class ClaimLostError(Exception):
+    """This relay no longer holds its claim: it must not write the index for the batch nor settle any of it."""
+
+
 class Claim(Protocol):
     """A batch of outbox rows one relay holds; every row ends completed, retried, dead-lettered or
     released."""
@@ -42,8 +52,14 @@ class Claim(Protocol):
         """The rows as they are now (any persona); an id absent from the result was deleted."""
         ...
 
+    async def fence(self) -> None:
+        """Raise ClaimLostError unless the claim is still held (and, on SQLite, leased long enough for one index
+        write, renewing it if it runs low). Call it immediately before every index write."""
+        ...
+
     async def complete(self, seqs: Sequence[int]) -> None:
-        """Remove these outbox rows: their entries are applied."""
+        """Remove these outbox rows: their entries are applied. ClaimLostError (and nothing removed) if the
+        claim was lost; so for retry and dead_letter."""
         ...
 
     async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
@@ -60,8 +76,9 @@ class RelayAnchor(Protocol):
     def backend(self) -> str: ...
 
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[Claim]:
-        """Claim up to `limit` due rows. On normal exit the outcome commits; on an exception it is undone
-        (PostgreSQL rolls back, SQLite releases the leases), so the rows are claimable again at once."""
+        """Claim up to `limit` due rows. On normal exit the outcome commits (ClaimLostError if the claim was lost
+        first); on an exception it is undone (PostgreSQL rolls back, SQLite releases the leases still held), so
+        the rows are claimable again at once. SQLite renews the lease while the block runs."""
         ...
 
     def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:
@@ -70,6 +87,11 @@ class RelayAnchor(Protocol):
         ...
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]: ...
+
+    async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
+        """Enqueue the newest of `events` once more per entry (due now): a relay that wrote the index and then
+        found its claim lost may have raced the new owner, so the entries' current rows are applied again."""
+        ...
 
     async def queue_depth(self, cap: int) -> int:
         """Pending outbox rows, counted up to `cap` (cheap on a huge backlog)."""

@@ -4,7 +4,8 @@ transaction held open until the index acknowledged (the pgai Vectorizer's patter
 Row locks keep two relays off the same outbox rows; the transaction-scoped advisory lock on the entry keeps
 them off the same *entry* even when each holds a different row of it. Rows of a locked entry are left for
 later. The claimed rows are deleted in the same transaction, so a relay that dies mid-batch loses its claim,
-not the events.
+not the events; a relay whose claim connection died learns it at its next fence (a round trip on that
+connection) or settlement, and writes nothing more.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from kgents.synapse.anchor import NOTIFY_CHANNEL, lock_key
+import asyncpg
+
+from kgents.synapse.anchor import NOTIFY_CHANNEL, ClaimLostError, lock_key
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -31,6 +34,18 @@ from kgents.synapse.records import (
 )
 
 log = logging.getLogger("kgents.synapse")
+
+T = TypeVar("T")
+
+_CLAIM_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InFailedSQLTransactionError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+    OSError,
+)
+"""What a dead claim connection raises: its transaction is gone, and with it the claim."""
 
 LISTEN_CONNECT_S = 5.0
 LISTEN_RETRY_S = 1.0
@@ -86,43 +101,84 @@ async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Entry
 
 
 class PostgresClaim:
+    """Rows locked by an open transaction: the claim is held exactly while that transaction's connection lives
+    (a dead connection rolls back and unlocks them), so the fence is a round trip on it."""
+
     def __init__(self, conn: Any, events: list[ClaimedEvent]) -> None:
         self._conn = conn
         self.events = events
 
+    async def on_claim(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call` (on the claim's connection), turning a dead connection into ClaimLostError."""
+        try:
+            return await call()
+        except _CLAIM_LOST as exc:
+            raise ClaimLostError(f"the claim's connection to PostgreSQL was lost: {type(exc).__name__}") from None
+
+    async def fence(self) -> None:
+        await self.on_claim(lambda: self._conn.fetchval("SELECT 1"))
+
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-        return await _current(self._conn, ids)
+        return await self.on_claim(lambda: _current(self._conn, ids))
 
     async def complete(self, seqs: Sequence[int]) -> None:
         if seqs:
-            await self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+            await self.on_claim(
+                lambda: self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+            )
 
     async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
         if seqs:
-            await self._conn.execute(
-                "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
-                " WHERE seq = ANY($1::bigint[])",
-                list(seqs),
-                next_attempt_at,
-                error[:2000],
+            await self.on_claim(
+                lambda: self._conn.execute(
+                    "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
+                    " WHERE seq = ANY($1::bigint[])",
+                    list(seqs),
+                    next_attempt_at,
+                    error[:2000],
+                )
             )
 
     async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
         last = max(events, key=lambda e: e.seq)
-        await self._conn.execute(
-            "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version,"
-            " step, error,"
-            " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            last.seq,
-            last.entry_id,
-            last.persona,
-            last.operation,
-            last.entry_version,
-            step,
-            error[:2000],
-            max(e.attempts for e in events) + 1,
+        await self.on_claim(
+            lambda: self._conn.execute(
+                "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version,"
+                " step, error,"
+                " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                last.seq,
+                last.entry_id,
+                last.persona,
+                last.operation,
+                last.entry_version,
+                step,
+                error[:2000],
+                max(e.attempts for e in events) + 1,
+            )
         )
         await self.complete([e.seq for e in events])
+
+
+async def _claim(conn: Any, limit: int) -> PostgresClaim:
+    """Lock up to `limit` due rows, keeping only those whose entry no other relay holds."""
+    rows = await conn.fetch(_CLAIM, limit)
+    events = [
+        ClaimedEvent(
+            r["seq"],
+            r["entry_id"],
+            r["persona"],
+            r["operation"],
+            r["entry_version"],
+            r["created_at"],
+            r["attempts"],
+        )
+        for r in rows
+    ]
+    if events:
+        keys = {lock_key(e.entry_id) for e in events}
+        locked = {r["k"] for r in await conn.fetch(_LOCK_ENTRIES, sorted(keys))}
+        events = [e for e in events if lock_key(e.entry_id) in locked]
+    return PostgresClaim(conn, events)
 
 
 class PostgresRelayAnchor:
@@ -136,25 +192,17 @@ class PostgresRelayAnchor:
 
     @asynccontextmanager
     async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[PostgresClaim]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, limit)
-            events = [
-                ClaimedEvent(
-                    r["seq"],
-                    r["entry_id"],
-                    r["persona"],
-                    r["operation"],
-                    r["entry_version"],
-                    r["created_at"],
-                    r["attempts"],
-                )
-                for r in rows
-            ]
-            if events:
-                keys = {lock_key(e.entry_id) for e in events}
-                locked = {r["k"] for r in await conn.fetch(_LOCK_ENTRIES, sorted(keys))}
-                events = [e for e in events if lock_key(e.entry_id) in locked]
-            yield PostgresClaim(conn, events)
+        async with self.pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                claim = await _claim(conn, limit)
+                yield claim
+            except BaseException:
+                with suppress(Exception):  # a dead connection has rolled back already
+                    await tx.rollback()
+                raise
+            await claim.on_claim(tx.commit)
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
@@ -205,6 +253,17 @@ class PostgresRelayAnchor:
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         async with self.pool.acquire() as conn:
             return await _current(conn, ids)
+
+    async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
+        newest: dict[uuid.UUID, ClaimedEvent] = {}
+        for event in sorted(events, key=lambda e: e.seq):
+            newest[event.entry_id] = event
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version) VALUES ($1, $2, $3, $4)",
+                [(e.entry_id, e.persona, e.operation, e.entry_version) for e in newest.values()],
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self.schema)
 
     async def queue_depth(self, cap: int) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT $1) q", cap))

@@ -3,12 +3,15 @@ the whole database and must never stay open while the index works.
 
 A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry
 another relay holds a live lease on are skipped, so two relays never apply the same entry at once. An
-expired lease (a crashed relay) is claimable again. Completion deletes only rows still leased by the caller.
+expired lease (a crashed relay) is claimable again. While a batch is in flight its lease is renewed; every
+index write is fenced by a check that the rows are still ours, and every settlement (complete, retry, dead
+letter) checks it in the same write transaction, so a relay that lost its lease changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +21,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
+from kgents.synapse.claim_sqlite import SqliteClaim, ts
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -49,8 +53,11 @@ _SELECT_STATE = (
 )
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
+    newest: dict[uuid.UUID, ClaimedEvent] = {}
+    for event in sorted(events, key=lambda e: e.seq):
+        newest[event.entry_id] = event
+    return list(newest.values())
 
 
 def _state_of(r: Sequence[Any]) -> EntryState:
@@ -65,85 +72,6 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
     return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]), identity)
 
 
-class SqliteClaim:
-    def __init__(self, owner: SqliteRelayAnchor, relay_id: str, events: list[ClaimedEvent]) -> None:
-        self._owner = owner
-        self._anchor = owner.anchor
-        self._relay_id = relay_id
-        self.events = events
-        self.settled: set[int] = set()
-
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-        return await self._owner.current(ids)
-
-    async def complete(self, seqs: Sequence[int]) -> None:
-        await self._settle(
-            seqs,
-            "DELETE FROM garden_outbox WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-            (self._relay_id, json.dumps(list(seqs))),
-        )
-
-    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
-        sql = (
-            "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
-            " claimed_by = NULL, claimed_until = NULL"
-            " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))"
-        )
-        await self._settle(seqs, sql, (_ts(next_attempt_at), error[:2000], self._relay_id, json.dumps(list(seqs))))
-
-    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
-        last = max(events, key=lambda e: e.seq)
-        seqs = [e.seq for e in events]
-        attempts = max(e.attempts for e in events) + 1
-
-        def work() -> None:
-            with self._anchor.write() as conn:
-                conn.execute(
-                    "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation,"
-                    " entry_version, step,"
-                    " error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        last.seq,
-                        str(last.entry_id),
-                        last.persona,
-                        last.operation,
-                        last.entry_version,
-                        step,
-                        error[:2000],
-                        attempts,
-                        _ts(utcnow()),
-                    ),
-                )
-                conn.execute(
-                    "DELETE FROM garden_outbox WHERE seq IN (SELECT value FROM json_each(?))",
-                    (json.dumps(seqs),),
-                )
-
-        await self._anchor.run(work)
-        self.settled.update(seqs)
-
-    async def _settle(self, seqs: Sequence[int], sql: str, params: Sequence[Any]) -> None:
-        if not seqs:
-            return
-
-        def work() -> None:
-            with self._anchor.write() as conn:
-                conn.execute(sql, params)
-
-        await self._anchor.run(work)
-        self.settled.update(seqs)
-
-    async def release_rest(self) -> None:
-        rest = [e.seq for e in self.events if e.seq not in self.settled]
-        if rest:
-            await self._settle(
-                rest,
-                "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
-                " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
-                (self._relay_id, json.dumps(rest)),
-            )
-
-
 class SqliteRelayAnchor:
     backend = "sqlite"
 
@@ -155,20 +83,39 @@ class SqliteRelayAnchor:
         now = utcnow()
 
         def work() -> list[ClaimedEvent]:
-            if self.anchor.conn.execute(_ANY_DUE, (_ts(now),)).fetchone() is None:
+            if self.anchor.conn.execute(_ANY_DUE, (ts(now),)).fetchone() is None:
                 return []
             with self.anchor.write() as conn:
-                rows = conn.execute(_CLAIM, (relay_id, _ts(now + timedelta(seconds=lease_s)), _ts(now), limit))
+                rows = conn.execute(_CLAIM, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), limit))
                 return [
                     ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
                     for r in rows.fetchall()
                 ]
 
-        claim = SqliteClaim(self, relay_id, sorted(await self.anchor.run(work), key=lambda e: e.seq))
+        events = sorted(await self.anchor.run(work), key=lambda e: e.seq)
+        claim = SqliteClaim(self.anchor, self.current, relay_id, events, lease_s)
+        if claim.events:
+            claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
             yield claim
         finally:
+            if claim.renewer is not None:
+                claim.renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await claim.renewer
             await asyncio.shield(claim.release_rest())
+
+    async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
+        newest = _newest_per_entry(events)
+
+        def work() -> None:
+            with self.anchor.write() as conn:
+                conn.executemany(
+                    "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version) VALUES (?, ?, ?, ?)",
+                    [(str(e.entry_id), e.persona, e.operation, e.entry_version) for e in newest],
+                )
+
+        await self.anchor.run(work)
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
@@ -210,8 +157,8 @@ class SqliteRelayAnchor:
             heartbeat.relay_id,
             heartbeat.pid,
             heartbeat.host,
-            _ts(heartbeat.started_at),
-            _ts(heartbeat.last_beat),
+            ts(heartbeat.started_at),
+            ts(heartbeat.last_beat),
             heartbeat.interval_s,
             json.dumps(heartbeat.stats, default=str),
         )
@@ -345,7 +292,7 @@ class SqliteRelayAnchor:
         return await self._update_state(
             "UPDATE synapse_state SET pending_collection = ?, pending_embedder = ?, pending_dimension = ?,"
             " generation = generation + 1, updated_at = ? WHERE id = 1 AND generation = ?",
-            (*values, _ts(utcnow()), generation),
+            (*values, ts(utcnow()), generation),
         )
 
     async def switch(self, generation: int) -> IndexState | None:
@@ -355,7 +302,7 @@ class SqliteRelayAnchor:
             " active_dimension = pending_dimension, pending_collection = NULL, pending_embedder = NULL,"
             " pending_dimension = NULL, generation = generation + 1, updated_at = ?"
             " WHERE id = 1 AND generation = ? AND pending_collection IS NOT NULL",
-            (_ts(utcnow()), generation),
+            (ts(utcnow()), generation),
         )
 
     async def _update_state(self, sql: str, params: Sequence[Any]) -> IndexState | None:

@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from kgents.errors import BackendUnavailableError
+from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.resonance.hashing import content_hash
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
+from kgents.synapse.faults import MissingCollectionError
 from kgents.synapse.records import EntryState, Target
 
 T = TypeVar("T")
@@ -26,7 +27,16 @@ T = TypeVar("T")
 EmbedderResolver = Callable[[str], Embedder]
 """Embedder by name (the index records which one made each collection)."""
 
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+Fence = Callable[[], Awaitable[None]]
+"""Awaited immediately before every index write; raises (the relay's ClaimLostError) when the write must not
+happen. Never caught here."""
+
+
+async def _unfenced() -> None:
+    return None
+
+
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (  # and a missing collection (see `_call`)
     BackendUnavailableError,
     ConnectionError,
     TimeoutError,
@@ -107,9 +117,11 @@ class ApplyResult:
     """Per-entry failures: entry id → (step, error)."""
 
 
-async def _call(step: str, coro: Awaitable[T]) -> T:
+async def _call(step: str, coro: Awaitable[T], collection: str) -> T:
     try:
         return await coro
+    except NotFoundError as exc:  # the index raises it only for a missing collection: the index's fault
+        raise IndexOutageError(step, MissingCollectionError(collection)) from exc
     except Exception as exc:
         if is_outage(exc):
             raise IndexOutageError(step, exc) from exc
@@ -137,21 +149,30 @@ async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: Appl
 
 
 async def apply_to_target(
-    index: VectorIndex, embedder: Embedder, target: Target, rows: Mapping[uuid.UUID, EntryState | None]
+    index: VectorIndex,
+    embedder: Embedder,
+    target: Target,
+    rows: Mapping[uuid.UUID, EntryState | None],
+    fence: Fence = _unfenced,
 ) -> ApplyResult:
-    """Bring `target` in line with `rows` (None = deleted). Raises IndexOutageError when the index is down."""
+    """Bring `target` in line with `rows` (None = deleted), calling `fence` before each index write. Raises
+    IndexOutageError when the index is down."""
     result = ApplyResult()
     if not rows:
         return result
-    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)))
+    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)), target.collection)
     plan = plan_apply(rows, existing, embedder.name)
     result.unchanged = len(plan.unchanged)
     if plan.deletes:
-        await _call("delete", index.delete(target.collection, plan.deletes))
+        await fence()
+        await _call("delete", index.delete(target.collection, plan.deletes), target.collection)
         result.deleted = len(plan.deletes)
     for entry_id, payload in plan.payloads:
+        await fence()
         try:
-            written = await _call("set_payload", index.set_payload(target.collection, entry_id, payload))
+            written = await _call(
+                "set_payload", index.set_payload(target.collection, entry_id, payload), target.collection
+            )
         except IndexOutageError:
             raise
         except Exception as exc:
@@ -168,23 +189,27 @@ async def apply_to_target(
             vectors = []
         points = [IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1]) for i, vector in vectors]  # type: ignore[arg-type]
         result.embedded = len(points)
-        await _upsert(index, target, points, result)
+        await _upsert(index, target, points, result, fence)
     return result
 
 
-async def _upsert(index: VectorIndex, target: Target, points: list[IndexPoint], result: ApplyResult) -> None:
+async def _upsert(
+    index: VectorIndex, target: Target, points: list[IndexPoint], result: ApplyResult, fence: Fence
+) -> None:
     if not points:
         return
+    await fence()
     try:
-        await _call("upsert", index.upsert(target.collection, points))
+        await _call("upsert", index.upsert(target.collection, points), target.collection)
         return
     except IndexOutageError:
         raise
     except Exception:
         pass
     for point in points:  # isolate the point the index refuses
+        await fence()
         try:
-            await _call("upsert", index.upsert(target.collection, [point]))
+            await _call("upsert", index.upsert(target.collection, [point]), target.collection)
         except IndexOutageError:
             raise
         except Exception as exc:

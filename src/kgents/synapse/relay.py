@@ -5,8 +5,10 @@ At-least-once and idempotent: an event is removed only after every target collec
 before that leaves it claimable (PostgreSQL rolls back; a SQLite lease expires). Stale events are harmless
 because the relay applies the row's *current* state under the index's version guard. An index outage opens
 the circuit breaker and counts against no entry; a failing entry retries with backoff and goes to the
-dead-letter table after `max_attempts`, while the rest of its batch flows. `stop()` (SIGTERM) ends the loop
-at a batch boundary.
+dead-letter table after `max_attempts`, while the rest of its batch flows. Every index write is fenced by the
+claim (`Claim.fence`): a relay that lost its claim mid-batch abandons the batch, counts none of it, and
+requeues its entries if one of its writes may have gone out after the new owner's. `stop()` (SIGTERM) ends the
+loop at a batch boundary.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kgents.clock import utcnow
-from kgents.resonance.protocols import VectorIndex
-from kgents.synapse.anchor import RelayAnchor
+from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.synapse.anchor import Claim, ClaimLostError, RelayAnchor
 from kgents.synapse.apply import (
     ApplyResult,
     EmbedderResolver,
@@ -36,7 +38,7 @@ from kgents.synapse.apply import (
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat
+from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, Target
 
 log = logging.getLogger("kgents.synapse")
 
@@ -68,6 +70,8 @@ class BatchOutcome:
     retried: int = 0
     dead: int = 0
     outage: bool = False
+    lost: bool = False
+    """The claim was lost mid-batch (another relay took it): nothing of the batch counted."""
 
 
 def new_relay_id() -> str:
@@ -126,49 +130,76 @@ class Relay:
         except Exception as exc:
             self.stats.last_error = f"embedder: {describe(exc)}"
             return outcome
-        async with self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s) as claim:
-            events = list(claim.events)
-            outcome.claimed = len(events)
-            if not events:
-                return outcome
-            by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
-            for event in events:
-                by_entry.setdefault(event.entry_id, []).append(event)
-            current = await claim.current(list(by_entry))
-            rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
-            try:
-                results = [await apply_to_target(self.index, emb, target, rows) for target, emb in resolved]
-            except IndexOutageError as exc:
-                self._outage(exc)
-                outcome.outage = True
-                return outcome  # nothing settled: PostgreSQL commits no change, SQLite releases the leases
-            self.breaker.record_success()
-            self.stats.circuit = self.breaker.state
-            failed = _merge_failures(results)
-            for entry_id, (step, error) in failed.items():
-                group = by_entry[entry_id]
-                attempts = max(e.attempts for e in group) + 1
-                if should_dead_letter(attempts, self.config.max_attempts):
-                    await claim.dead_letter(group, step, error)
-                    outcome.dead += 1
-                    log.warning(
-                        "synapse: entry %s dead-lettered after %d attempts at %s: %s",
-                        entry_id,
-                        attempts,
-                        step,
-                        error,
-                    )
-                else:
-                    delay = backoff_delay(attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s)
-                    await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
-                    outcome.retried += 1
-            done = [e for e in events if e.entry_id not in failed]
-            await claim.complete([e.seq for e in done])
-            outcome.completed = [e.seq for e in done]
-        self._account(results, outcome, [e.created_at for e in done], len(by_entry) - len(failed))
+        fence = _Fence()
+        try:
+            async with self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s) as claim:
+                fence.claim = claim
+                outcome.claimed = len(claim.events)
+                if not claim.events:
+                    return outcome
+                try:
+                    results = await self._settle(claim, fence, resolved, outcome)
+                except IndexOutageError as exc:
+                    self._outage(exc)
+                    outcome.outage = True
+                    return outcome  # nothing settled: PostgreSQL commits no change, SQLite releases the leases
+        except ClaimLostError as exc:
+            await self._lost(exc, fence)
+            return BatchOutcome(claimed=outcome.claimed, lost=True)
+        completed = set(outcome.completed)
+        done = [e for e in claim.events if e.seq in completed]
+        applied = len({e.entry_id for e in done})
+        self._account(results, outcome, [e.created_at for e in done], applied)
         if self.on_batch is not None:
             self.on_batch(outcome)
         return outcome
+
+    async def _settle(
+        self, claim: Claim, fence: _Fence, resolved: list[tuple[Target, Embedder]], outcome: BatchOutcome
+    ) -> list[ApplyResult]:
+        """Apply the batch to every target (each write fenced), then settle every event with the claim: a
+        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`)."""
+        by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
+        for event in claim.events:
+            by_entry.setdefault(event.entry_id, []).append(event)
+        current = await claim.current(list(by_entry))
+        rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
+        results = [await apply_to_target(self.index, emb, target, rows, fence) for target, emb in resolved]
+        self.breaker.record_success()
+        self.stats.circuit = self.breaker.state
+        failed = _merge_failures(results)
+        for entry_id, (step, error) in failed.items():
+            group = by_entry[entry_id]
+            attempts = max(e.attempts for e in group) + 1
+            if should_dead_letter(attempts, self.config.max_attempts):
+                await claim.dead_letter(group, step, error)
+                outcome.dead += 1
+                log.warning(
+                    "synapse: entry %s dead-lettered after %d attempts at %s: %s", entry_id, attempts, step, error
+                )
+            else:
+                delay = backoff_delay(attempts, base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s)
+                await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
+                outcome.retried += 1
+        done = [e.seq for e in claim.events if e.entry_id not in failed]
+        await claim.complete(done)
+        outcome.completed = done
+        return results
+
+    async def _lost(self, exc: ClaimLostError, fence: _Fence) -> None:
+        """Abandon the batch: count nothing. If an index write had begun, another relay may have applied these
+        entries meanwhile and ours may have landed after theirs, so put them back in the queue."""
+        log.warning("synapse: %s; batch abandoned", exc)
+        if not fence.armed or fence.claim is None:
+            return
+        try:
+            await self.anchor.requeue(fence.claim.events)
+        except Exception as err:
+            log.warning(
+                "synapse: could not requeue %d events after losing the claim (%s); run `kgents synapse reconcile`",
+                len(fence.claim.events),
+                describe(err),
+            )
 
     def _outage(self, exc: IndexOutageError) -> None:
         self.breaker.record_failure(time.monotonic())
@@ -314,6 +345,19 @@ def anchor_recovered(last_error: str | None) -> str | None:
     """The error to keep once a batch reached the anchor again: an anchor error is over, others stay until a
     batch goes through."""
     return None if last_error is not None and last_error.startswith("anchor:") else last_error
+
+
+class _Fence:
+    """The claim check before each index write; `armed` once a write may have gone out."""
+
+    def __init__(self) -> None:
+        self.claim: Claim | None = None
+        self.armed = False
+
+    async def __call__(self) -> None:
+        if self.claim is not None:
+            await self.claim.fence()
+        self.armed = True
 
 
 def _merge_failures(results: list[ApplyResult]) -> dict[uuid.UUID, tuple[str, str]]:

@@ -199,9 +199,11 @@ async def open_synapse(
     embedders: EmbedderCache | None = None,
     store: GardenStore | None = None,
     adopting: bool = False,
+    recreate: bool = False,
 ) -> Synapse:
     """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors).
-    `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it."""
+    `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it. A collection missing from
+    the index is MissingCollectionError unless `recreate` (for reconcile and reindex)."""
     own_store = store is None
     store = store or await open_store(settings)
     opened_index: Any = None
@@ -219,7 +221,7 @@ async def open_synapse(
         if adopting and existing is not None:
             state = existing
         else:
-            state = await ensure_state(anchor, opened_index, embedder, prefix)
+            state = await ensure_state(anchor, opened_index, embedder, prefix, recreate=recreate)
         return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:

@@ -12,6 +12,7 @@ from kgents.errors import IndexMismatchError, NotFoundError
 from kgents.resonance.index_common import check_collection_name
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
+from kgents.synapse.faults import MissingCollectionError, check_collections
 from kgents.synapse.records import IndexIdentity, IndexState, Target
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -40,9 +41,13 @@ def collection_prefix(backend: str, schema: str | None) -> str:
     return f"{schema[:16]}_{digest}_garden"
 
 
-async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str) -> IndexState:
+async def ensure_state(
+    anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str, *, recreate: bool = False
+) -> IndexState:
     """The state in force, created on first use with `embedder` in this index; its collections exist in the
-    index. An anchor that feeds another index raises `IndexMismatchError` (never drain its outbox here)."""
+    index. An anchor that feeds another index raises `IndexMismatchError` (never drain its outbox here); a
+    collection of this index that is gone raises `MissingCollectionError`, unless `recreate` (reconcile and
+    reindex, which refill it) allows making it again, empty."""
     state = await anchor.read_state()
     if state is None:
         identity = IndexIdentity(uuid.uuid4().hex, index.location)
@@ -51,7 +56,7 @@ async def ensure_state(anchor: RelayAnchor, index: VectorIndex, embedder: Embedd
         state = await anchor.init_state(target, identity)
         if state.active != target:  # another process won the race: keep theirs
             await index.drop_collection(target.collection)
-    state = await check_index(anchor, index, state)
+    state = await check_index(anchor, index, state, recreate=recreate)
     index_id = state.identity.id if state.identity else None
     for target in state.targets():
         await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
@@ -72,28 +77,33 @@ async def feeds(index: VectorIndex, state: IndexState) -> bool:
     return state.identity is not None and found == state.identity.id
 
 
-async def check_index(anchor: RelayAnchor, index: VectorIndex, state: IndexState) -> IndexState:
+async def check_index(
+    anchor: RelayAnchor, index: VectorIndex, state: IndexState, *, recreate: bool = False
+) -> IndexState:
     """The state, once it is certain that `index` is the one the anchor feeds; an anchor from before index
-    identities is claimed by the first index that opens it."""
+    identities is claimed by the first index that opens it. The anchor's own index (same location) with its
+    active collection gone is `MissingCollectionError` unless `recreate`."""
     present, found = await _stamp(index, state.active.collection)
     if state.identity is None:
         claimed = await anchor.claim_index(IndexIdentity(found or uuid.uuid4().hex, index.location))
         state = claimed or await anchor.read_state() or state
         if claimed is not None:
             return state
-    if state.identity is not None and found == state.identity.id:
+    known = state.identity
+    if known is not None and found == known.id:
+        if not recreate:
+            await check_collections(index, state)
         return state
+    if known is not None and known.location == index.location and not present:
+        if recreate:
+            return state
+        raise MissingCollectionError(state.active.collection)
     raise IndexMismatchError(mismatch_message(state, index.location, state.active.collection, present))
 
 
 def mismatch_message(state: IndexState, here: str, collection: str, present: bool) -> str:
     """One line naming the index the anchor feeds and the one opened here."""
     known = state.identity
-    if known is not None and known.location == here and not present:
-        return (
-            f"the collection {collection} of the index this anchor feeds ({here}) is missing (deleted?):"
-            " run `kgents synapse adopt --yes` to rebuild it from the anchor"
-        )
     fed = "an unknown index" if known is None else f"{known.location} (index {known.id[:8]})"
     what = "holds another index's copy of" if present else "does not hold"
     return (
