@@ -398,7 +398,7 @@ async def test_a_replanted_id_continues_the_deleted_entrys_version(garden: Perso
     assert nurtured.version == 7
     await garden.delete(nurtured.id)
     assert (await garden.plant("third life", "VALUE", entry_id=nurtured.id)).version == 8
-    events = [ev for ev in await garden.store.outbox_peek(10_000) if ev.entry_id == old[0].id]
+    events = [ev for ev in await garden.store.outbox_peek(garden.persona, 10_000) if ev.entry_id == old[0].id]
     assert [ev.entry_version for ev in events] == [1, 2, 3, 4, 5, 5, 6, 7, 7, 8], "the outbox never goes back"
 
 

@@ -130,7 +130,7 @@ async def test_a_lost_claim_settles_nothing(opened: tuple[GardenStore, RelayAnch
         with contextlib.suppress(ClaimLostError):
             await held.__aexit__(None, None, None)
         assert await anchor.dead_letter_count() == 0, "no dead letter from a relay that lost the claim"
-        assert await anchor.queue_depth(10) == 1 and (await store.outbox_peek())[0].attempts == 0
+        assert await anchor.queue_depth(10) == 1 and (await store.outbox_peek("kent"))[0].attempts == 0
         await taken.complete([e.seq for e in taken.events])
     assert await anchor.queue_depth(10) == 0
 

@@ -204,12 +204,12 @@ class SqliteRelayAnchor:
     async def purge_heartbeats(self, before: datetime) -> int:
         def work() -> int:
             with self.anchor.write() as conn:
-                return int(conn.execute("DELETE FROM synapse_heartbeat WHERE last_beat < ?", (_ts(before),)).rowcount)
+                return int(conn.execute("DELETE FROM synapse_heartbeat WHERE last_beat < ?", (ts(before),)).rowcount)
 
         return await self.anchor.run(work)
 
     async def add_totals(self, processed: int, retried: int, dead: int, p50: float | None, p95: float | None) -> None:
-        params = (processed, retried, dead, p50, p95, _ts(utcnow()))
+        params = (processed, retried, dead, p50, p95, ts(utcnow()))
 
         def work() -> None:
             with self.anchor.write() as conn:
@@ -268,7 +268,7 @@ class SqliteRelayAnchor:
         return await self._update_state(
             "UPDATE synapse_state SET index_id = ?, index_location = ?, updated_at = ?"
             " WHERE id = 1 AND index_id IS NULL",
-            (identity.id, identity.location, _ts(utcnow())),
+            (identity.id, identity.location, ts(utcnow())),
         )
 
     async def adopt_index(self, generation: int, active: Target, identity: IndexIdentity) -> IndexState | None:
@@ -282,7 +282,7 @@ class SqliteRelayAnchor:
                 active.dimension,
                 identity.id,
                 identity.location,
-                _ts(utcnow()),
+                ts(utcnow()),
                 generation,
             ),
         )
