@@ -1,0 +1,148 @@
+"""The contract of kgents' Python face: one persona's memory, the same whether it runs in this process (embedded or
+the real triad) or behind `kgents serve` (KGENTS_SERVER_URL).
+
+`AsyncMemory` implements `MemoryAPI` in-process; `RemoteMemory` implements it over HTTP; `Memory` is the
+synchronous wrapper of either. The HTTP API, the MCP tools and the CLI are thin layers over this protocol, so every
+way in behaves the same. Every method is scoped to the memory's persona: no argument can name another one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, GardenEntry
+from kgents.garden.records import AuditRecord
+
+DEFAULT_TYPE = EntryType.INSIGHT
+"""The entry type of `remember` when none is given: a thing learned, not yet known to be a preference or a value."""
+
+EntryRef = uuid.UUID | str
+"""An entry id, or a unique prefix of 4+ hex characters of one."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryItem:
+    """One thing to remember, for `remember_many` (the fields of `remember`)."""
+
+    content: str
+    type: EntryType | str = DEFAULT_TYPE
+    tags: Sequence[str] = ()
+    confidence: float = 0.5
+    observed_at: datetime | None = None
+    evidence: Sequence[str] = ()
+    affinities: Mapping[str, float] | None = None
+    entry_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecallHit:
+    """One recalled entry, hydrated from the truth, with the score that ranked it."""
+
+    entry: GardenEntry
+    score: float
+    explain: Mapping[str, Any] = field(default_factory=dict)
+    """How the score came about (ranks and scores of each signal), when asked for."""
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"score": round(self.score, 6), **self.entry.to_dict()}
+        if self.explain:
+            found["explain"] = dict(self.explain)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class SoulView:
+    """The soul as the face shows it: dialogue mode, eigenvectors (axis → (value, confidence)), counters."""
+
+    soul_id: str
+    mode: str
+    eigenvectors: Mapping[str, tuple[float, float]]
+    revision: int
+    interactions: int
+    source: str
+    """Where this read came from: cache, snapshot or new."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "soul_id": self.soul_id,
+            "mode": self.mode,
+            "eigenvectors": {k: {"value": v, "confidence": c} for k, (v, c) in self.eigenvectors.items()},
+            "revision": self.revision,
+            "interactions": self.interactions,
+            "source": self.source,
+        }
+
+
+class MemoryAPI(Protocol):
+    """One persona's memory. `EntryFilter` is the one filter type of list, recall and the index; COMPOST entries
+    are left out of `recall` and `list` unless the filter asks for them."""
+
+    @property
+    def persona(self) -> str: ...
+
+    async def remember(
+        self,
+        content: str,
+        *,
+        type: EntryType | str = DEFAULT_TYPE,
+        tags: Sequence[str] = (),
+        confidence: float = 0.5,
+        observed_at: datetime | None = None,
+        evidence: Sequence[str] = (),
+        affinities: Mapping[str, float] | None = None,
+        entry_id: uuid.UUID | None = None,
+    ) -> GardenEntry:
+        """Store one memory; it is searchable by `recall` when this returns."""
+        ...
+
+    async def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
+        """Store many in one transaction (all or none); all searchable when this returns."""
+        ...
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: EntryFilter | None = None,
+        min_score: float | None = None,
+        explain: bool = False,
+    ) -> builtins.list[RecallHit]:
+        """Entries by meaning (and, where the index has it, by words), best first, hydrated from the truth."""
+        ...
+
+    async def get(self, entry: EntryRef) -> GardenEntry: ...
+
+    async def list(
+        self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
+    ) -> builtins.list[GardenEntry]: ...
+
+    async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
+        """Change content, type, tags, confidence, evidence or affinities (compare-and-set on the version)."""
+        ...
+
+    async def nurture(
+        self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
+    ) -> GardenEntry: ...
+
+    async def forget(self, entry: EntryRef) -> None:
+        """Delete one entry everywhere (anchor row, then its index point through the relay)."""
+        ...
+
+    async def history(self, entry: EntryRef) -> builtins.list[AuditRecord]: ...
+
+    async def soul(self) -> SoulView: ...
+
+    async def set_mode(self, mode: str) -> SoulView: ...
+
+    async def status(self) -> dict[str, Any]:
+        """A summary of this memory's health: entries, pending events, coherency, soul source."""
+        ...
+
+    async def close(self) -> None: ...
