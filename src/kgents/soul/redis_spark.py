@@ -108,6 +108,7 @@ class RedisSpark:
         self._breaker = Breaker()
         self._refused = False
         self._pending: dict[str, ModeChange] = {}
+        self._retry_task: asyncio.Task[None] | None = None
         self.errors = 0
 
     @classmethod
@@ -187,11 +188,20 @@ class RedisSpark:
         try:
             received = int(await self._call(self._redis.publish, channel, change.to_json()))
         except BackendUnavailableError:
-            self._pending[channel] = change  # the soul's latest change, sent when the server answers again
+            if self._breaker.open:  # the server is away: send the soul's latest change when it answers again
+                self._pending[channel] = change
+                if self._retry_task is None or self._retry_task.done():
+                    self._retry_task = asyncio.create_task(self._retry_pending(), name="kgents-spark-retry")
             raise
         if self._pending.get(channel) is not change:
             self._pending.pop(channel, None)  # superseded by this newer one
         return received
+
+    async def _retry_pending(self) -> None:
+        """Send the waiting mode changes once the breaker's pause is over (each try probes the server)."""
+        while self._pending:
+            await asyncio.sleep(max(0.01, self._breaker.retry_at - time.monotonic()))
+            await self._send_pending()
 
     async def _send_pending(self) -> None:
         for channel, change in list(self._pending.items()):
@@ -249,17 +259,11 @@ class RedisSpark:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._next_beat_in())
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             try:
                 await self._beat()
             except BackendUnavailableError as exc:
                 log.debug("spark: heartbeat failed: %s", exc)
-
-    def _next_beat_in(self) -> float:
-        """The heartbeat interval; sooner while a mode change waits to be sent (the beat is the retry)."""
-        if not self._pending:
-            return HEARTBEAT_INTERVAL_S
-        return min(HEARTBEAT_INTERVAL_S, max(0.05, self._breaker.retry_at - time.monotonic()))
 
     async def instances(self) -> int:
         """K-gent processes whose heartbeat has not expired (this one included while open)."""
@@ -282,11 +286,12 @@ class RedisSpark:
         )
 
     async def close(self) -> None:
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
-            self._heartbeat_task = None
+        for task in (self._heartbeat_task, self._retry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat_task = self._retry_task = None
         with contextlib.suppress(BackendUnavailableError):  # through the breaker: a down server is not waited for
             if self._pending:
                 await self._send_pending()
