@@ -192,6 +192,8 @@ class RedisSpark:
                 self._pending[channel] = change
                 if self._retry_task is None or self._retry_task.done():
                     self._retry_task = asyncio.create_task(self._retry_pending(), name="kgents-spark-retry")
+            else:  # refused by a server that answers: trying again would not help
+                self._pending.pop(channel, None)
             raise
         if self._pending.get(channel) is not change:
             self._pending.pop(channel, None)  # superseded by this newer one

@@ -10,7 +10,6 @@ speed, never data. Mode changes are published to the other instances after they 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -93,23 +92,18 @@ class SoulService:
         with contextlib.suppress(BackendUnavailableError):
             await self.spark.delete(self.persona, soul_id)
 
-    async def _from_cache(self, soul_id: str, warnings: list[str]) -> SoulState | None:
-        """The cached state if it is the snapshot's revision; else None, with the reason in `warnings`."""
-        (answered, raw), revision = await asyncio.gather(
-            self._cache_get(soul_id), self.snapshots.revision(self.persona, soul_id)
-        )
-        if raw is None:
-            if revision is not None and self.spark.shared:
-                warnings.append(miss_note(soul_id, answered))
-                if answered:  # an unavailable Spark has said so once already
-                    log.warning("%s", warnings[-1])
-            return None
+    async def _checked(self, soul_id: str, raw: str, warnings: list[str]) -> SoulState | None:
+        """The cached state if it is at the snapshot's revision; else None (the reason, if worth one, in `warnings`).
+
+        The revision is read after the cache: a save acknowledged before this read began is at least that revision.
+        """
         try:
             cached = self._own(SoulState.from_json(raw), soul_id)
         except SoulDataError as exc:
             _warn(warnings, f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot")
             await self._cache_drop(soul_id)  # its revision field cannot be trusted to guard the re-warm
             return None
+        revision = await self.snapshots.revision(self.persona, soul_id)
         if cached.revision == revision:
             return cached
         if revision is None or cached.revision > revision:  # forgotten (and maybe re-created) elsewhere
@@ -125,14 +119,20 @@ class SoulService:
         check_soul_id(soul_id)
         start = time.perf_counter()
         warnings: list[str] = []
-        if use_cache:
-            cached = await self._from_cache(soul_id, warnings)
+        answered, raw = await self._cache_get(soul_id) if use_cache else (False, None)
+        if raw is not None:
+            cached = await self._checked(soul_id, raw, warnings)
             if cached is not None:
                 self.timer.hits += 1
                 return Recovery(cached, RecoverySource.CACHE, _since(start))
+        if use_cache:
             self.timer.misses += 1
         stored = await self._read_snapshot(soul_id)
         if stored is not None:
+            if use_cache and raw is None and self.spark.shared:  # expired, flushed, restarted, or the Spark is away
+                warnings.append(miss_note(soul_id, answered))
+                if answered:  # an unavailable Spark has said so once already
+                    log.warning("%s", warnings[-1])
             await self._cache_put(stored)
             return Recovery(stored, RecoverySource.SNAPSHOT, _since(start), tuple(warnings))
         fresh = SoulState(soul_id=soul_id, persona=self.persona)
