@@ -197,7 +197,7 @@ class SoulService:
             saved = await self._write(change(current))
             if saved is not None:
                 return current, saved
-            use_cache = False  # the cache was behind the snapshot: read the truth next time
+            use_cache = False  # another writer won between our read and our write: read the snapshot itself
         raise ConflictError(f"soul {soul_id} kept changing under us; gave up after {MAX_CAS_ATTEMPTS} tries")
 
     async def set_mode(self, soul_id: str, mode: DialogueMode | str) -> SoulState:
