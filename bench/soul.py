@@ -127,9 +127,7 @@ async def bench(settings: Settings, rounds: int, hops: int) -> Rows:
             await baseline(settings.redis_url, settings.spark_prefix, state.to_json(), rounds, rows)
         base_get = "baseline redis GET" if settings.redis_url else None
         base_set = "baseline redis SET" if settings.redis_url else None
-        rows.add(
-            "snapshot revision lookup", await timed(rounds, lambda i: service.snapshots.revision("kent", "b1"))
-        )
+        rows.add("snapshot revision lookup", await timed(rounds, lambda i: service.snapshots.revision("kent", "b1")))
         rows.add("recover from cache", await timed(rounds, lambda i: service.recover("b1")), base_get)
         rows.add(
             "recover from snapshot",
