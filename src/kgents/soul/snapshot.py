@@ -37,11 +37,8 @@ class SnapshotStore(Protocol):
         """Every saved soul of the persona with its revision, by id."""
         ...
 
-    async def changed_elsewhere(self) -> bool:
-        """Whether another connection may have written since the last call (cheap; for per-process caches).
-
-        SQLite answers from `PRAGMA data_version`; PostgreSQL says False (share a cache through Redis there).
-        """
+    async def revision(self, persona: str, soul_id: str) -> int | None:
+        """The stored revision alone (one primary-key lookup): a cached state is served only at this revision."""
         ...
 
     async def close(self) -> None: ...
@@ -55,7 +52,6 @@ class SqliteSnapshotStore:
     def __init__(self, anchor: SqliteAnchor, *, owns_anchor: bool = False) -> None:
         self._anchor = anchor
         self._owns_anchor = owns_anchor
-        self._data_version: int | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteSnapshotStore:
@@ -107,12 +103,12 @@ class SqliteSnapshotStore:
 
         return await self._anchor.run(work)
 
-    async def changed_elsewhere(self) -> bool:
-        def work() -> bool:
-            version = int(self._anchor.conn.execute("PRAGMA data_version").fetchone()[0])
-            changed = self._data_version is not None and version != self._data_version
-            self._data_version = version
-            return changed
+    async def revision(self, persona: str, soul_id: str) -> int | None:
+        def work() -> int | None:
+            row = self._anchor.conn.execute(
+                "SELECT revision FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
+            ).fetchone()
+            return None if row is None else int(row[0])
 
         return await self._anchor.run(work)
 
@@ -185,8 +181,12 @@ class PostgresSnapshotStore:
         )
         return [(str(r["soul_id"]), int(r["revision"])) for r in rows]
 
-    async def changed_elsewhere(self) -> bool:
-        return False
+    @pg.translate_errors
+    async def revision(self, persona: str, soul_id: str) -> int | None:
+        value = await self._pool.fetchval(
+            "SELECT revision FROM soul_snapshot WHERE persona = $1 AND soul_id = $2", persona, soul_id
+        )
+        return None if value is None else int(value)
 
     async def close(self) -> None:
         if self._owns_pool:
