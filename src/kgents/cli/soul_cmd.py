@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -45,18 +44,6 @@ def soul_root(
 ) -> None:
     if redis_url is not None:
         state(ctx).overrides["redis_url"] = redis_url
-    _log_warnings_plainly()
-
-
-def _log_warnings_plainly() -> None:
-    """Recovery warnings (corrupt cache, Spark down) as one plain line on stderr each."""
-    logger = logging.getLogger("kgents.soul")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("kgents: warning: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
 
 
 def with_soul(ctx: typer.Context, soul: str | None, work: Callable[[SoulSession], Awaitable[T]]) -> T:
