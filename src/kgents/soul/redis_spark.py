@@ -234,6 +234,8 @@ class RedisSpark:
             ops_per_second=_float(info.get("instantaneous_ops_per_sec")),
             connected_clients=_int(info.get("connected_clients")),
             connected_instances=instances,
+            keyspace_hits=_int(info.get("keyspace_hits")),
+            keyspace_misses=_int(info.get("keyspace_misses")),
         )
 
     async def close(self) -> None:

@@ -108,6 +108,9 @@ class SparkStats:
     connected_instances: int
     """K-gent processes with a live heartbeat on this Spark (this one included)."""
     reachable: bool = True
+    keyspace_hits: int | None = None
+    keyspace_misses: int | None = None
+    """The engine's own lookup counters (Redis INFO), for the triad's hit rate; None where unknown."""
 
 
 @runtime_checkable
