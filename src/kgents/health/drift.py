@@ -90,44 +90,51 @@ def _row(r: Any) -> DriftSample:
     return DriftSample(stamp, str(r[1]), *r[2:])
 
 
-async def append_sample(store: object, sample: DriftSample, limit: int = HISTORY_LIMIT) -> None:
-    """Append `sample` and trim the history to the newest `limit` rows (one transaction)."""
-    from kgents.garden.postgres_store import PostgresGardenStore
-    from kgents.garden.sqlite_store import SqliteGardenStore
+def _target(anchor: object) -> tuple[str, Any]:
+    """("postgres", pool) or ("sqlite", SqliteAnchor) behind a garden store or a relay anchor."""
+    from kgents.anchor.sqlite import SqliteAnchor
 
-    if isinstance(store, PostgresGardenStore):
-        async with store.pool.acquire() as conn, conn.transaction():
-            sql = f"INSERT INTO drift_history ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            await conn.execute(sql, *sample.values())
-            await conn.execute(
-                "DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - $1", limit
-            )
+    found = getattr(anchor, "anchor", None)
+    if isinstance(found, SqliteAnchor):
+        return "sqlite", found
+    pool = getattr(anchor, "pool", None)
+    if pool is not None:
+        return "postgres", pool
+    raise TypeError(f"no drift history for {type(anchor).__name__}")
+
+
+INSERT_PG = "INSERT INTO drift_history (" + _COLUMNS + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+INSERT_SQLITE = "INSERT INTO drift_history (" + _COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+TRIM_PG = "DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - $1"
+TRIM_SQLITE = "DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - ?"
+SELECT_PG = "SELECT " + _COLUMNS + " FROM drift_history ORDER BY id DESC LIMIT $1"
+SELECT_SQLITE = "SELECT " + _COLUMNS + " FROM drift_history ORDER BY id DESC LIMIT ?"
+
+
+async def append_sample(anchor: object, sample: DriftSample, limit: int = HISTORY_LIMIT) -> None:
+    """Append `sample` and trim the history to the newest `limit` rows, in one transaction. `anchor` is a garden
+    store or a relay anchor (either backend)."""
+    kind, target = _target(anchor)
+    if kind == "postgres":
+        async with target.acquire() as conn, conn.transaction():
+            await conn.execute(INSERT_PG, *sample.values())
+            await conn.execute(TRIM_PG, limit)
         return
-    if isinstance(store, SqliteGardenStore):
-        anchor = store.anchor
-        values = (sample.measured_at.isoformat(timespec="microseconds"), *sample.values()[1:])
+    values = (sample.measured_at.isoformat(timespec="microseconds"), *sample.values()[1:])
 
-        def work() -> None:
-            with anchor.write() as conn:
-                conn.execute(f"INSERT INTO drift_history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-                conn.execute("DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - ?", (limit,))
+    def work() -> None:
+        with target.write() as conn:
+            conn.execute(INSERT_SQLITE, values)
+            conn.execute(TRIM_SQLITE, (limit,))
 
-        await anchor.run(work)
-        return
-    raise TypeError(f"no drift history for {type(store).__name__}")
+    await target.run(work)
 
 
-async def read_history(store: object, limit: int = 100) -> list[DriftSample]:
+async def read_history(anchor: object, limit: int = 100) -> list[DriftSample]:
     """The newest `limit` samples, oldest first."""
-    from kgents.garden.postgres_store import PostgresGardenStore
-    from kgents.garden.sqlite_store import SqliteGardenStore
-
-    if isinstance(store, PostgresGardenStore):
-        rows = await store.pool.fetch(f"SELECT {_COLUMNS} FROM drift_history ORDER BY id DESC LIMIT $1", limit)
+    kind, target = _target(anchor)
+    if kind == "postgres":
+        rows = await target.fetch(SELECT_PG, limit)
         return [_row(tuple(r)) for r in reversed(rows)]
-    if isinstance(store, SqliteGardenStore):
-        anchor = store.anchor
-        sql = f"SELECT {_COLUMNS} FROM drift_history ORDER BY id DESC LIMIT ?"
-        found = await anchor.run(lambda: anchor.conn.execute(sql, (limit,)).fetchall())
-        return [_row(r) for r in reversed(found)]
-    raise TypeError(f"no drift history for {type(store).__name__}")
+    found = await target.run(lambda: target.conn.execute(SELECT_SQLITE, (limit,)).fetchall())
+    return [_row(r) for r in reversed(found)]
