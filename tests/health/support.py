@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from typing import Any
 
 from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
@@ -13,9 +15,8 @@ RELAXED = Thresholds(commit_ms_below=(2_000.0, 4_000.0, 8_000.0), search_ms_belo
 CONTENTS = ("I prefer minimal code", "tests wait on conditions", "small modules with one job")
 
 
-def relaxed(**changes: object) -> Thresholds:
-    fields = {name: getattr(RELAXED, name) for name in RELAXED.__dataclass_fields__}
-    return Thresholds(**{**fields, **changes})  # type: ignore[arg-type]
+def relaxed(**changes: Any) -> Thresholds:
+    return replace(RELAXED, **changes)
 
 
 async def plant(settings: Settings, contents: tuple[str, ...] = CONTENTS, persona: str = "kent") -> list[uuid.UUID]:

@@ -101,3 +101,13 @@ def test_kgents_invoke(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
     assert code == 0
     code, _, err = cli("invoke", "time.drift.history", "limit=x")
     assert code == ExitCode.DATA_ERROR and "limit must be a whole number" in err
+
+
+async def test_outbox_search_lists_pending_events(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    ids = await plant(settings)
+    ctx = AgentContext(settings)
+    found = await invoke(ctx, "world.database.outbox.search", Args.parse(["limit=2"]))
+    assert [e["entry_id"] for e in found["events"]] == [str(i) for i in ids[:2]]
+    assert found["events"][0]["operation"] == "INSERT" and found["events"][0]["entry_version"] == 1
+    assert (await invoke(ctx, "world.database.outbox.count"))["pending"] == 3

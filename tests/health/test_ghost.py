@@ -96,8 +96,18 @@ def test_writes_are_atomic_for_a_concurrent_reader(tmp_path: Path) -> None:
 
 def test_thought_stream_only_on_transitions_exactly_once(tmp_path: Path) -> None:
     thoughts = ghost_dir(tmp_path) / THOUGHTS
-    sequence = [Level.HEALTHY, Level.STRAINED, Level.DEGRADED, Level.DEGRADED, Level.CRITICAL, Level.CRITICAL,
-                Level.STRAINED, Level.STRAINED, Level.HEALTHY, Level.CRITICAL]
+    sequence = [
+        Level.HEALTHY,
+        Level.STRAINED,
+        Level.DEGRADED,
+        Level.DEGRADED,
+        Level.CRITICAL,
+        Level.CRITICAL,
+        Level.STRAINED,
+        Level.STRAINED,
+        Level.HEALTHY,
+        Level.CRITICAL,
+    ]
     appended = [len(write_ghost(tmp_path, health(level, reason=f"r-{level.value}"))) for level in sequence]
     assert appended == [0, 0, 1, 0, 1, 0, 1, 0, 0, 1]
     lines = thoughts.read_text().splitlines()

@@ -66,7 +66,8 @@ def test_metrics_endpoint_scraped_and_parsed(home: Settings, processes: list[sub
     assert set(dict(k)["part"] for k in level) == {"triad", "durability", "resonance", "reflex", "synapse"}
     assert level[(("backend", "embedded"), ("part", "reflex"))] == Level.HEALTHY.score
     coherency = families["kgents_index_coherency_ratio"].samples
-    assert [s.value for s in coherency] == [1.0] and coherency[0].labels == {"part": "resonance", "backend": "Qdrant Edge"}
+    assert [s.value for s in coherency] == [1.0]
+    assert coherency[0].labels == {"part": "resonance", "backend": "Qdrant Edge"}
     assert families["kgents_synapse_events_processed"].type == "counter"
     assert families["kgents_anchor_commit_latency_seconds"].samples[0].value > 0
     for name in families:

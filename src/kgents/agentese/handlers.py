@@ -12,6 +12,7 @@ from kgents.agentese.resolver import AgentContext, Args, Registry
 from kgents.clock import utcnow
 from kgents.errors import ValidationError
 from kgents.garden import GardenStore, open_store
+from kgents.garden.records import OutboxEvent
 from kgents.health.collect import collect_health, default_probes
 from kgents.health.drift import read_history
 from kgents.health.model import PARTS, PartHealth, TriadHealth
@@ -124,7 +125,18 @@ async def _outbox_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
 async def _outbox_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
     async with _store(ctx) as store:
         events = await store.outbox_peek(ctx.settings.persona, args.integer("limit", 20))
-    return {"persona": ctx.settings.persona, "events": [e.to_dict() for e in events]}
+    return {"persona": ctx.settings.persona, "events": [_event(e) for e in events]}
+
+
+def _event(event: OutboxEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "entry_id": str(event.entry_id),
+        "operation": event.operation.value,
+        "entry_version": event.entry_version,
+        "created_at": event.created_at.isoformat(),
+        "attempts": event.attempts,
+    }
 
 
 @REGISTRY.register("world.database.outbox.status", "queue depth, oldest pending age, dead letters")

@@ -21,7 +21,9 @@ from kgents.health.model import Level
 
 def ghost(
     ctx: typer.Context,
-    daemon: Annotated[bool, typer.Option("--daemon", help="Keep writing every --interval until SIGTERM / Ctrl-C.")] = False,
+    daemon: Annotated[
+        bool, typer.Option("--daemon", help="Keep writing every --interval until SIGTERM / Ctrl-C.")
+    ] = False,
     interval: Annotated[
         float, typer.Option("--interval", min=1.0, help="Seconds between writes (the files stay valid 3 intervals).")
     ] = DEFAULT_INTERVAL_S,

@@ -17,7 +17,9 @@ from kgents.health.model import PartHealth, TriadHealth
 
 def invoke_path(
     ctx: typer.Context,
-    path: Annotated[str | None, typer.Argument(help="<context>.<holon>.<aspect>, e.g. self.vitals.triad.health")] = None,
+    path: Annotated[
+        str | None, typer.Argument(help="<context>.<holon>.<aspect>, e.g. self.vitals.triad.health")
+    ] = None,
     args: Annotated[list[str] | None, typer.Argument(help="Words (the text) and key=value options.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     list_paths: Annotated[bool, typer.Option("--list", help="List every path.")] = False,
@@ -57,8 +59,11 @@ def _print_plain(data: Any, indent: str = "") -> None:
     elif isinstance(data, list):
         for item in data:
             if isinstance(item, dict):
-                console.print(f"{indent}- " + ", ".join(f"{k}={format_value(v)}" for k, v in item.items()),
-                              markup=False, soft_wrap=True)
+                console.print(
+                    f"{indent}- " + ", ".join(f"{k}={format_value(v)}" for k, v in item.items()),
+                    markup=False,
+                    soft_wrap=True,
+                )
             else:
                 console.print(f"{indent}- {format_value(item)}", markup=False, soft_wrap=True)
     else:

@@ -8,6 +8,7 @@ The exit code is the verdict's (`exit_code_for_level`): 0 healthy or better, 1 s
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -29,11 +30,7 @@ TimeoutOpt = Annotated[
 
 
 def thresholds_with(timeout: float) -> Thresholds:
-    return Thresholds(**{**_fields(DEFAULT_THRESHOLDS), "probe_timeout_s": timeout})
-
-
-def _fields(t: Thresholds) -> dict[str, object]:
-    return {name: getattr(t, name) for name in t.__dataclass_fields__}
+    return replace(DEFAULT_THRESHOLDS, probe_timeout_s=timeout)
 
 
 def collect(settings: Settings, timeout: float) -> TriadHealth:
@@ -44,7 +41,9 @@ def collect(settings: Settings, timeout: float) -> TriadHealth:
 def status(
     ctx: typer.Context,
     triad: Annotated[bool, typer.Option("--triad", help="A section per part (durability, resonance, …).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The documented JSON (schema_version, pass/warn/fail).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The documented JSON (schema_version, pass/warn/fail).")
+    ] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between refreshes.")] = 2.0,
     count: Annotated[int | None, typer.Option("--count", min=1, help="With --watch: stop after N refreshes.")] = None,

@@ -70,9 +70,7 @@ async def collect_health(
     began = time.perf_counter()
     chosen = dict(probes) if probes is not None else default_probes(record=record, drain=drain)
     timeout = thresholds.probe_timeout_s
-    tasks = {
-        name: asyncio.ensure_future(_timed(name, probe, settings, thresholds)) for name, probe in chosen.items()
-    }
+    tasks = {name: asyncio.ensure_future(_timed(name, probe, settings, thresholds)) for name, probe in chosen.items()}
     _done, pending = await asyncio.wait(tasks.values(), timeout=timeout)
     for task in pending:
         task.cancel()

@@ -17,11 +17,6 @@ HISTORY_LIMIT = 1_000
 RELAY_SAMPLE_S = 30.0
 """A running relay appends its coherency measurement at most this often."""
 
-_COLUMNS = (
-    "measured_at, source, coherency, matched, stale, missing, orphaned, pending, oldest_pending_s,"
-    " lag_p50_ms, lag_p95_ms"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class DriftSample:
@@ -103,12 +98,28 @@ def _target(anchor: object) -> tuple[str, Any]:
     raise TypeError(f"no drift history for {type(anchor).__name__}")
 
 
-INSERT_PG = "INSERT INTO drift_history (" + _COLUMNS + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-INSERT_SQLITE = "INSERT INTO drift_history (" + _COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_PG = (
+    "INSERT INTO drift_history (measured_at, source, coherency, matched, stale, missing, orphaned, pending,"
+    " oldest_pending_s, lag_p50_ms, lag_p95_ms)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+)
+INSERT_SQLITE = (
+    "INSERT INTO drift_history (measured_at, source, coherency, matched, stale, missing, orphaned, pending,"
+    " oldest_pending_s, lag_p50_ms, lag_p95_ms)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 TRIM_PG = "DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - $1"
 TRIM_SQLITE = "DELETE FROM drift_history WHERE id <= (SELECT max(id) FROM drift_history) - ?"
-SELECT_PG = "SELECT " + _COLUMNS + " FROM drift_history ORDER BY id DESC LIMIT $1"
-SELECT_SQLITE = "SELECT " + _COLUMNS + " FROM drift_history ORDER BY id DESC LIMIT ?"
+SELECT_PG = (
+    "SELECT measured_at, source, coherency, matched, stale, missing, orphaned, pending, oldest_pending_s,"
+    " lag_p50_ms, lag_p95_ms"
+    " FROM drift_history ORDER BY id DESC LIMIT $1"
+)
+SELECT_SQLITE = (
+    "SELECT measured_at, source, coherency, matched, stale, missing, orphaned, pending, oldest_pending_s,"
+    " lag_p50_ms, lag_p95_ms"
+    " FROM drift_history ORDER BY id DESC LIMIT ?"
+)
 
 
 async def append_sample(anchor: object, sample: DriftSample, limit: int = HISTORY_LIMIT) -> None:

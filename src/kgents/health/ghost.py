@@ -105,7 +105,9 @@ def thought(previous: Level | None, current: Level, health: TriadHealth) -> str 
     stamp = health.measured_at.isoformat(timespec="seconds")
     before = "unknown" if previous is None else previous.value
     if current.alerting:
-        return f"- {stamp} #alert #infrastructure Triad health: {current.value} (was {before}): {health.verdict.reason}\n"
+        return (
+            f"- {stamp} #alert #infrastructure Triad health: {current.value} (was {before}): {health.verdict.reason}\n"
+        )
     return f"- {stamp} #recovered #infrastructure Triad health: {current.value} (was {before})\n"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -70,7 +70,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
 """Every part's figures, always present in the JSON (null when unknown): the documented, stable keys."""
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """How well a part (or the triad) is doing, best first; UNKNOWN means no data (a stale file, no figure)."""
 
     THRIVING = "THRIVING"

@@ -46,7 +46,7 @@ GAUGES: tuple[tuple[str, str, str, str, float], ...] = (
 )
 COUNTERS: tuple[tuple[str, str, str, str], ...] = (
     ("kgents_synapse_events_processed", "Outbox events applied (every relay)", "synapse", "events_processed"),
-    ("kgents_synapse_events_retried", "Outbox event attempts that failed and were retried", "synapse", "events_retried"),
+    ("kgents_synapse_events_retried", "Failed attempts that were retried", "synapse", "events_retried"),
 )
 
 
@@ -82,10 +82,10 @@ def metrics_for(health: TriadHealth) -> Iterator[Metric]:
     yield circuit
     for name, text, part_name, key in COUNTERS:
         counter = CounterMetricFamily(name, text, labels=LABELS)
-        part = parts.get(part_name)
-        value = None if part is None else _number(part.figures.get(key))
-        if part is not None and value is not None:
-            counter.add_metric([part.name, part.backend], value)
+        owner = parts.get(part_name)
+        value = None if owner is None else _number(owner.figures.get(key))
+        if owner is not None and value is not None:
+            counter.add_metric([owner.name, owner.backend], value)
         yield counter
 
 
