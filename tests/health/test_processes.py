@@ -102,3 +102,19 @@ def test_ghost_daemon_writes_every_interval_until_sigterm(
     processes[0].send_signal(signal.SIGTERM)
     assert processes[0].wait(timeout=30) == 0, processes[0].stderr.read() if processes[0].stderr else ""
     assert oct(os.stat(ghost_dir(home.home)).st_mode & 0o777) == "0o700"
+
+
+def test_the_grafana_dashboard_only_uses_metrics_we_expose(home: Settings) -> None:
+    import asyncio
+    import json
+    import re
+
+    from kgents.health import collect_health
+    from tests.health.support import relaxed
+
+    health = asyncio.run(collect_health(home, relaxed(probe_timeout_s=10.0)))
+    exposed = set(re.findall(r"^# TYPE (\w+) ", render_prometheus(health).decode(), re.M))
+    exposed |= {f"{name}_total" for name in exposed}
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana" / "kgents-triad.json").read_text())
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"kgents_\w+", t["expr"])}
+    assert used and used <= exposed, used - exposed
