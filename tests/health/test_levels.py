@@ -123,7 +123,9 @@ def test_synapse_levels_at_each_boundary() -> None:
     # a backlog with no relay where one is expected: DEGRADED once past the grace
     assert _synapse(pending=3, oldest_pending_s=10.0, relays_alive=0) is Level.HEALTHY
     assert _synapse(pending=3, oldest_pending_s=10.1, relays_alive=0) is Level.DEGRADED
-    assert _synapse(pending=3, oldest_pending_s=10.1, relays_alive=0, relay_expected=False) is Level.HEALTHY
+    assert _synapse(pending=3, oldest_pending_s=900.0, relays_alive=0, relay_expected=False) is Level.THRIVING
+    assert _synapse(lag_p95_ms=60_000.0, relay_expected=False) is Level.THRIVING, "in-process: lag is by design"
+    assert _synapse(dead_letters=1, relay_expected=False) is Level.STRAINED
 
 
 def test_synapse_reason_prefers_the_missing_relay() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
+from kgents.health.levels import DEFAULT_THRESHOLDS
 from kgents.health.model import Level, PartHealth, TriadHealth
 
 LEVEL_STYLE = {
@@ -78,8 +79,9 @@ def detail_lines(part: PartHealth) -> list[str]:
         if not part.configured:
             return []
         memory = f"{fmt_bytes(f.get('memory_used_bytes'))} / {fmt_bytes(f.get('memory_max_bytes'))}"
+        few = " (too few to judge)" if (f.get("lookups") or 0) < DEFAULT_THRESHOLDS.min_lookups else ""
         return [
-            f"Hit rate: {fmt_pct(f.get('hit_rate'))} of {fmt_int(f.get('lookups'))} lookups",
+            f"Hit rate: {fmt_pct(f.get('hit_rate'))} of {fmt_int(f.get('lookups'))} lookups{few}",
             f"Memory: {memory if f.get('memory_max_bytes') else fmt_bytes(f.get('memory_used_bytes')) + ' (no limit)'}",
             f"Commands/sec: {fmt_rate(f.get('commands_per_s'))}",
             f"Latency: {fmt_ms(f.get('latency_ms'))}",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from functools import partial
+from typing import Any
 
 from kgents.clock import utcnow
 from kgents.config import Settings
@@ -20,7 +22,12 @@ from kgents.health.model import PARTS, PartHealth, TriadHealth, unreachable
 from kgents.health.probes import anchor_backend, probe_durability, probe_reflex, probe_synapse, spark_backend
 from kgents.health.resonance import index_name, probe_resonance
 
+log = logging.getLogger("kgents.health")
+
 Probe = Callable[[Settings, Thresholds], Awaitable[PartHealth]]
+DRAIN_SHARE = 0.4
+"""On the embedded default, at most this share of the probe timeout goes to draining pending events first."""
+DRAIN_TIMEOUT_S = 60.0
 CANCEL_GRACE_S = 0.5
 """After the timeout, how long a cancelled probe may take to let go (then it is left behind)."""
 
@@ -38,10 +45,10 @@ def describe_error(exc: BaseException) -> str:
     return scrub(text)
 
 
-def default_probes(*, record: str | None = None, drain: bool = True) -> dict[str, Probe]:
+def default_probes(*, record: str | None = None) -> dict[str, Probe]:
     return {
         "durability": probe_durability,
-        "resonance": partial(probe_resonance, record=record, drain=drain),
+        "resonance": partial(probe_resonance, record=record),
         "reflex": probe_reflex,
         "synapse": probe_synapse,
     }
@@ -68,8 +75,10 @@ async def collect_health(
     of time makes its part CRITICAL with the error. `record` names who takes the sample appended to the drift
     history (None: none is appended); `drain`: on the embedded default, apply pending events first."""
     began = time.perf_counter()
-    chosen = dict(probes) if probes is not None else default_probes(record=record, drain=drain)
     timeout = thresholds.probe_timeout_s
+    if drain and embedded_default(settings):
+        await _bounded(drain_embedded(settings), timeout * DRAIN_SHARE)
+    chosen = dict(probes) if probes is not None else default_probes(record=record)
     tasks = {name: asyncio.ensure_future(_timed(name, probe, settings, thresholds)) for name, probe in chosen.items()}
     _done, pending = await asyncio.wait(tasks.values(), timeout=timeout)
     for task in pending:
@@ -88,6 +97,34 @@ async def collect_health(
             parts.append(task.result())
     parts.sort(key=lambda p: PARTS.index(p.name) if p.name in PARTS else len(PARTS))
     return TriadHealth(tuple(parts), utcnow(), (time.perf_counter() - began) * 1000.0)
+
+
+def embedded_default(settings: Settings) -> bool:
+    """SQLite and Qdrant Edge: no relay runs; each command drains pending events in-process."""
+    return not (settings.postgres_url or settings.qdrant_url)
+
+
+async def drain_embedded(settings: Settings) -> None:
+    """Apply pending events before measuring (as `garden search` does), so every part sees the same state."""
+    from kgents.synapse.runtime import open_synapse
+
+    synapse = await open_synapse(settings)
+    try:
+        await synapse.catch_up(DRAIN_TIMEOUT_S)
+    finally:
+        await synapse.close()
+
+
+async def _bounded(work: Coroutine[Any, Any, None], budget_s: float) -> None:
+    """Run `work` for at most `budget_s`; any failure is left for the probes to report."""
+    task = asyncio.ensure_future(work)
+    _done, pending = await asyncio.wait([task], timeout=budget_s)
+    if pending:
+        task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
+    elif (exc := task.exception()) is not None:
+        log.debug("health: the in-process drain failed: %s", describe_error(exc))
 
 
 async def _timed(name: str, probe: Probe, settings: Settings, thresholds: Thresholds) -> PartHealth:

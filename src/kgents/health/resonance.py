@@ -1,8 +1,8 @@
 """The resonance probe: coherency with the truth (matched / stale / missing / orphaned), a timed search, entries
 indexed and the index's build state.
 
-On the embedded default (SQLite + Qdrant Edge) the probe owns the index while it runs, so it first drains what is
-pending, as every command there does. When another process owns the embedded index (a running relay), the figure
+On the embedded default (SQLite + Qdrant Edge) `collect_health` drains pending events before the probes run, as
+every command there does. When another process owns the embedded index (a running relay), the figure
 that relay measured, or the newest sample of the drift history, stands in, with its age.
 """
 
@@ -18,8 +18,6 @@ from kgents.health.drift import append_sample, read_history, sample_from_coheren
 from kgents.health.levels import Thresholds, resonance_verdict
 from kgents.health.model import Level, PartHealth
 
-DRAIN_SHARE = 0.4
-"""Of the probe's timeout, at most this share goes to the embedded default's in-process drain."""
 STAND_IN_MAX_AGE_S = 120.0
 """A relay's or the history's coherency older than this is not used in place of a measurement."""
 PROBE_QUERY = "health probe"
@@ -29,9 +27,7 @@ def index_name(settings: Settings) -> str:
     return "Qdrant" if settings.qdrant_url else "Qdrant Edge"
 
 
-async def probe_resonance(
-    settings: Settings, t: Thresholds, *, record: str | None = None, drain: bool = True
-) -> PartHealth:
+async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | None = None) -> PartHealth:
     from kgents.errors import IndexLockedError
     from kgents.synapse.runtime import open_synapse
 
@@ -41,8 +37,6 @@ async def probe_resonance(
     except IndexLockedError as exc:
         return await _stand_in(settings, t, str(exc))
     try:
-        if drain and synapse.in_process and not settings.postgres_url:
-            await synapse.catch_up(t.probe_timeout_s * DRAIN_SHARE)
         report = await synapse.coherency()
         state = synapse.state
         embedder = synapse.embedders(state.active.embedder)
