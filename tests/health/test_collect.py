@@ -193,3 +193,45 @@ async def test_a_raising_probe_never_escapes(tmp_path: Path) -> None:
     health = await timed_collect(Settings(home=tmp_path / "home"), probes={"synapse": broken})
     synapse = part(health, "synapse")
     assert synapse.level is Level.CRITICAL and "s3cret" not in synapse.reason and "***" in synapse.reason
+
+
+async def test_an_index_owned_by_a_running_relay_reads_the_relays_figure(tmp_path: Path) -> None:
+    from kgents.synapse.relay import RelayConfig
+    from kgents.synapse.runtime import open_synapse
+    from tests.helpers import wait_until
+
+    settings = Settings(home=tmp_path / "home")
+    await plant(settings)
+    synapse = await open_synapse(settings)  # holds the embedded index, as `kgents synapse run` does
+    relay = synapse.relay(
+        RelayConfig(poll_interval_s=0.05, idle_poll_s=0.02, heartbeat_interval_s=0.1, coherency_interval_s=0.1)
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def collected() -> object:
+            return await timed_collect(settings, relaxed(probe_timeout_s=TIMEOUT_S))
+
+        health = await wait_until(
+            collected,
+            lambda h: part(h, "resonance").figures.get("matched") == 3,  # type: ignore[arg-type]
+            timeout=20,
+            what="the relay's measurement",
+        )
+        resonance = part(health, "resonance")
+        assert resonance.level is Level.THRIVING and "as measured by the relay that owns the index" in resonance.reason
+        assert resonance.figures["search_ms"] is None and resonance.figures["index_state"] == "owned by another process"
+        assert part(health, "synapse").figures["relays_alive"] == 1
+    finally:
+        relay.stop()
+        await running
+        await synapse.close()
+
+
+def test_status_watch_refreshes_then_exits_with_the_last_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = CliHarness(Settings(home=tmp_path / "home"), capsys, monkeypatch)
+    code, out, err = cli("status", "--watch", "--count", "2", "--interval", "0.5", "--timeout", "10")
+    assert code in (0, 1), err
+    assert "Database Triad Health:" in out and "Overall:" in out

@@ -189,3 +189,10 @@ def test_one_exit_code_mapping(level: Level | str, code: ExitCode) -> None:
 def test_scrub_removes_url_passwords() -> None:
     text = "cannot reach postgresql://kent:s3cret@db:5432/x and redis://:hunter2@127.0.0.1:6379/0"
     assert scrub(text) == "cannot reach postgresql://kent:***@db:5432/x and redis://:***@127.0.0.1:6379/0"
+
+
+def test_ready_follows_the_anchor_only() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert TriadHealth((_part("durability", Level.STRAINED), _part("reflex", Level.CRITICAL)), now).ready
+    assert not TriadHealth((_part("durability", Level.CRITICAL),), now).ready
+    assert not TriadHealth((_part("reflex", Level.HEALTHY),), now).ready

@@ -216,6 +216,13 @@ class TriadHealth:
         return self.verdict.level
 
     @property
+    def ready(self) -> bool:
+        """For a server's /readyz: the anchor answers (durability measured, not CRITICAL or UNKNOWN). A weak index
+        or Spark lowers quality, not the ability to remember, so they never make it unready."""
+        durability = self.part("durability")
+        return durability is not None and durability.level not in (Level.CRITICAL, Level.UNKNOWN)
+
+    @property
     def drift(self) -> float | None:
         """1 - coherency_with_truth when measured (what the status bar shows as `drift:33%`)."""
         resonance = self.part("resonance")
