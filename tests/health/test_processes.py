@@ -72,7 +72,7 @@ def test_metrics_endpoint_scraped_and_parsed(home: Settings, processes: list[sub
     assert families["kgents_anchor_commit_latency_seconds"].samples[0].value > 0
     for name in families:
         assert name.startswith("kgents_"), name
-    processes[0].send_signal(signal.SIGINT)
+    processes[0].send_signal(signal.SIGTERM)
     assert processes[0].wait(timeout=20) == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from typing import Annotated
@@ -44,7 +45,7 @@ def serve(
     ] = 5.0,
     timeout: TimeoutOpt = DEFAULT_THRESHOLDS.probe_timeout_s,
 ) -> None:
-    """Serve /metrics until Ctrl-C / SIGTERM."""
+    """Serve /metrics until Ctrl-C / SIGTERM (then exit 0)."""
     from prometheus_client import start_http_server
 
     from kgents.health.prometheus import triad_registry
@@ -57,11 +58,12 @@ def serve(
         from kgents.errors import BackendUnavailableError
 
         raise BackendUnavailableError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     err_console.print(f"kgents: serving http://{host}:{port}/metrics; Ctrl-C to stop", markup=False)
     try:
-        while thread.is_alive():
-            thread.join(1.0)
-    except KeyboardInterrupt:
-        pass
+        while thread.is_alive() and not stop.wait(1.0):
+            pass
     finally:
         server.shutdown()
