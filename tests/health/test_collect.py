@@ -214,7 +214,7 @@ async def test_an_index_owned_by_a_running_relay_reads_the_relays_figure(tmp_pat
 
         health = await wait_until(
             collected,
-            lambda h: part(h, "resonance").figures.get("matched") == 3,  # type: ignore[arg-type]
+            lambda h: part(h, "resonance").figures.get("matched") == 3,
             timeout=20,
             what="the relay's measurement",
         )
