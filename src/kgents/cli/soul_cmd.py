@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from kgents.cli.context import console, err_console, print_json, run, state
+from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.render import ago, confidence_bar, format_value
 from kgents.config import Settings, redact_url
 from kgents.errors import ConfigError, ValidationError
@@ -307,6 +308,7 @@ def stats(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) -
     result = with_soul(ctx, soul, work)
     if as_json:
         print_json(result)
-        return
-    for key, value in result.items():
-        console.print(f"{key:>20}  {format_value(value)}", markup=False, soft_wrap=True)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:>20}  {format_value(value)}", markup=False, soft_wrap=True)
+    raise typer.Exit(int(exit_code_for_level(str(result["level"]))))

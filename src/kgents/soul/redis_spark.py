@@ -285,6 +285,8 @@ class RedisSpark:
             connected_clients=_int(info.get("connected_clients")),
             connected_instances=instances,
             errors=self.errors,
+            keyspace_hits=_int(info.get("keyspace_hits")),
+            keyspace_misses=_int(info.get("keyspace_misses")),
         )
 
     async def close(self) -> None:

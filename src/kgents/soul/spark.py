@@ -112,6 +112,9 @@ class SparkStats:
     reachable: bool = True
     errors: int = 0
     """Calls to the engine that failed since this Spark was opened (not the ones skipped while it was paused)."""
+    keyspace_hits: int | None = None
+    keyspace_misses: int | None = None
+    """The engine's own lookup counters (Redis INFO), for the triad's hit rate; None where unknown."""
 
 
 class SparkPaused(BackendUnavailableError):

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kgents.clock import utcnow
+from kgents.health.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.anchor import Claim, ClaimLostError, RelayAnchor
 from kgents.synapse.apply import (
@@ -36,7 +37,7 @@ from kgents.synapse.apply import (
     describe,
 )
 from kgents.synapse.coherency import measure
-from kgents.synapse.metrics import RelayStats
+from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
 from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, Target
 
@@ -100,6 +101,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._last_sample: float | None = None
         self.on_batch: Callable[[BatchOutcome], None] | None = None
         """Test and bench hook: called after each committed batch."""
 
@@ -265,6 +267,21 @@ class Relay:
         if state is not None:
             report = await measure(self.anchor, self.index, state.active)
             self.stats.coherency = report.to_dict()
+            await self._sample_drift(self.stats.coherency)
+
+    async def _sample_drift(self, report: dict[str, Any]) -> None:
+        """Append the measurement to the anchor's drift history, at most every RELAY_SAMPLE_S (housekeeping: a
+        failure is logged at debug level and never stops the relay)."""
+        now = time.monotonic()
+        if self._last_sample is not None and now - self._last_sample < RELAY_SAMPLE_S:
+            return
+        self._last_sample = now
+        snapshot = self.stats.snapshot()
+        try:
+            depth = await self.anchor.queue_depth(QUEUE_DEPTH_CAP)
+            await append_sample(self.anchor, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
+        except Exception as exc:
+            log.debug("synapse: could not append a drift sample: %s", describe(exc))
 
     async def _heartbeat_loop(self) -> None:
         """Beat every interval; coherency is measured once before the first beat (a live relay always has a
