@@ -16,8 +16,8 @@ from kgents.config import Settings
 from kgents.errors import NotFoundError, ValidationError
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.memory.api import MemoryAPI
-from kgents.resonance.server import QdrantServerIndex
 from kgents.resonance.protocols import VectorIndex
+from kgents.resonance.server import QdrantServerIndex
 from tests.helpers import PG_URL
 from tests.synapse_support import FaultyIndex
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
