@@ -2,7 +2,10 @@
 searchable, remember_many in batches of 100, and recall at N entries, each beside a baseline measured in the same
 run (today's plant + in-process drain, and a raw SQLite INSERT into a table without triggers).
 
-    python bench/memory.py [--entries 10000] [--rounds 300]
+    python bench/memory.py [--entries 10000] [--rounds 300] [--dir /dev/shm]
+
+`--dir` puts the home there: on a tmpfs (/dev/shm) the figures leave out the disk's fsync and show the software's
+own cost; the raw INSERT line shows what one commit costs wherever it runs.
 
 Targets (issue 8): remember p50 <= 1 ms, batches >= 5,000 entries/s, recall p50 <= 1.5 ms at 10k entries.
 """
@@ -57,12 +60,13 @@ def raw_insert_ms(folder: Path, rounds: int) -> list[float]:
     return samples
 
 
-async def main(entries: int, rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+async def main(entries: int, rounds: int, where: str | None) -> None:
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
         folder = Path(tmp)
         settings = Settings(home=folder / "home", embedder="minilm-static-256")
         async with AsyncMemory("kent", settings) as memory:
-            print(f"kgents face bench: {entries:,} entries, {rounds} rounds, index {memory.synapse.index.backend}")
+            backend = memory.synapse.index.backend
+            print(f"kgents face bench: {entries:,} entries, {rounds} rounds, index {backend}, home in {folder}")
             print(line("raw SQLite INSERT + COMMIT (baseline)", raw_insert_ms(folder, rounds)))
             garden = PersonaGarden(memory.garden.store, "kent")
 
@@ -96,5 +100,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--dir", default=None, help="where to make the temporary home (default: the system's)")
     args = parser.parse_args()
-    asyncio.run(main(args.entries, args.rounds))
+    asyncio.run(main(args.entries, args.rounds, args.dir))

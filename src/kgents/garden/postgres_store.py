@@ -19,7 +19,7 @@ from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class PostgresGardenStore:
         return PostgresSnapshotStore(self._pool)
 
     @pg.translate_errors
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         if not entries:
             return []
         try:

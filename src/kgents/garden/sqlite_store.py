@@ -6,15 +6,16 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgents.anchor.sqlite import SqliteAnchor
+from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
 
 if TYPE_CHECKING:
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
 
 _INSERT = f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 
+_LEASE = (
+    "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
+    " SELECT o.seq FROM garden_outbox o WHERE o.entry_id IN (SELECT value FROM json_each(?4))"
+    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
+    "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+)
+"""The relay's lease rules (synapse.anchor_sqlite), applied to the rows of entries just written."""
 _TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id IN (SELECT value FROM json_each(?))"
 
 _G_COLUMNS = ", ".join(f"g.{c}" for c in INSERT_COLUMNS.split(", ")[:-1]) + ", coalesce(g.observed_at, g.planted_at)"
@@ -92,6 +102,20 @@ def _json_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _event(r: Sequence[Any]) -> OutboxEvent:
+    """An outbox row (seq, entry_id, persona, operation, entry_version, created_at, payload, attempts)."""
+    return OutboxEvent(
+        seq=r[0],
+        entry_id=uuid.UUID(r[1]),
+        persona=r[2],
+        operation=Operation(r[3]),
+        entry_version=r[4],
+        created_at=datetime.fromisoformat(r[5]),
+        payload=_json_or_none(r[6]),
+        attempts=r[7],
+    )
+
+
 class SqliteGardenStore:
     """Garden entries in the embedded anchor database."""
 
@@ -124,7 +148,7 @@ class SqliteGardenStore:
 
         return SqliteSnapshotStore(self._anchor)
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         keys = json.dumps([str(e.id) for e in entries])
 
         def work() -> list[GardenEntry]:
@@ -133,6 +157,11 @@ class SqliteGardenStore:
                     floors = {uuid.UUID(r[0]): int(r[1]) for r in conn.execute(_TOMBSTONES, (keys,))}
                     stored = continue_versions(entries, floors)
                     conn.executemany(_INSERT, [_row(e) for e in stored])
+                    if lease is not None:
+                        now = utcnow()
+                        until = _ts(now + timedelta(seconds=lease.seconds))
+                        leased = conn.execute(_LEASE, (lease.owner, until, _ts(now), keys)).fetchall()
+                        lease.leased[:] = [_event(r) for r in leased]
                     return stored
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"nothing planted: {_explain_integrity(exc)}") from None
@@ -212,19 +241,7 @@ class SqliteGardenStore:
             " FROM garden_outbox WHERE persona = ? ORDER BY seq LIMIT ?"
         )
         rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, limit)).fetchall())
-        return [
-            OutboxEvent(
-                seq=r[0],
-                entry_id=uuid.UUID(r[1]),
-                persona=r[2],
-                operation=Operation(r[3]),
-                entry_version=r[4],
-                created_at=datetime.fromisoformat(r[5]),
-                payload=_json_or_none(r[6]),
-                attempts=r[7],
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
 
     async def outbox_depth(self) -> int:
         sql = "SELECT count(*) FROM garden_outbox"

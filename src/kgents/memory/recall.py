@@ -7,14 +7,13 @@ truth still passes the filter (the index may lag by milliseconds).
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 
 from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import check_text
 from kgents.memory.api import RecallHit
+from kgents.synapse.apply import embed
 from kgents.synapse.runtime import Synapse
 
 MAX_LIMIT = 200
@@ -46,7 +45,7 @@ async def recall(
     # at open. On the real triad a reindex elsewhere may switch it: one read per recall.
     state = synapse.state if synapse.in_process else await synapse.refresh_state()
     embedder = synapse.embedders(state.active.embedder)
-    vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+    vector = (await embed(embedder, [query]))[0]
     if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
         return []
     hits = await synapse.index.search(state.active.collection, vector, persona, flt, limit * OVERFETCH, min_score)

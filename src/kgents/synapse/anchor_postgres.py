@@ -200,7 +200,7 @@ class PostgresRelayAnchor:
         return self._claimed(_CLAIM, limit)
 
     def claim_entries(
-        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
     ) -> AbstractAsyncContextManager[PostgresClaim]:
         return self._claimed(_CLAIM_ENTRIES, list(ids))
 

@@ -46,7 +46,7 @@ _CLAIM = (
 _CLAIM_ENTRIES = (
     "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
     " SELECT o.seq FROM garden_outbox o WHERE o.entry_id IN (SELECT value FROM json_each(?4))"
-    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
+    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3 OR o.claimed_by = ?1)"
     " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
     "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
@@ -106,10 +106,12 @@ class SqliteRelayAnchor:
         return self._claimed(relay_id, lease_s, work)
 
     def claim_entries(
-        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
     ) -> AbstractAsyncContextManager[SqliteClaim]:
         now = utcnow()
         keys = json.dumps([str(i) for i in ids])
+        if leased and {e.entry_id for e in leased} >= set(ids):  # leased to us as they were written
+            return self._claimed(relay_id, lease_s, list(leased))
 
         def work() -> list[ClaimedEvent]:
             with self.anchor.write() as conn:
@@ -118,17 +120,12 @@ class SqliteRelayAnchor:
 
         return self._claimed(relay_id, lease_s, work)
 
-    def held(
-        self, relay_id: str, events: list[ClaimedEvent], lease_s: float
-    ) -> AbstractAsyncContextManager[SqliteClaim]:
-        """A claim on rows this process leased itself (in the transaction that wrote them)."""
-        return self._claimed(relay_id, lease_s, lambda: events)
-
     @asynccontextmanager
     async def _claimed(
-        self, relay_id: str, lease_s: float, take: Callable[[], list[ClaimedEvent]]
+        self, relay_id: str, lease_s: float, take: Callable[[], list[ClaimedEvent]] | list[ClaimedEvent]
     ) -> AsyncIterator[SqliteClaim]:
-        events = sorted(await self.anchor.run(take), key=lambda e: e.seq)
+        taken = take if isinstance(take, list) else await self.anchor.run(take)
+        events = sorted(taken, key=lambda e: e.seq)
         claim = SqliteClaim(self.anchor, self.current, relay_id, events, lease_s)
         if claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())

@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +39,7 @@ from kgents.synapse.apply import (
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, Target
+from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, IndexState, Target
 
 log = logging.getLogger("kgents.synapse")
 
@@ -122,16 +122,31 @@ class Relay:
         """Claim one batch and settle every event in it; returns what happened."""
         return await self._run(lambda: self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s))
 
-    async def apply_entries(self, ids: Sequence[uuid.UUID]) -> BatchOutcome:
-        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply."""
-        return await self._run(lambda: self.anchor.claim_entries(self.relay_id, ids, self.config.lease_s))
+    async def apply_entries(
+        self,
+        ids: Sequence[uuid.UUID],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> BatchOutcome:
+        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply. `state`:
+        the index state when the caller knows it (else it is read); `written`: entries the caller has just
+        inserted, as inserted (no re-read, and no index lookup: their points are new); `leased`: their rows,
+        leased to this relay as they were written."""
+        claiming = lambda: self.anchor.claim_entries(self.relay_id, ids, self.config.lease_s, leased)  # noqa: E731
+        return await self._run(claiming, state, written)
 
-    async def _run(self, claiming: Callable[[], AbstractAsyncContextManager[Claim]]) -> BatchOutcome:
+    async def _run(
+        self,
+        claiming: Callable[[], AbstractAsyncContextManager[Claim]],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+    ) -> BatchOutcome:
         outcome = BatchOutcome()
         if not self.breaker.allow(time.monotonic()):
             self.stats.circuit = self.breaker.state
             return outcome
-        state = await self.anchor.read_state()
+        state = state or await self.anchor.read_state()
         if state is None:
             return outcome
         self.stats.generation = state.generation
@@ -148,7 +163,7 @@ class Relay:
                 if not claim.events:
                     return outcome
                 try:
-                    results = await self._settle(claim, fence, resolved, outcome)
+                    results = await self._settle(claim, fence, resolved, outcome, written)
                 except IndexOutageError as exc:
                     self._outage(exc)
                     outcome.outage = True
@@ -166,16 +181,25 @@ class Relay:
         return outcome
 
     async def _settle(
-        self, claim: Claim, fence: _Fence, resolved: list[tuple[Target, Embedder]], outcome: BatchOutcome
+        self,
+        claim: Claim,
+        fence: _Fence,
+        resolved: list[tuple[Target, Embedder]],
+        outcome: BatchOutcome,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
     ) -> list[ApplyResult]:
         """Apply the batch to every target (each write fenced), then settle every event with the claim: a
-        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`)."""
+        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`). Entries
+        the caller has just `written` (and holds the claim on since) are applied as written, as new points."""
         by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
         for event in claim.events:
             by_entry.setdefault(event.entry_id, []).append(event)
-        current = await claim.current(list(by_entry))
+        fresh = written is not None and all(i in written for i in by_entry)
+        current = written if written is not None and fresh else await claim.current(list(by_entry))
         rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
-        results = [await apply_to_target(self.index, emb, target, rows, fence) for target, emb in resolved]
+        results = [
+            await apply_to_target(self.index, emb, target, rows, fence, assume_new=fresh) for target, emb in resolved
+        ]
         self.breaker.record_success()
         self.stats.circuit = self.breaker.state
         failed = _merge_failures(results)
