@@ -17,6 +17,7 @@ from kgents.errors import BackendUnavailableError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
+from kgents.synapse.apply import LIGHT_BATCH, embed
 from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse
@@ -41,7 +42,12 @@ class Indexer:
         """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
         them as written and remove the rows."""
         lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
-        stored = await garden.plant_many(entries, lease)
+        if len(entries) > LIGHT_BATCH:  # embed beside the insert (the apply then finds the vectors in the cache)
+            embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+            texts = [e.content for e in entries]
+            stored, _ = await asyncio.gather(garden.plant_many(entries, lease), embed(embedder, texts))
+        else:
+            stored = await garden.plant_many(entries, lease)
         leased = [
             ClaimedEvent(e.seq, e.entry_id, e.persona, e.operation.value, e.entry_version, e.created_at, e.attempts)
             for e in lease.leased
