@@ -51,7 +51,7 @@ async def test_inline_apply_beside_a_running_relay(watched: tuple[AsyncMemory, F
         relay.stop()
         await asyncio.wait_for(running, 10)
     assert index.max_concurrent_per_entry == 1, "an entry was written by two appliers at once"
-    assert await memory.synapse.anchor.queue_depth(100) == 0
+    assert await memory.synapse.queue.queue_depth(100) == 0
     report = await memory.synapse.coherency()
     assert report.coherent, report.to_dict()
 
@@ -67,7 +67,7 @@ async def test_a_writer_dead_before_its_apply_leaves_the_rows_to_a_relay(
 
     async def drained() -> int:
         await relay.run_once()
-        return await memory.synapse.anchor.queue_depth(10)
+        return await memory.synapse.queue.queue_depth(10)
 
     await wait_until(drained, lambda depth: depth == 0, what="the relay taking the dead writer's rows")
     assert [h.entry.id for h in await memory.recall("the face died")] == [entry.id]

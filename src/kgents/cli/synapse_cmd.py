@@ -154,10 +154,10 @@ async def gather_status(settings: Settings) -> StatusData:
     except (IndexLockedError, MissingCollectionError) as exc:
         store = await open_store(settings)
         try:
-            anchor = store.relay_side()
-            metrics = await collect_metrics(anchor)
-            letters = [d.to_dict() for d in await anchor.dead_letters(5)]
-            state = await anchor.read_state()
+            queue = store.relay_side()
+            metrics = await collect_metrics(queue)
+            letters = [d.to_dict() for d in await queue.dead_letters(5)]
+            state = await queue.read_state()
         finally:
             await store.close()
         if isinstance(exc, MissingCollectionError):
@@ -169,7 +169,7 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
-        letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
+        letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
         await synapse.close()

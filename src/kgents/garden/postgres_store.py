@@ -24,7 +24,7 @@ from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, bu
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import PostgresSnapshotStore
-    from kgents.synapse.anchor_postgres import PostgresRelayAnchor
+    from kgents.synapse.queue_postgres import PostgresRelayQueue
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
@@ -128,11 +128,11 @@ class PostgresGardenStore:
     def pool(self) -> Any:
         return self._pool
 
-    def relay_side(self) -> PostgresRelayAnchor:
+    def relay_side(self) -> PostgresRelayQueue:
         """The relay's side of this schema, on the same pool."""
-        from kgents.synapse.anchor_postgres import PostgresRelayAnchor
+        from kgents.synapse.queue_postgres import PostgresRelayQueue
 
-        return PostgresRelayAnchor(self._pool, self.schema)
+        return PostgresRelayQueue(self._pool, self.schema)
 
     def snapshot_store(self) -> PostgresSnapshotStore:
         """The soul snapshots in this schema, on the same pool."""

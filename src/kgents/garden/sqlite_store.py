@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgents.anchor.sqlite import SqliteAnchor
+from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
@@ -20,7 +20,7 @@ from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, bu
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import SqliteSnapshotStore
-    from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
+    from kgents.synapse.queue_sqlite import SqliteRelayQueue
 
 _INSERT = f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 
@@ -121,39 +121,39 @@ class SqliteGardenStore:
 
     backend = "sqlite"
 
-    def __init__(self, anchor: SqliteAnchor) -> None:
-        self._anchor = anchor
-        self._owns_anchor = False
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._owns_db = False
 
     @classmethod
     async def open(cls, path: Path) -> SqliteGardenStore:
-        anchor = await SqliteAnchor.open(path)
-        store = cls(anchor)
-        store._owns_anchor = True
+        db = await Database.open(path)
+        store = cls(db)
+        store._owns_db = True
         return store
 
     @property
-    def anchor(self) -> SqliteAnchor:
-        return self._anchor
+    def db(self) -> Database:
+        return self._db
 
-    def relay_side(self) -> SqliteRelayAnchor:
+    def relay_side(self) -> SqliteRelayQueue:
         """The relay's side of this database, on the same connection."""
-        from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
+        from kgents.synapse.queue_sqlite import SqliteRelayQueue
 
-        return SqliteRelayAnchor(self._anchor)
+        return SqliteRelayQueue(self._db)
 
     def snapshot_store(self) -> SqliteSnapshotStore:
         """The soul snapshots in this database, on the same connection."""
         from kgents.soul.snapshot import SqliteSnapshotStore
 
-        return SqliteSnapshotStore(self._anchor)
+        return SqliteSnapshotStore(self._db)
 
     async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         keys = json.dumps([str(e.id) for e in entries])
 
         def work() -> list[GardenEntry]:
             try:
-                with self._anchor.write() as conn:
+                with self._db.write() as conn:
                     floors = {uuid.UUID(r[0]): int(r[1]) for r in conn.execute(_TOMBSTONES, (keys,))}
                     stored = continue_versions(entries, floors)
                     conn.executemany(_INSERT, [_row(e) for e in stored])
@@ -166,11 +166,11 @@ class SqliteGardenStore:
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"nothing planted: {_explain_integrity(exc)}") from None
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
         sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ? AND persona = ?"  # noqa: S608
-        row = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (str(entry_id), persona)).fetchone())
+        row = await self._db.run(lambda: self._db.conn.execute(sql, (str(entry_id), persona)).fetchone())
         return None if row is None else _entry(row)
 
     async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
@@ -180,7 +180,7 @@ class SqliteGardenStore:
             f"SELECT {_G_COLUMNS} FROM json_each(?) AS k CROSS JOIN persona_garden AS g ON g.id = k.value"  # noqa: S608
             " WHERE g.persona = ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (keys, persona)).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
@@ -188,39 +188,39 @@ class SqliteGardenStore:
         params = (*row[2:5], row[5], row[7], *row[8:12], row[0], row[1], expected_version)
 
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 return bool(conn.execute(_REPLACE, params).rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 cursor = conn.execute(
                     "DELETE FROM persona_garden WHERE id = ? AND persona = ?", (str(entry_id), persona)
                 )
                 return bool(cursor.rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def query(
         self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
     ) -> list[GardenEntry]:
         sql, params = build_select(persona, flt, page or GardenQuery(), DIALECT, id_prefix)
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
 
     async def count(self, persona: str, flt: EntryFilter | None = None) -> int:
         where, params = build_where(persona, flt, DIALECT)
         sql = f"SELECT count(*) FROM persona_garden {where}"  # noqa: S608
-        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchone()[0]))
+        return int(await self._db.run(lambda: self._db.conn.execute(sql, params).fetchone()[0]))
 
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         sql = (
             "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
             " WHERE persona = ? AND entry_id = ? ORDER BY seq"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, str(entry_id))).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, str(entry_id))).fetchall())
         return [
             AuditRecord(
                 seq=r[0],
@@ -240,24 +240,24 @@ class SqliteGardenStore:
             "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
             " FROM garden_outbox WHERE persona = ? ORDER BY seq LIMIT ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, limit)).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, limit)).fetchall())
         return [_event(r) for r in rows]
 
     async def outbox_depth(self) -> int:
         sql = "SELECT count(*) FROM garden_outbox"
-        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchone()[0]))
+        return int(await self._db.run(lambda: self._db.conn.execute(sql).fetchone()[0]))
 
     async def personas(self) -> dict[str, int]:
         sql = "SELECT persona, count(*) FROM persona_garden GROUP BY persona ORDER BY persona"
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql).fetchall())
         return {r[0]: r[1] for r in rows}
 
     async def schema_version(self) -> int:
-        return await self._anchor.schema_version()
+        return await self._db.schema_version()
 
     async def close(self) -> None:
-        if self._owns_anchor:
-            await self._anchor.close()
+        if self._owns_db:
+            await self._db.close()
 
 
 def _explain_integrity(exc: sqlite3.IntegrityError) -> str:

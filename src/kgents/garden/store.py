@@ -15,7 +15,7 @@ from kgents.garden.filters import EntryFilter
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import SnapshotStore
-    from kgents.synapse.anchor import RelayAnchor
+    from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, OutboxEvent
 
@@ -73,7 +73,7 @@ class GardenStore(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    def relay_side(self) -> RelayAnchor:
+    def relay_side(self) -> RelayQueue:
         """The relay's side of this anchor (claims, heartbeats, index state), sharing the connection or pool."""
         ...
 

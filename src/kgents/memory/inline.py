@@ -90,4 +90,4 @@ class Indexer:
 
     async def pending(self, ids: Sequence[uuid.UUID]) -> bool:
         """Whether any outbox row of these entries is still there."""
-        return bool(await self.synapse.anchor.pending_of(ids))
+        return bool(await self.synapse.queue.pending_of(ids))

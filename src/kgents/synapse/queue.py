@@ -71,7 +71,7 @@ class Claim(Protocol):
         ...
 
 
-class RelayAnchor(Protocol):
+class RelayQueue(Protocol):
     @property
     def backend(self) -> str: ...
 
