@@ -38,6 +38,20 @@ async def timed(rounds: int, op: Callable[[int], Awaitable[object]]) -> list[flo
     return samples
 
 
+async def alternate(
+    rounds: int, first: Callable[[int], Awaitable[object]], second: Callable[[int], Awaitable[object]]
+) -> tuple[list[float], list[float]]:
+    """Both operations, round after round in turn, so a busy machine weighs on both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(rounds):
+        for op, out in ((first, a), (second, b)):
+            start = time.perf_counter()
+            await op(i)
+            out.append((time.perf_counter() - start) * 1000)
+    return a, b
+
+
 def line(name: str, samples: list[float]) -> str:
     p50, p95 = percentile(samples, 0.5) or 0.0, percentile(samples, 0.95) or 0.0
     return f"{name:<44} p50 {p50:7.3f} ms   p95 {p95:7.3f} ms"
@@ -74,9 +88,12 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
                 await garden.plant(f"baseline note {i} about tabs and spaces", "INSIGHT")
                 await memory.synapse.drain()
 
-            print(line("plant + drain (today's path, baseline)", await timed(rounds, plant_and_drain)))
-            remember = await timed(rounds, lambda i: memory.remember(f"note {i} about small modules and tests"))
-            print(line("remember until searchable", remember))
+            async def remember(i: int) -> None:
+                await memory.remember(f"note {i} about small modules and tests")
+
+            old, new = await alternate(rounds, plant_and_drain, remember)  # side by side: the same load on both
+            print(line("plant + drain (today's path, baseline)", old))
+            print(line("remember until searchable", new))
 
             batches = max(1, (entries - 2 * rounds) // BATCH)
             started = time.perf_counter()
@@ -88,12 +105,16 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
             total = (await memory.status())["entries"]
             queries = ["small modules", "tabs or spaces", "how many trees", "tests first", "the garden"]
             search = memory.synapse.search()
-            old = await timed(
-                rounds, lambda i: search.find_by_semantic_similarity("kent", queries[i % len(queries)], 10)
-            )
+
+            async def semantic(i: int) -> None:
+                await search.find_by_semantic_similarity("kent", queries[i % len(queries)], 10)
+
+            async def recall(i: int) -> None:
+                await memory.recall(queries[i % len(queries)], limit=10)
+
+            old, new = await alternate(rounds, semantic, recall)
             print(line(f"SemanticSearch (baseline) at {total:,} entries", old))
-            recall = await timed(rounds, lambda i: memory.recall(queries[i % len(queries)], limit=10))
-            print(line(f"recall (limit 10) at {total:,} entries", recall))
+            print(line(f"recall (limit 10) at {total:,} entries", new))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from kgents.anchor import postgres as pg
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import GardenEntry, check_persona
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
 
@@ -84,13 +84,13 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
 
 
 def _entry(row: Any) -> GardenEntry:
-    return GardenEntry(
+    return GardenEntry.stored(
         id=row["id"],
         persona=row["persona"],
         content=row["content"],
-        entry_type=row["entry_type"],
-        lifecycle=row["lifecycle"],
-        confidence=row["confidence"],
+        entry_type=EntryType(row["entry_type"]),
+        lifecycle=Lifecycle(row["lifecycle"]),
+        confidence=float(row["confidence"]),
         planted_at=row["planted_at"],
         last_nurtured=row["last_nurtured"],
         eigenvector_affinities=row["eigenvector_affinities"],

@@ -14,7 +14,7 @@ from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import GardenEntry, check_persona
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
 from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
 
@@ -81,13 +81,13 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
 
 
 def _entry(row: Sequence[Any]) -> GardenEntry:
-    return GardenEntry(
+    return GardenEntry.stored(
         id=uuid.UUID(row[0]),
         persona=row[1],
         content=row[2],
-        entry_type=row[3],
-        lifecycle=row[4],
-        confidence=row[5],
+        entry_type=EntryType(row[3]),
+        lifecycle=Lifecycle(row[4]),
+        confidence=float(row[5]),
         planted_at=datetime.fromisoformat(row[6]),
         last_nurtured=datetime.fromisoformat(row[7]),
         eigenvector_affinities=json.loads(row[8]),
