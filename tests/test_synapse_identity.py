@@ -116,10 +116,10 @@ async def _forget_identity(settings: Settings) -> None:
         elif isinstance(store, SqliteGardenStore):
 
             def work() -> None:
-                with store.queue.write() as conn:
+                with store.db.write() as conn:
                     conn.execute(sql)
 
-            await store.queue.run(work)
+            await store.db.run(work)
     finally:
         await store.close()
 

@@ -189,7 +189,7 @@ async def _reverse_outbox(env: Env) -> None:
             "UPDATE garden_outbox SET next_attempt_at = now() - (seq * interval '1 second')"
         )
         return
-    a = env.queue.queue  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
@@ -209,7 +209,7 @@ async def _replay_audit(env: Env) -> None:
     if env.queue.backend == "postgres":
         await env.queue.pool.execute(sql)  # type: ignore[attr-defined]
         return
-    a = env.queue.queue  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
@@ -267,7 +267,7 @@ async def _clear_outbox(env: Env) -> None:
     if env.queue.backend == "postgres":
         await env.queue.pool.execute("DELETE FROM garden_outbox")  # type: ignore[attr-defined]
         return
-    a = env.queue.queue  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
