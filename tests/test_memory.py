@@ -209,3 +209,14 @@ def test_import_kgents_is_light() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     assert uuid  # imported for typing of ids in other tests
+
+
+async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory: MemoryAPI) -> None:
+    """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
+    assert isinstance(memory, AsyncMemory)
+    crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
+    live = await memory.remember("a habit of mine, rather different")
+    for entry in crowd:
+        await memory.garden.compost(entry.id)
+    await memory.indexer.settle([e.id for e in crowd])
+    assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]

@@ -83,7 +83,8 @@ def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
     must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
     for key, (low, below) in terms.ranges.items():
         must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
-    return qe.Filter(must=must)
+    must_not: list[Any] = [qe.FieldCondition("lifecycle", match=qe.MatchValue(s)) for s in terms.excluded_stages]
+    return qe.Filter(must=must, must_not=must_not or None)
 
 
 def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
