@@ -136,6 +136,8 @@ async def test_observed_at_round_trip_and_filters(memory: MemoryAPI) -> None:
     again = await memory.get(old.id)
     assert again.observed_at == then
     assert GardenEntry.from_dict(again.to_dict()) == again
+    recorded = (await memory.history(old.id))[0].new
+    assert recorded is not None and datetime.fromisoformat(str(recorded["observed_at"])) == then, "audited too"
     before = EntryFilter(observed_before=then + timedelta(days=1))
     after = EntryFilter(observed_after=then + timedelta(days=1))
     assert [e.id for e in await memory.list(before)] == [old.id]
