@@ -51,7 +51,6 @@ async def probe_durability(settings: Settings, t: Thresholds) -> PartHealth:
 async def _anchor_figures(store: object) -> dict[str, Any]:
     from kgents.garden.postgres_store import PostgresGardenStore
     from kgents.garden.sqlite_store import SqliteGardenStore
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None}
@@ -74,7 +73,7 @@ async def _anchor_figures(store: object) -> dict[str, Any]:
             )
         )
     elif isinstance(store, SqliteGardenStore):
-        anchor = store.anchor
+        anchor = store.db
         stamp = utcnow().isoformat(timespec="microseconds")
 
         def commit() -> None:
@@ -95,7 +94,7 @@ async def _anchor_figures(store: object) -> dict[str, Any]:
         figures["database_bytes"] = sum(
             p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
-    relay_anchor = await open_relay_anchor(store)
+    relay_anchor = store.relay_side()  # type: ignore[attr-defined]
     figures["pending_events"] = await relay_anchor.queue_depth(QUEUE_DEPTH_CAP)
     return figures
 
@@ -150,12 +149,11 @@ def relay_expected(settings: Settings) -> bool:
 async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
     """Events processed, oldest pending age, lag, dead letters, breaker, heartbeat age, relays alive."""
     from kgents.garden import open_store
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import collect_metrics
 
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(await open_relay_anchor(store))
+        metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
     expected = relay_expected(settings)
