@@ -44,7 +44,7 @@ _STRONG = re.compile(r"\b(really|strongly|definitely|absolutely|hate|love|always
 _RULES: tuple[tuple[EntryType, int, re.Pattern[str]], ...] = tuple(
     (kind, polarity, re.compile(pattern))
     for kind, polarity, pattern in (
-        (EntryType.PREFERENCE, 1, r"\bi (?:would|'d) rather (?P<s>.+)"),
+        (EntryType.PREFERENCE, 1, r"\bi(?: would|'d) rather (?P<s>.+)"),
         (EntryType.PREFERENCE, 1, r"\bi(?:'ve| have)? come (?:round|around) to (?P<s>.+)"),
         (EntryType.PREFERENCE, 1, r"\bi (?:much |really |strongly |generally )?prefer (?P<s>.+)"),
         (EntryType.PREFERENCE, -1, r"\bi (?:no longer|don't|do not|don't really|never) (?:like|enjoy|want|prefer) (?P<s>.+)"),
