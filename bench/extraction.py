@@ -10,6 +10,7 @@ false positive when it stores something it should not (or of the wrong kind); a 
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,6 @@ def score(table: list[tuple[str, str, int]]) -> Score:
     return Score(tp, fp, fn, tuple(misses))
 
 
-
-
-
 def pairs(path: Path = DATA / "paraphrases.tsv") -> list[tuple[str, str, bool]]:
     with path.open(encoding="utf-8") as f:
         rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
@@ -89,7 +87,7 @@ async def pair_scores() -> list[tuple[float, bool]]:
 def best_threshold(scored: list[tuple[float, bool]]) -> tuple[float, float]:
     """(threshold, accuracy): the midpoint between scores that classifies the most pairs right."""
     values = sorted({s for s, _ in scored})
-    candidates = [(x + y) / 2 for x, y in zip(values, values[1:], strict=False)] or values
+    candidates = [(x + y) / 2 for x, y in itertools.pairwise(values)] or values
     best = max(candidates, key=lambda t: (sum((s >= t) == same for s, same in scored), -abs(t - 0.6)))
     return best, sum((s >= best) == same for s, same in scored) / len(scored)
 
@@ -99,16 +97,20 @@ def main() -> None:
 
     table = cases()
     result = score(table)
-    print(f"extraction on {len(table)} statements: precision {result.precision:.3f}, recall {result.recall:.3f}"
-          f" (tp {result.tp}, fp {result.fp}, fn {result.fn})")
+    print(
+        f"extraction on {len(table)} statements: precision {result.precision:.3f}, recall {result.recall:.3f}"
+        f" (tp {result.tp}, fp {result.fp}, fn {result.fn})"
+    )
     for line in result.misses:
         print(f"  {line}")
     scored = asyncio.run(pair_scores())
     same = [s for s, k in scored if k]
     other = [s for s, k in scored if not k]
     threshold, accuracy = best_threshold(scored)
-    print(f"paraphrase scores: same meaning {min(same):.3f}-{max(same):.3f}, different {min(other):.3f}-{max(other):.3f};"
-          f" best threshold {threshold:.3f} ({accuracy:.0%} of {len(scored)} pairs right)")
+    print(
+        f"paraphrase scores: same meaning {min(same):.3f}-{max(same):.3f}, different {min(other):.3f}-{max(other):.3f};"
+        f" best threshold {threshold:.3f} ({accuracy:.0%} of {len(scored)} pairs right)"
+    )
 
 
 if __name__ == "__main__":

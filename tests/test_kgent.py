@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bench.extraction import cases, score
+
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden.model import EntryType, Lifecycle
@@ -82,7 +82,9 @@ async def test_contradiction_lowers_and_change_of_mind_supersedes(memory: AsyncM
 
 async def _plant(memory: AsyncMemory, *texts: str) -> None:
     for text in texts:
-        await memory.remember(text, type=EntryType.PREFERENCE, tags=["kgent", "likes"], confidence=0.55, evidence=[text])
+        await memory.remember(
+            text, type=EntryType.PREFERENCE, tags=["kgent", "likes"], confidence=0.55, evidence=[text]
+        )
 
 
 async def test_promotion_at_three_similar_and_not_at_two(memory: AsyncMemory) -> None:
@@ -116,8 +118,12 @@ async def test_dreaming_twice_changes_nothing_the_second_time(memory: AsyncMemor
 
 
 async def test_decay_and_compost_on_a_controlled_clock(memory: AsyncMemory) -> None:
-    tree = await memory.remember("I value readable code", type=EntryType.VALUE, confidence=0.72, tags=["kgent", "likes", "dreamt"])
-    weak = await memory.remember("I use vim for everything", type=EntryType.BEHAVIOR, confidence=0.2, tags=["kgent", "likes", "dreamt"])
+    tree = await memory.remember(
+        "I value readable code", type=EntryType.VALUE, confidence=0.72, tags=["kgent", "likes", "dreamt"]
+    )
+    weak = await memory.remember(
+        "I use vim for everything", type=EntryType.BEHAVIOR, confidence=0.2, tags=["kgent", "likes", "dreamt"]
+    )
     assert tree.lifecycle is Lifecycle.SEED  # planted as given; nurture/reassess move the stage
     await memory.reassess(tree.id, confidence=0.72)
     now = utcnow()
@@ -135,8 +141,15 @@ async def test_decay_and_compost_on_a_controlled_clock(memory: AsyncMemory) -> N
 def test_eigenvector_nudges_are_bounded() -> None:
     from kgents.garden.model import GardenEntry
 
-    entries = [GardenEntry("kent", "I prefer minimal code", EntryType.PREFERENCE, confidence=0.9,
-                           eigenvector_affinities={"aesthetic": 0.0, "joy": 1.0})] * 5
+    entries = [
+        GardenEntry(
+            "kent",
+            "I prefer minimal code",
+            EntryType.PREFERENCE,
+            confidence=0.9,
+            eigenvector_affinities={"aesthetic": 0.0, "joy": 1.0},
+        )
+    ] * 5
     shifts = shifts_for(entries, {"aesthetic": (0.9, 0.5), "joy": (0.74, 0.5), "categorical": (0.5, 0.5)})
     assert shifts == {"aesthetic": -NUDGE_BOUND, "joy": NUDGE_BOUND}
     assert shifts_for(entries, {"aesthetic": (0.01, 0.5), "joy": (1.0, 0.5)}) == {"aesthetic": -0.01}
@@ -144,27 +157,46 @@ def test_eigenvector_nudges_are_bounded() -> None:
 
 async def test_session_two_in_another_process_recalls_session_one(anchor_settings: Settings) -> None:
     settings = anchor_settings.with_persona("kent")
+    await _session_one(settings)
+    seen = _ask_in_another_process(settings)
+    assert {"I prefer minimal code", "Please never add comments that repeat the code"} <= set(seen["cited"])
+    assert seen["interactions"] == 1
+
+
+async def _session_one(settings: Settings) -> None:
     async with AsyncMemory(settings=settings) as memory:
         kg = KGent(memory)
         await kg.open()
         await kg.observe("I prefer minimal code")
         await kg.observe("Please never add comments that repeat the code")
         await kg.close()
+
+
+def _ask_in_another_process(settings: Settings) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "kgents.kgent.probe", "ask", "What do you know about my style?"],
-        env=kgents_env(settings), capture_output=True, text=True, timeout=60, check=True,
+        env=kgents_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"I prefer minimal code", "Please never add comments that repeat the code"} <= set(seen["cited"])
-    assert seen["interactions"] == 1
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seen
 
 
 def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
-    script = "hello\nI prefer minimal code\nWhat do you know about my style?\n/why\n/mode CHALLENGE\n/status\n/mode NOPE\n/quit\n"
+    lines = ["hello", "I prefer minimal code", "What do you know about my style?", "/why", "/mode CHALLENGE"]
+    script = "\n".join([*lines, "/status", "/mode NOPE", "/quit"]) + "\n"
     done = subprocess.run(
         [str(Path(sys.executable).with_name("kgents")), "chat"],
-        input=script, env=kgents_env(settings), capture_output=True, text=True, timeout=60, check=False,
+        input=script,
+        env=kgents_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -178,7 +210,7 @@ def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
 class _FakeOpenAI(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         system = body["messages"][0]["content"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated
 
@@ -33,10 +34,8 @@ def _lines() -> list[str] | None:
 
 
 def _ask() -> str | None:
-    try:
-        import readline  # noqa: F401  (history and line editing for input())
-    except ImportError:  # pragma: no cover - platforms without readline
-        pass
+    with contextlib.suppress(ImportError):  # history and line editing for input(), where there is readline
+        import readline  # noqa: F401
     try:
         return input("you> ")
     except EOFError:
@@ -61,15 +60,20 @@ async def _command(kg: KGent, line: str) -> bool:
     elif name == "why":
         cited = kg.why()
         for e in cited:
-            console.print(f"{cite(e)} {e.entry_type.value} {e.lifecycle.value} {e.confidence:.2f} {e.content}",
-                          markup=False, soft_wrap=True)
+            console.print(
+                f"{cite(e)} {e.entry_type.value} {e.lifecycle.value} {e.confidence:.2f} {e.content}",
+                markup=False,
+                soft_wrap=True,
+            )
         if not cited:
             console.print("the last reply used no entries")
     elif name == "status":
         soul = await kg.memory.soul()
         live = len(await kg.memory.list(limit=10_000))
-        console.print(f"persona {kg.memory.persona}; mode {soul.mode}; {live} live entries; interactions"
-                      f" {soul.interactions}; this session: {kg.messages} messages, {len(kg.learned)} learned")
+        console.print(
+            f"persona {kg.memory.persona}; mode {soul.mode}; {live} live entries; interactions"
+            f" {soul.interactions}; this session: {kg.messages} messages, {len(kg.learned)} learned"
+        )
     else:
         console.print(f"unknown command /{name}; {HELP}")
     return True

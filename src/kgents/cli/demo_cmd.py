@@ -34,9 +34,7 @@ def metrics_table(result: DemoRun) -> Table:
 
 def demo(
     ctx: typer.Context,
-    home: Annotated[
-        Path | None, typer.Option("--home", help="Run in this home instead of a throwaway one.")
-    ] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="Run in this home instead of a throwaway one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Play the K-gent's whole scenario and prove each claim with a figure measured in this run."""
@@ -44,7 +42,8 @@ def demo(
     chosen = home or cli.overrides.get("home")
     scratch = None if chosen else Path(tempfile.mkdtemp(prefix="kgents-demo-"))
     settings: Settings = cli.settings()
-    settings = replace(settings, home=chosen or scratch, persona=f"demo-{uuid.uuid4().hex[:8]}")
+    target: Path = chosen or scratch  # type: ignore[assignment]
+    settings = replace(settings, home=target, persona=f"demo-{uuid.uuid4().hex[:8]}")
     say = (lambda _: None) if as_json else (lambda text: console.print(text, markup=False, soft_wrap=True))
     try:
         result = run(lambda: scenario(settings, say))

@@ -199,7 +199,9 @@ class PersonaGarden:
 
         return await self._update(entry_id, change)
 
-    async def reassess(self, entry_id: uuid.UUID | str, confidence: float, *, evidence: str | None = None) -> GardenEntry:
+    async def reassess(
+        self, entry_id: uuid.UUID | str, confidence: float, *, evidence: str | None = None
+    ) -> GardenEntry:
         """Confidence set up or down, the stage following it both ways (COMPOST stays COMPOST); not a nurture."""
         level = check_confidence(confidence)
         added = check_evidence([evidence]) if evidence is not None else ()

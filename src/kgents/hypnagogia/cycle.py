@@ -97,7 +97,11 @@ def clusters(entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.U
 def decay_plan(entry: GardenEntry, now: datetime) -> tuple[float, datetime] | None:
     """(new confidence, day decayed through) for an entry stale at `now`, or None."""
     stale_from = entry.nurtured_at + timedelta(days=STALE_DAYS)
-    done = [datetime.fromisoformat(t[len(DECAYED):]).replace(tzinfo=now.tzinfo) for t in entry.tags if t.startswith(DECAYED)]
+    done = [
+        datetime.fromisoformat(t[len(DECAYED) :]).replace(tzinfo=now.tzinfo)
+        for t in entry.tags
+        if t.startswith(DECAYED)
+    ]
     start = max([stale_from, *done])
     days = (now - start).days
     if days < 1:
@@ -190,7 +194,9 @@ class HypnagogicCycle:
 
     async def _decay(self, entry: GardenEntry, level: float, through: datetime) -> None:
         if level < COMPOST_FLOOR:
-            await self.memory.compost(entry.id, evidence=f"decayed to {level:.2f}: not nurtured since {entry.nurtured_at:%Y-%m-%d}")
+            await self.memory.compost(
+                entry.id, evidence=f"decayed to {level:.2f}: not nurtured since {entry.nurtured_at:%Y-%m-%d}"
+            )
             return
         tags = [t for t in entry.tags if not t.startswith(DECAYED)] + [f"{DECAYED}{through:%Y-%m-%dT%H:%M:%S}"]
         await self.memory.update(entry.id, tags=tags)

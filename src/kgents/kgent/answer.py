@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from kgents.garden.model import GardenEntry
@@ -39,15 +40,15 @@ def compose(mode: DialogueMode, entries: Sequence[GardenEntry]) -> str:
         for e in weakest[:3]:
             seen = len(e.evidence)
             lines.append(
-                f"- you said \"{e.content}\" {cite(e)}, but I've heard it {seen} time{'s' if seen != 1 else ''}"
+                f'- you said "{e.content}" {cite(e)}, but I\'ve heard it {seen} time{"s" if seen != 1 else ""}'
                 f" (confidence {e.confidence:.2f}). Is it a rule, or a habit worth questioning?"
             )
         return "\n".join(lines)
     lines = ["Some threads to follow from what I know:"]
-    for a, b in zip(entries, entries[1:], strict=False):
-        lines.append(f"- \"{a.content}\" {cite(a)} and \"{b.content}\" {cite(b)}: how do these two meet?")
+    for a, b in itertools.pairwise(entries):
+        lines.append(f'- "{a.content}" {cite(a)} and "{b.content}" {cite(b)}: how do these two meet?')
     if len(entries) == 1:
-        lines.append(f"- \"{entries[0].content}\" {cite(entries[0])}: where else does this show up for you?")
+        lines.append(f'- "{entries[0].content}" {cite(entries[0])}: where else does this show up for you?')
     return "\n".join(lines)
 
 
@@ -59,10 +60,10 @@ def acknowledge(mode: DialogueMode, learned: Learned) -> str:
     elif learned.action is Action.NURTURED:
         text = f"That matches what I knew: {e.content} {cite(e)}, now at {e.confidence:.2f}."
     elif learned.action is Action.CONTRADICTED:
-        text = f"That goes against {cite(e)} \"{e.content}\": I'm less sure of it now ({e.confidence:.2f})."
+        text = f'That goes against {cite(e)} "{e.content}": I\'m less sure of it now ({e.confidence:.2f}).'
     else:
         old = learned.previous
-        before = "" if old is None else f" I've let go of \"{old.content}\" {cite(old)}."
+        before = "" if old is None else f' I\'ve let go of "{old.content}" {cite(old)}.'
         text = f"Changed mind noted: {e.content} {cite(e)}.{before}"
     if mode is DialogueMode.CHALLENGE and learned.action is Action.PLANTED:
         text += " What would make you change your mind on that?"

@@ -99,17 +99,29 @@ async def scenario(settings: Settings, say: Callable[[str], None]) -> DemoRun:
         await earlier.close()
         kg = KGent(memory)
         soul = await kg.open()
-        step(f"session starts for {memory.persona}: soul {soul.source}, {soul.interactions} earlier session(s), mode {soul.mode}")
+        step(
+            f"session starts for {memory.persona}: soul {soul.source},"
+            f" {soul.interactions} earlier session(s), mode {soul.mode}"
+        )
         learned = [await kg.observe(line) for line in TODAY]
         step("the user states preferences: " + "; ".join(f'"{t}"' for t in TODAY))
         ids = [r.learned.entry.id for r in learned if r.learned]
         stored = [await memory.get(i) for i in ids]
-        step(f"stored in the anchor ({settings.describe_anchor()}): " + ", ".join(f"{e.id.hex[:8]} {e.entry_type.value}" for e in stored))
+        step(
+            f"stored in the anchor ({settings.describe_anchor()}): "
+            + ", ".join(f"{e.id.hex[:8]} {e.entry_type.value}" for e in stored)
+        )
         drained = await memory.synapse.catch_up()
-        step(f"Synapse carried them to the index ({memory.synapse.index.backend}): searchable on return, {drained.completed} more event(s) relayed now")
+        step(
+            f"Synapse carried them to the index ({memory.synapse.index.backend}): searchable on return,"
+            f" {drained.completed} more event(s) relayed now"
+        )
         report = await memory.synapse.coherency()
         coherency = report.coherency_with_truth
-        step(f"coherency with the truth: {coherency:.0%} ({report.matched} matched, {report.stale} stale, {report.missing} missing, {report.orphaned} orphaned)")
+        step(
+            f"coherency with the truth: {coherency:.0%} ({report.matched} matched, {report.stale} stale,"
+            f" {report.missing} missing, {report.orphaned} orphaned)"
+        )
         step(f'the user asks: "{QUESTION}"')
         began = time.perf_counter()
         await memory.recall(QUESTION, limit=5)
@@ -125,16 +137,36 @@ async def scenario(settings: Settings, say: Callable[[str], None]) -> DemoRun:
     probe = await asyncio.to_thread(_ask_in_new_process, settings)
     taught = (*EARLIER, *TODAY)
     share = recall_share(taught, probe["cited"])
-    step(f"a new session in a new process (soul from {probe['soul_source']} in {probe['recovery_ms']:.1f} ms) remembers {share:.0%} of what it was taught")
+    step(
+        f"a new session in a new process (soul from {probe['soul_source']} in {probe['recovery_ms']:.1f} ms)"
+        f" remembers {share:.0%} of what it was taught"
+    )
     acked, found = await _durability(settings)
     step(f"a writer process killed with SIGKILL after {len(acked)} acknowledged writes: {found} of them in the anchor")
-    durability = found / len(acked) if acked else 0.0
     run.metrics = [
         Metric("Pattern recall across sessions", "0%", f"{share:.0%}", "100%", share == 1.0 and share_here == 1.0),
-        Metric("Semantic search latency", "N/A", f"{search_ms:.1f} ms", f"< {SEARCH_MS_MAX:.0f} ms", search_ms < SEARCH_MS_MAX),
-        Metric("Session recovery time", "Full restart", f"{probe['recovery_ms']:.1f} ms", f"< {RECOVERY_MS_MAX:.0f} ms", probe["recovery_ms"] < RECOVERY_MS_MAX),
+        Metric(
+            "Semantic search latency",
+            "N/A",
+            f"{search_ms:.1f} ms",
+            f"< {SEARCH_MS_MAX:.0f} ms",
+            search_ms < SEARCH_MS_MAX,
+        ),
+        Metric(
+            "Session recovery time",
+            "Full restart",
+            f"{probe['recovery_ms']:.1f} ms",
+            f"< {RECOVERY_MS_MAX:.0f} ms",
+            probe["recovery_ms"] < RECOVERY_MS_MAX,
+        ),
         Metric("Coherency visibility", "None", f"{coherency:.0%} measured", "100%", coherency == 1.0),
-        Metric("Data durability (kill -9 of a writer)", "File-based", f"{found}/{len(acked)} acknowledged writes kept", "all", bool(acked) and found == len(acked)),
+        Metric(
+            "Data durability (kill -9 of a writer)",
+            "File-based",
+            f"{found}/{len(acked)} acknowledged writes kept",
+            "all",
+            bool(acked) and found == len(acked),
+        ),
     ]
     return run
 
@@ -142,7 +174,11 @@ async def scenario(settings: Settings, say: Callable[[str], None]) -> DemoRun:
 def _ask_in_new_process(settings: Settings) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "kgents.kgent.probe", "ask", QUESTION],
-        env=child_env(settings), capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S, check=False,
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT_S,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"the new session failed: {done.stderr.strip()[-300:]}")
@@ -169,7 +205,10 @@ async def _durability(settings: Settings) -> tuple[list[uuid.UUID], int]:
 def _killed_writer(settings: Settings) -> list[uuid.UUID]:
     writer = subprocess.Popen(
         [sys.executable, "-m", "kgents.kgent.probe", "write", "1000"],
-        env=child_env(settings), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=child_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     acked: list[uuid.UUID] = []
     try:

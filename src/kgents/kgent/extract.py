@@ -47,7 +47,11 @@ _RULES: tuple[tuple[EntryType, int, re.Pattern[str]], ...] = tuple(
         (EntryType.PREFERENCE, 1, r"\bi(?: would|'d) rather (?P<s>.+)"),
         (EntryType.PREFERENCE, 1, r"\bi(?:'ve| have)? come (?:round|around) to (?P<s>.+)"),
         (EntryType.PREFERENCE, 1, r"\bi (?:much |really |strongly |generally )?prefer (?P<s>.+)"),
-        (EntryType.PREFERENCE, -1, r"\bi (?:no longer|don't|do not|don't really|never) (?:like|enjoy|want|prefer) (?P<s>.+)"),
+        (
+            EntryType.PREFERENCE,
+            -1,
+            r"\bi (?:no longer|don't|do not|don't really|never) (?:like|enjoy|want|prefer) (?P<s>.+)",
+        ),
         (EntryType.PREFERENCE, -1, r"\bi (?:really )?(?:dislike|hate|detest|can't stand|cannot stand) (?P<s>.+)"),
         (EntryType.PREFERENCE, -1, r"\bi(?:'m| am) not a (?:big )?fan of (?P<s>.+)"),
         (EntryType.PREFERENCE, 1, r"\bi(?:'m| am) (?:a (?:big |huge )?fan of|fond of|into) (?P<s>.+)"),
@@ -69,22 +73,70 @@ _RULES: tuple[tuple[EntryType, int, re.Pattern[str]], ...] = tuple(
 
 # axis → (words leaning to its low pole, words leaning to its high pole)
 _AXIS_WORDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "aesthetic": (("minimal", "simple", "small", "concise", "short", "plain", "lean", "terse"),
-                  ("ornate", "elaborate", "rich", "decorated", "verbose", "baroque", "fancy")),
-    "categorical": (("concrete", "example", "examples", "specific", "practical", "hands-on"),
-                    ("abstract", "theory", "principle", "principles", "general", "conceptual")),
-    "gratitude": (("useful", "utility", "efficient", "pragmatic", "results"),
-                  ("meaning", "meaningful", "craft", "beauty", "sacred", "care")),
-    "heterarchy": (("hierarchy", "authority", "rules", "process", "approval"),
-                   ("peer", "peers", "collaborate", "collaboration", "pairing", "flat", "together")),
-    "generativity": (("comments", "documentation", "docs", "docstrings", "notes", "explain"),
-                     ("generate", "prototype", "prototypes", "build", "code", "experiment", "ship")),
-    "joy": (("serious", "formal", "austere", "strict", "quiet"),
-            ("fun", "playful", "humor", "humour", "jokes", "emoji", "play")),
+    "aesthetic": (
+        ("minimal", "simple", "small", "concise", "short", "plain", "lean", "terse"),
+        ("ornate", "elaborate", "rich", "decorated", "verbose", "baroque", "fancy"),
+    ),
+    "categorical": (
+        ("concrete", "example", "examples", "specific", "practical", "hands-on"),
+        ("abstract", "theory", "principle", "principles", "general", "conceptual"),
+    ),
+    "gratitude": (
+        ("useful", "utility", "efficient", "pragmatic", "results"),
+        ("meaning", "meaningful", "craft", "beauty", "sacred", "care"),
+    ),
+    "heterarchy": (
+        ("hierarchy", "authority", "rules", "process", "approval"),
+        ("peer", "peers", "collaborate", "collaboration", "pairing", "flat", "together"),
+    ),
+    "generativity": (
+        ("comments", "documentation", "docs", "docstrings", "notes", "explain"),
+        ("generate", "prototype", "prototypes", "build", "code", "experiment", "ship"),
+    ),
+    "joy": (
+        ("serious", "formal", "austere", "strict", "quiet"),
+        ("fun", "playful", "humor", "humour", "jokes", "emoji", "play"),
+    ),
 }
 _STOP = frozenset(
-    "a an the to of and or in on at for with my me i it is be that this about over than very really more less "
-    "please so just some any all by as from".split()
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "my",
+        "me",
+        "i",
+        "it",
+        "is",
+        "be",
+        "that",
+        "this",
+        "about",
+        "over",
+        "than",
+        "very",
+        "really",
+        "more",
+        "less",
+        "please",
+        "so",
+        "just",
+        "some",
+        "any",
+        "all",
+        "by",
+        "as",
+        "from",
+    ]
 )
 
 

@@ -80,7 +80,9 @@ async def learn(memory: MemoryAPI, statement: Statement, threshold: float = DEDU
         old = against.entry
         if statement.change_of_mind:
             successor = await plant(memory, statement)
-            composted = await memory.compost(old.id, successor=successor.id, evidence=f"changed mind: {statement.content}")
+            composted = await memory.compost(
+                old.id, successor=successor.id, evidence=f"changed mind: {statement.content}"
+            )
             return Learned(Action.SUPERSEDED, successor, composted)
         level = max(0.0, round(old.confidence - CONTRADICTION_STEP, 6))
         lowered = await memory.reassess(old.id, confidence=level, evidence=f"contradicted: {statement.content}")

@@ -41,7 +41,10 @@ class LLM:
         return cls(settings.llm_url, settings.llm_model or "default", settings.llm_api_key)
 
     async def chat(self, system: str, user: str) -> str:
-        body = {"model": self.model, "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
+        body = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        }
         response = await self._client.post(self.url, json=body)
         response.raise_for_status()
         return str(response.json()["choices"][0]["message"]["content"]).strip()
@@ -72,7 +75,9 @@ class LLM:
         except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             log.warning("the LLM proposed nothing usable (%s)", type(exc).__name__)
             return None
-        return Statement(EntryType(kind), tidy(text), subject, polarity, confidence, False, affinities_for(subject, polarity))
+        return Statement(
+            EntryType(kind), tidy(text), subject, polarity, confidence, False, affinities_for(subject, polarity)
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
