@@ -259,3 +259,27 @@ async def test_llm_phrases_answers_and_proposes_extractions(tmp_path: Path, fake
 
 def test_no_llm_unless_configured(tmp_path: Path) -> None:
     assert LLM.from_settings(Settings(home=tmp_path)) is None
+
+
+def test_dream_command_dry_run_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from tests.helpers import CliHarness
+
+    settings = Settings(home=tmp_path / "home", persona="kent")
+
+    async def plant() -> None:
+        async with AsyncMemory(settings=settings) as memory:
+            await _plant(memory, "I prefer minimal code", "I want minimal code", "I like minimal code")
+
+    asyncio.run(plant())
+    cli = CliHarness(settings, capsys, monkeypatch)
+    would = cli.json("dream", "--dry-run")
+    assert would["dry_run"] is True and len(would["promoted"]) == 1 and len(would["composted"]) == 2
+    assert cli.json("dream", "--dry-run") == would  # nothing was changed
+    did = cli.json("dream")
+    assert did["promoted"] == would["promoted"]
+    code, out, _ = cli("dream")
+    assert code == 0 and "learned 0, nurtured 0, promoted 0" in out

@@ -4,6 +4,7 @@ interaction counted, a dream). Written against `MemoryAPI` only, so it runs in-p
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -57,8 +58,6 @@ class KGent:
 
     async def observe(self, text: str) -> Reply:
         """Learn from a statement, answer a question, or chat back."""
-        import time
-
         began = time.perf_counter()
         self.messages += 1
         if self.soul is None:
