@@ -173,7 +173,12 @@ def test_demo_in_a_given_home_leaves_the_users_entries_alone(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")} | {"COLUMNS": "200"}
     kgents = Path(sys.executable).with_name("kgents")
     done = subprocess.run(
-        [str(kgents), "--home", str(tmp_path), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False
+        [str(kgents), "--home", str(tmp_path), "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

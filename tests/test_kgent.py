@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -185,13 +186,10 @@ def _ask_in_another_process(settings: Settings) -> dict[str, Any]:
     return seen
 
 
-def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home")
-    lines = ["hello", "I prefer minimal code", "What do you know about my style?", "/why", "/mode CHALLENGE"]
-    script = "\n".join([*lines, "/status", "/mode NOPE", "/quit"]) + "\n"
+def _chat(settings: Settings, *lines: str) -> str:
     done = subprocess.run(
         [str(Path(sys.executable).with_name("kgents")), "chat"],
-        input=script,
+        input="\n".join(lines) + "\n",
         env=kgents_env(settings),
         capture_output=True,
         text=True,
@@ -199,12 +197,31 @@ def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    out = done.stdout
+    return done.stdout
+
+
+def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    out = _chat(settings, "hello", "I prefer minimal code", "What do you know about my style?", "/why")
     assert "Noted: I prefer minimal code" in out
     assert out.count("I prefer minimal code") >= 4  # echoed, noted, answered, /why
     assert "PREFERENCE SEED 0.55 I prefer minimal code" in out  # /why
-    assert "mode: CHALLENGE" in out and "kgents: " in out  # a bad mode is one line; the session goes on
-    assert "session saved. dream (did): learned 1" in out
+    assert "session saved. dream (did): learned 1" in out  # the end of stdin ends the session
+    entry_id = re.search(r"Noted: I prefer minimal code \[([0-9a-f]{8})\]", out)
+    assert entry_id is not None
+    again = _chat(
+        settings, "/mode CHALLENGE", "/status", "/mode NOPE", f"/forget {entry_id[1]}", "What do I like?", "/quit"
+    )
+    assert "mode: CHALLENGE" in again and "kgents: mode must be one of REFLECT" in again  # one line, goes on
+    assert "1 live entries; interactions 1" in again  # the first session was counted
+    assert f"forgot [{entry_id[1]}]" in again and "I don't know anything about that yet" in again
+
+
+def test_the_issues_change_of_mind_example() -> None:
+    said = extract("actually, I've come round to type hints")
+    before = extract("I don't like type hints")
+    assert said is not None and before is not None
+    assert said.change_of_mind and said.polarity == 1 and before.polarity == -1 and said.subject == before.subject
 
 
 class _FakeOpenAI(BaseHTTPRequestHandler):
