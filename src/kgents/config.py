@@ -117,6 +117,10 @@ class Settings:
     """The embedder's name (KGENTS_EMBEDDER); None leaves it to the index's recorded or default one."""
     soul_ttl_seconds: float = DEFAULT_SOUL_TTL_S
     spark_prefix: str = DEFAULT_SPARK_PREFIX
+    llm_url: str | None = None
+    """An OpenAI-compatible endpoint for the K-gent (KGENTS_LLM_URL, e.g. http://127.0.0.1:8000/v1); None: no LLM."""
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", absolute_home(self.home))
@@ -134,6 +138,8 @@ class Settings:
             object.__setattr__(self, "qdrant_url", check_url("KGENTS_QDRANT_URL", self.qdrant_url, QDRANT_SCHEMES))
         if self.redis_url is not None:
             object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
+        if self.llm_url is not None:
+            object.__setattr__(self, "llm_url", check_url("KGENTS_LLM_URL", self.llm_url, ("http", "https")))
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
         if not isinstance(self.spark_prefix, str) or not PERSONA_RE.fullmatch(self.spark_prefix):
             raise ConfigError(
@@ -161,6 +167,9 @@ class Settings:
             "embedder": pick("KGENTS_EMBEDDER"),
             "soul_ttl_seconds": pick("KGENTS_SOUL_TTL") or DEFAULT_SOUL_TTL_S,
             "spark_prefix": pick("KGENTS_SPARK_PREFIX") or DEFAULT_SPARK_PREFIX,
+            "llm_url": pick("KGENTS_LLM_URL"),
+            "llm_model": pick("KGENTS_LLM_MODEL"),
+            "llm_api_key": pick("KGENTS_LLM_API_KEY"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

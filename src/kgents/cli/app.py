@@ -12,6 +12,7 @@ from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
 from kgents.cli import (
+    chat_cmd,
     db_cmd,
     demo_cmd,
     garden_cmd,
@@ -42,6 +43,8 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("demo")(demo_cmd.demo)
+app.command("chat")(chat_cmd.chat)
+app.command("dream")(chat_cmd.dream)
 app.command("status")(status_cmd.status)
 app.command("ghost")(ghost_cmd.ghost)
 app.command("invoke")(invoke_cmd.invoke_path)

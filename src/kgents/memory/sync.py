@@ -154,6 +154,14 @@ class Memory:
     def forget(self, entry: EntryRef) -> None:
         self._call(self._memory.forget(entry))
 
+    def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
+        return self._call(self._memory.reassess(entry, confidence=confidence, evidence=evidence))
+
+    def compost(
+        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
+    ) -> GardenEntry:
+        return self._call(self._memory.compost(entry, successor=successor, evidence=evidence))
+
     def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
         return self._call(self._memory.history(entry))
 
@@ -162,6 +170,12 @@ class Memory:
 
     def set_mode(self, mode: str) -> SoulView:
         return self._call(self._memory.set_mode(mode))
+
+    def nudge(self, shifts: Mapping[str, float]) -> SoulView:
+        return self._call(self._memory.nudge(shifts))
+
+    def record_interaction(self, tokens: int = 0) -> SoulView:
+        return self._call(self._memory.record_interaction(tokens))
 
     def status(self) -> dict[str, Any]:
         return self._call(self._memory.status())
