@@ -57,22 +57,20 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
-    from kgents.synapse.search import SearchFilters
+    from kgents.garden.filters import EntryFilter
 
     settings = state(ctx).settings()
-    fields = filter_fields(lifecycle, entry_type, tag, min_confidence)
-    filters = SearchFilters(**fields)
+    filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=True)
 
     async def go() -> tuple[Sequence[SearchHit | RecallHit], int, bool, bool]:
         from kgents.cli.index_access import open_local_or_server
-        from kgents.garden.filters import EntryFilter
         from kgents.memory.remote import RemoteMemory
         from kgents.server.discovery import ServerInfo
 
         opened = await open_local_or_server(settings)
         if isinstance(opened, ServerInfo):  # the server keeps its index caught up (it relays in-process)
             async with RemoteMemory(opened, settings.persona) as memory:
-                found = await memory.recall(query, limit=limit, filters=EntryFilter(**fields))
+                found = await memory.recall(query, limit=limit, filters=filters)
                 return found, 0, False, True
         synapse = opened
         try:

@@ -164,12 +164,11 @@ STATUS_OWNER_WAIT_S = 5.0
 
 async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[str, Any]], dict[str, Any] | None]:
     """Metrics, recent dead letters and the index state, from the anchor alone (any process may read it)."""
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import collect_metrics
 
     store = await open_store(settings)
     try:
-        anchor = await open_relay_anchor(store)
+        anchor = store.relay_side()
         metrics = await collect_metrics(anchor)
         letters = [d.to_dict() for d in await anchor.dead_letters(5)]
         state = await anchor.read_state()

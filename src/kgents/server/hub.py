@@ -17,7 +17,8 @@ from starlette.types import ASGIApp
 from kgents.config import Settings, check_persona
 from kgents.errors import ValidationError
 from kgents.memory.api import MemoryAPI
-from kgents.memory.local import AsyncMemory, open_spark
+from kgents.memory.local import AsyncMemory
+from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
