@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -210,3 +211,15 @@ def test_the_token_can_come_from_the_environment(tmp_path: Path) -> None:
         assert httpx.get(f"{running.url}/readyz", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert token not in running.proc.args  # never on a command line
     assert os.environ.get("KGENTS_SERVER_TOKEN") is None
+
+
+def test_the_listening_socket_names_tcp_so_responses_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY only on connections of a socket whose protocol is IPPROTO_TCP; with proto 0
+    every response waited ~40 ms for a delayed ACK (bench/server.py showed /livez at 44 ms)."""
+    from kgents.server.run import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

@@ -25,8 +25,9 @@ from kgents.synapse.runtime import Synapse, open_synapse
 
 log = logging.getLogger("kgents.server")
 
-RELAY_CONFIG = RelayConfig(lease_s=30.0, poll_interval_s=0.25, idle_poll_s=0.05)
-"""The in-process relay of an embedded server: it polls the local SQLite outbox (no NOTIFY there)."""
+RELAY_CONFIG = RelayConfig(lease_s=30.0, poll_interval_s=0.25, idle_poll_s=0.25)
+"""The in-process relay of an embedded server: it polls the SQLite outbox (no NOTIFY there) for what other
+processes wrote; the memories it serves index their own writes inline, so it need not poll fast."""
 
 
 class MemoryHub:
