@@ -114,7 +114,8 @@ async def main(entries: int, rounds: int) -> None:
     table.add_row(*row("remember (searchable)", local["remember"], through["remember"]))
     table.add_row(*row("GET /livez (HTTP floor)", None, floor))
     console.print(table)
-    summary = {k: {"in_process_p50": round(q(v, 0.5), 3), "server_p50": round(q(through[k], 0.5), 3)} for k, v in local.items()}
+    summary = {k: {"in_process_p50": round(q(v, 0.5), 3), "server_p50": round(q(through[k], 0.5), 3)}
+               for k, v in local.items()}
     console.print(json.dumps(summary), markup=False, soft_wrap=True)
 
 
