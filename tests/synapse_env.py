@@ -14,7 +14,7 @@ from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
+from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.coherency import CoherencyReport, measure
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
@@ -109,7 +109,7 @@ async def open_env(settings: Settings, kind: str = "qdrant") -> AsyncIterator[En
     inner = await open_inner_index(settings, kind)
     index = FaultyIndex(inner)
     embedder = CountingEmbedder(base_embedder())
-    anchor = await open_relay_anchor(store)
+    anchor = store.relay_side()
     schema = settings.postgres_schema if settings.postgres_url else None
     state = await ensure_state(anchor, index, embedder, collection_prefix(anchor.backend, schema))
     env = Env(settings, store, anchor, index, embedder, state)

@@ -13,7 +13,7 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.anchor import ClaimLostError, RelayAnchor, open_relay_anchor
+from kgents.synapse.anchor import ClaimLostError, RelayAnchor
 from tests.helpers import wait_until
 from tests.synapse_support import take_claim_away
 
@@ -22,7 +22,7 @@ from tests.synapse_support import take_claim_away
 async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayAnchor]]:
     store = await open_store(anchor_settings)
     try:
-        yield store, await open_relay_anchor(store)
+        yield store, store.relay_side()
     finally:
         await store.close()
 
@@ -83,7 +83,7 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
         pytest.skip("PostgreSQL releases a dead relay's claim with its transaction")
     store = await open_store(anchor_settings)
     try:
-        anchor = await open_relay_anchor(store)
+        anchor = store.relay_side()
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         held = anchor.claim("crashed", 10, 0.2)
         claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
@@ -140,7 +140,7 @@ async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_setti
         pytest.skip("PostgreSQL holds a claim for as long as its transaction")
     store = await open_store(anchor_settings)
     try:
-        anchor = await open_relay_anchor(store)
+        anchor = store.relay_side()
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         async with anchor.claim("slow", 10, 0.3) as slow:
             began = time.monotonic()

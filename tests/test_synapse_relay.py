@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from kgents.config import Settings
+from kgents.garden.filters import EntryFilter
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.metrics import collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.relay import BatchOutcome
-from kgents.synapse.search import SearchFilters
 from tests.helpers import wait_until
 from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
 from tests.synapse_support import PoisonEmbedder
@@ -101,14 +101,14 @@ async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> No
     assert (await found(env, "ada", "keep code small and simple")) == [theirs.id]
     search = env.search()
     hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=SearchFilters(min_confidence=0.3)
+        "kent", "keep code small", filters=EntryFilter(min_confidence=0.3)
     )
     assert [h.entry.id for h in hits] == [mine.id]
     hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",))
+        "kent", "keep code small", filters=EntryFilter(entry_types=("PATTERN",))
     )
     assert [h.entry.id for h in hits] == [low.id]
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(tags=("code",)))
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=EntryFilter(tags=("code",)))
     assert [h.entry.id for h in hits] == [mine.id]
     similar = await search.find_similar(mine, threshold=0.0)
     assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]

@@ -17,7 +17,6 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
-from kgents.synapse.anchor import open_relay_anchor
 from kgents.synapse.metrics import HEARTBEAT_PURGE_S, collect_metrics
 from kgents.synapse.records import Heartbeat
 from kgents.synapse.relay import anchor_recovered, measure_pause
@@ -123,7 +122,7 @@ async def test_in_process_drains_count_in_the_status(anchor_settings: Settings) 
         await synapse.close()  # the process's drain is over: only the anchor's totals remember it
     store = await open_store(anchor_settings)
     try:
-        metrics = await collect_metrics(await open_relay_anchor(store))
+        metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
     assert metrics.processed == 12 and metrics.relays_alive == 0

@@ -42,7 +42,9 @@ async def recall(
 ) -> list[RecallHit]:
     """Entries of `persona` by meaning, best first, hydrated from the truth (persona checked by the caller)."""
     check_recall(query, limit, min_score)
-    state = synapse.state
+    # The embedded index has one owner, this process, so no one else can switch its collection: its state is read
+    # at open. On the real triad a reindex elsewhere may switch it: one read per recall.
+    state = synapse.state if synapse.in_process else await synapse.refresh_state()
     embedder = synapse.embedders(state.active.embedder)
     vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
     if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import threading
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
@@ -90,10 +91,8 @@ class Memory:
 
     def __del__(self) -> None:  # a forgotten close still stops the thread (the loop closes its connections)
         if getattr(self, "_runner", None) is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.close()
-            except Exception:
-                pass
 
     # -- the face, call for call ---------------------------------------------------------------------------------
     def remember(
