@@ -63,7 +63,7 @@ def test_a_bad_line_aborts_the_import_naming_it(cli: CliHarness, tmp_path: Path)
     broken["lifecycle"] = "WILTED"
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join([lines[0], lines[1], json.dumps(broken)]) + "\n", encoding="utf-8")
-    code, out, err = cli("import", str(path))
+    code, _, err = cli("import", str(path))
     assert code == ExitCode.DATA_ERROR and err.startswith("kgents: line 3: lifecycle must be one of"), err
     assert "Traceback" not in err
     assert cli.json("garden", "list")["total"] == 0, "nothing written, not even line 2"
