@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgents.errors import BackendUnavailableError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.protocols import (
     CollectionInfo,
     Embedder,
-    IndexFilter,
     IndexHit,
     IndexPoint,
     PointPayload,
@@ -130,12 +130,13 @@ class FaultyIndex:
         self,
         collection: str,
         vector: Any,
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
         self._check()
-        return list(await self.inner.search(collection, vector, flt, limit, score_threshold))
+        return list(await self.inner.search(collection, vector, persona, flt, limit, score_threshold))
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         self._check()

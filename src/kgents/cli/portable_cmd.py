@@ -14,7 +14,6 @@ from kgents.errors import ValidationError
 from kgents.garden import open_store
 from kgents.memory.forget import ForgetReport, forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
-from kgents.soul import open_snapshots
 
 PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a line.")]
@@ -35,11 +34,7 @@ def export(ctx: typer.Context, persona: PersonaOpt = None) -> None:
     async def work() -> list[str]:
         store = await open_store(settings)
         try:
-            snapshots = await open_snapshots(settings)
-            try:
-                return bundle_lines(await read_bundle(store, snapshots, settings.persona))
-            finally:
-                await snapshots.close()
+            return bundle_lines(await read_bundle(store, store.snapshot_store(), settings.persona))
         finally:
             await store.close()
 
@@ -82,11 +77,7 @@ def import_(
     async def work() -> ImportReport:
         store = await open_store(settings)
         try:
-            snapshots = await open_snapshots(settings)
-            try:
-                return await write_bundle(store, snapshots, bundle)
-            finally:
-                await snapshots.close()
+            return await write_bundle(store, store.snapshot_store(), bundle)
         finally:
             await store.close()
 

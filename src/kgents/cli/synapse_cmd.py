@@ -145,7 +145,6 @@ def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
 async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows; when another process owns the embedded index, the coherency its relay
     measured last (from its heartbeat) stands in for a measurement of our own."""
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.faults import MissingCollectionError
     from kgents.synapse.metrics import collect_metrics
     from kgents.synapse.runtime import open_synapse
@@ -155,7 +154,7 @@ async def gather_status(settings: Settings) -> StatusData:
     except (IndexLockedError, MissingCollectionError) as exc:
         store = await open_store(settings)
         try:
-            anchor = await open_relay_anchor(store)
+            anchor = store.relay_side()
             metrics = await collect_metrics(anchor)
             letters = [d.to_dict() for d in await anchor.dead_letters(5)]
             state = await anchor.read_state()

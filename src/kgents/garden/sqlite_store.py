@@ -6,21 +6,34 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgents.anchor.sqlite import SqliteAnchor
 from kgents.errors import ConflictError
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where, continue_versions, forget_statements
+from kgents.garden.sql import (
+    COLUMNS,
+    INSERT_COLUMNS,
+    Dialect,
+    build_select,
+    build_where,
+    continue_versions,
+    forget_statements,
+)
 
-_INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+if TYPE_CHECKING:
+    from kgents.soul.snapshot import SqliteSnapshotStore
+    from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
+
+_INSERT = f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 
 _TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id IN (SELECT value FROM json_each(?))"
 
-_G_COLUMNS = ", ".join(f"g.{column}" for column in COLUMNS.split(", "))
+_G_COLUMNS = ", ".join(f"g.{c}" for c in INSERT_COLUMNS.split(", ")[:-1]) + ", coalesce(g.observed_at, g.planted_at)"
 """The columns qualified (json_each has an `id` of its own)."""
 
 _REPLACE = (
@@ -39,11 +52,12 @@ DIALECT = Dialect(
     id_prefix="id LIKE {p}",
     text_contains="kgents_contains(content, {p})",
     encode_tags=lambda tags: json.dumps(list(tags)),
+    encode_time=lambda value: _ts(value),
 )
 
 
 def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _row(entry: GardenEntry) -> tuple[Any, ...]:
@@ -60,6 +74,7 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
         json.dumps(list(entry.evidence)),
         json.dumps(list(entry.tags)),
         entry.version,
+        _ts(entry.observed),
     )
 
 
@@ -77,6 +92,7 @@ def _entry(row: Sequence[Any]) -> GardenEntry:
         evidence=tuple(json.loads(row[9])),
         tags=tuple(json.loads(row[10])),
         version=row[11],
+        observed_at=datetime.fromisoformat(row[12]),
     )
 
 
@@ -103,6 +119,18 @@ class SqliteGardenStore:
     @property
     def anchor(self) -> SqliteAnchor:
         return self._anchor
+
+    def relay_side(self) -> SqliteRelayAnchor:
+        """The relay's side of this database, on the same connection."""
+        from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
+
+        return SqliteRelayAnchor(self._anchor)
+
+    def snapshot_store(self) -> SqliteSnapshotStore:
+        """The soul snapshots in this database, on the same connection."""
+        from kgents.soul.snapshot import SqliteSnapshotStore
+
+        return SqliteSnapshotStore(self._anchor)
 
     async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
         keys = json.dumps([str(e.id) for e in entries])
@@ -154,13 +182,15 @@ class SqliteGardenStore:
 
         return await self._anchor.run(work)
 
-    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
-        sql, params = build_select(persona, query, DIALECT)
+    async def query(
+        self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
+    ) -> list[GardenEntry]:
+        sql, params = build_select(persona, flt, page or GardenQuery(), DIALECT, id_prefix)
         rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
 
-    async def count(self, persona: str, query: GardenQuery | None = None) -> int:
-        where, params = build_where(persona, query, DIALECT)
+    async def count(self, persona: str, flt: EntryFilter | None = None) -> int:
+        where, params = build_where(persona, flt, DIALECT)
         sql = f"SELECT count(*) FROM persona_garden {where}"  # noqa: S608
         return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchone()[0]))
 

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from kgents.garden.filters import EntryFilter
+
+if TYPE_CHECKING:
+    from kgents.soul.snapshot import SnapshotStore
+    from kgents.synapse.anchor import RelayAnchor
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, OutboxEvent
 
@@ -42,9 +47,13 @@ class GardenStore(Protocol):
 
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool: ...
 
-    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]: ...
+    async def query(
+        self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
+    ) -> list[GardenEntry]:
+        """Entries of `persona` passing `flt` (None: every entry, COMPOST too), ordered and paged by `page`."""
+        ...
 
-    async def count(self, persona: str, query: GardenQuery | None = None) -> int: ...
+    async def count(self, persona: str, flt: EntryFilter | None = None) -> int: ...
 
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         """Every recorded change of the entry, oldest first (also after it was deleted)."""
@@ -67,5 +76,13 @@ class GardenStore(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+    def relay_side(self) -> RelayAnchor:
+        """The relay's side of this anchor (claims, heartbeats, index state), sharing the connection or pool."""
+        ...
+
+    def snapshot_store(self) -> SnapshotStore:
+        """The soul snapshots in this anchor, sharing the connection or pool."""
+        ...
 
     async def close(self) -> None: ...

@@ -99,7 +99,7 @@ async def read_bundle(store: GardenStore, snapshots: SnapshotStore, persona: str
     entries: list[GardenEntry] = []
     while True:
         query = GardenQuery(order_by=OrderBy.PLANTED, descending=False, limit=_PAGE, offset=len(entries))
-        page = await store.query(persona, query)
+        page = await store.query(persona, None, query)
         entries.extend(page)
         if len(page) < _PAGE:
             break

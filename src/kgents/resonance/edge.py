@@ -33,6 +33,7 @@ import numpy.typing as npt
 import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.index_common import (
     PAYLOAD_INDEXES,
@@ -40,6 +41,7 @@ from kgents.resonance.index_common import (
     check_limit,
     check_metadata,
     check_vector,
+    filter_terms,
     metadata_for,
     needs_stamp,
     parse_id,
@@ -47,7 +49,7 @@ from kgents.resonance.index_common import (
     stored_index_id,
 )
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
+from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload
 
 T = TypeVar("T")
 
@@ -71,15 +73,16 @@ HNSW = qe.HnswIndexConfig(
 log = logging.getLogger(__name__)
 
 
-def search_filter(flt: IndexFilter) -> qe.Filter:
-    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(flt.persona))]
-    if flt.lifecycles:
-        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(list(flt.lifecycles))))
-    if flt.entry_types:
-        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(list(flt.entry_types))))
-    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in flt.tags)
-    if flt.min_confidence is not None:
-        must.append(qe.FieldCondition("confidence", range=qe.RangeFloat(gte=flt.min_confidence)))
+def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
+    terms = filter_terms(flt)
+    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]
+    if terms.stages:
+        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(terms.stages)))
+    if terms.entry_types:
+        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(terms.entry_types)))
+    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
+    for key, (low, below) in terms.ranges.items():
+        must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
     return qe.Filter(must=must)
 
 
@@ -318,7 +321,8 @@ class EdgeIndex:
         self,
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32],
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
@@ -327,7 +331,7 @@ class EdgeIndex:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(check_vector(vector, col.dimension)),
-            filter=search_filter(flt),
+            filter=search_filter(persona, flt),
             score_threshold=score_threshold,
             with_payload=True,
             with_vector=False,

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -66,6 +66,11 @@ _CLAIM = (
     " WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, seq"
     " LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
+_CLAIM_ENTRIES = (
+    "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
+    " WHERE entry_id = ANY($1::uuid[]) ORDER BY seq FOR UPDATE SKIP LOCKED"
+)
+"""The rows of some entries, due or not (a writer applying its own change inline)."""
 _LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)"
 _CURRENT = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
 _STATE = (
@@ -84,6 +89,7 @@ def _state_of(r: Any) -> EntryState:
         r["confidence"],
         tuple(r["tags"]),
         r["version"],
+        r[8].timestamp(),
     )
 
 
@@ -159,9 +165,9 @@ class PostgresClaim:
         await self.complete([e.seq for e in events])
 
 
-async def _claim(conn: Any, limit: int) -> PostgresClaim:
-    """Lock up to `limit` due rows, keeping only those whose entry no other relay holds."""
-    rows = await conn.fetch(_CLAIM, limit)
+async def _claim(conn: Any, sql: str, arg: Any) -> PostgresClaim:
+    """Lock the rows `sql` selects, keeping only those whose entry no other relay holds."""
+    rows = await conn.fetch(sql, arg)
     events = [
         ClaimedEvent(
             r["seq"],
@@ -190,13 +196,21 @@ class PostgresRelayAnchor:
         self.listening = False
         self.listen_pid: int | None = None
 
+    def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[PostgresClaim]:
+        return self._claimed(_CLAIM, limit)
+
+    def claim_entries(
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+    ) -> AbstractAsyncContextManager[PostgresClaim]:
+        return self._claimed(_CLAIM_ENTRIES, list(ids))
+
     @asynccontextmanager
-    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[PostgresClaim]:
+    async def _claimed(self, sql: str, arg: Any) -> AsyncIterator[PostgresClaim]:
         async with self.pool.acquire() as conn:
             tx = conn.transaction()
             await tx.start()
             try:
-                claim = await _claim(conn, limit)
+                claim = await _claim(conn, sql, arg)
                 yield claim
             except BaseException:
                 with suppress(Exception):  # a dead connection has rolled back already
@@ -253,6 +267,10 @@ class PostgresRelayAnchor:
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         async with self.pool.acquire() as conn:
             return await _current(conn, ids)
+
+    async def pending_of(self, ids: Sequence[uuid.UUID]) -> int:
+        sql = "SELECT count(*) FROM garden_outbox WHERE entry_id = ANY($1::uuid[])"
+        return int(await self.pool.fetchval(sql, list(ids)))
 
     async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
         newest: dict[uuid.UUID, ClaimedEvent] = {}

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,15 @@ _CLAIM = (
     " ORDER BY o.next_attempt_at, o.seq LIMIT ?4)"
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
+_CLAIM_ENTRIES = (
+    "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
+    " SELECT o.seq FROM garden_outbox o WHERE o.entry_id IN (SELECT value FROM json_each(?4))"
+    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
+    "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
+)
+"""The rows of some entries, due or not (a writer applying its own change inline), under the same lease rules."""
 _ANY_DUE = (
     "SELECT 1 FROM garden_outbox WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1) LIMIT 1"
 )
@@ -53,6 +62,10 @@ _SELECT_STATE = (
 )
 
 
+def _claimed(r: Sequence[Any]) -> ClaimedEvent:
+    return ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
+
+
 def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
     newest: dict[uuid.UUID, ClaimedEvent] = {}
     for event in sorted(events, key=lambda e: e.seq):
@@ -61,7 +74,9 @@ def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
 
 
 def _state_of(r: Sequence[Any]) -> EntryState:
-    return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tuple(json.loads(r[6])), int(r[7]))
+    observed = datetime.fromisoformat(r[8]).timestamp()
+    tags = tuple(json.loads(r[6]))
+    return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tags, int(r[7]), observed)
 
 
 def _state(row: Sequence[Any] | None) -> IndexState | None:
@@ -78,8 +93,7 @@ class SqliteRelayAnchor:
     def __init__(self, anchor: SqliteAnchor) -> None:
         self.anchor = anchor
 
-    @asynccontextmanager
-    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[SqliteClaim]:
+    def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[SqliteClaim]:
         now = utcnow()
 
         def work() -> list[ClaimedEvent]:
@@ -87,12 +101,34 @@ class SqliteRelayAnchor:
                 return []
             with self.anchor.write() as conn:
                 rows = conn.execute(_CLAIM, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), limit))
-                return [
-                    ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
-                    for r in rows.fetchall()
-                ]
+                return [_claimed(r) for r in rows.fetchall()]
 
-        events = sorted(await self.anchor.run(work), key=lambda e: e.seq)
+        return self._claimed(relay_id, lease_s, work)
+
+    def claim_entries(
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+    ) -> AbstractAsyncContextManager[SqliteClaim]:
+        now = utcnow()
+        keys = json.dumps([str(i) for i in ids])
+
+        def work() -> list[ClaimedEvent]:
+            with self.anchor.write() as conn:
+                rows = conn.execute(_CLAIM_ENTRIES, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), keys))
+                return [_claimed(r) for r in rows.fetchall()]
+
+        return self._claimed(relay_id, lease_s, work)
+
+    def held(
+        self, relay_id: str, events: list[ClaimedEvent], lease_s: float
+    ) -> AbstractAsyncContextManager[SqliteClaim]:
+        """A claim on rows this process leased itself (in the transaction that wrote them)."""
+        return self._claimed(relay_id, lease_s, lambda: events)
+
+    @asynccontextmanager
+    async def _claimed(
+        self, relay_id: str, lease_s: float, take: Callable[[], list[ClaimedEvent]]
+    ) -> AsyncIterator[SqliteClaim]:
+        events = sorted(await self.anchor.run(take), key=lambda e: e.seq)
         claim = SqliteClaim(self.anchor, self.current, relay_id, events, lease_s)
         if claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())
@@ -135,6 +171,10 @@ class SqliteRelayAnchor:
                 entry = _state_of(row)
                 found[entry.id] = entry
         return found
+
+    async def pending_of(self, ids: Sequence[uuid.UUID]) -> int:
+        sql = "SELECT count(*) FROM garden_outbox WHERE entry_id IN (SELECT value FROM json_each(?))"
+        return int((await self._fetchall(sql, (json.dumps([str(i) for i in ids]),)))[0][0])
 
     async def queue_depth(self, cap: int) -> int:
         rows = await self._fetchall("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT ?)", (cap,))

@@ -71,6 +71,7 @@ def payload_of(entry: EntryState, hashed: str, embedder: str) -> PointPayload:
         version=entry.version,
         content_hash=hashed,
         embedder=embedder,
+        observed_at=entry.observed_at,
     )
 
 

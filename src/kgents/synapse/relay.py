@@ -20,7 +20,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,6 +73,8 @@ class BatchOutcome:
     outage: bool = False
     lost: bool = False
     """The claim was lost mid-batch (another relay took it): nothing of the batch counted."""
+    settled: set[uuid.UUID] = field(default_factory=set)
+    """Entries all of whose claimed rows completed."""
 
 
 def new_relay_id() -> str:
@@ -117,6 +120,13 @@ class Relay:
     # -- one batch -------------------------------------------------------------------------------------------
     async def run_once(self) -> BatchOutcome:
         """Claim one batch and settle every event in it; returns what happened."""
+        return await self._run(lambda: self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s))
+
+    async def apply_entries(self, ids: Sequence[uuid.UUID]) -> BatchOutcome:
+        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply."""
+        return await self._run(lambda: self.anchor.claim_entries(self.relay_id, ids, self.config.lease_s))
+
+    async def _run(self, claiming: Callable[[], AbstractAsyncContextManager[Claim]]) -> BatchOutcome:
         outcome = BatchOutcome()
         if not self.breaker.allow(time.monotonic()):
             self.stats.circuit = self.breaker.state
@@ -132,7 +142,7 @@ class Relay:
             return outcome
         fence = _Fence()
         try:
-            async with self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s) as claim:
+            async with claiming() as claim:
                 fence.claim = claim
                 outcome.claimed = len(claim.events)
                 if not claim.events:
@@ -148,6 +158,7 @@ class Relay:
             return BatchOutcome(claimed=outcome.claimed, lost=True)
         completed = set(outcome.completed)
         done = [e for e in claim.events if e.seq in completed]
+        outcome.settled = {e.entry_id for e in done} - {e.entry_id for e in claim.events if e.seq not in completed}
         applied = len({e.entry_id for e in done})
         self._account(results, outcome, [e.created_at for e in done], applied)
         if self.on_batch is not None:

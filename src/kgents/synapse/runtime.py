@@ -20,7 +20,7 @@ from kgents.garden import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
+from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
@@ -209,7 +209,7 @@ async def open_synapse(
     opened_index: Any = None
     try:
         opened_index = index or await _default_index(settings)
-        anchor = await open_relay_anchor(store)
+        anchor = store.relay_side()
         embedders = embedders or EmbedderCache()
         configured = configured_embedder(settings)
         schema = settings.postgres_schema if settings.postgres_url else None
