@@ -1,0 +1,173 @@
+"""kgents over MCP, tested with the SDK's own client: in memory, over stdio (`kgents mcp`) and over streamable
+HTTP (the ASGI app of `build_mcp_app` under uvicorn on a free loopback port), on both anchors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from kgents import AsyncMemory
+from kgents.config import Settings
+from kgents.garden import PersonaGarden
+from kgents.memory.api import MemoryAPI
+from kgents.resonance.server import QdrantServerIndex
+from kgents.server.mcp import build_mcp_app, build_mcp_server
+from tests.helpers import kgents_env, wait_until
+
+TOOLS = {"remember", "recall", "get", "list", "nurture", "forget", "history", "soul_mode", "status"}
+READ_ONLY = {"recall", "get", "list", "history", "status"}
+
+
+@pytest.fixture
+async def memory(anchor_settings: Settings) -> AsyncIterator[AsyncMemory]:
+    index = QdrantServerIndex.in_memory() if anchor_settings.postgres_url else None
+    opened = await AsyncMemory.open(anchor_settings.with_persona("kent"), index=index)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def data(result: CallToolResult) -> Any:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, Any]:
+    """The conversation every transport must carry: tool list, remember, recall, and the rest of the tools."""
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for name, tool in tools.items():
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is (name in READ_ONLY), name
+        assert "persona" not in json.dumps(tool.input_schema), f"{name} must not take a persona"
+    assert tools["forget"].annotations is not None and tools["forget"].annotations.destructive_hint is True
+
+    planted = data(await client.call_tool("remember", {"content": "I prefer minimal code", "tags": ["style"]}))
+    assert planted["persona"] == "kent" and planted["entry_type"] == "INSIGHT"
+    found = data(await client.call_tool("recall", {"query": "simplicity in code", "limit": 3}))
+    assert found["hits"][0]["id"] == planted["id"]
+    short = planted["id"][:8]
+    assert data(await client.call_tool("get", {"entry_id": short}))["content"] == "I prefer minimal code"
+    assert [e["id"] for e in data(await client.call_tool("list", {"tags": ["style"]}))["entries"]] == [planted["id"]]
+    nurtured = data(await client.call_tool("nurture", {"entry_id": short, "evidence": "deleted a wrapper"}))
+    assert nurtured["version"] == 2 and nurtured["evidence"] == ["deleted a wrapper"]
+    changes = data(await client.call_tool("history", {"entry_id": short}))["changes"]
+    assert [c["operation"] for c in changes] == ["INSERT", "UPDATE"]
+    assert data(await client.call_tool("soul_mode", {"mode": "challenge"}))["mode"] == "CHALLENGE"
+    assert data(await client.call_tool("soul_mode", {}))["mode"] == "CHALLENGE"
+    assert data(await client.call_tool("status", {}))["entries"] == 1
+    bad = await client.call_tool("remember", {"content": "x", "type": "OPINION"})
+    assert "type must be one of" in error_text(bad) or "entry_type must be one of" in error_text(bad)
+    assert data(await client.call_tool("forget", {"entry_id": planted["id"]}))["forgotten"] == planted["id"]
+    assert data(await client.call_tool("recall", {"query": "simplicity in code"}))["hits"] == []
+    assert "no garden entry" in error_text(await client.call_tool("get", {"entry_id": planted["id"]})).lower()
+    return {"tools": sorted(tools), "remember": planted, "recall": found}
+
+
+async def test_in_memory(memory: AsyncMemory) -> None:
+    async with Client(build_mcp_server(lambda: memory)) as client:
+        await session(client, memory)
+
+
+async def test_another_persona_is_unreachable(memory: AsyncMemory) -> None:
+    theirs = await PersonaGarden(memory.garden.store, "ana").plant("Ana's secret: minimal code", "PREFERENCE")
+    await memory.synapse.catch_up(30)
+
+    async def opened() -> MemoryAPI:  # the source may be async
+        return memory
+
+    async with Client(build_mcp_server(opened)) as client:
+        hits = data(await client.call_tool("recall", {"query": "minimal code"}))["hits"]
+        assert all(hit["persona"] == "kent" for hit in hits) and not hits
+        for tool in ("get", "nurture", "history", "forget"):
+            result = await client.call_tool(tool, {"entry_id": str(theirs.id)})
+            assert result.is_error or (tool == "history" and data(result)["changes"] == []), tool
+        extra = await client.call_tool("recall", {"query": "minimal code", "persona": "ana"})
+        assert extra.is_error or data(extra)["hits"] == [], "a persona argument reaches nothing"
+    assert await PersonaGarden(memory.garden.store, "ana").get(theirs.id) == theirs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """`app` under uvicorn on a free loopback port, in this event loop; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started or task.done()
+
+    await wait_until(started, timeout=20, what="uvicorn started")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.mark.parametrize("mounted", [False, True], ids=["top-app", "route-in-starlette"])
+async def test_over_streamable_http(memory: AsyncMemory, mounted: bool) -> None:
+    app = build_mcp_app(lambda: memory)
+    # mounted as `kgents serve` does: a route of the server's app, whose lifespan does not reach the MCP app
+    outer: Any = Starlette(routes=[Route("/mcp", app)]) if mounted else app
+    async with served(outer) as base, Client(f"{base}/mcp") as client:
+        await session(client, memory)
+    await app.aclose()
+
+
+def kgents_command() -> str:
+    found = shutil.which("kgents", path=str(Path(sys.executable).parent))
+    assert found, "the kgents console script is installed beside this python"
+    return found
+
+
+@pytest.mark.slow
+async def test_over_stdio(anchor_settings: Settings, tmp_path: Path) -> None:
+    env = kgents_env(anchor_settings, persona="kent")
+    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=env)
+    async with Client(params) as client:
+        transcript = await session(client)
+    (tmp_path / "transcript.json").write_text(json.dumps(transcript, indent=2))
+
+
+async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:
+    env = kgents_env(Settings(home=tmp_path / "home"), persona="kent")
+    env["KGENTS_POSTGRES_URL"] = "mysql://nowhere"
+    process = await asyncio.create_subprocess_exec(
+        kgents_command(),
+        "mcp",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b""), 60)
+    assert process.returncode == 78 and out == b""
+    assert err.decode().strip().startswith("kgents: KGENTS_POSTGRES_URL must start with")
