@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from kgents import AsyncMemory
 from kgents.config import Settings
@@ -132,12 +132,26 @@ async def served(app: Any) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 20)
 
 
-@pytest.mark.parametrize("mounted", [False, True], ids=["top-app", "route-in-starlette"])
-async def test_over_streamable_http(memory: AsyncMemory, mounted: bool) -> None:
+def host_app(app: Any, how: str) -> Any:
+    """The MCP app alone, as a route of a Starlette app (whose lifespan never reaches it: the first request
+    starts it), or mounted at /mcp with the host's lifespan running the mount's (as `kgents serve` does)."""
+    if how == "top-app":
+        return app
+    if how == "route":
+        return Starlette(routes=[Route("/mcp", app)])
+
+    @asynccontextmanager
+    async def lifespan(host: Starlette) -> AsyncIterator[None]:
+        async with app.router.lifespan_context(app):
+            yield
+
+    return Starlette(routes=[Mount("/mcp", app=app)], lifespan=lifespan)
+
+
+@pytest.mark.parametrize("how", ["top-app", "route", "mount"])
+async def test_over_streamable_http(memory: AsyncMemory, how: str) -> None:
     app = build_mcp_app(lambda: memory)
-    # mounted as `kgents serve` does: a route of the server's app, whose lifespan does not reach the MCP app
-    outer: Any = Starlette(routes=[Route("/mcp", app)]) if mounted else app
-    async with served(outer) as base, Client(f"{base}/mcp") as client:
+    async with served(host_app(app, how)) as base, Client(f"{base}/mcp") as client:
         await session(client, memory)
     await app.aclose()
 

@@ -9,8 +9,9 @@ memory. Read-only tools say so (`readOnlyHint`); `forget` is marked destructive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -196,8 +197,9 @@ class McpApp:
     """The streamable-HTTP ASGI app of `build_mcp_app`: answers MCP at whatever path it is mounted on.
 
     Its session manager runs in a task of its own, started by an ASGI lifespan startup (when the app is the top
-    app or its host passes lifespan events on), by `start()`, or else by the first request; `aclose()` (or the
-    lifespan shutdown) stops it.
+    app or its host passes lifespan events on), by its host's lifespan entering `router.lifespan_context(app)`
+    (as for a mounted Starlette app) or `lifespan()`, by `start()`, or else by the first request; `aclose()` (or
+    the end of the lifespan) stops it.
     """
 
     def __init__(self, server: MCPServer[Any], allowed_hosts: Sequence[str] | None = None) -> None:
@@ -225,6 +227,19 @@ class McpApp:
             if not ready.done():
                 ready.set_exception(exc)
             raise
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    @property
+    def router(self) -> _Router:
+        """What a Starlette host looks for to run a mounted app's lifespan with its own."""
+        return _Router(self)
 
     async def start(self) -> None:
         async with self._lock:
@@ -257,6 +272,14 @@ class McpApp:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Router:
+    def __init__(self, app: McpApp) -> None:
+        self.app = app
+
+    def lifespan_context(self, _host: object) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.app.lifespan()
 
 
 def build_mcp_app(memory_for_persona: MemorySource, *, allowed_hosts: Sequence[str] | None = None) -> McpApp:
