@@ -11,7 +11,18 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd, logs, mcp_cmd, portable_cmd, search_cmd, soul_cmd, synapse_cmd
+from kgents.cli import (
+    db_cmd,
+    demo_cmd,
+    garden_cmd,
+    logs,
+    mcp_cmd,
+    portable_cmd,
+    search_cmd,
+    serve_cmd,
+    soul_cmd,
+    synapse_cmd,
+)
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
@@ -33,6 +44,7 @@ app.command("export")(portable_cmd.export)
 app.command("import")(portable_cmd.import_)
 app.command("forget")(portable_cmd.forget)
 app.command("mcp")(mcp_cmd.mcp)
+app.command("serve")(serve_cmd.serve)
 
 
 def _print_version(value: bool) -> None:
