@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx2
 import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -28,6 +31,7 @@ from kgents.memory.api import MemoryAPI
 from kgents.resonance.server import QdrantServerIndex
 from kgents.server.mcp import build_mcp_app, build_mcp_server
 from tests.helpers import kgents_env, wait_until
+from tests.server_support import running_server
 
 TOOLS = {"remember", "recall", "get", "list", "nurture", "forget", "history", "soul_mode", "status"}
 READ_ONLY = {"recall", "get", "list", "history", "status"}
@@ -185,3 +189,26 @@ async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(process.communicate(b""), 60)
     assert process.returncode == 78 and out == b""
     assert err.decode().strip().startswith("kgents: KGENTS_POSTGRES_URL must start with")
+
+
+@pytest.mark.slow
+async def test_through_kgents_serve(anchor_settings: Settings) -> None:
+    """`/mcp` on a real `kgents serve`: the bearer token is required (none or a wrong one: 401), and the tools reach
+    the server's own persona only."""
+    with running_server(anchor_settings) as server:
+        url = f"{server.url}/mcp"
+        probe = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        async with httpx.AsyncClient() as raw:
+            assert (await raw.post(url, json=probe)).status_code == 401
+            wrong = await raw.post(url, json=probe, headers={"Authorization": f"Bearer {server.token}x"})
+            assert wrong.status_code == 401
+        headers = {"Authorization": f"Bearer {server.token}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            await session(client)
+            assert data(await client.call_tool("remember", {"content": "kent's own"}))["persona"] == "kent"
+        async with httpx.AsyncClient(headers=headers, timeout=30) as raw:
+            theirs = await raw.post(f"{server.url}/v1/personas/ana/recall", json={"query": "kent's own"})
+            assert theirs.json()["hits"] == [], "what MCP remembered is kent's, not ana's"
