@@ -167,12 +167,20 @@ def kgents_command() -> str:
 
 
 @pytest.mark.slow
-async def test_over_stdio(anchor_settings: Settings, tmp_path: Path) -> None:
-    env = kgents_env(anchor_settings, persona="kent")
-    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=env)
+async def test_over_stdio(anchor_settings: Settings) -> None:
+    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(anchor_settings, "kent"))
     async with Client(params) as client:
-        transcript = await session(client)
-    (tmp_path / "transcript.json").write_text(json.dumps(transcript, indent=2))
+        await session(client)
+
+
+@pytest.mark.slow
+async def test_over_stdio_beside_a_running_server(tmp_path: Path) -> None:
+    """On the embedded default `kgents serve` owns the index: `kgents mcp` of the same home goes through it."""
+    settings = Settings(home=tmp_path / "home")
+    with running_server(settings):
+        params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(settings, "kent"))
+        async with Client(params) as client:
+            await session(client)
 
 
 async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:
