@@ -21,6 +21,7 @@ from kgents.cli import (
     search_cmd,
     serve_cmd,
     soul_cmd,
+    synapse_alive,
     synapse_cmd,
 )
 from kgents.cli.context import CliState, err_console
@@ -35,6 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 garden_cmd.app.command("search")(search_cmd.search)
+synapse_cmd.app.command("alive")(synapse_alive.alive)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")

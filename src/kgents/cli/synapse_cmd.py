@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -380,36 +379,3 @@ def adopt(
         soft_wrap=True,
     )
 
-
-@app.command()
-def alive(
-    ctx: typer.Context,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Whose relay (default: this host, e.g. the pod's own name).")
-    ] = None,
-) -> None:
-    """Exit 0 if a relay on this host beats (its heartbeat younger than its interval + 2 beats), else 2: the
-    liveness probe of a relay container. Reads only the anchor, never the index."""
-    from kgents.synapse.policy import is_alive
-
-    settings = state(ctx).settings()
-    who = host or socket.gethostname()
-
-    async def ages() -> list[float]:
-        store = await open_store(settings)
-        try:
-            now = utcnow()
-            beats = await store.relay_side().heartbeats()
-            return [
-                age
-                for hb in beats
-                if hb.host == who and is_alive(age := (now - hb.last_beat).total_seconds(), hb.interval_s)
-            ]
-        finally:
-            await store.close()
-
-    found = run(ages)
-    if not found:
-        console.print(f"no relay on {who} has beaten recently", markup=False)
-        raise typer.Exit(ExitCode.CRITICAL)
-    console.print(f"relay on {who} alive (last beat {min(found):.1f} s ago)", markup=False)
