@@ -11,7 +11,19 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd, logs, search_cmd, serve_cmd, soul_cmd, synapse_cmd
+from kgents.cli import (
+    db_cmd,
+    demo_cmd,
+    garden_cmd,
+    logs,
+    mcp_cmd,
+    portable_cmd,
+    search_cmd,
+    serve_cmd,
+    soul_cmd,
+    synapse_alive,
+    synapse_cmd,
+)
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
@@ -24,11 +36,16 @@ app = typer.Typer(
     add_completion=False,
 )
 garden_cmd.app.command("search")(search_cmd.search)
+synapse_cmd.app.command("alive")(synapse_alive.alive)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
 app.command("demo")(demo_cmd.demo)
+app.command("export")(portable_cmd.export)
+app.command("import")(portable_cmd.import_)
+app.command("forget")(portable_cmd.forget)
+app.command("mcp")(mcp_cmd.mcp)
 app.command("serve")(serve_cmd.serve)
 
 

@@ -378,3 +378,4 @@ def adopt(
         markup=False,
         soft_wrap=True,
     )
+

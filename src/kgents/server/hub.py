@@ -78,12 +78,12 @@ class MemoryHub:
         raise ValidationError(f"unknown operator action {action!r}")
 
     def mounts(self) -> dict[str, ASGIApp]:
-        """The MCP app at /mcp, when the MCP server is part of this build."""
-        try:
-            from kgents.server.mcp import build_mcp_app  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # MOUNT POINT: kgents.server.mcp.build_mcp_app(memory_for_persona) is served at /mcp
-            return {}
-        app: ASGIApp = build_mcp_app(self.memory)
+        """The MCP app at /mcp: the memory of the server's own persona (`--persona` / KGENTS_PERSONA); no tool
+        can name another."""
+        from kgents.server.mcp import build_mcp_app
+
+        persona = self.settings.persona
+        app: ASGIApp = build_mcp_app(lambda: self.memory(persona))
         return {"/mcp": app}
 
     # -- the in-process relay (embedded default) ---------------------------------------------------------------
