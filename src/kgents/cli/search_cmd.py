@@ -68,10 +68,11 @@ def search(
         from kgents.server.discovery import ServerInfo
 
         opened = await open_local_or_server(settings)
-        if isinstance(opened, ServerInfo):  # the server keeps its index caught up (it relays in-process)
+        if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
             async with RemoteMemory(opened, settings.persona) as memory:
                 found = await memory.recall(query, limit=limit, filters=filters)
-                return found, 0, False, True
+                pending = int((await memory.status())["pending"])
+                return found, pending, True, True
         synapse = opened
         try:
             pending, warn = await index_lag(synapse, wait)
