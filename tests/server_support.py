@@ -71,6 +71,13 @@ def start_server(settings: Settings, *args: str, env: dict[str, str] | None = No
     return ServerProcess(proc, info, settings)
 
 
+def cli(settings: Settings, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """`kgents *args` as a separate process on `settings`' home."""
+    return subprocess.run(
+        [str(KGENTS), *args], env=kgents_env(settings), capture_output=True, text=True, timeout=timeout
+    )
+
+
 @contextlib.contextmanager
 def running_server(settings: Settings, *args: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     server = start_server(settings, *args, env=env)

@@ -21,7 +21,7 @@ import pytest
 
 from kgents.config import Settings
 from tests.helpers import kgents_env, wait_until_sync
-from tests.server_support import KGENTS, running_server
+from tests.server_support import KGENTS, cli, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -54,12 +54,6 @@ class Tally:
             self.runs[kind] += 1
             if not ok:
                 self.failures.append(f"{kind}: {detail}")
-
-
-def cli(settings: Settings, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(KGENTS), *args], env=kgents_env(settings), capture_output=True, text=True, timeout=timeout
-    )
 
 
 def loop(deadline: float, step: Any) -> None:
