@@ -26,7 +26,8 @@ OWNER_POLL_S = 0.05
 
 
 def waiting_line(error: IndexLockedError, wait_s: float) -> str:
-    return f"kgents: waiting up to {wait_s:g} s for the embedded index ({error})"
+    owner = f"in use by {error.owner}" if error.owner else str(error)
+    return f"kgents: waiting up to {wait_s:g} s for the embedded index ({owner})"
 
 
 def tell(line: str) -> None:
