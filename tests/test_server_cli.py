@@ -38,7 +38,7 @@ def test_commands_go_through_the_server(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         assert data["coherency"]["coherency_with_truth"] == 1.0
-        assert data["coherency_note"] == f"measured by the server at {server.url}"
+        assert data["coherency_note"].endswith(f"at {server.url}") and "server" in data["coherency_note"]
         repaired = cli(settings, "synapse", "reconcile", "--json")
         assert repaired.returncode == 0, repaired.stderr
         assert json.loads(repaired.stdout)["after"]["coherency_with_truth"] == 1.0

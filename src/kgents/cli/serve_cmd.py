@@ -39,11 +39,13 @@ def serving_token_source(settings: Settings) -> str:
     return "KGENTS_SERVER_TOKEN" if settings.server_token else str(token_file(settings))
 
 
-def run_server(settings: Settings, host: str, port: int) -> None:
+def run_server(settings: Settings, host: str, port: int) -> int:
+    """Serve until stopped; returns the outbox events the server's in-process relay completed."""
     from kgents.server.run import serve as serve_until_stopped
 
-    run(lambda: serve_until_stopped(settings, host=host, port=port, announce=announce))
+    relayed = run(lambda: serve_until_stopped(settings, host=host, port=port, announce=announce))
     console.print("kgents serve: stopped", markup=False)
+    return relayed
 
 
 def serve(ctx: typer.Context, host: HostOpt = DEFAULT_HOST, port: PortOpt = DEFAULT_PORT) -> None:

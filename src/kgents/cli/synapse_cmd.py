@@ -202,7 +202,8 @@ async def gather_status(settings: Settings) -> StatusData:
             measured = await memory.synapse_coherency()
         metrics, letters, index = await anchor_facts(settings)
         report = with_age(measured["coherency"], utcnow())
-        return StatusData(metrics, report, f"measured by the server at {opened.url}", index, letters)
+        note = f"measured now by the server that owns the index and relays for it, at {opened.url}"
+        return StatusData(metrics, report, note, index, letters)
     synapse = opened
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
@@ -271,7 +272,8 @@ def run_relay(
         from kgents.cli.serve_cmd import run_server
         from kgents.server.discovery import DEFAULT_HOST
 
-        run_server(settings, DEFAULT_HOST, port)
+        processed = run_server(settings, DEFAULT_HOST, port)
+        console.print(f"synapse stopped after {processed:,} events", markup=False)
         return
 
     async def work(s: Synapse) -> int:

@@ -94,6 +94,11 @@ class MemoryHub:
         self._relay.stats.mode = "server"
         self._relay_task = asyncio.create_task(self._relay.run(), name="kgents-relay")
 
+    @property
+    def relayed(self) -> int:
+        """Outbox events the in-process relay completed."""
+        return 0 if self._relay is None else self._relay.stats.processed
+
     def stop_relay(self) -> None:
         """Ask the relay to stop after the batch in flight (safe from a signal handler)."""
         if self._relay is not None:

@@ -19,6 +19,7 @@ from kgents.errors import ConfigError, IndexLockedError
 from kgents.server.discovery import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    ServerInfo,
     ensure_token,
     home_server,
     remove_server_file,
@@ -95,13 +96,15 @@ class Serving:
     relaying: bool
 
 
-def refuse_second_server(settings: Settings) -> None:
-    """On the embedded default one process owns the index: a second server for the home is refused by name."""
+def other_server(settings: Settings) -> ServerInfo | None:
+    """The home's live server, if any. On the embedded default one process owns the index, so a second server is
+    refused by name; with the real triad many may run, and the first keeps the server file."""
     running = home_server(settings)
     if running is not None and not settings.qdrant_url:
         raise IndexLockedError(
             f"a kgents server already serves KGENTS_HOME {settings.home} at {running.url} (pid {running.pid})"
         )
+    return running
 
 
 async def serve(
@@ -110,15 +113,16 @@ async def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     announce: Callable[[Serving], None] | None = None,
-) -> None:
-    """Serve until SIGTERM / SIGINT. The index is opened (and on the embedded default owned) before the port is
-    bound, so a second server fails fast with the owner's name."""
+) -> int:
+    """Serve until SIGTERM / SIGINT; returns the outbox events its in-process relay completed. The index is
+    opened (and on the embedded default owned) before the port is bound, so a second server fails fast with the
+    owner's name."""
     from kgents.server.app import build_app
     from kgents.server.hub import MemoryHub
 
     check_host(host, settings)
     token = ensure_token(settings)
-    refuse_second_server(settings)
+    first = other_server(settings) is None
     hub = await MemoryHub.open(settings)
     try:
         sock = bind(host, port)
@@ -148,7 +152,8 @@ async def serve(
             await asyncio.wait([listening, serving], return_when=asyncio.FIRST_COMPLETED)
             listening.cancel()
             if server.started:
-                write_server_file(settings, url)
+                if first:
+                    write_server_file(settings, url)
                 if announce is not None:
                     announce(Serving(url, settings, hub.relaying))
             await serving
@@ -159,3 +164,4 @@ async def serve(
             sock.close()
     finally:
         await hub.close()  # stops the relay after its batch in flight, then closes the stores
+    return hub.relayed
