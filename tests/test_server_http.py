@@ -148,6 +148,10 @@ async def test_remote_memory_raises_the_local_errors(server: ServerProcess) -> N
             await kent.remember("x", confidence=2.0)
         with pytest.raises(ConflictError):
             await kent.remember("the same id again", entry_id=mine.id)
+        changed = await kent.update(mine.id, affinities={"joy": 0.5}, tags=("drinks", "mornings"))
+        assert changed.eigenvector_affinities == {"joy": 0.5} and changed.tags == ("drinks", "mornings")
+        with pytest.raises(ValidationError):
+            await kent.update(mine.id, tags="drinks")  # one bare string is an error, not its letters
     wrong = ServerInfo(server.url, server.token + "x")
     async with RemoteMemory(wrong, "kent") as stranger:
         with pytest.raises(BackendUnavailableError, match="refused our token"):

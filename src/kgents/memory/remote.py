@@ -140,7 +140,7 @@ class RemoteMemory:
         return [GardenEntry.from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
-        body = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+        body = {k: wire.jsonable(v) for k, v in fields.items()}
         return GardenEntry.from_dict(await self.call("PATCH", self._ref(entry), body))
 
     async def nurture(

@@ -182,17 +182,27 @@ def item_to_dict(item: MemoryItem) -> dict[str, Any]:
     data: dict[str, Any] = {
         "content": item.content,
         "type": str(item.type),
-        "tags": list(item.tags) if not isinstance(item.tags, str) else item.tags,
+        "tags": jsonable(item.tags),
         "confidence": item.confidence,
-        "evidence": list(item.evidence) if not isinstance(item.evidence, str) else item.evidence,
+        "evidence": jsonable(item.evidence),
     }
     if item.observed_at is not None:
         data["observed_at"] = item.observed_at.isoformat()
     if item.affinities is not None:
-        data["affinities"] = dict(item.affinities)
+        data["affinities"] = jsonable(item.affinities)
     if item.entry_id is not None:
         data["entry_id"] = str(item.entry_id)
     return data
+
+
+def jsonable(value: object) -> object:
+    """A field value as JSON can carry it: tuples and other sequences as lists, mappings as objects (a string
+    stays a string, so the memory can refuse a bare string where a list belongs)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def parse_uuid(value: object, what: str) -> uuid.UUID:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from kgents.config import Settings
-from kgents.errors import ConfigError, IndexLockedError
+from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
 from kgents.server.discovery import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -157,6 +157,8 @@ async def serve(
                 if announce is not None:
                     announce(Serving(url, settings, hub.relaying))
             await serving
+            if not server.started:
+                raise BackendUnavailableError("kgents serve could not start its app (the lines above say why)")
         finally:
             remove_server_file(settings)
             for sig in (signal.SIGTERM, signal.SIGINT):
