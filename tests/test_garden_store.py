@@ -434,13 +434,13 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
                 sql + " last_nurtured) VALUES ($1, 'kent', 'x', 'VALUE', 'SEED', 0.5, now(), now())", e.id
             )
     else:
-        anchor = store.anchor  # type: ignore[attr-defined]
+        db = store.db  # type: ignore[attr-defined]
 
         def work() -> None:
-            with anchor.write() as conn:
+            with db.write() as conn:
                 values = " last_nurtured) VALUES (?, 'kent', 'x', 'VALUE', 'SEED', 0.5, '', '')"
                 conn.execute(sql + values, (str(e.id),))
 
         with pytest.raises(Exception, match="continue its old version"):
-            await anchor.run(work)
+            await db.run(work)
     assert await garden.count() == 0

@@ -160,6 +160,8 @@ async def test_observed_at_round_trip_and_filters(memory: MemoryAPI) -> None:
     again = await memory.get(old.id)
     assert again.observed_at == then
     assert GardenEntry.from_dict(again.to_dict()) == again
+    recorded = (await memory.history(old.id))[0].new
+    assert recorded is not None and datetime.fromisoformat(str(recorded["observed_at"])) == then, "audited too"
     before = EntryFilter(observed_before=then + timedelta(days=1))
     after = EntryFilter(observed_after=then + timedelta(days=1))
     assert [e.id for e in await memory.list(before)] == [old.id]
@@ -245,3 +247,14 @@ def test_memory_goes_through_the_home_server(tmp_path: Path) -> None:
             assert m.recall("minimal code")[0].entry.id == entry.id
         with Memory(persona="kent", settings=Settings(home=tmp_path / "other")) as elsewhere:
             assert isinstance(elsewhere.inner, AsyncMemory)  # another home: in this process
+
+
+async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory: MemoryAPI) -> None:
+    """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
+    assert isinstance(memory, AsyncMemory)
+    crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
+    live = await memory.remember("a habit of mine, rather different")
+    for entry in crowd:
+        await memory.garden.compost(entry.id)
+    await memory.indexer.settle([e.id for e in crowd])
+    assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]

@@ -121,7 +121,7 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
             assert len(truth) == total
             assert await synapse.index.versions(collection) == {e.id: ("kent", e.version) for e in truth}
             assert await synapse.index.count(collection) == total, "the count API agrees with the scroll"
-            assert await synapse.anchor.dead_letter_count() == 0
+            assert await synapse.queue.dead_letter_count() == 0
         finally:
             await synapse.close()
 

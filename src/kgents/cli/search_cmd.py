@@ -33,7 +33,7 @@ async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
 
     if synapse.in_process:
         return (await synapse.catch_up(wait_s)).pending, True
-    pending = await synapse.anchor.queue_depth(QUEUE_DEPTH_CAP)
+    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
     return pending, bool(pending) and not (await synapse.metrics()).relays_alive
 
 

@@ -168,10 +168,10 @@ async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[st
 
     store = await open_store(settings)
     try:
-        anchor = store.relay_side()
-        metrics = await collect_metrics(anchor)
-        letters = [d.to_dict() for d in await anchor.dead_letters(5)]
-        state = await anchor.read_state()
+        queue = store.relay_side()
+        metrics = await collect_metrics(queue)
+        letters = [d.to_dict() for d in await queue.dead_letters(5)]
+        state = await queue.read_state()
     finally:
         await store.close()
     return metrics, letters, state.to_dict() if state else None
@@ -207,7 +207,7 @@ async def gather_status(settings: Settings) -> StatusData:
     synapse = opened
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
-        letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
+        letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
         await synapse.close()

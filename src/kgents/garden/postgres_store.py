@@ -18,8 +18,8 @@ from kgents.anchor import postgres as pg
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
 from kgents.garden.sql import (
     COLUMNS,
     INSERT_COLUMNS,
@@ -32,7 +32,7 @@ from kgents.garden.sql import (
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import PostgresSnapshotStore
-    from kgents.synapse.anchor_postgres import PostgresRelayAnchor
+    from kgents.synapse.queue_postgres import PostgresRelayQueue
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
@@ -92,13 +92,13 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
 
 
 def _entry(row: Any) -> GardenEntry:
-    return GardenEntry(
+    return GardenEntry.stored(
         id=row["id"],
         persona=row["persona"],
         content=row["content"],
-        entry_type=row["entry_type"],
-        lifecycle=row["lifecycle"],
-        confidence=row["confidence"],
+        entry_type=EntryType(row["entry_type"]),
+        lifecycle=Lifecycle(row["lifecycle"]),
+        confidence=float(row["confidence"]),
         planted_at=row["planted_at"],
         last_nurtured=row["last_nurtured"],
         eigenvector_affinities=row["eigenvector_affinities"],
@@ -136,11 +136,11 @@ class PostgresGardenStore:
     def pool(self) -> Any:
         return self._pool
 
-    def relay_side(self) -> PostgresRelayAnchor:
+    def relay_side(self) -> PostgresRelayQueue:
         """The relay's side of this schema, on the same pool."""
-        from kgents.synapse.anchor_postgres import PostgresRelayAnchor
+        from kgents.synapse.queue_postgres import PostgresRelayQueue
 
-        return PostgresRelayAnchor(self._pool, self.schema)
+        return PostgresRelayQueue(self._pool, self.schema)
 
     def snapshot_store(self) -> PostgresSnapshotStore:
         """The soul snapshots in this schema, on the same pool."""
@@ -149,7 +149,7 @@ class PostgresGardenStore:
         return PostgresSnapshotStore(self._pool)
 
     @pg.translate_errors
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         if not entries:
             return []
         try:

@@ -55,6 +55,16 @@ def check_id_prefix(prefix: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """Outbox rows leased to `owner` for `seconds` as they are written (see `GardenStore.insert`)."""
+
+    owner: str
+    seconds: float
+    leased: list[OutboxEvent] = field(default_factory=list, compare=False)
+    """Filled by the store: the rows it leased (empty where the store leases nothing, e.g. PostgreSQL)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One change of one entry, as the database's trigger recorded it."""
 

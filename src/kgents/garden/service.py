@@ -26,7 +26,7 @@ from kgents.garden.model import (
     check_persona,
     parse_enum,
 )
-from kgents.garden.records import AuditRecord, GardenQuery, OrderBy, check_id_prefix
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, OrderBy, check_id_prefix
 from kgents.garden.store import GardenStore
 
 MAX_CAS_ATTEMPTS = 64
@@ -74,7 +74,7 @@ class PersonaGarden:
         entry = self.new_entry(content, entry_type, **fields)
         return (await self.store.insert([entry]))[0]
 
-    async def plant_many(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def plant_many(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         """Plant all entries in one transaction: all of them, or (on any error) none. Returns them as stored (an
         entry planted under the id of a deleted one continues its version)."""
         if len(entries) > MAX_PLANT_MANY:
@@ -90,7 +90,7 @@ class PersonaGarden:
             if entry.id in ids:
                 raise ValidationError(f"entry {index} repeats the id {entry.id}")
             ids.add(entry.id)
-        return await self.store.insert(list(entries))
+        return await self.store.insert(list(entries), lease)
 
     # -- reading --------------------------------------------------------------------------------------------------
     async def get(self, entry_id: uuid.UUID | str) -> GardenEntry:

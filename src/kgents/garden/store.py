@@ -15,9 +15,9 @@ from kgents.garden.filters import EntryFilter
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import SnapshotStore
-    from kgents.synapse.anchor import RelayAnchor
+    from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
-from kgents.garden.records import AuditRecord, GardenQuery, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, OutboxEvent
 
 
 @runtime_checkable
@@ -29,10 +29,12 @@ class GardenStore(Protocol):
         """`sqlite` or `postgres`."""
         ...
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         """Insert all entries in one transaction; ConflictError (and nothing written) if any id exists. Returns the
         entries as stored: one planted under the id of a deleted entry continues that entry's version (versions
-        never go backwards for an id, so the index can tell the new row from the old one)."""
+        never go backwards for an id, so the index can tell the new row from the old one). `lease`: SQLite also
+        leases the new outbox rows to that relay in the same transaction (a writer that applies them inline);
+        PostgreSQL, whose claims are row locks, ignores it."""
         ...
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None: ...
@@ -77,7 +79,7 @@ class GardenStore(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    def relay_side(self) -> RelayAnchor:
+    def relay_side(self) -> RelayQueue:
         """The relay's side of this anchor (claims, heartbeats, index state), sharing the connection or pool."""
         ...
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kgents.errors import BackendUnavailableError
 from kgents.garden.model import GardenEntry
+from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
+from kgents.synapse.apply import LIGHT_BATCH, embed
+from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse
 
@@ -36,17 +39,37 @@ class Indexer:
         self.relay.stats.mode = "inline"
 
     async def plant(self, garden: PersonaGarden, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
-        stored = await garden.plant_many(entries)
-        await self.settle([e.id for e in stored])
+        """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
+        them as written and remove the rows."""
+        lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
+        if len(entries) > LIGHT_BATCH:  # embed beside the insert (the apply then finds the vectors in the cache)
+            embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+            texts = [e.content for e in entries]
+            stored, _ = await asyncio.gather(garden.plant_many(entries, lease), embed(embedder, texts))
+        else:
+            stored = await garden.plant_many(entries, lease)
+        leased = [
+            ClaimedEvent(e.seq, e.entry_id, e.persona, e.operation.value, e.entry_version, e.created_at, e.attempts)
+            for e in lease.leased
+        ]
+        await self.settle([e.id for e in stored], {e.id: EntryState.of(e) for e in stored}, leased)
         return stored
 
-    async def settle(self, ids: Sequence[uuid.UUID]) -> None:
+    async def settle(
+        self,
+        ids: Sequence[uuid.UUID],
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> None:
         """Apply the entries' pending rows now; wait for rows another relay is applying. BackendUnavailableError
         if the index is down (the rows stay for the relay: the write itself is kept)."""
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         wanted = set(ids)
         while True:
-            outcome = await self.relay.apply_entries(ids)
+            # the embedded index is ours alone, so its state cannot change under us; elsewhere it is read
+            state = self.synapse.state if self.synapse.in_process else None
+            outcome = await self.relay.apply_entries(ids, state, written, leased)
+            written, leased = None, ()  # a second round claims afresh and re-reads the truth
             if outcome.outage:
                 raise BackendUnavailableError(
                     f"the vector index is unavailable ({self.relay.stats.last_error}); the write is kept and will be"
@@ -67,4 +90,4 @@ class Indexer:
 
     async def pending(self, ids: Sequence[uuid.UUID]) -> bool:
         """Whether any outbox row of these entries is still there."""
-        return bool(await self.synapse.anchor.pending_of(ids))
+        return bool(await self.synapse.queue.pending_of(ids))

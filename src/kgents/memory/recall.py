@@ -7,7 +7,7 @@ truth still passes the filter (the index may lag by milliseconds).
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import replace
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import check_text
 from kgents.memory.api import RecallHit
+from kgents.resonance.protocols import IndexHit
+from kgents.synapse.apply import embed
 from kgents.synapse.runtime import Synapse
 
 MAX_LIMIT = 200
@@ -46,10 +48,25 @@ async def recall(
     # at open. On the real triad a reindex elsewhere may switch it: one read per recall.
     state = synapse.state if synapse.in_process else await synapse.refresh_state()
     embedder = synapse.embedders(state.active.embedder)
-    vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+    vector = (await embed(embedder, [query]))[0]
     if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
         return []
-    hits = await synapse.index.search(state.active.collection, vector, persona, flt, limit * OVERFETCH, min_score)
+    fetch = limit * OVERFETCH
+    # Leaving COMPOST out in the index halves its speed; the truth leaves it out anyway, so the index is asked
+    # without that condition first, and with it only if COMPOST crowded the page out.
+    loose = replace(flt, include_compost=True) if not flt.lifecycles and not flt.include_compost else flt
+    for asked in dict.fromkeys((loose, flt)):
+        hits = await synapse.index.search(state.active.collection, vector, persona, asked, fetch, min_score)
+        found = await _hydrate(synapse, persona, hits, flt, limit, explain)
+        if len(found) == limit or len(hits) < fetch:
+            break
+    return found
+
+
+async def _hydrate(
+    synapse: Synapse, persona: str, hits: list[IndexHit], flt: EntryFilter, limit: int, explain: bool
+) -> list[RecallHit]:
+    """The hits the truth still holds and `flt` accepts, best first, at most `limit`."""
     rows = await synapse.store.get_many(persona, [h.id for h in hits])
     found: list[RecallHit] = []
     for hit in hits:

@@ -87,7 +87,10 @@ def search_filter(persona: str, flt: EntryFilter) -> qm.Filter:
     must.extend(qm.FieldCondition(key="tags", match=qm.MatchValue(value=tag)) for tag in terms.tags)
     for key, (low, below) in terms.ranges.items():
         must.append(qm.FieldCondition(key=key, range=qm.Range(gte=low, lt=below)))
-    return qm.Filter(must=must)
+    must_not: list[qm.Condition] = [
+        qm.FieldCondition(key="lifecycle", match=qm.MatchValue(value=s)) for s in terms.excluded_stages
+    ]
+    return qm.Filter(must=must, must_not=must_not or None)
 
 
 def _not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:

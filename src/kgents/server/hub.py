@@ -65,9 +65,9 @@ class MemoryHub:
 
     async def ready(self) -> dict[str, Any]:
         """Raises unless the anchor and the index both answer."""
-        pending = await self.synapse.anchor.queue_depth(1)
+        pending = await self.synapse.queue.queue_depth(1)
         await self.synapse.index.collections()
-        return {"anchor": self.synapse.anchor.backend, "index": self.synapse.index.backend, "pending": pending > 0}
+        return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
 
     async def operator(self, action: str, persona: str) -> dict[str, Any]:
         if action == "coherency":

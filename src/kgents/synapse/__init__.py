@@ -7,10 +7,10 @@ and an embedder resolver.
 
 from __future__ import annotations
 
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, compare, measure, reconcile
 from kgents.synapse.metrics import RelayStats, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitBreaker, CircuitState
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
@@ -24,8 +24,8 @@ __all__ = [
     "ReconcileReport",
     "ReindexReport",
     "Relay",
-    "RelayAnchor",
     "RelayConfig",
+    "RelayQueue",
     "RelayStats",
     "SearchHit",
     "SemanticSearch",

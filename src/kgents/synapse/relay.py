@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +28,6 @@ from typing import Any
 
 from kgents.clock import utcnow
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import Claim, ClaimLostError, RelayAnchor
 from kgents.synapse.apply import (
     ApplyResult,
     EmbedderResolver,
@@ -39,7 +38,8 @@ from kgents.synapse.apply import (
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, Target
+from kgents.synapse.queue import Claim, ClaimLostError, RelayQueue
+from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, IndexState, Target
 
 log = logging.getLogger("kgents.synapse")
 
@@ -86,13 +86,13 @@ class Relay:
 
     def __init__(
         self,
-        anchor: RelayAnchor,
+        queue: RelayQueue,
         index: VectorIndex,
         embedders: EmbedderResolver,
         config: RelayConfig | None = None,
         relay_id: str | None = None,
     ) -> None:
-        self.anchor = anchor
+        self.queue = queue
         self.index = index
         self.embedders = embedders
         self.config = config or RelayConfig()
@@ -120,18 +120,33 @@ class Relay:
     # -- one batch -------------------------------------------------------------------------------------------
     async def run_once(self) -> BatchOutcome:
         """Claim one batch and settle every event in it; returns what happened."""
-        return await self._run(lambda: self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s))
+        return await self._run(lambda: self.queue.claim(self.relay_id, self.config.batch_size, self.config.lease_s))
 
-    async def apply_entries(self, ids: Sequence[uuid.UUID]) -> BatchOutcome:
-        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply."""
-        return await self._run(lambda: self.anchor.claim_entries(self.relay_id, ids, self.config.lease_s))
+    async def apply_entries(
+        self,
+        ids: Sequence[uuid.UUID],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> BatchOutcome:
+        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply. `state`:
+        the index state when the caller knows it (else it is read); `written`: entries the caller has just
+        inserted, as inserted (no re-read, and no index lookup: their points are new); `leased`: their rows,
+        leased to this relay as they were written."""
+        claiming = lambda: self.queue.claim_entries(self.relay_id, ids, self.config.lease_s, leased)  # noqa: E731
+        return await self._run(claiming, state, written)
 
-    async def _run(self, claiming: Callable[[], AbstractAsyncContextManager[Claim]]) -> BatchOutcome:
+    async def _run(
+        self,
+        claiming: Callable[[], AbstractAsyncContextManager[Claim]],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+    ) -> BatchOutcome:
         outcome = BatchOutcome()
         if not self.breaker.allow(time.monotonic()):
             self.stats.circuit = self.breaker.state
             return outcome
-        state = await self.anchor.read_state()
+        state = state or await self.queue.read_state()
         if state is None:
             return outcome
         self.stats.generation = state.generation
@@ -148,7 +163,7 @@ class Relay:
                 if not claim.events:
                     return outcome
                 try:
-                    results = await self._settle(claim, fence, resolved, outcome)
+                    results = await self._settle(claim, fence, resolved, outcome, written)
                 except IndexOutageError as exc:
                     self._outage(exc)
                     outcome.outage = True
@@ -166,16 +181,25 @@ class Relay:
         return outcome
 
     async def _settle(
-        self, claim: Claim, fence: _Fence, resolved: list[tuple[Target, Embedder]], outcome: BatchOutcome
+        self,
+        claim: Claim,
+        fence: _Fence,
+        resolved: list[tuple[Target, Embedder]],
+        outcome: BatchOutcome,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
     ) -> list[ApplyResult]:
         """Apply the batch to every target (each write fenced), then settle every event with the claim: a
-        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`)."""
+        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`). Entries
+        the caller has just `written` (and holds the claim on since) are applied as written, as new points."""
         by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
         for event in claim.events:
             by_entry.setdefault(event.entry_id, []).append(event)
-        current = await claim.current(list(by_entry))
+        fresh = written is not None and all(i in written for i in by_entry)
+        current = written if written is not None and fresh else await claim.current(list(by_entry))
         rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
-        results = [await apply_to_target(self.index, emb, target, rows, fence) for target, emb in resolved]
+        results = [
+            await apply_to_target(self.index, emb, target, rows, fence, assume_new=fresh) for target, emb in resolved
+        ]
         self.breaker.record_success()
         self.stats.circuit = self.breaker.state
         failed = _merge_failures(results)
@@ -204,7 +228,7 @@ class Relay:
         if not fence.armed or fence.claim is None:
             return
         try:
-            await self.anchor.requeue(fence.claim.events)
+            await self.queue.requeue(fence.claim.events)
         except Exception as err:
             log.warning(
                 "synapse: could not requeue %d events after losing the claim (%s); run `kgents synapse reconcile`",
@@ -249,7 +273,7 @@ class Relay:
     async def beat(self) -> None:
         """Write this relay's heartbeat and add its new counts to the anchor's totals."""
         snapshot = self.stats.snapshot()
-        await self.anchor.beat(
+        await self.queue.beat(
             Heartbeat(
                 self.relay_id,
                 os.getpid(),
@@ -267,14 +291,14 @@ class Relay:
         snapshot = snapshot or self.stats.snapshot()
         delta = self.stats.unreported()
         if any(delta):
-            await self.anchor.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
+            await self.queue.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
             self.stats.mark_reported(delta)
 
     async def measure_coherency(self) -> None:
         """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
-        state = await self.anchor.read_state()
+        state = await self.queue.read_state()
         if state is not None:
-            report = await measure(self.anchor, self.index, state.active)
+            report = await measure(self.queue, self.index, state.active)
             self.stats.coherency = report.to_dict()
 
     async def _heartbeat_loop(self) -> None:
@@ -320,7 +344,7 @@ class Relay:
         open."""
         beats = asyncio.create_task(self._heartbeat_loop())
         try:
-            async with self.anchor.listen(self._wake) as notified:
+            async with self.queue.listen(self._wake) as notified:
                 poll = self.config.poll_interval_s if notified else self.config.idle_poll_s
                 while not self._stopping:
                     try:
@@ -343,7 +367,7 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await beats
             with contextlib.suppress(Exception):
-                await self.anchor.forget(self.relay_id)
+                await self.queue.forget(self.relay_id)
 
 
 def measure_pause(interval_s: float, took_s: float) -> float:

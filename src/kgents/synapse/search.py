@@ -19,8 +19,8 @@ from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, check_persona, check_text
 from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import VectorIndex
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver
+from kgents.synapse.queue import RelayQueue
 
 MAX_LIMIT = 200
 OVERFETCH = 2
@@ -38,11 +38,9 @@ class SearchHit:
 class SemanticSearch:
     """`find_by_semantic_similarity` and `find_similar` over the active collection of one anchor."""
 
-    def __init__(
-        self, store: GardenStore, anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver
-    ) -> None:
+    def __init__(self, store: GardenStore, queue: RelayQueue, index: VectorIndex, embedders: EmbedderResolver) -> None:
         self.store = store
-        self.anchor = anchor
+        self.queue = queue
         self.index = index
         self.embedders = embedders
 
@@ -63,7 +61,7 @@ class SemanticSearch:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
         filters = filters or EntryFilter()
-        state = await self.anchor.read_state()
+        state = await self.queue.read_state()
         if state is None:
             return []
         embedder = self.embedders(state.active.embedder)

@@ -71,7 +71,7 @@ class Claim(Protocol):
         ...
 
 
-class RelayAnchor(Protocol):
+class RelayQueue(Protocol):
     @property
     def backend(self) -> str: ...
 
@@ -82,10 +82,11 @@ class RelayAnchor(Protocol):
         ...
 
     def claim_entries(
-        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
     ) -> AbstractAsyncContextManager[Claim]:
         """Claim the outbox rows of these entries, due or not, under the same rules as `claim` (rows of an entry
-        another relay holds are left to it): a writer applying its own change inline."""
+        another relay holds are left to it): a writer applying its own change inline. `leased`: rows the store
+        leased to `relay_id` as it wrote them (SQLite), taken as the claim when they cover every entry."""
         ...
 
     def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from kgents.synapse.anchor import NOTIFY_CHANNEL, ClaimLostError, lock_key
+from kgents.synapse.queue import NOTIFY_CHANNEL, ClaimLostError, lock_key
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -187,7 +187,7 @@ async def _claim(conn: Any, sql: str, arg: Any) -> PostgresClaim:
     return PostgresClaim(conn, events)
 
 
-class PostgresRelayAnchor:
+class PostgresRelayQueue:
     backend = "postgres"
 
     def __init__(self, pool: Any, schema: str) -> None:
@@ -200,7 +200,7 @@ class PostgresRelayAnchor:
         return self._claimed(_CLAIM, limit)
 
     def claim_entries(
-        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
     ) -> AbstractAsyncContextManager[PostgresClaim]:
         return self._claimed(_CLAIM_ENTRIES, list(ids))
 
