@@ -83,6 +83,10 @@ async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, 
     assert data(await client.call_tool("status", {}))["entries"] == 1
     bad = await client.call_tool("remember", {"content": "x", "type": "OPINION"})
     assert "type must be one of" in error_text(bad) or "entry_type must be one of" in error_text(bad)
+    bad_filter = await client.call_tool("recall", {"query": "code", "types": ["OPINION"]})
+    assert "entry_types must be one of" in error_text(bad_filter)
+    bad_time = await client.call_tool("remember", {"content": "x", "observed_at": "yesterday"})
+    assert "observed_at must be an ISO-8601 timestamp" in error_text(bad_time)
     assert data(await client.call_tool("forget", {"entry_id": planted["id"]}))["forgotten"] == planted["id"]
     assert data(await client.call_tool("recall", {"query": "simplicity in code"}))["hits"] == []
     assert "no garden entry" in error_text(await client.call_tool("get", {"entry_id": planted["id"]})).lower()

@@ -259,3 +259,14 @@ async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory
         await memory.garden.compost(entry.id)
     await memory.indexer.settle([e.id for e in crowd])
     assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]
+
+
+async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
+    """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
+    assert isinstance(memory, AsyncMemory)
+    store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
+    if store.backend == "sqlite":
+        shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
+    else:
+        shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
+    assert len(shared) == 1

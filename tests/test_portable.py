@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kgents import AsyncMemory, EntryFilter
+from kgents import AsyncMemory, EntryFilter, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ValidationError
 from kgents.garden import PersonaGarden
@@ -221,3 +221,11 @@ def test_a_bad_line_is_named_and_nothing_parsed() -> None:
         with pytest.raises(ValidationError) as raised:
             parse_bundle(lines)
         assert str(raised.value).startswith(message), (message, str(raised.value))
+
+
+async def test_a_large_memory_exports_whole(memory: AsyncMemory) -> None:
+    items = [MemoryItem(f"fact {i} about the garden", tags=["bulk"]) for i in range(10_050)]
+    await memory.remember_many(items)
+    bundle = await read_bundle(memory.garden.store, snapshots_of(memory), "kent")
+    assert len(bundle.entries) == len({e.id for e in bundle.entries}) == 10_050, "two pages, every entry once"
+    assert len(parse_bundle(bundle_lines(bundle)).entries) == 10_050

@@ -20,14 +20,15 @@ from typing import Any
 
 from kgents.errors import ValidationError
 from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import GardenQuery, OrderBy
+from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy
 from kgents.garden.store import GardenStore
 from kgents.soul.model import SoulState, check_soul_id
 from kgents.soul.snapshot import SnapshotStore
 
 FORMAT = "kgents-memory"
 FORMAT_VERSION = 1
-_PAGE = 1000
+_PAGE = MAX_QUERY_LIMIT
+"""Entries read per query: most memories come out of one query (one consistent read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +95,20 @@ def bundle_lines(bundle: MemoryBundle) -> list[str]:
 
 
 async def read_bundle(store: GardenStore, snapshots: SnapshotStore, persona: str) -> MemoryBundle:
-    """Every entry of `persona` (COMPOST too), oldest first, and every soul snapshot of it."""
+    """Every entry of `persona` (COMPOST too), oldest first, and every soul snapshot of it. Beyond one page, an
+    entry planted meanwhile may be left out or a deleted one kept; none appears twice."""
     persona = check_persona(persona)
-    entries: list[GardenEntry] = []
+    found: dict[Any, GardenEntry] = {}
+    offset = 0
     while True:
-        query = GardenQuery(order_by=OrderBy.PLANTED, descending=False, limit=_PAGE, offset=len(entries))
+        query = GardenQuery(order_by=OrderBy.PLANTED, descending=False, limit=_PAGE, offset=offset)
         page = await store.query(persona, None, query)
-        entries.extend(page)
+        for entry in page:
+            found.setdefault(entry.id, entry)
+        offset += len(page)
         if len(page) < _PAGE:
             break
+    entries = list(found.values())
     souls: list[SoulRecord] = []
     for soul_id, revision in await snapshots.souls(persona):
         state = await snapshots.get(persona, soul_id)

@@ -107,9 +107,14 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         ] = None,
     ) -> dict[str, Any]:
         """Store one memory of this persona; it can be recalled as soon as this returns."""
-        when = _when(observed_at, "observed_at")
-        entry = await call(
-            lambda m: m.remember(content, type=type, tags=tags or (), confidence=confidence, observed_at=when)
+        entry = await call(  # checked inside `call`: a bad value is the tool's one-line error
+            lambda m: m.remember(
+                content,
+                type=type,
+                tags=tags or (),
+                confidence=confidence,
+                observed_at=_when(observed_at, "observed_at"),
+            )
         )
         return dict(entry.to_dict())
 
@@ -124,8 +129,14 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         include_compost: Annotated[bool, Field(description="Also retired (COMPOST) entries.")] = False,
     ) -> dict[str, Any]:
         """Memories of this persona closest in meaning to the query, best first, each with its score."""
-        flt = entry_filter(types, tags, min_confidence, include_compost=include_compost)
-        hits = await call(lambda m: m.recall(query, limit=limit, filters=flt, min_score=min_score))
+        hits = await call(
+            lambda m: m.recall(
+                query,
+                limit=limit,
+                filters=entry_filter(types, tags, min_confidence, include_compost=include_compost),
+                min_score=min_score,
+            )
+        )
         return {"hits": [hit.to_dict() for hit in hits]}
 
     @server.tool(annotations=READ_ONLY)
@@ -147,8 +158,14 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         offset: Annotated[int, Field(description="Skip this many first (paging).", ge=0)] = 0,
     ) -> dict[str, Any]:
         """Memories of this persona, filtered and ordered (most confident first by default)."""
-        flt = entry_filter(types, tags, min_confidence, lifecycles, text)
-        entries = await call(lambda m: m.list(flt, order_by=order_by, limit=limit, offset=offset))
+        entries = await call(
+            lambda m: m.list(
+                entry_filter(types, tags, min_confidence, lifecycles, text),
+                order_by=order_by,
+                limit=limit,
+                offset=offset,
+            )
+        )
         return {"entries": [e.to_dict() for e in entries]}
 
     @server.tool(annotations=WRITES)
