@@ -84,6 +84,13 @@ class _Shared(FaultyIndex):
         return None
 
 
+def in_process_only(memory: MemoryAPI) -> AsyncMemory:
+    """The memory, for a test that reaches under the face (composting, connections); skipped through a server."""
+    if not isinstance(memory, AsyncMemory):
+        pytest.skip("reaches under the face (the garden, the stores): in-process only")
+    return memory
+
+
 @pytest.fixture
 async def memory(open_memory: Opener) -> MemoryAPI:
     return await open_memory("kent")
@@ -131,8 +138,7 @@ async def test_forget_removes_from_recall(memory: MemoryAPI) -> None:
 
 
 async def test_compost_left_out_unless_asked(memory: MemoryAPI) -> None:
-    if not isinstance(memory, AsyncMemory):
-        pytest.skip("composting is not part of the face (the CLI and the garden do it)")
+    memory = in_process_only(memory)
     entry = await memory.remember("an old habit of long functions")
     await memory.garden.compost(entry.id)
     await memory.indexer.settle([entry.id])
@@ -251,8 +257,7 @@ def test_memory_goes_through_the_home_server(tmp_path: Path) -> None:
 
 async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory: MemoryAPI) -> None:
     """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
-    if not isinstance(memory, AsyncMemory):
-        pytest.skip("composting is not part of the face (the CLI and the garden do it)")
+    memory = in_process_only(memory)
     crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
     live = await memory.remember("a habit of mine, rather different")
     for entry in crowd:
@@ -263,7 +268,7 @@ async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory
 
 async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
     """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
-    assert isinstance(memory, AsyncMemory)
+    memory = in_process_only(memory)
     store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
     if store.backend == "sqlite":
         shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
