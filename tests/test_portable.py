@@ -140,8 +140,8 @@ async def test_import_is_idempotent_by_id_and_keeps_dates(memory: AsyncMemory) -
 
 
 async def sqlite_rows(memory: AsyncMemory, sql: str, params: Sequence[Any]) -> list[Any]:
-    anchor = memory.garden.store.anchor  # type: ignore[attr-defined]
-    return list(await anchor.run(lambda: anchor.conn.execute(sql, params).fetchall()))
+    db = memory.garden.store.db  # type: ignore[attr-defined]
+    return list(await db.run(lambda: db.conn.execute(sql, params).fetchall()))
 
 
 async def rows_of(memory: AsyncMemory, persona: str) -> dict[str, int]:
