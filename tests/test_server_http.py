@@ -184,6 +184,10 @@ def test_a_stale_server_file_is_ignored_and_replaced(tmp_path: Path) -> None:
     stale = {"url": "http://127.0.0.1:9", "pid": _dead_pid(), "started_at": 1.0}
     server_file(settings).write_text(json.dumps(stale))
     assert find_server(settings) is None
+    with subprocess.Popen(["sleep", "30"]) as alive:  # a live pid that is no server: /livez does not answer
+        server_file(settings).write_text(json.dumps(stale | {"pid": alive.pid}))
+        assert find_server(settings) is None
+        alive.kill()
     with running_server(settings) as running:
         assert json.loads(server_file(settings).read_text())["pid"] == running.proc.pid
 
