@@ -19,10 +19,14 @@ from kgents.cli import (
     ghost_cmd,
     invoke_cmd,
     logs,
+    mcp_cmd,
     metrics_cmd,
+    portable_cmd,
     search_cmd,
+    serve_cmd,
     soul_cmd,
     status_cmd,
+    synapse_alive,
     synapse_cmd,
 )
 from kgents.cli.context import CliState, err_console
@@ -37,6 +41,7 @@ app = typer.Typer(
     add_completion=False,
 )
 garden_cmd.app.command("search")(search_cmd.search)
+synapse_cmd.app.command("alive")(synapse_alive.alive)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
@@ -45,9 +50,14 @@ app.add_typer(metrics_cmd.app, name="metrics")
 app.command("demo")(demo_cmd.demo)
 app.command("chat")(chat_cmd.chat)
 app.command("dream")(chat_cmd.dream)
-app.command("status")(status_cmd.status)
+app.command("export")(portable_cmd.export)
+app.command("forget")(portable_cmd.forget)
 app.command("ghost")(ghost_cmd.ghost)
+app.command("import")(portable_cmd.import_)
 app.command("invoke")(invoke_cmd.invoke_path)
+app.command("mcp")(mcp_cmd.mcp)
+app.command("serve")(serve_cmd.serve)
+app.command("status")(status_cmd.status)
 
 
 def _print_version(value: bool) -> None:

@@ -45,6 +45,22 @@ class AsyncMemory:
         self._soul: SoulService | None = None
         self._garden: PersonaGarden | None = None
         self._indexer: Indexer | None = None
+        self._owns_stack = True
+
+    @classmethod
+    def shared(cls, synapse: Synapse, spark: SparkStore, persona: str) -> AsyncMemory:
+        """A memory of `persona` over a stack opened once for many personas (`kgents serve`): it uses the
+        synapse (store, index) and the Spark but leaves them open when it closes; their opener closes them."""
+        memory = cls(persona, synapse.settings)
+        memory._owns_stack = False
+        memory._store = synapse.store
+        memory._synapse = synapse
+        memory._soul = SoulService(
+            spark, synapse.store.snapshot_store(), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
+        )
+        memory._garden = PersonaGarden(synapse.store, memory.persona)
+        memory._indexer = Indexer(synapse)
+        return memory
 
     @classmethod
     async def open(
@@ -88,6 +104,8 @@ class AsyncMemory:
     async def close(self) -> None:
         synapse, soul = self._synapse, self._soul
         self._store = self._synapse = self._soul = self._garden = self._indexer = None
+        if not self._owns_stack:
+            return
         try:
             if soul is not None:
                 await soul.spark.close()
