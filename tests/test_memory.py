@@ -275,3 +275,22 @@ async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> No
     else:
         shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
     assert len(shared) == 1
+
+
+async def test_reassess_compost_with_successor_nudge_and_interactions(memory: MemoryAPI) -> None:
+    old = await memory.remember("I always use tabs", type=EntryType.PREFERENCE, confidence=0.8)
+    lowered = await memory.reassess(old.id, confidence=0.3, evidence="said spaces are fine now")
+    assert (lowered.confidence, lowered.lifecycle) == (0.3, Lifecycle.SEED)
+    assert "said spaces are fine now" in lowered.evidence
+    new = await memory.remember("I use spaces now", type=EntryType.PREFERENCE)
+    gone = await memory.compost(str(old.id)[:8], successor=new.id, evidence="changed their mind")
+    assert gone.lifecycle is Lifecycle.COMPOST and f"superseded-by:{new.id}" in gone.tags
+    assert [h.entry.id for h in await memory.recall("tabs or spaces")] == [new.id], "COMPOST is left out"
+    before = await memory.soul()
+    after = await memory.nudge({"joy": 0.04, "aesthetic": -5.0})
+    assert after.eigenvectors["joy"][0] == pytest.approx(min(1.0, before.eigenvectors["joy"][0] + 0.04))
+    assert after.eigenvectors["aesthetic"][0] == 0.0, "kept within [0, 1]"
+    counted = await memory.record_interaction(tokens=12)
+    assert counted.interactions == after.interactions + 1
+    with pytest.raises(ValidationError):
+        await memory.reassess(new.id, confidence=1.5)
