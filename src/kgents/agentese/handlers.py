@@ -24,10 +24,31 @@ REGISTRY = Registry()
 
 
 async def triad_health(ctx: AgentContext) -> TriadHealth:
+    """Through this home's server when one runs (it owns the embedded index and measures it), else here."""
+    served = await _served_health(ctx)
+    if served is not None:
+        return served
     return await collect_health(ctx.settings, ctx.thresholds, record=ctx.record)
 
 
+async def _served_health(ctx: AgentContext) -> TriadHealth | None:
+    import asyncio
+
+    from kgents.server.discovery import find_server
+
+    info = await asyncio.to_thread(find_server, ctx.settings)
+    if info is None:
+        return None
+    from kgents.memory.remote import RemoteMemory
+
+    async with RemoteMemory(info, ctx.settings.persona) as remote:
+        return TriadHealth.from_dict(await remote.call("GET", "/health", absolute=True))
+
+
 async def part_health(ctx: AgentContext, name: str) -> PartHealth:
+    served = await _served_health(ctx)
+    if served is not None and (part := served.part(name)) is not None:
+        return part
     probes = default_probes(record=ctx.record)
     health = await collect_health(ctx.settings, ctx.thresholds, probes={name: probes[name]})
     found = health.part(name)

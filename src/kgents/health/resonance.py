@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.health.drift import append_sample, read_history, sample_from_coherency
 from kgents.health.levels import Thresholds, resonance_verdict
 from kgents.health.model import Level, PartHealth
+
+if TYPE_CHECKING:
+    from kgents.synapse.runtime import Synapse
 
 STAND_IN_MAX_AGE_S = 120.0
 """A relay's or the history's coherency older than this is not used in place of a measurement."""
@@ -31,27 +34,34 @@ async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | No
     from kgents.errors import IndexLockedError
     from kgents.synapse.runtime import open_synapse
 
-    name = index_name(settings)
     try:
         synapse = await open_synapse(settings)
     except IndexLockedError as exc:
         return await _stand_in(settings, t, str(exc))
     try:
-        report = await synapse.coherency()
-        state = synapse.state
-        embedder = synapse.embedders(state.active.embedder)
-        vector = embedder.embed([PROBE_QUERY])[0]
-        from kgents.garden.filters import EntryFilter
-
-        began = time.perf_counter()
-        await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
-        search_ms = (time.perf_counter() - began) * 1000.0
-        points = await synapse.index.count(state.active.collection)
-        data = report.to_dict()
-        if record:
-            await append_sample(synapse.store, sample_from_coherency(data, record, (await synapse.metrics()).to_dict()))
+        return await measure_resonance(synapse, settings, t, record=record)
     finally:
         await synapse.close()
+
+
+async def measure_resonance(
+    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None
+) -> PartHealth:
+    """The resonance part measured over an opened stack (a probe's own, or the server's, which owns the index)."""
+    from kgents.garden.filters import EntryFilter
+
+    name = index_name(settings)
+    report = await synapse.coherency()
+    state = synapse.state
+    embedder = synapse.embedders(state.active.embedder)
+    vector = embedder.embed([PROBE_QUERY])[0]
+    began = time.perf_counter()
+    await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
+    search_ms = (time.perf_counter() - began) * 1000.0
+    points = await synapse.index.count(state.active.collection)
+    data = report.to_dict()
+    if record:
+        await append_sample(synapse.store, sample_from_coherency(data, record, (await synapse.metrics()).to_dict()))
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}
     verdict = resonance_verdict(report.coherency_with_truth, search_ms, name, counts, t)
     figures: dict[str, Any] = {

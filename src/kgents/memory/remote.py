@@ -69,9 +69,10 @@ class RemoteMemory:
         await self._client.aclose()
 
     # -- the wire ------------------------------------------------------------------------------------------------
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One request under this persona; the parsed JSON answer (None for 204), or the error it stands for."""
-        url = self._base + path
+    async def call(self, method: str, path: str, body: Any = None, *, absolute: bool = False) -> Any:
+        """One request under this persona (`absolute`: a server-wide path under /v1, e.g. /health); the parsed JSON
+        answer (None for 204), or the error it stands for."""
+        url = ("/v1" + path) if absolute else self._base + path
         try:
             response = await self._client.request(method, url, json=body)
         except httpx.TimeoutException:

@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kgents.config import check_persona
 from kgents.errors import ConfigError, ValidationError
+from kgents.health.model import TriadHealth
+from kgents.health.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from kgents.health.prometheus import render_prometheus
 from kgents.memory import wire
 from kgents.memory.api import MemoryAPI
 
@@ -42,6 +45,10 @@ class Backend(Protocol):
     async def operator(self, action: str, persona: str) -> dict[str, Any]:
         """Operator-wide synapse actions (`coherency`, `reconcile`) answered by the index's owner; sample ids in
         the answer are only `persona`'s."""
+        ...
+
+    async def health(self) -> TriadHealth:
+        """The triad's health, measured by this server (the owner of the embedded index)."""
         ...
 
 
@@ -281,9 +288,17 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
             code, _ = wire.error_code(exc)
             return JSONResponse({"status": "unready", "code": code, "error": str(exc)}, status_code=503)
 
+    async def health(request: Request) -> Response:
+        return JSONResponse((await backend.health()).to_dict())
+
+    async def metrics(request: Request) -> Response:
+        return Response(render_prometheus(await backend.health()), media_type=PROMETHEUS_CONTENT_TYPE)
+
     routes: list[BaseRoute] = [
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/v1/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     operator_routes = (
         ("/synapse/coherency", operator(backend, "coherency"), "GET"),

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 from starlette.types import ASGIApp
 
 from kgents.config import Settings, check_persona
 from kgents.errors import ValidationError
+from kgents.health.collect import collect_health, default_probes
+from kgents.health.levels import Thresholds
+from kgents.health.model import PartHealth, TriadHealth
+from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryAPI
 from kgents.memory.local import AsyncMemory
 from kgents.soul import open_spark
@@ -76,6 +81,17 @@ class MemoryHub:
         if action == "reconcile":
             return (await self.synapse.reconcile()).to_dict()
         raise ValidationError(f"unknown operator action {action!r}")
+
+    async def health(self) -> TriadHealth:
+        """Health collected here: the resonance part over this server's own stack (it owns the embedded index, so
+        no probe could open it), the other parts by their usual probes; the in-process relay keeps the outbox
+        drained, so no drain first."""
+        probes = default_probes(record="server")
+        probes["resonance"] = partial(self._resonance, record="server")
+        return await collect_health(self.settings, probes=probes, drain=False)
+
+    async def _resonance(self, settings: Settings, t: Thresholds, *, record: str | None) -> PartHealth:
+        return await measure_resonance(self.synapse, settings, t, record=record)
 
     def mounts(self) -> dict[str, ASGIApp]:
         """The MCP app at /mcp: the memory of the server's own persona (`--persona` / KGENTS_PERSONA); no tool
