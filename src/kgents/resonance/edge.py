@@ -35,19 +35,25 @@ import qdrant_edge as qe
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.index_common import (
+    META_LEXICAL,
     PAYLOAD_INDEXES,
     check_collection_name,
     check_limit,
     check_metadata,
     check_vector,
+    lexical_flagged,
     metadata_for,
     needs_stamp,
     parse_id,
     plan_writes,
     stored_index_id,
+    stored_lexical,
 )
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
 from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
+
+LEXICAL_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
 
 T = TypeVar("T")
 
@@ -89,9 +95,21 @@ def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
     )
 
 
+def _point(point: IndexPoint, vector: list[float], lexical: bool) -> qe.Point:
+    if not lexical:
+        return qe.Point(point.id, vector, point.payload.to_dict())
+    terms = point.lexical or SparseTerms((), ())
+    sparse = qe.SparseVector(list(terms.indices), list(terms.values))
+    return qe.Point(point.id, {"": vector, LEXICAL_VECTOR: sparse}, point.payload.to_dict())
+
+
+_NO_LEXICAL = qe.Filter(must_not=[qe.HasVectorCondition(LEXICAL_VECTOR)])
+
+
 class _Collection:
-    def __init__(self, shard: qe.EdgeShard, embedder: str, dimension: int) -> None:
+    def __init__(self, shard: qe.EdgeShard, embedder: str, dimension: int, lexical: bool = False) -> None:
         self.shard = shard
+        self.lexical = lexical
         self.embedder = embedder
         self.dimension = dimension
         self.write_lock = asyncio.Lock()
@@ -167,7 +185,7 @@ class EdgeIndex:
             raise BackendUnavailableError("the embedded vector index is closed")
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    def _load_shard(self, name: str, dimension: int, fresh_start: bool = True) -> qe.EdgeShard:
+    def _load_shard(self, name: str, dimension: int, fresh_start: bool = True, lexical: bool = False) -> qe.EdgeShard:
         if fresh_start:
             recover(self._dir(name))
         shard_dir = self._dir(name) / LIVE
@@ -176,6 +194,7 @@ class EdgeIndex:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            sparse_vectors={LEXICAL_VECTOR: LEXICAL_PARAMS} if lexical else None,
             optimizers=optimizers,
             hnsw_config=HNSW,
         )
@@ -204,8 +223,9 @@ class EdgeIndex:
             if meta is None:
                 raise NotFoundError(f"vector collection {name!r} does not exist")
             embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
-            shard = await self._run(self._load_shard, name, dimension)
-            opened = self._open[name] = _Collection(shard, embedder, dimension)
+            lexical = stored_lexical(meta)
+            shard = await self._run(self._load_shard, name, dimension, True, lexical)
+            opened = self._open[name] = _Collection(shard, embedder, dimension, lexical)
             return opened
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
@@ -217,10 +237,10 @@ class EdgeIndex:
         if meta is not None:
             check_metadata(name, meta, embedder, dimension)
             if needs_stamp(name, meta, index_id):
-                self._write_meta(name, metadata_for(embedder, dimension, index_id))
+                self._write_meta(name, {**meta, **metadata_for(embedder, dimension, index_id)})
         else:
             self._dir(name).mkdir(parents=True, exist_ok=True)
-            self._write_meta(name, metadata_for(embedder, dimension, index_id))
+            self._write_meta(name, {**metadata_for(embedder, dimension, index_id), META_LEXICAL: ANALYZER})
         await self._collection(name)
 
     def _write_meta(self, name: str, meta: dict[str, Any]) -> None:
@@ -275,12 +295,12 @@ class EdgeIndex:
             # existing ones carry the engine-side `version <= new` condition.
             fresh = [p for p in todo if p.id not in stored]
             if fresh:
-                batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in fresh]
+                batch = [_point(p, vectors[p.id], col.lexical) for p in fresh]
                 insert = qe.UpdateOperation.upsert_points(batch, update_mode=qe.UpdateMode.InsertOnly)
                 await self._apply(col, insert)
             known = [p for p in todo if p.id in stored]
             if known:
-                batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in known]
+                batch = [_point(p, vectors[p.id], col.lexical) for p in known]
                 guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
                 await self._apply(col, qe.UpdateOperation.upsert_points(batch, condition=guard))
         col.written_since_check += len(todo)
@@ -310,9 +330,15 @@ class EdgeIndex:
         col = await self._collection(collection)
         if not ids:
             return {}
+        with_vector = [LEXICAL_VECTOR] if col.lexical else False
         async with col.gate.read():
-            records = await self._run(col.shard.retrieve, list(ids), True, False)
-        return {parse_id(r.id): PointPayload.from_dict(r.payload or {}) for r in records}
+            records = await self._run(col.shard.retrieve, list(ids), True, with_vector)
+        return {
+            parse_id(r.id): lexical_flagged(
+                PointPayload.from_dict(r.payload or {}), not col.lexical or LEXICAL_VECTOR in (r.vector or {})
+            )
+            for r in records
+        }
 
     async def search(
         self,
@@ -350,7 +376,52 @@ class EdgeIndex:
                     payload = r.payload or {}
                     out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
                 if offset is None:
-                    return out
+                    break
+            if col.lexical:  # a point without its lexical vector is stale
+                for entry_id in await self._scroll_ids(col, _NO_LEXICAL):
+                    out[entry_id] = (out.get(entry_id, ("", -1))[0], -1)
+        return out
+
+    async def _scroll_ids(self, col: _Collection, flt: qe.Filter) -> list[uuid.UUID]:
+        ids: list[uuid.UUID] = []
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=False, with_vector=False
+            )
+            records, offset = await self._run(col.shard.scroll, request)
+            ids.extend(parse_id(r.id) for r in records)
+            if offset is None:
+                return ids
+
+    # -- LexicalIndex ---------------------------------------------------------------------------------------
+
+    async def has_lexical(self, collection: str) -> bool:
+        return (await self._collection(collection)).lexical
+
+    async def search_lexical(
+        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
+    ) -> list[IndexHit]:
+        col = await self._collection(collection)
+        check_limit(limit)
+        if not col.lexical or not terms:
+            return []
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(qe.SparseVector(list(terms.indices), list(terms.values)), using=LEXICAL_VECTOR),
+            filter=search_filter(flt),
+            with_payload=True,
+            with_vector=False,
+        )
+        async with col.gate.read():
+            hits = await self._run(col.shard.query, request)
+        return [IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits]
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        col = await self._collection(collection)
+        if col.lexical and ids:
+            async with col.write_lock:
+                await self._apply(col, qe.UpdateOperation.delete_vectors(list(ids), [LEXICAL_VECTOR]))
 
     async def count(self, collection: str) -> int:
         col = await self._collection(collection)
@@ -426,14 +497,14 @@ class EdgeIndex:
                 live.rename(old)
                 build.rename(live)
                 try:
-                    shard = await self._run(self._load_shard, name, col.dimension, False)
+                    shard = await self._run(self._load_shard, name, col.dimension, False, col.lexical)
                     for operation in replay:
                         await self._run(shard.update, operation)
                 except BaseException:
                     # Back to the old shard, which already holds every write.
                     shutil.rmtree(live, ignore_errors=True)
                     old.rename(live)
-                    col.shard = await asyncio.to_thread(self._load_shard, name, col.dimension, False)
+                    col.shard = await asyncio.to_thread(self._load_shard, name, col.dimension, False, col.lexical)
                     raise
                 col.shard = shard
             await asyncio.to_thread(shutil.rmtree, old, True)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kgents.errors import ValidationError
+from kgents.resonance.lexical import SparseTerms
 
 Vectors = npt.NDArray[np.float32]
 """A (n, dimension) float32 array, rows L2-normalised (cosine = dot product)."""
@@ -81,6 +82,9 @@ class IndexPoint:
     id: uuid.UUID
     vector: Sequence[float] | npt.NDArray[np.float32]
     payload: PointPayload
+    lexical: SparseTerms | None = None
+    """The entry's BM25 terms (`lexical.document_terms`), written beside the vector where the collection keeps
+    a lexical signal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +177,24 @@ class VectorIndex(Protocol):
     async def count(self, collection: str) -> int: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LexicalIndex(Protocol):
+    """An index that also keeps the lexical signal (sparse BM25 vectors, see `lexical.py`) of a collection.
+
+    A collection keeps it when it was created with it (older ones hold dense vectors only until a reindex).
+    A point of such a collection without its lexical vector reads as stale in `versions` (version -1) and as
+    needing re-embedding in `retrieve` (empty content hash), so coherency counts it and reconcile repairs it."""
+
+    async def has_lexical(self, collection: str) -> bool: ...
+
+    async def search_lexical(
+        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
+    ) -> list[IndexHit]:
+        """BM25 (the index applies IDF) over the points that pass `flt`, best first."""
+        ...
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        """Remove the lexical vector of these points (an operator's or a test's tool)."""
+        ...

@@ -27,6 +27,7 @@ from kgents.synapse.policy import CircuitState
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
@@ -105,6 +106,9 @@ class Synapse:
 
     def search(self) -> SemanticSearch:
         return SemanticSearch(self.store, self.anchor, self.index, self.embedders)
+
+    def recall(self) -> HybridRecall:
+        return HybridRecall(self.store, self.anchor, self.index, self.embedders)
 
     def in_process_relay(self) -> Relay:
         """This process's own relay (one per Synapse, so its counters add up across drains)."""

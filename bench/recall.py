@@ -1,0 +1,192 @@
+"""Recall on real conversations (LoCoMo): dense, lexical and hybrid recall in one run, plus the paraphrase bench.
+
+Every turn of a conversation is planted as one memory of one persona (content "<speaker>: <text>"), the relay
+indexes them (embedded SQLite + Qdrant Edge, a temporary KGENTS_HOME), and each question is asked in that
+persona. Scored as the data set's README says: recall_any@k (an evidence turn among the top k) for k = 5, 10,
+20, and recall_all@10, overall and per category; plus search p50/p95 (query embedding included) and plant +
+index time. No language model anywhere. The data is read by path and never copied.
+
+    python bench/recall.py ../shared/data/locomo-dev [--modes dense,lexical,hybrid] [--fusion rrf,weighted]
+        [--pools 100] [--no-paraphrase]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from kgents.config import Settings
+from kgents.garden import PersonaGarden
+from kgents.stats import percentile
+from kgents.synapse.fusion import Fusion, RecallMode
+from kgents.synapse.recall import HybridRecall
+from kgents.synapse.relay import RelayConfig
+from kgents.synapse.runtime import Synapse, open_synapse
+
+KS = (5, 10, 20)
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+console = Console(width=150)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    conv: str
+    dia_id: str
+    content: str
+    observed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    conv: str
+    category: int
+    text: str
+    evidence: frozenset[str]
+
+
+@dataclass(slots=True)
+class Score:
+    hits: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, category: int, ranked: list[str], evidence: frozenset[str]) -> None:
+        for key in ("all", CATEGORIES[category]):
+            for k in KS:
+                self.hits[f"{key}@any{k}"].append(bool(evidence & set(ranked[:k])))
+            self.hits[f"{key}@all10"].append(evidence <= set(ranked[:10]))
+
+    def rate(self, key: str) -> float:
+        values = self.hits[key]
+        return 100.0 * sum(values) / len(values) if values else 0.0
+
+
+def session_date(raw: str) -> datetime | None:
+    """The session's date as the data set writes it ("1:56 pm on 8 May, 2023"); kept for observed_at."""
+    try:
+        return datetime.strptime(raw, "%I:%M %p on %d %B, %Y")
+    except ValueError:
+        return None
+
+
+def load(folder: Path) -> tuple[list[Turn], list[Question]]:
+    turns = [
+        Turn(r["conv"], r["dia_id"], f"{r['speaker']}: {r['text']}", session_date(r["date_time"]))
+        for r in map(json.loads, (folder / "turns.jsonl").read_text().splitlines())
+    ]
+    questions = [
+        Question(r["conv"], int(r["category"]), r["question"], frozenset(r["evidence"]))
+        for r in map(json.loads, (folder / "questions.jsonl").read_text().splitlines())
+        if r["evidence"]
+    ]
+    return turns, questions
+
+
+def persona_of(conv: str) -> str:
+    return f"locomo-{conv}"
+
+
+async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str], float]:
+    """Plant every turn and drain the relay; the entry id → dia_id map and the seconds it took."""
+    began = time.perf_counter()
+    by_conv: dict[str, list[Turn]] = defaultdict(list)
+    for t in turns:
+        by_conv[t.conv].append(t)
+    dia: dict[Any, str] = {}
+    for conv, conv_turns in by_conv.items():
+        garden = PersonaGarden(synapse.store, persona_of(conv))
+        entries = [garden.new_entry(t.content, "INSIGHT") for t in conv_turns]
+        for entry, turn in zip(entries, conv_turns, strict=True):
+            dia[entry.id] = turn.dia_id
+        await garden.plant_many(entries)
+    await synapse.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
+    return dia, time.perf_counter() - began
+
+
+async def ask_all(
+    recall: HybridRecall, questions: list[Question], dia: dict[Any, str], mode: RecallMode, label: str
+) -> Score:
+    score = Score()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(label, total=len(questions))
+        for q in questions:
+            began = time.perf_counter()
+            hits = await recall.recall(persona_of(q.conv), q.text, max(KS), mode=mode)
+            score.latencies_ms.append((time.perf_counter() - began) * 1000)
+            score.add(q.category, [dia[h.entry.id] for h in hits], q.evidence)
+            progress.advance(task)
+    return score
+
+
+def table(results: dict[str, Score], plant_s: float, n_turns: int) -> Table:
+    out = Table(title=f"LoCoMo recall ({n_turns:,} turns planted and indexed in {plant_s:.1f} s)")
+    out.add_column("system")
+    out.add_column("slice")
+    for k in KS:
+        out.add_column(f"any@{k}", justify="right")
+    out.add_column("all@10", justify="right")
+    out.add_column("search p50/p95 ms", justify="right")
+    for name, score in results.items():
+        p50, p95 = percentile(score.latencies_ms, 0.5) or 0.0, percentile(score.latencies_ms, 0.95) or 0.0
+        for key in ("all", *CATEGORIES.values()):
+            n = len(score.hits[f"{key}@all10"])
+            row = [f"{score.rate(f'{key}@any{k}'):.1f}" for k in KS] + [f"{score.rate(f'{key}@all10'):.1f}"]
+            timing = f"{p50:.2f} / {p95:.2f}" if key == "all" else ""
+            out.add_row(name if key == "all" else "", f"{key} ({n})", *row, timing)
+    return out
+
+
+def systems(args: argparse.Namespace) -> list[tuple[str, RecallMode, Fusion, int]]:
+    out: list[tuple[str, RecallMode, Fusion, int]] = []
+    for mode in (RecallMode(m) for m in args.modes.split(",")):
+        pools = [int(p) for p in args.pools.split(",")]
+        if mode is not RecallMode.HYBRID:
+            out.append((mode.value, mode, Fusion.RRF, pools[0]))
+            continue
+        for fusion in (Fusion(f) for f in args.fusion.split(",")):
+            out.extend((f"hybrid {fusion.value} pool {p}", mode, fusion, p) for p in pools)
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="the LoCoMo folder (turns.jsonl, questions.jsonl)")
+    parser.add_argument("--modes", default="dense,lexical,hybrid")
+    parser.add_argument("--fusion", default="rrf")
+    parser.add_argument("--pools", default="100")
+    parser.add_argument("--no-paraphrase", action="store_true")
+    args = parser.parse_args()
+    turns, questions = load(args.data)
+    results: dict[str, Score] = {}
+    with tempfile.TemporaryDirectory() as home:
+        synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
+        try:
+            dia, plant_s = await plant_all(synapse, turns)
+            for name, mode, fusion, pool in systems(args):
+                recall = HybridRecall(
+                    synapse.store, synapse.anchor, synapse.index, synapse.embedders, pool=pool, fusion=fusion
+                )
+                results[name] = await ask_all(recall, questions, dia, mode, name)
+        finally:
+            await synapse.close()
+    console.print(table(results, plant_s, len(turns)))
+    if not args.no_paraphrase:
+        sys.stdout.flush()
+        process = await asyncio.create_subprocess_exec(sys.executable, str(Path(__file__).with_name("paraphrase.py")))
+        await process.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
