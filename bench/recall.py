@@ -148,15 +148,16 @@ def table(results: dict[str, Score], plant_s: float, n_turns: int) -> Table:
     return out
 
 
-def systems(args: argparse.Namespace) -> list[tuple[str, RecallMode, Fusion, int]]:
-    out: list[tuple[str, RecallMode, Fusion, int]] = []
+def systems(args: argparse.Namespace) -> list[tuple[str, RecallMode, Fusion, int, float]]:
+    out: list[tuple[str, RecallMode, Fusion, int, float]] = []
+    pools = [int(p) for p in args.pools.split(",")]
     for mode in (RecallMode(m) for m in args.modes.split(",")):
-        pools = [int(p) for p in args.pools.split(",")]
         if mode is not RecallMode.HYBRID:
-            out.append((mode.value, mode, Fusion.RRF, pools[0]))
+            out.append((mode.value, mode, Fusion.RRF, pools[0], 1.0))
             continue
         for fusion in (Fusion(f) for f in args.fusion.split(",")):
-            out.extend((f"hybrid {fusion.value} pool {p}", mode, fusion, p) for p in pools)
+            for w in (float(x) for x in args.dense_weights.split(",")):
+                out.extend((f"hybrid {fusion.value} pool {p} dense×{w:g}", mode, fusion, p, w) for p in pools)
     return out
 
 
@@ -166,6 +167,7 @@ async def main() -> None:
     parser.add_argument("--modes", default="dense,lexical,hybrid")
     parser.add_argument("--fusion", default="rrf")
     parser.add_argument("--pools", default="100")
+    parser.add_argument("--dense-weights", default="1.0", help="dense weight(s) of the fusion (lexical: 1)")
     parser.add_argument("--no-paraphrase", action="store_true")
     args = parser.parse_args()
     turns, questions = load(args.data)
@@ -174,9 +176,15 @@ async def main() -> None:
         synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
         try:
             dia, plant_s = await plant_all(synapse, turns)
-            for name, mode, fusion, pool in systems(args):
+            for name, mode, fusion, pool, weight in systems(args):
                 recall = HybridRecall(
-                    synapse.store, synapse.anchor, synapse.index, synapse.embedders, pool=pool, fusion=fusion
+                    synapse.store,
+                    synapse.anchor,
+                    synapse.index,
+                    synapse.embedders,
+                    pool=pool,
+                    fusion=fusion,
+                    dense_weight=weight,
                 )
                 results[name] = await ask_all(recall, questions, dia, mode, name)
         finally:

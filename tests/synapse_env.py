@@ -18,6 +18,7 @@ from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, measure
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import collection_prefix, ensure_state
 from tests.synapse_support import CountingEmbedder, FaultyIndex
@@ -93,6 +94,9 @@ class Env:
 
     def search(self) -> SemanticSearch:
         return SemanticSearch(self.store, self.anchor, self.index, self.resolve)
+
+    def recall(self) -> HybridRecall:
+        return HybridRecall(self.store, self.anchor, self.index, self.resolve)
 
     async def current_state(self) -> IndexState:
         state = await self.anchor.read_state()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgents.errors import BackendUnavailableError
+from kgents.resonance.lexical import SparseTerms
 from kgents.resonance.protocols import (
     CollectionInfo,
     Embedder,
@@ -140,6 +141,20 @@ class FaultyIndex:
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         self._check()
         return dict(await self.inner.versions(collection))
+
+    async def has_lexical(self, collection: str) -> bool:
+        self._check()
+        return bool(await self.inner.has_lexical(collection))
+
+    async def search_lexical(
+        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
+    ) -> list[IndexHit]:
+        self._check()
+        return list(await self.inner.search_lexical(collection, terms, flt, limit))
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        self._check()
+        await self.inner.drop_lexical(collection, ids)
 
     async def count(self, collection: str) -> int:
         self._check()
