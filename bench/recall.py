@@ -20,16 +20,20 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
+from kgents.resonance.embedders import DEFAULT_EMBEDDER
+from kgents.resonance.lexical import STOP_WORDS
 from kgents.stats import percentile
 from kgents.synapse.fusion import Fusion, RecallMode
 from kgents.synapse.recall import HybridRecall
@@ -115,17 +119,82 @@ async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str]
     return dia, time.perf_counter() - began
 
 
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """The experiments beyond fusion (measured, see the report): each off by default."""
+
+    maxsim: float = 0.0
+    """Weight of token-level MaxSim (static token vectors) added to the fused score of the top RERANK."""
+    context: float = 0.0
+    """Share of the better neighbouring turn's score added to a turn's (same session, adjacent dia_id)."""
+    dense_content_words: bool = False
+    """Embed only the question's content words (question and stop words dropped) for the dense side."""
+
+
+RERANK = 50
+
+
+def neighbours(dia_id: str) -> tuple[str, str]:
+    session, turn = dia_id.split(":")
+    return f"{session}:{int(turn) - 1}", f"{session}:{int(turn) + 1}"
+
+
+def with_context(ranked: list[tuple[str, float]], share: float) -> list[str]:
+    scores = dict(ranked)
+    boosted = {
+        d: s + share * max((scores.get(n, 0.0) for n in neighbours(d)), default=0.0) for d, s in ranked
+    }
+    return sorted(boosted, key=lambda d: -boosted[d])
+
+
+@lru_cache(maxsize=2)
+def unit_table(embedder: Any) -> Any:
+    return embedder._table / np.maximum(np.linalg.norm(embedder._table, axis=1, keepdims=True), 1e-9)
+
+
+def maxsim(embedder: Any, query: str, docs: list[str]) -> list[float]:
+    """Mean over the query's tokens of the best cosine to any token of the document (static token vectors)."""
+    table = unit_table(embedder)
+    q_ids = [i for i in embedder.token_ids([query])[0]]
+    q_ids = [i for i, t in zip(q_ids, embedder._tokenizer.decode_batch([[i] for i in q_ids]), strict=True)
+             if t.strip().lower() not in STOP_WORDS] or q_ids
+    if not q_ids:
+        return [0.0] * len(docs)
+    q = table[q_ids]
+    out = []
+    for ids in embedder.token_ids(docs):
+        out.append(float((q @ table[ids].T).max(axis=1).mean()) if ids else 0.0)
+    return out
+
+
 async def ask_all(
-    recall: HybridRecall, questions: list[Question], dia: dict[Any, str], mode: RecallMode, label: str
+    recall: HybridRecall,
+    questions: list[Question],
+    dia: dict[Any, str],
+    mode: RecallMode,
+    label: str,
+    extras: Extras = Extras(),
 ) -> Score:
     score = Score()
+    static = getattr(recall.embedders(DEFAULT_EMBEDDER), "inner", recall.embedders(DEFAULT_EMBEDDER))
+    depth = RERANK if extras.maxsim or extras.context else max(KS)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(label, total=len(questions))
         for q in questions:
             began = time.perf_counter()
-            hits = await recall.recall(persona_of(q.conv), q.text, max(KS), mode=mode)
+            text = q.text
+            if extras.dense_content_words and mode is RecallMode.DENSE:
+                text = " ".join(w for w in q.text.split() if w.lower().strip("?,.!'") not in STOP_WORDS) or q.text
+            hits = await recall.recall(persona_of(q.conv), text, depth, mode=mode)
+            scored = [(dia[h.entry.id], h.score) for h in hits]
+            if extras.maxsim:
+                sims = maxsim(static, q.text, [h.entry.content for h in hits])
+                scored = sorted(
+                    ((d, s + extras.maxsim * m) for (d, s), m in zip(scored, sims, strict=True)), key=lambda x: -x[1]
+                )
+            ranked = with_context(scored, extras.context) if extras.context else [d for d, _ in scored]
             score.latencies_ms.append((time.perf_counter() - began) * 1000)
-            score.add(q.category, [dia[h.entry.id] for h in hits], q.evidence)
+            score.add(q.category, ranked, q.evidence)
             progress.advance(task)
     return score
 
@@ -165,9 +234,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="the LoCoMo folder (turns.jsonl, questions.jsonl)")
     parser.add_argument("--modes", default="dense,lexical,hybrid")
-    parser.add_argument("--fusion", default="rrf")
+    parser.add_argument("--fusion", default="weighted")
     parser.add_argument("--pools", default="100")
     parser.add_argument("--dense-weights", default="1.0", help="dense weight(s) of the fusion (lexical: 1)")
+    parser.add_argument("--maxsim", default="", help="MaxSim weights to try on the hybrid (e.g. 0.2,0.5)")
+    parser.add_argument("--context", default="", help="neighbouring-turn shares to try on the hybrid (e.g. 0.3)")
+    parser.add_argument("--dense-content-words", action="store_true", help="also: dense on content words only")
     parser.add_argument("--no-paraphrase", action="store_true")
     args = parser.parse_args()
     turns, questions = load(args.data)
@@ -187,6 +259,22 @@ async def main() -> None:
                     dense_weight=weight,
                 )
                 results[name] = await ask_all(recall, questions, dia, mode, name)
+            best = HybridRecall(synapse.store, synapse.anchor, synapse.index, synapse.embedders)
+            for w in (float(x) for x in args.maxsim.split(",") if x):
+                label = f"hybrid + maxsim×{w:g}"
+                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))
+            for c in (float(x) for x in args.context.split(",") if x):
+                label = f"hybrid + context×{c:g}"
+                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(context=c))
+            if args.maxsim and args.context:
+                w, c = float(args.maxsim.split(",")[-1]), float(args.context.split(",")[0])
+                label = f"hybrid + maxsim×{w:g} + context×{c:g}"
+                extras = Extras(maxsim=w, context=c)
+                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, extras)
+            if args.dense_content_words:
+                label = "dense, content words"
+                extras = Extras(dense_content_words=True)
+                results[label] = await ask_all(best, questions, dia, RecallMode.DENSE, label, extras)
         finally:
             await synapse.close()
     console.print(table(results, plant_s, len(turns)))
