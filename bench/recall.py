@@ -20,8 +20,8 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -141,9 +141,7 @@ def neighbours(dia_id: str) -> tuple[str, str]:
 
 def with_context(ranked: list[tuple[str, float]], share: float) -> list[str]:
     scores = dict(ranked)
-    boosted = {
-        d: s + share * max((scores.get(n, 0.0) for n in neighbours(d)), default=0.0) for d, s in ranked
-    }
+    boosted = {d: s + share * max((scores.get(n, 0.0) for n in neighbours(d)), default=0.0) for d, s in ranked}
     return sorted(boosted, key=lambda d: -boosted[d])
 
 
@@ -156,8 +154,11 @@ def maxsim(embedder: Any, query: str, docs: list[str]) -> list[float]:
     """Mean over the query's tokens of the best cosine to any token of the document (static token vectors)."""
     table = unit_table(embedder)
     q_ids = [i for i in embedder.token_ids([query])[0]]
-    q_ids = [i for i, t in zip(q_ids, embedder._tokenizer.decode_batch([[i] for i in q_ids]), strict=True)
-             if t.strip().lower() not in STOP_WORDS] or q_ids
+    q_ids = [
+        i
+        for i, t in zip(q_ids, embedder._tokenizer.decode_batch([[i] for i in q_ids]), strict=True)
+        if t.strip().lower() not in STOP_WORDS
+    ] or q_ids
     if not q_ids:
         return [0.0] * len(docs)
     q = table[q_ids]
@@ -226,7 +227,7 @@ def systems(args: argparse.Namespace) -> list[tuple[str, RecallMode, Fusion, int
             continue
         for fusion in (Fusion(f) for f in args.fusion.split(",")):
             for w in (float(x) for x in args.dense_weights.split(",")):
-                out.extend((f"hybrid {fusion.value} pool {p} dense×{w:g}", mode, fusion, p, w) for p in pools)
+                out.extend((f"hybrid {fusion.value} pool {p} dense x{w:g}", mode, fusion, p, w) for p in pools)
     return out
 
 
@@ -261,14 +262,14 @@ async def main() -> None:
                 results[name] = await ask_all(recall, questions, dia, mode, name)
             best = HybridRecall(synapse.store, synapse.anchor, synapse.index, synapse.embedders)
             for w in (float(x) for x in args.maxsim.split(",") if x):
-                label = f"hybrid + maxsim×{w:g}"
+                label = f"hybrid + maxsim x{w:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))
             for c in (float(x) for x in args.context.split(",") if x):
-                label = f"hybrid + context×{c:g}"
+                label = f"hybrid + context x{c:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(context=c))
             if args.maxsim and args.context:
                 w, c = float(args.maxsim.split(",")[-1]), float(args.context.split(",")[0])
-                label = f"hybrid + maxsim×{w:g} + context×{c:g}"
+                label = f"hybrid + maxsim x{w:g} + context x{c:g}"
                 extras = Extras(maxsim=w, context=c)
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, extras)
             if args.dense_content_words:

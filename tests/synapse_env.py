@@ -16,9 +16,9 @@ from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, measure
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.recall import HybridRecall
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import collection_prefix, ensure_state
 from tests.synapse_support import CountingEmbedder, FaultyIndex

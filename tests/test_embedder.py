@@ -8,8 +8,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
-from typing import Any, ClassVar
+from types import ModuleType
 
 import numpy as np
 import pytest

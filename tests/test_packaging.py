@@ -45,5 +45,6 @@ def test_the_wheel_carries_py_typed_license_and_notices(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "kgents/py.typed" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
-    assert {f"kgents/resonance/models/{m}/NOTICE" for m in ("minilm-static-256", "minilm-mpnet-static-384", "minilm-onnx")} <= names
+    models = ("minilm-static-256", "minilm-mpnet-static-384", "minilm-onnx")
+    assert {f"kgents/resonance/models/{m}/NOTICE" for m in models} <= names
     assert "kgents/resonance/models/minilm-onnx/tokenizer.json" in names

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np

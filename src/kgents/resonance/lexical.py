@@ -2,7 +2,7 @@
 
 Text → lowercase word tokens (Unicode letters and digits) → English stop words and question words dropped →
 Snowball (Porter2) stems from `snowballstemmer` → term ids (CRC-32 of the stem). A document's weight for a
-term is BM25's saturated term frequency, `tf·(k1+1) / (tf + k1·(1 − b + b·len/AVG_LEN))`; the index multiplies
+term is BM25's saturated term frequency, `tf·(k1+1) / (tf + k1·(1 - b + b·len/AVG_LEN))`; the index multiplies
 it by the term's IDF over the collection at query time (Qdrant's `Modifier.IDF`, on both adapters), so the
 score of a query is BM25. A fixed AVG_LEN (memories are short notes, not pages) keeps a document's vector a pure
 function of its own text: the relay writes it beside the dense vector, and the content hash covers both.
@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -29,14 +30,14 @@ AVG_LEN = 12.0
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
-STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing don down during each few for from further had has have having he her
-    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now
-    of off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves s t ll re ve d m""".split()
-)
+_STOP_TEXT = """a about above after again against all am an and any are as at be because been before being below
+    between both
+    but by can could did do does doing don down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off
+    on once only or other our ours ourselves out over own same she should so some such than that the their theirs
+    them themselves then there these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours yourself yourselves s t ll re ve d m"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
 """English function words (the customary short list) and the question words: they say what is asked, not
 what about."""
 
@@ -53,7 +54,7 @@ class SparseTerms:
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:  # type: ignore[name-defined]
+def _stemmer() -> Any:
     return snowballstemmer.stemmer("english")
 
 

@@ -109,7 +109,9 @@ def _point(point: IndexPoint, vector: list[float], lexical: bool) -> qm.PointStr
         return qm.PointStruct(id=str(point.id), vector=vector, payload=point.payload.to_dict())
     terms = point.lexical or SparseTerms((), ())
     sparse = qm.SparseVector(indices=list(terms.indices), values=list(terms.values))
-    return qm.PointStruct(id=str(point.id), vector={"": vector, LEXICAL_VECTOR: sparse}, payload=point.payload.to_dict())
+    return qm.PointStruct(
+        id=str(point.id), vector={"": vector, LEXICAL_VECTOR: sparse}, payload=point.payload.to_dict()
+    )
 
 
 class QdrantServerIndex:
@@ -358,9 +360,7 @@ class QdrantServerIndex:
         await self._dimension(collection)
         if self._lexical.get(collection, False) and ids:
             selector = qm.PointIdsList(points=[str(i) for i in ids])
-            await self._call(
-                self._client.delete_vectors(collection, [LEXICAL_VECTOR], selector, wait=True), collection
-            )
+            await self._call(self._client.delete_vectors(collection, [LEXICAL_VECTOR], selector, wait=True), collection)
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         await self._dimension(collection)

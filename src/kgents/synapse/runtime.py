@@ -24,10 +24,10 @@ from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.recall import HybridRecall
 from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
