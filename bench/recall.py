@@ -30,6 +30,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import paraphrase
+
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
@@ -200,6 +202,50 @@ async def ask_all(
     return score
 
 
+PARAPHRASE_PERSONA = "paraphrase"
+
+
+async def plant_paraphrase(synapse: Synapse) -> dict[Any, int]:
+    """bench/paraphrase.py's garden as one persona's memories: entry id → its index in GARDEN."""
+    garden = PersonaGarden(synapse.store, PARAPHRASE_PERSONA)
+    entries = [garden.new_entry(text, "PREFERENCE") for text in paraphrase.GARDEN]
+    await garden.plant_many(entries)
+    return {e.id: i for i, e in enumerate(entries)}
+
+
+async def paraphrase_scores(
+    recall: HybridRecall, targets: dict[Any, int], mode: RecallMode, extras: Extras = Extras()
+) -> list[float]:
+    """recall@1, recall@3 and MRR on QUERIES, then on HOLDOUT (a target not in the top 50 ranks as 51)."""
+    static = getattr(recall.embedders(DEFAULT_EMBEDDER), "inner", recall.embedders(DEFAULT_EMBEDDER))
+    out: list[float] = []
+    for queries in (paraphrase.QUERIES, paraphrase.HOLDOUT):
+        ranks = []
+        for query, target in queries:
+            hits = await recall.recall(PARAPHRASE_PERSONA, query, len(paraphrase.GARDEN), mode=mode)
+            scored = [(targets[h.entry.id], h.score) for h in hits]
+            if extras.maxsim:
+                sims = maxsim(static, query, [h.entry.content for h in hits])
+                scored = sorted(
+                    ((t, sc + extras.maxsim * m) for (t, sc), m in zip(scored, sims, strict=True)), key=lambda x: -x[1]
+                )
+            order = [t for t, _ in scored]
+            ranks.append(order.index(target) + 1 if target in order else 51)
+        r = np.asarray(ranks)
+        out += [float((r == 1).mean()), float((r <= 3).mean()), float((1.0 / r).mean())]
+    return out
+
+
+def paraphrase_table(rows: dict[str, list[float]]) -> Table:
+    out = Table(title="bench/paraphrase.py's garden through recall (queries share no word with their memory)")
+    out.add_column("system")
+    for name in ("r@1", "r@3", "MRR", "holdout r@1", "holdout r@3", "holdout MRR"):
+        out.add_column(name, justify="right")
+    for name, values in rows.items():
+        out.add_row(name, *(f"{v:.2f}" for v in values))
+    return out
+
+
 def table(results: dict[str, Score], plant_s: float, n_turns: int) -> Table:
     out = Table(title=f"LoCoMo recall ({n_turns:,} turns planted and indexed in {plant_s:.1f} s)")
     out.add_column("system")
@@ -218,16 +264,21 @@ def table(results: dict[str, Score], plant_s: float, n_turns: int) -> Table:
     return out
 
 
-def systems(args: argparse.Namespace) -> list[tuple[str, RecallMode, Fusion, int, float]]:
-    out: list[tuple[str, RecallMode, Fusion, int, float]] = []
+System = tuple[str, RecallMode, Fusion, int, float, float]
+
+
+def systems(args: argparse.Namespace) -> list[System]:
+    out: list[System] = []
     pools = [int(p) for p in args.pools.split(",")]
     for mode in (RecallMode(m) for m in args.modes.split(",")):
         if mode is not RecallMode.HYBRID:
-            out.append((mode.value, mode, Fusion.RRF, pools[0], 1.0))
+            out.append((mode.value, mode, Fusion.RRF, pools[0], 1.0, 0.0))
             continue
         for fusion in (Fusion(f) for f in args.fusion.split(",")):
             for w in (float(x) for x in args.dense_weights.split(",")):
-                out.extend((f"hybrid {fusion.value} pool {p} dense x{w:g}", mode, fusion, p, w) for p in pools)
+                for c in (float(x) for x in args.coverage_powers.split(",")):
+                    name = f"hybrid {fusion.value} pool {{}} dense x{w:g} coverage^{c:g}"
+                    out.extend((name.format(p), mode, fusion, p, w, c) for p in pools)
     return out
 
 
@@ -241,6 +292,7 @@ async def main() -> None:
     parser.add_argument("--maxsim", default="", help="MaxSim weights to try on the hybrid (e.g. 0.2,0.5)")
     parser.add_argument("--context", default="", help="neighbouring-turn shares to try on the hybrid (e.g. 0.3)")
     parser.add_argument("--dense-content-words", action="store_true", help="also: dense on content words only")
+    parser.add_argument("--coverage-powers", default="3", help="power(s) of the lexical query coverage")
     parser.add_argument("--no-paraphrase", action="store_true")
     args = parser.parse_args()
     turns, questions = load(args.data)
@@ -248,8 +300,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
         try:
+            targets = await plant_paraphrase(synapse)
             dia, plant_s = await plant_all(synapse, turns)
-            for name, mode, fusion, pool, weight in systems(args):
+            para: dict[str, list[float]] = {}
+            for name, mode, fusion, pool, weight, power in systems(args):
                 recall = HybridRecall(
                     synapse.store,
                     synapse.anchor,
@@ -258,12 +312,15 @@ async def main() -> None:
                     pool=pool,
                     fusion=fusion,
                     dense_weight=weight,
+                    coverage_power=power,
                 )
                 results[name] = await ask_all(recall, questions, dia, mode, name)
+                para[name] = await paraphrase_scores(recall, targets, mode)
             best = HybridRecall(synapse.store, synapse.anchor, synapse.index, synapse.embedders)
             for w in (float(x) for x in args.maxsim.split(",") if x):
                 label = f"hybrid + maxsim x{w:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))
+                para[label] = await paraphrase_scores(best, targets, RecallMode.HYBRID, Extras(maxsim=w))
             for c in (float(x) for x in args.context.split(",") if x):
                 label = f"hybrid + context x{c:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(context=c))
@@ -279,6 +336,7 @@ async def main() -> None:
         finally:
             await synapse.close()
     console.print(table(results, plant_s, len(turns)))
+    console.print(paraphrase_table(para))
     if not args.no_paraphrase:
         sys.stdout.flush()
         process = await asyncio.create_subprocess_exec(sys.executable, str(Path(__file__).with_name("paraphrase.py")))

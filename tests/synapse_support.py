@@ -17,6 +17,7 @@ from kgents.resonance.protocols import (
     IndexFilter,
     IndexHit,
     IndexPoint,
+    LexicalHit,
     PointPayload,
     Vectors,
 )
@@ -148,7 +149,7 @@ class FaultyIndex:
 
     async def search_lexical(
         self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[IndexHit]:
+    ) -> list[LexicalHit]:
         self._check()
         return list(await self.inner.search_lexical(collection, terms, flt, limit))
 

@@ -135,3 +135,21 @@ async def test_min_score_drops_weak_hits(env: Env) -> None:
     await env.relay().drain()
     hits = await env.recall().recall("kent", "Marisol cello", 10, min_score=0.5)
     assert [h.entry.id for h in hits] == [strong.id] and hits[0].score >= 0.5
+
+
+async def test_reindex_rebuilds_the_lexical_signal(env: Env) -> None:
+    from kgents.synapse.reindex import reindex
+    from kgents.synapse.state import collection_prefix
+    from tests.synapse_support import CountingEmbedder
+
+    g = env.garden()
+    entry = await g.plant("the Ostrava archive of letters", "INSIGHT")
+    await env.relay().drain()
+    second = CountingEmbedder(env.embedder.inner, name="test-second-embedder")
+    env.extra_embedders[second.name] = second
+    schema = env.settings.postgres_schema if env.settings.postgres_url else None
+    prefix = collection_prefix(env.anchor.backend, schema)
+    report = await reindex(env.anchor, env.index, second, env.resolve, await env.current_state(), prefix)
+    assert report.coherency.coherent
+    assert await env.index.has_lexical(report.new.collection)
+    assert await ids(env.recall(), "ostrava", RecallMode.LEXICAL) == [entry.id]

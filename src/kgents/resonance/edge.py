@@ -49,9 +49,16 @@ from kgents.resonance.index_common import (
     stored_index_id,
     stored_lexical,
 )
-from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms, coverage
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
+from kgents.resonance.protocols import (
+    CollectionInfo,
+    IndexFilter,
+    IndexHit,
+    IndexPoint,
+    LexicalHit,
+    PointPayload,
+)
 
 LEXICAL_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
 
@@ -101,6 +108,11 @@ def _point(point: IndexPoint, vector: list[float], lexical: bool) -> qe.Point:
     terms = point.lexical or SparseTerms((), ())
     sparse = qe.SparseVector(list(terms.indices), list(terms.values))
     return qe.Point(point.id, {"": vector, LEXICAL_VECTOR: sparse}, point.payload.to_dict())
+
+
+def _indices(vector: Any) -> list[int]:
+    sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
+    return list(sparse.indices) if sparse is not None else []
 
 
 _NO_LEXICAL = qe.Filter(must_not=[qe.HasVectorCondition(LEXICAL_VECTOR)])
@@ -401,7 +413,7 @@ class EdgeIndex:
 
     async def search_lexical(
         self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[IndexHit]:
+    ) -> list[LexicalHit]:
         col = await self._collection(collection)
         check_limit(limit)
         if not col.lexical or not terms:
@@ -410,12 +422,14 @@ class EdgeIndex:
             limit=limit,
             query=qe.Query.Nearest(qe.SparseVector(list(terms.indices), list(terms.values)), using=LEXICAL_VECTOR),
             filter=search_filter(flt),
-            with_payload=True,
-            with_vector=False,
+            with_payload=False,
+            with_vector=[LEXICAL_VECTOR],
         )
         async with col.gate.read():
             hits = await self._run(col.shard.query, request)
-        return [IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in hits]
+        return [
+            LexicalHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in hits
+        ]
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         col = await self._collection(collection)

@@ -64,6 +64,14 @@ def tokens(text: str) -> list[str]:
     return list(_stemmer().stemWords(words)) if words else []
 
 
+def coverage(query: SparseTerms, document_indices: object) -> float:
+    """The share of the query's terms that the document holds (1.0 for a query without terms)."""
+    if not query.indices:
+        return 1.0
+    held = set(document_indices) if isinstance(document_indices, list | tuple | set | frozenset) else set()
+    return sum(1 for i in query.indices if i in held) / len(query.indices)
+
+
 def term_id(stem: str) -> int:
     return zlib.crc32(stem.encode("utf-8"))
 

@@ -111,6 +111,15 @@ class IndexHit:
 
 
 @dataclass(frozen=True, slots=True)
+class LexicalHit:
+    id: uuid.UUID
+    score: float
+    """BM25 (IDF from the index)."""
+    coverage: float
+    """The share of the query's terms this entry holds."""
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionInfo:
     name: str
     embedder: str
@@ -191,7 +200,7 @@ class LexicalIndex(Protocol):
 
     async def search_lexical(
         self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[IndexHit]:
+    ) -> list[LexicalHit]:
         """BM25 (the index applies IDF) over the points that pass `flt`, best first."""
         ...
 

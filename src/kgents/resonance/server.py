@@ -60,12 +60,13 @@ from kgents.resonance.index_common import (  # noqa: E402
     stored_index_id,
     stored_lexical,
 )
-from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms  # noqa: E402
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms, coverage  # noqa: E402
 from kgents.resonance.protocols import (  # noqa: E402
     CollectionInfo,
     IndexFilter,
     IndexHit,
     IndexPoint,
+    LexicalHit,
     PointPayload,
 )
 
@@ -99,6 +100,11 @@ def _not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
             qm.FieldCondition(key="version", range=qm.Range(lte=version)),
         ]
     )
+
+
+def _indices(vector: Any) -> list[int]:
+    sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
+    return list(sparse.indices) if isinstance(sparse, qm.SparseVector) else []
 
 
 _NO_LEXICAL = qm.Filter(must_not=[qm.HasVectorCondition(has_vector=LEXICAL_VECTOR)])
@@ -336,7 +342,7 @@ class QdrantServerIndex:
 
     async def search_lexical(
         self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[IndexHit]:
+    ) -> list[LexicalHit]:
         await self._dimension(collection)
         check_limit(limit)
         if not self._lexical.get(collection, False) or not terms:
@@ -348,13 +354,12 @@ class QdrantServerIndex:
                 using=LEXICAL_VECTOR,
                 query_filter=search_filter(flt),
                 limit=limit,
-                with_payload=True,
+                with_payload=False,
+                with_vectors=[LEXICAL_VECTOR],
             ),
             collection,
         )
-        return [
-            IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in response.points
-        ]
+        return [LexicalHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in response.points]
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         await self._dimension(collection)

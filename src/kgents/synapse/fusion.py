@@ -17,6 +17,7 @@ from enum import StrEnum
 RRF_K = 60
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 1.0
+COVERAGE_POWER = 3.0
 
 
 class RecallMode(StrEnum):
@@ -36,6 +37,8 @@ class Ranked:
 
     id: uuid.UUID
     score: float
+    coverage: float = 1.0
+    """Lexical hits: the share of the query's terms the entry holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,10 @@ class Fused:
     """1-based ranks in each signal's candidate pool (None: not in that pool)."""
 
 
-def _ranks(hits: Sequence[Ranked]) -> dict[uuid.UUID, tuple[int, float]]:
-    out: dict[uuid.UUID, tuple[int, float]] = {}
+def _ranks(hits: Sequence[Ranked]) -> dict[uuid.UUID, tuple[int, float, float]]:
+    out: dict[uuid.UUID, tuple[int, float, float]] = {}
     for rank, hit in enumerate(hits, start=1):
-        out.setdefault(hit.id, (rank, hit.score))
+        out.setdefault(hit.id, (rank, hit.score, hit.coverage))
     return out
 
 
@@ -68,6 +71,7 @@ def fuse(
     k: int = RRF_K,
     dense_weight: float = DENSE_WEIGHT,
     lexical_weight: float = LEXICAL_WEIGHT,
+    coverage_power: float = COVERAGE_POWER,
 ) -> list[Fused]:
     """Both lists merged, best first (ties: the order the entries were first seen, dense list first)."""
     d, lx = _ranks(dense), _ranks(lexical)
@@ -83,11 +87,11 @@ def fuse(
                 total += lexical_weight / (k + lx[i][0])
             scores[i] = total / top if top else 0.0
     else:
-        best = max((s for _, s in lx.values()), default=0.0) or 1.0
+        best = max((s for _, s, _ in lx.values()), default=0.0) or 1.0
         weight = dense_weight + lexical_weight
         for i in seen:
             cosine = max(0.0, d[i][1]) if i in d else 0.0
-            bm25 = lx[i][1] / best if i in lx else 0.0
+            bm25 = lx[i][1] / best * lx[i][2] ** coverage_power if i in lx else 0.0
             scores[i] = (dense_weight * cosine + lexical_weight * bm25) / weight
     return [
         Fused(i, scores[i], d[i][0] if i in d else None, lx[i][0] if i in lx else None)

@@ -22,7 +22,7 @@ from kgents.resonance.lexical import query_terms
 from kgents.resonance.protocols import IndexFilter, LexicalIndex, VectorIndex
 from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver
-from kgents.synapse.fusion import DENSE_WEIGHT, Fused, Fusion, Ranked, RecallMode, fuse, single
+from kgents.synapse.fusion import COVERAGE_POWER, DENSE_WEIGHT, Fused, Fusion, Ranked, RecallMode, fuse, single
 from kgents.synapse.search import MAX_LIMIT, SearchFilters
 
 POOL = 100
@@ -77,6 +77,7 @@ class HybridRecall:
         pool: int = POOL,
         fusion: Fusion = Fusion.WEIGHTED,
         dense_weight: float = DENSE_WEIGHT,
+        coverage_power: float = COVERAGE_POWER,
     ) -> None:
         self.store = store
         self.anchor = anchor
@@ -85,6 +86,7 @@ class HybridRecall:
         self.pool = pool
         self.fusion = fusion
         self.dense_weight = dense_weight
+        self.coverage_power = coverage_power
 
     async def candidates(
         self, collection: str, embedder_name: str, query: str, flt: IndexFilter, mode: RecallMode
@@ -101,10 +103,12 @@ class HybridRecall:
                 found = await self.index.search(collection, vector, flt, self.pool)
                 dense = [Ranked(h.id, h.score) for h in found]
         if mode is not RecallMode.DENSE and lexical_index is not None:
-            found = await lexical_index.search_lexical(collection, query_terms(query), flt, self.pool)
-            lexical = [Ranked(h.id, h.score) for h in found]
+            matched = await lexical_index.search_lexical(collection, query_terms(query), flt, self.pool)
+            lexical = [Ranked(h.id, h.score, h.coverage) for h in matched]
         if mode is RecallMode.HYBRID and lexical_index is not None:
-            return fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight)
+            return fuse(
+                dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power
+            )
         return single(lexical, mode) if mode is RecallMode.LEXICAL and lexical_index else single(dense, mode)
 
     async def recall(
