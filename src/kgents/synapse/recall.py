@@ -95,16 +95,24 @@ class HybridRecall:
         lexical_index = self.index if isinstance(self.index, LexicalIndex) else None
         if lexical_index is not None and not await lexical_index.has_lexical(collection):
             lexical_index = None
-        dense: list[Ranked] = []
-        lexical: list[Ranked] = []
-        if mode is not RecallMode.LEXICAL or lexical_index is None:
+        want_dense = mode is not RecallMode.LEXICAL or lexical_index is None
+        want_lexical = mode is not RecallMode.DENSE and lexical_index is not None
+
+        async def dense_side() -> list[Ranked]:
+            if not want_dense:
+                return []
             vector = (await asyncio.to_thread(self.embedders(embedder_name).embed, [query]))[0]
-            if np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
-                found = await self.index.search(collection, vector, flt, self.pool)
-                dense = [Ranked(h.id, h.score) for h in found]
-        if mode is not RecallMode.DENSE and lexical_index is not None:
+            if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
+                return []
+            return [Ranked(h.id, h.score) for h in await self.index.search(collection, vector, flt, self.pool)]
+
+        async def lexical_side() -> list[Ranked]:
+            if not want_lexical or lexical_index is None:
+                return []
             matched = await lexical_index.search_lexical(collection, query_terms(query), flt, self.pool)
-            lexical = [Ranked(h.id, h.score, h.coverage) for h in matched]
+            return [Ranked(h.id, h.score, h.coverage) for h in matched]
+
+        dense, lexical = await asyncio.gather(dense_side(), lexical_side())  # both run off the event loop
         if mode is RecallMode.HYBRID and lexical_index is not None:
             return fuse(
                 dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power
