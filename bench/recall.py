@@ -31,7 +31,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 import paraphrase
-
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
 from kgents.resonance.embedders import DEFAULT_EMBEDDER

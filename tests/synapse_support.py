@@ -17,8 +17,8 @@ from kgents.resonance.protocols import (
     IndexFilter,
     IndexHit,
     IndexPoint,
-    LexicalHit,
     PointPayload,
+    RankedHit,
     Vectors,
 )
 from kgents.synapse.anchor import RelayAnchor, lock_key
@@ -147,11 +147,12 @@ class FaultyIndex:
         self._check()
         return bool(await self.inner.has_lexical(collection))
 
-    async def search_lexical(
-        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[LexicalHit]:
+    async def search_signals(
+        self, collection: str, vector: Any, terms: SparseTerms | None, flt: IndexFilter, limit: int = 10
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
         self._check()
-        return list(await self.inner.search_lexical(collection, terms, flt, limit))
+        dense, lexical = await self.inner.search_signals(collection, vector, terms, flt, limit)
+        return list(dense), list(lexical)
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         self._check()

@@ -56,8 +56,8 @@ from kgents.resonance.protocols import (
     IndexFilter,
     IndexHit,
     IndexPoint,
-    LexicalHit,
     PointPayload,
+    RankedHit,
 )
 
 LEXICAL_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
@@ -411,25 +411,44 @@ class EdgeIndex:
     async def has_lexical(self, collection: str) -> bool:
         return (await self._collection(collection)).lexical
 
-    async def search_lexical(
-        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[LexicalHit]:
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        flt: IndexFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
         col = await self._collection(collection)
         check_limit(limit)
-        if not col.lexical or not terms:
-            return []
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(qe.SparseVector(list(terms.indices), list(terms.values)), using=LEXICAL_VECTOR),
-            filter=search_filter(flt),
-            with_payload=False,
-            with_vector=[LEXICAL_VECTOR],
-        )
+        where = search_filter(flt)
+        requests: list[qe.QueryRequest] = []
+        if vector is not None:
+            nearest = qe.Query.Nearest(check_vector(vector, col.dimension))
+            requests.append(qe.QueryRequest(limit=limit, query=nearest, filter=where, with_payload=False))
+        lexical = col.lexical and terms is not None and bool(terms)
+        if lexical and terms is not None:
+            sparse = qe.SparseVector(list(terms.indices), list(terms.values))
+            requests.append(
+                qe.QueryRequest(
+                    limit=limit,
+                    query=qe.Query.Nearest(sparse, using=LEXICAL_VECTOR),
+                    filter=where,
+                    with_payload=False,
+                    with_vector=[LEXICAL_VECTOR],
+                )
+            )
+        if not requests:
+            return [], []
         async with col.gate.read():
-            hits = await self._run(col.shard.query, request)
-        return [
-            LexicalHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in hits
-        ]
+            answers = await self._run(col.shard.query_batch, qe.QueryBatchRequest(requests))
+        dense = [RankedHit(parse_id(h.id), float(h.score)) for h in answers[0]] if vector is not None else []
+        words = (
+            [RankedHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in answers[-1]]
+            if lexical and terms is not None
+            else []
+        )
+        return dense, words
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         col = await self._collection(collection)

@@ -111,12 +111,14 @@ class IndexHit:
 
 
 @dataclass(frozen=True, slots=True)
-class LexicalHit:
+class RankedHit:
+    """One hit of one signal, without its payload (recall hydrates from the anchor)."""
+
     id: uuid.UUID
     score: float
-    """BM25 (IDF from the index)."""
-    coverage: float
-    """The share of the query's terms this entry holds."""
+    """Cosine (dense) or BM25 with the index's IDF (lexical)."""
+    coverage: float = 1.0
+    """Lexical hits: the share of the query's terms this entry holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +200,17 @@ class LexicalIndex(Protocol):
 
     async def has_lexical(self, collection: str) -> bool: ...
 
-    async def search_lexical(
-        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[LexicalHit]:
-        """BM25 (the index applies IDF) over the points that pass `flt`, best first."""
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        flt: IndexFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        """Both signals' candidates in one call (one batch in the engine): the `limit` nearest to `vector` and
+        the `limit` best by BM25 (the index applies IDF) for `terms`, each over the points that pass `flt`, best
+        first. A signal not asked for (None), or no lexical signal in this collection, gives an empty list."""
         ...
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:

@@ -66,8 +66,8 @@ from kgents.resonance.protocols import (  # noqa: E402
     IndexFilter,
     IndexHit,
     IndexPoint,
-    LexicalHit,
     PointPayload,
+    RankedHit,
 )
 
 T = TypeVar("T")
@@ -340,26 +340,45 @@ class QdrantServerIndex:
             IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in response.points
         ]
 
-    async def search_lexical(
-        self, collection: str, terms: SparseTerms, flt: IndexFilter, limit: int = 10
-    ) -> list[LexicalHit]:
-        await self._dimension(collection)
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        flt: IndexFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        dimension = await self._dimension(collection)
         check_limit(limit)
-        if not self._lexical.get(collection, False) or not terms:
-            return []
-        response = await self._call(
-            self._client.query_points(
-                collection,
-                query=qm.SparseVector(indices=list(terms.indices), values=list(terms.values)),
-                using=LEXICAL_VECTOR,
-                query_filter=search_filter(flt),
-                limit=limit,
-                with_payload=False,
-                with_vectors=[LEXICAL_VECTOR],
-            ),
-            collection,
+        where = search_filter(flt)
+        requests: list[qm.QueryRequest] = []
+        if vector is not None:
+            dense = check_vector(vector, dimension)
+            requests.append(qm.QueryRequest(query=dense, filter=where, limit=limit, with_payload=False))
+        lexical = self._lexical.get(collection, False) and terms is not None and bool(terms)
+        if lexical and terms is not None:
+            sparse = qm.SparseVector(indices=list(terms.indices), values=list(terms.values))
+            requests.append(
+                qm.QueryRequest(
+                    query=sparse,
+                    using=LEXICAL_VECTOR,
+                    filter=where,
+                    limit=limit,
+                    with_payload=False,
+                    with_vector=[LEXICAL_VECTOR],
+                )
+            )
+        if not requests:
+            return [], []
+        answers = await self._call(self._client.query_batch_points(collection, requests), collection)
+        found = [a.points for a in answers]
+        dense_hits = [RankedHit(parse_id(h.id), float(h.score)) for h in found[0]] if vector is not None else []
+        words = (
+            [RankedHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in found[-1]]
+            if lexical and terms is not None
+            else []
         )
-        return [LexicalHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in response.points]
+        return dense_hits, words
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         await self._dimension(collection)

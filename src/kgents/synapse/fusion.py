@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 RRF_K = 60
 DENSE_WEIGHT = 1.0
@@ -51,16 +52,8 @@ class Fused:
     """1-based ranks in each signal's candidate pool (None: not in that pool)."""
 
 
-def _ranks(hits: Sequence[Ranked]) -> dict[uuid.UUID, tuple[int, float, float]]:
-    out: dict[uuid.UUID, tuple[int, float, float]] = {}
-    for rank, hit in enumerate(hits, start=1):
-        out.setdefault(hit.id, (rank, hit.score, hit.coverage))
-    return out
-
-
-def _order(ids: set[uuid.UUID], scores: dict[uuid.UUID, float], first_seen: list[uuid.UUID]) -> list[uuid.UUID]:
-    position = {i: n for n, i in enumerate(first_seen)}
-    return sorted(ids, key=lambda i: (-scores[i], position[i]))
+def _signal(score: float, rank: int, weight: float, k: int, fusion: Fusion) -> float:
+    return weight / (k + rank) if fusion is Fusion.RRF else weight * score
 
 
 def fuse(
@@ -74,29 +67,26 @@ def fuse(
     coverage_power: float = COVERAGE_POWER,
 ) -> list[Fused]:
     """Both lists merged, best first (ties: the order the entries were first seen, dense list first)."""
-    d, lx = _ranks(dense), _ranks(lexical)
-    seen = list(dict.fromkeys([h.id for h in dense] + [h.id for h in lexical]))
-    scores: dict[uuid.UUID, float] = {}
     if fusion is Fusion.RRF:
-        top = (dense_weight if dense else 0.0) / (k + 1) + (lexical_weight if lexical else 0.0) / (k + 1)
-        for i in seen:
-            total = 0.0
-            if i in d:
-                total += dense_weight / (k + d[i][0])
-            if i in lx:
-                total += lexical_weight / (k + lx[i][0])
-            scores[i] = total / top if top else 0.0
+        scale = (dense_weight if dense else 0.0) / (k + 1) + (lexical_weight if lexical else 0.0) / (k + 1)
     else:
-        best = max((s for _, s, _ in lx.values()), default=0.0) or 1.0
-        weight = dense_weight + lexical_weight
-        for i in seen:
-            cosine = max(0.0, d[i][1]) if i in d else 0.0
-            bm25 = lx[i][1] / best * lx[i][2] ** coverage_power if i in lx else 0.0
-            scores[i] = (dense_weight * cosine + lexical_weight * bm25) / weight
-    return [
-        Fused(i, scores[i], d[i][0] if i in d else None, lx[i][0] if i in lx else None)
-        for i in _order(set(seen), scores, seen)
-    ]
+        scale = dense_weight + lexical_weight
+    best = max((h.score for h in lexical), default=0.0) or 1.0
+    # entry id → [fused score, dense rank, lexical rank, first seen]
+    merged: dict[uuid.UUID, list[Any]] = {}
+    for rank, hit in enumerate(dense, start=1):
+        if hit.id not in merged:
+            merged[hit.id] = [_signal(max(0.0, hit.score), rank, dense_weight, k, fusion), rank, None, len(merged)]
+    for rank, hit in enumerate(lexical, start=1):
+        row = merged.get(hit.id)
+        if row is None:
+            row = merged[hit.id] = [0.0, None, None, len(merged)]
+        elif row[2] is not None:
+            continue
+        row[0] += _signal(hit.score / best * hit.coverage**coverage_power, rank, lexical_weight, k, fusion)
+        row[2] = rank
+    ordered = sorted(merged.items(), key=lambda item: (-item[1][0], item[1][3]))
+    return [Fused(i, row[0] / scale if scale else 0.0, row[1], row[2]) for i, row in ordered]
 
 
 def single(hits: Sequence[Ranked], mode: RecallMode) -> list[Fused]:

@@ -95,28 +95,20 @@ class HybridRecall:
         lexical_index = self.index if isinstance(self.index, LexicalIndex) else None
         if lexical_index is not None and not await lexical_index.has_lexical(collection):
             lexical_index = None
-        want_dense = mode is not RecallMode.LEXICAL or lexical_index is None
-        want_lexical = mode is not RecallMode.DENSE and lexical_index is not None
-
-        async def dense_side() -> list[Ranked]:
-            if not want_dense:
-                return []
-            vector = (await asyncio.to_thread(self.embedders(embedder_name).embed, [query]))[0]
-            if not np.any(vector):  # no word the embedder knows (e.g. only emoji): nothing is close to it
-                return []
-            return [Ranked(h.id, h.score) for h in await self.index.search(collection, vector, flt, self.pool)]
-
-        async def lexical_side() -> list[Ranked]:
-            if not want_lexical or lexical_index is None:
-                return []
-            matched = await lexical_index.search_lexical(collection, query_terms(query), flt, self.pool)
-            return [Ranked(h.id, h.score, h.coverage) for h in matched]
-
-        dense, lexical = await asyncio.gather(dense_side(), lexical_side())  # both run off the event loop
+        vector = None
+        if mode is not RecallMode.LEXICAL or lexical_index is None:
+            embedded = (await asyncio.to_thread(self.embedders(embedder_name).embed, [query]))[0]
+            vector = embedded if np.any(embedded) else None  # no known word (only emoji, say): close to nothing
+        terms = query_terms(query) if mode is not RecallMode.DENSE else None
+        if lexical_index is not None:
+            found, matched = await lexical_index.search_signals(collection, vector, terms, flt, self.pool)
+            dense = [Ranked(h.id, h.score) for h in found]
+            lexical = [Ranked(h.id, h.score, h.coverage) for h in matched]
+        else:
+            hits = [] if vector is None else await self.index.search(collection, vector, flt, self.pool)
+            dense, lexical = [Ranked(h.id, h.score) for h in hits], []
         if mode is RecallMode.HYBRID and lexical_index is not None:
-            return fuse(
-                dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power
-            )
+            return fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power)
         return single(lexical, mode) if mode is RecallMode.LEXICAL and lexical_index else single(dense, mode)
 
     async def recall(
