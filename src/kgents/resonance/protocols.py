@@ -208,7 +208,7 @@ class LexicalIndex(Protocol):
         flt: IndexFilter,
         limit: int = 10,
     ) -> tuple[list[RankedHit], list[RankedHit]]:
-        """Both signals' candidates in one call (one batch in the engine): the `limit` nearest to `vector` and
+        """Both signals' candidates in one call: the `limit` nearest to `vector` and
         the `limit` best by BM25 (the index applies IDF) for `terms`, each over the points that pass `flt`, best
         first. A signal not asked for (None), or no lexical signal in this collection, gives an empty list."""
         ...
