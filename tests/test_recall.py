@@ -43,6 +43,13 @@ def test_tokens_are_stemmed_and_question_words_dropped() -> None:
     assert not document_terms("🌱🌱")
 
 
+def test_the_compiled_stemmer_agrees_with_the_reference_one() -> None:
+    from snowballstemmer.english_stemmer import EnglishStemmer  # the pure-Python Snowball reference
+
+    words = ["generously", "running", "caroline", "lgbtq", "happiness", "adoption", "agencies", "painted"]
+    assert [t for w in words for t in tokens(w)] == EnglishStemmer().stemWords(words)
+
+
 def test_fusion_scores_lie_in_unit_interval_and_keep_both_ranks() -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     dense = [Ranked(a, 0.9), Ranked(b, 0.5)]
