@@ -34,6 +34,7 @@ import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
+from kgents.resonance.edge_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests
 from kgents.resonance.index_common import (
     META_LEXICAL,
     PAYLOAD_INDEXES,
@@ -49,7 +50,7 @@ from kgents.resonance.index_common import (
     stored_index_id,
     stored_lexical,
 )
-from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms, coverage
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
 from kgents.resonance.protocols import (
     CollectionInfo,
@@ -59,8 +60,6 @@ from kgents.resonance.protocols import (
     PointPayload,
     RankedHit,
 )
-
-LEXICAL_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
 
 T = TypeVar("T")
 
@@ -100,22 +99,6 @@ def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
     return qe.Filter(
         must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
     )
-
-
-def _point(point: IndexPoint, vector: list[float], lexical: bool) -> qe.Point:
-    if not lexical:
-        return qe.Point(point.id, vector, point.payload.to_dict())
-    terms = point.lexical or SparseTerms((), ())
-    sparse = qe.SparseVector(list(terms.indices), list(terms.values))
-    return qe.Point(point.id, {"": vector, LEXICAL_VECTOR: sparse}, point.payload.to_dict())
-
-
-def _indices(vector: Any) -> list[int]:
-    sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
-    return list(sparse.indices) if sparse is not None else []
-
-
-_NO_LEXICAL = qe.Filter(must_not=[qe.HasVectorCondition(LEXICAL_VECTOR)])
 
 
 class _Collection:
@@ -307,12 +290,12 @@ class EdgeIndex:
             # existing ones carry the engine-side `version <= new` condition.
             fresh = [p for p in todo if p.id not in stored]
             if fresh:
-                batch = [_point(p, vectors[p.id], col.lexical) for p in fresh]
+                batch = [point(p, vectors[p.id], col.lexical) for p in fresh]
                 insert = qe.UpdateOperation.upsert_points(batch, update_mode=qe.UpdateMode.InsertOnly)
                 await self._apply(col, insert)
             known = [p for p in todo if p.id in stored]
             if known:
-                batch = [_point(p, vectors[p.id], col.lexical) for p in known]
+                batch = [point(p, vectors[p.id], col.lexical) for p in known]
                 guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
                 await self._apply(col, qe.UpdateOperation.upsert_points(batch, condition=guard))
         col.written_since_check += len(todo)
@@ -390,7 +373,7 @@ class EdgeIndex:
                 if offset is None:
                     break
             if col.lexical:  # a point without its lexical vector is stale
-                for entry_id in await self._scroll_ids(col, _NO_LEXICAL):
+                for entry_id in await self._scroll_ids(col, NO_LEXICAL):
                     out[entry_id] = (out.get(entry_id, ("", -1))[0], -1)
         return out
 
@@ -421,35 +404,19 @@ class EdgeIndex:
     ) -> tuple[list[RankedHit], list[RankedHit]]:
         col = await self._collection(collection)
         check_limit(limit)
-        where = search_filter(flt)
-        requests: list[qe.QueryRequest] = []
-        if vector is not None:
-            nearest = qe.Query.Nearest(check_vector(vector, col.dimension))
-            requests.append(qe.QueryRequest(limit=limit, query=nearest, filter=where, with_payload=False))
-        lexical = col.lexical and terms is not None and bool(terms)
-        if lexical and terms is not None:
-            sparse = qe.SparseVector(list(terms.indices), list(terms.values))
-            requests.append(
-                qe.QueryRequest(
-                    limit=limit,
-                    query=qe.Query.Nearest(sparse, using=LEXICAL_VECTOR),
-                    filter=where,
-                    with_payload=False,
-                    with_vector=[LEXICAL_VECTOR],
-                )
-            )
+        wanted = col.lexical and terms is not None and bool(terms)
+        requests = signal_requests(
+            None if vector is None else check_vector(vector, col.dimension),
+            terms if wanted else None,
+            search_filter(flt),
+            limit,
+        )
         if not requests:
             return [], []
         async with col.gate.read():
             # One thread hop for both; two plain queries beat the engine's query_batch here (1.4 vs 1.7 ms at 10k).
             answers = await self._run(lambda: [col.shard.query(r) for r in requests])
-        dense = [RankedHit(parse_id(h.id), float(h.score)) for h in answers[0]] if vector is not None else []
-        words = (
-            [RankedHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in answers[-1]]
-            if lexical and terms is not None
-            else []
-        )
-        return dense, words
+        return ranked(answers, vector is not None, terms if wanted else None)
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         col = await self._collection(collection)

@@ -60,7 +60,7 @@ from kgents.resonance.index_common import (  # noqa: E402
     stored_index_id,
     stored_lexical,
 )
-from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms, coverage  # noqa: E402
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms  # noqa: E402
 from kgents.resonance.protocols import (  # noqa: E402
     CollectionInfo,
     IndexFilter,
@@ -69,6 +69,7 @@ from kgents.resonance.protocols import (  # noqa: E402
     PointPayload,
     RankedHit,
 )
+from kgents.resonance.server_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests  # noqa: E402
 
 T = TypeVar("T")
 
@@ -99,24 +100,6 @@ def _not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
             qm.HasIdCondition(has_id=[str(entry_id)]),
             qm.FieldCondition(key="version", range=qm.Range(lte=version)),
         ]
-    )
-
-
-def _indices(vector: Any) -> list[int]:
-    sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
-    return list(sparse.indices) if isinstance(sparse, qm.SparseVector) else []
-
-
-_NO_LEXICAL = qm.Filter(must_not=[qm.HasVectorCondition(has_vector=LEXICAL_VECTOR)])
-
-
-def _point(point: IndexPoint, vector: list[float], lexical: bool) -> qm.PointStruct:
-    if not lexical:
-        return qm.PointStruct(id=str(point.id), vector=vector, payload=point.payload.to_dict())
-    terms = point.lexical or SparseTerms((), ())
-    sparse = qm.SparseVector(indices=list(terms.indices), values=list(terms.values))
-    return qm.PointStruct(
-        id=str(point.id), vector={"": vector, LEXICAL_VECTOR: sparse}, payload=point.payload.to_dict()
     )
 
 
@@ -210,7 +193,7 @@ class QdrantServerIndex:
                     self._client.create_collection(
                         name,
                         vectors_config=qm.VectorParams(size=dimension, distance=qm.Distance.COSINE),
-                        sparse_vectors_config={LEXICAL_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+                        sparse_vectors_config={LEXICAL_VECTOR: LEXICAL_PARAMS},
                         metadata={**metadata_for(embedder, dimension, index_id), META_LEXICAL: ANALYZER},
                     )
                 )
@@ -272,7 +255,7 @@ class QdrantServerIndex:
             todo = plan_writes(points, stored)
             if not todo:
                 return 0
-            batch = [_point(p, vectors[p.id], lexical) for p in todo]
+            batch = [point(p, vectors[p.id], lexical) for p in todo]
             guard = qm.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
             await self._call(self._client.upsert(collection, batch, wait=True, update_filter=guard), collection)
             return len(todo)
@@ -350,35 +333,17 @@ class QdrantServerIndex:
     ) -> tuple[list[RankedHit], list[RankedHit]]:
         dimension = await self._dimension(collection)
         check_limit(limit)
-        where = search_filter(flt)
-        requests: list[qm.QueryRequest] = []
-        if vector is not None:
-            dense = check_vector(vector, dimension)
-            requests.append(qm.QueryRequest(query=dense, filter=where, limit=limit, with_payload=False))
-        lexical = self._lexical.get(collection, False) and terms is not None and bool(terms)
-        if lexical and terms is not None:
-            sparse = qm.SparseVector(indices=list(terms.indices), values=list(terms.values))
-            requests.append(
-                qm.QueryRequest(
-                    query=sparse,
-                    using=LEXICAL_VECTOR,
-                    filter=where,
-                    limit=limit,
-                    with_payload=False,
-                    with_vector=[LEXICAL_VECTOR],
-                )
-            )
+        wanted = self._lexical.get(collection, False) and terms is not None and bool(terms)
+        requests = signal_requests(
+            None if vector is None else check_vector(vector, dimension),
+            terms if wanted else None,
+            search_filter(flt),
+            limit,
+        )
         if not requests:
             return [], []
         answers = await self._call(self._client.query_batch_points(collection, requests), collection)
-        found = [a.points for a in answers]
-        dense_hits = [RankedHit(parse_id(h.id), float(h.score)) for h in found[0]] if vector is not None else []
-        words = (
-            [RankedHit(parse_id(h.id), float(h.score), coverage(terms, _indices(h.vector))) for h in found[-1]]
-            if lexical and terms is not None
-            else []
-        )
-        return dense_hits, words
+        return ranked([a.points for a in answers], vector is not None, terms if wanted else None)
 
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         await self._dimension(collection)
@@ -401,7 +366,7 @@ class QdrantServerIndex:
             if offset is None:
                 break
         if self._lexical.get(collection, False):  # a point without its lexical vector is stale
-            for entry_id, persona in await self._scroll_personas(collection, _NO_LEXICAL):
+            for entry_id, persona in await self._scroll_personas(collection, NO_LEXICAL):
                 out[entry_id] = (persona, -1)
         return out
 
