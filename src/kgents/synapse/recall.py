@@ -109,7 +109,9 @@ class HybridRecall:
             dense, lexical = [Ranked(h.id, h.score) for h in hits], []
         if mode is RecallMode.HYBRID and lexical_index is not None:
             return fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power)
-        return single(lexical, mode) if mode is RecallMode.LEXICAL and lexical_index else single(dense, mode)
+        if mode is RecallMode.LEXICAL and lexical_index is not None:
+            return single(lexical, RecallMode.LEXICAL)
+        return single(dense, RecallMode.DENSE)  # asked for, or all an index without the lexical signal has
 
     async def recall(
         self,
