@@ -305,7 +305,7 @@ async def main() -> None:
             for name, mode, fusion, pool, weight, power in systems(args):
                 recall = HybridRecall(
                     synapse.store,
-                    synapse.anchor,
+                    synapse.queue,
                     synapse.index,
                     synapse.embedders,
                     pool=pool,
@@ -315,7 +315,7 @@ async def main() -> None:
                 )
                 results[name] = await ask_all(recall, questions, dia, mode, name)
                 para[name] = await paraphrase_scores(recall, targets, mode)
-            best = HybridRecall(synapse.store, synapse.anchor, synapse.index, synapse.embedders)
+            best = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders)
             for w in (float(x) for x in args.maxsim.split(",") if x):
                 label = f"hybrid + maxsim x{w:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))

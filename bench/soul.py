@@ -2,8 +2,13 @@
 two processes, on Redis and on the embedded Spark, against a bare redis-py GET/SET baseline in the same process.
 
 The baseline is what the cache path cannot beat (one round trip); the ratios show what parsing, validation and the
-revision guard cost. Propagation is measured by a second `kgents soul watch` process: publish time to receive time
-on the same clock.
+revision guard cost. A cached state is served only at the snapshot's revision, read after the cache (the row
+`snapshot revision lookup` is that lookup alone; reading both at once measured slower on PostgreSQL). Recover from
+cache, p50 / p95 ms, without that check (61ae199) and with it, two paired runs of 300 rounds on one loaded 2-core
+machine: Redis + PostgreSQL 0.134-0.148 / 0.23-0.33 → 0.45-0.48 / 2.0-3.2 (one PostgreSQL round trip more);
+Redis + SQLite 0.15-0.21 / 1.3-4.0 → 0.25-0.27 / 0.7-1.9; embedded + SQLite 0.094-0.104 / 0.17-0.74 → 0.095-0.104 /
+0.14-0.48 (the lookup replaces `PRAGMA data_version`). Propagation is measured by a second `kgents soul watch`
+process: publish time to receive time on the same clock.
 
     python bench/soul.py [--rounds 500] [--hops 100] [--redis-url redis://127.0.0.1:6379/0]
                          [--postgres-url postgresql://127.0.0.1:5432/test]
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -121,6 +127,7 @@ async def bench(settings: Settings, rounds: int, hops: int) -> Rows:
             await baseline(settings.redis_url, settings.spark_prefix, state.to_json(), rounds, rows)
         base_get = "baseline redis GET" if settings.redis_url else None
         base_set = "baseline redis SET" if settings.redis_url else None
+        rows.add("snapshot revision lookup", await timed(rounds, lambda i: service.snapshots.revision("kent", "b1")))
         rows.add("recover from cache", await timed(rounds, lambda i: service.recover("b1")), base_get)
         rows.add(
             "recover from snapshot",
@@ -172,6 +179,7 @@ async def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://127.0.0.1:5432/test")
     args = parser.parse_args()
+    logging.getLogger("kgents.soul").setLevel(logging.ERROR)  # every "recover from snapshot" round is a cache miss
     tag = uuid.uuid4().hex[:8]
     schema, prefix = f"kgents_bench_{tag}", f"bench_{tag}"
     with tempfile.TemporaryDirectory() as home:

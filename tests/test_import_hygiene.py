@@ -1,4 +1,5 @@
-"""The core never imports the UI: garden, synapse and soul load without rich or textual (as Harlequin checks)."""
+"""The core never imports the UI: garden, synapse, soul, health and agentese load without rich or textual (as
+Harlequin checks)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ CORE = (
     "kgents.synapse",
     "kgents.soul",
     "kgents.resonance",
+    "kgents.health",
+    "kgents.health.ghost",
+    "kgents.health.prometheus",
+    "kgents.agentese",
 )
 
 

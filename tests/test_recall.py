@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kgents.config import Settings
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.resonance.lexical import document_terms, query_terms, tokens
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.fusion import Fusion, Ranked, RecallMode, fuse
 from kgents.synapse.recall import HybridRecall
-from kgents.synapse.search import SearchFilters
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
 
@@ -85,12 +85,12 @@ async def test_filters_hold_inside_both_searches(env: Env) -> None:
     other = env.garden("someone-else")
     await other.plant("zorblax harbour zorblax harbour", "INSIGHT", tags=["keep"])
     await env.relay().drain()
-    narrow = HybridRecall(env.store, env.anchor, env.index, env.resolve, pool=3)  # shallower than the VALUE hits
-    filters = SearchFilters(entry_types=(EntryType.INSIGHT,), tags=("keep",))
+    narrow = HybridRecall(env.store, env.queue, env.index, env.resolve, pool=3)  # shallower than the VALUE hits
+    filters = EntryFilter(entry_types=(EntryType.INSIGHT,), tags=("keep",))
     for mode in RecallMode:
         hits = await narrow.recall("kent", "zorblax harbour", 5, filters, mode=mode)
         assert [h.entry.id for h in hits] == [wanted.id], mode
-    confident = await narrow.recall("kent", "zorblax harbour", 5, SearchFilters(min_confidence=0.9))
+    confident = await narrow.recall("kent", "zorblax harbour", 5, EntryFilter(min_confidence=0.9))
     assert confident == []
     assert {h.entry.id for h in await narrow.recall("kent", "zorblax harbour", 5)} <= {b.id for b in best} | {wanted.id}
 
@@ -105,7 +105,7 @@ async def test_coherency_covers_the_lexical_signal(env: Env) -> None:
     before = await env.coherency()
     assert (before.matched, before.stale) == (3, 1) and entries[1].id in before.stale_ids
     assert entries[1].id not in await ids(env.recall(), "quillon", RecallMode.LEXICAL)
-    report = await reconcile(env.anchor, env.index, env.resolve, await env.current_state())
+    report = await reconcile(env.queue, env.index, env.resolve, await env.current_state())
     assert report.repaired == 1 and report.after.coherent
     assert entries[1].id in await ids(env.recall(), "quillon", RecallMode.LEXICAL)
 
@@ -129,8 +129,9 @@ async def test_compost_is_left_out_unless_asked_for(env: Env) -> None:
     recall = env.recall()
     for mode in RecallMode:
         assert await ids(recall, "velloran bread recipe", mode) == [], mode
-    assert await ids(recall, "velloran bread recipe", include_compost=True) == [entry.id]
-    named = SearchFilters(lifecycles=(Lifecycle.COMPOST,))
+    everything = EntryFilter(include_compost=True)
+    assert [h.entry.id for h in await recall.recall("kent", "velloran bread recipe", 5, everything)] == [entry.id]
+    named = EntryFilter(lifecycles=(Lifecycle.COMPOST,))
     assert [h.entry.id for h in await recall.recall("kent", "velloran bread", 5, named)] == [entry.id]
 
 
@@ -155,8 +156,8 @@ async def test_reindex_rebuilds_the_lexical_signal(env: Env) -> None:
     second = CountingEmbedder(env.embedder.inner, name="test-second-embedder")
     env.extra_embedders[second.name] = second
     schema = env.settings.postgres_schema if env.settings.postgres_url else None
-    prefix = collection_prefix(env.anchor.backend, schema)
-    report = await reindex(env.anchor, env.index, second, env.resolve, await env.current_state(), prefix)
+    prefix = collection_prefix(env.queue.backend, schema)
+    report = await reindex(env.queue, env.index, second, env.resolve, await env.current_state(), prefix)
     assert report.coherency.coherent
     assert await env.index.has_lexical(report.new.collection)
     assert await ids(env.recall(), "ostrava", RecallMode.LEXICAL) == [entry.id]

@@ -137,17 +137,17 @@ def _metrics(**overrides: object) -> object:
 
 
 def test_status_level_is_worst_wins() -> None:
-    from kgents.cli.exit_codes import ExitCode
     from kgents.cli.synapse_cmd import status_level
+    from kgents.health.model import Level
 
-    assert status_level(_metrics(), 1.0) is ExitCode.OK  # type: ignore[arg-type]
-    assert status_level(_metrics(), None) is ExitCode.UNKNOWN  # type: ignore[arg-type]
-    assert status_level(_metrics(), 0.9) is ExitCode.WARNING  # type: ignore[arg-type]
-    assert status_level(_metrics(dead_letters=1), 1.0) is ExitCode.WARNING  # type: ignore[arg-type]
-    assert status_level(_metrics(queue_depth=5), 1.0) is ExitCode.WARNING  # type: ignore[arg-type]
-    assert status_level(_metrics(queue_depth=5, relays_alive=1), 1.0) is ExitCode.OK  # type: ignore[arg-type]
-    assert status_level(_metrics(circuit_state="OPEN"), 1.0) is ExitCode.CRITICAL  # type: ignore[arg-type]
-    assert status_level(_metrics(), 0.4) is ExitCode.CRITICAL  # type: ignore[arg-type]
+    assert status_level(_metrics(), 1.0) is Level.HEALTHY  # type: ignore[arg-type]
+    assert status_level(_metrics(), None) is Level.UNKNOWN  # type: ignore[arg-type]
+    assert status_level(_metrics(), 0.9) is Level.STRAINED  # type: ignore[arg-type]
+    assert status_level(_metrics(dead_letters=1), 1.0) is Level.STRAINED  # type: ignore[arg-type]
+    assert status_level(_metrics(queue_depth=5), 1.0) is Level.STRAINED  # type: ignore[arg-type]
+    assert status_level(_metrics(queue_depth=5, relays_alive=1), 1.0) is Level.HEALTHY  # type: ignore[arg-type]
+    assert status_level(_metrics(circuit_state="OPEN"), 1.0) is Level.CRITICAL  # type: ignore[arg-type]
+    assert status_level(_metrics(), 0.4) is Level.CRITICAL  # type: ignore[arg-type]
 
 
 def test_metrics_to_dict_is_json_ready() -> None:

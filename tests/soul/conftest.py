@@ -7,7 +7,9 @@ never flushed: each run deletes only the keys under its own prefix. Outages are 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -107,8 +109,21 @@ class PrivateRedis:
                     raise AssertionError("private redis-server did not start within 10 s") from None
                 time.sleep(0.02)
 
+    def pause(self) -> None:
+        """SIGSTOP: the server still accepts connections (the kernel does) but answers nothing, as in a stall."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.resume()  # a stopped process cannot act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None

@@ -174,6 +174,7 @@ async def test_redis_lost_mid_session_loses_nothing(
             private_redis.flushall()
         recovered = await service.recover("k1")
         assert recovered.source is RecoverySource.SNAPSHOT and recovered.state == during
+        assert recovered.warnings, "a recovery after a flush or restart says so (README)"
         assert recovered.state.mode is (DialogueMode.ADVISE if outage == "restart" else DialogueMode.CHALLENGE)
         await wait_until(  # re-warmed (at once after FLUSHALL; after the breaker's pause after an outage)
             lambda: service.recover("k1"), lambda r: r.source is RecoverySource.CACHE, timeout=5, what="warm cache"

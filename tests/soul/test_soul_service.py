@@ -4,15 +4,17 @@ isolation, concurrency and validation behave the same everywhere."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 from dataclasses import replace
 
 import pytest
 
 from kgents.config import Settings
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import DialogueMode, RecoverySource, SoulDataError, SoulService, open_service
-from tests.helpers import wait_until
+from kgents.soul import DialogueMode, ModeChange, RecoverySource, SoulDataError, SoulService, open_service
+from tests.helpers import kgents_env, wait_until
 
 
 async def test_round_trip_new_then_cache(service: SoulService) -> None:
@@ -155,30 +157,77 @@ async def test_metrics_count_hits_misses_and_latency(service: SoulService) -> No
     assert metrics.used_memory_bytes is not None and metrics.used_memory_bytes > 0
 
 
-async def test_pubsub_is_redis_only_and_says_so(service: SoulService) -> None:
-    if service.spark.supports_pubsub:
-        assert service.spark.backend == "redis"
+async def test_pubsub_reaches_another_service_on_redis_and_says_it_needs_redis_otherwise(
+    soul_settings: Settings, service: SoulService
+) -> None:
+    if not service.spark.supports_pubsub:
+        with pytest.raises(ConfigError, match="needs Redis: set KGENTS_REDIS_URL"):
+            async for _ in service.watch("k1"):
+                pass
+        assert await service.announce((await service.recover("k1")).state, None) == 0
         return
-    with pytest.raises(ConfigError, match="needs Redis: set KGENTS_REDIS_URL"):
-        async for _ in service.watch("k1"):
-            pass
-    assert await service.announce((await service.recover("k1")).state, None) == 0
+    other = await open_service(soul_settings, strict_spark=True)
+    got: list[ModeChange] = []
+
+    async def listen() -> None:
+        async for change in service.watch("k1"):
+            got.append(change)
+
+    task = asyncio.create_task(listen())
+    try:
+        await wait_until(lambda: service.spark.listeners("kent", "k1"), lambda n: n >= 1, what="a subscriber")  # type: ignore[attr-defined]
+        await other.set_mode("k1", "challenge")
+
+        async def heard() -> list[ModeChange]:
+            return got
+
+        await wait_until(heard, bool, timeout=10, what="the other service's mode change")
+        assert [(c.mode, c.previous, c.instance_id) for c in got] == [
+            (DialogueMode.CHALLENGE, DialogueMode.REFLECT, other.spark.instance_id)
+        ]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await other.close()
 
 
 async def test_a_change_by_another_process_is_seen_by_a_long_running_one(soul_settings: Settings) -> None:
-    """Redis shares the cache; the embedded Spark over SQLite notices the other writer (PRAGMA data_version)."""
+    """Every Spark over every anchor: a cached state is checked against the snapshot's revision before it is served."""
     running = await open_service(soul_settings, strict_spark=True)
     other = await open_service(soul_settings, strict_spark=True)
     try:
         await running.recover("k1")
         assert (await running.recover("k1")).source is RecoverySource.CACHE
-        await other.set_mode("k1", "challenge")
-        seen = await running.recover("k1")
-        if soul_settings.redis_url or not soul_settings.postgres_url:
-            assert seen.state.mode is DialogueMode.CHALLENGE
-        else:  # embedded Spark over PostgreSQL: a per-process cache (known limit); a write still never loses
-            await running.set_eigenvector("k1", "joy", 0.1)
-            assert (await running.recover("k1", use_cache=False)).state.mode is DialogueMode.CHALLENGE
+        changed = await other.set_mode("k1", "challenge")
+        assert (await running.recover("k1")).state == changed
+        await other.forget("k1")
+        gone = await running.recover("k1")  # forgotten elsewhere: never served from this process's cache
+        assert gone.source is RecoverySource.NEW and gone.state.mode is DialogueMode.REFLECT
     finally:
         await running.close()
         await other.close()
+
+
+async def test_the_embedded_spark_sees_a_save_by_another_process(anchor_settings: Settings) -> None:
+    """Issue 7.9: the in-process cache over PostgreSQL (and SQLite) never hides another process's save."""
+    settings = replace(anchor_settings, persona="kent")
+    running = await open_service(settings)
+    try:
+        await running.recover("k1")
+        assert (await running.recover("k1")).source is RecoverySource.CACHE
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; from kgents.cli.app import main; main(sys.argv[1:])",
+            *("soul", "mode", "explore", "--soul", "k1"),
+            env=kgents_env(settings),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(child.communicate(), timeout=30)
+        assert child.returncode == 0, err.decode()
+        seen = await running.recover("k1")
+        assert seen.state.mode is DialogueMode.EXPLORE and seen.state.revision == 2
+    finally:
+        await running.close()

@@ -11,7 +11,19 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
-from kgents.cli import db_cmd, demo_cmd, garden_cmd, logs, search_cmd, soul_cmd, synapse_cmd
+from kgents.cli import (
+    db_cmd,
+    demo_cmd,
+    garden_cmd,
+    ghost_cmd,
+    invoke_cmd,
+    logs,
+    metrics_cmd,
+    search_cmd,
+    soul_cmd,
+    status_cmd,
+    synapse_cmd,
+)
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
@@ -28,7 +40,11 @@ app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
+app.add_typer(metrics_cmd.app, name="metrics")
 app.command("demo")(demo_cmd.demo)
+app.command("status")(status_cmd.status)
+app.command("ghost")(ghost_cmd.ghost)
+app.command("invoke")(invoke_cmd.invoke_path)
 
 
 def _print_version(value: bool) -> None:

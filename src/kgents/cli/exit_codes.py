@@ -17,6 +17,7 @@ from kgents.errors import (
     SchemaError,
     ValidationError,
 )
+from kgents.health.model import Level, parse_level
 
 
 class ExitCode(IntEnum):
@@ -52,3 +53,19 @@ def exit_code_for(error: BaseException) -> ExitCode:
         if isinstance(error, kind):
             return code
     return ExitCode.INTERNAL
+
+
+def exit_code_for_level(level: Level | str) -> ExitCode:
+    """The one mapping every status command uses (Nagios): THRIVING / HEALTHY → 0, STRAINED / DEGRADED → 1,
+    CRITICAL → 2, UNKNOWN (no data) → 3."""
+    return _BY_LEVEL[parse_level(level)]
+
+
+_BY_LEVEL: dict[Level, ExitCode] = {
+    Level.THRIVING: ExitCode.OK,
+    Level.HEALTHY: ExitCode.OK,
+    Level.STRAINED: ExitCode.WARNING,
+    Level.DEGRADED: ExitCode.WARNING,
+    Level.CRITICAL: ExitCode.CRITICAL,
+    Level.UNKNOWN: ExitCode.UNKNOWN,
+}

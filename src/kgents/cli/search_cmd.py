@@ -31,7 +31,7 @@ async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
 
     if synapse.in_process:
         return (await synapse.catch_up(wait_s)).pending, True
-    pending = await synapse.anchor.queue_depth(QUEUE_DEPTH_CAP)
+    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
     return pending, bool(pending) and not (await synapse.metrics()).relays_alive
 
 
@@ -85,12 +85,12 @@ def search(
 ) -> None:
     """Search this persona's garden by meaning and by words ("simplicity" finds "I prefer minimal code"; a rare
     name finds the entries that name it). COMPOST entries are left out unless --include-compost."""
+    from kgents.garden.filters import EntryFilter
     from kgents.synapse.fusion import RecallMode
     from kgents.synapse.runtime import open_synapse
-    from kgents.synapse.search import SearchFilters
 
     settings = state(ctx).settings()
-    filters = SearchFilters(**filter_fields(lifecycle, entry_type, tag, min_confidence))
+    filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=include_compost)
     modes = [m.value for m in RecallMode]
     if mode not in modes:
         raise typer.BadParameter(f"must be one of {', '.join(modes)} (got {mode!r})", param_hint="--mode")
@@ -105,7 +105,6 @@ def search(
                 limit,
                 filters,
                 mode=RecallMode(mode),
-                include_compost=include_compost,
                 min_score=min_score,
             )
             return hits, pending, warn, synapse.in_process

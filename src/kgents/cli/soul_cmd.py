@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ import typer
 from rich.table import Table
 
 from kgents.cli.context import console, err_console, print_json, run, state
+from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.render import ago, confidence_bar, format_value
 from kgents.config import Settings, redact_url
 from kgents.errors import ConfigError, ValidationError
@@ -45,18 +45,6 @@ def soul_root(
 ) -> None:
     if redis_url is not None:
         state(ctx).overrides["redis_url"] = redis_url
-    _log_warnings_plainly()
-
-
-def _log_warnings_plainly() -> None:
-    """Recovery warnings (corrupt cache, Spark down) as one plain line on stderr each."""
-    logger = logging.getLogger("kgents.soul")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("kgents: warning: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
 
 
 def with_soul(ctx: typer.Context, soul: str | None, work: Callable[[SoulSession], Awaitable[T]]) -> T:
@@ -320,6 +308,7 @@ def stats(ctx: typer.Context, soul: SoulOpt = None, as_json: JsonFlag = False) -
     result = with_soul(ctx, soul, work)
     if as_json:
         print_json(result)
-        return
-    for key, value in result.items():
-        console.print(f"{key:>20}  {format_value(value)}", markup=False, soft_wrap=True)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:>20}  {format_value(value)}", markup=False, soft_wrap=True)
+    raise typer.Exit(int(exit_code_for_level(str(result["level"]))))

@@ -11,16 +11,17 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from kgents.cli.context import console, print_json, run, state
-from kgents.cli.exit_codes import ExitCode
+from kgents.cli.exit_codes import ExitCode, exit_code_for_level
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import IndexLockedError, ValidationError
+from kgents.errors import BackendUnavailableError, IndexLockedError, ValidationError
 from kgents.garden import open_store
+from kgents.health.model import Level
 
 if TYPE_CHECKING:
     from kgents.synapse.metrics import SynapseMetrics
@@ -52,16 +53,16 @@ def with_synapse(
     return run(go)
 
 
-def status_level(metrics: SynapseMetrics, coherency: float | None) -> ExitCode:
-    """Nagios level: CRITICAL when the breaker is open or coherency < 0.5, WARNING when not fully coherent,
-    dead letters exist or a backlog waits with no live relay; UNKNOWN when coherency could not be measured;
-    else OK."""
+def status_level(metrics: SynapseMetrics, coherency: float | None) -> Level:
+    """CRITICAL when the breaker is open or coherency < 0.5; STRAINED when not fully coherent, dead letters exist
+    or a backlog waits with no live relay; UNKNOWN when coherency could not be measured; else HEALTHY. The exit
+    code follows from the level (`exit_code_for_level`), as for every status command."""
     if metrics.circuit_state == "OPEN" or (coherency is not None and coherency < 0.5):
-        return ExitCode.CRITICAL
+        return Level.CRITICAL
     backlog_unserved = metrics.queue_depth and not metrics.relays_alive
     if (coherency is not None and coherency < 1.0) or metrics.dead_letters or backlog_unserved:
-        return ExitCode.WARNING
-    return ExitCode.UNKNOWN if coherency is None else ExitCode.OK
+        return Level.STRAINED
+    return Level.UNKNOWN if coherency is None else Level.HEALTHY
 
 
 def fmt_ms(value: float | None) -> str:
@@ -145,7 +146,6 @@ def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
 async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows; when another process owns the embedded index, the coherency its relay
     measured last (from its heartbeat) stands in for a measurement of our own."""
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.faults import MissingCollectionError
     from kgents.synapse.metrics import collect_metrics
     from kgents.synapse.runtime import open_synapse
@@ -155,10 +155,10 @@ async def gather_status(settings: Settings) -> StatusData:
     except (IndexLockedError, MissingCollectionError) as exc:
         store = await open_store(settings)
         try:
-            anchor = await open_relay_anchor(store)
-            metrics = await collect_metrics(anchor)
-            letters = [d.to_dict() for d in await anchor.dead_letters(5)]
-            state = await anchor.read_state()
+            queue = store.relay_side()
+            metrics = await collect_metrics(queue)
+            letters = [d.to_dict() for d in await queue.dead_letters(5)]
+            state = await queue.read_state()
         finally:
             await store.close()
         if isinstance(exc, MissingCollectionError):
@@ -170,7 +170,7 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
-        letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
+        letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
         await synapse.close()
@@ -183,13 +183,18 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     Operator-wide: the queue, relays and coherency counts cover every persona of the anchor; sample entry ids
     (stale, missing, orphaned) are only this persona's."""
     settings = state(ctx).settings()
-    data = run(lambda: gather_status(settings))
+    try:
+        data = run(lambda: gather_status(settings))
+    except BackendUnavailableError as exc:  # the anchor is down: that is the status, not a failure to report it
+        _unreachable(str(exc), as_json)
     coherency = None if data.coherency is None else float(data.coherency["coherency_with_truth"])
-    level = ExitCode.CRITICAL if data.fault else status_level(data.metrics, coherency)
+    level = Level.CRITICAL if data.fault else status_level(data.metrics, coherency)
+    code = exit_code_for_level(level)
     if as_json:
         print_json(
             {
-                "status": level.name,
+                "status": code.name,
+                "level": level.value,
                 "fault": data.fault,
                 "index": data.index,
                 "metrics": data.metrics.to_dict(),
@@ -201,13 +206,24 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     else:
         active = (data.index or {}).get("active") or {"collection": "-", "embedder": "-"}
         lines = status_lines(data.metrics, active)
-        lines.insert(1, coherency_line(data.coherency, data.note))
-        lines[2:2] = fault_lines(data)
+        lines.insert(0, f"status     {level.value}")
+        lines.insert(2, coherency_line(data.coherency, data.note))
+        lines[3:3] = fault_lines(data)
         for line in lines:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         for letter in data.dead_letters:
             console.print(f"dead       {letter['entry_id'][:8]} at {letter['step']}: {letter['error']}", markup=False)
-    raise typer.Exit(int(level))
+    raise typer.Exit(int(code))
+
+
+def _unreachable(error: str, as_json: bool) -> NoReturn:
+    """The anchor could not be reached: CRITICAL (exit 2) with the error, as every status command says it."""
+    code = exit_code_for_level(Level.CRITICAL)
+    if as_json:
+        print_json({"status": code.name, "level": Level.CRITICAL.value, "error": error})
+    else:
+        console.print(f"status     {Level.CRITICAL.value}: {error}", markup=False, soft_wrap=True)
+    raise typer.Exit(int(code))
 
 
 @app.command("run")

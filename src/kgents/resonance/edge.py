@@ -33,6 +33,7 @@ import numpy.typing as npt
 import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.edge_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests
 from kgents.resonance.index_common import (
@@ -42,6 +43,7 @@ from kgents.resonance.index_common import (
     check_limit,
     check_metadata,
     check_vector,
+    filter_terms,
     lexical_flagged,
     metadata_for,
     needs_stamp,
@@ -52,14 +54,7 @@ from kgents.resonance.index_common import (
 )
 from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import (
-    CollectionInfo,
-    IndexFilter,
-    IndexHit,
-    IndexPoint,
-    PointPayload,
-    RankedHit,
-)
+from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload, RankedHit
 
 T = TypeVar("T")
 
@@ -83,16 +78,18 @@ HNSW = qe.HnswIndexConfig(
 log = logging.getLogger(__name__)
 
 
-def search_filter(flt: IndexFilter) -> qe.Filter:
-    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(flt.persona))]
-    if flt.lifecycles:
-        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(list(flt.lifecycles))))
-    if flt.entry_types:
-        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(list(flt.entry_types))))
-    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in flt.tags)
-    if flt.min_confidence is not None:
-        must.append(qe.FieldCondition("confidence", range=qe.RangeFloat(gte=flt.min_confidence)))
-    return qe.Filter(must=must)
+def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
+    terms = filter_terms(flt)
+    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]
+    if terms.stages:
+        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(terms.stages)))
+    if terms.entry_types:
+        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(terms.entry_types)))
+    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
+    for key, (low, below) in terms.ranges.items():
+        must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
+    must_not: list[Any] = [qe.FieldCondition("lifecycle", match=qe.MatchValue(s)) for s in terms.excluded_stages]
+    return qe.Filter(must=must, must_not=must_not or None)
 
 
 def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
@@ -281,28 +278,38 @@ class EdgeIndex:
             return 0
         prepared = [(p, check_vector(p.vector, col.dimension)) for p in points]
         vectors = {p.id: v for p, v in prepared}
-        async with col.write_lock:
-            stored = await self._stored_versions(col, list(vectors))
+
+        done: list[qe.UpdateOperation] = []
+
+        def write() -> int:
+            """Read the stored versions and write, in one hand-off to the worker thread."""
+            stored = _versions_of(col.shard.retrieve(list(vectors), ["version"], False))
             todo = plan_writes([p for p, _ in prepared], stored)
-            if not todo:
-                return 0
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
-            fresh = [p for p in todo if p.id not in stored]
+            fresh = [point(p, vectors[p.id], col.lexical) for p in todo if p.id not in stored]
             if fresh:
-                batch = [point(p, vectors[p.id], col.lexical) for p in fresh]
-                insert = qe.UpdateOperation.upsert_points(batch, update_mode=qe.UpdateMode.InsertOnly)
-                await self._apply(col, insert)
+                done.append(qe.UpdateOperation.upsert_points(fresh, update_mode=qe.UpdateMode.InsertOnly))
+                col.shard.update(done[-1])
             known = [p for p in todo if p.id in stored]
             if known:
                 batch = [point(p, vectors[p.id], col.lexical) for p in known]
                 guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
-                await self._apply(col, qe.UpdateOperation.upsert_points(batch, condition=guard))
-        col.written_since_check += len(todo)
+                done.append(qe.UpdateOperation.upsert_points(batch, condition=guard))
+                col.shard.update(done[-1])
+            return len(todo)
+
+        async with col.write_lock:
+            try:
+                count = await self._run(write)
+            finally:  # a copy being optimised replays whatever reached the live shard
+                if col.replay is not None:
+                    col.replay.extend(done)
+        col.written_since_check += count
         if col.written_since_check >= BUILD_CHECK_EVERY:
             col.written_since_check = 0
             await self._maybe_build(collection, col)
-        return len(todo)
+        return count
 
     async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
         col = await self._collection(collection)
@@ -339,7 +346,8 @@ class EdgeIndex:
         self,
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32],
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
@@ -348,7 +356,7 @@ class EdgeIndex:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(check_vector(vector, col.dimension)),
-            filter=search_filter(flt),
+            filter=search_filter(persona, flt),
             score_threshold=score_threshold,
             with_payload=True,
             with_vector=False,
@@ -399,7 +407,8 @@ class EdgeIndex:
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32] | None,
         terms: SparseTerms | None,
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
     ) -> tuple[list[RankedHit], list[RankedHit]]:
         col = await self._collection(collection)
@@ -408,7 +417,7 @@ class EdgeIndex:
         requests = signal_requests(
             None if vector is None else check_vector(vector, col.dimension),
             terms if wanted else None,
-            search_filter(flt),
+            search_filter(persona, flt),
             limit,
         )
         if not requests:
@@ -516,8 +525,11 @@ class EdgeIndex:
             await asyncio.to_thread(shutil.rmtree, build, True)
 
     async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-        records = await self._run(col.shard.retrieve, ids, ["version"], False)
-        return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+        return _versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
+
+
+def _versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
+    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
 
 
 def _log_build_failure(task: asyncio.Task[bool]) -> None:

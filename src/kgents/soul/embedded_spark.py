@@ -23,6 +23,7 @@ class EmbeddedSpark:
 
     backend = "embedded"
     supports_pubsub = False
+    shared = False
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[str, int, float]] = {}
@@ -87,10 +88,6 @@ class EmbeddedSpark:
             connected_clients=None,
             connected_instances=1,
         )
-
-    def clear(self) -> None:
-        """Forget every cached soul (another process changed the anchor under this one)."""
-        self._entries.clear()
 
     async def close(self) -> None:
         self._entries.clear()

@@ -69,12 +69,11 @@ def _reason(rate: float | None, pressure: float | None) -> str:
 
 
 class OpTimer:
-    """Hits, misses, errors and a window of cache latencies (milliseconds) for one service."""
+    """Hits, misses and a window of cache latencies (milliseconds) for one service."""
 
     def __init__(self, window: int = LATENCY_WINDOW) -> None:
         self.hits = 0
         self.misses = 0
-        self.errors = 0
         self.latencies_ms: deque[float] = deque(maxlen=window)
 
     def record(self, elapsed_ms: float) -> None:
@@ -114,7 +113,7 @@ def reflex_metrics(timer: OpTimer, stats: SparkStats) -> ReflexMetrics:
         backend=stats.backend,
         hits=timer.hits,
         misses=timer.misses,
-        errors=timer.errors,
+        errors=stats.errors,
         hit_rate=rate,
         latency_p50_ms=percentile(samples, 0.50),
         latency_p95_ms=percentile(samples, 0.95),

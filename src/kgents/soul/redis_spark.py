@@ -2,8 +2,10 @@
 
 Works with Redis 6+ and Valkey (plain GET/SET/EVAL/PUBLISH). Every process opens its own instance id, keeps an
 expiring heartbeat (so `connected_instances` counts live K-gents) and ignores its own messages.
-Server failures surface as `BackendUnavailableError` naming KGENTS_REDIS_URL (redacted); subscriptions survive
-a restarted server by reconnecting with backoff.
+Server failures surface as `BackendUnavailableError` naming KGENTS_REDIS_URL (redacted), after at most about half
+a second (a stalled server is not waited for); then a `Breaker` keeps calls off the server for a pause, with one
+warning line per outage. Subscriptions survive a restarted server by reconnecting with backoff; a mode change that
+could not be published is sent once the server answers again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,7 +30,9 @@ from kgents.soul.spark import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_TTL_S,
     Backoff,
+    Breaker,
     ModeChange,
+    SparkPaused,
     SparkStats,
     instances_key,
     mode_channel,
@@ -38,8 +43,9 @@ from kgents.soul.spark import (
 log = logging.getLogger("kgents.soul")
 T = TypeVar("T")
 
-CONNECT_TIMEOUT_S = 1.0
-COMMAND_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 0.5
+COMMAND_TIMEOUT_S = 0.5
+"""Redis answers in well under a millisecond; a server silent for this long is stalled (never retried)."""
 
 # SET only if no newer revision is cached; unreadable cached data is overwritten (the snapshot is the truth).
 _GUARDED_SET = """
@@ -78,6 +84,7 @@ class RedisSpark:
 
     backend = "redis"
     supports_pubsub = True
+    shared = True
 
     def __init__(self, url: str, prefix: str, *, heartbeat: bool = True) -> None:
         self.url = url
@@ -89,8 +96,8 @@ class RedisSpark:
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
             health_check_interval=10,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            # one quick retry for a connection a restarted server dropped; a timeout is not retried
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1, supported_errors=(RedisConnectionError,)),
             client_name="kgents-spark",
         )
         self._guarded_set = self._redis.register_script(_GUARDED_SET)
@@ -98,20 +105,24 @@ class RedisSpark:
         self._live_script = self._redis.register_script(_LIVE)
         self._heartbeat_enabled = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._breaker = Breaker()
+        self._refused = False
+        self._pending: dict[str, ModeChange] = {}
+        self._retry_task: asyncio.Task[None] | None = None
+        self.errors = 0
 
     @classmethod
     async def open(cls, url: str, prefix: str, *, heartbeat: bool = True, strict: bool = True) -> RedisSpark:
         """Connect and start the heartbeat; with `strict`, an unreachable server is an error right away."""
         spark = cls(url, prefix, heartbeat=heartbeat)
         try:
-            await spark._call(spark._redis.ping)
+            await spark._call(spark._redis.ping, warn=not strict)
             if heartbeat:
                 await spark._beat()
         except BackendUnavailableError:
             if strict:
                 await spark.close()
                 raise
-            log.warning("spark: Redis at %s is unreachable; working from the snapshot", redact_url(url))
         if heartbeat:
             spark._heartbeat_task = asyncio.create_task(spark._heartbeat_loop(), name="kgents-spark-heartbeat")
         return spark
@@ -125,17 +136,31 @@ class RedisSpark:
         """The redis.asyncio client (tests and bench only)."""
         return self._redis
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, warn: bool = True, **kwargs: Any) -> T:
+        """One call to the server through the breaker; `warn`: say so (once per outage) when it fails."""
+        if not self._breaker.allows(time.monotonic()):
+            raise SparkPaused(f"KGENTS_REDIS_URL: Redis at {redact_url(self.url)} failed a moment ago; not retried yet")
         try:
-            return await fn(*args, **kwargs)
-        except _TRANSIENT as exc:
+            result = await fn(*args, **kwargs)
+        except (*_TRANSIENT, RedisError) as exc:
+            self.errors += 1
+            if isinstance(exc, _TRANSIENT):
+                first = self._breaker.failed(time.monotonic())
+            else:  # an error reply (OOM, …): the server is there, so no pause; said once
+                first, self._refused = not self._refused, True
+            if warn and first:
+                log.warning(
+                    "spark: Redis at %s failed (%s); working from the snapshot", redact_url(self.url), _reason(exc)
+                )
             raise BackendUnavailableError(self._describe(exc)) from None
-        except RedisError as exc:
-            raise BackendUnavailableError(self._describe(exc)) from None
+        if self._breaker.succeeded():
+            self._refused = False
+            log.info("spark: Redis at %s answers again", redact_url(self.url))
+            await self._send_pending()
+        return result
 
     def _describe(self, exc: BaseException) -> str:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"KGENTS_REDIS_URL: Redis at {redact_url(self.url)} failed: {reason[:200]}"
+        return f"KGENTS_REDIS_URL: Redis at {redact_url(self.url)} failed: {_reason(exc)}"
 
     # -- state -----------------------------------------------------------------------------------------------
     async def get(self, persona: str, soul_id: str) -> str | None:
@@ -160,7 +185,32 @@ class RedisSpark:
     # -- pub/sub ---------------------------------------------------------------------------------------------
     async def publish(self, change: ModeChange) -> int:
         channel = mode_channel(self.prefix, change.persona, change.soul_id)
-        return int(await self._call(self._redis.publish, channel, change.to_json()))
+        try:
+            received = int(await self._call(self._redis.publish, channel, change.to_json()))
+        except BackendUnavailableError:
+            if self._breaker.open:  # the server is away: send the soul's latest change when it answers again
+                self._pending[channel] = change
+                if self._retry_task is None or self._retry_task.done():
+                    self._retry_task = asyncio.create_task(self._retry_pending(), name="kgents-spark-retry")
+            else:  # refused by a server that answers: trying again would not help
+                self._pending.pop(channel, None)
+            raise
+        if self._pending.get(channel) is not change:
+            self._pending.pop(channel, None)  # superseded by this newer one
+        return received
+
+    async def _retry_pending(self) -> None:
+        """Send the waiting mode changes once the breaker's pause is over (each try probes the server)."""
+        while self._pending:
+            await asyncio.sleep(max(0.01, self._breaker.retry_at - time.monotonic()))
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
+        for channel, change in list(self._pending.items()):
+            if self._pending.get(channel) is not change:
+                continue
+            with contextlib.suppress(BackendUnavailableError):
+                await self.publish(change)
 
     async def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
         channel = mode_channel(self.prefix, persona, soul_id)
@@ -226,7 +276,7 @@ class RedisSpark:
             info = await self._call(self._redis.info)
             instances = await self.instances()
         except BackendUnavailableError:
-            return SparkStats(self.backend, None, None, None, None, 0, reachable=False)
+            return SparkStats(self.backend, None, None, None, None, 0, reachable=False, errors=self.errors)
         return SparkStats(
             backend=self.backend,
             used_memory_bytes=_int(info.get("used_memory")),
@@ -234,19 +284,29 @@ class RedisSpark:
             ops_per_second=_float(info.get("instantaneous_ops_per_sec")),
             connected_clients=_int(info.get("connected_clients")),
             connected_instances=instances,
+            errors=self.errors,
+            keyspace_hits=_int(info.get("keyspace_hits")),
+            keyspace_misses=_int(info.get("keyspace_misses")),
         )
 
     async def close(self) -> None:
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
-            self._heartbeat_task = None
-        if self._heartbeat_enabled:
-            with contextlib.suppress(Exception):
-                await self._redis.zrem(instances_key(self.prefix), self._instance_id)
+        for task in (self._heartbeat_task, self._retry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat_task = self._retry_task = None
+        with contextlib.suppress(BackendUnavailableError):  # through the breaker: a down server is not waited for
+            if self._pending:
+                await self._send_pending()
+            if self._heartbeat_enabled:
+                await self._call(self._redis.zrem, instances_key(self.prefix), self._instance_id, warn=False)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
 
 
 def _ms(seconds: float) -> int:

@@ -1,13 +1,16 @@
 """`SoulService`: session state of one persona's souls, fast from the Spark and safe in the anchor.
 
-Reads go cache → snapshot → create; a miss, an expired key, a flushed or restarted Redis, or unreadable
-cache data falls through to the snapshot (with a warning) and re-warms the cache. Writes go to the snapshot
-first, by compare-and-set on the revision, then to the cache, so the Spark is never the only copy and a Spark
-outage costs speed, never data. Mode changes are published to the other instances after they are durable.
+Reads go cache → snapshot → create. A cached state is served only when it is at the snapshot's revision (read
+alongside it, one primary-key lookup): a lost cache write, another process's save or a forgotten soul never serves
+an older state. A miss in a shared cache (expired, flushed or restarted Redis), an unavailable Spark or unreadable
+cache data falls through to the snapshot with a warning and re-warms the cache. Writes go to the snapshot first, by
+compare-and-set on the revision, then to the cache, so the Spark is never the only copy and a Spark outage costs
+speed, never data. Mode changes are published to the other instances after they are durable, whatever the cache did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +20,6 @@ from typing import Any
 
 from kgents.clock import utcnow
 from kgents.errors import BackendUnavailableError, ConflictError, ValidationError
-from kgents.soul.embedded_spark import EmbeddedSpark
 from kgents.soul.metrics import OpTimer, ReflexMetrics, reflex_metrics
 from kgents.soul.model import DialogueMode, SoulDataError, SoulState, check_soul_id, parse_mode
 from kgents.soul.snapshot import SnapshotStore
@@ -27,8 +29,6 @@ log = logging.getLogger("kgents.soul")
 
 DEFAULT_TTL_S = 24 * 3600.0
 MAX_CAS_ATTEMPTS = 32
-SPARK_RETRY_S = 0.5
-"""After a Spark failure, how long calls go straight to the snapshot before the Spark is tried again."""
 
 
 class RecoverySource(StrEnum):
@@ -68,75 +68,50 @@ class SoulService:
         self.persona = persona
         self.ttl_s = ttl_s
         self.timer = OpTimer()
-        self._spark_down = False
-        self._spark_retry_at = 0.0
-        self._dirty: set[str] = set()
 
-    # -- the Spark, tolerated when down ---------------------------------------------------------------------
-    # After a failure the Spark is left alone for SPARK_RETRY_S (one slow timeout, not one per call); souls whose
-    # cache write was lost are "dirty": never read from the cache, and re-warmed from the snapshot once it is back.
-    def _spark_usable(self) -> bool:
-        return time.monotonic() >= self._spark_retry_at
-
-    def _spark_failed(self, exc: BackendUnavailableError, doing: str) -> None:
-        self.timer.errors += 1
-        if not self._spark_down:
-            log.warning("soul: spark unavailable while %s (%s); the snapshot serves instead", doing, exc)
-        self._spark_down = True
-        self._spark_retry_at = time.monotonic() + SPARK_RETRY_S
-
-    async def _spark_back(self) -> None:
-        if not self._spark_down:
-            return
-        self._spark_down = False
-        log.info("soul: spark is back; re-warming %d soul(s) from the snapshot", len(self._dirty))
-        for soul_id in sorted(self._dirty):
-            try:
-                state = await self._read_snapshot(soul_id)
-            except SoulDataError:
-                state = None
-            if state is None:
-                self._dirty.discard(soul_id)
-            else:
-                await self._cache_put(state)
-
-    async def _cache_get(self, soul_id: str) -> str | None:
-        if soul_id in self._dirty or not self._spark_usable():
-            return None
-        if isinstance(self.spark, EmbeddedSpark) and await self.snapshots.changed_elsewhere():
-            self.spark.clear()  # a per-process cache cannot know what another process wrote: start over
-            return None
+    # -- the Spark, tolerated when down (it pauses itself after a failure: see `Breaker`) ---------------------
+    async def _cache_get(self, soul_id: str) -> tuple[bool, str | None]:
+        """(whether the Spark answered, the cached JSON or None)."""
         start = time.perf_counter()
         try:
             raw = await self.spark.get(self.persona, soul_id)
-        except BackendUnavailableError as exc:
-            self._spark_failed(exc, f"reading soul {soul_id}")
-            return None
+        except BackendUnavailableError:
+            return False, None
         self.timer.record((time.perf_counter() - start) * 1000)
-        await self._spark_back()
-        return raw
+        return True, raw
 
     async def _cache_put(self, state: SoulState) -> None:
-        if not self._spark_usable():
-            self._dirty.add(state.soul_id)
-            return
         start = time.perf_counter()
         try:
             await self.spark.put(self.persona, state.soul_id, state.to_json(), state.revision, self.ttl_s)
-        except BackendUnavailableError as exc:
-            self._dirty.add(state.soul_id)
-            self._spark_failed(exc, f"caching soul {state.soul_id}")
-            return
+        except BackendUnavailableError:
+            return  # readers check the revision against the snapshot: a lost write costs speed, not correctness
         self.timer.record((time.perf_counter() - start) * 1000)
-        self._dirty.discard(state.soul_id)
-        await self._spark_back()
 
     async def _cache_drop(self, soul_id: str) -> None:
-        try:
+        with contextlib.suppress(BackendUnavailableError):
             await self.spark.delete(self.persona, soul_id)
-        except BackendUnavailableError as exc:
-            self._dirty.add(soul_id)
-            self._spark_failed(exc, f"dropping the unreadable cache entry of soul {soul_id}")
+
+    async def _checked(self, soul_id: str, raw: str, warnings: list[str]) -> SoulState | None:
+        """The cached state if it is at the snapshot's revision; else None (the reason, if worth one, in `warnings`).
+
+        The revision is read after the cache: a save acknowledged before this read began is at least that revision.
+        """
+        try:
+            cached = self._own(SoulState.from_json(raw), soul_id)
+        except SoulDataError as exc:
+            _warn(warnings, f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot")
+            await self._cache_drop(soul_id)  # its revision field cannot be trusted to guard the re-warm
+            return None
+        revision = await self.snapshots.revision(self.persona, soul_id)
+        if cached.revision == revision:
+            return cached
+        if revision is None or cached.revision > revision:  # forgotten (and maybe re-created) elsewhere
+            await self._cache_drop(soul_id)
+        elif self.spark.shared:  # a lost cache write, or one still on its way from a concurrent save: re-warmed
+            warnings.append(f"soul {soul_id}: the cache held revision {cached.revision}, the snapshot {revision}")
+            log.info("%s", warnings[-1])
+        return None
 
     # -- reading ---------------------------------------------------------------------------------------------
     async def recover(self, soul_id: str, *, use_cache: bool = True) -> Recovery:
@@ -144,22 +119,20 @@ class SoulService:
         check_soul_id(soul_id)
         start = time.perf_counter()
         warnings: list[str] = []
+        answered, raw = await self._cache_get(soul_id) if use_cache else (False, None)
+        if raw is not None:
+            cached = await self._checked(soul_id, raw, warnings)
+            if cached is not None:
+                self.timer.hits += 1
+                return Recovery(cached, RecoverySource.CACHE, _since(start))
         if use_cache:
-            raw = await self._cache_get(soul_id)
-            if raw is not None:
-                try:
-                    state = self._own(SoulState.from_json(raw), soul_id)
-                except SoulDataError as exc:
-                    message = f"soul {soul_id}: cached state is unreadable ({exc}); recovered from the snapshot"
-                    warnings.append(message)
-                    log.warning("%s", message)
-                    await self._cache_drop(soul_id)  # its revision field cannot be trusted to guard the re-warm
-                else:
-                    self.timer.hits += 1
-                    return Recovery(state, RecoverySource.CACHE, _since(start))
             self.timer.misses += 1
         stored = await self._read_snapshot(soul_id)
         if stored is not None:
+            if use_cache and raw is None and self.spark.shared:  # expired, flushed, restarted, or the Spark is away
+                warnings.append(miss_note(soul_id, answered))
+                if answered:  # an unavailable Spark has said so once already
+                    log.warning("%s", warnings[-1])
             await self._cache_put(stored)
             return Recovery(stored, RecoverySource.SNAPSHOT, _since(start), tuple(warnings))
         fresh = SoulState(soul_id=soul_id, persona=self.persona)
@@ -224,7 +197,7 @@ class SoulService:
             saved = await self._write(change(current))
             if saved is not None:
                 return current, saved
-            use_cache = False  # the cache was behind the snapshot: read the truth next time
+            use_cache = False  # another writer won between our read and our write: read the snapshot itself
         raise ConflictError(f"soul {soul_id} kept changing under us; gave up after {MAX_CAS_ATTEMPTS} tries")
 
     async def set_mode(self, soul_id: str, mode: DialogueMode | str) -> SoulState:
@@ -246,13 +219,10 @@ class SoulService:
             instance_id=self.spark.instance_id,
             sent_ns=time.time_ns(),
         )
-        if not self._spark_usable():
-            return 0
         try:
             return await self.spark.publish(change)
-        except BackendUnavailableError as exc:
-            self._spark_failed(exc, f"announcing the mode of soul {state.soul_id}")
-            return 0
+        except BackendUnavailableError:
+            return 0  # the Spark sends it once the server answers again (a watcher also re-reads the snapshot)
 
     async def set_eigenvector(
         self, soul_id: str, axis: str, value: float | None = None, confidence: float | None = None
@@ -271,7 +241,6 @@ class SoulService:
         """Remove the soul from the snapshot and the cache; True if it existed."""
         check_soul_id(soul_id)
         existed = await self.snapshots.delete(self.persona, soul_id)
-        self._dirty.discard(soul_id)
         await self._cache_drop(soul_id)
         return existed
 
@@ -330,6 +299,18 @@ class SoulService:
             await self.spark.close()
         finally:
             await self.snapshots.close()
+
+
+def miss_note(soul_id: str, answered: bool) -> str:
+    """Why a soul that has a snapshot was not served from a shared cache."""
+    if not answered:
+        return f"soul {soul_id}: the spark is unavailable; recovered from the snapshot"
+    return f"soul {soul_id}: not in the cache (expired, or Redis was flushed or restarted); recovered from the snapshot"
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    warnings.append(message)
+    log.warning("%s", message)
 
 
 def _since(start: float) -> float:

@@ -2,7 +2,8 @@
 
 Two adapters keep it: `RedisSpark` (shared by every process that points at the same Redis) and `EmbeddedSpark`
 (one process, no server). Neither is ever the only copy: `SoulService` writes the anchor snapshot first.
-Cache writes are guarded by the state's revision: a slow writer never puts an older state over a newer one.
+Cache writes are guarded by the state's revision: a slow writer never puts an older state over a newer one; a
+cached state is served only at the snapshot's revision (`SoulService` checks), so a lost cache write costs speed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from kgents.errors import BackendUnavailableError
 from kgents.soul.model import DialogueMode, parse_mode
 
 HEARTBEAT_INTERVAL_S = 5.0
@@ -108,6 +110,15 @@ class SparkStats:
     connected_instances: int
     """K-gent processes with a live heartbeat on this Spark (this one included)."""
     reachable: bool = True
+    errors: int = 0
+    """Calls to the engine that failed since this Spark was opened (not the ones skipped while it was paused)."""
+    keyspace_hits: int | None = None
+    keyspace_misses: int | None = None
+    """The engine's own lookup counters (Redis INFO), for the triad's hit rate; None where unknown."""
+
+
+class SparkPaused(BackendUnavailableError):
+    """The Spark failed a moment ago and is left alone until its pause is over: no call reaches the server."""
 
 
 @runtime_checkable
@@ -125,6 +136,11 @@ class SparkStore(Protocol):
     @property
     def supports_pubsub(self) -> bool:
         """True when changes reach other processes (Redis); the embedded Spark is one process only."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """True when the cache outlives this process (Redis): a miss there means it expired or was lost."""
         ...
 
     async def get(self, persona: str, soul_id: str) -> str | None:
@@ -146,7 +162,11 @@ class SparkStore(Protocol):
         ...
 
     async def publish(self, change: ModeChange) -> int:
-        """Tell other instances; returns how many listeners received it (0 on the embedded Spark)."""
+        """Tell other instances; returns how many listeners received it (0 on the embedded Spark).
+
+        BackendUnavailableError when the server cannot take it now: Redis then keeps the soul's latest change and
+        sends it as soon as the server answers again (a watcher never stays on a stale mode).
+        """
         ...
 
     def subscribe(self, persona: str, soul_id: str) -> AsyncIterator[ModeChange | None]:
@@ -178,3 +198,39 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class Breaker:
+    """After a failure, leave the server alone for a pause (doubling while it keeps failing), then try once more.
+
+    A stalled server costs one timeout per pause, not one per call: a command gives up on it within about a second
+    and the snapshot serves the rest. Times are on the caller's monotonic clock.
+    """
+
+    def __init__(self, first_s: float = 1.0, cap_s: float = 8.0) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self.pause_s = 0.0
+        self.retry_at = 0.0
+
+    @property
+    def open(self) -> bool:
+        """Whether the last call failed (the server is considered down)."""
+        return self.pause_s > 0
+
+    def allows(self, now: float) -> bool:
+        return now >= self.retry_at
+
+    def failed(self, now: float) -> bool:
+        """Record a failure; True if the server was considered up until now."""
+        opened = not self.open
+        self.pause_s = self.first_s if opened else min(self.cap_s, self.pause_s * 2)
+        self.retry_at = now + self.pause_s
+        return opened
+
+    def succeeded(self) -> bool:
+        """Record a success; True if the server was considered down until now."""
+        recovered = self.open
+        self.pause_s = 0.0
+        self.retry_at = 0.0
+        return recovered

@@ -2,28 +2,28 @@
 
 Both signals search the same filtered population (persona, lifecycle, type, tags, confidence are conditions
 of both index queries, never applied afterwards), each `POOL` deep whatever the limit: a hybrid fused from
-only the first k of each list loses to the lexical signal alone. COMPOST entries are left out unless
-`include_compost` or a lifecycle filter names them. A collection built before the lexical signal existed
-answers with the dense signal alone until `kgents synapse reindex`.
+only the first k of each list loses to the lexical signal alone. The filter is the one `EntryFilter` (COMPOST
+left out unless it sets `include_compost` or names COMPOST), the persona given apart from it. A collection built
+before the lexical signal existed answers with the dense signal alone until `kgents synapse reindex`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kgents.errors import ValidationError
-from kgents.garden.model import GardenEntry, Lifecycle, check_persona, check_text
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import GardenEntry, check_persona, check_text
 from kgents.garden.store import GardenStore
 from kgents.resonance.lexical import query_terms
-from kgents.resonance.protocols import IndexFilter, LexicalIndex, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
-from kgents.synapse.apply import EmbedderResolver
+from kgents.resonance.protocols import LexicalIndex, VectorIndex
+from kgents.synapse.apply import EmbedderResolver, embed
 from kgents.synapse.fusion import COVERAGE_POWER, DENSE_WEIGHT, Fused, Fusion, Ranked, RecallMode, fuse, single
-from kgents.synapse.search import MAX_LIMIT, SearchFilters
+from kgents.synapse.queue import RelayQueue
+from kgents.synapse.search import MAX_LIMIT
 
 POOL = 100
 """Candidates each signal contributes before fusion (bench/recall.py: a pool of 20 loses to the lexical signal
@@ -46,13 +46,6 @@ class RecallHit:
         }
 
 
-def live_filter(filters: SearchFilters, include_compost: bool) -> SearchFilters:
-    """The filters with COMPOST left out, unless included or named."""
-    if filters.lifecycles or include_compost:
-        return filters
-    return replace(filters, lifecycles=tuple(s for s in Lifecycle if s is not Lifecycle.COMPOST))
-
-
 def check_query(query: object, limit: int, min_score: float | None) -> str:
     if not isinstance(query, str) or not query.strip():
         raise ValidationError("a search needs some text")
@@ -70,7 +63,7 @@ class HybridRecall:
     def __init__(
         self,
         store: GardenStore,
-        anchor: RelayAnchor,
+        queue: RelayQueue,
         index: VectorIndex,
         embedders: EmbedderResolver,
         *,
@@ -80,7 +73,7 @@ class HybridRecall:
         coverage_power: float = COVERAGE_POWER,
     ) -> None:
         self.store = store
-        self.anchor = anchor
+        self.queue = queue
         self.index = index
         self.embedders = embedders
         self.pool = pool
@@ -89,23 +82,23 @@ class HybridRecall:
         self.coverage_power = coverage_power
 
     async def candidates(
-        self, collection: str, embedder_name: str, query: str, flt: IndexFilter, mode: RecallMode
+        self, collection: str, embedder_name: str, query: str, persona: str, flt: EntryFilter, mode: RecallMode
     ) -> list[Fused]:
-        """The fused candidate list (ids and ranks), before hydration."""
+        """The fused candidate list (ids and ranks) of `persona`'s points passing `flt`, before hydration."""
         lexical_index = self.index if isinstance(self.index, LexicalIndex) else None
         if lexical_index is not None and not await lexical_index.has_lexical(collection):
             lexical_index = None
         vector = None
         if mode is not RecallMode.LEXICAL or lexical_index is None:
-            embedded = (await asyncio.to_thread(self.embedders(embedder_name).embed, [query]))[0]
+            embedded = (await embed(self.embedders(embedder_name), [query]))[0]
             vector = embedded if np.any(embedded) else None  # no known word (only emoji, say): close to nothing
         terms = query_terms(query) if mode is not RecallMode.DENSE else None
         if lexical_index is not None:
-            found, matched = await lexical_index.search_signals(collection, vector, terms, flt, self.pool)
+            found, matched = await lexical_index.search_signals(collection, vector, terms, persona, flt, self.pool)
             dense = [Ranked(h.id, h.score) for h in found]
             lexical = [Ranked(h.id, h.score, h.coverage) for h in matched]
         else:
-            hits = [] if vector is None else await self.index.search(collection, vector, flt, self.pool)
+            hits = [] if vector is None else await self.index.search(collection, vector, persona, flt, self.pool)
             dense, lexical = [Ranked(h.id, h.score) for h in hits], []
         if mode is RecallMode.HYBRID and lexical_index is not None:
             return fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power)
@@ -118,20 +111,19 @@ class HybridRecall:
         persona: str,
         query: str,
         limit: int = 10,
-        filters: SearchFilters | None = None,
+        filters: EntryFilter | None = None,
         *,
         mode: RecallMode = RecallMode.HYBRID,
-        include_compost: bool = False,
         min_score: float | None = None,
     ) -> list[RecallHit]:
         persona = check_persona(persona)
         query = check_query(query, limit, min_score)
-        filters = live_filter(filters or SearchFilters(), include_compost)
-        state = await self.anchor.read_state()
+        filters = filters or EntryFilter()
+        state = await self.queue.read_state()
         if state is None:
             return []
         active = state.active
-        fused = await self.candidates(active.collection, active.embedder, query, filters.index_filter(persona), mode)
+        fused = await self.candidates(active.collection, active.embedder, query, persona, filters, mode)
         fused = [f for f in fused if min_score is None or f.score >= min_score]
         hits: list[RecallHit] = []
         step = limit * 2

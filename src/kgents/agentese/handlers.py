@@ -1,0 +1,204 @@
+"""The registered AGENTESE paths: the triad's vitals (self.vitals.triad.*), the database (world.database.*) and
+drift over time (time.drift.*). Handlers return model objects (TriadHealth, PartHealth) or JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from kgents.agentese.resolver import AgentContext, Args, Registry
+from kgents.clock import utcnow
+from kgents.errors import ValidationError
+from kgents.garden import GardenStore, open_store
+from kgents.garden.records import OutboxEvent
+from kgents.health.collect import collect_health, default_probes
+from kgents.health.drift import read_history
+from kgents.health.model import PARTS, PartHealth, TriadHealth
+
+if TYPE_CHECKING:
+    from kgents.synapse.runtime import Synapse
+
+REGISTRY = Registry()
+
+
+async def triad_health(ctx: AgentContext) -> TriadHealth:
+    return await collect_health(ctx.settings, ctx.thresholds, record=ctx.record)
+
+
+async def part_health(ctx: AgentContext, name: str) -> PartHealth:
+    probes = default_probes(record=ctx.record)
+    health = await collect_health(ctx.settings, ctx.thresholds, probes={name: probes[name]})
+    found = health.part(name)
+    assert found is not None  # collect_health returns one part per probe
+    return found
+
+
+@REGISTRY.register("self.vitals.triad.health", "every part's level and the verdict, with its reason")
+async def _health(ctx: AgentContext, args: Args) -> TriadHealth:
+    return await triad_health(ctx)
+
+
+def _part_handler(name: str) -> None:
+    async def handler(ctx: AgentContext, args: Args) -> PartHealth:
+        return await part_health(ctx, name)
+
+    REGISTRY.register(f"self.vitals.triad.{name}", f"the {name} part: level, reason, figures")(handler)
+
+
+for _name in PARTS:
+    _part_handler(_name)
+
+
+@REGISTRY.register("self.vitals.triad.coherency", "the index measured against the anchor, now")
+async def _coherency(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    return _coherency_view(await part_health(ctx, "resonance"))
+
+
+def _coherency_view(part: PartHealth) -> dict[str, Any]:
+    keys = ("coherency_with_truth", "matched", "stale", "missing", "orphaned", "total", "measured_by", "age_s")
+    return {"level": part.level.value, "reason": part.reason, **{k: part.figures.get(k) for k in keys}}
+
+
+@asynccontextmanager
+async def _store(ctx: AgentContext) -> AsyncIterator[GardenStore]:
+    store = await open_store(ctx.settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _synapse(ctx: AgentContext) -> AsyncIterator[Synapse]:
+    from kgents.synapse.runtime import open_synapse
+
+    synapse = await open_synapse(ctx.settings)
+    try:
+        if synapse.in_process:
+            await synapse.catch_up(ctx.thresholds.probe_timeout_s)
+        yield synapse
+    finally:
+        await synapse.close()
+
+
+@REGISTRY.register("world.database.garden.count", "this persona's entries")
+async def _garden_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _store(ctx) as store:
+        return {"persona": ctx.settings.persona, "count": await store.count(ctx.settings.persona)}
+
+
+@REGISTRY.register("world.database.garden.search", "this persona's entries containing TEXT (limit=N)")
+async def _garden_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    from kgents.garden.filters import EntryFilter
+    from kgents.garden.records import GardenQuery
+
+    text = args.text
+    if not text:
+        raise ValidationError("world.database.garden.search needs some text")
+    flt = EntryFilter(text=text, include_compost=True)
+    async with _store(ctx) as store:
+        entries = await store.query(ctx.settings.persona, flt, GardenQuery(limit=args.integer("limit", 10)))
+    return {"persona": ctx.settings.persona, "text": text, "entries": [e.to_dict() for e in entries]}
+
+
+@REGISTRY.register("world.database.garden.status", "the anchor: backend, schema version, entries, personas")
+async def _garden_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _store(ctx) as store:
+        return {
+            "anchor": ctx.settings.describe_anchor(),
+            "backend": store.backend,
+            "schema_version": await store.schema_version(),
+            "persona": ctx.settings.persona,
+            "entries": await store.count(ctx.settings.persona),
+            "personas": len(await store.personas()),
+        }
+
+
+@REGISTRY.register("world.database.outbox.count", "pending CDC events (every persona)")
+async def _outbox_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _store(ctx) as store:
+        return {"pending": await store.outbox_depth()}
+
+
+@REGISTRY.register("world.database.outbox.search", "this persona's pending events, oldest first (limit=N)")
+async def _outbox_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _store(ctx) as store:
+        events = await store.outbox_peek(ctx.settings.persona, args.integer("limit", 20))
+    return {"persona": ctx.settings.persona, "events": [_event(e) for e in events]}
+
+
+def _event(event: OutboxEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "entry_id": str(event.entry_id),
+        "operation": event.operation.value,
+        "entry_version": event.entry_version,
+        "created_at": event.created_at.isoformat(),
+        "attempts": event.attempts,
+    }
+
+
+@REGISTRY.register("world.database.outbox.status", "queue depth, oldest pending age, dead letters")
+async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    from kgents.synapse.metrics import QUEUE_DEPTH_CAP
+
+    async with _store(ctx) as store:
+        anchor = store.relay_side()
+        oldest = await anchor.oldest_pending()
+        return {
+            "pending": await anchor.queue_depth(QUEUE_DEPTH_CAP),
+            "oldest_pending_s": None if oldest is None else max(0.0, (utcnow() - oldest).total_seconds()),
+            "dead_letters": await anchor.dead_letter_count(),
+        }
+
+
+@REGISTRY.register("world.database.index.count", "points in the active collection (every persona)")
+async def _index_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _synapse(ctx) as s:
+        return {"collection": s.state.active.collection, "points": await s.index.count(s.state.active.collection)}
+
+
+@REGISTRY.register("world.database.index.search", "semantic search of this persona's memory for TEXT (limit=N)")
+async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    text = args.text
+    if not text:
+        raise ValidationError("world.database.index.search needs some text")
+    async with _synapse(ctx) as s:
+        hits = await s.search().find_by_semantic_similarity(ctx.settings.persona, text, args.integer("limit", 10))
+    return {"persona": ctx.settings.persona, "text": text, "hits": [h.to_dict() for h in hits]}
+
+
+@REGISTRY.register("world.database.index.status", "the index: location, collection, embedder, points")
+async def _index_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _synapse(ctx) as s:
+        active = s.state.active
+        return {
+            "backend": s.index.backend,
+            "location": s.index.location,
+            "collection": active.collection,
+            "embedder": active.embedder,
+            "points": await s.index.count(active.collection),
+            "reindexing": None if s.state.pending is None else s.state.pending.collection,
+        }
+
+
+@REGISTRY.register("time.drift.coherency", "coherency measured now (and appended to the drift history)")
+async def _drift_coherency(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    recording = AgentContext(ctx.settings, ctx.thresholds, ctx.record or "invoke")
+    return _coherency_view(await part_health(recording, "resonance"))
+
+
+@REGISTRY.register("time.drift.lag", "the relay's lag: queue depth, oldest pending age, p50/p95, heartbeat age")
+async def _drift_lag(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    part = await part_health(ctx, "synapse")
+    keys = ("pending_events", "oldest_pending_s", "lag_p50_ms", "lag_p95_ms", "heartbeat_age_s", "relays_alive")
+    return {"level": part.level.value, "reason": part.reason, **{k: part.figures.get(k) for k in keys}}
+
+
+@REGISTRY.register("time.drift.history", "the rolling coherency and lag samples, oldest first (limit=N)")
+async def _drift_history(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    async with _store(ctx) as store:
+        samples = await read_history(store, args.integer("limit", 20))
+    return {"samples": [s.to_dict() for s in samples]}
