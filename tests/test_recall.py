@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -94,6 +95,22 @@ async def test_filters_hold_inside_both_searches(env: Env) -> None:
     assert confident == []
     assert {h.entry.id for h in await narrow.recall("kent", "zorblax harbour", 5)} <= {b.id for b in best} | {wanted.id}
 
+
+
+async def test_observed_at_filters_hold_inside_both_searches(env: Env) -> None:
+    g = env.garden()
+    recent = datetime(2024, 5, 1, tzinfo=UTC)
+    for i in range(8):
+        await g.plant(f"zorblax harbour zorblax harbour note {i}", "INSIGHT", observed_at=recent)
+    wanted = await g.plant("a short remark about zorblax", "INSIGHT", observed_at=datetime(2020, 1, 2, tzinfo=UTC))
+    await env.relay().drain()
+    narrow = HybridRecall(env.store, env.queue, env.index, env.resolve, pool=3)  # shallower than the recent hits
+    early = EntryFilter(observed_before=datetime(2021, 1, 1, tzinfo=UTC))
+    for mode in RecallMode:
+        hits = await narrow.recall("kent", "zorblax harbour", 5, early, mode=mode)
+        assert [h.entry.id for h in hits] == [wanted.id], mode
+    late = await narrow.recall("kent", "zorblax harbour", 5, EntryFilter(observed_after=recent))
+    assert wanted.id not in {h.entry.id for h in late} and len(late) == 3
 
 async def test_coherency_covers_the_lexical_signal(env: Env) -> None:
     g = env.garden()
