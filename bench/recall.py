@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,9 @@ class Score:
 
 
 def session_date(raw: str) -> datetime | None:
-    """The session's date as the data set writes it ("1:56 pm on 8 May, 2023"); kept for observed_at."""
+    """The session's date as the data set writes it ("1:56 pm on 8 May, 2023"), read as UTC: the observed_at."""
     try:
-        return datetime.strptime(raw, "%I:%M %p on %d %B, %Y")
+        return datetime.strptime(raw, "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -112,7 +112,7 @@ async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str]
     dia: dict[Any, str] = {}
     for conv, conv_turns in by_conv.items():
         garden = PersonaGarden(synapse.store, persona_of(conv))
-        entries = [garden.new_entry(t.content, "INSIGHT") for t in conv_turns]
+        entries = [garden.new_entry(t.content, "INSIGHT", observed_at=t.observed_at) for t in conv_turns]
         for entry, turn in zip(entries, conv_turns, strict=True):
             dia[entry.id] = turn.dia_id
         await garden.plant_many(entries)

@@ -231,7 +231,6 @@ async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory
     assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]
 
 
-
 async def test_recall_is_hybrid_and_explains_both_ranks(memory: MemoryAPI) -> None:
     """A rare name (lexical) and a paraphrase (dense) are both found; explain shows each signal's rank."""
     await memory.remember_many([MemoryItem(text) for text in DISTRACTORS])
@@ -255,6 +254,7 @@ async def test_compost_crowding_both_candidate_pools_still_leaves_the_live_entry
         await memory.garden.compost(entry.id)
     await memory.indexer.settle([e.id for e in crowd])
     assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]
+
 
 async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
     """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
