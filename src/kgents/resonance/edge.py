@@ -35,7 +35,8 @@ import qdrant_edge as qe
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
-from kgents.resonance.edge_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests
+from kgents.resonance.edge_lexical import LEXICAL_PARAMS, ids_without_lexical, point, ranked, signal_requests
+from kgents.resonance.edge_query import not_newer, search_filter, versions_of
 from kgents.resonance.index_common import (
     META_LEXICAL,
     PAYLOAD_INDEXES,
@@ -43,7 +44,6 @@ from kgents.resonance.index_common import (
     check_limit,
     check_metadata,
     check_vector,
-    filter_terms,
     lexical_flagged,
     metadata_for,
     needs_stamp,
@@ -76,26 +76,6 @@ HNSW = qe.HnswIndexConfig(
 """Qdrant's defaults, but the build leaves one core to the searches."""
 
 log = logging.getLogger(__name__)
-
-
-def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
-    terms = filter_terms(flt)
-    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]
-    if terms.stages:
-        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(terms.stages)))
-    if terms.entry_types:
-        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(terms.entry_types)))
-    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
-    for key, (low, below) in terms.ranges.items():
-        must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
-    must_not: list[Any] = [qe.FieldCondition("lifecycle", match=qe.MatchValue(s)) for s in terms.excluded_stages]
-    return qe.Filter(must=must, must_not=must_not or None)
-
-
-def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
-    return qe.Filter(
-        must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
-    )
 
 
 class _Collection:
@@ -283,7 +263,7 @@ class EdgeIndex:
 
         def write() -> int:
             """Read the stored versions and write, in one hand-off to the worker thread."""
-            stored = _versions_of(col.shard.retrieve(list(vectors), ["version"], False))
+            stored = versions_of(col.shard.retrieve(list(vectors), ["version"], False))
             todo = plan_writes([p for p, _ in prepared], stored)
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
@@ -294,7 +274,7 @@ class EdgeIndex:
             known = [p for p in todo if p.id in stored]
             if known:
                 batch = [point(p, vectors[p.id], col.lexical) for p in known]
-                guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
+                guard = qe.Filter(should=[not_newer(p.id, p.payload.version) for p in known])
                 done.append(qe.UpdateOperation.upsert_points(batch, condition=guard))
                 col.shard.update(done[-1])
             return len(todo)
@@ -317,7 +297,7 @@ class EdgeIndex:
             stored = await self._stored_versions(col, [entry_id])
             if entry_id not in stored or stored[entry_id] > payload.version:
                 return False
-            guard = _not_newer(entry_id, payload.version)
+            guard = not_newer(entry_id, payload.version)
             await self._apply(col, qe.UpdateOperation.overwrite_payload_by_filter(guard, payload.to_dict()))
             return True
 
@@ -381,21 +361,9 @@ class EdgeIndex:
                 if offset is None:
                     break
             if col.lexical:  # a point without its lexical vector is stale
-                for entry_id in await self._scroll_ids(col, NO_LEXICAL):
+                for entry_id in await self._run(ids_without_lexical, col.shard, SCROLL_PAGE):
                     out[entry_id] = (out.get(entry_id, ("", -1))[0], -1)
         return out
-
-    async def _scroll_ids(self, col: _Collection, flt: qe.Filter) -> list[uuid.UUID]:
-        ids: list[uuid.UUID] = []
-        offset: Any = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=False, with_vector=False
-            )
-            records, offset = await self._run(col.shard.scroll, request)
-            ids.extend(parse_id(r.id) for r in records)
-            if offset is None:
-                return ids
 
     # -- LexicalIndex ---------------------------------------------------------------------------------------
 
@@ -525,11 +493,7 @@ class EdgeIndex:
             await asyncio.to_thread(shutil.rmtree, build, True)
 
     async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-        return _versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
-
-
-def _versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
-    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+        return versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
 
 
 def _log_build_failure(task: asyncio.Task[bool]) -> None:

@@ -6,6 +6,7 @@ The dense vector stays the collection's unnamed vector; the lexical one is the n
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import qdrant_edge as qe
@@ -64,3 +65,15 @@ def ranked(answers: list[list[Any]], dense: bool, terms: SparseTerms | None) -> 
         else []
     )
     return found, words
+
+
+def ids_without_lexical(shard: qe.EdgeShard, page: int) -> list[uuid.UUID]:
+    """Every point that lacks its lexical vector (blocking: run it off the event loop)."""
+    ids: list[uuid.UUID] = []
+    offset: Any = None
+    while True:
+        request = qe.ScrollRequest(offset=offset, limit=page, filter=NO_LEXICAL, with_payload=False, with_vector=False)
+        records, offset = shard.scroll(request)
+        ids.extend(parse_id(r.id) for r in records)
+        if offset is None:
+            return ids
