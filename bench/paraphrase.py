@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +222,21 @@ def measure(factory: Callable[[], Embedder], n_throughput: int, batch: int) -> d
     return result
 
 
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers folder as an Embedder (a teacher, as a ceiling; needs sentence-transformers)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+
+        self.name = name
+        self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        self.dimension = int(self._model.encode(["x"]).shape[1])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
 def folder_size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
@@ -258,15 +273,7 @@ def main() -> None:
         slow.add(name)
 
         def load_st(path: str = path, name: str = name) -> Embedder:
-            from kgents.resonance.quality import MiniLMEmbedder
-
-            model = MiniLMEmbedder.__new__(MiniLMEmbedder)
-            from sentence_transformers import SentenceTransformer
-
-            model._name, model._batch_size = name, 64
-            model._model = SentenceTransformer(path, device="cpu", local_files_only=True)
-            model._dimension = int(model._model.encode(["x"]).shape[1])
-            return model
+            return SentenceTransformerEmbedder(path, name)
 
         candidates[name] = (load_st, None)
 

@@ -4,7 +4,8 @@ For each anchor (embedded SQLite, PostgreSQL) and size, on the index `open_synap
 under a temporary KGENTS_HOME):
 - embedder sentences/s (raw model, no cache), as the baseline every other figure stands on;
 - relay throughput: N planted entries drained from the outbox into the index (events/s);
-- search p50/p95 with the query embedding included (`find_by_semantic_similarity`, hydrated from the anchor);
+- search p50/p95 with the query embedding included (`find_by_semantic_similarity`, hydrated from the anchor), and
+  the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`);
 - write → searchable p50/p95 under a steady write load (a relay running, one write every 1/rate s, each write
   polled until the index holds its version).
 
@@ -27,6 +28,7 @@ from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
 from kgents.stats import percentile
+from kgents.synapse.fusion import RecallMode
 from kgents.synapse.relay import RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -147,6 +149,18 @@ async def search_latencies(synapse: Synapse, queries: int, rng: random.Random) -
     return samples
 
 
+async def recall_latencies(synapse: Synapse, queries: int, rng: random.Random, mode: RecallMode) -> list[float]:
+    recall = synapse.recall()
+    await recall.recall(PERSONA, "warm up", 10, mode=mode)
+    samples = []
+    for _ in range(queries):
+        query = rng.choice(QUERIES) + f" {rng.randrange(1000)}"  # defeat the embedding cache
+        began = time.perf_counter()
+        await recall.recall(PERSONA, query, 10, mode=mode)
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
 async def write_to_searchable(synapse: Synapse, garden: PersonaGarden, writes: int, rate: float) -> list[float]:
     relay = synapse.relay(RelayConfig(batch_size=256, idle_poll_s=0.005, poll_interval_s=0.5))
     runner = asyncio.create_task(relay.run())
@@ -197,6 +211,8 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         relay_s = time.perf_counter() - began
         report = await synapse.coherency()
         searches = await search_latencies(synapse, args.queries, rng)
+        lexical = await recall_latencies(synapse, args.queries, rng, RecallMode.LEXICAL)
+        hybrid = await recall_latencies(synapse, args.queries, rng, RecallMode.HYBRID)
         writes = await write_to_searchable(synapse, garden, args.writes, args.rate)
         return {
             "case": f"{anchor} + {synapse.index.backend}, {size:,} entries",
@@ -205,6 +221,8 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
             "relay": f"{drained / relay_s:,.0f} events/s ({drained:,} in {relay_s:.1f} s), coherency "
             f"{report.coherency_with_truth:.4f}",
             "search": ms(searches) + f" (mean {statistics.fmean(searches):.2f} ms)",
+            "recall lexical": ms(lexical),
+            "recall hybrid": ms(hybrid) + f" (mean {statistics.fmean(hybrid):.2f} ms)",
             "write→searchable": ms(writes) + f" at {args.rate:g} writes/s",
         }
     finally:

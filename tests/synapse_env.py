@@ -16,6 +16,7 @@ from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 from kgents.synapse.coherency import CoherencyReport, measure
 from kgents.synapse.queue import RelayQueue
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.search import SemanticSearch
@@ -93,6 +94,9 @@ class Env:
 
     def search(self) -> SemanticSearch:
         return SemanticSearch(self.store, self.queue, self.index, self.resolve)
+
+    def recall(self) -> HybridRecall:
+        return HybridRecall(self.store, self.queue, self.index, self.resolve)
 
     async def current_state(self) -> IndexState:
         state = await self.queue.read_state()

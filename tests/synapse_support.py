@@ -11,12 +11,14 @@ from typing import Any
 
 from kgents.errors import BackendUnavailableError
 from kgents.garden.filters import EntryFilter
+from kgents.resonance.lexical import SparseTerms
 from kgents.resonance.protocols import (
     CollectionInfo,
     Embedder,
     IndexHit,
     IndexPoint,
     PointPayload,
+    RankedHit,
     Vectors,
 )
 from kgents.synapse.queue import RelayQueue, lock_key
@@ -141,6 +143,27 @@ class FaultyIndex:
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         self._check()
         return dict(await self.inner.versions(collection))
+
+    async def has_lexical(self, collection: str) -> bool:
+        self._check()
+        return bool(await self.inner.has_lexical(collection))
+
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Any,
+        terms: SparseTerms | None,
+        persona: str,
+        flt: EntryFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        self._check()
+        dense, lexical = await self.inner.search_signals(collection, vector, terms, persona, flt, limit)
+        return list(dense), list(lexical)
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        self._check()
+        await self.inner.drop_lexical(collection, ids)
 
     async def count(self, collection: str) -> int:
         self._check()

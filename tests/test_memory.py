@@ -19,12 +19,19 @@ from kgents.memory.api import MemoryAPI
 from kgents.memory.remote import RemoteMemory
 from kgents.resonance.protocols import VectorIndex
 from kgents.resonance.server import QdrantServerIndex
+from kgents.synapse.recall import POOL
 from tests.helpers import PG_URL
 from tests.server_support import running_server
 from tests.synapse_support import FaultyIndex
 
 FACES = ["sqlite-edge", "postgres-qdrant", "server-sqlite", "server-postgres"]
 """In this process over each backend, and through a real `kgents serve` process (RemoteMemory over HTTP)."""
+DISTRACTORS = [
+    "We walked along the river after dinner",
+    "The quarterly report is due on Friday",
+    "My sister adopted a grey cat last spring",
+    "I enjoy painting sunsets on weekends",
+]
 
 Opener = Callable[[str], Awaitable[MemoryAPI]]
 
@@ -259,6 +266,31 @@ async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory
     """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
     memory = in_process_only(memory)
     crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
+    live = await memory.remember("a habit of mine, rather different")
+    for entry in crowd:
+        await memory.garden.compost(entry.id)
+    await memory.indexer.settle([e.id for e in crowd])
+    assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]
+
+
+async def test_recall_is_hybrid_and_explains_both_ranks(memory: MemoryAPI) -> None:
+    """A rare name (lexical) and a paraphrase (dense) are both found; explain shows each signal's rank."""
+    await memory.remember_many([MemoryItem(text) for text in DISTRACTORS])
+    rare = await memory.remember("Caroline finally met Zorblax at the harbour market")
+    minimal = await memory.remember("I prefer minimal code", type="PREFERENCE")
+    assert [h.entry.id for h in await memory.recall("zorblax", limit=3)][:1] == [rare.id]
+    assert [h.entry.id for h in await memory.recall("keep the code small and simple", limit=3)][:1] == [minimal.id]
+    best = (await memory.recall("Zorblax the harbour", limit=3, explain=True))[0]
+    assert best.entry.id == rare.id
+    assert best.explain["lexical_rank"] == 1 and best.explain["dense_rank"] is not None
+    assert best.explain["fused"] == best.score
+    assert (await memory.recall("Zorblax the harbour", limit=3))[0].explain == {}
+
+
+async def test_compost_crowding_both_candidate_pools_still_leaves_the_live_entry(memory: MemoryAPI) -> None:
+    """More COMPOST entries than a signal's candidate pool, all ranking above the live one in both signals."""
+    assert isinstance(memory, AsyncMemory)
+    crowd = await memory.remember_many([MemoryItem(f"the same old habit, same old habit {i}") for i in range(POOL + 5)])
     live = await memory.remember("a habit of mine, rather different")
     for entry in crowd:
         await memory.garden.compost(entry.id)

@@ -36,7 +36,11 @@ def test_search_status_reconcile_reindex(cli: Cli) -> None:
     code, out, err = cli("garden", "search", "keep code small and simple", "--json")
     assert code == 0, err
     hits = json.loads(out)["hits"]
-    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["score"] > 0.3
+    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["dense_rank"] == 1
+    code, out, err = cli("garden", "search", "keep code small and simple", "--mode", "dense", "--json")
+    assert code == 0, err
+    hits = json.loads(out)["hits"]
+    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["score"] > 0.3, "a cosine"
     code, out, _ = cli("garden", "search", "keep code small and simple", "--type", "insight")
     assert code == 0 and "minimal code" not in out
     code, out, err = cli("synapse", "status", "--json")
@@ -62,6 +66,30 @@ def test_errors_are_one_line(cli: Cli) -> None:
     assert code != 0 and len(err.strip().splitlines()) == 1 and "no-such-model" in err
     code, _, err = cli("garden", "search", "  ")
     assert code == 65 and len(err.strip().splitlines()) == 1
+
+
+def test_search_labels_scores_explains_and_leaves_compost_out(cli: Cli) -> None:
+    code, out, err = cli("garden", "plant", "Met Zorblax at the harbour market", "--json")
+    assert code == 0, err
+    rare = json.loads(out)["id"]
+    code, out, err = cli("garden", "plant", "the Velloran bread recipe", "--json")
+    composted = json.loads(out)["id"]
+    assert cli("garden", "compost", composted)[0] == 0
+    code, out, err = cli("garden", "search", "zorblax", "--explain")
+    assert code == 0, err
+    header, first = out.splitlines()[:2]
+    assert header.split()[:4] == ["id", "fused", "dense", "lex"], header
+    assert first.startswith(rare[:8]) and first.split()[3] == "1", "lexical rank 1"
+    code, out, _ = cli("garden", "search", "zorblax", "--mode", "lexical")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["id", "bm25"]
+    code, out, _ = cli("garden", "search", "Velloran bread recipe", "--json")
+    assert code == 0 and composted not in {h["id"] for h in json.loads(out)["hits"]}
+    code, out, _ = cli("garden", "search", "Velloran bread recipe", "--include-compost", "--json")
+    assert code == 0 and json.loads(out)["hits"][0]["id"] == composted
+    code, out, _ = cli("garden", "search", "Velloran bread recipe", "--include-compost", "--min-score", "1", "--json")
+    assert code == 0 and json.loads(out)["hits"] == []
+    code, _, err = cli("garden", "search", "x", "--mode", "nearest")
+    assert code == 64 and len(err.strip().splitlines()) == 1 and "--mode" in err
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,11 +16,11 @@ from kgents.cli.garden_cmd import (
     filter_fields,
 )
 from kgents.cli.render import clip, confidence_bar, short_id
+from kgents.errors import ValidationError
 
 if TYPE_CHECKING:
-    from kgents.memory.api import RecallHit
+    from kgents.synapse.recall import RecallHit
     from kgents.synapse.runtime import Synapse
-    from kgents.synapse.search import SearchHit
 
 CATCH_UP_S = 60.0
 
@@ -42,6 +41,25 @@ def lag_warning(pending: int, in_process: bool) -> str:
     return f"warning: the index is {pending:,} events behind the garden; these results may miss recent changes ({how})"
 
 
+def rank(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def header(mode: str, explain: bool) -> str:
+    """The column names above the hits: which score is shown (fused in [0, 1], or one signal's own)."""
+    kind = {"hybrid": "fused", "dense": "cosine", "lexical": "bm25"}[mode]
+    ranks = f"  {'dense':>5} {'lex':>4}" if explain else ""
+    return f"{'id':<8} {kind:>6}{ranks}  {'confidence':<11}  {'stage':<7} content"
+
+
+def hit_line(h: RecallHit, explain: bool) -> str:
+    ranks = f"  {rank(h.dense_rank):>5} {rank(h.lexical_rank):>4}" if explain else ""
+    return (
+        f"[cyan]{short_id(h.entry.id)}[/] {h.score:>6.3f}{ranks}  {confidence_bar(h.entry.confidence, 6):<11}"
+        f"  {h.entry.lifecycle.value:<7} {clip(h.entry.content, 70)}"
+    )
+
+
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
@@ -50,33 +68,63 @@ def search(
     entry_type: TypeOpt = None,
     tag: TagOpt = None,
     min_confidence: MinConfidenceOpt = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="hybrid (meaning and words, fused), dense (meaning) or lexical (words).")
+    ] = "hybrid",
+    include_compost: Annotated[bool, typer.Option("--include-compost", help="Show COMPOST entries too.")] = False,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out hits scoring below this.")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each hit's dense and lexical rank beside its fused score.")
+    ] = False,
     wait: Annotated[
         float,
         typer.Option("--wait", min=0, help="Seconds the embedded index may take to catch up before answering."),
     ] = CATCH_UP_S,
     as_json: JsonFlag = False,
 ) -> None:
-    """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
+    """Search this persona's garden by meaning and by words ("simplicity" finds "I prefer minimal code"; a rare
+    name finds the entries that name it). COMPOST entries are left out unless --include-compost."""
     from kgents.garden.filters import EntryFilter
+    from kgents.synapse.fusion import RecallMode
 
     settings = state(ctx).settings()
-    filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=True)
+    filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=include_compost)
+    modes = [m.value for m in RecallMode]
+    if mode not in modes:
+        raise typer.BadParameter(f"must be one of {', '.join(modes)} (got {mode!r})", param_hint="--mode")
 
-    async def go() -> tuple[Sequence[SearchHit | RecallHit], int, bool, bool]:
+    async def go() -> tuple[list[RecallHit], int, bool, bool]:
         from kgents.cli.index_access import open_local_or_server
         from kgents.memory.remote import RemoteMemory
         from kgents.server.discovery import ServerInfo
+        from kgents.synapse.recall import RecallHit
 
         opened = await open_local_or_server(settings)
         if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
+            if mode != RecallMode.HYBRID.value:
+                raise ValidationError(
+                    f"--mode {mode} needs the index in this process; the server at {opened.url} answers hybrid recall"
+                )
             async with RemoteMemory(opened, settings.persona) as memory:
-                found = await memory.recall(query, limit=limit, filters=filters)
+                found = await memory.recall(query, limit=limit, filters=filters, min_score=min_score, explain=True)
                 pending = int((await memory.status())["pending"])
-                return found, pending, True, True
+            hits = [
+                RecallHit(h.entry, h.score, h.explain.get("dense_rank"), h.explain.get("lexical_rank")) for h in found
+            ]
+            return hits, pending, True, True
         synapse = opened
         try:
             pending, warn = await index_lag(synapse, wait)
-            hits = await synapse.search().find_by_semantic_similarity(settings.persona, query, limit, filters)
+            hits = await synapse.recall().recall(
+                settings.persona,
+                query,
+                limit,
+                filters,
+                mode=RecallMode(mode),
+                min_score=min_score,
+            )
             return hits, pending, warn, synapse.in_process
         finally:
             await synapse.close()
@@ -85,15 +133,18 @@ def search(
     if pending and warn:
         err_console.print(lag_warning(pending, in_process), markup=False, highlight=False, soft_wrap=True)
     if as_json:
-        data = {"query": query, "persona": settings.persona, "pending": pending, "hits": [h.to_dict() for h in hits]}
+        data = {
+            "query": query,
+            "persona": settings.persona,
+            "mode": mode,
+            "pending": pending,
+            "hits": [h.to_dict() for h in hits],
+        }
         print_json(data)
         return
     if not hits:
         console.print(f"nothing in the garden of {settings.persona} matches that", markup=False)
         return
+    console.print(header(mode, explain), markup=False, highlight=False, style="bold")
     for h in hits:
-        console.print(
-            f"[cyan]{short_id(h.entry.id)}[/] {h.score:.3f}  {confidence_bar(h.entry.confidence, 6)}"
-            f"  {h.entry.lifecycle.value:<7} {clip(h.entry.content, 70)}",
-            highlight=False,
-        )
+        console.print(hit_line(h, explain), highlight=False)

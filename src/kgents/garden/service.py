@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from kgents.clock import utcnow
@@ -53,8 +54,9 @@ class PersonaGarden:
         evidence: Iterable[str] = (),
         eigenvector_affinities: Mapping[str, float] | None = None,
         entry_id: uuid.UUID | None = None,
+        observed_at: datetime | None = None,
     ) -> GardenEntry:
-        """A validated entry of this persona, not yet stored."""
+        """A validated entry of this persona, not yet stored (`observed_at` defaults to its planting time)."""
         stage = parse_enum(Lifecycle, lifecycle, "lifecycle")
         if stage is Lifecycle.COMPOST:
             raise LifecycleError("an entry cannot be planted as COMPOST")
@@ -68,6 +70,7 @@ class PersonaGarden:
             tags=as_tuple(tags, "tags"),
             evidence=as_tuple(evidence, "evidence"),
             eigenvector_affinities=dict(eigenvector_affinities or {}),
+            observed_at=observed_at,
         )
 
     async def plant(self, content: str, entry_type: EntryType | str, **fields: Any) -> GardenEntry:

@@ -35,21 +35,26 @@ import qdrant_edge as qe
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
+from kgents.resonance.edge_lexical import LEXICAL_PARAMS, ids_without_lexical, point, ranked, signal_requests
+from kgents.resonance.edge_query import not_newer, search_filter, versions_of
 from kgents.resonance.index_common import (
+    META_LEXICAL,
     PAYLOAD_INDEXES,
     check_collection_name,
     check_limit,
     check_metadata,
     check_vector,
-    filter_terms,
+    lexical_flagged,
     metadata_for,
     needs_stamp,
     parse_id,
     plan_writes,
     stored_index_id,
+    stored_lexical,
 )
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload
+from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload, RankedHit
 
 T = TypeVar("T")
 
@@ -73,29 +78,10 @@ HNSW = qe.HnswIndexConfig(
 log = logging.getLogger(__name__)
 
 
-def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
-    terms = filter_terms(flt)
-    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]
-    if terms.stages:
-        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(terms.stages)))
-    if terms.entry_types:
-        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(terms.entry_types)))
-    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
-    for key, (low, below) in terms.ranges.items():
-        must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
-    must_not: list[Any] = [qe.FieldCondition("lifecycle", match=qe.MatchValue(s)) for s in terms.excluded_stages]
-    return qe.Filter(must=must, must_not=must_not or None)
-
-
-def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
-    return qe.Filter(
-        must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
-    )
-
-
 class _Collection:
-    def __init__(self, shard: qe.EdgeShard, embedder: str, dimension: int) -> None:
+    def __init__(self, shard: qe.EdgeShard, embedder: str, dimension: int, lexical: bool = False) -> None:
         self.shard = shard
+        self.lexical = lexical
         self.embedder = embedder
         self.dimension = dimension
         self.write_lock = asyncio.Lock()
@@ -171,7 +157,7 @@ class EdgeIndex:
             raise BackendUnavailableError("the embedded vector index is closed")
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    def _load_shard(self, name: str, dimension: int, fresh_start: bool = True) -> qe.EdgeShard:
+    def _load_shard(self, name: str, dimension: int, fresh_start: bool = True, lexical: bool = False) -> qe.EdgeShard:
         if fresh_start:
             recover(self._dir(name))
         shard_dir = self._dir(name) / LIVE
@@ -180,6 +166,7 @@ class EdgeIndex:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            sparse_vectors={LEXICAL_VECTOR: LEXICAL_PARAMS} if lexical else None,
             optimizers=optimizers,
             hnsw_config=HNSW,
         )
@@ -208,8 +195,9 @@ class EdgeIndex:
             if meta is None:
                 raise NotFoundError(f"vector collection {name!r} does not exist")
             embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
-            shard = await self._run(self._load_shard, name, dimension)
-            opened = self._open[name] = _Collection(shard, embedder, dimension)
+            lexical = stored_lexical(meta)
+            shard = await self._run(self._load_shard, name, dimension, True, lexical)
+            opened = self._open[name] = _Collection(shard, embedder, dimension, lexical)
             return opened
 
     # -- VectorIndex ----------------------------------------------------------------------------------------
@@ -221,10 +209,10 @@ class EdgeIndex:
         if meta is not None:
             check_metadata(name, meta, embedder, dimension)
             if needs_stamp(name, meta, index_id):
-                self._write_meta(name, metadata_for(embedder, dimension, index_id))
+                self._write_meta(name, {**meta, **metadata_for(embedder, dimension, index_id)})
         else:
             self._dir(name).mkdir(parents=True, exist_ok=True)
-            self._write_meta(name, metadata_for(embedder, dimension, index_id))
+            self._write_meta(name, {**metadata_for(embedder, dimension, index_id), META_LEXICAL: ANALYZER})
         await self._collection(name)
 
     def _write_meta(self, name: str, meta: dict[str, Any]) -> None:
@@ -275,18 +263,18 @@ class EdgeIndex:
 
         def write() -> int:
             """Read the stored versions and write, in one hand-off to the worker thread."""
-            stored = _versions_of(col.shard.retrieve(list(vectors), ["version"], False))
+            stored = versions_of(col.shard.retrieve(list(vectors), ["version"], False))
             todo = plan_writes([p for p, _ in prepared], stored)
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
-            fresh = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in todo if p.id not in stored]
+            fresh = [point(p, vectors[p.id], col.lexical) for p in todo if p.id not in stored]
             if fresh:
                 done.append(qe.UpdateOperation.upsert_points(fresh, update_mode=qe.UpdateMode.InsertOnly))
                 col.shard.update(done[-1])
             known = [p for p in todo if p.id in stored]
             if known:
-                batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in known]
-                guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
+                batch = [point(p, vectors[p.id], col.lexical) for p in known]
+                guard = qe.Filter(should=[not_newer(p.id, p.payload.version) for p in known])
                 done.append(qe.UpdateOperation.upsert_points(batch, condition=guard))
                 col.shard.update(done[-1])
             return len(todo)
@@ -309,7 +297,7 @@ class EdgeIndex:
             stored = await self._stored_versions(col, [entry_id])
             if entry_id not in stored or stored[entry_id] > payload.version:
                 return False
-            guard = _not_newer(entry_id, payload.version)
+            guard = not_newer(entry_id, payload.version)
             await self._apply(col, qe.UpdateOperation.overwrite_payload_by_filter(guard, payload.to_dict()))
             return True
 
@@ -324,9 +312,15 @@ class EdgeIndex:
         col = await self._collection(collection)
         if not ids:
             return {}
+        with_vector = [LEXICAL_VECTOR] if col.lexical else False
         async with col.gate.read():
-            records = await self._run(col.shard.retrieve, list(ids), True, False)
-        return {parse_id(r.id): PointPayload.from_dict(r.payload or {}) for r in records}
+            records = await self._run(col.shard.retrieve, list(ids), True, with_vector)
+        return {
+            parse_id(r.id): lexical_flagged(
+                PointPayload.from_dict(r.payload or {}), not col.lexical or LEXICAL_VECTOR in (r.vector or {})
+            )
+            for r in records
+        }
 
     async def search(
         self,
@@ -365,7 +359,47 @@ class EdgeIndex:
                     payload = r.payload or {}
                     out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
                 if offset is None:
-                    return out
+                    break
+            if col.lexical:  # a point without its lexical vector is stale
+                for entry_id in await self._run(ids_without_lexical, col.shard, SCROLL_PAGE):
+                    out[entry_id] = (out.get(entry_id, ("", -1))[0], -1)
+        return out
+
+    # -- LexicalIndex ---------------------------------------------------------------------------------------
+
+    async def has_lexical(self, collection: str) -> bool:
+        return (await self._collection(collection)).lexical
+
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        persona: str,
+        flt: EntryFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        col = await self._collection(collection)
+        check_limit(limit)
+        wanted = col.lexical and terms is not None and bool(terms)
+        requests = signal_requests(
+            None if vector is None else check_vector(vector, col.dimension),
+            terms if wanted else None,
+            search_filter(persona, flt),
+            limit,
+        )
+        if not requests:
+            return [], []
+        async with col.gate.read():
+            # One thread hop for both; two plain queries beat the engine's query_batch here (1.4 vs 1.7 ms at 10k).
+            answers = await self._run(lambda: [col.shard.query(r) for r in requests])
+        return ranked(answers, vector is not None, terms if wanted else None)
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        col = await self._collection(collection)
+        if col.lexical and ids:
+            async with col.write_lock:
+                await self._apply(col, qe.UpdateOperation.delete_vectors(list(ids), [LEXICAL_VECTOR]))
 
     async def count(self, collection: str) -> int:
         col = await self._collection(collection)
@@ -441,14 +475,14 @@ class EdgeIndex:
                 live.rename(old)
                 build.rename(live)
                 try:
-                    shard = await self._run(self._load_shard, name, col.dimension, False)
+                    shard = await self._run(self._load_shard, name, col.dimension, False, col.lexical)
                     for operation in replay:
                         await self._run(shard.update, operation)
                 except BaseException:
                     # Back to the old shard, which already holds every write.
                     shutil.rmtree(live, ignore_errors=True)
                     old.rename(live)
-                    col.shard = await asyncio.to_thread(self._load_shard, name, col.dimension, False)
+                    col.shard = await asyncio.to_thread(self._load_shard, name, col.dimension, False, col.lexical)
                     raise
                 col.shard = shard
             await asyncio.to_thread(shutil.rmtree, old, True)
@@ -459,11 +493,7 @@ class EdgeIndex:
             await asyncio.to_thread(shutil.rmtree, build, True)
 
     async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-        return _versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
-
-
-def _versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
-    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+        return versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
 
 
 def _log_build_failure(task: asyncio.Task[bool]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from kgents.errors import IndexMismatchError, ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import Lifecycle
-from kgents.resonance.protocols import IndexPoint
+from kgents.resonance.protocols import IndexPoint, PointPayload
 
 FieldKind = Literal["keyword", "float", "integer"]
 
@@ -36,6 +36,9 @@ META_EMBEDDER = "kgents_embedder"
 META_DIMENSION = "kgents_dimension"
 META_INDEX_ID = "kgents_index_id"
 """The identity of the index a collection belongs to (recorded in the anchor's Synapse state too)."""
+
+META_LEXICAL = "kgents_lexical"
+"""The analyzer of the collection's lexical signal (absent: dense vectors only)."""
 
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -123,6 +126,15 @@ def needs_stamp(collection: str, stored: Mapping[str, Any], index_id: str | None
     if have is None:
         return True
     raise IndexMismatchError(f"vector collection {collection!r} belongs to index {str(have)[:8]}, not {index_id[:8]}")
+
+
+def stored_lexical(stored: Mapping[str, Any] | None) -> bool:
+    return bool((stored or {}).get(META_LEXICAL))
+
+
+def lexical_flagged(payload: PointPayload, has_lexical: bool) -> PointPayload:
+    """A stored payload as `plan_apply` must see it: without its lexical vector the point needs re-embedding."""
+    return payload if has_lexical else replace(payload, content_hash="")
 
 
 def stored_index_id(stored: Mapping[str, Any] | None) -> str | None:

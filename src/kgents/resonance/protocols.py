@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kgents.garden.filters import EntryFilter
+from kgents.resonance.lexical import SparseTerms
 
 Vectors = npt.NDArray[np.float32]
 """A (n, dimension) float32 array, rows L2-normalised (cosine = dot product)."""
@@ -87,6 +88,9 @@ class IndexPoint:
     id: uuid.UUID
     vector: Sequence[float] | npt.NDArray[np.float32]
     payload: PointPayload
+    lexical: SparseTerms | None = None
+    """The entry's BM25 terms (`lexical.document_terms`), written beside the vector where the collection keeps
+    a lexical signal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,17 @@ class IndexHit:
     id: uuid.UUID
     score: float
     payload: PointPayload
+
+
+@dataclass(frozen=True, slots=True)
+class RankedHit:
+    """One hit of one signal, without its payload (recall hydrates from the anchor)."""
+
+    id: uuid.UUID
+    score: float
+    """Cosine (dense) or BM25 with the index's IDF (lexical)."""
+    coverage: float = 1.0
+    """Lexical hits: the share of the query's terms this entry holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +181,32 @@ class VectorIndex(Protocol):
     async def count(self, collection: str) -> int: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LexicalIndex(Protocol):
+    """An index that also keeps the lexical signal (sparse BM25 vectors, see `lexical.py`) of a collection.
+
+    A collection keeps it when it was created with it (older ones hold dense vectors only until a reindex).
+    A point of such a collection without its lexical vector reads as stale in `versions` (version -1) and as
+    needing re-embedding in `retrieve` (empty content hash), so coherency counts it and reconcile repairs it."""
+
+    async def has_lexical(self, collection: str) -> bool: ...
+
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        persona: str,
+        flt: EntryFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        """Both signals' candidates in one call: the `limit` nearest to `vector` and the `limit` best by BM25
+        (the index applies IDF) for `terms`, each over the points of `persona` that pass `flt`, best first.
+        A signal not asked for (None), or no lexical signal in this collection, gives an empty list."""
+        ...
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        """Remove the lexical vector of these points (an operator's or a test's tool)."""
+        ...

@@ -47,24 +47,30 @@ from kgents.garden.filters import EntryFilter  # noqa: E402
 from kgents.resonance.index_common import (  # noqa: E402
     META_DIMENSION,
     META_EMBEDDER,
+    META_LEXICAL,
     PAYLOAD_INDEXES,
     check_collection_name,
     check_limit,
     check_metadata,
     check_vector,
     filter_terms,
+    lexical_flagged,
     metadata_for,
     needs_stamp,
     parse_id,
     plan_writes,
     stored_index_id,
+    stored_lexical,
 )
+from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms  # noqa: E402
 from kgents.resonance.protocols import (  # noqa: E402
     CollectionInfo,
     IndexHit,
     IndexPoint,
     PointPayload,
+    RankedHit,
 )
+from kgents.resonance.server_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests  # noqa: E402
 
 T = TypeVar("T")
 
@@ -110,6 +116,7 @@ class QdrantServerIndex:
         self._where = where
         self._secret = secret
         self._dimensions: dict[str, int] = {}
+        self._lexical: dict[str, bool] = {}
         self._write_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
@@ -169,7 +176,12 @@ class QdrantServerIndex:
                 vectors = info.config.params.vectors
                 known = int(vectors.size) if isinstance(vectors, qm.VectorParams) else 0
             self._dimensions[collection] = known
+            self._lexical[collection] = stored_lexical(info.config.metadata)
         return known
+
+    async def has_lexical(self, collection: str) -> bool:
+        await self._dimension(collection)
+        return self._lexical.get(collection, False)
 
     def _write_lock(self, collection: str) -> asyncio.Lock:
         return self._write_locks.setdefault(collection, asyncio.Lock())
@@ -186,7 +198,8 @@ class QdrantServerIndex:
                     self._client.create_collection(
                         name,
                         vectors_config=qm.VectorParams(size=dimension, distance=qm.Distance.COSINE),
-                        metadata=metadata_for(embedder, dimension, index_id),
+                        sparse_vectors_config={LEXICAL_VECTOR: LEXICAL_PARAMS},
+                        metadata={**metadata_for(embedder, dimension, index_id), META_LEXICAL: ANALYZER},
                     )
                 )
             except BackendUnavailableError:
@@ -198,6 +211,7 @@ class QdrantServerIndex:
             meta = {**(info.config.metadata or {}), **metadata_for(embedder, dimension, index_id)}
             await self._call(self._client.update_collection(name, metadata=meta), name)
         self._dimensions[name] = dimension
+        self._lexical[name] = stored_lexical(info.config.metadata)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Payload indexes have no effect in the local Qdrant")
             for field, kind in PAYLOAD_INDEXES.items():
@@ -233,18 +247,20 @@ class QdrantServerIndex:
         check_collection_name(name)
         await self._call(self._client.delete_collection(name))
         self._dimensions.pop(name, None)
+        self._lexical.pop(name, None)
 
     async def upsert(self, collection: str, points: Sequence[IndexPoint]) -> int:
         dimension = await self._dimension(collection)
         if not points:
             return 0
         vectors = {p.id: check_vector(p.vector, dimension) for p in points}
+        lexical = self._lexical.get(collection, False)
         async with self._write_lock(collection):
             stored = await self._stored_versions(collection, list(vectors))
             todo = plan_writes(points, stored)
             if not todo:
                 return 0
-            batch = [qm.PointStruct(id=str(p.id), vector=vectors[p.id], payload=p.payload.to_dict()) for p in todo]
+            batch = [point(p, vectors[p.id], lexical) for p in todo]
             guard = qm.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
             await self._call(self._client.upsert(collection, batch, wait=True, update_filter=guard), collection)
             return len(todo)
@@ -270,14 +286,22 @@ class QdrantServerIndex:
         await self._call(self._client.delete(collection, selector, wait=True), collection)
 
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
-        check_collection_name(collection)
+        await self._dimension(collection)
         if not ids:
-            await self._dimension(collection)
             return {}
+        lexical = self._lexical.get(collection, False)
+        with_vectors = [LEXICAL_VECTOR] if lexical else False
         records = await self._call(
-            self._client.retrieve(collection, [str(i) for i in ids], with_payload=True), collection
+            self._client.retrieve(collection, [str(i) for i in ids], with_payload=True, with_vectors=with_vectors),
+            collection,
         )
-        return {parse_id(r.id): PointPayload.from_dict(r.payload or {}) for r in records}
+        return {
+            parse_id(r.id): lexical_flagged(
+                PointPayload.from_dict(r.payload or {}),
+                not lexical or LEXICAL_VECTOR in (r.vector if isinstance(r.vector, dict) else {}),
+            )
+            for r in records
+        }
 
     async def search(
         self,
@@ -305,8 +329,37 @@ class QdrantServerIndex:
             IndexHit(parse_id(h.id), float(h.score), PointPayload.from_dict(h.payload or {})) for h in response.points
         ]
 
+    async def search_signals(
+        self,
+        collection: str,
+        vector: Sequence[float] | npt.NDArray[np.float32] | None,
+        terms: SparseTerms | None,
+        persona: str,
+        flt: EntryFilter,
+        limit: int = 10,
+    ) -> tuple[list[RankedHit], list[RankedHit]]:
+        dimension = await self._dimension(collection)
+        check_limit(limit)
+        wanted = self._lexical.get(collection, False) and terms is not None and bool(terms)
+        requests = signal_requests(
+            None if vector is None else check_vector(vector, dimension),
+            terms if wanted else None,
+            search_filter(persona, flt),
+            limit,
+        )
+        if not requests:
+            return [], []
+        answers = await self._call(self._client.query_batch_points(collection, requests), collection)
+        return ranked([a.points for a in answers], vector is not None, terms if wanted else None)
+
+    async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
+        await self._dimension(collection)
+        if self._lexical.get(collection, False) and ids:
+            selector = qm.PointIdsList(points=[str(i) for i in ids])
+            await self._call(self._client.delete_vectors(collection, [LEXICAL_VECTOR], selector, wait=True), collection)
+
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
-        check_collection_name(collection)
+        await self._dimension(collection)
         out: dict[uuid.UUID, tuple[str, int]] = {}
         offset: Any = None
         while True:
@@ -318,7 +371,25 @@ class QdrantServerIndex:
                 payload = r.payload or {}
                 out[parse_id(r.id)] = (str(payload.get("persona", "")), int(payload.get("version", -1)))
             if offset is None:
-                return out
+                break
+        if self._lexical.get(collection, False):  # a point without its lexical vector is stale
+            for entry_id, persona in await self._scroll_personas(collection, NO_LEXICAL):
+                out[entry_id] = (persona, -1)
+        return out
+
+    async def _scroll_personas(self, collection: str, flt: qm.Filter) -> list[tuple[uuid.UUID, str]]:
+        found: list[tuple[uuid.UUID, str]] = []
+        offset: Any = None
+        while True:
+            records, offset = await self._call(
+                self._client.scroll(
+                    collection, scroll_filter=flt, limit=SCROLL_PAGE, offset=offset, with_payload=["persona"]
+                ),
+                collection,
+            )
+            found.extend((parse_id(r.id), str((r.payload or {}).get("persona", ""))) for r in records)
+            if offset is None:
+                return found
 
     async def count(self, collection: str) -> int:
         check_collection_name(collection)

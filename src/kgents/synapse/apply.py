@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.resonance.hashing import content_hash
+from kgents.resonance.lexical import document_terms
 from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex, Vectors
 from kgents.synapse.faults import MissingCollectionError
 from kgents.synapse.records import EntryState, Target
@@ -206,7 +207,10 @@ async def apply_to_target(
         except Exception as exc:
             result.failed[entries[0].id] = ("embed", describe(exc))
             vectors = []
-        points = [IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1]) for i, vector in vectors]  # type: ignore[arg-type]
+        points = [
+            IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1], document_terms(plan.embeds[i][0].content))  # type: ignore[arg-type]
+            for i, vector in vectors
+        ]
         result.embedded = len(points)
         await _upsert(index, target, points, result, fence)
     return result

@@ -24,6 +24,7 @@ from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, 
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.queue import RelayQueue
+from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
@@ -105,6 +106,9 @@ class Synapse:
 
     def search(self) -> SemanticSearch:
         return SemanticSearch(self.store, self.queue, self.index, self.embedders)
+
+    def recall(self) -> HybridRecall:
+        return HybridRecall(self.store, self.queue, self.index, self.embedders)
 
     def in_process_relay(self) -> Relay:
         """This process's own relay (one per Synapse, so its counters add up across drains)."""

@@ -1,0 +1,180 @@
+"""Hybrid recall on both anchors and both index adapters: the lexical signal finds rare words, the dense one
+paraphrases, filters hold inside both searches, coherency covers the lexical signal, COMPOST stays out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from kgents.config import Settings
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, Lifecycle
+from kgents.resonance.lexical import document_terms, query_terms, tokens
+from kgents.synapse.coherency import reconcile
+from kgents.synapse.fusion import Fusion, Ranked, RecallMode, fuse
+from kgents.synapse.recall import HybridRecall
+from tests.helpers import wait_until
+from tests.synapse_env import INDEX_KINDS, Env, open_env
+
+DISTRACTORS = [
+    "We walked along the river after dinner",
+    "The quarterly report is due on Friday",
+    "My sister adopted a grey cat last spring",
+    "I enjoy painting sunsets on weekends",
+    "The train to the coast was delayed again",
+]
+
+
+@pytest.fixture(params=INDEX_KINDS)
+async def env(anchor_settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    async with open_env(anchor_settings, request.param) as opened:
+        yield opened
+
+
+async def ids(recall: HybridRecall, query: str, mode: RecallMode = RecallMode.HYBRID, **kw: object) -> list[uuid.UUID]:
+    return [h.entry.id for h in await recall.recall("kent", query, 10, mode=mode, **kw)]  # type: ignore[arg-type]
+
+
+def test_tokens_are_stemmed_and_question_words_dropped() -> None:
+    assert tokens("When did Caroline go to the LGBTQ support groups?") == ["carolin", "go", "lgbtq", "support", "group"]
+    assert query_terms("running runs") == query_terms("run")
+    assert not document_terms("🌱🌱")
+
+
+def test_the_compiled_stemmer_agrees_with_the_reference_one() -> None:
+    from snowballstemmer.english_stemmer import EnglishStemmer  # the pure-Python Snowball reference
+
+    words = ["generously", "running", "caroline", "lgbtq", "happiness", "adoption", "agencies", "painted"]
+    assert [t for w in words for t in tokens(w)] == EnglishStemmer().stemWords(words)
+
+
+def test_fusion_scores_lie_in_unit_interval_and_keep_both_ranks() -> None:
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dense = [Ranked(a, 0.9), Ranked(b, 0.5)]
+    lexical = [Ranked(c, 7.0), Ranked(a, 3.5)]
+    for fusion in Fusion:
+        fused = fuse(dense, lexical, fusion)
+        assert fused[0].id == a and (fused[0].dense_rank, fused[0].lexical_rank) == (1, 2)
+        assert all(0.0 <= f.score <= 1.0 for f in fused)
+        assert {f.id: (f.dense_rank, f.lexical_rank) for f in fused}[c] == (None, 1)
+    assert fuse([Ranked(a, 1.0)], [Ranked(a, 2.0)], Fusion.RRF)[0].score == pytest.approx(1.0)
+
+
+async def test_hybrid_finds_a_rare_name_and_a_paraphrase(env: Env) -> None:
+    g = env.garden()
+    for text in DISTRACTORS:
+        await g.plant(text, "INSIGHT")
+    rare = await g.plant("Caroline finally met Zorblax at the harbour market", "INSIGHT")
+    minimal = await g.plant("I prefer minimal code", "PREFERENCE")
+    await env.relay().drain()
+    recall = env.recall()
+    assert (await ids(recall, "zorblax"))[0] == rare.id
+    assert (await ids(recall, "keep things small and simple"))[0] == minimal.id
+    assert await ids(recall, "zorblax", RecallMode.LEXICAL) == [rare.id]
+    assert minimal.id not in await ids(recall, "keep things small and simple", RecallMode.LEXICAL), "no shared word"
+    explained = await recall.recall("kent", "Zorblax the harbour", 3)
+    assert explained[0].entry.id == rare.id and explained[0].lexical_rank == 1 and explained[0].dense_rank
+
+
+async def test_filters_hold_inside_both_searches(env: Env) -> None:
+    g = env.garden()
+    best = [await g.plant(f"zorblax harbour zorblax harbour note {i}", "VALUE") for i in range(8)]
+    wanted = await g.plant("a short remark about zorblax", "INSIGHT", tags=["keep"])
+    other = env.garden("someone-else")
+    await other.plant("zorblax harbour zorblax harbour", "INSIGHT", tags=["keep"])
+    await env.relay().drain()
+    narrow = HybridRecall(env.store, env.queue, env.index, env.resolve, pool=3)  # shallower than the VALUE hits
+    filters = EntryFilter(entry_types=(EntryType.INSIGHT,), tags=("keep",))
+    for mode in RecallMode:
+        hits = await narrow.recall("kent", "zorblax harbour", 5, filters, mode=mode)
+        assert [h.entry.id for h in hits] == [wanted.id], mode
+    confident = await narrow.recall("kent", "zorblax harbour", 5, EntryFilter(min_confidence=0.9))
+    assert confident == []
+    assert {h.entry.id for h in await narrow.recall("kent", "zorblax harbour", 5)} <= {b.id for b in best} | {wanted.id}
+
+
+async def test_observed_at_filters_hold_inside_both_searches(env: Env) -> None:
+    g = env.garden()
+    recent = datetime(2024, 5, 1, tzinfo=UTC)
+    for i in range(8):
+        await g.plant(f"zorblax harbour zorblax harbour note {i}", "INSIGHT", observed_at=recent)
+    wanted = await g.plant("a short remark about zorblax", "INSIGHT", observed_at=datetime(2020, 1, 2, tzinfo=UTC))
+    await env.relay().drain()
+    narrow = HybridRecall(env.store, env.queue, env.index, env.resolve, pool=3)  # shallower than the recent hits
+    early = EntryFilter(observed_before=datetime(2021, 1, 1, tzinfo=UTC))
+    for mode in RecallMode:
+        hits = await narrow.recall("kent", "zorblax harbour", 5, early, mode=mode)
+        assert [h.entry.id for h in hits] == [wanted.id], mode
+    late = await narrow.recall("kent", "zorblax harbour", 5, EntryFilter(observed_after=recent))
+    assert late and wanted.id not in {h.entry.id for h in late}
+
+
+async def test_coherency_covers_the_lexical_signal(env: Env) -> None:
+    g = env.garden()
+    entries = [await g.plant(f"memory of Quillon number {i}", "VALUE") for i in range(4)]
+    await env.relay().drain()
+    collection = (await env.current_state()).active.collection
+    assert await env.index.has_lexical(collection)
+    await env.index.drop_lexical(collection, [entries[1].id])
+    before = await env.coherency()
+    assert (before.matched, before.stale) == (3, 1) and entries[1].id in before.stale_ids
+    assert entries[1].id not in await ids(env.recall(), "quillon", RecallMode.LEXICAL)
+    report = await reconcile(env.queue, env.index, env.resolve, await env.current_state())
+    assert report.repaired == 1 and report.after.coherent
+    assert entries[1].id in await ids(env.recall(), "quillon", RecallMode.LEXICAL)
+
+
+async def test_the_relay_keeps_the_lexical_signal_in_step(env: Env) -> None:
+    env.start()
+    g = env.garden()
+    entry = await g.plant("a note about Brandywine", "INSIGHT")
+    recall = env.recall()
+    await wait_until(lambda: ids(recall, "brandywine", RecallMode.LEXICAL), lambda found: found == [entry.id])
+    await g.update(entry.id, content="a note about Tamarack")
+    await wait_until(lambda: ids(recall, "tamarack", RecallMode.LEXICAL), lambda found: found == [entry.id])
+    assert await ids(recall, "brandywine", RecallMode.LEXICAL) == []
+
+
+async def test_compost_is_left_out_unless_asked_for(env: Env) -> None:
+    g = env.garden()
+    entry = await g.plant("the Velloran recipe for bread", "INSIGHT")
+    await g.compost(entry.id)
+    await env.relay().drain()
+    recall = env.recall()
+    for mode in RecallMode:
+        assert await ids(recall, "velloran bread recipe", mode) == [], mode
+    everything = EntryFilter(include_compost=True)
+    assert [h.entry.id for h in await recall.recall("kent", "velloran bread recipe", 5, everything)] == [entry.id]
+    named = EntryFilter(lifecycles=(Lifecycle.COMPOST,))
+    assert [h.entry.id for h in await recall.recall("kent", "velloran bread", 5, named)] == [entry.id]
+
+
+async def test_min_score_drops_weak_hits(env: Env) -> None:
+    g = env.garden()
+    strong = await g.plant("Marisol plays the cello", "INSIGHT")
+    for text in DISTRACTORS:
+        await g.plant(text, "INSIGHT")
+    await env.relay().drain()
+    hits = await env.recall().recall("kent", "Marisol cello", 10, min_score=0.5)
+    assert [h.entry.id for h in hits] == [strong.id] and hits[0].score >= 0.5
+
+
+async def test_reindex_rebuilds_the_lexical_signal(env: Env) -> None:
+    from kgents.synapse.reindex import reindex
+    from kgents.synapse.state import collection_prefix
+    from tests.synapse_support import CountingEmbedder
+
+    g = env.garden()
+    entry = await g.plant("the Ostrava archive of letters", "INSIGHT")
+    await env.relay().drain()
+    second = CountingEmbedder(env.embedder.inner, name="test-second-embedder")
+    env.extra_embedders[second.name] = second
+    schema = env.settings.postgres_schema if env.settings.postgres_url else None
+    prefix = collection_prefix(env.queue.backend, schema)
+    report = await reindex(env.queue, env.index, second, env.resolve, await env.current_state(), prefix)
+    assert report.coherency.coherent
+    assert await env.index.has_lexical(report.new.collection)
+    assert await ids(env.recall(), "ostrava", RecallMode.LEXICAL) == [entry.id]
