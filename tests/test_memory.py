@@ -283,13 +283,13 @@ async def test_recall_is_hybrid_and_explains_both_ranks(memory: MemoryAPI) -> No
     best = (await memory.recall("Zorblax the harbour", limit=3, explain=True))[0]
     assert best.entry.id == rare.id
     assert best.explain["lexical_rank"] == 1 and best.explain["dense_rank"] is not None
-    assert best.explain["fused"] == best.score
+    assert best.explain["fused"] == pytest.approx(best.score, abs=1e-6), "the score shown is the fused one (6 places)"
     assert (await memory.recall("Zorblax the harbour", limit=3))[0].explain == {}
 
 
 async def test_compost_crowding_both_candidate_pools_still_leaves_the_live_entry(memory: MemoryAPI) -> None:
     """More COMPOST entries than a signal's candidate pool, all ranking above the live one in both signals."""
-    assert isinstance(memory, AsyncMemory)
+    memory = in_process_only(memory)
     crowd = await memory.remember_many([MemoryItem(f"the same old habit, same old habit {i}") for i in range(POOL + 5)])
     live = await memory.remember("a habit of mine, rather different")
     for entry in crowd:
@@ -326,3 +326,14 @@ async def test_reassess_compost_with_successor_nudge_and_interactions(memory: Me
     assert counted.interactions == after.interactions + 1
     with pytest.raises(ValidationError):
         await memory.reassess(new.id, confidence=1.5)
+
+
+async def test_recall_modes_score_on_their_own_scales(memory: MemoryAPI) -> None:
+    await memory.remember("I prefer minimal code", type=EntryType.PREFERENCE)
+    await memory.remember("Zanzibar trip with Oskar in June")
+    dense = await memory.recall("keep the code small", mode="dense")
+    assert dense[0].entry.content == "I prefer minimal code" and 0.0 < dense[0].score <= 1.0
+    lexical = await memory.recall("Oskar", mode="lexical")
+    assert [h.entry.content for h in lexical] == ["Zanzibar trip with Oskar in June"], "words only"
+    with pytest.raises(ValidationError):
+        await memory.recall("code", mode="telepathy")

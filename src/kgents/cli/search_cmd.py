@@ -16,7 +16,6 @@ from kgents.cli.garden_cmd import (
     filter_fields,
 )
 from kgents.cli.render import clip, confidence_bar, short_id
-from kgents.errors import ValidationError
 
 if TYPE_CHECKING:
     from kgents.synapse.recall import RecallHit
@@ -103,12 +102,10 @@ def search(
 
         opened = await open_local_or_server(settings)
         if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
-            if mode != RecallMode.HYBRID.value:
-                raise ValidationError(
-                    f"--mode {mode} needs the index in this process; the server at {opened.url} answers hybrid recall"
-                )
             async with RemoteMemory(opened, settings.persona) as memory:
-                found = await memory.recall(query, limit=limit, filters=filters, min_score=min_score, explain=True)
+                found = await memory.recall(
+                    query, limit=limit, filters=filters, min_score=min_score, explain=True, mode=mode
+                )
                 pending = int((await memory.status())["pending"])
             hits = [
                 RecallHit(h.entry, h.score, h.explain.get("dense_rank"), h.explain.get("lexical_rank")) for h in found

@@ -54,10 +54,10 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
     if isinstance(value, enum):
         return value
     if isinstance(value, str):
-        try:
-            return enum(value.strip().upper())
-        except ValueError:
-            pass
+        wanted = value.strip().lower()
+        for member in enum:
+            if str(member.value).lower() == wanted:
+                return member
     choices = ", ".join(m.value for m in enum)
     raise ValidationError(f"{what} must be one of {choices} (got {_show(value)})")
 

@@ -31,7 +31,7 @@ COMPOST_FLOOR = 0.1
 NUDGE_BOUND = 0.05
 CLUSTER_MIN = 3
 CLUSTER_THRESHOLD = DEDUP_THRESHOLD
-"""Entries this similar (recall score) belong together: the paraphrase threshold, measured."""
+"""Entries this similar (cosine, recall in dense mode) belong together: the paraphrase threshold, measured."""
 PROMOTED_MIN = 0.7
 PROMOTED_MAX = 0.89
 DREAMT_TAG = "dreamt"
@@ -134,7 +134,7 @@ class HypnagogicCycle:
     async def _neighbours(self, live: Sequence[GardenEntry]) -> dict[uuid.UUID, set[uuid.UUID]]:
         near: dict[uuid.UUID, set[uuid.UUID]] = {}
         for e in live:
-            hits = await self.memory.recall(e.content, limit=NEIGHBOURS)
+            hits = await self.memory.recall(e.content, limit=NEIGHBOURS, mode="dense")
             near[e.id] = {
                 h.entry.id
                 for h in hits

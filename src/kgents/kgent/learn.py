@@ -74,7 +74,7 @@ async def plant(memory: MemoryAPI, statement: Statement) -> GardenEntry:
 
 async def learn(memory: MemoryAPI, statement: Statement, threshold: float = DEDUP_THRESHOLD) -> Learned:
     """Apply one statement to the garden."""
-    hits = await memory.recall(statement.content, limit=5)
+    hits = await memory.recall(statement.content, limit=5, mode="dense")
     against = opposed(statement, hits)
     if against is not None:
         old = against.entry

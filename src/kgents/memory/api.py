@@ -113,8 +113,11 @@ class MemoryAPI(Protocol):
         filters: EntryFilter | None = None,
         min_score: float | None = None,
         explain: bool = False,
+        mode: str = "hybrid",
     ) -> builtins.list[RecallHit]:
-        """Entries by meaning (and, where the index has it, by words), best first, hydrated from the truth."""
+        """Entries by meaning and by words, best first, hydrated from the truth. `mode`: `hybrid` (the fused score
+        in [0, 1]), `dense` (cosine similarity of meaning only: the scale similarity thresholds are measured on) or
+        `lexical` (words only)."""
         ...
 
     async def get(self, entry: EntryRef) -> GardenEntry: ...

@@ -251,8 +251,10 @@ class AsyncMemory:
         filters: EntryFilter | None = None,
         min_score: float | None = None,
         explain: bool = False,
+        mode: str = "hybrid",
     ) -> builtins.list[RecallHit]:
-        return await recall(self.synapse, self.persona, query, limit, filters or EntryFilter(), min_score, explain)
+        flt = filters or EntryFilter()
+        return await recall(self.synapse, self.persona, query, limit, flt, min_score, explain, mode)
 
     async def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
         if isinstance(entry, str) and len(entry.strip()) < 32:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import check_text
+from kgents.garden.model import check_text, parse_enum
 from kgents.memory.api import RecallHit
 from kgents.synapse.fusion import Fused, RecallMode
 from kgents.synapse.runtime import Synapse
@@ -44,10 +44,12 @@ async def recall(
     flt: EntryFilter,
     min_score: float | None,
     explain: bool,
+    mode: str = "hybrid",
 ) -> list[RecallHit]:
-    """Entries of `persona` by meaning and by words, best first (fused score), hydrated from the truth (persona
-    checked by the caller)."""
+    """Entries of `persona` by meaning and by words, best first (fused score; or one signal's own in `mode`
+    dense / lexical), hydrated from the truth (persona checked by the caller)."""
     check_recall(query, limit, min_score)
+    signals = parse_enum(RecallMode, mode, "mode")
     # The embedded index has one owner, this process, so no one else can switch its collection: its state is read
     # at open. On the real triad a reindex elsewhere may switch it: one read per recall.
     state = synapse.state if synapse.in_process else await synapse.refresh_state()
@@ -58,7 +60,7 @@ async def recall(
     found: list[RecallHit] = []
     for asked in dict.fromkeys((loose, flt)):
         fused = await hybrid.candidates(
-            state.active.collection, state.active.embedder, query, persona, asked, RecallMode.HYBRID
+            state.active.collection, state.active.embedder, query, persona, asked, signals
         )
         found = await _hydrate(synapse, persona, fused, flt, limit, min_score, explain)
         if len(found) == limit or len(fused) < hybrid.pool:

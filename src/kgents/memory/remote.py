@@ -124,10 +124,13 @@ class RemoteMemory:
         filters: EntryFilter | None = None,
         min_score: float | None = None,
         explain: bool = False,
+        mode: str = "hybrid",
     ) -> builtins.list[RecallHit]:
         body = {"query": query, "limit": limit, "filters": wire.filter_to_dict(filters), "min_score": min_score}
         if explain:
             body["explain"] = True
+        if mode != "hybrid":
+            body["mode"] = mode
         data = await self.call("POST", "/recall", body)
         return [wire.hit_from_dict(h) for h in data["hits"]]
 

@@ -136,7 +136,7 @@ async def remember_many(memory: MemoryAPI, request: Request) -> Response:
 
 
 async def recall(memory: MemoryAPI, request: Request) -> Response:
-    fields = frozenset({"query", "limit", "filters", "min_score", "explain"})
+    fields = frozenset({"query", "limit", "filters", "min_score", "explain", "mode"})
     body = wire.fields_of(await read_json(request), fields, "the recall")
     if "query" not in body:
         raise ValidationError("the recall has no query")
@@ -150,6 +150,7 @@ async def recall(memory: MemoryAPI, request: Request) -> Response:
         filters=wire.filter_from_dict(body.get("filters")),
         min_score=None if min_score is None else wire.as_number(min_score, "min_score"),
         explain=explain,
+        mode=wire.as_str(body.get("mode", "hybrid"), "mode"),
     )
     return JSONResponse({"hits": [h.to_dict() for h in hits]})
 
