@@ -23,6 +23,7 @@ from kgents.cli import (
     soul_cmd,
     status_cmd,
     synapse_cmd,
+    workbench_cmd,
 )
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
@@ -45,6 +46,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
 app.command("ghost")(ghost_cmd.ghost)
 app.command("invoke")(invoke_cmd.invoke_path)
+app.command("workbench")(workbench_cmd.workbench)
 
 
 def _print_version(value: bool) -> None:
