@@ -5,6 +5,7 @@ is armed only when it has finished, so a slow probe delays refreshes instead of 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -106,10 +107,8 @@ class WorkbenchApp(App[None]):
         self.refresh_health()
 
     def on_unmount(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing is best effort: the process is leaving
             self.io.run(self.source.close(), timeout=5)
-        except Exception:  # closing is best effort: the process is leaving
-            pass
         self.io.stop()
 
     # refresh ----------------------------------------------------------------------------------------------------
@@ -143,10 +142,8 @@ class WorkbenchApp(App[None]):
 
     def _to_ui(self, callback: Callable[..., object], *args: object) -> None:
         if self.is_running and self._thread_id != threading.get_ident():
-            try:
+            with contextlib.suppress(RuntimeError):  # the app closed meanwhile
                 self.call_from_thread(callback, *args)
-            except RuntimeError:  # the app closed meanwhile
-                pass
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -185,14 +182,14 @@ class WorkbenchApp(App[None]):
         if alert.recovered:
             self.notify(alert.reason, title=alert.title, severity="information", timeout=NOTIFY_S)
             return
-        severity = "error" if alert.level is Level.CRITICAL else "warning"
-        self.notify(alert.reason, title=alert.title, severity=severity, timeout=NOTIFY_S)
+        critical = alert.level is Level.CRITICAL
+        self.notify(alert.reason, title=alert.title, severity="error" if critical else "warning", timeout=NOTIFY_S)
         if self.glitch_s <= 0:
             return
         for bar in self.screen.query(HealthBar):
             if bar.part == alert.part:
                 bar.glitch(True)
-                self.set_timer(self.glitch_s, lambda bar=bar: bar.glitch(False))  # type: ignore[misc]
+                self.set_timer(self.glitch_s, lambda bar=bar: bar.glitch(False))
 
     def redraw(self) -> None:
         for screen in (self.screen, *self.screen_stack):
@@ -233,8 +230,9 @@ class WorkbenchApp(App[None]):
         yield SystemCommand("Garden", "List, filter and inspect entries", lambda: self.switch_mode("garden"))
         for part in PARTS:
             yield SystemCommand(
-                f"Detail: {part}", f"Every figure of {part}, its thresholds, recent errors",
-                lambda part=part: self.push_screen(DetailScreen(part)),  # type: ignore[misc]
+                f"Detail: {part}",
+                f"Every figure of {part}, its thresholds, recent errors",
+                lambda part=part: self.push_screen(DetailScreen(part)),
             )
         yield SystemCommand("Refresh now", "Collect the triad's health again", self.action_refresh_now)
         yield SystemCommand("Help", "Keys and screens", self.action_help)

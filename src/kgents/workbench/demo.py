@@ -21,14 +21,47 @@ from kgents.memory.api import SoulView
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PERSONA = "kent"
 TOPICS: tuple[tuple[str, EntryType, tuple[str, ...]], ...] = (
-    ("code", EntryType.PREFERENCE, ("prefers small pure functions", "keeps modules under 400 lines",
-                                    "types everything strictly", "deletes dead code at once", "tests before fixes")),
-    ("tools", EntryType.PATTERN, ("reaches for ripgrep first", "keeps htop open beside the editor",
-                                  "uses tmux for long jobs", "reads the changelog before upgrading")),
-    ("values", EntryType.VALUE, ("truth lives in the anchor", "no mocks of our own stores",
-                                 "a clear error beats a silent loss", "measure before optimising")),
-    ("life", EntryType.BEHAVIOR, ("walks after lunch", "writes notes in the morning", "drinks tea, not coffee",
-                                  "reviews pull requests before noon")),
+    (
+        "code",
+        EntryType.PREFERENCE,
+        (
+            "prefers small pure functions",
+            "keeps modules under 400 lines",
+            "types everything strictly",
+            "deletes dead code at once",
+            "tests before fixes",
+        ),
+    ),
+    (
+        "tools",
+        EntryType.PATTERN,
+        (
+            "reaches for ripgrep first",
+            "keeps htop open beside the editor",
+            "uses tmux for long jobs",
+            "reads the changelog before upgrading",
+        ),
+    ),
+    (
+        "values",
+        EntryType.VALUE,
+        (
+            "truth lives in the anchor",
+            "no mocks of our own stores",
+            "a clear error beats a silent loss",
+            "measure before optimising",
+        ),
+    ),
+    (
+        "life",
+        EntryType.BEHAVIOR,
+        (
+            "walks after lunch",
+            "writes notes in the morning",
+            "drinks tea, not coffee",
+            "reviews pull requests before noon",
+        ),
+    ),
 )
 STAGES = (Lifecycle.SEED, Lifecycle.SAPLING, Lifecycle.TREE, Lifecycle.FLOWER, Lifecycle.COMPOST)
 
@@ -40,8 +73,15 @@ def seeded_entries() -> list[GardenEntry]:
         for content in contents:
             entries.append(
                 GardenEntry(
-                    PERSONA, content, kind, STAGES[n % len(STAGES)], round(0.35 + 0.04 * n, 2),
-                    uuid.uuid5(uuid.NAMESPACE_URL, f"kgents-demo:{content}"), AT - timedelta(days=30 - n), tags=(_topic,), version=1 + n % 3,
+                    PERSONA,
+                    content,
+                    kind,
+                    STAGES[n % len(STAGES)],
+                    round(0.35 + 0.04 * n, 2),
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"kgents-demo:{content}"),
+                    AT - timedelta(days=30 - n),
+                    tags=(_topic,),
+                    version=1 + n % 3,
                 )
             )
             n += 1
@@ -63,16 +103,55 @@ def _part(name: str, level: Level, reason: str, backend: str, **figures: Any) ->
 def healthy() -> TriadHealth:
     return TriadHealth(
         (
-            _part("durability", Level.THRIVING, "anchor reachable, commit 1.3 ms", "SQLite", connect_ms=0.4,
-                  commit_ms=1.3, read_only=False, pending_events=0, database_bytes=1_482_752),
-            _part("resonance", Level.THRIVING, "Qdrant Edge coherent with the anchor (100 %), search 2.1 ms",
-                  "Qdrant Edge", coherency_with_truth=1.0, matched=17, stale=0, missing=0, orphaned=0, total=17,
-                  search_ms=2.1, entries_indexed=17, collection="kgents_static256_v1", embedder="static256"),
-            _part("reflex", Level.HEALTHY, "Redis not configured: the in-process Spark serves each process "
-                  "(not a fault)", "embedded", hit_rate=None, lookups=3),
-            _part("synapse", Level.THRIVING, "Synapse keeping up: 0 pending, lag p95 12 ms, circuit CLOSED",
-                  "in-process", events_processed=42, pending_events=0, oldest_pending_s=0.0, lag_p50_ms=6.0,
-                  lag_p95_ms=12.0, dead_letters=0, circuit="CLOSED", throughput_per_s=3.5),
+            _part(
+                "durability",
+                Level.THRIVING,
+                "anchor reachable, commit 1.3 ms",
+                "SQLite",
+                connect_ms=0.4,
+                commit_ms=1.3,
+                read_only=False,
+                pending_events=0,
+                database_bytes=1_482_752,
+            ),
+            _part(
+                "resonance",
+                Level.THRIVING,
+                "Qdrant Edge coherent with the anchor (100 %), search 2.1 ms",
+                "Qdrant Edge",
+                coherency_with_truth=1.0,
+                matched=17,
+                stale=0,
+                missing=0,
+                orphaned=0,
+                total=17,
+                search_ms=2.1,
+                entries_indexed=17,
+                collection="kgents_static256_v1",
+                embedder="static256",
+            ),
+            _part(
+                "reflex",
+                Level.HEALTHY,
+                "Redis not configured: the in-process Spark serves each process (not a fault)",
+                "embedded",
+                hit_rate=None,
+                lookups=3,
+            ),
+            _part(
+                "synapse",
+                Level.THRIVING,
+                "Synapse keeping up: 0 pending, lag p95 12 ms, circuit CLOSED",
+                "in-process",
+                events_processed=42,
+                pending_events=0,
+                oldest_pending_s=0.0,
+                lag_p50_ms=6.0,
+                lag_p95_ms=12.0,
+                dead_letters=0,
+                circuit="CLOSED",
+                throughput_per_s=3.5,
+            ),
         ),
         AT,
         12.0,
@@ -84,14 +163,45 @@ def degraded() -> TriadHealth:
     return TriadHealth(
         (
             base.parts[0],
-            _part("resonance", Level.DEGRADED, "Qdrant Edge drifting from the anchor (41 %): 10 stale or missing",
-                  "Qdrant Edge", coherency_with_truth=0.41, matched=7, stale=4, missing=6, orphaned=0, total=17,
-                  search_ms=3.4, entries_indexed=11, collection="kgents_static256_v1", embedder="static256"),
-            PartHealth("reflex", Level.CRITICAL, "Redis unreachable: Connection refused", "Redis", {},
-                       "Error 111 connecting to 127.0.0.1:6390. Connection refused.", 2.0),
-            _part("synapse", Level.DEGRADED, "Synapse behind: 10 pending, oldest 140 s, circuit HALF_OPEN",
-                  "relay", events_processed=42, pending_events=10, oldest_pending_s=140.0, lag_p50_ms=900.0,
-                  lag_p95_ms=4_200.0, dead_letters=1, circuit="HALF_OPEN", throughput_per_s=0.2),
+            _part(
+                "resonance",
+                Level.DEGRADED,
+                "Qdrant Edge drifting from the anchor (41 %): 10 stale or missing",
+                "Qdrant Edge",
+                coherency_with_truth=0.41,
+                matched=7,
+                stale=4,
+                missing=6,
+                orphaned=0,
+                total=17,
+                search_ms=3.4,
+                entries_indexed=11,
+                collection="kgents_static256_v1",
+                embedder="static256",
+            ),
+            PartHealth(
+                "reflex",
+                Level.CRITICAL,
+                "Redis unreachable: Connection refused",
+                "Redis",
+                {},
+                "Error 111 connecting to 127.0.0.1:6390. Connection refused.",
+                2.0,
+            ),
+            _part(
+                "synapse",
+                Level.DEGRADED,
+                "Synapse behind: 10 pending, oldest 140 s, circuit HALF_OPEN",
+                "relay",
+                events_processed=42,
+                pending_events=10,
+                oldest_pending_s=140.0,
+                lag_p50_ms=900.0,
+                lag_p95_ms=4_200.0,
+                dead_letters=1,
+                circuit="HALF_OPEN",
+                throughput_per_s=0.2,
+            ),
         ),
         AT,
         40.0,
@@ -105,17 +215,31 @@ def seeded_drift(count: int = 40) -> list[DriftSample]:
         coherency = 1.0 if not dip else round(1.0 - 0.07 * (i - 11), 2)
         samples.append(
             DriftSample(
-                AT - timedelta(seconds=30 * (count - i)), "relay" if i % 3 else "status", coherency,
-                17 if not dip else 17 - (i - 11), 0 if not dip else (i - 11) // 2, 0 if not dip else (i - 11 + 1) // 2,
-                0, 0 if not dip else i - 11, 0.0, 5.0 + (i % 5), 12.0 + (300.0 * (i - 11) if dip else (i % 7)),
+                AT - timedelta(seconds=30 * (count - i)),
+                "relay" if i % 3 else "status",
+                coherency,
+                17 if not dip else 17 - (i - 11),
+                0 if not dip else (i - 11) // 2,
+                0 if not dip else (i - 11 + 1) // 2,
+                0,
+                0 if not dip else i - 11,
+                0.0,
+                5.0 + (i % 5),
+                12.0 + (300.0 * (i - 11) if dip else (i % 7)),
             )
         )
     return samples
 
 
 def seeded_soul() -> SoulView:
-    return SoulView("kgent", "REFLECT", {"aesthetic": (0.62, 0.8), "categorical": (-0.25, 0.6),
-                                          "gratitude": (0.8, 0.9), "heterarchy": (0.1, 0.4)}, 17, 128, "snapshot")
+    return SoulView(
+        "kgent",
+        "REFLECT",
+        {"aesthetic": (0.62, 0.8), "categorical": (-0.25, 0.6), "gratitude": (0.8, 0.9), "heterarchy": (0.1, 0.4)},
+        17,
+        128,
+        "snapshot",
+    )
 
 
 class FixedSource:
@@ -146,8 +270,17 @@ class FixedSource:
         records = [AuditRecord(1, entry.id, Operation.INSERT, 1, entry.planted_at, None, {"confidence": 0.3})]
         for v in range(2, entry.version + 1):
             when = entry.planted_at + timedelta(days=v)
-            records.append(AuditRecord(v, entry.id, Operation.UPDATE, v, when, {"confidence": 0.3},
-                                       {"confidence": entry.confidence, "lifecycle": entry.lifecycle.value}))
+            records.append(
+                AuditRecord(
+                    v,
+                    entry.id,
+                    Operation.UPDATE,
+                    v,
+                    when,
+                    {"confidence": 0.3},
+                    {"confidence": entry.confidence, "lifecycle": entry.lifecycle.value},
+                )
+            )
         return records
 
     async def recall(self, query: str, limit: int) -> list[str]:

@@ -132,7 +132,11 @@ class GardenScreen(Screen[None]):
         for e in entries:
             short = e.content if len(e.content) <= 60 else e.content[:59] + "…"
             table.add_row(
-                str(e.id)[:8], e.entry_type.value.lower(), e.lifecycle.value.lower(), f"{e.confidence:.2f}", short,
+                str(e.id)[:8],
+                e.entry_type.value.lower(),
+                e.lifecycle.value.lower(),
+                f"{e.confidence:.2f}",
+                short,
                 key=str(e.id),
             )
         self._status(f"{len(entries)} entries · enter or click one for its detail and history")

@@ -56,7 +56,9 @@ class LoomScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("when (UTC)", "by", "coherency", "stale", "missing", "pending", "p95 ms", "event")
+        self.query_one(DataTable).add_columns(
+            "when (UTC)", "by", "coherency", "stale", "missing", "pending", "p95 ms", "event"
+        )
         self._loaded_at = 0.0
         self.load()
 
@@ -94,7 +96,8 @@ class LoomScreen(Screen[None]):
         self.query_one("#loom-coherency", Sparkline).data = coherency or [0.0]
         self.query_one("#loom-lag", Sparkline).data = lag or [0.0]
         self.query_one("#loom-coherency-label", Static).update(
-            f"coherency now {percent(coherency[-1] if coherency else None)} · lowest {percent(min(coherency, default=None))}"
+            f"coherency now {percent(coherency[-1] if coherency else None)}"
+            f" · lowest {percent(min(coherency, default=None))}"
         )
         self.query_one("#loom-lag-label", Static).update(f"lag p95 ms · highest {figure(max(lag, default=None))}")
         table = self.query_one(DataTable)
@@ -119,4 +122,6 @@ class LoomScreen(Screen[None]):
         for row in reversed(rows):
             table.add_row(*row)
         status = f"{len(samples)} samples, {events} drift events, newest first"
-        self.query_one("#loom-status", Static).update(status if samples else "no drift samples yet (status, ghost and a running relay record them)")
+        self.query_one("#loom-status", Static).update(
+            status if samples else "no drift samples yet (status, ghost and a running relay record them)"
+        )

@@ -54,7 +54,7 @@ class Cell:
 
 
 def place(points: np.ndarray[Any, np.dtype[np.float64]], width: int, height: int) -> dict[tuple[int, int], Cell]:
-    """(column, row) → cell of a `width`×`height` map for points in -1…1."""
+    """(column, row) → cell of a `width` by `height` map for points in -1…1."""
     cells: dict[tuple[int, int], Cell] = {}
     for i, (x, y) in enumerate(points):
         col = round((float(x) + 1.0) / 2.0 * (width - 1))
