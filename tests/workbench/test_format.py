@@ -12,7 +12,7 @@ from kgents.garden.model import EntryType, Lifecycle
 from kgents.health.levels import DEFAULT_THRESHOLDS
 from kgents.health.model import Level, TriadHealth
 from kgents.workbench.demo import degraded, healthy, seeded_drift, seeded_entries, seeded_vectors
-from kgents.workbench.format import bar, figure, fraction, levels_of, threshold_rows, transitions
+from kgents.workbench.format import announcement, bar, figure, fraction, levels_of, threshold_rows, transitions
 from kgents.workbench.garden import parse_filter
 from kgents.workbench.loom import drift_event
 from kgents.workbench.projection import ProjectionCache, key_of, pca_2d, place
@@ -96,3 +96,12 @@ def test_drift_events() -> None:
     samples = seeded_drift()
     events = [drift_event(samples[i - 1] if i else None, s) for i, s in enumerate(samples)]
     assert events[13] == "▼ drift" and events[20] == "▲ mended" and events[0] == ""
+
+
+def test_one_announcement_per_refresh() -> None:
+    alerts = transitions({}, degraded())
+    title, message = announcement(alerts)
+    assert title == "3 parts changed" and message.splitlines()[1].startswith("Reflex CRITICAL: Redis unreachable")
+    [one] = alerts[1:2]
+    assert announcement([one]) == ("Reflex CRITICAL", "Redis unreachable: Connection refused")
+    assert all(len(line) < 100 for line in message.splitlines())

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -26,7 +26,7 @@ from kgents.health.model import PARTS, Level, TriadHealth
 from kgents.memory.api import SoulView
 from kgents.workbench.detail import DetailScreen
 from kgents.workbench.flux import FluxScreen
-from kgents.workbench.format import Alert, Series, levels_of, transitions
+from kgents.workbench.format import Alert, Series, announcement, levels_of, transitions
 from kgents.workbench.garden import GardenScreen
 from kgents.workbench.help import HelpScreen
 from kgents.workbench.loom import LoomScreen
@@ -175,19 +175,23 @@ class WorkbenchApp(App[None]):
         else:
             alerts = []
         self.redraw()
-        for alert in alerts:
-            self._raise(alert)
+        if alerts:
+            self._announce(alerts)
 
-    def _raise(self, alert: Alert) -> None:
-        if alert.recovered:
-            self.notify(alert.reason, title=alert.title, severity="information", timeout=NOTIFY_S)
-            return
-        critical = alert.level is Level.CRITICAL
-        self.notify(alert.reason, title=alert.title, severity="error" if critical else "warning", timeout=NOTIFY_S)
+    def _announce(self, alerts: list[Alert]) -> None:
+        """One notification per refresh (every part that turned, with its reason), and the glitch on each bar."""
+        title, message = announcement(alerts)
+        worst = max(alerts, key=lambda a: -1 if a.recovered else a.level.rank)
+        if worst.recovered:
+            severity: Literal["information", "warning", "error"] = "information"
+        else:
+            severity = "error" if worst.level is Level.CRITICAL else "warning"
+        self.notify(message, title=title, severity=severity, timeout=NOTIFY_S)
         if self.glitch_s <= 0:
             return
+        fresh = {a.part for a in alerts if not a.recovered}
         for bar in self.screen.query(HealthBar):
-            if bar.part == alert.part:
+            if bar.part in fresh:
                 bar.glitch(True)
                 self.set_timer(self.glitch_s, lambda bar=bar: bar.glitch(False))
 

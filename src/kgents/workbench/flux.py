@@ -22,7 +22,7 @@ class FluxScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="flux-body"):
+        with VerticalScroll(id="flux-body", can_focus=False):
             with Horizontal(id="agents"):
                 yield Static("", id="agent-note", classes="agent-card", markup=False)
             with Horizontal(id="infrastructure-panel"):

@@ -101,6 +101,21 @@ def transitions(before: dict[str, Level], now: TriadHealth) -> list[Alert]:
     return found
 
 
+REASON_CHARS = 70
+
+
+def announcement(alerts: list[Alert]) -> tuple[str, str]:
+    """(title, message) of one notification for the alerts of one refresh: the part's own title when one turned,
+    else how many; a line per part with its reason, shortened."""
+    title = alerts[0].title if len(alerts) == 1 else f"{len(alerts)} parts changed"
+
+    def line(alert: Alert) -> str:
+        reason = alert.reason if len(alert.reason) <= REASON_CHARS else alert.reason[: REASON_CHARS - 1] + "…"
+        return reason if len(alerts) == 1 else f"{alert.title}: {reason}"
+
+    return title, "\n".join(line(a) for a in alerts)
+
+
 def levels_of(health: TriadHealth) -> dict[str, Level]:
     return {p.name: p.level for p in health.parts}
 
