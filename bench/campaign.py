@@ -208,7 +208,7 @@ async def final_coherency(c: Campaign) -> None:
     synapse = await open_synapse(Settings.from_env(env))
     try:
         started = time.monotonic()
-        while await synapse.anchor.queue_depth(1) and time.monotonic() - started < 120:
+        while await synapse.queue.queue_depth(1) and time.monotonic() - started < 120:
             await synapse.drain(timeout_s=30)
         report = await synapse.coherency()
         d = report.to_dict()

@@ -23,6 +23,7 @@ from rich.table import Table
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.garden import GardenQuery, Lifecycle, PersonaGarden, open_store
+from kgents.garden.filters import EntryFilter
 from kgents.stats import percentile
 
 console = Console()
@@ -98,9 +99,10 @@ async def bench_backend(settings: Settings, entries: int, rounds: int) -> list[t
 
         add("get", await timed(rounds, lambda i: garden.get(batch[(i * 7919) % entries].id)))
         add("nurture", await timed(rounds, lambda i: garden.nurture(planted[i % len(planted)].id, evidence=f"e{i}")))
-        query = GardenQuery(tags=("t3",), min_confidence=0.5, lifecycles=(Lifecycle.SEED,), limit=20)
-        add("query tags+conf+stage (20)", await timed(rounds, lambda i: garden.query(query)))
-        add("query text (20)", await timed(rounds, lambda i: garden.query(GardenQuery(text=f"pattern {i}", limit=20))))
+        flt = EntryFilter(tags=("t3",), min_confidence=0.5, lifecycles=(Lifecycle.SEED,))
+        twenty = GardenQuery(limit=20)
+        add("query tags+conf+stage (20)", await timed(rounds, lambda i: garden.query(flt, twenty)))
+        add("query text (20)", await timed(rounds, lambda i: garden.query(EntryFilter(text=f"pattern {i}"), twenty)))
         add("count", await timed(min(rounds, 200), lambda i: garden.count()))
     finally:
         await store.close()

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge import EdgeIndex
-from kgents.resonance.protocols import IndexFilter, IndexPoint, PointPayload, VectorIndex
+from kgents.resonance.protocols import IndexPoint, PointPayload, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 from kgents.stats import percentile
 
@@ -42,11 +43,11 @@ def points(n: int, seed: int = 1) -> list[IndexPoint]:
 
 
 async def search_latencies(index: VectorIndex, queries: np.ndarray) -> list[float]:
-    flt = IndexFilter("kent", lifecycles=("TREE",), min_confidence=0.2)
+    flt = EntryFilter(lifecycles=("TREE",), min_confidence=0.2)
     out = []
     for q in queries:
         t = time.perf_counter()
-        await index.search("bench", q, flt, limit=10)
+        await index.search("bench", q, "kent", flt, limit=10)
         out.append((time.perf_counter() - t) * 1000)
     return out
 

@@ -1,4 +1,4 @@
-"""One opened Synapse stack for a test: garden store, relay anchor, a fault-injectable real index, a counting
+"""One opened Synapse stack for a test: garden store, relay queue, a fault-injectable real index, a counting
 embedder, the index state, and helpers to run relays and measure coherency."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, measure
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.search import SemanticSearch
@@ -56,7 +56,7 @@ async def open_inner_index(settings: Settings, kind: str = "qdrant") -> VectorIn
 class Env:
     settings: Settings
     store: GardenStore
-    anchor: RelayAnchor
+    queue: RelayQueue
     index: FaultyIndex
     embedder: CountingEmbedder
     state: IndexState
@@ -74,7 +74,7 @@ class Env:
 
     def relay(self, config: RelayConfig = FAST, embedder: Embedder | None = None) -> Relay:
         resolve = self.resolve if embedder is None else (lambda _name: embedder)
-        relay = Relay(self.anchor, self.index, resolve, config)
+        relay = Relay(self.queue, self.index, resolve, config)
         self.relays.append(relay)
         return relay
 
@@ -92,15 +92,15 @@ class Env:
         self.tasks.clear()
 
     def search(self) -> SemanticSearch:
-        return SemanticSearch(self.store, self.anchor, self.index, self.resolve)
+        return SemanticSearch(self.store, self.queue, self.index, self.resolve)
 
     async def current_state(self) -> IndexState:
-        state = await self.anchor.read_state()
+        state = await self.queue.read_state()
         assert state is not None
         return state
 
     async def coherency(self) -> CoherencyReport:
-        return await measure(self.anchor, self.index, (await self.current_state()).active)
+        return await measure(self.queue, self.index, (await self.current_state()).active)
 
 
 @contextlib.asynccontextmanager
@@ -109,10 +109,10 @@ async def open_env(settings: Settings, kind: str = "qdrant") -> AsyncIterator[En
     inner = await open_inner_index(settings, kind)
     index = FaultyIndex(inner)
     embedder = CountingEmbedder(base_embedder())
-    anchor = await open_relay_anchor(store)
+    queue = store.relay_side()
     schema = settings.postgres_schema if settings.postgres_url else None
-    state = await ensure_state(anchor, index, embedder, collection_prefix(anchor.backend, schema))
-    env = Env(settings, store, anchor, index, embedder, state)
+    state = await ensure_state(queue, index, embedder, collection_prefix(queue.backend, schema))
+    env = Env(settings, store, queue, index, embedder, state)
     try:
         yield env
     finally:

@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgents.errors import BackendUnavailableError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.protocols import (
     CollectionInfo,
     Embedder,
-    IndexFilter,
     IndexHit,
     IndexPoint,
     PointPayload,
     Vectors,
 )
-from kgents.synapse.anchor import RelayAnchor, lock_key
+from kgents.synapse.queue import RelayQueue, lock_key
 from tests.helpers import wait_until
 
 
@@ -130,12 +130,13 @@ class FaultyIndex:
         self,
         collection: str,
         vector: Any,
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
         self._check()
-        return list(await self.inner.search(collection, vector, flt, limit, score_threshold))
+        return list(await self.inner.search(collection, vector, persona, flt, limit, score_threshold))
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         self._check()
@@ -189,11 +190,11 @@ class PausingIndex(FaultyIndex):
         return await super().upsert(collection, points)
 
 
-async def take_claim_away(anchor: RelayAnchor, relay_id: str, entry_id: uuid.UUID) -> None:
+async def take_claim_away(queue: RelayQueue, relay_id: str, entry_id: uuid.UUID) -> None:
     """Make `relay_id` lose its claim on `entry_id`, as if its process stalled past the lease (SQLite: the lease
     runs out) or its claim connection died (PostgreSQL: the server ends it)."""
-    if anchor.backend == "postgres":
-        pool: Any = anchor.pool  # type: ignore[attr-defined]
+    if queue.backend == "postgres":
+        pool: Any = queue.pool  # type: ignore[attr-defined]
         key = lock_key(entry_id)
         pid = await pool.fetchval(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
@@ -209,7 +210,7 @@ async def take_claim_away(anchor: RelayAnchor, relay_id: str, entry_id: uuid.UUI
             what="the claim connection gone",
         )
         return
-    sqlite: Any = anchor.anchor  # type: ignore[attr-defined]
+    sqlite: Any = queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with sqlite.write() as conn:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge import EdgeIndex
-from kgents.resonance.protocols import IndexFilter, IndexPoint, PointPayload
+from kgents.resonance.protocols import IndexPoint, PointPayload
 from tests.helpers import wait_until
 
 DIM = 32
@@ -53,7 +54,7 @@ async def test_build_runs_beside_searches_and_keeps_concurrent_writes(tmp_path: 
             index.upsert("c", late[25:]),
         ]
         while not build.done():
-            hits = await index.search("c", base[100].vector, IndexFilter("kent"), limit=1)
+            hits = await index.search("c", base[100].vector, "kent", EntryFilter(), limit=1)
             assert hits[0].id == base[100].id
             searches_during_build += 1
             if writes:
@@ -70,7 +71,7 @@ async def test_build_runs_beside_searches_and_keeps_concurrent_writes(tmp_path: 
         expected |= {p.id: ("kent", 1) for p in late}
         assert await index.versions("c") == expected
         assert await index.count("c") == len(expected)
-        hits = await index.search("c", late[3].vector, IndexFilter("kent"), limit=1)
+        hits = await index.search("c", late[3].vector, "kent", EntryFilter(), limit=1)
         assert hits[0].id == late[3].id
         assert not (tmp_path / "index" / "collections" / "c" / "shard.build").exists()
         assert not (tmp_path / "index" / "collections" / "c" / "shard.old").exists()

@@ -25,6 +25,7 @@ from kgents.garden import (
     PersonaGarden,
     open_store,
 )
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import MAX_EVIDENCE_ITEMS
 from tests.helpers import kgents_env
 
@@ -138,20 +139,38 @@ async def test_query_filters_order_and_count(garden: PersonaGarden) -> None:
         return [e.content for e in found]
 
     assert contents(await garden.query()) == [s[0] for s in specs]
-    assert contents(await garden.query(descending=False, limit=2)) == ["Old habit", "Asks for figures"]
-    assert contents(await garden.query(offset=3)) == ["Asks for figures", "Old habit"]
-    assert contents(await garden.query(tags=("style",))) == ["Minimal code", "Small modules", "Old habit"]
-    assert contents(await garden.query(tags=("style", "code"))) == ["Minimal code"]
-    assert contents(await garden.query(lifecycles=(Lifecycle.TREE,))) == ["Small modules", "Real databases in tests"]
-    assert contents(await garden.query(entry_types=(EntryType.PATTERN,))) == ["Small modules", "Asks for figures"]
-    assert contents(await garden.query(min_confidence=0.72)) == [s[0] for s in specs[:3]]
-    assert contents(await garden.query(text="MODULES")) == ["Small modules"]
-    assert contents(await garden.query(text="%")) == []
-    assert contents(await garden.query(order_by=OrderBy.CONTENT, descending=False))[0] == "Asks for figures"
-    assert contents(await garden.query(lifecycles=(Lifecycle.COMPOST,))) == ["Old habit"]
+    assert contents(await garden.query(None, GardenQuery(descending=False, limit=2))) == [
+        "Old habit",
+        "Asks for figures",
+    ]
+    assert contents(await garden.query(None, GardenQuery(offset=3))) == ["Asks for figures", "Old habit"]
+    assert contents(await garden.query(EntryFilter(tags=("style",), include_compost=True))) == [
+        "Minimal code",
+        "Small modules",
+        "Old habit",
+    ]
+    assert contents(await garden.query(EntryFilter(tags=("style", "code"), include_compost=True))) == ["Minimal code"]
+    assert contents(await garden.query(EntryFilter(lifecycles=(Lifecycle.TREE,)))) == [
+        "Small modules",
+        "Real databases in tests",
+    ]
+    assert contents(await garden.query(EntryFilter(entry_types=(EntryType.PATTERN,), include_compost=True))) == [
+        "Small modules",
+        "Asks for figures",
+    ]
+    assert contents(await garden.query(EntryFilter(min_confidence=0.72, include_compost=True))) == [
+        s[0] for s in specs[:3]
+    ]
+    assert contents(await garden.query(EntryFilter(text="MODULES", include_compost=True))) == ["Small modules"]
+    assert contents(await garden.query(EntryFilter(text="%", include_compost=True))) == []
+    assert (
+        contents(await garden.query(None, GardenQuery(order_by=OrderBy.CONTENT, descending=False)))[0]
+        == "Asks for figures"
+    )
+    assert contents(await garden.query(EntryFilter(lifecycles=(Lifecycle.COMPOST,)))) == ["Old habit"]
     assert contents(await garden.find_trees(min_confidence=0.74)) == ["Small modules"]
     assert await garden.count() == 5
-    assert await garden.count(GardenQuery(tags=("code",))) == 2
+    assert await garden.count(EntryFilter(tags=("code",), include_compost=True)) == 2
 
 
 async def test_outbox_records_insert_update_delete_in_commit_order(garden: PersonaGarden) -> None:
@@ -221,7 +240,7 @@ async def test_personas_are_isolated(store: GardenStore) -> None:
     kent, ada = PersonaGarden(store, "kent"), PersonaGarden(store, "ada")
     mine = await kent.plant("Kent's secret", "VALUE", tags=["private"])
     await ada.plant("Ada's own", "VALUE", tags=["private"])
-    assert [e.content for e in await ada.query(tags=("private",))] == ["Ada's own"]
+    assert [e.content for e in await ada.query(EntryFilter(tags=("private",), include_compost=True))] == ["Ada's own"]
     assert await ada.count() == 1
     for attempt in (
         ada.get(mine.id),
@@ -363,7 +382,7 @@ async def test_plant_many_ten_thousand(garden: PersonaGarden) -> None:
     await garden.plant_many(entries)
     assert await garden.count() == 10_000
     assert await garden.store.outbox_depth() == 10_000
-    assert await garden.count(GardenQuery(tags=("t3",))) == len([i for i in range(10_000) if i % 7 == 3])
+    assert await garden.count(EntryFilter(tags=("t3",))) == len([i for i in range(10_000) if i % 7 == 3])
     sample = entries[4321]
     assert await garden.get(sample.id) == sample
 
@@ -415,13 +434,13 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
                 sql + " last_nurtured) VALUES ($1, 'kent', 'x', 'VALUE', 'SEED', 0.5, now(), now())", e.id
             )
     else:
-        anchor = store.anchor  # type: ignore[attr-defined]
+        db = store.db  # type: ignore[attr-defined]
 
         def work() -> None:
-            with anchor.write() as conn:
+            with db.write() as conn:
                 values = " last_nurtured) VALUES (?, 'kent', 'x', 'VALUE', 'SEED', 0.5, '', '')"
                 conn.execute(sql + values, (str(e.id),))
 
         with pytest.raises(Exception, match="continue its old version"):
-            await anchor.run(work)
+            await db.run(work)
     assert await garden.count() == 0

@@ -17,9 +17,10 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, IndexLockedError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.factory import index_root, open_index
-from kgents.resonance.protocols import IndexFilter, IndexPoint, PointPayload
+from kgents.resonance.protocols import IndexPoint, PointPayload
 from kgents.resonance.server import QdrantServerIndex
 from tests.helpers import wait_until_sync
 
@@ -99,7 +100,7 @@ async def test_clean_close_releases_and_data_persists(tmp_path: Path) -> None:
     try:
         await second.ensure_collection("c", "e", 4)
         assert await second.retrieve("c", [entry]) == {entry: payload}
-        hits = await second.search("c", [1.0, 0, 0, 0], IndexFilter("kent"))
+        hits = await second.search("c", [1.0, 0, 0, 0], "kent", EntryFilter())
         assert [h.id for h in hits] == [entry]
         assert [c.name for c in await second.collections()] == ["c"]
         assert await second.optimize("c") in {True, False}  # maintenance entry point works on small data

@@ -11,6 +11,7 @@ import pytest
 
 from kgents.errors import LifecycleError, ValidationError
 from kgents.garden import GardenEntry, Lifecycle, check_transition, next_stage, promoted, stage_for_confidence
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import (
     MAX_CONTENT_CHARS,
     MAX_EVIDENCE_CHARS,
@@ -18,7 +19,7 @@ from kgents.garden.model import (
     MAX_TAGS,
     EntryType,
 )
-from kgents.garden.records import GardenQuery
+from kgents.garden.records import GardenQuery, check_id_prefix
 
 
 def entry(**overrides: object) -> GardenEntry:
@@ -174,10 +175,7 @@ def test_promotion_never_demotes_and_ignores_compost() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"limit": 0}, "limit must be between 1"),
-        ({"offset": -1}, "offset must not be negative"),
         ({"min_confidence": 3}, "min_confidence must be in [0, 1]"),
-        ({"id_prefix": "zz'; drop"}, "an id prefix holds only hex digits"),
         ({"lifecycles": "SEED"}, "lifecycles must be a list"),
         ({"entry_types": "VALUE"}, "entry_types must be a list"),
         ({"lifecycles": ["BUSH"]}, "lifecycles must be one of"),
@@ -186,9 +184,23 @@ def test_promotion_never_demotes_and_ignores_compost() -> None:
         ({"text": "bad \udcff"}, "the text filter is not valid Unicode"),
     ],
 )
-def test_query_validation(kwargs: dict[str, object], message: str) -> None:
+def test_filter_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        EntryFilter(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"limit": 0}, "limit must be between 1"), ({"offset": -1}, "offset must not be negative")],
+)
+def test_page_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         GardenQuery(**kwargs)  # type: ignore[arg-type]
+
+
+def test_id_prefix_validation() -> None:
+    with pytest.raises(ValidationError, match="an id prefix holds only hex digits"):
+        check_id_prefix("zz'; drop")
 
 
 def test_time_is_utc() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden import GardenQuery, PersonaGarden, open_store
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import CliHarness as Cli
 from tests.helpers import kgents_env as _env
@@ -117,11 +117,11 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
             # Points are keyed by entry id, so counting them cannot find a duplicate; what a crash could leave is an
             # orphan, a missing entry or an old version: compare the index with the truth, id by id.
             collection = synapse.state.active.collection
-            truth = await PersonaGarden(synapse.store, "kent").query(limit=total)
+            truth = await PersonaGarden(synapse.store, "kent").query(None, GardenQuery(limit=total))
             assert len(truth) == total
             assert await synapse.index.versions(collection) == {e.id: ("kent", e.version) for e in truth}
             assert await synapse.index.count(collection) == total, "the count API agrees with the scroll"
-            assert await synapse.anchor.dead_letter_count() == 0
+            assert await synapse.queue.dead_letter_count() == 0
         finally:
             await synapse.close()
 
@@ -129,7 +129,6 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
 
 
 def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) -> None:
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import collect_metrics
 
     settings = anchor_settings.with_persona("kent")
@@ -137,7 +136,7 @@ def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) 
     async def relays_alive() -> int:
         store = await open_store(settings)
         try:
-            return (await collect_metrics(await open_relay_anchor(store))).relays_alive
+            return (await collect_metrics(store.relay_side())).relays_alive
         finally:
             await store.close()
 

@@ -43,17 +43,17 @@ async def test_a_missing_collection_opens_the_circuit_and_names_the_repair(env: 
     await wait_until(lambda: _value(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
     error = relay.stats.last_error or ""
     assert error.startswith("index:") and col in error and "kgents synapse reconcile" in error, error
-    assert relay.stats.processed == 5 and await env.anchor.queue_depth(10) == 1, "the late event waits"
-    assert await env.anchor.dead_letter_count() == 0, "not the entry's fault"
+    assert relay.stats.processed == 5 and await env.queue.queue_depth(10) == 1, "the late event waits"
+    assert await env.queue.dead_letter_count() == 0, "not the entry's fault"
     with pytest.raises(MissingCollectionError, match="kgents synapse reconcile"):
-        await ensure_state(env.anchor, env.index, env.embedder, "garden")  # nothing recreated behind our back
+        await ensure_state(env.queue, env.index, env.embedder, "garden")  # nothing recreated behind our back
     # what `kgents synapse reconcile` does: recreate the collection, refill it from the anchor
     schema = env.settings.postgres_schema if env.settings.postgres_url else None
     state = await ensure_state(
-        env.anchor, env.index, env.embedder, collection_prefix(env.anchor.backend, schema), recreate=True
+        env.queue, env.index, env.embedder, collection_prefix(env.queue.backend, schema), recreate=True
     )
     assert state.active.collection == col
-    report = await reconcile(env.anchor, env.index, env.resolve, state)
+    report = await reconcile(env.queue, env.index, env.resolve, state)
     assert report.before.missing >= 5 and report.after.coherent
     await wait_until(env.coherency, lambda r: r.coherent and r.matched == 6, what="everything back, late one too")
     await wait_until(lambda: _value(relay.breaker.state), lambda s: s is CircuitState.CLOSED, what="circuit CLOSED")

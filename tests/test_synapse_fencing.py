@@ -43,7 +43,7 @@ async def _race(env: Env, a: Relay, gate: Gate) -> tuple[uuid.UUID, BatchOutcome
     stalled = asyncio.create_task(a.run_once())
     await wait_until(lambda: _held(gate), what="A stalled mid-batch")
     await g.delete(entry.id)
-    await take_claim_away(env.anchor, a.relay_id, entry.id)
+    await take_claim_away(env.queue, a.relay_id, entry.id)
     assert await b.drain() == 2, "B applied the change and the delete"
     assert entry.id not in await env.index.versions(env.state.active.collection)
     gate.opened.set()
@@ -58,20 +58,20 @@ async def test_a_relay_that_lost_its_claim_while_embedding_writes_nothing(env: E
     assert a.stats.processed == 0 and a.stats.applied_entries == 0, "and counted none of it"
     assert entry_id not in await env.index.versions(env.state.active.collection), "no orphan"
     assert (await env.coherency()).coherent
-    assert await env.anchor.queue_depth(10) == 0, "nothing was written, so nothing needs requeueing"
+    assert await env.queue.queue_depth(10) == 0, "nothing was written, so nothing needs requeueing"
 
 
 async def test_a_write_that_lands_after_the_claim_was_lost_is_repaired(env: Env) -> None:
     """The residual window: A's fence passed, then its upsert was delayed past the loss of its claim and landed
     after B's delete. A notices at settlement and requeues the entry; the next drain removes the orphan."""
     gate = Gate()
-    a = Relay(env.anchor, PausingIndex(env.index, gate), env.resolve, LONG_LEASE)
+    a = Relay(env.queue, PausingIndex(env.index, gate), env.resolve, LONG_LEASE)
     env.relays.append(a)
     entry_id, outcome = await _race(env, a, gate)
     assert outcome.lost and outcome.completed == [] and a.stats.processed == 0
     col = env.state.active.collection
     assert entry_id in await env.index.versions(col), "the stale write landed (the window this test is about)"
-    assert await env.anchor.queue_depth(10) == 1, "A put the entry back in the queue"
+    assert await env.queue.queue_depth(10) == 1, "A put the entry back in the queue"
     await env.relay().drain()
     assert entry_id not in await env.index.versions(col)
     assert (await env.coherency()).coherent
@@ -81,7 +81,7 @@ async def test_a_relay_that_lost_its_claim_does_not_overwrite_a_replant(env: Env
     """Delete and re-plant under the same id while A holds the old row: neither A's stale write nor B's is
     lost; the index ends with the new row."""
     gate = Gate()
-    a = Relay(env.anchor, PausingIndex(env.index, gate), env.resolve, LONG_LEASE)
+    a = Relay(env.queue, PausingIndex(env.index, gate), env.resolve, LONG_LEASE)
     env.relays.append(a)
     g = env.garden()
     entry = await g.plant("a memory about sailing boats", "INSIGHT")
@@ -92,7 +92,7 @@ async def test_a_relay_that_lost_its_claim_does_not_overwrite_a_replant(env: Env
     await wait_until(lambda: _held(gate), what="A stalled mid-batch")
     await g.delete(entry.id)
     again = await g.plant("a new memory about baking bread", "INSIGHT", entry_id=entry.id)
-    await take_claim_away(env.anchor, a.relay_id, entry.id)
+    await take_claim_away(env.queue, a.relay_id, entry.id)
     await b.drain()
     gate.opened.set()
     assert (await stalled).lost

@@ -116,10 +116,10 @@ async def _forget_identity(settings: Settings) -> None:
         elif isinstance(store, SqliteGardenStore):
 
             def work() -> None:
-                with store.anchor.write() as conn:
+                with store.db.write() as conn:
                     conn.execute(sql)
 
-            await store.anchor.run(work)
+            await store.db.run(work)
     finally:
         await store.close()
 

@@ -13,69 +13,69 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.anchor import ClaimLostError, RelayAnchor, open_relay_anchor
+from kgents.synapse.queue import ClaimLostError, RelayQueue
 from tests.helpers import wait_until
 from tests.synapse_support import take_claim_away
 
 
 @pytest.fixture
-async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayAnchor]]:
+async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayQueue]]:
     store = await open_store(anchor_settings)
     try:
-        yield store, await open_relay_anchor(store)
+        yield store, store.relay_side()
     finally:
         await store.close()
 
 
-async def test_claims_are_exclusive_per_row_and_per_entry(opened: tuple[GardenStore, RelayAnchor]) -> None:
-    store, anchor = opened
+async def test_claims_are_exclusive_per_row_and_per_entry(opened: tuple[GardenStore, RelayQueue]) -> None:
+    store, queue = opened
     g = PersonaGarden(store, "kent")
     a = await g.plant("entry a", "VALUE")
     b = await g.plant("entry b", "VALUE")
-    async with anchor.claim("relay-1", 1, 30) as first:
+    async with queue.claim("relay-1", 1, 30) as first:
         assert [e.entry_id for e in first.events] == [a.id]
         await g.nurture(a.id, confidence=0.9)  # a second row for the entry relay-1 holds
-        async with anchor.claim("relay-2", 10, 30) as second:
+        async with queue.claim("relay-2", 10, 30) as second:
             assert [e.entry_id for e in second.events] == [b.id], "never a row or an entry another relay holds"
             await second.complete([e.seq for e in second.events])
         await first.complete([e.seq for e in first.events])
-    async with anchor.claim("relay-2", 10, 30) as third:
+    async with queue.claim("relay-2", 10, 30) as third:
         assert [(e.entry_id, e.entry_version) for e in third.events] == [(a.id, 2)]
         await third.complete([e.seq for e in third.events])
-    assert await anchor.queue_depth(10) == 0
+    assert await queue.queue_depth(10) == 0
 
 
-async def test_a_failed_batch_releases_its_rows(opened: tuple[GardenStore, RelayAnchor]) -> None:
-    store, anchor = opened
+async def test_a_failed_batch_releases_its_rows(opened: tuple[GardenStore, RelayQueue]) -> None:
+    store, queue = opened
     await PersonaGarden(store, "kent").plant("entry", "VALUE")
     with pytest.raises(RuntimeError):
-        async with anchor.claim("relay-1", 10, 30) as claim:
+        async with queue.claim("relay-1", 10, 30) as claim:
             assert len(claim.events) == 1
             raise RuntimeError("the index failed")
-    async with anchor.claim("relay-2", 10, 30) as again:
+    async with queue.claim("relay-2", 10, 30) as again:
         assert len(again.events) == 1 and again.events[0].attempts == 0, "no attempt counted, nothing lost"
 
 
-async def test_retry_hides_rows_until_due_and_counts_attempts(opened: tuple[GardenStore, RelayAnchor]) -> None:
-    store, anchor = opened
+async def test_retry_hides_rows_until_due_and_counts_attempts(opened: tuple[GardenStore, RelayQueue]) -> None:
+    store, queue = opened
     await PersonaGarden(store, "kent").plant("entry", "VALUE")
-    async with anchor.claim("relay-1", 10, 30) as claim:
+    async with queue.claim("relay-1", 10, 30) as claim:
         await claim.retry([e.seq for e in claim.events], "embed: boom", utcnow() + timedelta(hours=1))
-    async with anchor.claim("relay-1", 10, 30) as later:
+    async with queue.claim("relay-1", 10, 30) as later:
         assert later.events == [], "a row whose next attempt is in the future is skipped"
-    assert await anchor.queue_depth(10) == 1
+    assert await queue.queue_depth(10) == 1
     peek = await store.outbox_peek("kent")
     assert peek[0].attempts == 1
 
 
-async def test_dead_letter_records_and_removes(opened: tuple[GardenStore, RelayAnchor]) -> None:
-    store, anchor = opened
+async def test_dead_letter_records_and_removes(opened: tuple[GardenStore, RelayQueue]) -> None:
+    store, queue = opened
     entry = await PersonaGarden(store, "kent").plant("entry", "VALUE")
-    async with anchor.claim("relay-1", 10, 30) as claim:
+    async with queue.claim("relay-1", 10, 30) as claim:
         await claim.dead_letter(claim.events, "embed", "ValueError: bad text")
-    letters = await anchor.dead_letters()
+    letters = await queue.dead_letters()
     assert [(d.entry_id, d.step, d.attempts) for d in letters] == [(entry.id, "embed", 1)]
-    assert await anchor.queue_depth(10) == 0
+    assert await queue.queue_depth(10) == 0
 
 
 async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings) -> None:
@@ -83,17 +83,17 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
         pytest.skip("PostgreSQL releases a dead relay's claim with its transaction")
     store = await open_store(anchor_settings)
     try:
-        anchor = await open_relay_anchor(store)
+        queue = store.relay_side()
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
-        held = anchor.claim("crashed", 10, 0.2)
+        held = queue.claim("crashed", 10, 0.2)
         claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
         claim.renewer.cancel()  # type: ignore[attr-defined]  # and with it the renewal of its lease
         assert len(claim.events) == 1
-        async with anchor.claim("other", 10, 30) as blocked:
+        async with queue.claim("other", 10, 30) as blocked:
             assert blocked.events == []
 
         async def take() -> int:
-            async with anchor.claim("other", 10, 30) as taken:
+            async with queue.claim("other", 10, 30) as taken:
                 await taken.complete([e.seq for e in taken.events])
                 return len(taken.events)
 
@@ -102,21 +102,21 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
             await claim.fence()
         with pytest.raises(ClaimLostError):
             await claim.complete([e.seq for e in claim.events])  # a late completion touches nothing it lost
-        assert await anchor.queue_depth(10) == 0
+        assert await queue.queue_depth(10) == 0
         await held.__aexit__(None, None, None)
     finally:
         await store.close()
 
 
 @pytest.mark.parametrize("settle", ["complete", "retry", "dead_letter"])
-async def test_a_lost_claim_settles_nothing(opened: tuple[GardenStore, RelayAnchor], settle: str) -> None:
-    store, anchor = opened
+async def test_a_lost_claim_settles_nothing(opened: tuple[GardenStore, RelayQueue], settle: str) -> None:
+    store, queue = opened
     entry = await PersonaGarden(store, "kent").plant("entry", "VALUE")
-    held = anchor.claim("relay-1", 10, 60)
+    held = queue.claim("relay-1", 10, 60)
     claim = await held.__aenter__()
     await claim.fence()
-    await take_claim_away(anchor, "relay-1", entry.id)
-    async with anchor.claim("relay-2", 10, 60) as taken:  # the new owner holds the rows (SQLite: a live lease)
+    await take_claim_away(queue, "relay-1", entry.id)
+    async with queue.claim("relay-2", 10, 60) as taken:  # the new owner holds the rows (SQLite: a live lease)
         assert [e.entry_id for e in taken.events] == [entry.id]
         with pytest.raises(ClaimLostError):
             await claim.fence()
@@ -129,10 +129,10 @@ async def test_a_lost_claim_settles_nothing(opened: tuple[GardenStore, RelayAnch
                 await claim.dead_letter(claim.events, "embed", "ValueError: bad text")
         with contextlib.suppress(ClaimLostError):
             await held.__aexit__(None, None, None)
-        assert await anchor.dead_letter_count() == 0, "no dead letter from a relay that lost the claim"
-        assert await anchor.queue_depth(10) == 1 and (await store.outbox_peek("kent"))[0].attempts == 0
+        assert await queue.dead_letter_count() == 0, "no dead letter from a relay that lost the claim"
+        assert await queue.queue_depth(10) == 1 and (await store.outbox_peek("kent"))[0].attempts == 0
         await taken.complete([e.seq for e in taken.events])
-    assert await anchor.queue_depth(10) == 0
+    assert await queue.queue_depth(10) == 0
 
 
 async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_settings: Settings) -> None:
@@ -140,19 +140,19 @@ async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_setti
         pytest.skip("PostgreSQL holds a claim for as long as its transaction")
     store = await open_store(anchor_settings)
     try:
-        anchor = await open_relay_anchor(store)
+        queue = store.relay_side()
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
-        async with anchor.claim("slow", 10, 0.3) as slow:
+        async with queue.claim("slow", 10, 0.3) as slow:
             began = time.monotonic()
 
             async def other_claims_nothing_for_a_second() -> bool:
-                async with anchor.claim("other", 10, 30) as other:
+                async with queue.claim("other", 10, 30) as other:
                     assert other.events == [], "a renewed lease is never taken over"
                 return time.monotonic() - began > 1.0
 
             await wait_until(other_claims_nothing_for_a_second, timeout=5, what="three leases' worth of time")
             await slow.fence()
             await slow.complete([e.seq for e in slow.events])
-        assert await anchor.queue_depth(10) == 0
+        assert await queue.queue_depth(10) == 0
     finally:
         await store.close()

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from kgents.config import Settings
+from kgents.garden.filters import EntryFilter
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.metrics import collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.relay import BatchOutcome
-from kgents.synapse.search import SearchFilters
 from tests.helpers import wait_until
 from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
 from tests.synapse_support import PoisonEmbedder
@@ -100,15 +100,13 @@ async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> No
     assert mine.id in kent and theirs.id not in kent
     assert (await found(env, "ada", "keep code small and simple")) == [theirs.id]
     search = env.search()
-    hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=SearchFilters(min_confidence=0.3)
-    )
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=EntryFilter(min_confidence=0.3))
     assert [h.entry.id for h in hits] == [mine.id]
     hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=SearchFilters(entry_types=("PATTERN",))
+        "kent", "keep code small", filters=EntryFilter(entry_types=("PATTERN",))
     )
     assert [h.entry.id for h in hits] == [low.id]
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=SearchFilters(tags=("code",)))
+    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=EntryFilter(tags=("code",)))
     assert [h.entry.id for h in hits] == [mine.id]
     similar = await search.find_similar(mine, threshold=0.0)
     assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]
@@ -131,11 +129,11 @@ async def test_index_outage_opens_the_circuit_then_the_backlog_drains(env: Env) 
     assert await g.count() == 20, "writes commit while the index is down"
     await wait_until(lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
     assert relay.stats.processed == 0
-    assert (await env.anchor.queue_depth(1000)) == 20
+    assert (await env.queue.queue_depth(1000)) == 20
     env.index.down = False
     await coherent(env, "backlog drained after the outage")
     assert relay.breaker.state is CircuitState.CLOSED
-    assert await env.anchor.dead_letter_count() == 0, "an outage is not the entries' fault"
+    assert await env.queue.dead_letter_count() == 0, "an outage is not the entries' fault"
     points = await env.index.versions(env.state.active.collection)
     assert all(e.id in points for e in planted)
 
@@ -151,15 +149,15 @@ async def test_poison_entry_goes_to_dead_letter_and_others_flow(env: Env) -> Non
     good1 = await g.plant("a perfectly normal entry", "VALUE")
     bad = await g.plant("this one is POISON for the model", "VALUE")
     good2 = await g.plant("another normal entry", "VALUE")
-    letters = await wait_until(env.anchor.dead_letters, lambda d: len(d) == 1, timeout=30, what="a dead letter")
+    letters = await wait_until(env.queue.dead_letters, lambda d: len(d) == 1, timeout=30, what="a dead letter")
     assert letters[0].entry_id == bad.id and letters[0].step == "embed" and letters[0].attempts == FAST.max_attempts
     assert "cannot embed" in letters[0].error
     points = await env.index.versions(env.state.active.collection)
     assert good1.id in points and good2.id in points and bad.id not in points
-    await wait_until(lambda: env.anchor.queue_depth(100), lambda n: n == 0, what="queue empty")
+    await wait_until(lambda: env.queue.queue_depth(100), lambda n: n == 0, what="queue empty")
     stats = await wait_until(lambda: _async(relay.stats), lambda st: st.dead == 1, what="the relay counted it")
     assert stats.retried == FAST.max_attempts - 1
-    metrics = await collect_metrics(env.anchor)
+    metrics = await collect_metrics(env.queue)
     assert metrics.dead_letters == 1
     # the operator fixes the entry; reconcile (or the next change) brings it in
     await g.update(bad.id, content="no longer a problem")
@@ -186,12 +184,12 @@ async def test_out_of_order_and_replayed_events_converge(env: Env) -> None:
 
 
 async def _reverse_outbox(env: Env) -> None:
-    if env.anchor.backend == "postgres":
-        await env.anchor.pool.execute(  # type: ignore[attr-defined]
+    if env.queue.backend == "postgres":
+        await env.queue.pool.execute(  # type: ignore[attr-defined]
             "UPDATE garden_outbox SET next_attempt_at = now() - (seq * interval '1 second')"
         )
         return
-    a = env.anchor.anchor  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
@@ -208,10 +206,10 @@ async def _replay_audit(env: Env) -> None:
         "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version)"
         " SELECT entry_id, persona, operation, entry_version FROM garden_audit ORDER BY seq"
     )
-    if env.anchor.backend == "postgres":
-        await env.anchor.pool.execute(sql)  # type: ignore[attr-defined]
+    if env.queue.backend == "postgres":
+        await env.queue.pool.execute(sql)  # type: ignore[attr-defined]
         return
-    a = env.anchor.anchor  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
@@ -235,7 +233,7 @@ async def test_two_relays_in_parallel_never_double_apply(env: Env) -> None:
     for e in entries[:100]:
         await g.nurture(e.id, confidence=0.8)
     await coherent(env, limit_s=30)
-    await wait_until(lambda: env.anchor.queue_depth(1000), lambda n: n == 0, what="queue empty")
+    await wait_until(lambda: env.queue.queue_depth(1000), lambda n: n == 0, what="queue empty")
     assert len(seen) == len(set(seen)) == 400, "every outbox event completed exactly once"
     assert env.index.max_concurrent_per_entry == 1, "two relays never wrote one entry at the same time"
     assert sum(r.stats.processed for r in relays) == 400
@@ -260,16 +258,16 @@ async def test_reconcile_repairs_missing_stale_and_orphaned(env: Env) -> None:
     before = await env.coherency()
     assert (before.matched, before.stale, before.missing, before.orphaned) == (4, 1, 1, 1)
     assert before.coherency_with_truth == pytest.approx(4 / 7)
-    report = await reconcile(env.anchor, env.index, env.resolve, await env.current_state())
+    report = await reconcile(env.queue, env.index, env.resolve, await env.current_state())
     assert report.before.total == 7 and report.after.coherent and report.after.coherency_with_truth == 1.0
     assert report.repaired == 3
 
 
 async def _clear_outbox(env: Env) -> None:
-    if env.anchor.backend == "postgres":
-        await env.anchor.pool.execute("DELETE FROM garden_outbox")  # type: ignore[attr-defined]
+    if env.queue.backend == "postgres":
+        await env.queue.pool.execute("DELETE FROM garden_outbox")  # type: ignore[attr-defined]
         return
-    a = env.anchor.anchor  # type: ignore[attr-defined]
+    a = env.queue.db  # type: ignore[attr-defined]
 
     def work() -> None:
         with a.write() as conn:
@@ -285,7 +283,7 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
         await g.plant(f"metric entry {i}", "VALUE")
     await coherent(env)
     metrics = await wait_until(
-        lambda: collect_metrics(env.anchor),
+        lambda: collect_metrics(env.queue),
         lambda m: m.relays_alive == 1 and m.processed >= 5,
         what="a live relay in the metrics",
     )
@@ -296,7 +294,7 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
     assert data["relays"][0]["relay_id"] == relay.relay_id
     relay.stop()
     await env.stop_all()
-    assert (await collect_metrics(env.anchor)).relays_alive == 0, "a clean stop removes the heartbeat"
+    assert (await collect_metrics(env.queue)).relays_alive == 0, "a clean stop removes the heartbeat"
 
 
 async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> None:
@@ -333,12 +331,12 @@ async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> 
 
     schema = env.settings.postgres_schema if env.settings.postgres_url else None
     report = await reindex(
-        env.anchor,
+        env.queue,
         env.index,
         second,
         env.resolve,
         await env.current_state(),
-        collection_prefix(env.anchor.backend, schema),
+        collection_prefix(env.queue.backend, schema),
         progress,
     )
     await asyncio.gather(*late)
@@ -354,29 +352,29 @@ async def test_reindex_to_a_new_embedder_switches_without_downtime(env: Env) -> 
 
 
 async def test_notify_wakes_the_relay_without_polling(env: Env) -> None:
-    if env.anchor.backend != "postgres":
+    if env.queue.backend != "postgres":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the embedded relay is woken in-process or polls")
     from dataclasses import replace
 
     env.start(env.relay(replace(FAST, poll_interval_s=60.0)))
-    await wait_until(lambda: collect_metrics(env.anchor), lambda m: m.relays_alive == 1, what="relay up")
+    await wait_until(lambda: collect_metrics(env.queue), lambda m: m.relays_alive == 1, what="relay up")
     entry = await env.garden().plant("woken by a notification", "INSIGHT")
     col = env.state.active.collection
     await wait_until(lambda: env.index.versions(col), lambda v: entry.id in v, timeout=5, what="applied at once")
 
 
 async def test_a_lost_listen_connection_is_replaced(env: Env) -> None:
-    if env.anchor.backend != "postgres":
+    if env.queue.backend != "postgres":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     from dataclasses import replace
 
-    anchor: Any = env.anchor
+    queue: Any = env.queue
     env.start(env.relay(replace(FAST, poll_interval_s=60.0)))
-    await wait_until(lambda: _async(anchor.listening), what="listening")
-    old_pid = anchor.listen_pid
-    await anchor.pool.execute("SELECT pg_terminate_backend($1)", old_pid)
+    await wait_until(lambda: _async(queue.listening), what="listening")
+    old_pid = queue.listen_pid
+    await queue.pool.execute("SELECT pg_terminate_backend($1)", old_pid)
     await wait_until(
-        lambda: _async((anchor.listening, anchor.listen_pid)),
+        lambda: _async((queue.listening, queue.listen_pid)),
         lambda v: v[0] and v[1] != old_pid,
         what="a new LISTEN connection",
     )

@@ -17,7 +17,6 @@ import pytest
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
-from kgents.synapse.anchor import open_relay_anchor
 from kgents.synapse.metrics import HEARTBEAT_PURGE_S, collect_metrics
 from kgents.synapse.records import Heartbeat
 from kgents.synapse.relay import anchor_recovered, measure_pause
@@ -93,11 +92,11 @@ async def test_expired_heartbeats_are_not_alive_and_long_dead_ones_are_purged(en
     now = utcnow()
     for relay_id, age in (("killed-long-ago", HEARTBEAT_PURGE_S + 60), ("just-expired", 5.0)):
         beat = now - timedelta(seconds=age)
-        await env.anchor.beat(Heartbeat(relay_id, 1, "host", beat, beat, 0.2, {"processed": 7}))
-    metrics = await collect_metrics(env.anchor)
+        await env.queue.beat(Heartbeat(relay_id, 1, "host", beat, beat, 0.2, {"processed": 7}))
+    metrics = await collect_metrics(env.queue)
     assert metrics.relays_alive == 0
     assert [(r.relay_id, r.alive) for r in metrics.relays] == [("just-expired", False)]
-    assert [h.relay_id for h in await env.anchor.heartbeats()] == ["just-expired"], "the -9 relay's row is gone"
+    assert [h.relay_id for h in await env.queue.heartbeats()] == ["just-expired"], "the -9 relay's row is gone"
 
 
 async def test_last_error_clears_once_the_index_is_back(env: Env) -> None:
@@ -106,7 +105,7 @@ async def test_last_error_clears_once_the_index_is_back(env: Env) -> None:
     await env.garden().plant("written while the index is down", "VALUE")
 
     async def last_error() -> object:
-        return next((h.stats.get("last_error") for h in await env.anchor.heartbeats()), "no heartbeat")
+        return next((h.stats.get("last_error") for h in await env.queue.heartbeats()), "no heartbeat")
 
     await wait_until(last_error, lambda e: isinstance(e, str) and e.startswith("index:"), what="the outage")
     env.index.down = False
@@ -123,7 +122,7 @@ async def test_in_process_drains_count_in_the_status(anchor_settings: Settings) 
         await synapse.close()  # the process's drain is over: only the anchor's totals remember it
     store = await open_store(anchor_settings)
     try:
-        metrics = await collect_metrics(await open_relay_anchor(store))
+        metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
     assert metrics.processed == 12 and metrics.relays_alive == 0

@@ -16,7 +16,7 @@ from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.errors import ValidationError
 from kgents.garden import PersonaGarden
-from kgents.synapse.search import SearchFilters
+from kgents.garden.filters import EntryFilter
 from tests.helpers import kgents_env
 
 BAD = "caf\udce9"  # b"caf\xe9" (Latin-1) decoded with surrogateescape, as Python hands invalid UTF-8 argv over
@@ -53,18 +53,18 @@ async def test_changes_and_queries_refuse_unstorable_text(garden: PersonaGarden)
     with pytest.raises(ValidationError, match="tags must be a list"):
         await garden.update(entry.id, tags="abc")
     with pytest.raises(ValidationError, match="the text filter is not valid Unicode"):
-        await garden.query(text=BAD)
+        await garden.query(EntryFilter(text=BAD))
     with pytest.raises(ValidationError, match="a tag is not valid Unicode"):
-        await garden.query(tags=[BAD])
+        await garden.query(EntryFilter(tags=[BAD]))  # type: ignore[arg-type]
     assert (await garden.get(entry.id)) == entry, "nothing changed"
 
 
 def test_search_filters_refuse_strings_and_surrogates() -> None:
     with pytest.raises(ValidationError, match="lifecycles must be a list"):
-        SearchFilters(lifecycles="SEED")  # type: ignore[arg-type]
+        EntryFilter(lifecycles="SEED")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="a tag is not valid Unicode"):
-        SearchFilters(tags=(BAD,))
-    assert SearchFilters(lifecycles=("seed",)).lifecycles[0].value == "SEED"
+        EntryFilter(tags=(BAD,))
+    assert EntryFilter(lifecycles=("seed",)).lifecycles[0].value == "SEED"
 
 
 def _kgents(settings: Settings, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:

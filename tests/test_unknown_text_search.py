@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kgents.config import Settings
-from kgents.resonance.protocols import IndexFilter
+from kgents.garden.filters import EntryFilter
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
 
@@ -33,5 +33,5 @@ async def test_emoji_only_entries_and_queries(env: Env) -> None:
     assert all(np.isfinite(h.score) for h in hits)
     assert [h.score for h in hits if h.entry.id == party.id] in ([], [0.0]), "a zero vector is close to nothing"
     zero = np.zeros(env.embedder.dimension, dtype=np.float32)
-    raw = await env.index.search((await env.current_state()).active.collection, zero, IndexFilter("kent"), 10)
+    raw = await env.index.search((await env.current_state()).active.collection, zero, "kent", EntryFilter(), 10)
     assert all(np.isfinite(h.score) and h.score == 0.0 for h in raw), "the index copes with a zero query"

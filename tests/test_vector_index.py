@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from kgents.errors import IndexMismatchError, NotFoundError, ValidationError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.embedders import open_embedder
 from kgents.resonance.hashing import content_hash
-from kgents.resonance.protocols import IndexFilter, IndexPoint, PointPayload, VectorIndex
+from kgents.resonance.protocols import IndexPoint, PointPayload, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 
 DIM = 8
@@ -96,16 +97,14 @@ async def test_unknown_collection_and_bad_input(index: VectorIndex) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         await index.upsert("nope", [point(unit(0))])
     with pytest.raises(NotFoundError):
-        await index.search("nope", unit(0), IndexFilter("kent"))
+        await index.search("nope", unit(0), "kent", EntryFilter())
     with pytest.raises(ValidationError, match="collection name"):
         await index.ensure_collection("../escape", "e", DIM)
     await index.ensure_collection(COLLECTION, "test-embedder", DIM)
     with pytest.raises(ValidationError, match="shape"):
         await index.upsert(COLLECTION, [point(np.ones(DIM + 1, dtype=np.float32))])
     with pytest.raises(ValidationError, match="NaN"):
-        await index.search(COLLECTION, np.full(DIM, np.nan, dtype=np.float32), IndexFilter("kent"))
-    with pytest.raises(ValidationError, match="persona"):
-        await index.search(COLLECTION, unit(0), IndexFilter(""))
+        await index.search(COLLECTION, np.full(DIM, np.nan, dtype=np.float32), "kent", EntryFilter())
 
 
 async def test_upsert_retrieve_round_trip(ready: VectorIndex) -> None:
@@ -115,7 +114,7 @@ async def test_upsert_retrieve_round_trip(ready: VectorIndex) -> None:
     assert got == {p.id: p.payload}
     assert await ready.upsert(COLLECTION, [p]) == 1  # a replay of the same version is harmless
     assert await ready.count(COLLECTION) == 1
-    hits = await ready.search(COLLECTION, unit(1), IndexFilter("kent"))
+    hits = await ready.search(COLLECTION, unit(1), "kent", EntryFilter())
     assert [h.id for h in hits] == [p.id]
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert hits[0].payload == p.payload
@@ -126,12 +125,12 @@ async def test_version_guard_skips_stale_and_writes_newer(ready: VectorIndex) ->
     assert await ready.upsert(COLLECTION, [IndexPoint(entry, unit(0), payload(version=5))]) == 1
     assert await ready.upsert(COLLECTION, [IndexPoint(entry, unit(1), payload(version=4))]) == 0
     assert (await ready.retrieve(COLLECTION, [entry]))[entry].version == 5
-    hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent"), limit=1)
+    hits = await ready.search(COLLECTION, unit(0), "kent", EntryFilter(), limit=1)
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)  # the vector of version 5 survived
 
     assert await ready.upsert(COLLECTION, [IndexPoint(entry, unit(2), payload(version=6))]) == 1
     assert (await ready.retrieve(COLLECTION, [entry]))[entry].version == 6
-    hits = await ready.search(COLLECTION, unit(2), IndexFilter("kent"), limit=1)
+    hits = await ready.search(COLLECTION, unit(2), "kent", EntryFilter(), limit=1)
     assert hits[0].id == entry and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
@@ -153,7 +152,7 @@ async def test_set_payload_keeps_vector_and_respects_versions(ready: VectorIndex
     newer = payload(version=3, lifecycle="TREE", confidence=0.8)
     assert await ready.set_payload(COLLECTION, p.id, newer) is True
     assert (await ready.retrieve(COLLECTION, [p.id]))[p.id] == newer
-    hits = await ready.search(COLLECTION, unit(3), IndexFilter("kent", lifecycles=("TREE",)))
+    hits = await ready.search(COLLECTION, unit(3), "kent", EntryFilter(lifecycles=("TREE",)))
     assert hits[0].id == p.id and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
     assert await ready.set_payload(COLLECTION, p.id, payload(version=1, lifecycle="COMPOST")) is False
@@ -175,9 +174,9 @@ async def test_persona_isolation(ready: VectorIndex) -> None:
     mine = point(unit(0), persona="kent")
     theirs = point(unit(0), persona="eve")
     await ready.upsert(COLLECTION, [mine, theirs])
-    assert [h.id for h in await ready.search(COLLECTION, unit(0), IndexFilter("kent"))] == [mine.id]
-    assert [h.id for h in await ready.search(COLLECTION, unit(0), IndexFilter("eve"))] == [theirs.id]
-    assert await ready.search(COLLECTION, unit(0), IndexFilter("nobody")) == []
+    assert [h.id for h in await ready.search(COLLECTION, unit(0), "kent", EntryFilter())] == [mine.id]
+    assert [h.id for h in await ready.search(COLLECTION, unit(0), "eve", EntryFilter())] == [theirs.id]
+    assert await ready.search(COLLECTION, unit(0), "nobody", EntryFilter()) == []
 
 
 async def test_filters(ready: VectorIndex) -> None:
@@ -187,7 +186,7 @@ async def test_filters(ready: VectorIndex) -> None:
     await ready.upsert(COLLECTION, [seed, tree, flower])
 
     async def ids(**kwargs: object) -> set[uuid.UUID]:
-        hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent", **kwargs))  # type: ignore[arg-type]
+        hits = await ready.search(COLLECTION, unit(0), "kent", EntryFilter(**kwargs))  # type: ignore[arg-type]
         return {h.id for h in hits}
 
     assert await ids() == {seed.id, tree.id, flower.id}
@@ -205,10 +204,10 @@ async def test_limit_ordering_and_score_threshold(ready: VectorIndex) -> None:
     mid = point(np.array([1, 1, 0, 0, 0, 0, 0, 0], dtype=np.float32))
     far = point(unit(5))
     await ready.upsert(COLLECTION, [far, mid, near])
-    hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent"), limit=2)
+    hits = await ready.search(COLLECTION, unit(0), "kent", EntryFilter(), limit=2)
     assert [h.id for h in hits] == [near.id, mid.id]
     assert hits[0].score > hits[1].score
-    hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent"), score_threshold=0.5)
+    hits = await ready.search(COLLECTION, unit(0), "kent", EntryFilter(), score_threshold=0.5)
     assert {h.id for h in hits} == {near.id, mid.id}
 
 
@@ -242,7 +241,7 @@ async def test_paraphrase_search_with_the_default_embedder(index: VectorIndex) -
     ids = [p.id for p in points]
 
     async def ranked(query: str) -> list[str]:
-        hits = await index.search("garden_semantic", embedder.embed([query])[0], IndexFilter("kent"), limit=5)
+        hits = await index.search("garden_semantic", embedder.embed([query])[0], "kent", EntryFilter(), limit=5)
         return [texts[ids.index(h.id)] for h in hits]
 
     # No word in common with the entry. The static default puts it in the first results (the full MiniLM, the
@@ -274,5 +273,5 @@ async def test_engine_side_guard_holds_when_the_read_was_stale(
     await ready.set_payload(COLLECTION, entry, payload(version=5, lifecycle="COMPOST"))
     monkeypatch.undo()
     assert (await ready.retrieve(COLLECTION, [entry]))[entry].version == 7
-    hits = await ready.search(COLLECTION, unit(0), IndexFilter("kent"), limit=1)
+    hits = await ready.search(COLLECTION, unit(0), "kent", EntryFilter(), limit=1)
     assert hits[0].id == entry and hits[0].score == pytest.approx(1.0, abs=1e-5)

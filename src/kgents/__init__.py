@@ -1,3 +1,35 @@
-"""kgents: a durable, searchable and observable memory for the K-gent persona agent."""
+"""kgents: a durable, searchable and observable memory for the K-gent persona agent.
+
+`from kgents import Memory` (or `AsyncMemory`) is the way in; the names load on first use, so `import kgents`
+stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from kgents.garden.filters import EntryFilter
+    from kgents.memory.api import MemoryItem
+    from kgents.memory.local import AsyncMemory
+    from kgents.memory.sync import Memory
+
+__all__ = ["AsyncMemory", "EntryFilter", "Memory", "MemoryItem", "__version__"]
+
+_LAZY = {
+    "AsyncMemory": "kgents.memory.local",
+    "Memory": "kgents.memory.sync",
+    "EntryFilter": "kgents.garden.filters",
+    "MemoryItem": "kgents.memory.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kgents' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

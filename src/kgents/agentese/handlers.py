@@ -91,14 +91,15 @@ async def _garden_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
 
 @REGISTRY.register("world.database.garden.search", "this persona's entries containing TEXT (limit=N)")
 async def _garden_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    from kgents.garden.filters import EntryFilter
     from kgents.garden.records import GardenQuery
 
     text = args.text
     if not text:
         raise ValidationError("world.database.garden.search needs some text")
-    query = GardenQuery(text=text, limit=args.integer("limit", 10))
+    flt = EntryFilter(text=text, include_compost=True)
     async with _store(ctx) as store:
-        entries = await store.query(ctx.settings.persona, query)
+        entries = await store.query(ctx.settings.persona, flt, GardenQuery(limit=args.integer("limit", 10)))
     return {"persona": ctx.settings.persona, "text": text, "entries": [e.to_dict() for e in entries]}
 
 
@@ -141,11 +142,10 @@ def _event(event: OutboxEvent) -> dict[str, Any]:
 
 @REGISTRY.register("world.database.outbox.status", "queue depth, oldest pending age, dead letters")
 async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     async with _store(ctx) as store:
-        anchor = await open_relay_anchor(store)
+        anchor = store.relay_side()
         oldest = await anchor.oldest_pending()
         return {
             "pending": await anchor.queue_depth(QUEUE_DEPTH_CAP),

@@ -5,7 +5,8 @@ and is recorded in `schema_version`. Two placeholders keep the files free of rep
 
 - `{{schema}}` (PostgreSQL): the quoted schema name, for functions that pin their `search_path`;
 - `{{row:NEW}}` / `{{row:OLD}}` (SQLite): the garden row as a JSON object, in the same shape PostgreSQL's
-  `to_jsonb(row)` gives, so audit and outbox payloads read the same on both backends.
+  `to_jsonb(row)` gives, so audit and outbox payloads read the same on both backends; `{{row_observed:NEW}}`
+  (from migration 0008 on, once the row has `observed_at`) the same with that column.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class Migration:
     sql: str
 
 
-def _sqlite_row_json(alias: str) -> str:
-    pairs = ", ".join(f"'{key}', {expr.format(r=alias)}" for key, expr in SQLITE_ROW_FIELDS)
+def _sqlite_row_json(alias: str, fields: tuple[tuple[str, str], ...] = SQLITE_ROW_FIELDS) -> str:
+    pairs = ", ".join(f"'{key}', {expr.format(r=alias)}" for key, expr in fields)
     return f"json_object({pairs})"
 
 
@@ -66,7 +67,11 @@ def render(sql: str, backend: Backend, schema: str | None = None) -> str:
         if schema is None:
             raise ValueError("the PostgreSQL migrations need a schema name")
         return sql.replace("{{schema}}", f'"{check_schema_name(schema)}"')
-    return sql.replace("{{row:NEW}}", _sqlite_row_json("NEW")).replace("{{row:OLD}}", _sqlite_row_json("OLD"))
+    observed = (*SQLITE_ROW_FIELDS, ("observed_at", "{r}.observed_at"))
+    for alias in ("NEW", "OLD"):
+        sql = sql.replace(f"{{{{row_observed:{alias}}}}}", _sqlite_row_json(alias, observed))
+        sql = sql.replace(f"{{{{row:{alias}}}}}", _sqlite_row_json(alias))
+    return sql
 
 
 def load_migrations(backend: Backend, schema: str | None = None) -> list[Migration]:

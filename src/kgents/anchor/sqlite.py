@@ -1,6 +1,6 @@
 """The embedded anchor: one SQLite database in WAL mode under `KGENTS_HOME`.
 
-sqlite3 is blocking, so each `SqliteAnchor` owns one connection on one worker thread and the async API hands it
+sqlite3 is blocking, so each `Database` owns one connection on one worker thread and the async API hands it
 work; within a process that serialises writes, across processes SQLite's locks (with a busy timeout) do.
 Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lock.
 """
@@ -24,7 +24,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
 
 
-class SqliteAnchor:
+class Database:
     """A SQLite database, migrated, reachable from async code."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
@@ -36,7 +36,7 @@ class SqliteAnchor:
         """True when the database (or its folder) is not writable: reads work, writes raise ConfigError."""
 
     @classmethod
-    async def open(cls, path: Path, *, migrate: bool = True) -> SqliteAnchor:
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
         anchor = cls(path)
         try:
             await anchor.run(anchor._connect)

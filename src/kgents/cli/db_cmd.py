@@ -22,13 +22,13 @@ async def _migrate(settings: Settings) -> tuple[list[str], int]:
             return await pg.migrate(pool, settings.postgres_schema), await pg.schema_version(pool)
         finally:
             await pool.close()
-    from kgents.anchor.sqlite import SqliteAnchor
+    from kgents.anchor.sqlite import Database
 
-    anchor = await SqliteAnchor.open(settings.sqlite_path, migrate=False)
+    db = await Database.open(settings.sqlite_path, migrate=False)
     try:
-        return await anchor.migrate(), await anchor.schema_version()
+        return await db.migrate(), await db.schema_version()
     finally:
-        await anchor.close()
+        await db.close()
 
 
 @app.command()

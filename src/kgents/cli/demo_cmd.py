@@ -67,7 +67,7 @@ async def start_session(settings: Settings, label: str) -> None:
 async def clear_previous_run(settings: Settings, garden: PersonaGarden) -> None:
     from kgents.soul import open_service
 
-    stale = await garden.query(GardenQuery(limit=10_000))
+    stale = await garden.query(None, GardenQuery(limit=10_000))
     for entry in stale:
         await garden.delete(entry.id)
     service = await open_service(settings)

@@ -11,6 +11,7 @@ from kgents.cli.context import console, print_json, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
 from kgents.errors import NotFoundError, ValidationError
 from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import parse_enum
 from kgents.garden.records import AuditRecord
 
@@ -108,16 +109,11 @@ def list_entries(
     as_json: JsonFlag = False,
 ) -> None:
     """List entries, filtered and ordered."""
-    query = GardenQuery(
-        **filter_fields(lifecycle, entry_type, tag, min_confidence),
-        text=text,
-        order_by=_order(order),
-        descending=not ascending,
-        limit=limit,
-    )
+    flt = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), text=text, include_compost=True)
+    page = GardenQuery(order_by=_order(order), descending=not ascending, limit=limit)
 
     async def work(g: PersonaGarden) -> tuple[list[GardenEntry], int]:
-        return await g.query(query), await g.count(query)
+        return await g.query(flt, page), await g.count(flt)
 
     entries, total = with_garden(ctx, work)
     if as_json:

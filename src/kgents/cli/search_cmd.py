@@ -31,7 +31,7 @@ async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
 
     if synapse.in_process:
         return (await synapse.catch_up(wait_s)).pending, True
-    pending = await synapse.anchor.queue_depth(QUEUE_DEPTH_CAP)
+    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
     return pending, bool(pending) and not (await synapse.metrics()).relays_alive
 
 
@@ -55,11 +55,11 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
+    from kgents.garden.filters import EntryFilter
     from kgents.synapse.runtime import open_synapse
-    from kgents.synapse.search import SearchFilters
 
     settings = state(ctx).settings()
-    filters = SearchFilters(**filter_fields(lifecycle, entry_type, tag, min_confidence))
+    filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=True)
 
     async def go() -> tuple[list[SearchHit], int, bool, bool]:
         synapse = await open_synapse(settings)

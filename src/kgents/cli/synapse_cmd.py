@@ -146,7 +146,6 @@ def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
 async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows; when another process owns the embedded index, the coherency its relay
     measured last (from its heartbeat) stands in for a measurement of our own."""
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.faults import MissingCollectionError
     from kgents.synapse.metrics import collect_metrics
     from kgents.synapse.runtime import open_synapse
@@ -156,10 +155,10 @@ async def gather_status(settings: Settings) -> StatusData:
     except (IndexLockedError, MissingCollectionError) as exc:
         store = await open_store(settings)
         try:
-            anchor = await open_relay_anchor(store)
-            metrics = await collect_metrics(anchor)
-            letters = [d.to_dict() for d in await anchor.dead_letters(5)]
-            state = await anchor.read_state()
+            queue = store.relay_side()
+            metrics = await collect_metrics(queue)
+            letters = [d.to_dict() for d in await queue.dead_letters(5)]
+            state = await queue.read_state()
         finally:
             await store.close()
         if isinstance(exc, MissingCollectionError):
@@ -171,7 +170,7 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
-        letters = [d.to_dict() for d in await synapse.anchor.dead_letters(5)]
+        letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
         await synapse.close()

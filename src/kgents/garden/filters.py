@@ -62,9 +62,9 @@ class EntryFilter:
             return self.lifecycles
         return tuple(s for s in Lifecycle if s is not Lifecycle.COMPOST or self.include_compost)
 
-    def accepts(self, entry: GardenEntry, observed_at: datetime | None = None) -> bool:
+    def accepts(self, entry: GardenEntry) -> bool:
         """The filter applied to the truth (the index applies the same conditions to its payloads)."""
-        when = observed_at or entry.planted_at
+        when = entry.observed
         return (
             entry.lifecycle in self.stages
             and (not self.entry_types or entry.entry_type in self.entry_types)

@@ -202,6 +202,8 @@ class GardenEntry:
     evidence: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     version: int = 1
+    observed_at: datetime | None = None
+    """When what the entry says was observed (e.g. the date of an imported conversation); defaults to planted_at."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -219,17 +221,34 @@ class GardenEntry:
         set_(self, "planted_at", planted)
         nurtured = planted if self.last_nurtured is None else _check_time(self.last_nurtured, "last_nurtured")
         set_(self, "last_nurtured", nurtured)
+        observed = planted if self.observed_at is None else _check_time(self.observed_at, "observed_at")
+        set_(self, "observed_at", observed)
         set_(self, "eigenvector_affinities", check_affinities(self.eigenvector_affinities))
         set_(self, "evidence", check_evidence(self.evidence))
         set_(self, "tags", check_tags(self.tags))
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             raise ValidationError(f"version must be a positive integer (got {_show(self.version)})")
 
+    @classmethod
+    def stored(cls, **fields: Any) -> GardenEntry:
+        """An entry as a store read it back: every field given, of its type, already checked when it was written
+        (the database's constraints hold it since), so nothing is validated again. Stores only."""
+        entry = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(entry, name, value)
+        return entry
+
     @property
     def nurtured_at(self) -> datetime:
         """`last_nurtured`, never None once constructed."""
         assert self.last_nurtured is not None
         return self.last_nurtured
+
+    @property
+    def observed(self) -> datetime:
+        """`observed_at`, never None once constructed."""
+        assert self.observed_at is not None
+        return self.observed_at
 
     def evolve(self, **changes: Any) -> GardenEntry:
         """A validated copy with `changes` applied and the version bumped."""
@@ -250,6 +269,7 @@ class GardenEntry:
             "evidence": list(self.evidence),
             "tags": list(self.tags),
             "version": self.version,
+            "observed_at": self.observed.isoformat(),
         }
 
     @classmethod
@@ -268,6 +288,7 @@ class GardenEntry:
                 evidence=tuple(data.get("evidence") or ()),
                 tags=tuple(data.get("tags") or ()),
                 version=int(data["version"]),
+                observed_at=None if data.get("observed_at") is None else _parse_time(data["observed_at"]),
             )
         except KeyError as exc:
             raise ValidationError(f"garden entry data lacks the field {exc.args[0]!r}") from None

@@ -10,16 +10,21 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from kgents.anchor import postgres as pg
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
-from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where, continue_versions
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
+from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
+
+if TYPE_CHECKING:
+    from kgents.soul.snapshot import PostgresSnapshotStore
+    from kgents.synapse.queue_postgres import PostgresRelayQueue
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
@@ -27,9 +32,13 @@ DIALECT = Dialect(
     id_prefix="id::text LIKE {p}",
     text_contains="strpos(lower(content), lower({p})) > 0",
     encode_tags=list,
+    encode_time=lambda value: value,
 )
 
-_INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"  # noqa: S608
+_INSERT = (
+    f"INSERT INTO persona_garden ({INSERT_COLUMNS})"  # noqa: S608
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
 _REPLACE = (
     "UPDATE persona_garden SET content = $3, entry_type = $4, lifecycle = $5, confidence = $6, last_nurtured = $8,"
     " eigenvector_affinities = $9, evidence = $10, tags = $11, version = $12"
@@ -39,15 +48,17 @@ _REPLACE = (
 _CREATE_STAGING = (
     "CREATE TEMP TABLE kgents_plant (id UUID, persona TEXT, content TEXT, entry_type TEXT, lifecycle TEXT,"
     " confidence DOUBLE PRECISION, planted_at TIMESTAMPTZ, last_nurtured TIMESTAMPTZ, eigenvector_affinities TEXT,"
-    " evidence TEXT[], tags TEXT[], version BIGINT) ON COMMIT DROP"
+    " evidence TEXT[], tags TEXT[], version BIGINT, observed_at TIMESTAMPTZ) ON COMMIT DROP"
 )
 _INSERT_STAGED = (
-    f"INSERT INTO persona_garden ({COLUMNS}) SELECT id, persona, content, entry_type, lifecycle, confidence,"  # noqa: S608
-    " planted_at, last_nurtured, eigenvector_affinities::jsonb, evidence, tags, version FROM kgents_plant"
+    f"INSERT INTO persona_garden ({INSERT_COLUMNS}) SELECT id, persona, content, entry_type, lifecycle,"  # noqa: S608
+    " confidence, planted_at, last_nurtured, eigenvector_affinities::jsonb, evidence, tags, version, observed_at"
+    " FROM kgents_plant"
 )
 _INSERT_ONE = (
-    f"INSERT INTO persona_garden ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"  # noqa: S608
-    " greatest($12::bigint, (SELECT last_version + 1 FROM garden_tombstone WHERE id = $1::uuid))) RETURNING version"
+    f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"  # noqa: S608
+    " greatest($12::bigint, (SELECT last_version + 1 FROM garden_tombstone WHERE id = $1::uuid)), $13)"
+    " RETURNING version"
 )
 _TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id = ANY($1::uuid[])"
 _BULK_THRESHOLD = 64
@@ -68,23 +79,25 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
         list(entry.evidence),
         list(entry.tags),
         entry.version,
+        entry.observed,
     )
 
 
 def _entry(row: Any) -> GardenEntry:
-    return GardenEntry(
+    return GardenEntry.stored(
         id=row["id"],
         persona=row["persona"],
         content=row["content"],
-        entry_type=row["entry_type"],
-        lifecycle=row["lifecycle"],
-        confidence=row["confidence"],
+        entry_type=EntryType(row["entry_type"]),
+        lifecycle=Lifecycle(row["lifecycle"]),
+        confidence=float(row["confidence"]),
         planted_at=row["planted_at"],
         last_nurtured=row["last_nurtured"],
         eigenvector_affinities=row["eigenvector_affinities"],
         evidence=tuple(row["evidence"]),
         tags=tuple(row["tags"]),
         version=row["version"],
+        observed_at=row["observed_at"],
     )
 
 
@@ -115,8 +128,20 @@ class PostgresGardenStore:
     def pool(self) -> Any:
         return self._pool
 
+    def relay_side(self) -> PostgresRelayQueue:
+        """The relay's side of this schema, on the same pool."""
+        from kgents.synapse.queue_postgres import PostgresRelayQueue
+
+        return PostgresRelayQueue(self._pool, self.schema)
+
+    def snapshot_store(self) -> PostgresSnapshotStore:
+        """The soul snapshots in this schema, on the same pool."""
+        from kgents.soul.snapshot import PostgresSnapshotStore
+
+        return PostgresSnapshotStore(self._pool)
+
     @pg.translate_errors
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         if not entries:
             return []
         try:
@@ -133,7 +158,7 @@ class PostgresGardenStore:
                     return stored
                 await conn.execute(_CREATE_STAGING)
                 staged = [(*r[:8], json.dumps(r[8]), *r[9:]) for r in rows]
-                await conn.copy_records_to_table("kgents_plant", records=staged, columns=COLUMNS.split(", "))
+                await conn.copy_records_to_table("kgents_plant", records=staged, columns=INSERT_COLUMNS.split(", "))
                 await conn.execute(_INSERT_STAGED)
                 return stored
         except asyncpg.UniqueViolationError:
@@ -165,7 +190,7 @@ class PostgresGardenStore:
 
     @pg.translate_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
-        status = await self._pool.execute(_REPLACE, *_row(entry), expected_version)
+        status = await self._pool.execute(_REPLACE, *_row(entry)[:12], expected_version)
         return bool(status == "UPDATE 1")
 
     @pg.translate_errors
@@ -176,13 +201,15 @@ class PostgresGardenStore:
         return bool(status == "DELETE 1")
 
     @pg.translate_errors
-    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
-        sql, params = build_select(persona, query, DIALECT)
+    async def query(
+        self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
+    ) -> list[GardenEntry]:
+        sql, params = build_select(persona, flt, page or GardenQuery(), DIALECT, id_prefix)
         return [_entry(r) for r in await self._pool.fetch(sql, *params)]
 
     @pg.translate_errors
-    async def count(self, persona: str, query: GardenQuery | None = None) -> int:
-        where, params = build_where(persona, query, DIALECT)
+    async def count(self, persona: str, flt: EntryFilter | None = None) -> int:
+        where, params = build_where(persona, flt, DIALECT)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM persona_garden {where}", *params))  # noqa: S608
 
     @pg.translate_errors

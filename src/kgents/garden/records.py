@@ -10,15 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from kgents.errors import ValidationError
-from kgents.garden.model import (
-    EntryType,
-    Lifecycle,
-    check_confidence,
-    check_enums,
-    check_tags,
-    check_text,
-    parse_enum,
-)
+from kgents.garden.model import parse_enum
 
 MAX_QUERY_LIMIT = 10_000
 
@@ -40,38 +32,36 @@ class OrderBy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GardenQuery:
-    """A filter over one persona's garden. Empty filters match everything."""
+    """How a listing is ordered and paged (which entries: `EntryFilter`)."""
 
-    lifecycles: tuple[Lifecycle, ...] = ()
-    entry_types: tuple[EntryType, ...] = ()
-    tags: tuple[str, ...] = ()
-    """Entries must carry every one of these tags."""
-    min_confidence: float | None = None
-    text: str | None = None
-    """Case-insensitive substring of the content."""
-    id_prefix: str | None = None
     order_by: OrderBy = OrderBy.CONFIDENCE
     descending: bool = True
     limit: int = 100
     offset: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lifecycles", check_enums(Lifecycle, self.lifecycles, "lifecycles"))
-        object.__setattr__(self, "entry_types", check_enums(EntryType, self.entry_types, "entry_types"))
-        object.__setattr__(self, "tags", check_tags(self.tags))
         object.__setattr__(self, "order_by", parse_enum(OrderBy, self.order_by, "order_by"))
-        if self.text is not None:
-            if not isinstance(self.text, str):
-                raise ValidationError(f"text must be a string (got {type(self.text).__name__})")
-            check_text(self.text, "the text filter")
-        if self.min_confidence is not None:
-            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
-        if not 1 <= self.limit <= MAX_QUERY_LIMIT:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_QUERY_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_QUERY_LIMIT:,} (got {self.limit})")
-        if self.offset < 0:
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
             raise ValidationError(f"offset must not be negative (got {self.offset})")
-        if self.id_prefix is not None and not all(c in "0123456789abcdef-" for c in self.id_prefix.lower()):
-            raise ValidationError(f"an id prefix holds only hex digits and '-' (got {self.id_prefix!r:.40})")
+
+
+def check_id_prefix(prefix: str) -> str:
+    """A lower-case id prefix of hex digits and '-', else ValidationError."""
+    if not isinstance(prefix, str) or not all(c in "0123456789abcdef-" for c in prefix.lower()):
+        raise ValidationError(f"an id prefix holds only hex digits and '-' (got {prefix!r:.40})")
+    return prefix.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Outbox rows leased to `owner` for `seconds` as they are written (see `GardenStore.insert`)."""
+
+    owner: str
+    seconds: float
+    leased: list[OutboxEvent] = field(default_factory=list, compare=False)
+    """Filled by the store: the rows it leased (empty where the store leases nothing, e.g. PostgreSQL)."""
 
 
 @dataclass(frozen=True, slots=True)

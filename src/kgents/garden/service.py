@@ -14,6 +14,7 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.errors import ConflictError, LifecycleError, NotFoundError, ValidationError
 from kgents.garden import lifecycle as rules
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import (
     MAX_EVIDENCE_ITEMS,
     EntryType,
@@ -25,7 +26,7 @@ from kgents.garden.model import (
     check_persona,
     parse_enum,
 )
-from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, OrderBy, check_id_prefix
 from kgents.garden.store import GardenStore
 
 MAX_CAS_ATTEMPTS = 64
@@ -73,7 +74,7 @@ class PersonaGarden:
         entry = self.new_entry(content, entry_type, **fields)
         return (await self.store.insert([entry]))[0]
 
-    async def plant_many(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def plant_many(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         """Plant all entries in one transaction: all of them, or (on any error) none. Returns them as stored (an
         entry planted under the id of a deleted one continues its version)."""
         if len(entries) > MAX_PLANT_MANY:
@@ -89,7 +90,7 @@ class PersonaGarden:
             if entry.id in ids:
                 raise ValidationError(f"entry {index} repeats the id {entry.id}")
             ids.add(entry.id)
-        return await self.store.insert(list(entries))
+        return await self.store.insert(list(entries), lease)
 
     # -- reading --------------------------------------------------------------------------------------------------
     async def get(self, entry_id: uuid.UUID | str) -> GardenEntry:
@@ -107,25 +108,24 @@ class PersonaGarden:
             pass
         if len(text) < 4:
             raise ValidationError(f"an id prefix needs at least 4 characters (got {id_or_prefix!r:.40})")
-        matches = await self.store.query(self.persona, GardenQuery(id_prefix=text, limit=2))
+        matches = await self.store.query(self.persona, None, GardenQuery(limit=2), id_prefix=check_id_prefix(text))
         if not matches:
             raise NotFoundError(f"no garden entry with id {id_or_prefix!r:.40} for persona {self.persona!r}")
         if len(matches) > 1:
             raise ValidationError(f"the id prefix {id_or_prefix!r:.40} matches several entries; give more of it")
         return matches[0]
 
-    async def query(self, query: GardenQuery | None = None, **filters: Any) -> list[GardenEntry]:
-        return await self.store.query(self.persona, query or GardenQuery(**filters))
+    async def query(self, flt: EntryFilter | None = None, page: GardenQuery | None = None) -> list[GardenEntry]:
+        """Entries passing `flt` (None: every entry, COMPOST too), ordered and paged by `page`."""
+        return await self.store.query(self.persona, flt, page)
 
-    async def count(self, query: GardenQuery | None = None, **filters: Any) -> int:
-        return await self.store.count(self.persona, query or (GardenQuery(**filters) if filters else None))
+    async def count(self, flt: EntryFilter | None = None) -> int:
+        return await self.store.count(self.persona, flt)
 
     async def find_trees(self, min_confidence: float = 0.7, limit: int = 100) -> list[GardenEntry]:
         """Mature patterns: TREE entries at or above `min_confidence`, most confident first."""
-        query = GardenQuery(
-            lifecycles=(Lifecycle.TREE,), min_confidence=min_confidence, order_by=OrderBy.CONFIDENCE, limit=limit
-        )
-        return await self.store.query(self.persona, query)
+        trees = EntryFilter(lifecycles=(Lifecycle.TREE,), min_confidence=min_confidence)
+        return await self.store.query(self.persona, trees, GardenQuery(order_by=OrderBy.CONFIDENCE, limit=limit))
 
     async def history(self, entry_id: uuid.UUID | str) -> list[AuditRecord]:
         records = await self.store.history(self.persona, _as_uuid(entry_id))

@@ -9,15 +9,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from kgents.garden.model import GardenEntry
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.garden.records import GardenQuery, OrderBy
 
-COLUMNS = (
+INSERT_COLUMNS = (
     "id, persona, content, entry_type, lifecycle, confidence, planted_at, last_nurtured,"
-    " eigenvector_affinities, evidence, tags, version"
+    " eigenvector_affinities, evidence, tags, version, observed_at"
 )
+OBSERVED = "coalesce(observed_at, planted_at)"
+"""When an entry was observed (rows from before migration 0008 hold NULL: their planting)."""
+COLUMNS = INSERT_COLUMNS.replace("observed_at", f"{OBSERVED} AS observed_at")
+"""What every read selects, in the order `_entry` of each store expects."""
+
+ALL_STAGES = frozenset(Lifecycle)
 
 _ORDER_COLUMNS = {
     OrderBy.CONFIDENCE: "confidence",
@@ -38,10 +46,13 @@ class Dialect:
     text_contains: str
     """Case-insensitive substring predicate with `{p}` for the text parameter."""
     encode_tags: Callable[[tuple[str, ...]], Any]
+    encode_time: Callable[[datetime], Any]
 
 
-def build_where(persona: str, query: GardenQuery | None, dialect: Dialect) -> tuple[str, list[Any]]:
-    """`WHERE …` for one persona and a query, with its parameters in order."""
+def build_where(
+    persona: str, flt: EntryFilter | None, dialect: Dialect, id_prefix: str | None = None
+) -> tuple[str, list[Any]]:
+    """`WHERE …` for one persona and a filter (None: every entry, COMPOST too), with its parameters in order."""
     params: list[Any] = [persona]
     clauses = [f"persona = {dialect.placeholder(1)}"]
 
@@ -49,27 +60,33 @@ def build_where(persona: str, query: GardenQuery | None, dialect: Dialect) -> tu
         params.append(value)
         return dialect.placeholder(len(params))
 
-    if query is not None:
-        if query.lifecycles:
-            clauses.append(f"lifecycle IN ({', '.join(bind(v.value) for v in query.lifecycles)})")
-        if query.entry_types:
-            clauses.append(f"entry_type IN ({', '.join(bind(v.value) for v in query.entry_types)})")
-        if query.min_confidence is not None:
-            clauses.append(f"confidence >= {bind(query.min_confidence)}")
-        if query.tags:
-            clauses.append(dialect.tags_contain.format(p=bind(dialect.encode_tags(query.tags))))
-        if query.text:
-            clauses.append(dialect.text_contains.format(p=bind(query.text)))
-        if query.id_prefix:
-            clauses.append(dialect.id_prefix.format(p=bind(query.id_prefix.lower() + "%")))
+    if flt is not None:
+        if set(flt.stages) != ALL_STAGES:
+            clauses.append(f"lifecycle IN ({', '.join(bind(v.value) for v in flt.stages)})")
+        if flt.entry_types:
+            clauses.append(f"entry_type IN ({', '.join(bind(v.value) for v in flt.entry_types)})")
+        if flt.min_confidence is not None:
+            clauses.append(f"confidence >= {bind(flt.min_confidence)}")
+        if flt.tags:
+            clauses.append(dialect.tags_contain.format(p=bind(dialect.encode_tags(flt.tags))))
+        if flt.text:
+            clauses.append(dialect.text_contains.format(p=bind(flt.text)))
+        if flt.observed_after is not None:
+            clauses.append(f"{OBSERVED} >= {bind(dialect.encode_time(flt.observed_after))}")
+        if flt.observed_before is not None:
+            clauses.append(f"{OBSERVED} < {bind(dialect.encode_time(flt.observed_before))}")
+    if id_prefix:
+        clauses.append(dialect.id_prefix.format(p=bind(id_prefix.lower() + "%")))
     return "WHERE " + " AND ".join(clauses), params
 
 
-def build_select(persona: str, query: GardenQuery, dialect: Dialect) -> tuple[str, list[Any]]:
-    where, params = build_where(persona, query, dialect)
-    direction = "DESC" if query.descending else "ASC"
-    order = f"{_ORDER_COLUMNS[query.order_by]} {direction}, id {direction}"
-    params += [query.limit, query.offset]
+def build_select(
+    persona: str, flt: EntryFilter | None, page: GardenQuery, dialect: Dialect, id_prefix: str | None = None
+) -> tuple[str, list[Any]]:
+    where, params = build_where(persona, flt, dialect, id_prefix)
+    direction = "DESC" if page.descending else "ASC"
+    order = f"{_ORDER_COLUMNS[page.order_by]} {direction}, id {direction}"
+    params += [page.limit, page.offset]
     limit, offset = dialect.placeholder(len(params) - 1), dialect.placeholder(len(params))
     return f"SELECT {COLUMNS} FROM persona_garden {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params  # noqa: S608
 

@@ -6,21 +6,36 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kgents.anchor.sqlite import SqliteAnchor
+from kgents.anchor.sqlite import Database
+from kgents.clock import utcnow
 from kgents.errors import ConflictError
-from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, Dialect, build_select, build_where, continue_versions
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
+from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
 
-_INSERT = f"INSERT INTO persona_garden ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+if TYPE_CHECKING:
+    from kgents.soul.snapshot import SqliteSnapshotStore
+    from kgents.synapse.queue_sqlite import SqliteRelayQueue
 
+_INSERT = f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+
+_LEASE = (
+    "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
+    " SELECT o.seq FROM garden_outbox o WHERE o.entry_id IN (SELECT value FROM json_each(?4))"
+    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
+    "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+)
+"""The relay's lease rules (synapse.anchor_sqlite), applied to the rows of entries just written."""
 _TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id IN (SELECT value FROM json_each(?))"
 
-_G_COLUMNS = ", ".join(f"g.{column}" for column in COLUMNS.split(", "))
+_G_COLUMNS = ", ".join(f"g.{c}" for c in INSERT_COLUMNS.split(", ")[:-1]) + ", coalesce(g.observed_at, g.planted_at)"
 """The columns qualified (json_each has an `id` of its own)."""
 
 _REPLACE = (
@@ -39,11 +54,12 @@ DIALECT = Dialect(
     id_prefix="id LIKE {p}",
     text_contains="kgents_contains(content, {p})",
     encode_tags=lambda tags: json.dumps(list(tags)),
+    encode_time=lambda value: _ts(value),
 )
 
 
 def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _row(entry: GardenEntry) -> tuple[Any, ...]:
@@ -60,23 +76,25 @@ def _row(entry: GardenEntry) -> tuple[Any, ...]:
         json.dumps(list(entry.evidence)),
         json.dumps(list(entry.tags)),
         entry.version,
+        _ts(entry.observed),
     )
 
 
 def _entry(row: Sequence[Any]) -> GardenEntry:
-    return GardenEntry(
+    return GardenEntry.stored(
         id=uuid.UUID(row[0]),
         persona=row[1],
         content=row[2],
-        entry_type=row[3],
-        lifecycle=row[4],
-        confidence=row[5],
+        entry_type=EntryType(row[3]),
+        lifecycle=Lifecycle(row[4]),
+        confidence=float(row[5]),
         planted_at=datetime.fromisoformat(row[6]),
         last_nurtured=datetime.fromisoformat(row[7]),
         eigenvector_affinities=json.loads(row[8]),
         evidence=tuple(json.loads(row[9])),
         tags=tuple(json.loads(row[10])),
         version=row[11],
+        observed_at=datetime.fromisoformat(row[12]),
     )
 
 
@@ -84,44 +102,75 @@ def _json_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _event(r: Sequence[Any]) -> OutboxEvent:
+    """An outbox row (seq, entry_id, persona, operation, entry_version, created_at, payload, attempts)."""
+    return OutboxEvent(
+        seq=r[0],
+        entry_id=uuid.UUID(r[1]),
+        persona=r[2],
+        operation=Operation(r[3]),
+        entry_version=r[4],
+        created_at=datetime.fromisoformat(r[5]),
+        payload=_json_or_none(r[6]),
+        attempts=r[7],
+    )
+
+
 class SqliteGardenStore:
     """Garden entries in the embedded anchor database."""
 
     backend = "sqlite"
 
-    def __init__(self, anchor: SqliteAnchor) -> None:
-        self._anchor = anchor
-        self._owns_anchor = False
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._owns_db = False
 
     @classmethod
     async def open(cls, path: Path) -> SqliteGardenStore:
-        anchor = await SqliteAnchor.open(path)
-        store = cls(anchor)
-        store._owns_anchor = True
+        db = await Database.open(path)
+        store = cls(db)
+        store._owns_db = True
         return store
 
     @property
-    def anchor(self) -> SqliteAnchor:
-        return self._anchor
+    def db(self) -> Database:
+        return self._db
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    def relay_side(self) -> SqliteRelayQueue:
+        """The relay's side of this database, on the same connection."""
+        from kgents.synapse.queue_sqlite import SqliteRelayQueue
+
+        return SqliteRelayQueue(self._db)
+
+    def snapshot_store(self) -> SqliteSnapshotStore:
+        """The soul snapshots in this database, on the same connection."""
+        from kgents.soul.snapshot import SqliteSnapshotStore
+
+        return SqliteSnapshotStore(self._db)
+
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         keys = json.dumps([str(e.id) for e in entries])
 
         def work() -> list[GardenEntry]:
             try:
-                with self._anchor.write() as conn:
+                with self._db.write() as conn:
                     floors = {uuid.UUID(r[0]): int(r[1]) for r in conn.execute(_TOMBSTONES, (keys,))}
                     stored = continue_versions(entries, floors)
                     conn.executemany(_INSERT, [_row(e) for e in stored])
+                    if lease is not None:
+                        now = utcnow()
+                        until = _ts(now + timedelta(seconds=lease.seconds))
+                        leased = conn.execute(_LEASE, (lease.owner, until, _ts(now), keys)).fetchall()
+                        lease.leased[:] = [_event(r) for r in leased]
                     return stored
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"nothing planted: {_explain_integrity(exc)}") from None
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
         sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ? AND persona = ?"  # noqa: S608
-        row = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (str(entry_id), persona)).fetchone())
+        row = await self._db.run(lambda: self._db.conn.execute(sql, (str(entry_id), persona)).fetchone())
         return None if row is None else _entry(row)
 
     async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
@@ -131,7 +180,7 @@ class SqliteGardenStore:
             f"SELECT {_G_COLUMNS} FROM json_each(?) AS k CROSS JOIN persona_garden AS g ON g.id = k.value"  # noqa: S608
             " WHERE g.persona = ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (keys, persona)).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
@@ -139,37 +188,39 @@ class SqliteGardenStore:
         params = (*row[2:5], row[5], row[7], *row[8:12], row[0], row[1], expected_version)
 
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 return bool(conn.execute(_REPLACE, params).rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 cursor = conn.execute(
                     "DELETE FROM persona_garden WHERE id = ? AND persona = ?", (str(entry_id), persona)
                 )
                 return bool(cursor.rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
-    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]:
-        sql, params = build_select(persona, query, DIALECT)
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchall())
+    async def query(
+        self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
+    ) -> list[GardenEntry]:
+        sql, params = build_select(persona, flt, page or GardenQuery(), DIALECT, id_prefix)
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
 
-    async def count(self, persona: str, query: GardenQuery | None = None) -> int:
-        where, params = build_where(persona, query, DIALECT)
+    async def count(self, persona: str, flt: EntryFilter | None = None) -> int:
+        where, params = build_where(persona, flt, DIALECT)
         sql = f"SELECT count(*) FROM persona_garden {where}"  # noqa: S608
-        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql, params).fetchone()[0]))
+        return int(await self._db.run(lambda: self._db.conn.execute(sql, params).fetchone()[0]))
 
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         sql = (
             "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
             " WHERE persona = ? AND entry_id = ? ORDER BY seq"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, str(entry_id))).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, str(entry_id))).fetchall())
         return [
             AuditRecord(
                 seq=r[0],
@@ -189,36 +240,24 @@ class SqliteGardenStore:
             "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
             " FROM garden_outbox WHERE persona = ? ORDER BY seq LIMIT ?"
         )
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql, (persona, limit)).fetchall())
-        return [
-            OutboxEvent(
-                seq=r[0],
-                entry_id=uuid.UUID(r[1]),
-                persona=r[2],
-                operation=Operation(r[3]),
-                entry_version=r[4],
-                created_at=datetime.fromisoformat(r[5]),
-                payload=_json_or_none(r[6]),
-                attempts=r[7],
-            )
-            for r in rows
-        ]
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, limit)).fetchall())
+        return [_event(r) for r in rows]
 
     async def outbox_depth(self) -> int:
         sql = "SELECT count(*) FROM garden_outbox"
-        return int(await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchone()[0]))
+        return int(await self._db.run(lambda: self._db.conn.execute(sql).fetchone()[0]))
 
     async def personas(self) -> dict[str, int]:
         sql = "SELECT persona, count(*) FROM persona_garden GROUP BY persona ORDER BY persona"
-        rows = await self._anchor.run(lambda: self._anchor.conn.execute(sql).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(sql).fetchall())
         return {r[0]: r[1] for r in rows}
 
     async def schema_version(self) -> int:
-        return await self._anchor.schema_version()
+        return await self._db.schema_version()
 
     async def close(self) -> None:
-        if self._owns_anchor:
-            await self._anchor.close()
+        if self._owns_db:
+            await self._db.close()
 
 
 def _explain_integrity(exc: sqlite3.IntegrityError) -> str:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from kgents.garden.filters import EntryFilter
+
+if TYPE_CHECKING:
+    from kgents.soul.snapshot import SnapshotStore
+    from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
-from kgents.garden.records import AuditRecord, GardenQuery, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, OutboxEvent
 
 
 @runtime_checkable
@@ -24,10 +29,12 @@ class GardenStore(Protocol):
         """`sqlite` or `postgres`."""
         ...
 
-    async def insert(self, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+    async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         """Insert all entries in one transaction; ConflictError (and nothing written) if any id exists. Returns the
         entries as stored: one planted under the id of a deleted entry continues that entry's version (versions
-        never go backwards for an id, so the index can tell the new row from the old one)."""
+        never go backwards for an id, so the index can tell the new row from the old one). `lease`: SQLite also
+        leases the new outbox rows to that relay in the same transaction (a writer that applies them inline);
+        PostgreSQL, whose claims are row locks, ignores it."""
         ...
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None: ...
@@ -42,9 +49,13 @@ class GardenStore(Protocol):
 
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool: ...
 
-    async def query(self, persona: str, query: GardenQuery) -> list[GardenEntry]: ...
+    async def query(
+        self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
+    ) -> list[GardenEntry]:
+        """Entries of `persona` passing `flt` (None: every entry, COMPOST too), ordered and paged by `page`."""
+        ...
 
-    async def count(self, persona: str, query: GardenQuery | None = None) -> int: ...
+    async def count(self, persona: str, flt: EntryFilter | None = None) -> int: ...
 
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         """Every recorded change of the entry, oldest first (also after it was deleted)."""
@@ -61,5 +72,13 @@ class GardenStore(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+    def relay_side(self) -> RelayQueue:
+        """The relay's side of this anchor (claims, heartbeats, index state), sharing the connection or pool."""
+        ...
+
+    def snapshot_store(self) -> SnapshotStore:
+        """The soul snapshots in this anchor, sharing the connection or pool."""
+        ...
 
     async def close(self) -> None: ...

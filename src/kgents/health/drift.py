@@ -86,11 +86,11 @@ def _row(r: Any) -> DriftSample:
 
 
 def _target(anchor: object) -> tuple[str, Any]:
-    """("postgres", pool) or ("sqlite", SqliteAnchor) behind a garden store or a relay anchor."""
-    from kgents.anchor.sqlite import SqliteAnchor
+    """("postgres", pool) or ("sqlite", Database) behind a garden store or a relay queue."""
+    from kgents.anchor.sqlite import Database
 
-    found = getattr(anchor, "anchor", None)
-    if isinstance(found, SqliteAnchor):
+    found = getattr(anchor, "db", None)
+    if isinstance(found, Database):
         return "sqlite", found
     pool = getattr(anchor, "pool", None)
     if pool is not None:

@@ -7,12 +7,15 @@ opens its own connections, so a slow part never holds up the others.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
 from kgents.config import Settings, redact_url
 from kgents.health.levels import Thresholds, durability_verdict, reflex_verdict, synapse_verdict
 from kgents.health.model import Level, PartHealth
+
+if TYPE_CHECKING:
+    from kgents.garden.store import GardenStore
 
 COMMIT_TRIES = 2
 """Commits timed per probe; the best counts (SQLite serialises writers, so one may wait on another's commit)."""
@@ -48,10 +51,9 @@ async def probe_durability(settings: Settings, t: Thresholds) -> PartHealth:
     return PartHealth("durability", verdict.level, verdict.reason, anchor_backend(settings), figures)
 
 
-async def _anchor_figures(store: object) -> dict[str, Any]:
+async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
     from kgents.garden.postgres_store import PostgresGardenStore
     from kgents.garden.sqlite_store import SqliteGardenStore
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None}
@@ -74,7 +76,7 @@ async def _anchor_figures(store: object) -> dict[str, Any]:
             )
         )
     elif isinstance(store, SqliteGardenStore):
-        anchor = store.anchor
+        anchor = store.db
         stamp = utcnow().isoformat(timespec="microseconds")
 
         def commit() -> None:
@@ -95,8 +97,7 @@ async def _anchor_figures(store: object) -> dict[str, Any]:
         figures["database_bytes"] = sum(
             p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
-    relay_anchor = await open_relay_anchor(store)
-    figures["pending_events"] = await relay_anchor.queue_depth(QUEUE_DEPTH_CAP)
+    figures["pending_events"] = await store.relay_side().queue_depth(QUEUE_DEPTH_CAP)
     return figures
 
 
@@ -150,12 +151,11 @@ def relay_expected(settings: Settings) -> bool:
 async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
     """Events processed, oldest pending age, lag, dead letters, breaker, heartbeat age, relays alive."""
     from kgents.garden import open_store
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import collect_metrics
 
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(await open_relay_anchor(store))
+        metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
     expected = relay_expected(settings)

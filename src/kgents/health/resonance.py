@@ -41,10 +41,10 @@ async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | No
         state = synapse.state
         embedder = synapse.embedders(state.active.embedder)
         vector = embedder.embed([PROBE_QUERY])[0]
-        from kgents.resonance.protocols import IndexFilter
+        from kgents.garden.filters import EntryFilter
 
         began = time.perf_counter()
-        await synapse.index.search(state.active.collection, vector, IndexFilter(persona=settings.persona), limit=1)
+        await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
         search_ms = (time.perf_counter() - began) * 1000.0
         points = await synapse.index.count(state.active.collection)
         data = report.to_dict()
@@ -72,14 +72,13 @@ async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | No
 async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealth:
     """The embedded index is another process's: use its relay's figure, else the newest history sample."""
     from kgents.garden import open_store
-    from kgents.synapse.anchor import open_relay_anchor
     from kgents.synapse.metrics import collect_metrics
 
     name = index_name(settings)
     now = utcnow()
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(await open_relay_anchor(store))
+        metrics = await collect_metrics(store.relay_side())
         found = [r.stats["coherency"] for r in metrics.relays if r.alive and r.stats.get("coherency")]
         report: dict[str, Any] | None = max(found, key=lambda c: str(c["measured_at"])) if found else None
         source = "the relay that owns the index"

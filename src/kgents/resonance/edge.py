@@ -33,6 +33,7 @@ import numpy.typing as npt
 import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
+from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.index_common import (
     PAYLOAD_INDEXES,
@@ -40,6 +41,7 @@ from kgents.resonance.index_common import (
     check_limit,
     check_metadata,
     check_vector,
+    filter_terms,
     metadata_for,
     needs_stamp,
     parse_id,
@@ -47,7 +49,7 @@ from kgents.resonance.index_common import (
     stored_index_id,
 )
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexFilter, IndexHit, IndexPoint, PointPayload
+from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload
 
 T = TypeVar("T")
 
@@ -71,16 +73,18 @@ HNSW = qe.HnswIndexConfig(
 log = logging.getLogger(__name__)
 
 
-def search_filter(flt: IndexFilter) -> qe.Filter:
-    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(flt.persona))]
-    if flt.lifecycles:
-        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(list(flt.lifecycles))))
-    if flt.entry_types:
-        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(list(flt.entry_types))))
-    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in flt.tags)
-    if flt.min_confidence is not None:
-        must.append(qe.FieldCondition("confidence", range=qe.RangeFloat(gte=flt.min_confidence)))
-    return qe.Filter(must=must)
+def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
+    terms = filter_terms(flt)
+    must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]
+    if terms.stages:
+        must.append(qe.FieldCondition("lifecycle", match=qe.MatchAny(terms.stages)))
+    if terms.entry_types:
+        must.append(qe.FieldCondition("entry_type", match=qe.MatchAny(terms.entry_types)))
+    must.extend(qe.FieldCondition("tags", match=qe.MatchValue(tag)) for tag in terms.tags)
+    for key, (low, below) in terms.ranges.items():
+        must.append(qe.FieldCondition(key, range=qe.RangeFloat(gte=low, lt=below)))
+    must_not: list[Any] = [qe.FieldCondition("lifecycle", match=qe.MatchValue(s)) for s in terms.excluded_stages]
+    return qe.Filter(must=must, must_not=must_not or None)
 
 
 def _not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
@@ -266,28 +270,38 @@ class EdgeIndex:
             return 0
         prepared = [(p, check_vector(p.vector, col.dimension)) for p in points]
         vectors = {p.id: v for p, v in prepared}
-        async with col.write_lock:
-            stored = await self._stored_versions(col, list(vectors))
+
+        done: list[qe.UpdateOperation] = []
+
+        def write() -> int:
+            """Read the stored versions and write, in one hand-off to the worker thread."""
+            stored = _versions_of(col.shard.retrieve(list(vectors), ["version"], False))
             todo = plan_writes([p for p, _ in prepared], stored)
-            if not todo:
-                return 0
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
-            fresh = [p for p in todo if p.id not in stored]
+            fresh = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in todo if p.id not in stored]
             if fresh:
-                batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in fresh]
-                insert = qe.UpdateOperation.upsert_points(batch, update_mode=qe.UpdateMode.InsertOnly)
-                await self._apply(col, insert)
+                done.append(qe.UpdateOperation.upsert_points(fresh, update_mode=qe.UpdateMode.InsertOnly))
+                col.shard.update(done[-1])
             known = [p for p in todo if p.id in stored]
             if known:
                 batch = [qe.Point(p.id, vectors[p.id], p.payload.to_dict()) for p in known]
                 guard = qe.Filter(should=[_not_newer(p.id, p.payload.version) for p in known])
-                await self._apply(col, qe.UpdateOperation.upsert_points(batch, condition=guard))
-        col.written_since_check += len(todo)
+                done.append(qe.UpdateOperation.upsert_points(batch, condition=guard))
+                col.shard.update(done[-1])
+            return len(todo)
+
+        async with col.write_lock:
+            try:
+                count = await self._run(write)
+            finally:  # a copy being optimised replays whatever reached the live shard
+                if col.replay is not None:
+                    col.replay.extend(done)
+        col.written_since_check += count
         if col.written_since_check >= BUILD_CHECK_EVERY:
             col.written_since_check = 0
             await self._maybe_build(collection, col)
-        return len(todo)
+        return count
 
     async def set_payload(self, collection: str, entry_id: uuid.UUID, payload: PointPayload) -> bool:
         col = await self._collection(collection)
@@ -318,7 +332,8 @@ class EdgeIndex:
         self,
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32],
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
@@ -327,7 +342,7 @@ class EdgeIndex:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(check_vector(vector, col.dimension)),
-            filter=search_filter(flt),
+            filter=search_filter(persona, flt),
             score_threshold=score_threshold,
             with_payload=True,
             with_vector=False,
@@ -444,8 +459,11 @@ class EdgeIndex:
             await asyncio.to_thread(shutil.rmtree, build, True)
 
     async def _stored_versions(self, col: _Collection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-        records = await self._run(col.shard.retrieve, ids, ["version"], False)
-        return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+        return _versions_of(await self._run(col.shard.retrieve, ids, ["version"], False))
+
+
+def _versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
+    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
 
 
 def _log_build_failure(task: asyncio.Task[bool]) -> None:

@@ -87,6 +87,10 @@ class CachedEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    @property
+    def light(self) -> bool:
+        return bool(getattr(self.inner, "light", False))
+
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(self._hits, self._misses, len(self._cache), self._capacity)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from kgents.errors import IndexMismatchError, ValidationError
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import Lifecycle
 from kgents.resonance.protocols import IndexPoint
 
 FieldKind = Literal["keyword", "float", "integer"]
@@ -25,6 +28,7 @@ PAYLOAD_INDEXES: Mapping[str, FieldKind] = {
     "tags": "keyword",
     "confidence": "float",
     "version": "integer",
+    "observed_at": "float",
 }
 """Payload fields that searches filter on (and the version guard reads)."""
 
@@ -34,6 +38,33 @@ META_INDEX_ID = "kgents_index_id"
 """The identity of the index a collection belongs to (recorded in the anchor's Synapse state too)."""
 
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def filter_terms(flt: EntryFilter) -> FilterTerms:
+    """The conditions of `flt` an index applies to payloads (the same for both adapters): the stages wanted, or
+    the one left out (the default: COMPOST, cheaper to test as one exclusion than four matches), type values, tags
+    every point must carry, and float ranges (gte, lt) by payload field."""
+    left_out = [s.value for s in Lifecycle if s not in flt.stages]
+    stages = [s.value for s in flt.stages] if len(left_out) > 1 else []
+    excluded = left_out if len(left_out) == 1 else []
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    if flt.min_confidence is not None:
+        ranges["confidence"] = (flt.min_confidence, None)
+    if flt.observed_after is not None or flt.observed_before is not None:
+        ranges["observed_at"] = (
+            None if flt.observed_after is None else flt.observed_after.timestamp(),
+            None if flt.observed_before is None else flt.observed_before.timestamp(),
+        )
+    return FilterTerms(stages, excluded, [t.value for t in flt.entry_types], list(flt.tags), ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterTerms:
+    stages: list[str]
+    excluded_stages: list[str]
+    entry_types: list[str]
+    tags: list[str]
+    ranges: dict[str, tuple[float | None, float | None]]
 
 
 def check_collection_name(name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from kgents.errors import ValidationError
+from kgents.garden.filters import EntryFilter
 
 Vectors = npt.NDArray[np.float32]
 """A (n, dimension) float32 array, rows L2-normalised (cosine = dot product)."""
@@ -49,9 +49,11 @@ class PointPayload:
     version: int
     content_hash: str
     embedder: str
+    observed_at: float | None = None
+    """When the entry was observed, in seconds since the epoch (None on points written before it was kept)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "persona": self.persona,
             "entry_type": self.entry_type,
             "lifecycle": self.lifecycle,
@@ -61,6 +63,9 @@ class PointPayload:
             "content_hash": self.content_hash,
             "embedder": self.embedder,
         }
+        if self.observed_at is not None:
+            found["observed_at"] = self.observed_at
+        return found
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PointPayload:
@@ -73,6 +78,7 @@ class PointPayload:
             version=int(data["version"]),
             content_hash=str(data["content_hash"]),
             embedder=str(data["embedder"]),
+            observed_at=None if data.get("observed_at") is None else float(data["observed_at"]),
         )
 
 
@@ -81,22 +87,6 @@ class IndexPoint:
     id: uuid.UUID
     vector: Sequence[float] | npt.NDArray[np.float32]
     payload: PointPayload
-
-
-@dataclass(frozen=True, slots=True)
-class IndexFilter:
-    """A search filter; `persona` is mandatory so no search can ever cross personas."""
-
-    persona: str
-    lifecycles: tuple[str, ...] = ()
-    entry_types: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    """Points must carry every one of these tags."""
-    min_confidence: float | None = None
-
-    def __post_init__(self) -> None:
-        if not self.persona:
-            raise ValidationError("a search needs a persona")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +151,13 @@ class VectorIndex(Protocol):
         self,
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32],
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
-    ) -> list[IndexHit]: ...
+    ) -> list[IndexHit]:
+        """The nearest points of `persona` (never another's) passing `flt`; `text` is the caller's to apply."""
+        ...
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         """Every point's (persona, version): what coherency is measured against."""

@@ -43,6 +43,7 @@ from qdrant_client.http.exceptions import ApiException, UnexpectedResponse  # no
 
 from kgents.config import redact_url  # noqa: E402
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError  # noqa: E402
+from kgents.garden.filters import EntryFilter  # noqa: E402
 from kgents.resonance.index_common import (  # noqa: E402
     META_DIMENSION,
     META_EMBEDDER,
@@ -51,6 +52,7 @@ from kgents.resonance.index_common import (  # noqa: E402
     check_limit,
     check_metadata,
     check_vector,
+    filter_terms,
     metadata_for,
     needs_stamp,
     parse_id,
@@ -59,7 +61,6 @@ from kgents.resonance.index_common import (  # noqa: E402
 )
 from kgents.resonance.protocols import (  # noqa: E402
     CollectionInfo,
-    IndexFilter,
     IndexHit,
     IndexPoint,
     PointPayload,
@@ -76,16 +77,20 @@ SCROLL_PAGE = 1024
 DEFAULT_TIMEOUT_S = 10
 
 
-def search_filter(flt: IndexFilter) -> qm.Filter:
-    must: list[qm.Condition] = [qm.FieldCondition(key="persona", match=qm.MatchValue(value=flt.persona))]
-    if flt.lifecycles:
-        must.append(qm.FieldCondition(key="lifecycle", match=qm.MatchAny(any=list(flt.lifecycles))))
-    if flt.entry_types:
-        must.append(qm.FieldCondition(key="entry_type", match=qm.MatchAny(any=list(flt.entry_types))))
-    must.extend(qm.FieldCondition(key="tags", match=qm.MatchValue(value=tag)) for tag in flt.tags)
-    if flt.min_confidence is not None:
-        must.append(qm.FieldCondition(key="confidence", range=qm.Range(gte=flt.min_confidence)))
-    return qm.Filter(must=must)
+def search_filter(persona: str, flt: EntryFilter) -> qm.Filter:
+    terms = filter_terms(flt)
+    must: list[qm.Condition] = [qm.FieldCondition(key="persona", match=qm.MatchValue(value=persona))]
+    if terms.stages:
+        must.append(qm.FieldCondition(key="lifecycle", match=qm.MatchAny(any=terms.stages)))
+    if terms.entry_types:
+        must.append(qm.FieldCondition(key="entry_type", match=qm.MatchAny(any=terms.entry_types)))
+    must.extend(qm.FieldCondition(key="tags", match=qm.MatchValue(value=tag)) for tag in terms.tags)
+    for key, (low, below) in terms.ranges.items():
+        must.append(qm.FieldCondition(key=key, range=qm.Range(gte=low, lt=below)))
+    must_not: list[qm.Condition] = [
+        qm.FieldCondition(key="lifecycle", match=qm.MatchValue(value=s)) for s in terms.excluded_stages
+    ]
+    return qm.Filter(must=must, must_not=must_not or None)
 
 
 def _not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
@@ -278,7 +283,8 @@ class QdrantServerIndex:
         self,
         collection: str,
         vector: Sequence[float] | npt.NDArray[np.float32],
-        flt: IndexFilter,
+        persona: str,
+        flt: EntryFilter,
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[IndexHit]:
@@ -288,7 +294,7 @@ class QdrantServerIndex:
             self._client.query_points(
                 collection,
                 query=check_vector(vector, dimension),
-                query_filter=search_filter(flt),
+                query_filter=search_filter(persona, flt),
                 limit=limit,
                 score_threshold=score_threshold,
                 with_payload=True,

@@ -98,6 +98,9 @@ class StaticEmbedder:
         unk = self._unk_id
         return [[i for i in enc.ids if i != unk] for enc in encodings]
 
+    light = True
+    """Cheap enough (a table lookup per token) to run a few texts on the event loop instead of a worker thread."""
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not one string")

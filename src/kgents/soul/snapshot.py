@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from kgents.anchor import postgres as pg
-from kgents.anchor.sqlite import SqliteAnchor
+from kgents.anchor.sqlite import Database
 from kgents.config import Settings
 
 
@@ -49,26 +49,26 @@ class SqliteSnapshotStore:
 
     backend = "sqlite"
 
-    def __init__(self, anchor: SqliteAnchor, *, owns_anchor: bool = False) -> None:
-        self._anchor = anchor
-        self._owns_anchor = owns_anchor
+    def __init__(self, db: Database, *, owns_db: bool = False) -> None:
+        self._db = db
+        self._owns_db = owns_db
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteSnapshotStore:
-        return cls(await SqliteAnchor.open(settings.sqlite_path), owns_anchor=True)
+        return cls(await Database.open(settings.sqlite_path), owns_db=True)
 
     async def get(self, persona: str, soul_id: str) -> str | None:
         def work() -> str | None:
-            row = self._anchor.conn.execute(
+            row = self._db.conn.execute(
                 "SELECT state FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 if expected_revision == 0:
                     cursor = conn.execute(
                         "INSERT INTO soul_snapshot (persona, soul_id, revision, state) VALUES (?, ?, ?, ?)"
@@ -84,37 +84,37 @@ class SqliteSnapshotStore:
                     )
                 return bool(cursor.rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def delete(self, persona: str, soul_id: str) -> bool:
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 cursor = conn.execute("DELETE FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id))
                 return bool(cursor.rowcount == 1)
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def souls(self, persona: str) -> list[tuple[str, int]]:
         def work() -> list[tuple[str, int]]:
-            rows = self._anchor.conn.execute(
+            rows = self._db.conn.execute(
                 "SELECT soul_id, revision FROM soul_snapshot WHERE persona = ? ORDER BY soul_id", (persona,)
             ).fetchall()
             return [(str(r[0]), int(r[1])) for r in rows]
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def revision(self, persona: str, soul_id: str) -> int | None:
         def work() -> int | None:
-            row = self._anchor.conn.execute(
+            row = self._db.conn.execute(
                 "SELECT revision FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._anchor.run(work)
+        return await self._db.run(work)
 
     async def close(self) -> None:
-        if self._owns_anchor:
-            await self._anchor.close()
+        if self._owns_db:
+            await self._db.close()
 
 
 class PostgresSnapshotStore:

@@ -1,20 +1,20 @@
 """Synapse, the CDC relay: keeps the vector index in step with the anchor's outbox, measures how coherent the
 index is with the truth, repairs it (reconcile, reindex) and answers semantic searches hydrated from the anchor.
 
-Start from `open_synapse(settings)` (the whole stack) or build a `Relay` from a `RelayAnchor`, a `VectorIndex`
+Start from `open_synapse(settings)` (the whole stack) or build a `Relay` from a store's `relay_side()`, a `VectorIndex`
 and an embedder resolver.
 """
 
 from __future__ import annotations
 
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, compare, measure, reconcile
 from kgents.synapse.metrics import RelayStats, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitBreaker, CircuitState
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
-from kgents.synapse.search import SearchFilters, SearchHit, SemanticSearch
+from kgents.synapse.search import SearchHit, SemanticSearch
 
 __all__ = [
     "CircuitBreaker",
@@ -24,10 +24,9 @@ __all__ = [
     "ReconcileReport",
     "ReindexReport",
     "Relay",
-    "RelayAnchor",
     "RelayConfig",
+    "RelayQueue",
     "RelayStats",
-    "SearchFilters",
     "SearchHit",
     "SemanticSearch",
     "Synapse",
@@ -35,7 +34,6 @@ __all__ = [
     "collect_metrics",
     "compare",
     "measure",
-    "open_relay_anchor",
     "open_synapse",
     "reconcile",
     "reindex",

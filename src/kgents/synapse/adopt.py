@@ -14,9 +14,9 @@ from typing import Any
 
 from kgents.errors import ConflictError, ValidationError
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver
 from kgents.synapse.coherency import CoherencyReport
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexIdentity, IndexState, Target
 from kgents.synapse.reindex import catch_up, copy_all
 from kgents.synapse.state import collection_name, feeds
@@ -41,7 +41,7 @@ class AdoptReport:
 
 
 async def adopt(
-    anchor: RelayAnchor,
+    queue: RelayQueue,
     index: VectorIndex,
     embedder: Embedder,
     embedders: EmbedderResolver,
@@ -56,10 +56,10 @@ async def adopt(
     identity = IndexIdentity(uuid.uuid4().hex, index.location)
     target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
     await index.ensure_collection(target.collection, target.embedder, target.dimension, identity.id)
-    copied = await copy_all(anchor, index, embedder, target)
-    adopted = await anchor.adopt_index(state.generation, target, identity)
+    copied = await copy_all(queue, index, embedder, target)
+    adopted = await queue.adopt_index(state.generation, target, identity)
     if adopted is None:
         await index.drop_collection(target.collection)
         raise ConflictError("the index state changed during the adoption (a reindex?); nothing was adopted")
-    report, _ = await catch_up(anchor, index, embedders, target)
+    report, _ = await catch_up(queue, index, embedders, target)
     return AdoptReport(identity, state.identity, target, copied, report)

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.resonance.hashing import content_hash
-from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex
+from kgents.resonance.protocols import Embedder, IndexPoint, PointPayload, VectorIndex, Vectors
 from kgents.synapse.faults import MissingCollectionError
 from kgents.synapse.records import EntryState, Target
 
@@ -71,6 +71,7 @@ def payload_of(entry: EntryState, hashed: str, embedder: str) -> PointPayload:
         version=entry.version,
         content_hash=hashed,
         embedder=embedder,
+        observed_at=entry.observed_at,
     )
 
 
@@ -128,12 +129,24 @@ async def _call(step: str, coro: Awaitable[T], collection: str) -> T:
         raise
 
 
+LIGHT_BATCH = 16
+"""Up to this many texts a light embedder (a static model) embeds on the event loop: a hand-off to a thread costs
+more than the work."""
+
+
+async def embed(embedder: Embedder, texts: Sequence[str]) -> Vectors:
+    """`embedder.embed(texts)`, off the event loop unless the embedder is light and the batch small."""
+    if len(texts) <= LIGHT_BATCH and getattr(embedder, "light", False):
+        return embedder.embed(texts)
+    return await asyncio.to_thread(embedder.embed, texts)
+
+
 async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: ApplyResult) -> list[tuple[int, object]]:
     """Vectors for the entries, batched off the event loop; an entry whose text fails is reported, not
     fatal."""
     texts = [e.content for e in entries]
     try:
-        vectors = await asyncio.to_thread(embedder.embed, texts)
+        vectors = await embed(embedder, texts)
         return [(i, vectors[i]) for i in range(len(entries))]
     except Exception:
         if len(entries) == 1:
@@ -141,7 +154,7 @@ async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: Appl
     found: list[tuple[int, object]] = []
     for i, entry in enumerate(entries):
         try:
-            vector = await asyncio.to_thread(embedder.embed, [entry.content])
+            vector = await embed(embedder, [entry.content])
             found.append((i, vector[0]))
         except Exception as exc:
             result.failed[entry.id] = ("embed", describe(exc))
@@ -154,13 +167,19 @@ async def apply_to_target(
     target: Target,
     rows: Mapping[uuid.UUID, EntryState | None],
     fence: Fence = _unfenced,
+    *,
+    assume_new: bool = False,
 ) -> ApplyResult:
     """Bring `target` in line with `rows` (None = deleted), calling `fence` before each index write. Raises
-    IndexOutageError when the index is down."""
+    IndexOutageError when the index is down. `assume_new`: the rows were just inserted, so no point of them can
+    hold their content yet: embed and upsert without looking (the index's version guard still holds)."""
     result = ApplyResult()
     if not rows:
         return result
-    existing = await _call("retrieve", index.retrieve(target.collection, list(rows)), target.collection)
+    if assume_new:
+        existing: Mapping[uuid.UUID, PointPayload] = {}
+    else:
+        existing = await _call("retrieve", index.retrieve(target.collection, list(rows)), target.collection)
     plan = plan_apply(rows, existing, embedder.name)
     result.unchanged = len(plan.unchanged)
     if plan.deletes:

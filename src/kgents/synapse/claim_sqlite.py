@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kgents.anchor.sqlite import SqliteAnchor
+from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
-from kgents.synapse.anchor import ClaimLostError
+from kgents.synapse.queue import ClaimLostError
 from kgents.synapse.records import ClaimedEvent, EntryState
 
 log = logging.getLogger("kgents.synapse")
@@ -35,13 +35,13 @@ class SqliteClaim:
 
     def __init__(
         self,
-        anchor: SqliteAnchor,
+        db: Database,
         current: Callable[[Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, EntryState]]],
         relay_id: str,
         events: list[ClaimedEvent],
         lease_s: float,
     ) -> None:
-        self._anchor = anchor
+        self._db = db
         self._current = current
         self._relay_id = relay_id
         self._lease_s = lease_s
@@ -71,7 +71,7 @@ class SqliteClaim:
             return not self.lost
 
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 if not self._held(conn, rest):
                     return False
                 conn.execute(
@@ -81,7 +81,7 @@ class SqliteClaim:
                 )
                 return True
 
-        if not await self._anchor.run(work):
+        if not await self._db.run(work):
             self.lost = True
         return not self.lost
 
@@ -99,7 +99,7 @@ class SqliteClaim:
         rest = self._unsettled()
         if not self.lost and rest:
             margin = utcnow() + timedelta(seconds=self._lease_s / 2)
-            if await self._anchor.run(lambda: self._held(self._anchor.conn, rest, margin)):
+            if await self._db.run(lambda: self._held(self._db.conn, rest, margin)):
                 return
             await self.renew()
         if self.lost:
@@ -157,7 +157,7 @@ class SqliteClaim:
             return
 
         def work() -> bool:
-            with self._anchor.write() as conn:
+            with self._db.write() as conn:
                 if not self._held(conn, seqs):
                     return False
                 conn.execute(sql, params)
@@ -165,7 +165,7 @@ class SqliteClaim:
                     conn.execute(*also)
                 return True
 
-        if not await self._anchor.run(work):
+        if not await self._db.run(work):
             self.lost = True
             raise ClaimLostError(f"relay {self._relay_id} lost its lease on outbox rows {list(seqs)[:5]}")
         self.settled.update(seqs)
@@ -175,12 +175,12 @@ class SqliteClaim:
         if rest:
 
             def work() -> None:
-                with self._anchor.write() as conn:
+                with self._db.write() as conn:
                     conn.execute(
                         "UPDATE garden_outbox SET claimed_by = NULL, claimed_until = NULL"
                         " WHERE claimed_by = ? AND seq IN (SELECT value FROM json_each(?))",
                         (self._relay_id, json.dumps(rest)),
                     )
 
-            await self._anchor.run(work)
+            await self._db.run(work)
             self.settled.update(rest)

@@ -20,8 +20,8 @@ from typing import Any
 
 from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver, apply_to_target
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexState, Target
 
 SAMPLE_IDS = 5
@@ -74,7 +74,7 @@ class CoherencyReport:
 
 
 def compare(
-    anchor: Mapping[uuid.UUID, tuple[str, int]],
+    truth: Mapping[uuid.UUID, tuple[str, int]],
     index: Mapping[uuid.UUID, tuple[str, int]],
     collection: str = "",
     sample_persona: str | None = None,
@@ -85,7 +85,7 @@ def compare(
     stale: set[uuid.UUID] = set()
     ahead: set[uuid.UUID] = set()
     missing: set[uuid.UUID] = set()
-    for entry_id, (_persona, version) in anchor.items():
+    for entry_id, (_persona, version) in truth.items():
         found = index.get(entry_id)
         if found is None:
             missing.add(entry_id)
@@ -95,14 +95,14 @@ def compare(
             stale.add(entry_id)
             if found[1] > version:
                 ahead.add(entry_id)
-    orphaned = {i for i in index if i not in anchor}
+    orphaned = {i for i in index if i not in truth}
     samples = sample_ids(
         {"stale": stale, "missing": missing, "orphaned": orphaned},
-        lambda i: (anchor.get(i) or index.get(i) or ("", 0))[0] == sample_persona,
+        lambda i: (truth.get(i) or index.get(i) or ("", 0))[0] == sample_persona,
     )
     return CoherencyReport(
         collection=collection,
-        anchor_entries=len(anchor),
+        anchor_entries=len(truth),
         index_points=len(index),
         matched=matched,
         stale=len(stale),
@@ -124,12 +124,12 @@ def sample_ids(classes: Mapping[str, set[uuid.UUID]], shown: Callable[[uuid.UUID
 
 
 async def measure(
-    anchor: RelayAnchor, index: VectorIndex, target: Target, sample_persona: str | None = None
+    queue: RelayQueue, index: VectorIndex, target: Target, sample_persona: str | None = None
 ) -> CoherencyReport:
     """Read both sides and compare (the index first, so an event landing in between shows as stale, not
     lost); sample ids only of `sample_persona`."""
     points = await index.versions(target.collection)
-    truth = await anchor.versions()
+    truth = await queue.versions()
     return compare(truth, points, target.collection, sample_persona)
 
 
@@ -150,7 +150,7 @@ class ReconcileReport:
 
 
 async def repair(
-    anchor: RelayAnchor,
+    queue: RelayQueue,
     index: VectorIndex,
     embedders: EmbedderResolver,
     target: Target,
@@ -166,7 +166,7 @@ async def repair(
     failed: dict[str, str] = {}
     for start in range(0, len(ids), REPAIR_CHUNK):
         chunk = ids[start : start + REPAIR_CHUNK]
-        current = await anchor.current(chunk)
+        current = await queue.current(chunk)
         result = await apply_to_target(index, embedder, target, {i: current.get(i) for i in chunk})
         failed.update({str(i): f"{step}: {error}" for i, (step, error) in result.failed.items()})
         repaired += len(chunk) - len(result.failed)
@@ -174,10 +174,10 @@ async def repair(
 
 
 async def reconcile(
-    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, state: IndexState
+    queue: RelayQueue, index: VectorIndex, embedders: EmbedderResolver, state: IndexState
 ) -> ReconcileReport:
     """Measure, repair the active collection, measure again."""
-    before = await measure(anchor, index, state.active)
-    repaired, failed = (0, {}) if before.coherent else await repair(anchor, index, embedders, state.active, before)
-    after = await measure(anchor, index, state.active)
+    before = await measure(queue, index, state.active)
+    repaired, failed = (0, {}) if before.coherent else await repair(queue, index, embedders, state.active, before)
+    after = await measure(queue, index, state.active)
     return ReconcileReport(before, after, repaired, failed)

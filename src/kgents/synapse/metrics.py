@@ -18,8 +18,8 @@ from typing import Any
 
 from kgents.clock import utcnow
 from kgents.stats import percentile
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.policy import CircuitState, is_alive
+from kgents.synapse.queue import RelayQueue
 
 log = logging.getLogger("kgents.synapse")
 
@@ -155,20 +155,20 @@ def purge_horizon(now: datetime) -> datetime:
     return now - timedelta(seconds=HEARTBEAT_PURGE_S)
 
 
-async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) -> SynapseMetrics:
+async def collect_metrics(queue: RelayQueue, local: RelayStats | None = None) -> SynapseMetrics:
     """Queue facts from the anchor, counters from its totals (every relay and in-process drain, ended ones too),
     relay facts from the live heartbeats (and `local`, the in-process relay). Long-expired heartbeats are
     purged on the way."""
     now = utcnow()
     try:
-        await anchor.purge_heartbeats(purge_horizon(now))
+        await queue.purge_heartbeats(purge_horizon(now))
     except Exception as exc:  # housekeeping only (a read-only anchor still has a status)
         log.debug("synapse: could not purge expired heartbeats: %s", type(exc).__name__)
-    depth = await anchor.queue_depth(QUEUE_DEPTH_CAP)
-    oldest = await anchor.oldest_pending()
-    totals = await anchor.totals()
+    depth = await queue.queue_depth(QUEUE_DEPTH_CAP)
+    oldest = await queue.oldest_pending()
+    totals = await queue.totals()
     views: list[RelayView] = []
-    for hb in await anchor.heartbeats():
+    for hb in await queue.heartbeats():
         age = max(0.0, (now - hb.last_beat).total_seconds())
         views.append(
             RelayView(hb.relay_id, hb.pid, hb.host, age, hb.interval_s, is_alive(age, hb.interval_s), hb.stats)
@@ -190,7 +190,7 @@ async def collect_metrics(anchor: RelayAnchor, local: RelayStats | None = None) 
         processed=totals.processed + unreported[0],
         retried=totals.retried + unreported[1],
         dead=totals.dead + unreported[2],
-        dead_letters=await anchor.dead_letter_count(),
+        dead_letters=await queue.dead_letter_count(),
         throughput_per_s=sum(float(s.get("throughput_per_s", 0.0)) for s in stats),
         circuit_state=_worst_circuit([str(s.get("circuit", "CLOSED")) for s in stats]),
         last_heartbeat_age_s=min((v.heartbeat_age_s for v in views), default=None),

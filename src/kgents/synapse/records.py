@@ -21,7 +21,9 @@ class ClaimedEvent:
     attempts: int
 
 
-ENTRY_STATE_COLUMNS = "id, persona, content, entry_type, lifecycle, confidence, tags, version"
+ENTRY_STATE_COLUMNS = (
+    "id, persona, content, entry_type, lifecycle, confidence, tags, version, coalesce(observed_at, planted_at)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class EntryState:
     confidence: float
     tags: tuple[str, ...]
     version: int
+    observed_at: float | None = None
+    """When the entry was observed, in seconds since the epoch (the index filters on it)."""
 
     @classmethod
     def of(cls, entry: Any) -> EntryState:
@@ -50,6 +54,7 @@ class EntryState:
             float(entry.confidence),
             tuple(entry.tags),
             int(entry.version),
+            entry.observed.timestamp(),
         )
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.apply import EmbedderResolver, apply_to_target
 from kgents.synapse.coherency import CoherencyReport, measure, repair
 from kgents.synapse.policy import is_alive
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexState, Target
 from kgents.synapse.state import collection_name
 
@@ -50,30 +50,30 @@ class ReindexReport:
         }
 
 
-async def _start(anchor: RelayAnchor, index: VectorIndex, state: IndexState, target: Target) -> IndexState:
+async def _start(queue: RelayQueue, index: VectorIndex, state: IndexState, target: Target) -> IndexState:
     if state.pending is not None:  # an earlier reindex died half-way: abandon its collection
-        cleared = await anchor.set_pending(state.generation, None)
+        cleared = await queue.set_pending(state.generation, None)
         if cleared is None:
             raise ConflictError("another reindex changed the index state; try again")
         await index.drop_collection(state.pending.collection)
         state = cleared
     index_id = state.identity.id if state.identity else None
     await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
-    started = await anchor.set_pending(state.generation, target)
+    started = await queue.set_pending(state.generation, target)
     if started is None:
         await index.drop_collection(target.collection)
         raise ConflictError("another reindex changed the index state; try again")
     return started
 
 
-async def wait_for_relays(anchor: RelayAnchor, generation: int, limit_s: float = DRAIN_LIMIT_S) -> bool:
+async def wait_for_relays(queue: RelayQueue, generation: int, limit_s: float = DRAIN_LIMIT_S) -> bool:
     """Wait until every live relay has read state `generation` (none still writes the old collection);
     False if the deadline passed first (the old collection is dropped anyway: late writes fail and retry)."""
     deadline = time.monotonic() + limit_s
     while True:
         behind = [
             hb.relay_id
-            for hb in await anchor.heartbeats()
+            for hb in await queue.heartbeats()
             if is_alive((utcnow() - hb.last_beat).total_seconds(), hb.interval_s)
             and int(hb.stats.get("generation") or 0) < generation
         ]
@@ -85,7 +85,7 @@ async def wait_for_relays(anchor: RelayAnchor, generation: int, limit_s: float =
 
 
 async def copy_all(
-    anchor: RelayAnchor,
+    queue: RelayQueue,
     index: VectorIndex,
     embedder: Embedder,
     target: Target,
@@ -94,7 +94,7 @@ async def copy_all(
     """Embed every entry of the anchor into `target`, in id order; returns how many landed."""
     copied = 0
     after = None
-    while page := await anchor.scan(after, SCAN_BATCH):
+    while page := await queue.scan(after, SCAN_BATCH):
         result = await apply_to_target(index, embedder, target, {e.id: e for e in page})
         copied += len(page) - len(result.failed)
         after = page[-1].id
@@ -104,21 +104,21 @@ async def copy_all(
 
 
 async def catch_up(
-    anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver, target: Target
+    queue: RelayQueue, index: VectorIndex, embedders: EmbedderResolver, target: Target
 ) -> tuple[CoherencyReport, int]:
     """Measure `target` against the anchor and repair it until it matches (or enough rounds); the last report and
     the rounds it took."""
     rounds = 0
-    report = await measure(anchor, index, target)
+    report = await measure(queue, index, target)
     while not report.coherent and rounds < MAX_CATCH_UP_ROUNDS:
         rounds += 1
-        await repair(anchor, index, embedders, target, report)
-        report = await measure(anchor, index, target)
+        await repair(queue, index, embedders, target, report)
+        report = await measure(queue, index, target)
     return report, rounds
 
 
 async def reindex(
-    anchor: RelayAnchor,
+    queue: RelayQueue,
     index: VectorIndex,
     embedder: Embedder,
     embedders: EmbedderResolver,
@@ -130,12 +130,12 @@ async def reindex(
     began = time.monotonic()
     target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
     old = state.active
-    state = await _start(anchor, index, state, target)
-    copied = await copy_all(anchor, index, embedder, target, progress)
-    report, rounds = await catch_up(anchor, index, embedders, target)
-    switched = await anchor.switch(state.generation)
+    state = await _start(queue, index, state, target)
+    copied = await copy_all(queue, index, embedder, target, progress)
+    report, rounds = await catch_up(queue, index, embedders, target)
+    switched = await queue.switch(state.generation)
     if switched is None:
         raise ConflictError("the index state changed during the reindex; the old collection stays active")
-    await wait_for_relays(anchor, switched.generation)
+    await wait_for_relays(queue, switched.generation)
     await index.drop_collection(old.collection)
     return ReindexReport(old, target, copied, rounds, time.monotonic() - began, report)

@@ -20,7 +20,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,6 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.health.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import Claim, ClaimLostError, RelayAnchor
 from kgents.synapse.apply import (
     ApplyResult,
     EmbedderResolver,
@@ -39,7 +39,8 @@ from kgents.synapse.apply import (
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
-from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, Target
+from kgents.synapse.queue import Claim, ClaimLostError, RelayQueue
+from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, IndexState, Target
 
 log = logging.getLogger("kgents.synapse")
 
@@ -73,6 +74,8 @@ class BatchOutcome:
     outage: bool = False
     lost: bool = False
     """The claim was lost mid-batch (another relay took it): nothing of the batch counted."""
+    settled: set[uuid.UUID] = field(default_factory=set)
+    """Entries all of whose claimed rows completed."""
 
 
 def new_relay_id() -> str:
@@ -84,13 +87,13 @@ class Relay:
 
     def __init__(
         self,
-        anchor: RelayAnchor,
+        queue: RelayQueue,
         index: VectorIndex,
         embedders: EmbedderResolver,
         config: RelayConfig | None = None,
         relay_id: str | None = None,
     ) -> None:
-        self.anchor = anchor
+        self.queue = queue
         self.index = index
         self.embedders = embedders
         self.config = config or RelayConfig()
@@ -119,11 +122,33 @@ class Relay:
     # -- one batch -------------------------------------------------------------------------------------------
     async def run_once(self) -> BatchOutcome:
         """Claim one batch and settle every event in it; returns what happened."""
+        return await self._run(lambda: self.queue.claim(self.relay_id, self.config.batch_size, self.config.lease_s))
+
+    async def apply_entries(
+        self,
+        ids: Sequence[uuid.UUID],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> BatchOutcome:
+        """Claim the outbox rows of these entries (due or not) and settle them: a writer's inline apply. `state`:
+        the index state when the caller knows it (else it is read); `written`: entries the caller has just
+        inserted, as inserted (no re-read, and no index lookup: their points are new); `leased`: their rows,
+        leased to this relay as they were written."""
+        claiming = lambda: self.queue.claim_entries(self.relay_id, ids, self.config.lease_s, leased)  # noqa: E731
+        return await self._run(claiming, state, written)
+
+    async def _run(
+        self,
+        claiming: Callable[[], AbstractAsyncContextManager[Claim]],
+        state: IndexState | None = None,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+    ) -> BatchOutcome:
         outcome = BatchOutcome()
         if not self.breaker.allow(time.monotonic()):
             self.stats.circuit = self.breaker.state
             return outcome
-        state = await self.anchor.read_state()
+        state = state or await self.queue.read_state()
         if state is None:
             return outcome
         self.stats.generation = state.generation
@@ -134,13 +159,13 @@ class Relay:
             return outcome
         fence = _Fence()
         try:
-            async with self.anchor.claim(self.relay_id, self.config.batch_size, self.config.lease_s) as claim:
+            async with claiming() as claim:
                 fence.claim = claim
                 outcome.claimed = len(claim.events)
                 if not claim.events:
                     return outcome
                 try:
-                    results = await self._settle(claim, fence, resolved, outcome)
+                    results = await self._settle(claim, fence, resolved, outcome, written)
                 except IndexOutageError as exc:
                     self._outage(exc)
                     outcome.outage = True
@@ -150,6 +175,7 @@ class Relay:
             return BatchOutcome(claimed=outcome.claimed, lost=True)
         completed = set(outcome.completed)
         done = [e for e in claim.events if e.seq in completed]
+        outcome.settled = {e.entry_id for e in done} - {e.entry_id for e in claim.events if e.seq not in completed}
         applied = len({e.entry_id for e in done})
         self._account(results, outcome, [e.created_at for e in done], applied)
         if self.on_batch is not None:
@@ -157,16 +183,25 @@ class Relay:
         return outcome
 
     async def _settle(
-        self, claim: Claim, fence: _Fence, resolved: list[tuple[Target, Embedder]], outcome: BatchOutcome
+        self,
+        claim: Claim,
+        fence: _Fence,
+        resolved: list[tuple[Target, Embedder]],
+        outcome: BatchOutcome,
+        written: Mapping[uuid.UUID, EntryState] | None = None,
     ) -> list[ApplyResult]:
         """Apply the batch to every target (each write fenced), then settle every event with the claim: a
-        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`)."""
+        failed entry retries or goes to the dead letters, the rest complete (recorded in `outcome`). Entries
+        the caller has just `written` (and holds the claim on since) are applied as written, as new points."""
         by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
         for event in claim.events:
             by_entry.setdefault(event.entry_id, []).append(event)
-        current = await claim.current(list(by_entry))
+        fresh = written is not None and all(i in written for i in by_entry)
+        current = written if written is not None and fresh else await claim.current(list(by_entry))
         rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
-        results = [await apply_to_target(self.index, emb, target, rows, fence) for target, emb in resolved]
+        results = [
+            await apply_to_target(self.index, emb, target, rows, fence, assume_new=fresh) for target, emb in resolved
+        ]
         self.breaker.record_success()
         self.stats.circuit = self.breaker.state
         failed = _merge_failures(results)
@@ -195,7 +230,7 @@ class Relay:
         if not fence.armed or fence.claim is None:
             return
         try:
-            await self.anchor.requeue(fence.claim.events)
+            await self.queue.requeue(fence.claim.events)
         except Exception as err:
             log.warning(
                 "synapse: could not requeue %d events after losing the claim (%s); run `kgents synapse reconcile`",
@@ -240,7 +275,7 @@ class Relay:
     async def beat(self) -> None:
         """Write this relay's heartbeat and add its new counts to the anchor's totals."""
         snapshot = self.stats.snapshot()
-        await self.anchor.beat(
+        await self.queue.beat(
             Heartbeat(
                 self.relay_id,
                 os.getpid(),
@@ -258,14 +293,14 @@ class Relay:
         snapshot = snapshot or self.stats.snapshot()
         delta = self.stats.unreported()
         if any(delta):
-            await self.anchor.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
+            await self.queue.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
             self.stats.mark_reported(delta)
 
     async def measure_coherency(self) -> None:
         """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
-        state = await self.anchor.read_state()
+        state = await self.queue.read_state()
         if state is not None:
-            report = await measure(self.anchor, self.index, state.active)
+            report = await measure(self.queue, self.index, state.active)
             self.stats.coherency = report.to_dict()
             await self._sample_drift(self.stats.coherency)
 
@@ -278,8 +313,8 @@ class Relay:
         self._last_sample = now
         snapshot = self.stats.snapshot()
         try:
-            depth = await self.anchor.queue_depth(QUEUE_DEPTH_CAP)
-            await append_sample(self.anchor, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
+            depth = await self.queue.queue_depth(QUEUE_DEPTH_CAP)
+            await append_sample(self.queue, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
         except Exception as exc:
             log.debug("synapse: could not append a drift sample: %s", describe(exc))
 
@@ -326,7 +361,7 @@ class Relay:
         open."""
         beats = asyncio.create_task(self._heartbeat_loop())
         try:
-            async with self.anchor.listen(self._wake) as notified:
+            async with self.queue.listen(self._wake) as notified:
                 poll = self.config.poll_interval_s if notified else self.config.idle_poll_s
                 while not self._stopping:
                     try:
@@ -349,7 +384,7 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await beats
             with contextlib.suppress(Exception):
-                await self.anchor.forget(self.relay_id)
+                await self.queue.forget(self.relay_id)
 
 
 def measure_pause(interval_s: float, took_s: float) -> float:

@@ -20,10 +20,10 @@ from kgents.garden import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
-from kgents.synapse.anchor import RelayAnchor, open_relay_anchor
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
@@ -88,7 +88,7 @@ class EmbedderCache:
 class Synapse:
     settings: Settings
     store: GardenStore
-    anchor: RelayAnchor
+    queue: RelayQueue
     index: VectorIndex
     embedders: EmbedderCache
     state: IndexState
@@ -101,10 +101,10 @@ class Synapse:
         return self.index.backend == "edge"
 
     def relay(self, config: RelayConfig | None = None) -> Relay:
-        return Relay(self.anchor, self.index, self.embedders, config)
+        return Relay(self.queue, self.index, self.embedders, config)
 
     def search(self) -> SemanticSearch:
-        return SemanticSearch(self.store, self.anchor, self.index, self.embedders)
+        return SemanticSearch(self.store, self.queue, self.index, self.embedders)
 
     def in_process_relay(self) -> Relay:
         """This process's own relay (one per Synapse, so its counters add up across drains)."""
@@ -129,20 +129,20 @@ class Synapse:
                 if relay.breaker.state is not CircuitState.CLOSED:
                     break  # the index is down: stop here, the pending count says how far behind it is
                 if done == 0:  # nothing claimable now: stop, or wait for retries and leases to come due
-                    if not until_empty or not await self.anchor.queue_depth(1):
+                    if not until_empty or not await self.queue.queue_depth(1):
                         break
                     await asyncio.sleep(min(CATCH_UP_POLL_S, max(0.0, deadline - time.monotonic())))
         finally:  # counts of a drain cut short by an error still reach the totals
             with contextlib.suppress(Exception):
                 await relay.report()
-        return DrainResult(completed, await self.anchor.queue_depth(QUEUE_DEPTH_CAP))
+        return DrainResult(completed, await self.queue.queue_depth(QUEUE_DEPTH_CAP))
 
     async def catch_up(self, timeout_s: float = 60.0) -> DrainResult:
         """Drain until the outbox is empty (or the deadline passed): `drain(until_empty=True)`."""
         return await self.drain(timeout_s, until_empty=True)
 
     async def refresh_state(self) -> IndexState:
-        state = await self.anchor.read_state()
+        state = await self.queue.read_state()
         if state is not None:
             self.state = state
         return self.state
@@ -150,18 +150,18 @@ class Synapse:
     async def coherency(self, sample_persona: str | None = None) -> CoherencyReport:
         """Measured now, over every persona; sample ids only of `sample_persona` (None: the settings' persona)."""
         persona = sample_persona or self.settings.persona
-        return await measure(self.anchor, self.index, (await self.refresh_state()).active, persona)
+        return await measure(self.queue, self.index, (await self.refresh_state()).active, persona)
 
     async def metrics(self) -> SynapseMetrics:
-        return await collect_metrics(self.anchor)
+        return await collect_metrics(self.queue)
 
     async def reconcile(self) -> ReconcileReport:
-        return await reconcile(self.anchor, self.index, self.embedders, await self.refresh_state())
+        return await reconcile(self.queue, self.index, self.embedders, await self.refresh_state())
 
     async def reindex(self, embedder_name: str, progress: Callable[[int], None] | None = None) -> ReindexReport:
         embedder = self.embedders(embedder_name)
         report = await reindex(
-            self.anchor,
+            self.queue,
             self.index,
             embedder,
             self.embedders,
@@ -176,7 +176,7 @@ class Synapse:
         """Rebuild this index from the anchor and make it the one the anchor feeds (see `synapse.adopt`)."""
         state = await self.refresh_state()
         report = await adopt(
-            self.anchor, self.index, self.embedders(state.active.embedder), self.embedders, state, self.prefix
+            self.queue, self.index, self.embedders(state.active.embedder), self.embedders, state, self.prefix
         )
         await self.refresh_state()
         return report
@@ -186,7 +186,7 @@ class Synapse:
             if self._relay is not None:  # its counts are in the totals; the heartbeat said it was draining
                 with contextlib.suppress(Exception):
                     await self._relay.report()
-                    await self.anchor.forget(self._relay.relay_id)
+                    await self.queue.forget(self._relay.relay_id)
             await self.index.close()
         finally:
             await self.store.close()
@@ -209,20 +209,20 @@ async def open_synapse(
     opened_index: Any = None
     try:
         opened_index = index or await _default_index(settings)
-        anchor = await open_relay_anchor(store)
+        queue = store.relay_side()
         embedders = embedders or EmbedderCache()
         configured = configured_embedder(settings)
         schema = settings.postgres_schema if settings.postgres_url else None
-        prefix = collection_prefix(anchor.backend, schema)
-        existing = await anchor.read_state()
+        prefix = collection_prefix(queue.backend, schema)
+        existing = await queue.read_state()
         if existing is not None:
             check_embedder(existing, configured)
         embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
         if adopting and existing is not None:
             state = existing
         else:
-            state = await ensure_state(anchor, opened_index, embedder, prefix, recreate=recreate)
-        return Synapse(settings, store, anchor, opened_index, embedders, state, prefix)
+            state = await ensure_state(queue, opened_index, embedder, prefix, recreate=recreate)
+        return Synapse(settings, store, queue, opened_index, embedders, state, prefix)
     except BaseException:
         if opened_index is not None and index is None:
             await opened_index.close()

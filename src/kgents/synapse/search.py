@@ -15,56 +15,15 @@ from typing import Any
 import numpy as np
 
 from kgents.errors import ValidationError
-from kgents.garden.model import (
-    EntryType,
-    GardenEntry,
-    Lifecycle,
-    check_confidence,
-    check_enums,
-    check_persona,
-    check_tags,
-    check_text,
-)
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import GardenEntry, check_persona, check_text
 from kgents.garden.store import GardenStore
-from kgents.resonance.protocols import IndexFilter, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
+from kgents.resonance.protocols import VectorIndex
 from kgents.synapse.apply import EmbedderResolver
+from kgents.synapse.queue import RelayQueue
 
 MAX_LIMIT = 200
 OVERFETCH = 2
-
-
-@dataclass(frozen=True, slots=True)
-class SearchFilters:
-    lifecycles: tuple[Lifecycle, ...] = ()
-    entry_types: tuple[EntryType, ...] = ()
-    tags: tuple[str, ...] = ()
-    min_confidence: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lifecycles", check_enums(Lifecycle, self.lifecycles, "lifecycles"))
-        object.__setattr__(self, "entry_types", check_enums(EntryType, self.entry_types, "entry_types"))
-        object.__setattr__(self, "tags", check_tags(self.tags))
-        if self.min_confidence is not None:
-            object.__setattr__(self, "min_confidence", check_confidence(self.min_confidence, "min_confidence"))
-
-    def index_filter(self, persona: str) -> IndexFilter:
-        return IndexFilter(
-            persona=persona,
-            lifecycles=tuple(v.value for v in self.lifecycles),
-            entry_types=tuple(v.value for v in self.entry_types),
-            tags=self.tags,
-            min_confidence=self.min_confidence,
-        )
-
-    def accepts(self, entry: GardenEntry) -> bool:
-        """The same filter, applied to the truth."""
-        return (
-            (not self.lifecycles or entry.lifecycle in self.lifecycles)
-            and (not self.entry_types or entry.entry_type in self.entry_types)
-            and all(t in entry.tags for t in self.tags)
-            and (self.min_confidence is None or entry.confidence >= self.min_confidence)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +38,9 @@ class SearchHit:
 class SemanticSearch:
     """`find_by_semantic_similarity` and `find_similar` over the active collection of one anchor."""
 
-    def __init__(
-        self, store: GardenStore, anchor: RelayAnchor, index: VectorIndex, embedders: EmbedderResolver
-    ) -> None:
+    def __init__(self, store: GardenStore, queue: RelayQueue, index: VectorIndex, embedders: EmbedderResolver) -> None:
         self.store = store
-        self.anchor = anchor
+        self.queue = queue
         self.index = index
         self.embedders = embedders
 
@@ -92,7 +49,7 @@ class SemanticSearch:
         persona: str,
         query: str,
         limit: int = 10,
-        filters: SearchFilters | None = None,
+        filters: EntryFilter | None = None,
         *,
         score_threshold: float | None = None,
         exclude: Iterable[Any] = (),
@@ -103,8 +60,8 @@ class SemanticSearch:
         check_text(query, "the search text")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
-        filters = filters or SearchFilters()
-        state = await self.anchor.read_state()
+        filters = filters or EntryFilter()
+        state = await self.queue.read_state()
         if state is None:
             return []
         embedder = self.embedders(state.active.embedder)
@@ -115,11 +72,12 @@ class SemanticSearch:
         hits = await self.index.search(
             state.active.collection,
             vector,
-            filters.index_filter(persona),
+            persona,
+            filters,
             limit * OVERFETCH + len(skip),
             score_threshold,
         )
-        wanted = [h.id for h in hits if h.id not in skip and h.payload.persona == persona]
+        wanted = [h.id for h in hits if h.id not in skip]
         rows = await self.store.get_many(persona, wanted)
         found: list[SearchHit] = []
         for hit in hits:
@@ -136,7 +94,7 @@ class SemanticSearch:
         entry: GardenEntry,
         threshold: float = 0.5,
         limit: int = 10,
-        filters: SearchFilters | None = None,
+        filters: EntryFilter | None = None,
     ) -> list[SearchHit]:
         """Entries of the same persona whose meaning is at least `threshold` close to `entry` (itself
         excluded)."""

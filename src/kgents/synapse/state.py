@@ -11,8 +11,8 @@ from kgents.anchor.migrations import check_schema_name
 from kgents.errors import IndexMismatchError, NotFoundError
 from kgents.resonance.index_common import check_collection_name
 from kgents.resonance.protocols import Embedder, VectorIndex
-from kgents.synapse.anchor import RelayAnchor
 from kgents.synapse.faults import MissingCollectionError, check_collections
+from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import IndexIdentity, IndexState, Target
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -42,21 +42,21 @@ def collection_prefix(backend: str, schema: str | None) -> str:
 
 
 async def ensure_state(
-    anchor: RelayAnchor, index: VectorIndex, embedder: Embedder, prefix: str, *, recreate: bool = False
+    queue: RelayQueue, index: VectorIndex, embedder: Embedder, prefix: str, *, recreate: bool = False
 ) -> IndexState:
     """The state in force, created on first use with `embedder` in this index; its collections exist in the
     index. An anchor that feeds another index raises `IndexMismatchError` (never drain its outbox here); a
     collection of this index that is gone raises `MissingCollectionError`, unless `recreate` (reconcile and
     reindex, which refill it) allows making it again, empty."""
-    state = await anchor.read_state()
+    state = await queue.read_state()
     if state is None:
         identity = IndexIdentity(uuid.uuid4().hex, index.location)
         target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
         await index.ensure_collection(target.collection, target.embedder, target.dimension, identity.id)
-        state = await anchor.init_state(target, identity)
+        state = await queue.init_state(target, identity)
         if state.active != target:  # another process won the race: keep theirs
             await index.drop_collection(target.collection)
-    state = await check_index(anchor, index, state, recreate=recreate)
+    state = await check_index(queue, index, state, recreate=recreate)
     index_id = state.identity.id if state.identity else None
     for target in state.targets():
         await index.ensure_collection(target.collection, target.embedder, target.dimension, index_id)
@@ -78,15 +78,15 @@ async def feeds(index: VectorIndex, state: IndexState) -> bool:
 
 
 async def check_index(
-    anchor: RelayAnchor, index: VectorIndex, state: IndexState, *, recreate: bool = False
+    queue: RelayQueue, index: VectorIndex, state: IndexState, *, recreate: bool = False
 ) -> IndexState:
     """The state, once it is certain that `index` is the one the anchor feeds; an anchor from before index
     identities is claimed by the first index that opens it. The anchor's own index (same location) with its
     active collection gone is `MissingCollectionError` unless `recreate`."""
     present, found = await _stamp(index, state.active.collection)
     if state.identity is None:
-        claimed = await anchor.claim_index(IndexIdentity(found or uuid.uuid4().hex, index.location))
-        state = claimed or await anchor.read_state() or state
+        claimed = await queue.claim_index(IndexIdentity(found or uuid.uuid4().hex, index.location))
+        state = claimed or await queue.read_state() or state
         if claimed is not None:
             return state
     known = state.identity

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
-import asyncpg
-
-from kgents.synapse.anchor import NOTIFY_CHANNEL, ClaimLostError, lock_key
+from kgents.synapse.claim_postgres import PostgresClaim, current_rows, state_of
+from kgents.synapse.queue import NOTIFY_CHANNEL, lock_key
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -36,16 +35,6 @@ from kgents.synapse.records import (
 log = logging.getLogger("kgents.synapse")
 
 T = TypeVar("T")
-
-_CLAIM_LOST: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InFailedSQLTransactionError,
-    asyncpg.AdminShutdownError,
-    ConnectionError,
-    OSError,
-)
-"""What a dead claim connection raises: its transaction is gone, and with it the claim."""
 
 LISTEN_CONNECT_S = 5.0
 LISTEN_RETRY_S = 1.0
@@ -66,25 +55,16 @@ _CLAIM = (
     " WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, seq"
     " LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
+_CLAIM_ENTRIES = (
+    "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts FROM garden_outbox"
+    " WHERE entry_id = ANY($1::uuid[]) ORDER BY seq FOR UPDATE SKIP LOCKED"
+)
+"""The rows of some entries, due or not (a writer applying its own change inline)."""
 _LOCK_ENTRIES = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)"
-_CURRENT = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id = ANY($1::uuid[])"  # noqa: S608
 _STATE = (
     "SELECT active_collection, active_embedder, active_dimension, pending_collection, pending_embedder,"
     " pending_dimension, generation, index_id, index_location FROM synapse_state WHERE id = 1"
 )
-
-
-def _state_of(r: Any) -> EntryState:
-    return EntryState(
-        r["id"],
-        r["persona"],
-        r["content"],
-        r["entry_type"],
-        r["lifecycle"],
-        r["confidence"],
-        tuple(r["tags"]),
-        r["version"],
-    )
 
 
 def _state(row: Any) -> IndexState | None:
@@ -95,73 +75,9 @@ def _state(row: Any) -> IndexState | None:
     return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]), identity)
 
 
-async def _current(conn: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-    rows = await conn.fetch(_CURRENT, list(dict.fromkeys(ids)))
-    return {r["id"]: _state_of(r) for r in rows}
-
-
-class PostgresClaim:
-    """Rows locked by an open transaction: the claim is held exactly while that transaction's connection lives
-    (a dead connection rolls back and unlocks them), so the fence is a round trip on it."""
-
-    def __init__(self, conn: Any, events: list[ClaimedEvent]) -> None:
-        self._conn = conn
-        self.events = events
-
-    async def on_claim(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run `call` (on the claim's connection), turning a dead connection into ClaimLostError."""
-        try:
-            return await call()
-        except _CLAIM_LOST as exc:
-            raise ClaimLostError(f"the claim's connection to PostgreSQL was lost: {type(exc).__name__}") from None
-
-    async def fence(self) -> None:
-        await self.on_claim(lambda: self._conn.fetchval("SELECT 1"))
-
-    async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
-        return await self.on_claim(lambda: _current(self._conn, ids))
-
-    async def complete(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            await self.on_claim(
-                lambda: self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
-            )
-
-    async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
-        if seqs:
-            await self.on_claim(
-                lambda: self._conn.execute(
-                    "UPDATE garden_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
-                    " WHERE seq = ANY($1::bigint[])",
-                    list(seqs),
-                    next_attempt_at,
-                    error[:2000],
-                )
-            )
-
-    async def dead_letter(self, events: Sequence[ClaimedEvent], step: str, error: str) -> None:
-        last = max(events, key=lambda e: e.seq)
-        await self.on_claim(
-            lambda: self._conn.execute(
-                "INSERT INTO synapse_dead_letter (outbox_seq, entry_id, persona, operation, entry_version,"
-                " step, error,"
-                " attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                last.seq,
-                last.entry_id,
-                last.persona,
-                last.operation,
-                last.entry_version,
-                step,
-                error[:2000],
-                max(e.attempts for e in events) + 1,
-            )
-        )
-        await self.complete([e.seq for e in events])
-
-
-async def _claim(conn: Any, limit: int) -> PostgresClaim:
-    """Lock up to `limit` due rows, keeping only those whose entry no other relay holds."""
-    rows = await conn.fetch(_CLAIM, limit)
+async def _claim(conn: Any, sql: str, arg: Any) -> PostgresClaim:
+    """Lock the rows `sql` selects, keeping only those whose entry no other relay holds."""
+    rows = await conn.fetch(sql, arg)
     events = [
         ClaimedEvent(
             r["seq"],
@@ -181,7 +97,7 @@ async def _claim(conn: Any, limit: int) -> PostgresClaim:
     return PostgresClaim(conn, events)
 
 
-class PostgresRelayAnchor:
+class PostgresRelayQueue:
     backend = "postgres"
 
     def __init__(self, pool: Any, schema: str) -> None:
@@ -190,13 +106,21 @@ class PostgresRelayAnchor:
         self.listening = False
         self.listen_pid: int | None = None
 
+    def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[PostgresClaim]:
+        return self._claimed(_CLAIM, limit)
+
+    def claim_entries(
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
+    ) -> AbstractAsyncContextManager[PostgresClaim]:
+        return self._claimed(_CLAIM_ENTRIES, list(ids))
+
     @asynccontextmanager
-    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[PostgresClaim]:
+    async def _claimed(self, sql: str, arg: Any) -> AsyncIterator[PostgresClaim]:
         async with self.pool.acquire() as conn:
             tx = conn.transaction()
             await tx.start()
             try:
-                claim = await _claim(conn, limit)
+                claim = await _claim(conn, sql, arg)
                 yield claim
             except BaseException:
                 with suppress(Exception):  # a dead connection has rolled back already
@@ -252,7 +176,11 @@ class PostgresRelayAnchor:
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         async with self.pool.acquire() as conn:
-            return await _current(conn, ids)
+            return await current_rows(conn, ids)
+
+    async def pending_of(self, ids: Sequence[uuid.UUID]) -> int:
+        sql = "SELECT count(*) FROM garden_outbox WHERE entry_id = ANY($1::uuid[])"
+        return int(await self.pool.fetchval(sql, list(ids)))
 
     async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
         newest: dict[uuid.UUID, ClaimedEvent] = {}
@@ -281,7 +209,7 @@ class PostgresRelayAnchor:
             f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden"  # noqa: S608
             " WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
         )
-        return [_state_of(r) for r in await self.pool.fetch(sql, after, limit)]
+        return [state_of(r) for r in await self.pool.fetch(sql, after, limit)]
 
     async def beat(self, heartbeat: Heartbeat) -> None:
         await self.pool.execute(

@@ -71,7 +71,7 @@ class Claim(Protocol):
         ...
 
 
-class RelayAnchor(Protocol):
+class RelayQueue(Protocol):
     @property
     def backend(self) -> str: ...
 
@@ -79,6 +79,14 @@ class RelayAnchor(Protocol):
         """Claim up to `limit` due rows. On normal exit the outcome commits (ClaimLostError if the claim was lost
         first); on an exception it is undone (PostgreSQL rolls back, SQLite releases the leases still held), so
         the rows are claimable again at once. SQLite renews the lease while the block runs."""
+        ...
+
+    def claim_entries(
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
+    ) -> AbstractAsyncContextManager[Claim]:
+        """Claim the outbox rows of these entries, due or not, under the same rules as `claim` (rows of an entry
+        another relay holds are left to it): a writer applying its own change inline. `leased`: rows the store
+        leased to `relay_id` as it wrote them (SQLite), taken as the claim when they cover every entry."""
         ...
 
     def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:
@@ -91,6 +99,10 @@ class RelayAnchor(Protocol):
     async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
         """Enqueue the newest of `events` once more per entry (due now): a relay that wrote the index and then
         found its claim lost may have raced the new owner, so the entries' current rows are applied again."""
+        ...
+
+    async def pending_of(self, ids: Sequence[uuid.UUID]) -> int:
+        """Outbox rows of these entries (claimed or not)."""
         ...
 
     async def queue_depth(self, cap: int) -> int:
@@ -155,19 +167,3 @@ class RelayAnchor(Protocol):
 def lock_key(entry_id: uuid.UUID) -> int:
     """A signed 64-bit advisory-lock key for an entry (PostgreSQL's `pg_try_advisory_xact_lock(bigint)`)."""
     return int.from_bytes(entry_id.bytes[:8], "big", signed=True)
-
-
-async def open_relay_anchor(store: object) -> RelayAnchor:
-    """The relay-side adapter over an opened garden store (sharing its connection or pool)."""
-    from kgents.garden.postgres_store import PostgresGardenStore
-    from kgents.garden.sqlite_store import SqliteGardenStore
-
-    if isinstance(store, PostgresGardenStore):
-        from kgents.synapse.anchor_postgres import PostgresRelayAnchor
-
-        return PostgresRelayAnchor(store.pool, store.schema)
-    if isinstance(store, SqliteGardenStore):
-        from kgents.synapse.anchor_sqlite import SqliteRelayAnchor
-
-        return SqliteRelayAnchor(store.anchor)
-    raise TypeError(f"no relay adapter for {type(store).__name__}")

@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from kgents.anchor.sqlite import SqliteAnchor
+from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.synapse.claim_sqlite import SqliteClaim, ts
 from kgents.synapse.records import (
@@ -43,6 +43,15 @@ _CLAIM = (
     " ORDER BY o.next_attempt_at, o.seq LIMIT ?4)"
     " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
+_CLAIM_ENTRIES = (
+    "UPDATE garden_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE seq IN ("
+    " SELECT o.seq FROM garden_outbox o WHERE o.entry_id IN (SELECT value FROM json_each(?4))"
+    " AND (o.claimed_until IS NULL OR o.claimed_until < ?3 OR o.claimed_by = ?1)"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
+    "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
+)
+"""The rows of some entries, due or not (a writer applying its own change inline), under the same lease rules."""
 _ANY_DUE = (
     "SELECT 1 FROM garden_outbox WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1) LIMIT 1"
 )
@@ -53,6 +62,10 @@ _SELECT_STATE = (
 )
 
 
+def _claimed(r: Sequence[Any]) -> ClaimedEvent:
+    return ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
+
+
 def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
     newest: dict[uuid.UUID, ClaimedEvent] = {}
     for event in sorted(events, key=lambda e: e.seq):
@@ -61,7 +74,9 @@ def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
 
 
 def _state_of(r: Sequence[Any]) -> EntryState:
-    return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tuple(json.loads(r[6])), int(r[7]))
+    observed = datetime.fromisoformat(r[8]).timestamp()
+    tags = tuple(json.loads(r[6]))
+    return EntryState(uuid.UUID(r[0]), r[1], r[2], r[3], r[4], float(r[5]), tags, int(r[7]), observed)
 
 
 def _state(row: Sequence[Any] | None) -> IndexState | None:
@@ -72,28 +87,46 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
     return IndexState(Target(row[0], row[1], int(row[2])), pending, int(row[6]), identity)
 
 
-class SqliteRelayAnchor:
+class SqliteRelayQueue:
     backend = "sqlite"
 
-    def __init__(self, anchor: SqliteAnchor) -> None:
-        self.anchor = anchor
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    @asynccontextmanager
-    async def claim(self, relay_id: str, limit: int, lease_s: float) -> AsyncIterator[SqliteClaim]:
+    def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[SqliteClaim]:
         now = utcnow()
 
         def work() -> list[ClaimedEvent]:
-            if self.anchor.conn.execute(_ANY_DUE, (ts(now),)).fetchone() is None:
+            if self.db.conn.execute(_ANY_DUE, (ts(now),)).fetchone() is None:
                 return []
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 rows = conn.execute(_CLAIM, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), limit))
-                return [
-                    ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
-                    for r in rows.fetchall()
-                ]
+                return [_claimed(r) for r in rows.fetchall()]
 
-        events = sorted(await self.anchor.run(work), key=lambda e: e.seq)
-        claim = SqliteClaim(self.anchor, self.current, relay_id, events, lease_s)
+        return self._claimed(relay_id, lease_s, work)
+
+    def claim_entries(
+        self, relay_id: str, ids: Sequence[uuid.UUID], lease_s: float, leased: Sequence[ClaimedEvent] = ()
+    ) -> AbstractAsyncContextManager[SqliteClaim]:
+        now = utcnow()
+        keys = json.dumps([str(i) for i in ids])
+        if leased and {e.entry_id for e in leased} >= set(ids):  # leased to us as they were written
+            return self._claimed(relay_id, lease_s, list(leased))
+
+        def work() -> list[ClaimedEvent]:
+            with self.db.write() as conn:
+                rows = conn.execute(_CLAIM_ENTRIES, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), keys))
+                return [_claimed(r) for r in rows.fetchall()]
+
+        return self._claimed(relay_id, lease_s, work)
+
+    @asynccontextmanager
+    async def _claimed(
+        self, relay_id: str, lease_s: float, take: Callable[[], list[ClaimedEvent]] | list[ClaimedEvent]
+    ) -> AsyncIterator[SqliteClaim]:
+        taken = take if isinstance(take, list) else await self.db.run(take)
+        events = sorted(taken, key=lambda e: e.seq)
+        claim = SqliteClaim(self.db, self.current, relay_id, events, lease_s)
         if claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
@@ -109,13 +142,13 @@ class SqliteRelayAnchor:
         newest = _newest_per_entry(events)
 
         def work() -> None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 conn.executemany(
                     "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version) VALUES (?, ?, ?, ?)",
                     [(str(e.entry_id), e.persona, e.operation, e.entry_version) for e in newest],
                 )
 
-        await self.anchor.run(work)
+        await self.db.run(work)
 
     @asynccontextmanager
     async def listen(self, wake: asyncio.Event) -> AsyncIterator[bool]:
@@ -123,7 +156,7 @@ class SqliteRelayAnchor:
         yield False
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.anchor.run(lambda: self.anchor.conn.execute(sql, params).fetchall())
+        return await self.db.run(lambda: self.db.conn.execute(sql, params).fetchall())
 
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         found: dict[uuid.UUID, EntryState] = {}
@@ -135,6 +168,10 @@ class SqliteRelayAnchor:
                 entry = _state_of(row)
                 found[entry.id] = entry
         return found
+
+    async def pending_of(self, ids: Sequence[uuid.UUID]) -> int:
+        sql = "SELECT count(*) FROM garden_outbox WHERE entry_id IN (SELECT value FROM json_each(?))"
+        return int((await self._fetchall(sql, (json.dumps([str(i) for i in ids]),)))[0][0])
 
     async def queue_depth(self, cap: int) -> int:
         rows = await self._fetchall("SELECT count(*) FROM (SELECT 1 FROM garden_outbox LIMIT ?)", (cap,))
@@ -164,7 +201,7 @@ class SqliteRelayAnchor:
         )
 
         def work() -> None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     "INSERT INTO synapse_heartbeat"
                     " (relay_id, pid, host, started_at, last_beat, interval_s, stats)"
@@ -174,7 +211,7 @@ class SqliteRelayAnchor:
                     params,
                 )
 
-        await self.anchor.run(work)
+        await self.db.run(work)
 
     async def heartbeats(self) -> list[Heartbeat]:
         rows = await self._fetchall(
@@ -196,23 +233,23 @@ class SqliteRelayAnchor:
 
     async def forget(self, relay_id: str) -> None:
         def work() -> None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 conn.execute("DELETE FROM synapse_heartbeat WHERE relay_id = ?", (relay_id,))
 
-        await self.anchor.run(work)
+        await self.db.run(work)
 
     async def purge_heartbeats(self, before: datetime) -> int:
         def work() -> int:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 return int(conn.execute("DELETE FROM synapse_heartbeat WHERE last_beat < ?", (ts(before),)).rowcount)
 
-        return await self.anchor.run(work)
+        return await self.db.run(work)
 
     async def add_totals(self, processed: int, retried: int, dead: int, p50: float | None, p95: float | None) -> None:
         params = (processed, retried, dead, p50, p95, ts(utcnow()))
 
         def work() -> None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     "UPDATE synapse_totals SET processed = processed + ?1, retried = retried + ?2,"
                     " dead = dead + ?3, latency_p50_ms = coalesce(?4, latency_p50_ms),"
@@ -220,7 +257,7 @@ class SqliteRelayAnchor:
                     params,
                 )
 
-        await self.anchor.run(work)
+        await self.db.run(work)
 
     async def totals(self) -> Totals:
         rows = await self._fetchall(
@@ -252,7 +289,7 @@ class SqliteRelayAnchor:
 
     async def init_state(self, active: Target, identity: IndexIdentity) -> IndexState:
         def work() -> IndexState | None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     "INSERT INTO synapse_state (id, active_collection, active_embedder, active_dimension,"
                     " index_id, index_location) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -260,7 +297,7 @@ class SqliteRelayAnchor:
                 )
                 return _state(conn.execute(_SELECT_STATE).fetchone())
 
-        state = await self.anchor.run(work)
+        state = await self.db.run(work)
         assert state is not None
         return state
 
@@ -307,9 +344,9 @@ class SqliteRelayAnchor:
 
     async def _update_state(self, sql: str, params: Sequence[Any]) -> IndexState | None:
         def work() -> IndexState | None:
-            with self.anchor.write() as conn:
+            with self.db.write() as conn:
                 if conn.execute(sql, params).rowcount != 1:
                     return None
                 return _state(conn.execute(_SELECT_STATE).fetchone())
 
-        return await self.anchor.run(work)
+        return await self.db.run(work)

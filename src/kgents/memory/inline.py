@@ -1,0 +1,93 @@
+"""Searchable on return: a write of the face applies its own outbox rows to the index before it returns.
+
+The face claims exactly the rows its write made, through the relay side's ordinary claim protocol (a SQLite lease
+or PostgreSQL row and entry locks), applies the entries' current rows under the index's version guard, fenced by
+that claim, and removes the rows. A `kgents synapse run` relay beside it never applies the same entry at the same
+time; a crash in between leaves the rows for the relay (the lease runs out, the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+from kgents.errors import BackendUnavailableError
+from kgents.garden.model import GardenEntry
+from kgents.garden.records import Lease
+from kgents.garden.service import PersonaGarden
+from kgents.synapse.apply import LIGHT_BATCH, embed
+from kgents.synapse.records import ClaimedEvent, EntryState
+from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.runtime import Synapse
+
+INLINE_LEASE_S = 10.0
+"""How long an inline claim is exclusive: a process that dies mid-apply leaves its rows to a relay after this."""
+SETTLE_TIMEOUT_S = 30.0
+"""How long a write waits for rows another relay holds (it is applying them) before giving up."""
+SETTLE_POLL_S = 0.005
+
+
+class Indexer:
+    """Applies a face's own writes to the index inline."""
+
+    def __init__(self, synapse: Synapse) -> None:
+        self.synapse = synapse
+        config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000)
+        self.relay: Relay = synapse.relay(config)
+        self.relay.stats.mode = "inline"
+
+    async def plant(self, garden: PersonaGarden, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
+        """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
+        them as written and remove the rows."""
+        lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
+        if len(entries) > LIGHT_BATCH:  # embed beside the insert (the apply then finds the vectors in the cache)
+            embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+            texts = [e.content for e in entries]
+            stored, _ = await asyncio.gather(garden.plant_many(entries, lease), embed(embedder, texts))
+        else:
+            stored = await garden.plant_many(entries, lease)
+        leased = [
+            ClaimedEvent(e.seq, e.entry_id, e.persona, e.operation.value, e.entry_version, e.created_at, e.attempts)
+            for e in lease.leased
+        ]
+        await self.settle([e.id for e in stored], {e.id: EntryState.of(e) for e in stored}, leased)
+        return stored
+
+    async def settle(
+        self,
+        ids: Sequence[uuid.UUID],
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> None:
+        """Apply the entries' pending rows now; wait for rows another relay is applying. BackendUnavailableError
+        if the index is down (the rows stay for the relay: the write itself is kept)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        wanted = set(ids)
+        while True:
+            # the embedded index is ours alone, so its state cannot change under us; elsewhere it is read
+            state = self.synapse.state if self.synapse.in_process else None
+            outcome = await self.relay.apply_entries(ids, state, written, leased)
+            written, leased = None, ()  # a second round claims afresh and re-reads the truth
+            if outcome.outage:
+                raise BackendUnavailableError(
+                    f"the vector index is unavailable ({self.relay.stats.last_error}); the write is kept and will be"
+                    " searchable once a relay applies it"
+                )
+            if outcome.retried or outcome.dead:
+                raise BackendUnavailableError(
+                    f"the write is kept but its indexing failed ({self.relay.stats.last_error or 'see the relay'});"
+                    " a relay retries it"
+                )
+            if outcome.settled >= wanted or not await self.pending(ids):
+                return  # every entry applied by us, or (rows another relay held) by it meanwhile
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(
+                    f"entries stayed unindexed for {SETTLE_TIMEOUT_S:g} s (another relay holds them)"
+                )
+            await asyncio.sleep(SETTLE_POLL_S)
+
+    async def pending(self, ids: Sequence[uuid.UUID]) -> bool:
+        """Whether any outbox row of these entries is still there."""
+        return bool(await self.synapse.queue.pending_of(ids))

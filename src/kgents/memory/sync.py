@@ -1,0 +1,167 @@
+"""`Memory`: the synchronous face. It runs its own event loop on a background thread, so it works from plain
+code, from Jupyter and from inside any other running loop (calls never touch the caller's loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import threading
+import uuid
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kgents.config import Settings
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, GardenEntry
+from kgents.garden.records import AuditRecord
+from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
+from kgents.memory.local import AsyncMemory
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever on a daemon thread; `call` runs a coroutine there and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="kgents-memory", daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a Memory cannot be called from its own event loop thread")
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class Memory:
+    """One persona's memory, synchronously: `with Memory(persona="kent") as m: m.remember("…")`. Opened when
+    made; `close()` (or leaving the `with`) releases it, and may be called more than once."""
+
+    def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
+        self._runner: _LoopThread | None = _LoopThread()
+        try:
+            self._memory = self._call(AsyncMemory.open(settings, persona))
+        except BaseException:
+            self._runner.stop()
+            self._runner = None
+            raise
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._runner is None:
+            coro.close()
+            raise RuntimeError("this Memory is closed")
+        return self._runner.call(coro)
+
+    @property
+    def persona(self) -> str:
+        return self._memory.persona
+
+    @property
+    def inner(self) -> AsyncMemory:
+        """The asynchronous memory underneath (runs on this Memory's own loop thread)."""
+        return self._memory
+
+    def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        try:
+            runner.call(self._memory.close())
+        finally:
+            runner.stop()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten close still stops the thread (the loop closes its connections)
+        if getattr(self, "_runner", None) is not None:
+            with contextlib.suppress(Exception):
+                self.close()
+
+    # -- the face, call for call ---------------------------------------------------------------------------------
+    def remember(
+        self,
+        content: str,
+        *,
+        type: EntryType | str = DEFAULT_TYPE,
+        tags: Sequence[str] = (),
+        confidence: float = 0.5,
+        observed_at: datetime | None = None,
+        evidence: Sequence[str] = (),
+        affinities: Mapping[str, float] | None = None,
+        entry_id: uuid.UUID | None = None,
+    ) -> GardenEntry:
+        return self._call(
+            self._memory.remember(
+                content,
+                type=type,
+                tags=tags,
+                confidence=confidence,
+                observed_at=observed_at,
+                evidence=evidence,
+                affinities=affinities,
+                entry_id=entry_id,
+            )
+        )
+
+    def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
+        return self._call(self._memory.remember_many(items))
+
+    def recall(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: EntryFilter | None = None,
+        min_score: float | None = None,
+        explain: bool = False,
+    ) -> builtins.list[RecallHit]:
+        return self._call(
+            self._memory.recall(query, limit=limit, filters=filters, min_score=min_score, explain=explain)
+        )
+
+    def get(self, entry: EntryRef) -> GardenEntry:
+        return self._call(self._memory.get(entry))
+
+    def list(
+        self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
+    ) -> builtins.list[GardenEntry]:
+        return self._call(self._memory.list(filters, order_by=order_by, limit=limit, offset=offset))
+
+    def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
+        return self._call(self._memory.update(entry, **fields))
+
+    def nurture(
+        self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
+    ) -> GardenEntry:
+        return self._call(self._memory.nurture(entry, evidence=evidence, delta=delta, confidence=confidence))
+
+    def forget(self, entry: EntryRef) -> None:
+        self._call(self._memory.forget(entry))
+
+    def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
+        return self._call(self._memory.history(entry))
+
+    def soul(self) -> SoulView:
+        return self._call(self._memory.soul())
+
+    def set_mode(self, mode: str) -> SoulView:
+        return self._call(self._memory.set_mode(mode))
+
+    def status(self) -> dict[str, Any]:
+        return self._call(self._memory.status())

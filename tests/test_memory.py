@@ -1,0 +1,235 @@
+"""The Python face, one suite over every way to open it: `memory` yields a `MemoryAPI` (SQLite + the embedded
+index, PostgreSQL + a Qdrant index; a server later), and every test holds for each."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kgents import AsyncMemory, EntryFilter, Memory, MemoryItem
+from kgents.config import Settings
+from kgents.errors import NotFoundError, ValidationError
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.memory.api import MemoryAPI
+from kgents.resonance.protocols import VectorIndex
+from kgents.resonance.server import QdrantServerIndex
+from tests.helpers import PG_URL
+from tests.synapse_support import FaultyIndex
+
+FACES = ["sqlite-edge", "postgres-qdrant"]
+
+Opener = Callable[[str], Awaitable[MemoryAPI]]
+
+
+@pytest.fixture(params=FACES)
+def face_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite-edge":
+        return Settings(home=tmp_path / "home")
+    return Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=request.getfixturevalue("pg_schema"))
+
+
+@pytest.fixture
+async def open_memory(face_settings: Settings) -> AsyncIterator[Opener]:
+    """Opens a memory of a persona over one shared backend (several personas side by side, sharing the first
+    one's index: the embedded index has one owner per process)."""
+    opened: list[AsyncMemory] = []
+    first = None if face_settings.postgres_url is None else QdrantServerIndex.in_memory()
+
+    async def opener(persona: str) -> MemoryAPI:
+        shared = opened[0].synapse.index if opened else first
+        index: VectorIndex | None = _Shared(shared) if opened and shared is not None else shared
+        memory = await AsyncMemory.open(face_settings, persona, index=index)
+        opened.append(memory)
+        return memory
+
+    try:
+        yield opener
+    finally:
+        for memory in reversed(opened):  # the first, which closes the index, last
+            await memory.close()
+
+
+class _Shared(FaultyIndex):
+    """An index several memories share in one test: closing one memory leaves it open."""
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def memory(open_memory: Opener) -> MemoryAPI:
+    return await open_memory("kent")
+
+
+async def test_remember_is_searchable_on_return(memory: MemoryAPI) -> None:
+    entry = await memory.remember("I prefer minimal code and small modules", tags=["style"])
+    assert entry.entry_type is EntryType.INSIGHT and entry.persona == "kent"
+    hits = await memory.recall("simplicity in code", limit=3)
+    assert [h.entry.id for h in hits][:1] == [entry.id]
+    assert hits[0].entry == await memory.get(entry.id)
+    assert (await memory.status())["pending"] == 0
+
+
+async def test_remember_many_and_list(memory: MemoryAPI) -> None:
+    items = [MemoryItem(f"fact number {i} about databases", tags=["db"], confidence=0.1 * i) for i in range(1, 6)]
+    stored = await memory.remember_many(items)
+    assert len(stored) == 5
+    listed = await memory.list(EntryFilter(tags=("db",), min_confidence=0.3))
+    assert [e.confidence for e in listed] == pytest.approx([0.5, 0.4, 0.3])
+    assert len(await memory.recall("databases", limit=10)) == 5
+    assert (await memory.status())["entries"] == 5
+
+
+async def test_get_by_prefix_update_nurture_history(memory: MemoryAPI) -> None:
+    entry = await memory.remember("tabs over spaces", type="PREFERENCE")
+    assert (await memory.get(str(entry.id)[:8])).id == entry.id
+    changed = await memory.update(entry.id, content="spaces over tabs", tags=["style"])
+    assert changed.content == "spaces over tabs" and changed.version == entry.version + 1
+    hits = await memory.recall("spaces over tabs", limit=1)
+    assert hits[0].entry.version == changed.version
+    grown = await memory.nurture(entry.id, evidence="said so twice", confidence=0.9)
+    assert grown.confidence == 0.9 and grown.evidence == ("said so twice",)
+    assert [r.operation.value for r in await memory.history(entry.id)] == ["INSERT", "UPDATE", "UPDATE"]
+    with pytest.raises(ValidationError, match="cannot update"):
+        await memory.update(entry.id, lifecycle="TREE")
+
+
+async def test_forget_removes_from_recall(memory: MemoryAPI) -> None:
+    entry = await memory.remember("the cat is called Ada")
+    await memory.forget(entry.id)
+    assert await memory.recall("cat called Ada", limit=5) == []
+    with pytest.raises(NotFoundError):
+        await memory.get(entry.id)
+
+
+async def test_compost_left_out_unless_asked(memory: MemoryAPI) -> None:
+    entry = await memory.remember("an old habit of long functions")
+    assert isinstance(memory, AsyncMemory)
+    await memory.garden.compost(entry.id)
+    await memory.indexer.settle([entry.id])
+    assert await memory.recall("old habit long functions") == []
+    assert await memory.list() == []
+    with_compost = await memory.recall("old habit long functions", filters=EntryFilter(include_compost=True))
+    assert [h.entry.lifecycle for h in with_compost] == [Lifecycle.COMPOST]
+    assert [e.id for e in await memory.list(EntryFilter(lifecycles=(Lifecycle.COMPOST,)))] == [entry.id]
+
+
+async def test_min_score(memory: MemoryAPI) -> None:
+    await memory.remember("I prefer minimal code")
+    await memory.remember("the weather in Lisbon is mild")
+    hits = await memory.recall("minimal code", limit=5)
+    assert len(hits) == 2
+    best = hits[0].score
+    assert [h.score for h in await memory.recall("minimal code", limit=5, min_score=best - 1e-6)] == [best]
+
+
+async def test_observed_at_round_trip_and_filters(memory: MemoryAPI) -> None:
+    then = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
+    old = await memory.remember("we moved to Lisbon", observed_at=then)
+    new = await memory.remember("we moved to Porto")
+    assert old.observed_at == then and new.observed_at == new.planted_at
+    again = await memory.get(old.id)
+    assert again.observed_at == then
+    assert GardenEntry.from_dict(again.to_dict()) == again
+    recorded = (await memory.history(old.id))[0].new
+    assert recorded is not None and datetime.fromisoformat(str(recorded["observed_at"])) == then, "audited too"
+    before = EntryFilter(observed_before=then + timedelta(days=1))
+    after = EntryFilter(observed_after=then + timedelta(days=1))
+    assert [e.id for e in await memory.list(before)] == [old.id]
+    assert [e.id for e in await memory.list(after)] == [new.id]
+    assert [h.entry.id for h in await memory.recall("we moved", filters=before)] == [old.id]
+    assert [h.entry.id for h in await memory.recall("we moved", filters=after)] == [new.id]
+
+
+async def test_personas_are_isolated(open_memory: Opener) -> None:
+    kent = await open_memory("kent")
+    ada = await open_memory("ada")
+    mine = await kent.remember("kent likes strong coffee")
+    await ada.remember("ada likes green tea")
+    assert [h.entry.persona for h in await ada.recall("coffee", limit=10)] == ["ada"]
+    assert [e.persona for e in await ada.list()] == ["ada"]
+    for call in (ada.get(mine.id), ada.forget(mine.id), ada.nurture(mine.id), ada.history(mine.id)):
+        with pytest.raises(NotFoundError):
+            await call
+    with pytest.raises(NotFoundError):
+        await ada.get(str(mine.id)[:8])
+    assert (await kent.get(mine.id)).content == "kent likes strong coffee"
+
+
+async def test_soul_and_status(memory: MemoryAPI) -> None:
+    soul = await memory.soul()
+    assert soul.soul_id == "kent" and soul.source == "new"
+    changed = await memory.set_mode("challenge")
+    assert changed.mode == "CHALLENGE"
+    status = await memory.status()
+    assert status["entries"] == 0 and status["pending"] == 0 and status["soul_source"] in {"cache", "snapshot"}
+
+
+async def test_bad_input_is_a_clear_error(memory: MemoryAPI) -> None:
+    with pytest.raises(ValidationError):
+        await memory.recall("   ")
+    with pytest.raises(ValidationError):
+        await memory.recall("x", limit=0)
+    with pytest.raises(ValidationError):
+        await memory.remember("x", type="NOPE")
+    assert await memory.list() == []
+
+
+def test_sync_memory_from_plain_code(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with Memory(persona="kent", settings=settings) as m:
+        entry = m.remember("I prefer minimal code")
+        assert m.recall("minimal code")[0].entry.id == entry.id
+        assert m.list()[0].id == entry.id
+    m.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        m.list()
+
+
+async def test_sync_memory_inside_a_running_loop(tmp_path: Path) -> None:
+    """As in Jupyter: a loop is running in this thread, and the synchronous face still works."""
+    m = Memory(persona="kent", settings=Settings(home=tmp_path / "home"))
+    try:
+        entry = m.remember("notebooks are fine")
+        assert m.get(entry.id).content == "notebooks are fine"
+        await asyncio.sleep(0)  # our own loop is untouched
+    finally:
+        m.close()
+        m.close()
+
+
+def test_import_kgents_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, kgents; print(sorted(m for m in ('asyncpg', 'qdrant_client', 'numpy') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert uuid  # imported for typing of ids in other tests
+
+
+async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory: MemoryAPI) -> None:
+    """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
+    assert isinstance(memory, AsyncMemory)
+    crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
+    live = await memory.remember("a habit of mine, rather different")
+    for entry in crowd:
+        await memory.garden.compost(entry.id)
+    await memory.indexer.settle([e.id for e in crowd])
+    assert [h.entry.id for h in await memory.recall("the same old habit", limit=1)] == [live.id]
+
+
+async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
+    """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
+    assert isinstance(memory, AsyncMemory)
+    store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
+    if store.backend == "sqlite":
+        shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
+    else:
+        shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
+    assert len(shared) == 1

@@ -1,0 +1,73 @@
+"""The face's inline apply beside a relay: the relay's claim protocol stays whole (never two appliers of one entry
+at once, nothing left behind), and a writer that dies between its insert and its apply leaves the rows to a relay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kgents.config import Settings
+from kgents.garden.records import Lease
+from kgents.memory.local import AsyncMemory
+from kgents.resonance.edge import EdgeIndex
+from kgents.resonance.server import QdrantServerIndex
+from tests.helpers import PG_URL, wait_until
+from tests.synapse_env import FAST
+from tests.synapse_support import FaultyIndex
+
+
+@pytest.fixture(params=["sqlite-edge", "postgres-qdrant"])
+async def watched(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[AsyncMemory, FaultyIndex]]:
+    """A memory over an index that counts concurrent writes per entry."""
+    if request.param == "sqlite-edge":
+        settings = Settings(home=tmp_path / "home")
+        inner: object = EdgeIndex.open(settings.home / "index")
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        settings = Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=schema)
+        inner = QdrantServerIndex.in_memory()
+    index = FaultyIndex(inner)
+    memory = await AsyncMemory.open(settings, "kent", index=index)  # type: ignore[arg-type]
+    try:
+        yield memory, index
+    finally:
+        await memory.close()
+
+
+async def test_inline_apply_beside_a_running_relay(watched: tuple[AsyncMemory, FaultyIndex]) -> None:
+    memory, index = watched
+    relay = memory.synapse.relay(FAST)
+    running = asyncio.create_task(relay.run())
+    try:
+        entries = await asyncio.gather(*(memory.remember(f"note {i} on small modules") for i in range(30)))
+        await asyncio.gather(*(memory.nurture(e.id, evidence="seen again") for e in entries[:10]))
+        await asyncio.gather(*(memory.forget(e.id) for e in entries[20:]))
+        # every write was searchable when it returned, whoever applied it
+        assert len(await memory.recall("small modules", limit=50)) == 20
+    finally:
+        relay.stop()
+        await asyncio.wait_for(running, 10)
+    assert index.max_concurrent_per_entry == 1, "an entry was written by two appliers at once"
+    assert await memory.synapse.queue.queue_depth(100) == 0
+    report = await memory.synapse.coherency()
+    assert report.coherent, report.to_dict()
+
+
+async def test_a_writer_dead_before_its_apply_leaves_the_rows_to_a_relay(
+    watched: tuple[AsyncMemory, FaultyIndex],
+) -> None:
+    memory, _ = watched
+    entry = memory.garden.new_entry("the face died right after its insert", "INSIGHT")
+    await memory.garden.plant_many([entry], Lease("a-dead-face", 0.3))  # leased, never applied
+    assert await memory.recall("the face died") == []
+    relay = memory.synapse.relay(FAST)
+
+    async def drained() -> int:
+        await relay.run_once()
+        return await memory.synapse.queue.queue_depth(10)
+
+    await wait_until(drained, lambda depth: depth == 0, what="the relay taking the dead writer's rows")
+    assert [h.entry.id for h in await memory.recall("the face died")] == [entry.id]
