@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
 
 from kgents.config import Settings
 from kgents.health.levels import Thresholds
 from kgents.health.model import Level
+from kgents.memory.local import AsyncMemory
 from kgents.workbench.app import WorkbenchApp
 from kgents.workbench.detail import DetailScreen
 from kgents.workbench.flux import FluxScreen
@@ -153,3 +155,41 @@ async def test_opens_with_the_relay_not_running(tmp_path: Path, pg_schema: str) 
         assert "relay not running" in str(bar.render())
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LoomScreen), "Loom opens")
+
+
+async def test_garden_browser_and_mri_through_the_face(tmp_path: Path) -> None:
+    """On the embedded default: entries listed, filtered and inspected with their history; the map of every
+    entry, search hits highlighted; the health probe still measures the index the face opened a moment before."""
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    async with await AsyncMemory.open(settings) as memory:
+        first = await memory.remember("I prefer minimal code", tags=["code"])
+        await memory.remember("small modules with one job", tags=["code"])
+        await memory.remember("tea, not coffee", tags=["life"])
+        await memory.nurture(first.id, evidence="said so again")
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.state.souls), "the soul's card")
+        assert app.state.souls[0].soul_id
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, GardenScreen), "the garden")
+        garden = app.screen
+        assert isinstance(garden, GardenScreen)
+        table = garden.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, "three entries listed")
+        table.move_cursor(row=[str(k.value) for k in table.rows].index(str(first.id)))
+        side = garden.query_one("#garden-entry", Static)
+        await until(pilot, lambda: "history (2 changes)" in str(side.render()), "the entry's history")
+        await pilot.press("slash", *"tag:life", "enter")
+        await until(pilot, lambda: table.row_count == 1, "the filter")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MRIScreen), "the MRI")
+        mri = app.screen
+        assert isinstance(mri, MRIScreen)
+        await until(pilot, lambda: len(mri.entries) == 3, "every entry mapped")
+        assert mri.points.shape == (3, 2)
+        await pilot.press("slash", *"minimal code", "enter")
+        await until(pilot, lambda: str(first.id) in mri.hits, "the best hit highlighted")
+        assert "◉" in str(mri.query_one("#mri-map", Static).render())
+        done = app.state.refreshes
+        await until(pilot, lambda: app.state.refreshes >= done + 2, "more refreshes")
+        assert level_of(app, "resonance") is Level.THRIVING, "the workbench never holds the index from its probe"

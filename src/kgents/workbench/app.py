@@ -37,6 +37,8 @@ from kgents.workbench.widgets import HealthBar, PartSelected, SynapseMetricsWidg
 
 RECENT_ERRORS = 20
 NOTIFY_S = 8.0
+SOUL_EVERY = 5
+"""The soul is read on every fifth refresh (it changes with a conversation, not by the second)."""
 
 
 @dataclass
@@ -121,7 +123,10 @@ class WorkbenchApp(App[None]):
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             health, error = self._fetch_health()
-            souls, souls_error = self._fetch_souls()
+            if self.state.refreshes % SOUL_EVERY == 0 or self.state.souls_error is not None:
+                souls, souls_error = self._fetch_souls()
+            else:
+                souls, souls_error = self.state.souls, None
             self._to_ui(self._apply, health, error, souls, souls_error)
         finally:
             with self._lock:

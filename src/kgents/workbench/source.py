@@ -4,15 +4,15 @@ seeded one for snapshots and screenshots), run on a background event loop so no 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar, cast
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from kgents.agentese import AgentContext, invoke, read_health
+from kgents.agentese import AgentContext, Args, invoke, read_health
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
@@ -25,10 +25,6 @@ from kgents.memory.api import MemoryAPI, SoulView
 T = TypeVar("T")
 GARDEN_LIMIT = 500
 """At most this many entries are listed or mapped."""
-
-
-class FaceUnavailable(RuntimeError):
-    """The Python face (`AsyncMemory`) is not part of this build, or could not open."""
 
 
 class WorkbenchSource(Protocol):
@@ -54,39 +50,64 @@ class WorkbenchSource(Protocol):
 
 
 class LiveSource:
-    """Health and drift through AGENTESE; the soul and the garden through the Python face (opened on first use)."""
+    """Health and drift through AGENTESE; the soul and the garden through the Python face.
+
+    On the embedded default the vector index belongs to one process at a time, so the face is opened for each
+    read and closed at once (the health probe, a relay or a chat can then take the index); with a Qdrant server
+    (KGENTS_QDRANT_URL) nothing is exclusive and one face stays open."""
 
     def __init__(self, settings: Settings, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
         self.settings = settings
         self.ctx = AgentContext(settings, thresholds)
         self._memory: MemoryAPI | None = None
+        self._turn = asyncio.Lock()
+        """One reader of the index at a time: a probe never finds it held by the workbench's own face."""
 
     async def health(self) -> TriadHealth:
-        return await read_health(self.ctx)
+        async with self._turn:
+            return await read_health(self.ctx)
 
     async def drift(self, limit: int) -> list[DriftSample]:
-        found = await invoke(self.ctx, "time.drift.history", _limit(limit))
+        found = await invoke(self.ctx, "time.drift.history", Args(options={"limit": str(limit)}))
         return [_sample(s) for s in found["samples"]]
 
-    async def memory(self) -> MemoryAPI:
-        if self._memory is None:
-            self._memory = await open_face(self.settings)
-        return self._memory
+    @asynccontextmanager
+    async def face(self) -> AsyncIterator[MemoryAPI]:
+        async with self._turn, self._opened() as memory:
+            yield memory
+
+    @asynccontextmanager
+    async def _opened(self) -> AsyncIterator[MemoryAPI]:
+        if self.settings.qdrant_url:
+            if self._memory is None:
+                self._memory = await open_face(self.settings)
+            yield self._memory
+            return
+        memory = await open_face(self.settings)
+        try:
+            yield memory
+        finally:
+            await memory.close()
 
     async def souls(self) -> list[SoulView]:
-        return [await (await self.memory()).soul()]
+        async with self.face() as memory:
+            return [await memory.soul()]
 
     async def entries(self, filters: EntryFilter | None) -> list[GardenEntry]:
-        return await (await self.memory()).list(filters, order_by="planted_at", limit=GARDEN_LIMIT)
+        async with self.face() as memory:
+            return await memory.list(filters, order_by="planted", limit=GARDEN_LIMIT)
 
     async def history(self, entry_id: str) -> list[AuditRecord]:
-        return await (await self.memory()).history(entry_id)
+        async with self.face() as memory:
+            return await memory.history(entry_id)
 
     async def recall(self, query: str, limit: int) -> list[str]:
-        hits = await (await self.memory()).recall(query, limit=limit)
+        async with self.face() as memory:
+            hits = await memory.recall(query, limit=limit)
         return [str(h.entry.id) for h in hits]
 
     async def vectors(self, entries: Sequence[GardenEntry]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The entries' content embedded by the active embedder (as the index holds them)."""
         from kgents.resonance.embedders import open_embedder
 
         embedder = open_embedder()
@@ -100,22 +121,10 @@ class LiveSource:
 
 
 async def open_face(settings: Settings) -> MemoryAPI:
-    """The in-process face (`kgents.memory.AsyncMemory`), opened; FaceUnavailable when this build has none."""
-    module = importlib.import_module("kgents.memory")
-    factory = getattr(module, "AsyncMemory", None)
-    if factory is None:
-        raise FaceUnavailable("the Python face (AsyncMemory) is not part of this build")
-    memory = factory(settings.persona, settings)
-    opener = getattr(memory, "open", None)
-    if callable(opener):
-        await opener()
-    return cast(MemoryAPI, memory)
+    """The in-process face (`AsyncMemory`) on `settings`, opened."""
+    from kgents.memory.local import AsyncMemory
 
-
-def _limit(limit: int) -> Any:
-    from kgents.agentese import Args
-
-    return Args(options={"limit": str(limit)})
+    return await AsyncMemory.open(settings)
 
 
 def _sample(data: dict[str, Any]) -> DriftSample:
