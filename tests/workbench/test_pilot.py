@@ -96,11 +96,12 @@ async def test_refresh_never_blocks_input_nor_overlaps(tmp_path: Path, redis_ser
         redis_server.pause()
         try:
             await until(pilot, lambda: app.in_flight == 1, "a refresh under way")
-            began = time.monotonic()
+            before = app.state.refreshes
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
-            assert app.in_flight == 1, "the help screen opened while the stalled refresh was still running"
-            assert time.monotonic() - began < TIMEOUT_S / 2
+            assert app.in_flight == 1 and app.state.refreshes == before, (
+                "the key was handled while the stalled refresh (at least the probe timeout) was still running"
+            )
             await pilot.press("escape")
             done = app.state.refreshes
             await until(pilot, lambda: app.state.refreshes >= done + 2, "two more refreshes through the stall")

@@ -42,6 +42,19 @@ def bar(value: float, width: int) -> str:
     return BAR_CHARS[0] * full + BAR_CHARS[1] * (width - full)
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: list[float], width: int, low: float = 0.0, high: float = 1.0) -> str:
+    """The newest `width` values as a sparkline on a fixed scale (`low`…`high`, clamped), newest on the right;
+    blank where there is no value yet. A fixed scale keeps 40 % looking like 40 %, not like the top."""
+    width = max(1, width)
+    span = (high - low) or 1.0
+    shown = values[-width:]
+    cells = [SPARKS[round(max(0.0, min(1.0, (v - low) / span)) * (len(SPARKS) - 1))] for v in shown]
+    return " " * (width - len(cells)) + "".join(cells)
+
+
 def signed_bar(value: float, width: int) -> str:
     """An eigenvector's bar: -1…1 mapped on `width` cells, the marker at the value."""
     width = max(3, width)

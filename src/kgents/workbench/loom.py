@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from kgents.health.collect import describe_error
 from kgents.health.drift import DriftSample
 from kgents.workbench.format import figure, percent
+from kgents.workbench.widgets import Spark
 
 if TYPE_CHECKING:
     from kgents.workbench.app import WorkbenchApp
@@ -48,7 +49,7 @@ class LoomScreen(Screen[None]):
             with Horizontal(id="loom-sparks"):
                 with Vertical():
                     yield Static("coherency", id="loom-coherency-label", classes="spark-label")
-                    yield Sparkline([], id="loom-coherency", summary_function=min)
+                    yield Spark(id="loom-coherency")
                 with Vertical():
                     yield Static("lag p95 ms", id="loom-lag-label", classes="spark-label")
                     yield Sparkline([], id="loom-lag", summary_function=max)
@@ -93,7 +94,7 @@ class LoomScreen(Screen[None]):
     def _show(self, samples: list[DriftSample]) -> None:
         coherency = [s.coherency for s in samples if s.coherency is not None]
         lag = [s.lag_p95_ms for s in samples if s.lag_p95_ms is not None]
-        self.query_one("#loom-coherency", Sparkline).data = coherency or [0.0]
+        self.query_one("#loom-coherency", Spark).show(coherency)
         self.query_one("#loom-lag", Sparkline).data = lag or [0.0]
         self.query_one("#loom-coherency-label", Static).update(
             f"coherency now {percent(coherency[-1] if coherency else None)}"

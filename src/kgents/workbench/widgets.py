@@ -7,6 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from kgents.health.model import PARTS, Level, PartHealth, TriadHealth
@@ -22,10 +23,29 @@ from kgents.workbench.format import (
     part_line,
     percent,
     signed_bar,
+    spark,
 )
 
 BAR_WIDTH = 12
 GLITCH = "▚▞▓▒░▒▓▞▚▞▓▒"
+
+
+class Spark(Widget):
+    """A sparkline on a fixed scale (0…1 by default), as wide as the widget."""
+
+    DEFAULT_CSS = "Spark { height: 1; }"
+
+    def __init__(self, *, low: float = 0.0, high: float = 1.0, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.low, self.high = low, high
+        self.values: list[float] = []
+
+    def show(self, values: list[float]) -> None:
+        self.values = values
+        self.refresh()
+
+    def render(self) -> str:
+        return spark(self.values, self.size.width, self.low, self.high)
 
 
 class PartSelected(Message):
@@ -86,7 +106,7 @@ class TriadHealthWidget(Vertical):
         for part in PARTS:
             yield HealthBar(part)
         yield Static("coherency -", id="coherency-label", classes="spark-label")
-        yield Sparkline([], id="coherency-sparkline", summary_function=min)
+        yield Spark(id="coherency-sparkline")
 
     def show(self, health: TriadHealth | None, coherency: list[float], error: str | None) -> None:
         title = self.query_one("#triad-title", Static)
@@ -100,7 +120,7 @@ class TriadHealthWidget(Vertical):
             self.query_one(f"#bar-{part}", HealthBar).show(None if health is None else health.part(part))
         last = coherency[-1] if coherency else None
         self.query_one("#coherency-label", Static).update(f"coherency {percent(last)}")
-        self.query_one("#coherency-sparkline", Sparkline).data = coherency or [0.0]
+        self.query_one("#coherency-sparkline", Spark).show(coherency)
 
 
 class SynapseMetricsWidget(Vertical, can_focus=True):
