@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
 from kgents.health.collect import describe_error
 from kgents.health.drift import DriftSample
@@ -52,7 +52,7 @@ class LoomScreen(Screen[None]):
                     yield Spark(id="loom-coherency")
                 with Vertical():
                     yield Static("lag p95 ms", id="loom-lag-label", classes="spark-label")
-                    yield Sparkline([], id="loom-lag", summary_function=max)
+                    yield Spark(id="loom-lag")
             yield DataTable(id="loom-events", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -95,7 +95,9 @@ class LoomScreen(Screen[None]):
         coherency = [s.coherency for s in samples if s.coherency is not None]
         lag = [s.lag_p95_ms for s in samples if s.lag_p95_ms is not None]
         self.query_one("#loom-coherency", Spark).show(coherency)
-        self.query_one("#loom-lag", Sparkline).data = lag or [0.0]
+        lag_spark = self.query_one("#loom-lag", Spark)
+        lag_spark.high = max([*lag, self.bench.thresholds.lag_p95_ms_below[0]])
+        lag_spark.show(lag)
         self.query_one("#loom-coherency-label", Static).update(
             f"coherency now {percent(coherency[-1] if coherency else None)}"
             f" · lowest {percent(min(coherency, default=None))}"

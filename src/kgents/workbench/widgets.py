@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from kgents.health.model import PARTS, Level, PartHealth, TriadHealth
 from kgents.memory.api import SoulView
@@ -129,16 +129,19 @@ class SynapseMetricsWidget(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static("Synapse", id="synapse-title", classes="panel-title")
         yield Static("lag p95 -", id="lag-label", classes="spark-label")
-        yield Sparkline([], id="lag-sparkline", summary_function=max)
+        yield Spark(id="lag-sparkline")
         yield Static("", id="synapse-figures", markup=False)
 
-    def show(self, part: PartHealth | None, lag: list[float]) -> None:
+    def show(self, part: PartHealth | None, lag: list[float], floor_ms: float) -> None:
+        """`floor_ms`: the lag sparkline's top is at least this (the THRIVING bound), so a small lag looks small."""
         set_level_class(self, None if part is None else part.level)
         f = {} if part is None else part.figures
         title = "Synapse" if part is None else f"Synapse · {part.level.value} {badge(part.level)}".rstrip()
         self.query_one("#synapse-title", Static).update(title)
         self.query_one("#lag-label", Static).update(f"lag p95 {figure(f.get('lag_p95_ms'))} ms")
-        self.query_one("#lag-sparkline", Sparkline).data = lag or [0.0]
+        lag_spark = self.query_one("#lag-sparkline", Spark)
+        lag_spark.high = max([*lag, floor_ms])
+        lag_spark.show(lag)
         rows = (
             ("events/s", f.get("throughput_per_s")),
             ("queue depth", f.get("pending_events")),
