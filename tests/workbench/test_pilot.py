@@ -84,6 +84,11 @@ async def test_navigation_between_every_screen(tmp_path: Path) -> None:
         assert isinstance(app.screen, DetailScreen) and app.screen.part == "durability"
         await pilot.press("escape")
         assert isinstance(app.screen, FluxScreen)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Loom")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, LoomScreen), "the command palette opens Loom")
 
 
 async def test_refresh_never_blocks_input_nor_overlaps(tmp_path: Path, redis_server: PrivateRedis) -> None:

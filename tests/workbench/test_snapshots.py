@@ -21,10 +21,12 @@ def bench(*, sick: bool = False) -> WorkbenchApp:
     return WorkbenchApp(FixedSource([degraded() if sick else healthy()]), interval=ONCE, glitch_s=0.0)
 
 
-def settle(*keys: str, typed: str | None = None) -> Callable[[Pilot[None]], Awaitable[None]]:
+def settle(*keys: str, typed: str | None = None, theme: str | None = None) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, WorkbenchApp)
+        if theme is not None:
+            app.theme = theme
         while app.state.refreshes < 1:
             await pilot.pause(0.02)
         for key in keys:
@@ -55,3 +57,10 @@ SCREENS: dict[str, tuple[bool, tuple[str, ...], str | None]] = {
 def test_screen_snapshot(name: str, size: tuple[int, int], snap_compare: Any) -> None:
     sick, keys, typed = SCREENS[name]
     assert snap_compare(bench(sick=sick), run_before=settle(*keys, typed=typed), terminal_size=size)
+
+
+@pytest.mark.parametrize("name", ["flux_degraded", "detail_resonance"])
+def test_light_theme_snapshot(name: str, snap_compare: Any) -> None:
+    sick, keys, typed = SCREENS[name]
+    run_before = settle(*keys, typed=typed, theme="textual-light")
+    assert snap_compare(bench(sick=sick), run_before=run_before, terminal_size=(80, 24))
