@@ -12,7 +12,7 @@ from kgents.garden.model import EntryType, Lifecycle
 from kgents.health.levels import DEFAULT_THRESHOLDS
 from kgents.health.model import Level, TriadHealth
 from kgents.workbench.demo import degraded, healthy, seeded_drift, seeded_entries, seeded_vectors
-from kgents.workbench.format import announcement, bar, figure, fraction, levels_of, spark, threshold_rows, transitions
+from kgents.workbench.format import announcement, badge, bar, figure, fraction, levels_of, spark, threshold_rows, transitions
 from kgents.workbench.garden import parse_filter
 from kgents.workbench.loom import drift_event
 from kgents.workbench.projection import ProjectionCache, key_of, pca_2d, place
@@ -111,3 +111,8 @@ def test_spark_keeps_a_fixed_scale() -> None:
     assert spark([0.41], 4) == "   ▄" and spark([1.0, 0.0], 3) == " █▁"
     assert spark([], 2) == "  " and spark([2.0, -1.0], 2) == "█▁"
     assert spark([float(i) for i in range(10)], 3, 0, 9) == "▆▇█"
+
+
+def test_badge_marks_only_alerting_levels() -> None:
+    assert badge(Level.DEGRADED) == "▲ DEGRADED" and badge(Level.CRITICAL) == "✖ CRITICAL"
+    assert badge(Level.HEALTHY) == "HEALTHY" and badge(Level.UNKNOWN) == "UNKNOWN"

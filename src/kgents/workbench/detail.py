@@ -60,7 +60,7 @@ class DetailScreen(ModalScreen[None]):
             head.update(f"{name}: {state.health_error or 'not measured yet'}")
         else:
             lines = [
-                f"{name} · {part.level.value} {badge(part.level)}".rstrip(),
+                f"{name} · {badge(part.level)}",
                 part.reason,
                 f"backend {part.backend} · probe {part.duration_ms:.1f} ms"
                 + ("" if part.configured else " · not configured (in-process default)"),

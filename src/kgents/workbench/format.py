@@ -63,8 +63,9 @@ def signed_bar(value: float, width: int) -> str:
 
 
 def badge(level: Level) -> str:
-    """The lasting mark of an alerting part."""
-    return {Level.DEGRADED: "▲ DEGRADED", Level.CRITICAL: "✖ CRITICAL"}.get(level, "")
+    """The level with the lasting mark of an alerting part: `▲ DEGRADED`, `✖ CRITICAL`, else the level alone."""
+    mark = {Level.DEGRADED: "▲ ", Level.CRITICAL: "✖ "}.get(level, "")
+    return f"{mark}{level.value}"
 
 
 def figure(value: Any) -> str:

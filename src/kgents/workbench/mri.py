@@ -29,7 +29,7 @@ COLOURS = {
     Lifecycle.FLOWER: "magenta",
     Lifecycle.COMPOST: "grey50",
 }
-DOT, HIT, MANY = "•", "◉", "●"
+DOT, HIT, MANY = "●", "◉", "◆"
 RECALL_LIMIT = 10
 
 

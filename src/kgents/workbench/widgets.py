@@ -87,8 +87,7 @@ class HealthBar(Static, can_focus=True):
             return f"{name:<10} {bar(0, BAR_WIDTH)} …"
         level = self.health.level
         drawn = GLITCH[:BAR_WIDTH] if self.has_class("-glitch") else bar(fraction(level), BAR_WIDTH)
-        mark = badge(level)
-        head = f"{name:<10} {drawn} {level.value:<9}{(' ' + mark) if mark else ''}"
+        head = f"{name:<10} {drawn} {badge(level)}"
         return f"{head}\n  {part_line(self.health)}"
 
     def on_click(self) -> None:
@@ -114,7 +113,7 @@ class TriadHealthWidget(Vertical):
             title.update(f"Database Triad · {error or 'measuring…'}")
         else:
             verdict = health.verdict
-            title.update(f"Database Triad · {verdict.level.value} · {verdict.reason}")
+            title.update(f"Database Triad · {badge(verdict.level)} · {verdict.reason}")
             set_level_class(title, verdict.level)
         for part in PARTS:
             self.query_one(f"#bar-{part}", HealthBar).show(None if health is None else health.part(part))
@@ -136,7 +135,7 @@ class SynapseMetricsWidget(Vertical, can_focus=True):
         """`floor_ms`: the lag sparkline's top is at least this (the THRIVING bound), so a small lag looks small."""
         set_level_class(self, None if part is None else part.level)
         f = {} if part is None else part.figures
-        title = "Synapse" if part is None else f"Synapse · {part.level.value} {badge(part.level)}".rstrip()
+        title = "Synapse" if part is None else f"Synapse · {badge(part.level)}"
         self.query_one("#synapse-title", Static).update(title)
         self.query_one("#lag-label", Static).update(f"lag p95 {figure(f.get('lag_p95_ms'))} ms")
         lag_spark = self.query_one("#lag-sparkline", Spark)
