@@ -12,7 +12,17 @@ from kgents.garden.model import EntryType, Lifecycle
 from kgents.health.levels import DEFAULT_THRESHOLDS
 from kgents.health.model import Level, TriadHealth
 from kgents.workbench.demo import degraded, healthy, seeded_drift, seeded_entries, seeded_vectors
-from kgents.workbench.format import announcement, badge, bar, figure, fraction, levels_of, spark, threshold_rows, transitions
+from kgents.workbench.format import (
+    announcement,
+    badge,
+    bar,
+    figure,
+    fraction,
+    levels_of,
+    spark,
+    threshold_rows,
+    transitions,
+)
 from kgents.workbench.garden import parse_filter
 from kgents.workbench.loom import drift_event
 from kgents.workbench.projection import ProjectionCache, key_of, pca_2d, place
