@@ -4,6 +4,7 @@ seeded one for snapshots and screenshots), run on a background event loop so no 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from concurrent.futures import Future
@@ -120,11 +121,21 @@ class LiveSource:
             self._memory = None
 
 
-async def open_face(settings: Settings) -> MemoryAPI:
-    """The in-process face (`AsyncMemory`) on `settings`, opened."""
-    from kgents.memory.local import AsyncMemory
+SERVER_FACTORY = "kgents.memory.factory"
+"""The server's face factory (`open_memory`: KGENTS_SERVER_URL or a live `kgents serve` of this home, which owns
+the embedded index, else in-process), where this build has it."""
 
-    return await AsyncMemory.open(settings)
+
+async def open_face(settings: Settings) -> MemoryAPI:
+    """The face on `settings`, opened: through a server when the build can reach one, else `AsyncMemory`."""
+    try:
+        factory = importlib.import_module(SERVER_FACTORY)
+    except ModuleNotFoundError:
+        from kgents.memory.local import AsyncMemory
+
+        return await AsyncMemory.open(settings)
+    opened: MemoryAPI = await factory.open_memory(settings)
+    return opened
 
 
 def _sample(data: dict[str, Any]) -> DriftSample:
