@@ -158,18 +158,33 @@ def test_exit_code_mapping(error: BaseException, code: ExitCode) -> None:
     assert exit_code_for(error) is code
 
 
-def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")} | {"KGENTS_HOME": str(tmp_path)}
+def test_demo_in_a_given_home_leaves_the_users_entries_alone(tmp_path: Path) -> None:
+    import asyncio
+
+    from kgents.memory import AsyncMemory
+
+    async def mine() -> list[str]:
+        async with AsyncMemory(settings=Settings(home=tmp_path, persona="demo")) as memory:
+            if not await memory.list():
+                await memory.remember("my own entry")
+            return [e.content for e in await memory.list()]
+
+    assert asyncio.run(mine()) == ["my own entry"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")} | {"COLUMNS": "200"}
     kgents = Path(sys.executable).with_name("kgents")
-    for _ in range(2):  # a second run starts from a clean demo persona
-        done = subprocess.run([str(kgents), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr
-        out = " ".join(done.stdout.split())
-        assert "FLOWER" in out and "history of" in out
-        assert f"home: {tmp_path} (KGENTS_HOME)" in out
-        assert out.count("coherency_with_truth = 100%") == 2
-        assert "session 2: soul demo recovered from" in out and "mode ADVISE, 1 interactions" in out
-        assert "session 1: soul demo recovered from new" in out, "a second run starts from a forgotten soul"
+    done = subprocess.run(
+        [str(kgents), "--home", str(tmp_path), "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "10. a new session in a new process" in out and "Pattern recall across sessions" in out
+    assert "every claim holds" in out and f"SQLite {tmp_path}" in out
+    assert asyncio.run(mine()) == ["my own entry"]
 
 
 def test_version_and_bare_groups_answer_without_an_error_line(

@@ -113,3 +113,19 @@ async def test_lost_postgres_connection_is_one_clear_error_then_recovers(tmp_pat
         assert (await garden.get(kept.id)).content == "Survives a dropped connection"
     finally:
         await store.close()
+
+
+def test_server_url_and_token_are_checked_up_front_and_the_token_never_shown() -> None:
+    token = "s3cret-token-0123456789"
+    settings = Settings.from_env(
+        {"KGENTS_SERVER_URL": " http://127.0.0.1:8765/ ", "KGENTS_SERVER_TOKEN": token}
+    )
+    assert settings.server_url == "http://127.0.0.1:8765" and settings.server_token == token
+    assert token not in repr(settings)
+    for url in ("ftp://host", "http://", "127.0.0.1:8765", "http://host:99999"):
+        with pytest.raises(ConfigError, match="KGENTS_SERVER_URL"):
+            Settings.from_env({"KGENTS_SERVER_URL": url})
+    for bad in ("short", "has a space in it 0123456789", "é" * 20):
+        with pytest.raises(ConfigError, match="KGENTS_SERVER_TOKEN") as caught:
+            Settings.from_env({"KGENTS_SERVER_TOKEN": bad})
+        assert bad not in str(caught.value)

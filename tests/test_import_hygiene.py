@@ -20,6 +20,9 @@ CORE = (
     "kgents.health.ghost",
     "kgents.health.prometheus",
     "kgents.agentese",
+    "kgents.kgent",
+    "kgents.kgent.demo",
+    "kgents.hypnagogia",
 )
 
 

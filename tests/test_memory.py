@@ -16,25 +16,48 @@ from kgents.config import Settings
 from kgents.errors import NotFoundError, ValidationError
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.memory.api import MemoryAPI
+from kgents.memory.remote import RemoteMemory
 from kgents.resonance.protocols import VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 from tests.helpers import PG_URL
+from tests.server_support import running_server
 from tests.synapse_support import FaultyIndex
 
-FACES = ["sqlite-edge", "postgres-qdrant"]
+FACES = ["sqlite-edge", "postgres-qdrant", "server-sqlite", "server-postgres"]
+"""In this process over each backend, and through a real `kgents serve` process (RemoteMemory over HTTP)."""
 
 Opener = Callable[[str], Awaitable[MemoryAPI]]
 
 
 @pytest.fixture(params=FACES)
 def face_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite-edge":
+    if request.param in ("sqlite-edge", "server-sqlite"):
         return Settings(home=tmp_path / "home")
+    # PostgreSQL: in this process with an in-memory Qdrant; through the server with its own embedded index
     return Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=request.getfixturevalue("pg_schema"))
 
 
 @pytest.fixture
-async def open_memory(face_settings: Settings) -> AsyncIterator[Opener]:
+async def open_memory(request: pytest.FixtureRequest, face_settings: Settings) -> AsyncIterator[Opener]:
+    if request.node.callspec.params["face_settings"].startswith("server"):
+        with running_server(face_settings) as server:
+            remote: list[RemoteMemory] = []
+
+            async def through_server(persona: str) -> MemoryAPI:
+                remote.append(RemoteMemory(server.info, persona))
+                return remote[-1]
+
+            try:
+                yield through_server
+            finally:
+                for memory in remote:
+                    await memory.close()
+        return
+    async for opener in _in_process(face_settings):
+        yield opener
+
+
+async def _in_process(face_settings: Settings) -> AsyncIterator[Opener]:
     """Opens a memory of a persona over one shared backend (several personas side by side, sharing the first
     one's index: the embedded index has one owner per process)."""
     opened: list[AsyncMemory] = []
@@ -59,6 +82,13 @@ class _Shared(FaultyIndex):
 
     async def close(self) -> None:
         return None
+
+
+def in_process_only(memory: MemoryAPI) -> AsyncMemory:
+    """The memory, for a test that reaches under the face (composting, connections); skipped through a server."""
+    if not isinstance(memory, AsyncMemory):
+        pytest.skip("reaches under the face (the garden, the stores): in-process only")
+    return memory
 
 
 @pytest.fixture
@@ -108,8 +138,8 @@ async def test_forget_removes_from_recall(memory: MemoryAPI) -> None:
 
 
 async def test_compost_left_out_unless_asked(memory: MemoryAPI) -> None:
+    memory = in_process_only(memory)
     entry = await memory.remember("an old habit of long functions")
-    assert isinstance(memory, AsyncMemory)
     await memory.garden.compost(entry.id)
     await memory.indexer.settle([entry.id])
     assert await memory.recall("old habit long functions") == []
@@ -213,9 +243,21 @@ def test_import_kgents_is_light() -> None:
     assert uuid  # imported for typing of ids in other tests
 
 
+def test_memory_goes_through_the_home_server(tmp_path: Path) -> None:
+    """`Memory()` on a home whose server runs talks to it (the server owns the embedded index)."""
+    settings = Settings(home=tmp_path / "home")
+    with running_server(settings) as server:
+        with Memory(persona="kent", settings=settings) as m:
+            assert isinstance(m.inner, RemoteMemory) and m.inner.server.url == server.url
+            entry = m.remember("I prefer minimal code")
+            assert m.recall("minimal code")[0].entry.id == entry.id
+        with Memory(persona="kent", settings=Settings(home=tmp_path / "other")) as elsewhere:
+            assert isinstance(elsewhere.inner, AsyncMemory)  # another home: in this process
+
+
 async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory: MemoryAPI) -> None:
     """The index is asked without the COMPOST condition first; when COMPOST crowds the page, it is asked again."""
-    assert isinstance(memory, AsyncMemory)
+    memory = in_process_only(memory)
     crowd = await memory.remember_many([MemoryItem(f"the same old habit {i}") for i in range(6)])
     live = await memory.remember("a habit of mine, rather different")
     for entry in crowd:
@@ -226,10 +268,29 @@ async def test_compost_crowding_the_nearest_still_leaves_the_live_entries(memory
 
 async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
     """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
-    assert isinstance(memory, AsyncMemory)
+    memory = in_process_only(memory)
     store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
     if store.backend == "sqlite":
         shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
     else:
         shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
     assert len(shared) == 1
+
+
+async def test_reassess_compost_with_successor_nudge_and_interactions(memory: MemoryAPI) -> None:
+    old = await memory.remember("I always use tabs", type=EntryType.PREFERENCE, confidence=0.8)
+    lowered = await memory.reassess(old.id, confidence=0.3, evidence="said spaces are fine now")
+    assert (lowered.confidence, lowered.lifecycle) == (0.3, Lifecycle.SEED)
+    assert "said spaces are fine now" in lowered.evidence
+    new = await memory.remember("I use spaces now", type=EntryType.PREFERENCE)
+    gone = await memory.compost(str(old.id)[:8], successor=new.id, evidence="changed their mind")
+    assert gone.lifecycle is Lifecycle.COMPOST and f"superseded-by:{new.id}" in gone.tags
+    assert [h.entry.id for h in await memory.recall("tabs or spaces")] == [new.id], "COMPOST is left out"
+    before = await memory.soul()
+    after = await memory.nudge({"joy": 0.04, "aesthetic": -5.0})
+    assert after.eigenvectors["joy"][0] == pytest.approx(min(1.0, before.eigenvectors["joy"][0] + 0.04))
+    assert after.eigenvectors["aesthetic"][0] == 0.0, "kept within [0, 1]"
+    counted = await memory.record_interaction(tokens=12)
+    assert counted.interactions == after.interactions + 1
+    with pytest.raises(ValidationError):
+        await memory.reassess(new.id, confidence=1.5)

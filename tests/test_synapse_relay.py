@@ -3,6 +3,7 @@ anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -224,7 +225,10 @@ async def test_two_relays_in_parallel_never_double_apply(env: Env) -> None:
     def record(outcome: BatchOutcome) -> None:
         seen.extend(outcome.completed)
 
-    relays = [env.relay(), env.relay()]
+    # A long lease: on a loaded machine a 5 s lease can run out mid-batch, which is the fencing tests' business;
+    # here both relays keep their claims and must still never apply one entry twice.
+    steady = dataclasses.replace(FAST, lease_s=60.0)
+    relays = [env.relay(steady), env.relay(steady)]
     for relay in relays:
         relay.on_batch = record
         env.start(relay)

@@ -13,16 +13,20 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from kgents.garden.filters import EntryFilter
     from kgents.memory.api import MemoryItem
+    from kgents.memory.factory import open_memory
     from kgents.memory.local import AsyncMemory
+    from kgents.memory.remote import RemoteMemory
     from kgents.memory.sync import Memory
 
-__all__ = ["AsyncMemory", "EntryFilter", "Memory", "MemoryItem", "__version__"]
+__all__ = ["AsyncMemory", "EntryFilter", "Memory", "MemoryItem", "RemoteMemory", "__version__", "open_memory"]
 
 _LAZY = {
     "AsyncMemory": "kgents.memory.local",
     "Memory": "kgents.memory.sync",
     "EntryFilter": "kgents.garden.filters",
     "MemoryItem": "kgents.memory.api",
+    "RemoteMemory": "kgents.memory.remote",
+    "open_memory": "kgents.memory.factory",
 }
 
 

@@ -27,6 +27,10 @@ PERSONA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 QDRANT_SCHEMES = ("http", "https")
+SERVER_SCHEMES = ("http", "https")
+
+TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,512}$")
+"""A bearer token: 16-512 visible ASCII characters (it travels in an HTTP header)."""
 
 AnchorBackend = Literal["sqlite", "postgres"]
 
@@ -84,6 +88,13 @@ def check_url(setting: str, url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
+def check_server_token(token: str) -> str:
+    """KGENTS_SERVER_TOKEN: 16-512 visible ASCII characters; the error never shows the token."""
+    if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+        raise ConfigError("KGENTS_SERVER_TOKEN must be 16-512 visible ASCII characters (no spaces)")
+    return token
+
+
 def default_home() -> Path:
     return Path.home() / HOME_DIR
 
@@ -117,6 +128,14 @@ class Settings:
     """The embedder's name (KGENTS_EMBEDDER); None leaves it to the index's recorded or default one."""
     soul_ttl_seconds: float = DEFAULT_SOUL_TTL_S
     spark_prefix: str = DEFAULT_SPARK_PREFIX
+    llm_url: str | None = None
+    """An OpenAI-compatible endpoint for the K-gent (KGENTS_LLM_URL, e.g. http://127.0.0.1:8000/v1); None: no LLM."""
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    server_url: str | None = None
+    """A running `kgents serve` to go through (KGENTS_SERVER_URL); None finds this home's own server, if any."""
+    server_token: str | None = field(default=None, repr=False)
+    """The bearer token of that server (KGENTS_SERVER_TOKEN); None reads this home's token file. Never printed."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", absolute_home(self.home))
@@ -134,6 +153,13 @@ class Settings:
             object.__setattr__(self, "qdrant_url", check_url("KGENTS_QDRANT_URL", self.qdrant_url, QDRANT_SCHEMES))
         if self.redis_url is not None:
             object.__setattr__(self, "redis_url", check_url("KGENTS_REDIS_URL", self.redis_url, REDIS_SCHEMES))
+        if self.llm_url is not None:
+            object.__setattr__(self, "llm_url", check_url("KGENTS_LLM_URL", self.llm_url, ("http", "https")))
+        if self.server_url is not None:
+            url = check_url("KGENTS_SERVER_URL", self.server_url, SERVER_SCHEMES).rstrip("/")
+            object.__setattr__(self, "server_url", url)
+        if self.server_token is not None:
+            check_server_token(self.server_token)
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
         if not isinstance(self.spark_prefix, str) or not PERSONA_RE.fullmatch(self.spark_prefix):
             raise ConfigError(
@@ -161,6 +187,11 @@ class Settings:
             "embedder": pick("KGENTS_EMBEDDER"),
             "soul_ttl_seconds": pick("KGENTS_SOUL_TTL") or DEFAULT_SOUL_TTL_S,
             "spark_prefix": pick("KGENTS_SPARK_PREFIX") or DEFAULT_SPARK_PREFIX,
+            "llm_url": pick("KGENTS_LLM_URL"),
+            "llm_model": pick("KGENTS_LLM_MODEL"),
+            "llm_api_key": pick("KGENTS_LLM_API_KEY"),
+            "server_url": pick("KGENTS_SERVER_URL"),
+            "server_token": pick("KGENTS_SERVER_TOKEN"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -46,3 +46,8 @@ class IndexMismatchError(KgentsError):
 
 class IndexLockedError(BackendUnavailableError):
     """The embedded vector index is owned by another process (the message names it)."""
+
+    def __init__(self, message: str, owner: str | None = None) -> None:
+        super().__init__(message)
+        self.owner = owner
+        """Who owns it, e.g. `pid 42 on host (since …)`, when known."""

@@ -97,9 +97,9 @@ async def _garden_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
     text = args.text
     if not text:
         raise ValidationError("world.database.garden.search needs some text")
-    flt = EntryFilter(text=text, include_compost=True)
+    page = GardenQuery(limit=args.integer("limit", 10))
     async with _store(ctx) as store:
-        entries = await store.query(ctx.settings.persona, flt, GardenQuery(limit=args.integer("limit", 10)))
+        entries = await store.query(ctx.settings.persona, EntryFilter(text=text), page)
     return {"persona": ctx.settings.persona, "text": text, "entries": [e.to_dict() for e in entries]}
 
 

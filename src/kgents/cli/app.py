@@ -12,16 +12,21 @@ from typer._click.exceptions import NoArgsIsHelpError
 
 from kgents import __version__
 from kgents.cli import (
+    chat_cmd,
     db_cmd,
     demo_cmd,
     garden_cmd,
     ghost_cmd,
     invoke_cmd,
     logs,
+    mcp_cmd,
     metrics_cmd,
+    portable_cmd,
     search_cmd,
+    serve_cmd,
     soul_cmd,
     status_cmd,
+    synapse_alive,
     synapse_cmd,
     workbench_cmd,
 )
@@ -37,15 +42,23 @@ app = typer.Typer(
     add_completion=False,
 )
 garden_cmd.app.command("search")(search_cmd.search)
+synapse_cmd.app.command("alive")(synapse_alive.alive)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("demo")(demo_cmd.demo)
-app.command("status")(status_cmd.status)
+app.command("chat")(chat_cmd.chat)
+app.command("dream")(chat_cmd.dream)
+app.command("export")(portable_cmd.export)
+app.command("forget")(portable_cmd.forget)
 app.command("ghost")(ghost_cmd.ghost)
+app.command("import")(portable_cmd.import_)
 app.command("invoke")(invoke_cmd.invoke_path)
+app.command("mcp")(mcp_cmd.mcp)
+app.command("serve")(serve_cmd.serve)
+app.command("status")(status_cmd.status)
 app.command("workbench")(workbench_cmd.workbench)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -54,6 +56,26 @@ def parse_affinities(pairs: list[str]) -> dict[str, float]:
     return result
 
 
+def _one_line_end_less(text: str) -> str:
+    """The text without the one line end a file or `echo` puts after it."""
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def content_from(content: str | None, file: Path | None) -> str:
+    """The content argument, or stdin for `-`, or the file of `--file` (a long text cannot pass through a shell);
+    stdin and files lose their one final line end."""
+    if (content is None) == (file is None):
+        raise typer.BadParameter("give the content as an argument, '-' for stdin, or --file PATH (one of them)")
+    if file is None:
+        return _one_line_end_less(sys.stdin.read()) if content == "-" else str(content)
+    try:
+        return _one_line_end_less(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValidationError(f"{file} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
+
+
 def report(entry: GardenEntry, as_json: bool, message: str) -> None:
     """The entry as JSON, or one line about what happened to it."""
     if as_json:
@@ -65,7 +87,10 @@ def report(entry: GardenEntry, as_json: bool, message: str) -> None:
 @app.command()
 def plant(
     ctx: typer.Context,
-    content: Annotated[str, typer.Argument(help="What the persona holds, in words.")],
+    content: Annotated[
+        str | None, typer.Argument(help="What the persona holds, in words ('-': read it from stdin).")
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the content from this file.")] = None,
     entry_type: Annotated[
         str, typer.Option("--type", "-t", help="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT.")
     ] = "PREFERENCE",
@@ -76,10 +101,11 @@ def plant(
     as_json: JsonFlag = False,
 ) -> None:
     """Plant a new entry (as a SEED)."""
+    text = content_from(content, file)
     entry = with_garden(
         ctx,
         lambda g: g.plant(
-            content,
+            text,
             entry_type,
             confidence=confidence,
             tags=tag or (),

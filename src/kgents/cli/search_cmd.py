@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +19,7 @@ from kgents.cli.garden_cmd import (
 from kgents.cli.render import clip, confidence_bar, short_id
 
 if TYPE_CHECKING:
+    from kgents.memory.api import RecallHit
     from kgents.synapse.runtime import Synapse
     from kgents.synapse.search import SearchHit
 
@@ -56,13 +58,22 @@ def search(
 ) -> None:
     """Search this persona's garden by meaning ("simplicity" finds "I prefer minimal code")."""
     from kgents.garden.filters import EntryFilter
-    from kgents.synapse.runtime import open_synapse
 
     settings = state(ctx).settings()
     filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=True)
 
-    async def go() -> tuple[list[SearchHit], int, bool, bool]:
-        synapse = await open_synapse(settings)
+    async def go() -> tuple[Sequence[SearchHit | RecallHit], int, bool, bool]:
+        from kgents.cli.index_access import open_local_or_server
+        from kgents.memory.remote import RemoteMemory
+        from kgents.server.discovery import ServerInfo
+
+        opened = await open_local_or_server(settings)
+        if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
+            async with RemoteMemory(opened, settings.persona) as memory:
+                found = await memory.recall(query, limit=limit, filters=filters)
+                pending = int((await memory.status())["pending"])
+                return found, pending, True, True
+        synapse = opened
         try:
             pending, warn = await index_lag(synapse, wait)
             hits = await synapse.search().find_by_semantic_similarity(settings.persona, query, limit, filters)

@@ -24,6 +24,7 @@ from kgents.garden import open_store
 from kgents.health.model import Level
 
 if TYPE_CHECKING:
+    from kgents.memory.remote import RemoteMemory
     from kgents.synapse.metrics import SynapseMetrics
     from kgents.synapse.runtime import Synapse
 
@@ -35,20 +36,35 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of te
 
 
 def with_synapse(
-    ctx: typer.Context, work: Callable[[Synapse], Awaitable[T]], *, adopting: bool = False, recreate: bool = False
+    ctx: typer.Context,
+    work: Callable[[Synapse], Awaitable[T]],
+    *,
+    adopting: bool = False,
+    recreate: bool = False,
+    remote: Callable[[RemoteMemory], Awaitable[T]] | None = None,
+    what: str = "this command",
 ) -> T:
-    """Run `work` on the opened stack; `recreate` lets a repair command remake a missing collection, `adopting`
-    opens over an index the anchor does not feed yet (for `adopt`)."""
+    """Run `work` on the opened stack, or `remote` through the home's server when one runs (a command without a
+    remote form is refused by name then); while another process owns the embedded index, wait for it.
+    `recreate` lets a repair command remake a missing collection, `adopting` opens over an index the anchor does
+    not feed yet (for `adopt`)."""
     settings = state(ctx).settings()
 
     async def go() -> T:
-        from kgents.synapse.runtime import open_synapse
+        from kgents.cli.index_access import open_local_or_server, server_in_the_way
+        from kgents.memory.remote import RemoteMemory
+        from kgents.server.discovery import ServerInfo
 
-        synapse = await open_synapse(settings, adopting=adopting, recreate=recreate)
+        opened = await open_local_or_server(settings, adopting=adopting, recreate=recreate)
+        if isinstance(opened, ServerInfo):
+            if remote is None:
+                raise server_in_the_way(opened, what)
+            async with RemoteMemory(opened, settings.persona) as memory:
+                return await remote(memory)
         try:
-            return await work(synapse)
+            return await work(opened)
         finally:
-            await synapse.close()
+            await opened.close()
 
     return run(go)
 
@@ -143,31 +159,53 @@ def _relay_coherency(metrics: SynapseMetrics) -> dict[str, Any] | None:
     return {**max(found, key=lambda c: str(c["measured_at"])), "samples": {}}
 
 
-async def gather_status(settings: Settings) -> StatusData:
-    """Everything `status` shows; when another process owns the embedded index, the coherency its relay
-    measured last (from its heartbeat) stands in for a measurement of our own."""
-    from kgents.synapse.faults import MissingCollectionError
+STATUS_OWNER_WAIT_S = 5.0
+"""`status` waits this long for a short-lived owner of the embedded index, then shows the relay's own figure."""
+
+
+async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[str, Any]], dict[str, Any] | None]:
+    """Metrics, recent dead letters and the index state, from the anchor alone (any process may read it)."""
     from kgents.synapse.metrics import collect_metrics
-    from kgents.synapse.runtime import open_synapse
+
+    store = await open_store(settings)
+    try:
+        queue = store.relay_side()
+        metrics = await collect_metrics(queue)
+        letters = [d.to_dict() for d in await queue.dead_letters(5)]
+        state = await queue.read_state()
+    finally:
+        await store.close()
+    return metrics, letters, state.to_dict() if state else None
+
+
+async def gather_status(settings: Settings) -> StatusData:
+    """Everything `status` shows. Through the home's server when one runs (it measures coherency now); when
+    another process owns the embedded index, the coherency its relay measured last (from its heartbeat) stands
+    in for a measurement of our own."""
+    from kgents.cli.index_access import open_local_or_server
+    from kgents.memory.remote import RemoteMemory
+    from kgents.server.discovery import ServerInfo
+    from kgents.synapse.faults import MissingCollectionError
 
     try:
-        synapse = await open_synapse(settings)
+        opened = await open_local_or_server(settings, wait_s=STATUS_OWNER_WAIT_S)
     except (IndexLockedError, MissingCollectionError) as exc:
-        store = await open_store(settings)
-        try:
-            queue = store.relay_side()
-            metrics = await collect_metrics(queue)
-            letters = [d.to_dict() for d in await queue.dead_letters(5)]
-            state = await queue.read_state()
-        finally:
-            await store.close()
+        metrics, letters, index = await anchor_facts(settings)
         if isinstance(exc, MissingCollectionError):
             missing = f"collection {exc.collection} is missing"
-            return StatusData(metrics, None, missing, state.to_dict() if state else None, letters, str(exc))
+            return StatusData(metrics, None, missing, index, letters, str(exc))
         report = _relay_coherency(metrics)
         note = "as measured by the relay that owns the index" if report else str(exc)
         report = None if report is None else with_age(report, utcnow())
-        return StatusData(metrics, report, note, state.to_dict() if state else None, letters)
+        return StatusData(metrics, report, note, index, letters)
+    if isinstance(opened, ServerInfo):
+        async with RemoteMemory(opened, settings.persona) as memory:
+            measured = await memory.synapse_coherency()
+        metrics, letters, index = await anchor_facts(settings)
+        report = with_age(measured["coherency"], utcnow())
+        note = f"measured now by the server that owns the index and relays for it, at {opened.url}"
+        return StatusData(metrics, report, note, index, letters)
+    synapse = opened
     try:
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
@@ -235,10 +273,25 @@ def run_relay(
         float, typer.Option("--lease", min=0.1, help="SQLite: seconds a claim stays exclusive (crash recovery).")
     ] = 30.0,
     once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Embedded default: the server's port (0: any free one).")
+    ] = 0,
 ) -> None:
-    """Relay outbox events into the index until SIGTERM / Ctrl-C (stops at a batch boundary)."""
+    """Relay outbox events into the index until SIGTERM / Ctrl-C (stops at a batch boundary).
+
+    On the embedded default the relay must own the index, so this is `kgents serve` on loopback: every other
+    command of the home goes through it while it runs."""
 
     from kgents.synapse.relay import RelayConfig
+
+    settings = state(ctx).settings()
+    if not settings.qdrant_url and not once:
+        from kgents.cli.serve_cmd import run_server
+        from kgents.server.discovery import DEFAULT_HOST
+
+        processed = run_server(settings, DEFAULT_HOST, port)
+        console.print(f"synapse stopped after {processed:,} events", markup=False)
+        return
 
     async def work(s: Synapse) -> int:
         relay = s.relay(
@@ -259,29 +312,43 @@ def run_relay(
         await relay.run()
         return relay.stats.processed
 
-    processed = with_synapse(ctx, work)
+    async def served(memory: RemoteMemory) -> int:
+        console.print(f"the kgents server at {memory.server.url} relays for this home", markup=False)
+        return 0
+
+    processed = with_synapse(ctx, work, remote=served)
     console.print(f"synapse stopped after {processed:,} events", markup=False)
 
 
 @app.command()
 def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Compare every entry with the index and repair missing, stale and orphaned points."""
-    report = with_synapse(ctx, lambda s: s.reconcile(), recreate=True)
+
+    async def local(s: Synapse) -> dict[str, Any]:
+        return (await s.reconcile()).to_dict()
+
+    report = with_synapse(ctx, local, recreate=True, remote=lambda m: m.synapse_reconcile())
     if as_json:
-        print_json(report.to_dict())
+        print_json(report)
     else:
-        b, a = report.before, report.after
+        b, a = report["before"], report["after"]
         console.print(
-            f"before  coherency {b.coherency_with_truth:.4f} (stale {b.stale}, missing {b.missing},"
-            f" orphaned {b.orphaned})",
+            f"before  coherency {b['coherency_with_truth']:.4f} (stale {b['stale']}, missing {b['missing']},"
+            f" orphaned {b['orphaned']})",
             markup=False,
         )
         console.print(
-            f"after   coherency {a.coherency_with_truth:.4f} ({report.repaired} repaired, {len(report.failed)} failed)",
+            f"after   coherency {a['coherency_with_truth']:.4f} ({report['repaired']} repaired,"
+            f" {len(report['failed'])} failed)",
             markup=False,
         )
-    if not report.after.coherent:
+    if not a_coherent(report):
         raise typer.Exit(int(ExitCode.WARNING))
+
+
+def a_coherent(report: dict[str, Any]) -> bool:
+    """Whether reconcile left the index coherent with the anchor."""
+    return bool(report["after"]["matched"] == report["after"]["total"])
 
 
 @app.command()
@@ -297,7 +364,7 @@ def reindex(
     async def work(s: Synapse) -> Any:
         return await s.reindex(embedder or s.state.active.embedder)
 
-    report = with_synapse(ctx, work, recreate=True)
+    report = with_synapse(ctx, work, recreate=True, what="reindex")
     if as_json:
         print_json(report.to_dict())
     else:
@@ -319,7 +386,7 @@ def adopt(
     feeds; the index it fed before then refuses to relay or search."""
     if not yes:
         raise ValidationError("adopting moves the anchor over to this index for good; add --yes to confirm")
-    report = with_synapse(ctx, lambda s: s.adopt(), adopting=True)
+    report = with_synapse(ctx, lambda s: s.adopt(), adopting=True, what="adopt")
     if as_json:
         print_json(report.to_dict())
         return
@@ -330,3 +397,4 @@ def adopt(
         markup=False,
         soft_wrap=True,
     )
+

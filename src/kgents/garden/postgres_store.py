@@ -20,7 +20,15 @@ from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
+from kgents.garden.sql import (
+    COLUMNS,
+    INSERT_COLUMNS,
+    Dialect,
+    build_select,
+    build_where,
+    continue_versions,
+    forget_statements,
+)
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import PostgresSnapshotStore
@@ -265,6 +273,21 @@ class PostgresGardenStore:
         return {r["persona"]: r["n"] for r in rows}
 
     @pg.translate_errors
+    @pg.translate_errors
+    async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:
+        persona = check_persona(persona)
+        async with self._pool.acquire() as conn, conn.transaction():
+            count = int(await conn.fetchval("SELECT count(*) FROM persona_garden WHERE persona = $1", persona))
+            for statement in forget_statements("$1", purge_history):
+                await conn.execute(statement, persona)
+            await conn.execute(
+                "INSERT INTO persona_tombstone (persona, entries, purged_history) VALUES ($1, $2, $3)",
+                persona,
+                count,
+                purge_history,
+            )
+            return count
+
     async def schema_version(self) -> int:
         return await pg.schema_version(self._pool)
 

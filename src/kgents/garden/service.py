@@ -180,8 +180,42 @@ class PersonaGarden:
         """Move an entry one stage forward."""
         return await self._update(entry_id, lambda e: e.evolve(lifecycle=rules.next_stage(e.lifecycle)))
 
-    async def compost(self, entry_id: uuid.UUID | str) -> GardenEntry:
-        return await self.transition(entry_id, Lifecycle.COMPOST)
+    async def compost(
+        self, entry_id: uuid.UUID | str, *, successor: uuid.UUID | None = None, note: str | None = None
+    ) -> GardenEntry:
+        """To COMPOST; `successor`: the entry superseding it (tag `superseded-by:<id>` and a line of evidence)."""
+        if successor is None and note is None:
+            return await self.transition(entry_id, Lifecycle.COMPOST)
+        lines = [*([note] if note else []), *([f"superseded by {successor}"] if successor else [])]
+        added = check_evidence(lines)
+
+        def change(e: GardenEntry) -> GardenEntry:
+            tags = (*e.tags, f"{SUPERSEDED_BY}{successor}") if successor else e.tags
+            return e.evolve(
+                lifecycle=rules.check_transition(e.lifecycle, Lifecycle.COMPOST),
+                tags=tags,
+                evidence=(*e.evidence, *added)[-MAX_EVIDENCE_ITEMS:],
+            )
+
+        return await self._update(entry_id, change)
+
+    async def reassess(
+        self, entry_id: uuid.UUID | str, confidence: float, *, evidence: str | None = None
+    ) -> GardenEntry:
+        """Confidence set up or down, the stage following it both ways (COMPOST stays COMPOST); not a nurture."""
+        level = check_confidence(confidence)
+        added = check_evidence([evidence]) if evidence is not None else ()
+
+        def change(e: GardenEntry) -> GardenEntry:
+            if e.lifecycle is Lifecycle.COMPOST:
+                raise LifecycleError("a COMPOST entry cannot be reassessed; revive it first")
+            return e.evolve(
+                confidence=round(level, 12),
+                lifecycle=rules.stage_for_confidence(level),
+                evidence=(*e.evidence, *added)[-MAX_EVIDENCE_ITEMS:],
+            )
+
+        return await self._update(entry_id, change)
 
     async def revive(self, entry_id: uuid.UUID | str) -> GardenEntry:
         """Bring a COMPOST entry back as a SEED (the only way out of COMPOST)."""
@@ -214,6 +248,10 @@ class PersonaGarden:
             if await self.store.replace(changed, expected_version=current.version):
                 return changed
         raise ConflictError(f"garden entry {entry_id} kept changing under us; gave up after {MAX_CAS_ATTEMPTS} tries")
+
+
+SUPERSEDED_BY = "superseded-by:"
+"""Tag prefix on a COMPOST entry naming the entry that superseded it."""
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:

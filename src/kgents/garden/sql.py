@@ -98,3 +98,24 @@ def continue_versions(entries: Sequence[GardenEntry], floors: Mapping[uuid.UUID,
     return [
         replace(e, version=floors[e.id] + 1) if e.id in floors and e.version <= floors[e.id] else e for e in entries
     ]
+
+
+def forget_statements(placeholder: str, purge_history: bool) -> list[str]:
+    """The statements that remove one persona from the anchor, in order, each with one parameter (the persona).
+
+    Deleting the rows fires the usual triggers (outbox, audit, id tombstones); the outbox rows and the id
+    tombstones they leave are removed right after, in the same transaction, so nothing of the persona is left
+    to relay and an import can restore its entries at their own versions. The audit rows go only when asked.
+    """
+    if placeholder not in ("?", "$1"):
+        raise ValueError(f"not a bind parameter: {placeholder!r}")
+    statements = [
+        "DELETE FROM persona_garden WHERE persona = {p}",
+        "DELETE FROM garden_tombstone WHERE id IN (SELECT entry_id FROM garden_audit WHERE persona = {p})",
+        "DELETE FROM garden_outbox WHERE persona = {p}",
+        "DELETE FROM synapse_dead_letter WHERE persona = {p}",
+        "DELETE FROM soul_snapshot WHERE persona = {p}",
+    ]
+    if purge_history:
+        statements.append("DELETE FROM garden_audit WHERE persona = {p}")
+    return [s.format(p=placeholder) for s in statements]

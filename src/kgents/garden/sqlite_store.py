@@ -16,7 +16,15 @@ from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
-from kgents.garden.sql import COLUMNS, INSERT_COLUMNS, Dialect, build_select, build_where, continue_versions
+from kgents.garden.sql import (
+    COLUMNS,
+    INSERT_COLUMNS,
+    Dialect,
+    build_select,
+    build_where,
+    continue_versions,
+    forget_statements,
+)
 
 if TYPE_CHECKING:
     from kgents.soul.snapshot import SqliteSnapshotStore
@@ -251,6 +259,24 @@ class SqliteGardenStore:
         sql = "SELECT persona, count(*) FROM persona_garden GROUP BY persona ORDER BY persona"
         rows = await self._db.run(lambda: self._db.conn.execute(sql).fetchall())
         return {r[0]: r[1] for r in rows}
+
+    async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:
+        persona = check_persona(persona)
+
+        def work() -> int:
+            with self._db.write() as conn:
+                count = int(
+                    conn.execute("SELECT count(*) FROM persona_garden WHERE persona = ?", (persona,)).fetchone()[0]
+                )
+                for statement in forget_statements("?", purge_history):
+                    conn.execute(statement, (persona,))
+                conn.execute(
+                    "INSERT INTO persona_tombstone (persona, entries, purged_history) VALUES (?, ?, ?)",
+                    (persona, count, int(purge_history)),
+                )
+                return count
+
+        return await self._db.run(work)
 
     async def schema_version(self) -> int:
         return await self._db.schema_version()

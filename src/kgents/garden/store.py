@@ -71,6 +71,12 @@ class GardenStore(Protocol):
         """Every persona with entries and how many it has (operator-wide: `kgents db info --all-personas`)."""
         ...
 
+    async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:
+        """Remove every row of `persona` from the anchor in one transaction (entries, their outbox events, id
+        tombstones and dead letters, soul snapshots; audit rows with `purge_history`) and record one
+        `persona_tombstone` row; returns how many entries went."""
+        ...
+
     async def schema_version(self) -> int: ...
 
     def relay_side(self) -> RelayQueue:

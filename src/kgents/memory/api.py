@@ -141,6 +141,26 @@ class MemoryAPI(Protocol):
 
     async def set_mode(self, mode: str) -> SoulView: ...
 
+    async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
+        """Set confidence (up or down) with the lifecycle following it both ways (never to or from COMPOST), without
+        counting as a nurture: for contradictions and decay."""
+        ...
+
+    async def compost(
+        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
+    ) -> GardenEntry:
+        """Move an entry to COMPOST (kept, with its history); `successor`: the entry that supersedes it, recorded on
+        it as the tag `superseded-by:<id>` and in its evidence."""
+        ...
+
+    async def nudge(self, shifts: Mapping[str, float]) -> SoulView:
+        """Move the soul's eigenvector values by `shifts` (axis → delta), each kept within [0, 1]."""
+        ...
+
+    async def record_interaction(self, tokens: int = 0) -> SoulView:
+        """Count one interaction with the soul."""
+        ...
+
     async def status(self) -> dict[str, Any]:
         """A summary of this memory's health: entries, pending events, coherency, soul source."""
         ...

@@ -45,6 +45,22 @@ class AsyncMemory:
         self._soul: SoulService | None = None
         self._garden: PersonaGarden | None = None
         self._indexer: Indexer | None = None
+        self._owns_stack = True
+
+    @classmethod
+    def shared(cls, synapse: Synapse, spark: SparkStore, persona: str) -> AsyncMemory:
+        """A memory of `persona` over a stack opened once for many personas (`kgents serve`): it uses the
+        synapse (store, index) and the Spark but leaves them open when it closes; their opener closes them."""
+        memory = cls(persona, synapse.settings)
+        memory._owns_stack = False
+        memory._store = synapse.store
+        memory._synapse = synapse
+        memory._soul = SoulService(
+            spark, synapse.store.snapshot_store(), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
+        )
+        memory._garden = PersonaGarden(synapse.store, memory.persona)
+        memory._indexer = Indexer(synapse)
+        return memory
 
     @classmethod
     async def open(
@@ -88,6 +104,8 @@ class AsyncMemory:
     async def close(self) -> None:
         synapse, soul = self._synapse, self._soul
         self._store = self._synapse = self._soul = self._garden = self._indexer = None
+        if not self._owns_stack:
+            return
         try:
             if soul is not None:
                 await soul.spark.close()
@@ -191,6 +209,21 @@ class AsyncMemory:
         await self.garden.delete(current.id)
         await self.indexer.settle([current.id])
 
+    async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
+        current = await self._resolve(entry)
+        changed = await self.garden.reassess(current.id, confidence, evidence=evidence)
+        await self.indexer.settle([changed.id])
+        return changed
+
+    async def compost(
+        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
+    ) -> GardenEntry:
+        current = await self._resolve(entry)
+        after = None if successor is None else await self._resolve(successor)
+        changed = await self.garden.compost(current.id, successor=None if after is None else after.id, note=evidence)
+        await self.indexer.settle([changed.id])
+        return changed
+
     # -- reading -----------------------------------------------------------------------------------------------
     async def get(self, entry: EntryRef) -> GardenEntry:
         return await self._resolve(entry)
@@ -234,6 +267,21 @@ class AsyncMemory:
     async def set_mode(self, mode: str) -> SoulView:
         state = await self.souls.set_mode(self.persona, mode)
         return soul_view(state, "written")
+
+    async def nudge(self, shifts: Mapping[str, float]) -> SoulView:
+        def change(state: SoulState) -> SoulState:
+            for axis, delta in shifts.items():
+                now = state.eigenvectors[axis].value if axis in state.eigenvectors else None
+                if now is None:
+                    raise ValidationError(f"no eigenvector {axis!r:.40}")
+                state = state.with_eigenvector(axis, round(min(1.0, max(0.0, now + delta)), 6))
+            return state
+
+        state = (await self.souls.update(self.persona, change))[1]
+        return soul_view(state, "written")
+
+    async def record_interaction(self, tokens: int = 0) -> SoulView:
+        return soul_view(await self.souls.record_interaction(self.persona, tokens), "written")
 
     # -- health ------------------------------------------------------------------------------------------------
     async def status(self) -> dict[str, Any]:

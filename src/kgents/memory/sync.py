@@ -18,8 +18,8 @@ from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
-from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
-from kgents.memory.local import AsyncMemory
+from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, RecallHit, SoulView
+from kgents.memory.factory import open_memory
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Memory:
     def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
         self._runner: _LoopThread | None = _LoopThread()
         try:
-            self._memory = self._call(AsyncMemory.open(settings, persona))
+            self._memory: MemoryAPI = self._call(open_memory(settings, persona))
         except BaseException:
             self._runner.stop()
             self._runner = None
@@ -69,8 +69,9 @@ class Memory:
         return self._memory.persona
 
     @property
-    def inner(self) -> AsyncMemory:
-        """The asynchronous memory underneath (runs on this Memory's own loop thread)."""
+    def inner(self) -> MemoryAPI:
+        """The asynchronous memory underneath (runs on this Memory's own loop thread): an `AsyncMemory`, or a
+        `RemoteMemory` through the home's server."""
         return self._memory
 
     def close(self) -> None:
@@ -154,6 +155,14 @@ class Memory:
     def forget(self, entry: EntryRef) -> None:
         self._call(self._memory.forget(entry))
 
+    def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
+        return self._call(self._memory.reassess(entry, confidence=confidence, evidence=evidence))
+
+    def compost(
+        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
+    ) -> GardenEntry:
+        return self._call(self._memory.compost(entry, successor=successor, evidence=evidence))
+
     def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
         return self._call(self._memory.history(entry))
 
@@ -162,6 +171,12 @@ class Memory:
 
     def set_mode(self, mode: str) -> SoulView:
         return self._call(self._memory.set_mode(mode))
+
+    def nudge(self, shifts: Mapping[str, float]) -> SoulView:
+        return self._call(self._memory.nudge(shifts))
+
+    def record_interaction(self, tokens: int = 0) -> SoulView:
+        return self._call(self._memory.record_interaction(tokens))
 
     def status(self) -> dict[str, Any]:
         return self._call(self._memory.status())

@@ -67,7 +67,8 @@ class OwnerLock:
             owner = describe_owner(self.read_owner())
             raise IndexLockedError(
                 f"{self.what} at {self.path.parent} is in use by {owner}; stop that process, or run the real"
-                " triad (KGENTS_QDRANT_URL) to share an index between processes"
+                " triad (KGENTS_QDRANT_URL) to share an index between processes",
+                owner,
             ) from None
         except BaseException:
             os.close(fd)

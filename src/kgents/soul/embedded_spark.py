@@ -63,6 +63,12 @@ class EmbeddedSpark:
         self._ops += 1
         return self._entries.pop((persona, soul_id), None) is not None
 
+    async def forget_persona(self, persona: str) -> int:
+        keys = [key for key in self._entries if key[0] == persona]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
+
     async def ttl(self, persona: str, soul_id: str) -> float | None:
         entry = self._live(persona, soul_id)
         return None if entry is None else max(0.0, entry[2] - time.monotonic())

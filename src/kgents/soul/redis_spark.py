@@ -37,6 +37,7 @@ from kgents.soul.spark import (
     instances_key,
     mode_channel,
     new_instance_id,
+    persona_pattern,
     soul_key,
 )
 
@@ -177,6 +178,13 @@ class RedisSpark:
 
     async def delete(self, persona: str, soul_id: str) -> bool:
         return bool(await self._call(self._redis.delete, soul_key(self.prefix, persona, soul_id)))
+
+    async def forget_persona(self, persona: str) -> int:
+        async def work() -> int:
+            keys = [key async for key in self._redis.scan_iter(match=persona_pattern(self.prefix, persona), count=500)]
+            return int(await self._redis.delete(*keys)) if keys else 0
+
+        return await self._call(work)
 
     async def ttl(self, persona: str, soul_id: str) -> float | None:
         left = int(await self._call(self._redis.pttl, soul_key(self.prefix, persona, soul_id)))

@@ -33,6 +33,11 @@ def soul_key(prefix: str, persona: str, soul_id: str) -> str:
     return f"kgents:{prefix}:soul:{persona}:{soul_id}"
 
 
+def persona_pattern(prefix: str, persona: str) -> str:
+    """A Redis SCAN pattern for every soul key of one persona (a persona name holds no glob character)."""
+    return f"kgents:{prefix}:soul:{persona}:*"
+
+
 def mode_channel(prefix: str, persona: str, soul_id: str) -> str:
     return f"kgents:{prefix}:soul:{persona}:{soul_id}:mode"
 
@@ -156,6 +161,10 @@ class SparkStore(Protocol):
         ...
 
     async def delete(self, persona: str, soul_id: str) -> bool: ...
+
+    async def forget_persona(self, persona: str) -> int:
+        """Drop every cached soul of `persona` (`kgents forget`); returns how many keys went."""
+        ...
 
     async def ttl(self, persona: str, soul_id: str) -> float | None:
         """Seconds the cached state has left, None when not cached."""

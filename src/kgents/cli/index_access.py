@@ -1,0 +1,70 @@
+"""How a short-lived command reaches the vector index beside every other kgents process on the same home.
+
+When a server runs for the home (`kgents serve`, or `kgents synapse run` on the embedded default), the command
+goes through it. When none does and another process owns the embedded index for a moment (another search, a
+reconcile), the command waits for it, with one progress line and a deadline, instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kgents.cli.context import err_console
+from kgents.config import Settings
+from kgents.errors import IndexLockedError
+from kgents.server.discovery import ServerInfo, find_server
+
+if TYPE_CHECKING:
+    from kgents.synapse.runtime import Synapse
+
+OWNER_WAIT_S = 60.0
+"""How long a command waits for the process that owns the embedded index before it gives up."""
+OWNER_POLL_S = 0.05
+
+
+def waiting_line(error: IndexLockedError, wait_s: float) -> str:
+    owner = f"in use by {error.owner}" if error.owner else str(error)
+    return f"kgents: waiting up to {wait_s:g} s for the embedded index ({owner})"
+
+
+def tell(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+async def open_local_or_server(
+    settings: Settings,
+    *,
+    wait_s: float = OWNER_WAIT_S,
+    progress: Callable[[str], None] = tell,
+    **open_options: Any,
+) -> Synapse | ServerInfo:
+    """The home's live server if there is one, else the opened stack; while another process owns the embedded
+    index, look again until `wait_s` passed (one progress line), then raise its IndexLockedError."""
+    from kgents.synapse.runtime import open_synapse
+
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        server = find_server(settings)
+        if server is not None:
+            return server
+        try:
+            return await open_synapse(settings, **open_options)
+        except IndexLockedError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if not told:
+                progress(waiting_line(exc, wait_s))
+                told = True
+        await asyncio.sleep(OWNER_POLL_S)
+
+
+def server_in_the_way(server: ServerInfo, what: str) -> IndexLockedError:
+    """For the commands that need the index to themselves (reindex, adopt)."""
+    return IndexLockedError(
+        f"{what} needs the index to itself, and the kgents server at {server.url} (pid {server.pid}) holds it;"
+        " stop the server, run it, then start the server again"
+    )

@@ -1,0 +1,118 @@
+"""`kgents export`, `kgents import` and `kgents forget`: a persona's memory out, back in, and gone."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from kgents.cli.context import console, print_json, run, state
+from kgents.config import Settings
+from kgents.errors import ValidationError
+from kgents.garden import open_store
+from kgents.memory.forget import ForgetReport, forget_everywhere
+from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
+
+PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a line.")]
+
+
+def _settings(ctx: typer.Context, persona: str | None) -> tuple[Settings, str | None]:
+    """The settings (with this command's --persona), and the persona named by a flag, if any."""
+    cli = state(ctx)
+    named = persona or cli.overrides.get("persona")
+    settings = cli.settings()
+    return (settings.with_persona(named) if named else settings), named
+
+
+def export(ctx: typer.Context, persona: PersonaOpt = None) -> None:
+    """Write every entry and soul snapshot of a persona to stdout as JSON lines (`> memory.jsonl`)."""
+    settings, _ = _settings(ctx, persona)
+
+    async def work() -> list[str]:
+        store = await open_store(settings)
+        try:
+            return bundle_lines(await read_bundle(store, store.snapshot_store(), settings.persona))
+        finally:
+            await store.close()
+
+    out = sys.stdout
+    for line in run(work):
+        out.write(line + "\n")
+    out.flush()
+
+
+def _read_lines(path: Path) -> list[str]:
+    stream: TextIO
+    try:
+        stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return stream.read().splitlines()
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path} is not UTF-8 text") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An export of `kgents export` ('-': stdin).")],
+    persona: Annotated[
+        str | None, typer.Option("--persona", "-p", help="Import as this persona (default: the file's own).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Read an export back: every line is checked first (a bad one is named, nothing written); entries and souls
+    already there are left as they are; new ones keep their ids, versions and dates."""
+    bundle = parse_bundle(_read_lines(path))
+    settings, named = _settings(ctx, persona)
+    bundle = retarget(bundle, named) if named else bundle
+    settings = settings.with_persona(bundle.persona)
+
+    async def work() -> ImportReport:
+        store = await open_store(settings)
+        try:
+            return await write_bundle(store, store.snapshot_store(), bundle)
+        finally:
+            await store.close()
+
+    report = run(work)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"imported into {report.persona}: {report.entries_added} entries added, {report.entries_present} already"
+        f" there; {report.souls_added} souls added, {report.souls_present} already there"
+    )
+
+
+def forget(
+    ctx: typer.Context,
+    persona: PersonaOpt = None,
+    purge_history: Annotated[
+        bool, typer.Option("--purge-history", help="Also drop the persona's audit rows (its change history).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone (export first).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove a persona everywhere it lives: anchor rows, outbox, index points, soul cache and snapshot; one audit
+    tombstone says when and how many entries went."""
+    settings, named = _settings(ctx, persona)
+    if not named:
+        raise typer.BadParameter("name the persona to forget with --persona", param_hint="--persona")
+    if not yes:
+        raise typer.BadParameter(f"forgetting {named} cannot be undone: add --yes (export it first)")
+    report: ForgetReport = run(lambda: forget_everywhere(settings, named, purge_history=purge_history))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    history = "; its history too" if report.purged_history else "; its history stays in the audit trail"
+    console.print(
+        f"forgot {report.persona}: {report.entries} entries, {report.points} index points,"
+        f" {report.cache_keys} cached souls{history}"
+    )

@@ -1,0 +1,203 @@
+"""`HypnagogicCycle.dream()`: consolidate what was learned while the user is away.
+
+1. Cluster: 3 or more mutually similar live entries (same polarity) → the strongest is promoted (aggregated
+   confidence, at least TREE), the others nurture it with their evidence and compost with a pointer to it.
+2. Decay: an entry not nurtured for STALE_DAYS loses DECAY_PER_DAY for each further day (the day decayed through is
+   kept in a `decayed:YYYY-MM-DD` tag, so a day is never counted twice); its stage follows its confidence both
+   ways; below COMPOST_FLOOR it composts.
+3. Nudge the soul's eigenvectors toward the affinities of what was learned since the last dream, each axis by at
+   most NUDGE_BOUND. What a dream has consumed is tagged `dreamt`, so dreaming twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kgents.clock import utcnow
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import GardenEntry, Lifecycle
+from kgents.garden.service import SUPERSEDED_BY
+from kgents.kgent.learn import DEDUP_THRESHOLD, polarity_of
+from kgents.memory.api import MemoryAPI
+
+STALE_DAYS = 30
+DECAY_PER_DAY = 0.01
+COMPOST_FLOOR = 0.1
+NUDGE_BOUND = 0.05
+CLUSTER_MIN = 3
+CLUSTER_THRESHOLD = DEDUP_THRESHOLD
+"""Entries this similar (recall score) belong together: the paraphrase threshold, measured."""
+PROMOTED_MIN = 0.7
+PROMOTED_MAX = 0.89
+DREAMT_TAG = "dreamt"
+DECAYED = "decayed:"
+NEIGHBOURS = 10
+SCAN_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DreamResult:
+    learned: int = 0
+    nurtured: int = 0
+    promoted: tuple[str, ...] = ()
+    superseded: int = 0
+    composted: tuple[str, ...] = ()
+    shifts: Mapping[str, float] = field(default_factory=dict)
+    decayed: int = 0
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.nurtured or self.promoted or self.composted or self.decayed or self.shifts or self.learned)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "learned": self.learned,
+            "nurtured": self.nurtured,
+            "promoted": list(self.promoted),
+            "superseded": self.superseded,
+            "composted": list(self.composted),
+            "decayed": self.decayed,
+            "eigenvector_shifts": dict(self.shifts),
+            "dry_run": self.dry_run,
+        }
+
+
+def aggregate(confidences: Sequence[float]) -> float:
+    """Independent evidence combined (noisy-or), held between TREE and just below FLOWER."""
+    doubt = math.prod(1.0 - c for c in confidences)
+    return round(min(PROMOTED_MAX, max(PROMOTED_MIN, 1.0 - doubt)), 6)
+
+
+def clusters(entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.UUID]]) -> list[list[GardenEntry]]:
+    """Groups of CLUSTER_MIN or more mutually similar entries, strongest first in each; an entry is in one group."""
+    used: set[uuid.UUID] = set()
+    found: list[list[GardenEntry]] = []
+    ranked = sorted(entries, key=lambda e: (-e.confidence, -len(e.evidence), str(e.id)))
+    for seed in ranked:
+        if seed.id in used:
+            continue
+        group = [seed]
+        for other in ranked:
+            if other.id in used or other.id == seed.id:
+                continue
+            if all(other.id in near.get(m.id, set()) and m.id in near.get(other.id, set()) for m in group):
+                group.append(other)
+        if len(group) >= CLUSTER_MIN:
+            found.append(group)
+            used.update(e.id for e in group)
+    return found
+
+
+def decay_plan(entry: GardenEntry, now: datetime) -> tuple[float, datetime] | None:
+    """(new confidence, day decayed through) for an entry stale at `now`, or None."""
+    stale_from = entry.nurtured_at + timedelta(days=STALE_DAYS)
+    done = [
+        datetime.fromisoformat(t[len(DECAYED) :]).replace(tzinfo=now.tzinfo)
+        for t in entry.tags
+        if t.startswith(DECAYED)
+    ]
+    start = max([stale_from, *done])
+    days = (now - start).days
+    if days < 1:
+        return None
+    return round(max(0.0, entry.confidence - DECAY_PER_DAY * days), 6), start + timedelta(days=days)
+
+
+def shifts_for(learned: Sequence[GardenEntry], current: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """Axis → shift toward the confidence-weighted affinity of what was learned, bounded by NUDGE_BOUND."""
+    weights: dict[str, tuple[float, float]] = {}
+    for e in learned:
+        for axis, lean in e.eigenvector_affinities.items():
+            total, weight = weights.get(axis, (0.0, 0.0))
+            weights[axis] = (total + lean * e.confidence, weight + e.confidence)
+    shifts: dict[str, float] = {}
+    for axis, (total, weight) in weights.items():
+        if axis not in current or weight <= 0:
+            continue
+        delta = max(-NUDGE_BOUND, min(NUDGE_BOUND, total / weight - current[axis][0]))
+        if abs(delta) >= 1e-6:
+            shifts[axis] = round(delta, 6)
+    return shifts
+
+
+class HypnagogicCycle:
+    def __init__(self, memory: MemoryAPI, *, threshold: float = CLUSTER_THRESHOLD) -> None:
+        self.memory = memory
+        self.threshold = threshold
+
+    async def _neighbours(self, live: Sequence[GardenEntry]) -> dict[uuid.UUID, set[uuid.UUID]]:
+        near: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for e in live:
+            hits = await self.memory.recall(e.content, limit=NEIGHBOURS)
+            near[e.id] = {
+                h.entry.id
+                for h in hits
+                if h.entry.id != e.id and h.score >= self.threshold and polarity_of(h.entry) == polarity_of(e)
+            }
+        return near
+
+    async def dream(self, *, now: datetime | None = None, dry_run: bool = False) -> DreamResult:
+        now = now or utcnow()
+        m = self.memory
+        live = await m.list(limit=SCAN_LIMIT)
+        learned = [e for e in live if DREAMT_TAG not in e.tags]
+        gone = await m.list(EntryFilter(lifecycles=(Lifecycle.COMPOST,)), limit=SCAN_LIMIT)
+        superseded = [e for e in gone if DREAMT_TAG not in e.tags and any(t.startswith(SUPERSEDED_BY) for t in e.tags)]
+        groups = clusters(live, await self._neighbours(live))
+        soul = await m.soul()
+        shifts = shifts_for(learned, soul.eigenvectors)
+        in_groups = {e.id for g in groups for e in g}
+        decays = {e.id: p for e in live if e.id not in in_groups and (p := decay_plan(e, now)) is not None}
+        composted = [str(o.id) for g in groups for o in g[1:]]
+        composted += [str(i) for i, (c, _) in decays.items() if c < COMPOST_FLOOR]
+        result = DreamResult(
+            learned=len(learned),
+            nurtured=sum(len(g) - 1 for g in groups),
+            promoted=tuple(str(g[0].id) for g in groups),
+            superseded=len(superseded),
+            composted=tuple(composted),
+            shifts=shifts,
+            decayed=len(decays),
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        for group in groups:
+            await self._promote(group)
+        by_id = {e.id: e for e in live}
+        for entry_id, (level, through) in decays.items():
+            await self._decay(by_id[entry_id], level, through)
+        if shifts:
+            await m.nudge(shifts)
+        consumed = {e.id for e in learned} - {i for i, (c, _) in decays.items() if c < COMPOST_FLOOR}
+        for entry_id in [*consumed, *(e.id for e in superseded)]:
+            current = await m.get(entry_id)
+            if DREAMT_TAG not in current.tags:
+                await m.update(entry_id, tags=[*current.tags, DREAMT_TAG])
+        return result
+
+    async def _promote(self, group: list[GardenEntry]) -> None:
+        winner, others = group[0], group[1:]
+        level = aggregate([e.confidence for e in group])
+        for other in others:
+            for line in other.evidence or (other.content,):
+                await self.memory.nurture(winner.id, evidence=line, delta=0.0)
+        await self.memory.nurture(winner.id, confidence=level, evidence=f"consolidated {len(group)} similar entries")
+        for other in others:
+            await self.memory.compost(other.id, successor=winner.id, evidence="merged while dreaming")
+
+    async def _decay(self, entry: GardenEntry, level: float, through: datetime) -> None:
+        if level < COMPOST_FLOOR:
+            await self.memory.compost(
+                entry.id, evidence=f"decayed to {level:.2f}: not nurtured since {entry.nurtured_at:%Y-%m-%d}"
+            )
+            return
+        tags = [t for t in entry.tags if not t.startswith(DECAYED)] + [f"{DECAYED}{through:%Y-%m-%dT%H:%M:%S}"]
+        await self.memory.update(entry.id, tags=tags)
+        await self.memory.reassess(entry.id, confidence=level, evidence=f"decayed to {level:.2f}")

@@ -1,0 +1,106 @@
+"""The K-gent session: open a soul, observe each user message (learn from it or answer it), close (soul saved,
+interaction counted, a dream). Written against `MemoryAPI` only, so it runs in-process or through a server."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from kgents.clock import utcnow
+from kgents.garden.model import GardenEntry
+from kgents.kgent.answer import acknowledge, compose, small_talk
+from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
+from kgents.kgent.learn import Learned, learn
+from kgents.memory.api import MemoryAPI, SoulView
+from kgents.soul.model import DialogueMode, parse_mode
+
+if TYPE_CHECKING:
+    from kgents.hypnagogia.cycle import DreamResult
+    from kgents.kgent.llm import LLM
+
+RECALL_LIMIT = 5
+_ABOUT_ME = re.compile(r"\b(about me|my style|my preferences|know about my|what do i|what have i|who am i)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    cited: tuple[GardenEntry, ...] = ()
+    learned: Learned | None = None
+    latency_ms: float = 0.0
+
+
+@dataclass
+class KGent:
+    """One K-gent session over a memory: `await kg.open()`, `await kg.observe(text)`, `await kg.close()`."""
+
+    memory: MemoryAPI
+    llm: LLM | None = None
+    soul: SoulView | None = None
+    last: Reply | None = None
+    messages: int = 0
+    learned: list[Learned] = field(default_factory=list)
+
+    async def open(self) -> SoulView:
+        self.soul = await self.memory.soul()
+        return self.soul
+
+    @property
+    def mode(self) -> DialogueMode:
+        return parse_mode(self.soul.mode if self.soul else DialogueMode.REFLECT)
+
+    async def set_mode(self, mode: str) -> SoulView:
+        self.soul = await self.memory.set_mode(parse_mode(mode).value)
+        return self.soul
+
+    async def observe(self, text: str) -> Reply:
+        """Learn from a statement, answer a question, or chat back."""
+        began = time.perf_counter()
+        self.messages += 1
+        if self.soul is None:
+            await self.open()
+        if is_question(text):
+            reply = await self.answer(text)
+        else:
+            statement = extract(text)
+            if statement is None and self.llm is not None and not is_small_talk(text):
+                statement = await self.llm.propose(text)
+            reply = await self._learn(statement) if statement else Reply(small_talk(self.mode))
+        reply = Reply(reply.text, reply.cited, reply.learned, (time.perf_counter() - began) * 1000.0)
+        self.last = reply
+        return reply
+
+    async def _learn(self, statement: Statement) -> Reply:
+        done = await learn(self.memory, statement)
+        self.learned.append(done)
+        return Reply(acknowledge(self.mode, done), (done.entry,), done)
+
+    async def answer(self, question: str) -> Reply:
+        """Recall over the garden, shaped by the mode, citing the entries used."""
+        hits = await self.memory.recall(question, limit=RECALL_LIMIT)
+        entries = [h.entry for h in hits if h.score > 0]
+        if _ABOUT_ME.search(question):
+            for e in await self.memory.list(order_by="confidence", limit=RECALL_LIMIT):
+                if all(e.id != k.id for k in entries):
+                    entries.append(e)
+        text = compose(self.mode, entries)
+        if self.llm is not None and entries:
+            text = await self.llm.phrase(self.mode, question, entries, text) or text
+        return Reply(text, tuple(entries))
+
+    def why(self) -> list[GardenEntry]:
+        """The entries behind the last reply."""
+        return [] if self.last is None else list(self.last.cited)
+
+    async def close(self, *, dream: bool = True, now: datetime | None = None) -> DreamResult | None:
+        """Count the session as an interaction (the soul is saved), then dream over what was learned."""
+        from kgents.hypnagogia.cycle import HypnagogicCycle
+
+        self.soul = await self.memory.record_interaction(tokens=self.messages)
+        result = await HypnagogicCycle(self.memory).dream(now=now or utcnow()) if dream else None
+        if self.llm is not None:
+            await self.llm.close()
+        return result

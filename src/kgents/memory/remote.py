@@ -1,0 +1,193 @@
+"""`RemoteMemory`: `MemoryAPI` over HTTP, through a running `kgents serve` (KGENTS_SERVER_URL, or the server of
+this KGENTS_HOME found through its server file).
+
+One keep-alive connection pool per memory; the bearer token comes from KGENTS_SERVER_TOKEN or the home's token
+file. Errors come back as the same `kgents.errors` classes the in-process memory raises (`kgents.memory.wire`),
+and an unreachable server is a `BackendUnavailableError` naming KGENTS_SERVER_URL.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from kgents.config import Settings, check_persona, redact_url
+from kgents.errors import BackendUnavailableError, ConfigError
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import EntryType, GardenEntry
+from kgents.garden.records import AuditRecord
+from kgents.memory import wire
+from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
+from kgents.server.discovery import ServerInfo, find_server
+
+DEFAULT_TIMEOUT_S = 120.0
+"""A request's deadline: long enough for a large batch to be planted and indexed."""
+
+
+class RemoteMemory:
+    """One persona's memory behind a server: `async with RemoteMemory(server, "kent") as m: ...`."""
+
+    def __init__(self, server: ServerInfo, persona: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.server = server
+        self._persona = check_persona(persona)
+        self._base = f"/v1/personas/{quote(self._persona, safe='')}"
+        self._client = httpx.AsyncClient(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=timeout_s,
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60.0),
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Settings, persona: str | None = None) -> RemoteMemory:
+        """Through KGENTS_SERVER_URL or this home's live server; ConfigError when there is none."""
+        server = find_server(settings)
+        if server is None:
+            raise ConfigError(f"no kgents server is running for KGENTS_HOME {settings.home}; start `kgents serve`")
+        return cls(server, persona or settings.persona)
+
+    @property
+    def persona(self) -> str:
+        return self._persona
+
+    async def __aenter__(self) -> RemoteMemory:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # -- the wire ------------------------------------------------------------------------------------------------
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One request under this persona; the parsed JSON answer (None for 204), or the error it stands for."""
+        url = self._base + path
+        try:
+            response = await self._client.request(method, url, json=body)
+        except httpx.TimeoutException:
+            raise BackendUnavailableError(
+                f"the kgents server at {redact_url(self.server.url)} did not answer in time (KGENTS_SERVER_URL)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(
+                f"the kgents server at {redact_url(self.server.url)} is unreachable (KGENTS_SERVER_URL): {exc}"
+            ) from None
+        if response.status_code == 204:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            raise wire.error_from_body(response.status_code, data)
+        return data
+
+    def _ref(self, entry: EntryRef) -> str:
+        return f"/memories/{quote(str(entry), safe='')}"
+
+    # -- MemoryAPI ---------------------------------------------------------------------------------------------
+    async def remember(
+        self,
+        content: str,
+        *,
+        type: EntryType | str = DEFAULT_TYPE,
+        tags: Sequence[str] = (),
+        confidence: float = 0.5,
+        observed_at: datetime | None = None,
+        evidence: Sequence[str] = (),
+        affinities: Mapping[str, float] | None = None,
+        entry_id: uuid.UUID | None = None,
+    ) -> GardenEntry:
+        item = MemoryItem(content, type, tags, confidence, observed_at, evidence, affinities, entry_id)
+        return GardenEntry.from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
+
+    async def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
+        data = await self.call("POST", "/memories/batch", {"items": [wire.item_to_dict(i) for i in items]})
+        return [GardenEntry.from_dict(e) for e in data["entries"]]
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: EntryFilter | None = None,
+        min_score: float | None = None,
+        explain: bool = False,
+    ) -> builtins.list[RecallHit]:
+        body = {"query": query, "limit": limit, "filters": wire.filter_to_dict(filters), "min_score": min_score}
+        if explain:
+            body["explain"] = True
+        data = await self.call("POST", "/recall", body)
+        return [wire.hit_from_dict(h) for h in data["hits"]]
+
+    async def get(self, entry: EntryRef) -> GardenEntry:
+        return GardenEntry.from_dict(await self.call("GET", self._ref(entry)))
+
+    async def list(
+        self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
+    ) -> builtins.list[GardenEntry]:
+        body = {"filters": wire.filter_to_dict(filters), "order_by": order_by, "limit": limit, "offset": offset}
+        return [GardenEntry.from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
+
+    async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
+        body = {k: wire.jsonable(v) for k, v in fields.items()}
+        return GardenEntry.from_dict(await self.call("PATCH", self._ref(entry), body))
+
+    async def nurture(
+        self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
+    ) -> GardenEntry:
+        body = {"evidence": evidence, "delta": delta, "confidence": confidence}
+        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/nurture", body))
+
+    async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
+        body = {"confidence": confidence, "evidence": evidence}
+        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/reassess", body))
+
+    async def compost(
+        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
+    ) -> GardenEntry:
+        body = {"successor": None if successor is None else str(successor), "evidence": evidence}
+        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/compost", body))
+
+    async def forget(self, entry: EntryRef) -> None:
+        await self.call("DELETE", self._ref(entry))
+
+    async def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
+        data = await self.call("GET", self._ref(entry) + "/history")
+        return [wire.audit_from_dict(r) for r in data["records"]]
+
+    async def soul(self) -> SoulView:
+        return wire.soul_from_dict(await self.call("GET", "/soul"))
+
+    async def set_mode(self, mode: str) -> SoulView:
+        return wire.soul_from_dict(await self.call("PUT", "/soul/mode", {"mode": mode}))
+
+    async def nudge(self, shifts: Mapping[str, float]) -> SoulView:
+        return wire.soul_from_dict(await self.call("POST", "/soul/nudge", {"shifts": dict(shifts)}))
+
+    async def record_interaction(self, tokens: int = 0) -> SoulView:
+        return wire.soul_from_dict(await self.call("POST", "/soul/interactions", {"tokens": tokens}))
+
+    async def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self.call("GET", "/status")
+        return data
+
+    # -- operator-wide (the index's owner answers) ---------------------------------------------------------------
+    async def synapse_coherency(self) -> dict[str, Any]:
+        """Coherency measured now by the index's owner (every persona's counts; sample ids only of ours)."""
+        data: dict[str, Any] = await self.call("GET", "/synapse/coherency")
+        return data
+
+    async def synapse_reconcile(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self.call("POST", "/synapse/reconcile")
+        return data

@@ -1,0 +1,244 @@
+"""The JSON shapes of the HTTP API, shared by the server (`kgents.server.app`) and its client (`RemoteMemory`):
+filters, items, hits, audit records, the soul, and errors as a stable code that names the `kgents.errors` class.
+
+Everything read from the wire is checked here before it reaches the memory: an unknown field, a wrong type or a
+malformed time is a `ValidationError` naming the field, so a request either is what the API says or fails whole.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from kgents.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    IndexLockedError,
+    IndexMismatchError,
+    KgentsError,
+    LifecycleError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+from kgents.garden.filters import EntryFilter
+from kgents.garden.model import GardenEntry
+from kgents.garden.records import AuditRecord, Operation
+from kgents.memory.api import DEFAULT_TYPE, MemoryItem, RecallHit, SoulView
+
+ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
+    # most specific first: the first class an error is an instance of names its code
+    ("lifecycle", LifecycleError, 409),
+    ("invalid", ValidationError, 400),
+    ("not_found", NotFoundError, 404),
+    ("conflict", ConflictError, 409),
+    ("index_locked", IndexLockedError, 503),
+    ("unavailable", BackendUnavailableError, 503),
+    ("index_mismatch", IndexMismatchError, 500),
+    ("schema", SchemaError, 500),
+    ("config", ConfigError, 500),
+)
+"""code, error class, HTTP status. Any other failure is `internal` (500); a missing or wrong token `unauthorized`."""
+
+INTERNAL = ("internal", 500)
+UNAUTHORIZED = ("unauthorized", 401)
+
+_BY_CODE: dict[str, type[KgentsError]] = {code: kind for code, kind, _ in ERRORS}
+
+
+def error_code(error: BaseException) -> tuple[str, int]:
+    """The stable code and HTTP status of an error raised by the memory."""
+    for code, kind, status in ERRORS:
+        if isinstance(error, kind):
+            return code, status
+    return INTERNAL
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_from_body(status: int, body: object) -> KgentsError:
+    """The `kgents.errors` instance a response stands for, so a caller cannot tell a remote memory from a local
+    one; an unknown code is a plain KgentsError (an internal error, exit 70 on the CLI)."""
+    detail = body.get("error") if isinstance(body, dict) else None
+    code = str(detail.get("code", "")) if isinstance(detail, dict) else ""
+    message = str(detail.get("message", "")) if isinstance(detail, dict) else ""
+    if code == UNAUTHORIZED[0]:
+        return BackendUnavailableError(
+            "the kgents server refused our token (KGENTS_SERVER_TOKEN, or the token file under KGENTS_HOME)"
+        )
+    kind = _BY_CODE.get(code)
+    if kind is None:
+        return KgentsError(message or f"the kgents server answered HTTP {status}")
+    return kind(message)
+
+
+# -- reading requests --------------------------------------------------------------------------------------------
+def fields_of(body: object, allowed: frozenset[str], what: str) -> dict[str, Any]:
+    """A JSON object with only `allowed` keys (a typo is an error, never silently ignored)."""
+    if not isinstance(body, dict):
+        raise ValidationError(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError(f"{what} has unknown field(s): {', '.join(unknown)}")
+    return body
+
+
+def as_int(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{what} must be a whole number in [{low}, {high}] (got {value!r:.40})")
+    return value
+
+
+def as_number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} must be a number (got {value!r:.40})")
+    return float(value)
+
+
+def as_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string (got {type(value).__name__})")
+    return value
+
+
+def as_time(value: object, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(as_str(value, what))
+    except ValueError:
+        raise ValidationError(f"{what} must be an ISO 8601 time (got {value!r:.40})") from None
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{what} must carry a timezone (got {value!r:.40})")
+    return parsed
+
+
+def as_list(value: object, what: str) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValidationError(f"{what} must be a list (got {type(value).__name__})")
+    return tuple(value)
+
+
+FILTER_FIELDS = frozenset(
+    {"lifecycles", "entry_types", "tags", "min_confidence", "text", "observed_after", "observed_before",
+     "include_compost"}
+)
+
+
+def filter_from_dict(data: object) -> EntryFilter | None:
+    if data is None:
+        return None
+    body = fields_of(data, FILTER_FIELDS, "filters")
+    minimum = body.get("min_confidence")
+    return EntryFilter(
+        lifecycles=as_list(body.get("lifecycles"), "filters.lifecycles"),
+        entry_types=as_list(body.get("entry_types"), "filters.entry_types"),
+        tags=as_list(body.get("tags"), "filters.tags"),
+        min_confidence=None if minimum is None else as_number(minimum, "filters.min_confidence"),
+        text=body.get("text"),
+        observed_after=as_time(body.get("observed_after"), "filters.observed_after"),
+        observed_before=as_time(body.get("observed_before"), "filters.observed_before"),
+        include_compost=body.get("include_compost", False),
+    )
+
+
+def filter_to_dict(filters: EntryFilter | None) -> dict[str, Any] | None:
+    if filters is None:
+        return None
+    return {k: v for k, v in filters.to_dict().items() if v not in (None, [], False)}
+
+
+ITEM_FIELDS = frozenset({"content", "type", "tags", "confidence", "observed_at", "evidence", "affinities", "entry_id"})
+
+
+def item_from_dict(data: object, what: str = "the memory") -> MemoryItem:
+    body = fields_of(data, ITEM_FIELDS, what)
+    if "content" not in body:
+        raise ValidationError(f"{what} has no content")
+    affinities = body.get("affinities")
+    if affinities is not None and not isinstance(affinities, dict):
+        raise ValidationError(f"{what}: affinities must be a JSON object of axis → number")
+    entry_id = body.get("entry_id")
+    return MemoryItem(
+        content=as_str(body["content"], "content"),
+        type=as_str(body.get("type", str(DEFAULT_TYPE)), "type"),
+        tags=as_list(body.get("tags"), "tags"),
+        confidence=as_number(body.get("confidence", 0.5), "confidence"),
+        observed_at=as_time(body.get("observed_at"), "observed_at"),
+        evidence=as_list(body.get("evidence"), "evidence"),
+        affinities=affinities,
+        entry_id=None if entry_id is None else parse_uuid(entry_id, "entry_id"),
+    )
+
+
+def item_to_dict(item: MemoryItem) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "content": item.content,
+        "type": str(item.type),
+        "tags": jsonable(item.tags),
+        "confidence": item.confidence,
+        "evidence": jsonable(item.evidence),
+    }
+    if item.observed_at is not None:
+        data["observed_at"] = item.observed_at.isoformat()
+    if item.affinities is not None:
+        data["affinities"] = jsonable(item.affinities)
+    if item.entry_id is not None:
+        data["entry_id"] = str(item.entry_id)
+    return data
+
+
+def jsonable(value: object) -> object:
+    """A field value as JSON can carry it: tuples and other sequences as lists, mappings as objects (a string
+    stays a string, so the memory can refuse a bare string where a list belongs)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def parse_uuid(value: object, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(as_str(value, what))
+    except ValueError:
+        raise ValidationError(f"{what} must be a UUID (got {value!r:.40})") from None
+
+
+# -- reading responses --------------------------------------------------------------------------------------------
+def hit_from_dict(data: Mapping[str, Any]) -> RecallHit:
+    fields = dict(data)
+    score = float(fields.pop("score"))
+    explain = fields.pop("explain", None) or {}
+    return RecallHit(GardenEntry.from_dict(fields), score, explain)
+
+
+def audit_from_dict(data: Mapping[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        seq=int(data["seq"]),
+        entry_id=uuid.UUID(str(data["entry_id"])),
+        operation=Operation(data["operation"]),
+        version=int(data["version"]),
+        changed_at=datetime.fromisoformat(str(data["changed_at"])),
+        old=data.get("old"),
+        new=data.get("new"),
+    )
+
+
+def soul_from_dict(data: Mapping[str, Any]) -> SoulView:
+    eigen = data.get("eigenvectors") or {}
+    return SoulView(
+        soul_id=str(data["soul_id"]),
+        mode=str(data["mode"]),
+        eigenvectors={k: (float(v["value"]), float(v["confidence"])) for k, v in eigen.items()},
+        revision=int(data["revision"]),
+        interactions=int(data["interactions"]),
+        source=str(data["source"]),
+    )

@@ -1,0 +1,156 @@
+"""How kgents processes find the server of their home: the token file and the server file under KGENTS_HOME.
+
+`kgents serve` writes `server.json` (URL, pid, start time; 0600) once it listens, and removes it when it stops. A
+file whose pid is gone, or whose URL does not answer `/livez`, is stale: it is ignored, and the next server
+replaces it. The bearer token lives in `server.token` (0600, generated on first use) unless KGENTS_SERVER_TOKEN
+gives it. Nothing here imports the server itself, so clients stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kgents.config import Settings, check_server_token
+from kgents.errors import ConfigError
+
+SERVER_FILE = "server.json"
+TOKEN_FILE = "server.token"
+LIVEZ_TIMEOUT_S = 1.0
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """A server to talk to: its base URL, its token (never printed), and the pid when it is this home's own."""
+
+    url: str
+    token: str
+    pid: int | None = None
+    started_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerInfo(url={self.url!r}, pid={self.pid})"
+
+
+def server_file(settings: Settings) -> Path:
+    return settings.home / SERVER_FILE
+
+
+def token_file(settings: Settings) -> Path:
+    return settings.home / TOKEN_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by this user only (0600 from the first byte)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def read_token(settings: Settings) -> str | None:
+    """KGENTS_SERVER_TOKEN, else the home's token file, else None."""
+    if settings.server_token:
+        return settings.server_token
+    try:
+        text = token_file(settings).read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def ensure_token(settings: Settings) -> str:
+    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use)."""
+    found = read_token(settings)
+    if found is not None:
+        return check_server_token(found)
+    token = secrets.token_urlsafe(32)
+    try:
+        _write_private(token_file(settings), token + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"KGENTS_HOME: cannot write the server token file {token_file(settings)} ({exc.strerror});"
+            " set KGENTS_SERVER_TOKEN instead"
+        ) from None
+    return token
+
+
+def read_server_file(settings: Settings) -> dict[str, Any] | None:
+    try:
+        data = json.loads(server_file(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not isinstance(data.get("pid"), int):
+        return None
+    return data
+
+
+def write_server_file(settings: Settings, url: str) -> None:
+    record = {"url": url, "pid": os.getpid(), "started_at": time.time()}
+    _write_private(server_file(settings), json.dumps(record) + "\n")
+
+
+def remove_server_file(settings: Settings) -> None:
+    """Remove the server file if it is this process's own (a newer server's stays)."""
+    data = read_server_file(settings)
+    if data is not None and data.get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            server_file(settings).unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def answers_livez(url: str, timeout_s: float = LIVEZ_TIMEOUT_S) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/livez", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def home_server(settings: Settings) -> ServerInfo | None:
+    """This home's own live server (from its server file), or None when there is none or the file is stale."""
+    data = read_server_file(settings)
+    if data is None or data["pid"] == os.getpid() or not pid_alive(data["pid"]):
+        return None
+    if not answers_livez(data["url"]):
+        return None
+    token = read_token(settings)
+    if token is None:
+        return None
+    return ServerInfo(data["url"], token, data["pid"], data.get("started_at"))
+
+
+def find_server(settings: Settings) -> ServerInfo | None:
+    """The server this process should go through: KGENTS_SERVER_URL when set, else the home's live server."""
+    if settings.server_url:
+        token = read_token(settings)
+        if token is None:
+            raise ConfigError("KGENTS_SERVER_URL is set but no token is: set KGENTS_SERVER_TOKEN")
+        return ServerInfo(settings.server_url, token)
+    return home_server(settings)

@@ -1,0 +1,122 @@
+"""What `kgents serve` serves: one opened stack (store, relay side, index, Spark) shared by every persona's memory.
+
+On the embedded default the server owns the index, so it also runs the relay in-process (a background task that
+drains what other processes wrote, e.g. `kgents garden plant`); with the real triad it keeps no state of its own
+beyond connection pools, and any number of servers and `kgents synapse run` relays may run beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from kgents.config import Settings, check_persona
+from kgents.errors import ValidationError
+from kgents.memory.api import MemoryAPI
+from kgents.memory.local import AsyncMemory
+from kgents.soul import open_spark
+from kgents.soul.spark import SparkStore
+from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.runtime import Synapse, open_synapse
+
+log = logging.getLogger("kgents.server")
+
+RELAY_CONFIG = RelayConfig(lease_s=30.0, poll_interval_s=0.25, idle_poll_s=0.25)
+"""The in-process relay of an embedded server: it polls the SQLite outbox (no NOTIFY there) for what other
+processes wrote; the memories it serves index their own writes inline, so it need not poll fast."""
+
+
+class MemoryHub:
+    """One stack, many personas: `memory(persona)` is that persona's `AsyncMemory` over the shared stack."""
+
+    def __init__(self, settings: Settings, synapse: Synapse, spark: SparkStore) -> None:
+        self.settings = settings
+        self.synapse = synapse
+        self.spark = spark
+        self._memories: dict[str, AsyncMemory] = {}
+        self._relay: Relay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> MemoryHub:
+        synapse = await open_synapse(settings)
+        try:
+            spark = await open_spark(settings)
+        except BaseException:
+            await synapse.close()
+            raise
+        return cls(settings, synapse, spark)
+
+    @property
+    def relaying(self) -> bool:
+        """True on the embedded index: this server is its one owner, so it relays too."""
+        return self.synapse.in_process
+
+    async def memory(self, persona: str) -> MemoryAPI:
+        found = self._memories.get(persona)
+        if found is None:  # no await between the look-up and the insert: one memory per persona
+            found = AsyncMemory.shared(self.synapse, self.spark, check_persona(persona))
+            self._memories[persona] = found
+        return found
+
+    async def ready(self) -> dict[str, Any]:
+        """Raises unless the anchor and the index both answer."""
+        pending = await self.synapse.queue.queue_depth(1)
+        await self.synapse.index.collections()
+        return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
+
+    async def operator(self, action: str, persona: str) -> dict[str, Any]:
+        if action == "coherency":
+            report = await self.synapse.coherency(persona)
+            return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
+        if action == "reconcile":
+            return (await self.synapse.reconcile()).to_dict()
+        raise ValidationError(f"unknown operator action {action!r}")
+
+    def mounts(self) -> dict[str, ASGIApp]:
+        """The MCP app at /mcp: the memory of the server's own persona (`--persona` / KGENTS_PERSONA); no tool
+        can name another."""
+        from kgents.server.mcp import build_mcp_app
+
+        persona = self.settings.persona
+        app: ASGIApp = build_mcp_app(lambda: self.memory(persona))
+        return {"/mcp": app}
+
+    # -- the in-process relay (embedded default) ---------------------------------------------------------------
+    def start_relay(self) -> None:
+        if not self.relaying or self._relay_task is not None:
+            return
+        self._relay = self.synapse.relay(RELAY_CONFIG)
+        self._relay.stats.mode = "server"
+        self._relay_task = asyncio.create_task(self._relay.run(), name="kgents-relay")
+
+    @property
+    def relayed(self) -> int:
+        """Outbox events the in-process relay completed."""
+        return 0 if self._relay is None else self._relay.stats.processed
+
+    def stop_relay(self) -> None:
+        """Ask the relay to stop after the batch in flight (safe from a signal handler)."""
+        if self._relay is not None:
+            self._relay.stop()
+
+    async def close(self) -> None:
+        self.stop_relay()
+        try:
+            if self._relay_task is not None:
+                try:
+                    await self._relay_task
+                except Exception:
+                    log.exception("the in-process relay failed")
+            for memory in self._memories.values():
+                await memory.close()
+        finally:
+            try:
+                with contextlib.suppress(Exception):
+                    await self.spark.close()
+            finally:
+                await self.synapse.close()

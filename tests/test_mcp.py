@@ -1,0 +1,226 @@
+"""kgents over MCP, tested with the SDK's own client: in memory, over stdio (`kgents mcp`) and over streamable
+HTTP (the ASGI app of `build_mcp_app` under uvicorn on a free loopback port), on both anchors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from kgents import AsyncMemory
+from kgents.config import Settings
+from kgents.garden import PersonaGarden
+from kgents.memory.api import MemoryAPI
+from kgents.resonance.server import QdrantServerIndex
+from kgents.server.mcp import build_mcp_app, build_mcp_server
+from tests.helpers import kgents_env, wait_until
+from tests.server_support import running_server
+
+TOOLS = {"remember", "recall", "get", "list", "nurture", "forget", "history", "soul_mode", "status"}
+READ_ONLY = {"recall", "get", "list", "history", "status"}
+
+
+@pytest.fixture
+async def memory(anchor_settings: Settings) -> AsyncIterator[AsyncMemory]:
+    index = QdrantServerIndex.in_memory() if anchor_settings.postgres_url else None
+    opened = await AsyncMemory.open(anchor_settings.with_persona("kent"), index=index)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def data(result: CallToolResult) -> Any:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, Any]:
+    """The conversation every transport must carry: tool list, remember, recall, and the rest of the tools."""
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for name, tool in tools.items():
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is (name in READ_ONLY), name
+        assert "persona" not in json.dumps(tool.input_schema), f"{name} must not take a persona"
+    assert tools["forget"].annotations is not None and tools["forget"].annotations.destructive_hint is True
+
+    planted = data(await client.call_tool("remember", {"content": "I prefer minimal code", "tags": ["style"]}))
+    assert planted["persona"] == "kent" and planted["entry_type"] == "INSIGHT"
+    found = data(await client.call_tool("recall", {"query": "simplicity in code", "limit": 3}))
+    assert found["hits"][0]["id"] == planted["id"]
+    short = planted["id"][:8]
+    assert data(await client.call_tool("get", {"entry_id": short}))["content"] == "I prefer minimal code"
+    assert [e["id"] for e in data(await client.call_tool("list", {"tags": ["style"]}))["entries"]] == [planted["id"]]
+    nurtured = data(await client.call_tool("nurture", {"entry_id": short, "evidence": "deleted a wrapper"}))
+    assert nurtured["version"] == 2 and nurtured["evidence"] == ["deleted a wrapper"]
+    changes = data(await client.call_tool("history", {"entry_id": short}))["changes"]
+    assert [c["operation"] for c in changes] == ["INSERT", "UPDATE"]
+    assert data(await client.call_tool("soul_mode", {"mode": "challenge"}))["mode"] == "CHALLENGE"
+    assert data(await client.call_tool("soul_mode", {}))["mode"] == "CHALLENGE"
+    assert data(await client.call_tool("status", {}))["entries"] == 1
+    bad = await client.call_tool("remember", {"content": "x", "type": "OPINION"})
+    assert "type must be one of" in error_text(bad) or "entry_type must be one of" in error_text(bad)
+    bad_filter = await client.call_tool("recall", {"query": "code", "types": ["OPINION"]})
+    assert "entry_types must be one of" in error_text(bad_filter)
+    bad_time = await client.call_tool("remember", {"content": "x", "observed_at": "yesterday"})
+    assert "observed_at must be an ISO-8601 timestamp" in error_text(bad_time)
+    assert data(await client.call_tool("forget", {"entry_id": planted["id"]}))["forgotten"] == planted["id"]
+    assert data(await client.call_tool("recall", {"query": "simplicity in code"}))["hits"] == []
+    assert "no garden entry" in error_text(await client.call_tool("get", {"entry_id": planted["id"]})).lower()
+    return {"tools": sorted(tools), "remember": planted, "recall": found}
+
+
+async def test_in_memory(memory: AsyncMemory) -> None:
+    async with Client(build_mcp_server(lambda: memory)) as client:
+        await session(client, memory)
+
+
+async def test_another_persona_is_unreachable(memory: AsyncMemory) -> None:
+    theirs = await PersonaGarden(memory.garden.store, "ana").plant("Ana's secret: minimal code", "PREFERENCE")
+    await memory.synapse.catch_up(30)
+
+    async def opened() -> MemoryAPI:  # the source may be async
+        return memory
+
+    async with Client(build_mcp_server(opened)) as client:
+        hits = data(await client.call_tool("recall", {"query": "minimal code"}))["hits"]
+        assert all(hit["persona"] == "kent" for hit in hits) and not hits
+        for tool in ("get", "nurture", "history", "forget"):
+            result = await client.call_tool(tool, {"entry_id": str(theirs.id)})
+            assert result.is_error or (tool == "history" and data(result)["changes"] == []), tool
+        extra = await client.call_tool("recall", {"query": "minimal code", "persona": "ana"})
+        assert extra.is_error or data(extra)["hits"] == [], "a persona argument reaches nothing"
+    assert await PersonaGarden(memory.garden.store, "ana").get(theirs.id) == theirs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """`app` under uvicorn on a free loopback port, in this event loop; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started or task.done()
+
+    await wait_until(started, timeout=20, what="uvicorn started")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+def host_app(app: Any, how: str) -> Any:
+    """The MCP app alone, as a route of a Starlette app (whose lifespan never reaches it: the first request
+    starts it), or mounted at /mcp with the host's lifespan running the mount's (as `kgents serve` does)."""
+    if how == "top-app":
+        return app
+    if how == "route":
+        return Starlette(routes=[Route("/mcp", app)])
+
+    @asynccontextmanager
+    async def lifespan(host: Starlette) -> AsyncIterator[None]:
+        async with app.router.lifespan_context(app):
+            yield
+
+    return Starlette(routes=[Mount("/mcp", app=app)], lifespan=lifespan)
+
+
+@pytest.mark.parametrize("how", ["top-app", "route", "mount"])
+async def test_over_streamable_http(memory: AsyncMemory, how: str) -> None:
+    app = build_mcp_app(lambda: memory)
+    async with served(host_app(app, how)) as base, Client(f"{base}/mcp") as client:
+        await session(client, memory)
+    await app.aclose()
+
+
+def kgents_command() -> str:
+    found = shutil.which("kgents", path=str(Path(sys.executable).parent))
+    assert found, "the kgents console script is installed beside this python"
+    return found
+
+
+@pytest.mark.slow
+async def test_over_stdio(anchor_settings: Settings) -> None:
+    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(anchor_settings, "kent"))
+    async with Client(params) as client:
+        await session(client)
+
+
+@pytest.mark.slow
+async def test_over_stdio_beside_a_running_server(tmp_path: Path) -> None:
+    """On the embedded default `kgents serve` owns the index: `kgents mcp` of the same home goes through it."""
+    settings = Settings(home=tmp_path / "home")
+    with running_server(settings):
+        params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(settings, "kent"))
+        async with Client(params) as client:
+            await session(client)
+
+
+async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:
+    env = kgents_env(Settings(home=tmp_path / "home"), persona="kent")
+    env["KGENTS_POSTGRES_URL"] = "mysql://nowhere"
+    process = await asyncio.create_subprocess_exec(
+        kgents_command(),
+        "mcp",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b""), 60)
+    assert process.returncode == 78 and out == b""
+    assert err.decode().strip().startswith("kgents: KGENTS_POSTGRES_URL must start with")
+
+
+@pytest.mark.slow
+async def test_through_kgents_serve(anchor_settings: Settings) -> None:
+    """`/mcp` on a real `kgents serve`: the bearer token is required (none or a wrong one: 401), and the tools reach
+    the server's own persona only."""
+    with running_server(anchor_settings) as server:
+        url = f"{server.url}/mcp"
+        probe = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        async with httpx.AsyncClient() as raw:
+            assert (await raw.post(url, json=probe)).status_code == 401
+            wrong = await raw.post(url, json=probe, headers={"Authorization": f"Bearer {server.token}x"})
+            assert wrong.status_code == 401
+        headers = {"Authorization": f"Bearer {server.token}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            await session(client)
+            assert data(await client.call_tool("remember", {"content": "kent's own"}))["persona"] == "kent"
+        async with httpx.AsyncClient(headers=headers, timeout=30) as raw:
+            theirs = await raw.post(f"{server.url}/v1/personas/ana/recall", json={"query": "kent's own"})
+            assert theirs.json()["hits"] == [], "what MCP remembered is kent's, not ana's"

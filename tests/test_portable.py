@@ -1,0 +1,231 @@
+"""Export, import and forget a persona, on both anchors, with a real index and a real Redis Spark."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kgents import AsyncMemory, EntryFilter, MemoryItem
+from kgents.config import Settings
+from kgents.errors import ValidationError
+from kgents.garden import PersonaGarden
+from kgents.memory.forget import forget_persona
+from kgents.memory.portable import bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
+from kgents.resonance.server import QdrantServerIndex
+from kgents.soul.snapshot import SnapshotStore
+from tests.helpers import REDIS_URL, unique_name
+from tests.soul.conftest import delete_prefix
+
+QUERIES = ("minimal code", "tea in the morning", "long walks")
+
+
+@pytest.fixture
+def spark_prefix() -> Iterator[str]:
+    prefix = unique_name("t")
+    yield prefix
+    delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.fixture
+async def memory(anchor_settings: Settings, spark_prefix: str) -> AsyncIterator[AsyncMemory]:
+    """Kent's memory over each anchor (SQLite + the embedded index, PostgreSQL + a Qdrant index), Redis Spark."""
+    settings = replace(anchor_settings, redis_url=REDIS_URL, spark_prefix=spark_prefix, persona="kent")
+    index = QdrantServerIndex.in_memory() if settings.postgres_url else None
+    opened = await AsyncMemory.open(settings, index=index)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def snapshots_of(memory: AsyncMemory) -> SnapshotStore:
+    return memory.souls.snapshots
+
+
+async def fill(memory: AsyncMemory) -> None:
+    """Entries of kent (nurtured, grown, composted, observed earlier) and of ana, and kent's soul in CHALLENGE."""
+    kent, ana = memory.garden, PersonaGarden(memory.garden.store, "ana")
+    code = await memory.remember("I prefer minimal code", type="PREFERENCE", tags=["style", "code"], confidence=0.6)
+    await memory.nurture(code.id, evidence="deleted a wrapper class")
+    tea = await memory.remember(
+        "Green tea in the morning, never coffee",
+        type="BEHAVIOR",
+        affinities={"joy": 0.7},
+        observed_at=datetime(2025, 3, 1, 8, 30, tzinfo=UTC),
+    )
+    await kent.grow(tea.id)
+    gone = await memory.remember("Long walks after lunch", type="PATTERN")
+    await kent.compost(gone.id)
+    await memory.remember("Unicode: café, 日本語, emoji 🌱\nsecond line", evidence=["said so"])
+    await ana.plant("Ana likes long walks", "PREFERENCE")
+    await memory.set_mode("challenge")
+    await drained(memory)
+
+
+async def drained(memory: AsyncMemory) -> None:
+    assert (await memory.synapse.catch_up(30)).caught_up
+    report = await memory.synapse.coherency()
+    assert report.coherent, report
+
+
+async def searches(memory: AsyncMemory, persona: str) -> list[list[tuple[str, float]]]:
+    search = memory.synapse.search()
+    found = []
+    for query in QUERIES:
+        hits = await search.find_by_semantic_similarity(
+            persona, query, limit=5, filters=EntryFilter(include_compost=True)
+        )
+        found.append([(str(h.entry.id), round(h.score, 5)) for h in hits])
+    return found
+
+
+async def forget(memory: AsyncMemory, persona: str, purge: bool = False) -> Any:
+    synapse = memory.synapse
+    collections = [t.collection for t in (await synapse.refresh_state()).targets()]
+    return await forget_persona(
+        synapse.store, synapse.index, collections, memory.souls.spark, persona, purge_history=purge
+    )
+
+
+async def test_export_forget_import_restores_entries_and_search(memory: AsyncMemory) -> None:
+    await fill(memory)
+    exported = bundle_lines(await read_bundle(memory.garden.store, snapshots_of(memory), "kent"))
+    before = await searches(memory, "kent")
+    ana_before = await searches(memory, "ana")
+    assert len(exported) == 1 + 4 + 1, "header, four entries (the COMPOST one too), one soul"
+
+    report = await forget(memory, "kent")
+    assert (report.entries, report.points) == (4, 4)
+    assert await searches(memory, "kent") == [[], [], []]
+    assert await memory.garden.count() == 0
+
+    imported = await write_bundle(memory.garden.store, snapshots_of(memory), parse_bundle(exported))
+    assert (imported.entries_added, imported.souls_added) == (4, 1)
+    await drained(memory)
+    assert await searches(memory, "kent") == before, "the same entries are found, with the same scores"
+    assert await searches(memory, "ana") == ana_before, "another persona never moved"
+    again = bundle_lines(await read_bundle(memory.garden.store, snapshots_of(memory), "kent"))
+    assert "\n".join(again).encode() == "\n".join(exported).encode(), "byte for byte"
+    recovered = await memory.souls.recover("kent")
+    assert recovered.state.mode.value == "CHALLENGE" and recovered.source.value == "snapshot"
+
+
+async def test_import_is_idempotent_by_id_and_keeps_dates(memory: AsyncMemory) -> None:
+    await fill(memory)
+    bundle = parse_bundle(bundle_lines(await read_bundle(memory.garden.store, snapshots_of(memory), "kent")))
+    again = await write_bundle(memory.garden.store, snapshots_of(memory), bundle)
+    assert (again.entries_added, again.entries_present, again.souls_added, again.souls_present) == (0, 4, 0, 1)
+
+    copy = retarget(bundle, "kent-copy")
+    with pytest.raises(Exception, match="already exists"):  # ids are global: another persona's ids conflict
+        await write_bundle(memory.garden.store, snapshots_of(memory), copy)
+    assert await PersonaGarden(memory.garden.store, "kent-copy").count() == 0, "nothing written"
+
+    fresh = replace(copy, entries=tuple(replace(e, id=uuid.uuid4()) for e in copy.entries))
+    report = await write_bundle(memory.garden.store, snapshots_of(memory), fresh)
+    assert report.entries_added == 4
+    stored = {e.content: e for e in await PersonaGarden(memory.garden.store, "kent-copy").query()}
+    for entry in fresh.entries:
+        kept = stored[entry.content]
+        assert (kept.planted_at, kept.last_nurtured, kept.version) == (
+            entry.planted_at,
+            entry.last_nurtured,
+            entry.version,
+        )
+
+
+async def sqlite_rows(memory: AsyncMemory, sql: str, params: Sequence[Any]) -> list[Any]:
+    db = memory.garden.store.db  # type: ignore[attr-defined]
+    return list(await db.run(lambda: db.conn.execute(sql, params).fetchall()))
+
+
+async def rows_of(memory: AsyncMemory, persona: str) -> dict[str, int]:
+    """How many rows of `persona` each anchor table holds."""
+    tables = ("persona_garden", "garden_outbox", "garden_audit", "synapse_dead_letter", "soul_snapshot")
+    counts: dict[str, int] = {}
+    for table in tables:
+        sql = f"SELECT count(*) FROM {table} WHERE persona = "  # noqa: S608
+        if memory.settings.postgres_url:
+            counts[table] = int(await memory.garden.store.pool.fetchval(sql + "$1", persona))  # type: ignore[attr-defined]
+        else:
+            counts[table] = int((await sqlite_rows(memory, sql + "?", (persona,)))[0][0])
+    return counts
+
+
+async def tombstones(memory: AsyncMemory, ids: list[str]) -> int:
+    if memory.settings.postgres_url:
+        sql = "SELECT count(*) FROM garden_tombstone WHERE id = ANY($1::uuid[])"
+        return int(await memory.garden.store.pool.fetchval(sql, ids))  # type: ignore[attr-defined]
+    marks = ",".join("?" * len(ids))
+    return int((await sqlite_rows(memory, f"SELECT count(*) FROM garden_tombstone WHERE id IN ({marks})", ids))[0][0])  # noqa: S608
+
+
+async def persona_tombstones(memory: AsyncMemory) -> list[tuple[str, int, bool]]:
+    sql = "SELECT persona, entries, purged_history FROM persona_tombstone ORDER BY seq"
+    if memory.settings.postgres_url:
+        rows = await memory.garden.store.pool.fetch(sql)  # type: ignore[attr-defined]
+    else:
+        rows = await sqlite_rows(memory, sql, ())
+    return [(r[0], int(r[1]), bool(r[2])) for r in rows]
+
+
+@pytest.mark.parametrize("purge", [False, True])
+async def test_forget_leaves_no_trace(memory: AsyncMemory, purge: bool) -> None:
+    await fill(memory)
+    ids = [str(e.id) for e in await memory.garden.query()]
+    await memory.garden.delete(ids[0])  # an entry deleted before: its id tombstone goes too
+    ana = await rows_of(memory, "ana")
+    redis = memory.souls.spark.client  # type: ignore[attr-defined]
+    assert [k async for k in redis.scan_iter(match=f"kgents:{memory.settings.spark_prefix}:soul:kent:*")]
+
+    await forget(memory, "kent", purge)
+
+    left = await rows_of(memory, "kent")
+    assert left == {**dict.fromkeys(left, 0), "garden_audit": left["garden_audit"]}
+    assert (left["garden_audit"] == 0) is purge, "the audit rows go only with --purge-history"
+    assert await tombstones(memory, ids) == 0
+    assert await persona_tombstones(memory) == [("kent", 3, purge)]
+    collection = (await memory.synapse.refresh_state()).active.collection
+    assert all(owner != "kent" for owner, _v in (await memory.synapse.index.versions(collection)).values())
+    assert [k async for k in redis.scan_iter(match=f"kgents:{memory.settings.spark_prefix}:*:kent:*")] == []
+    assert await memory.souls.spark.get("kent", "kent") is None, "a cache read finds nothing"
+    report = await memory.synapse.coherency()
+    assert report.coherent and report.missing == 0 and report.orphaned == 0
+    assert await searches(memory, "kent") == [[], [], []]
+    assert await rows_of(memory, "ana") == ana, "another persona is untouched"
+
+
+def test_a_bad_line_is_named_and_nothing_parsed() -> None:
+    header = '{"entries":1,"format":"kgents-memory","persona":"kent","souls":0,"version":1}'
+    entry = (
+        '{"confidence":0.5,"content":"x","eigenvector_affinities":{},"entry_type":"INSIGHT","evidence":[],'
+        f'"id":"{uuid.uuid4()}","kind":"entry","last_nurtured":"2026-01-01T00:00:00+00:00","lifecycle":"SEED",'
+        '"planted_at":"2026-01-01T00:00:00+00:00","tags":[],"version":1}'
+    )
+    assert len(parse_bundle([header, entry]).entries) == 1
+    bad_confidence = entry.replace('"confidence":0.5', '"confidence":7')
+    cases = [
+        ("line 2: confidence must be in [0, 1]", [header, bad_confidence]),
+        ("line 1: not a kgents memory export", ['{"format":"other"}', entry]),
+        ("line 2: not JSON", [header, "{oops"]),
+        ("line 3: ", [header.replace('"entries":1', '"entries":2'), entry, entry]),
+        ("line 2: the header announces 1 entries", [header]),
+        ("line 1: the file is empty", []),
+    ]
+    for message, lines in cases:
+        with pytest.raises(ValidationError) as raised:
+            parse_bundle(lines)
+        assert str(raised.value).startswith(message), (message, str(raised.value))
+
+
+async def test_a_large_memory_exports_whole(memory: AsyncMemory) -> None:
+    items = [MemoryItem(f"fact {i} about the garden", tags=["bulk"]) for i in range(10_050)]
+    await memory.remember_many(items)
+    bundle = await read_bundle(memory.garden.store, snapshots_of(memory), "kent")
+    assert len(bundle.entries) == len({e.id for e in bundle.entries}) == 10_050, "two pages, every entry once"
+    assert len(parse_bundle(bundle_lines(bundle)).entries) == 10_050

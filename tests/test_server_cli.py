@@ -1,0 +1,110 @@
+"""The CLI beside a server of its home (real processes): commands that need the index go through it, commands
+that need it to themselves refuse by name, SIGTERM finishes the relay's batch in flight, and with no server a
+command waits for the index's owner instead of failing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kgents.config import Settings
+from kgents.garden import PersonaGarden, open_store
+from kgents.synapse.runtime import open_synapse
+from tests.helpers import kgents_env, wait_until, wait_until_sync
+from tests.server_support import KGENTS, cli, running_server
+
+pytestmark = pytest.mark.slow
+
+
+def outbox(settings: Settings, where: str = "1 = 1") -> int:
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM garden_outbox WHERE {where}").fetchone()[0])  # noqa: S608
+
+
+def test_commands_go_through_the_server(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
+    with running_server(settings) as server:
+        found = cli(settings, "garden", "search", "simplicity", "--json")
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["hits"][0]["content"] == "I prefer minimal code"
+        assert "in use by" not in found.stderr
+        status = cli(settings, "synapse", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        data = json.loads(status.stdout)
+        assert data["coherency"]["coherency_with_truth"] == 1.0
+        assert data["coherency_note"].endswith(f"at {server.url}") and "server" in data["coherency_note"]
+        repaired = cli(settings, "synapse", "reconcile", "--json")
+        assert repaired.returncode == 0, repaired.stderr
+        assert json.loads(repaired.stdout)["after"]["coherency_with_truth"] == 1.0
+        once = cli(settings, "synapse", "run", "--once")
+        assert once.returncode == 0 and f"the kgents server at {server.url} relays" in once.stdout
+        for command in (("synapse", "reindex"), ("synapse", "adopt", "--yes")):
+            refused = cli(settings, *command)
+            assert refused.returncode == 69, refused.stderr
+            assert f"(pid {server.proc.pid})" in refused.stderr and "stop the server" in refused.stderr
+
+
+def test_a_plant_beside_the_server_is_relayed_by_it(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    with running_server(settings):
+        assert cli(settings, "garden", "plant", "tea in the morning").returncode == 0  # the anchor only
+        wait_until_sync(lambda: outbox(settings), lambda n: n == 0, timeout=30, what="the server's relay")
+        found = cli(settings, "garden", "search", "morning tea", "--json")
+        assert json.loads(found.stdout)["hits"][0]["content"] == "tea in the morning"
+        assert json.loads(found.stdout)["pending"] == 0
+
+
+async def test_sigterm_finishes_the_relay_batch_in_flight(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    with running_server(settings) as server:
+        store = await open_store(settings)
+        try:
+            garden = PersonaGarden(store, "kent")
+            entries = [garden.new_entry(f"note {i} on relays and gardens", "INSIGHT") for i in range(3000)]
+            await garden.plant_many(entries)
+        finally:
+            await store.close()
+
+        async def left() -> int:
+            return outbox(settings)
+
+        await wait_until(left, lambda n: 0 < n < 3000, timeout=60, interval=0.005, what="the relay under way")
+        code, out, err = server.stop()
+    assert code == 0, err
+    assert "stopped" in out and "Traceback" not in err
+    assert outbox(settings, "claimed_by IS NOT NULL") == 0  # no batch abandoned mid-way: no claim left behind
+    drained = cli(settings, "synapse", "run", "--once")
+    assert drained.returncode == 0, drained.stderr
+    synapse = await open_synapse(settings)
+    try:
+        assert (await synapse.coherency()).coherency_with_truth == 1.0
+    finally:
+        await synapse.close()
+
+
+async def test_a_command_waits_for_the_owner_of_the_index(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
+    synapse = await open_synapse(settings)  # this process owns the embedded index for now
+    search = await asyncio.create_subprocess_exec(
+        str(KGENTS), "garden", "search", "simplicity", "--json",
+        env=kgents_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert search.stderr is not None
+        told = (await asyncio.wait_for(search.stderr.readline(), 60)).decode()  # it says it waits (or ends)
+        assert "waiting up to 60 s for the embedded index" in told and f"pid {os.getpid()}" in told
+        assert search.returncode is None
+    finally:
+        await synapse.close()
+    out, err = await asyncio.wait_for(search.communicate(), 60)
+    assert search.returncode == 0, err
+    assert json.loads(out)["hits"][0]["content"] == "I prefer minimal code"
