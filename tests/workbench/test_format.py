@@ -11,6 +11,7 @@ from kgents.errors import ValidationError
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.health.levels import DEFAULT_THRESHOLDS
 from kgents.health.model import Level, TriadHealth
+from kgents.memory.api import SoulView
 from kgents.workbench.demo import degraded, healthy, seeded_drift, seeded_entries, seeded_vectors
 from kgents.workbench.format import (
     announcement,
@@ -26,6 +27,7 @@ from kgents.workbench.format import (
 from kgents.workbench.garden import parse_filter
 from kgents.workbench.loom import drift_event
 from kgents.workbench.projection import ProjectionCache, key_of, pca_2d, place
+from kgents.workbench.widgets import eigen_lines
 
 
 def test_bar_and_fraction() -> None:
@@ -126,3 +128,12 @@ def test_spark_keeps_a_fixed_scale() -> None:
 def test_badge_marks_only_alerting_levels() -> None:
     assert badge(Level.DEGRADED) == "▲ DEGRADED" and badge(Level.CRITICAL) == "✖ CRITICAL"
     assert badge(Level.HEALTHY) == "HEALTHY" and badge(Level.UNKNOWN) == "UNKNOWN"
+
+
+def test_eigenvectors_two_a_line_fit_an_80_column_card() -> None:
+    soul = SoulView(
+        "kent", "REFLECT", {k: (0.5, 1.0) for k in ("a", "b", "c", "generativity", "heterarchy")}, 1, 0, "x"
+    )
+    lines = eigen_lines(soul)
+    assert len(lines) == 3 and all(len(line) <= 76 for line in lines)
+    assert lines[0].startswith("a ") and "+0.50 (100%)" in lines[0]

@@ -161,11 +161,19 @@ class AgentCard(Static):
     """One soul: its mode, eigenvector bars, session (where the read came from) and interactions."""
 
     def show(self, soul: SoulView) -> None:
-        lines = [f"◉ {soul.soul_id} · mode {soul.mode}", f"session {soul.source} · rev {soul.revision}"]
-        for axis, (value, confidence) in sorted(soul.eigenvectors.items()):
-            lines.append(f"{axis[:12]:<12} {signed_bar(value, 11)} {value:+.2f} ({confidence:.0%})")
+        lines = [f"◉ {soul.soul_id} · mode {soul.mode} · session {soul.source} · rev {soul.revision}"]
+        lines.extend(eigen_lines(soul))
         lines.append(f"last interaction #{soul.interactions}")
         self.update("\n".join(lines))
+
+
+def eigen_lines(soul: SoulView) -> list[str]:
+    """The eigenvectors two a line: `aesthetic    ───┼─┃── +0.62 (80%)`."""
+    cells = [
+        f"{axis[:12]:<12} {signed_bar(value, 9)} {value:+.2f} ({confidence:.0%})"
+        for axis, (value, confidence) in sorted(soul.eigenvectors.items())
+    ]
+    return ["   ".join(cells[i : i + 2]) for i in range(0, len(cells), 2)]
 
 
 def soul_lines_error(error: str) -> str:
