@@ -32,7 +32,7 @@ def test_core_modules_import_without_ui_libraries() -> None:
         f"for name in {CORE!r}:\n"
         "    if importlib.util.find_spec(name) is not None:\n"
         "        importlib.import_module(name)\n"
-        "print(','.join(m for m in ('rich', 'textual', 'typer') if m in sys.modules))\n"
+        "print(','.join(m for m in ('rich', 'textual', 'typer', 'kgents.workbench') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""

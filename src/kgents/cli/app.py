@@ -28,6 +28,7 @@ from kgents.cli import (
     status_cmd,
     synapse_alive,
     synapse_cmd,
+    workbench_cmd,
 )
 from kgents.cli.context import CliState, err_console
 from kgents.cli.exit_codes import ExitCode, exit_code_for
@@ -58,6 +59,7 @@ app.command("invoke")(invoke_cmd.invoke_path)
 app.command("mcp")(mcp_cmd.mcp)
 app.command("serve")(serve_cmd.serve)
 app.command("status")(status_cmd.status)
+app.command("workbench")(workbench_cmd.workbench)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,201 @@
+"""The workbench driven by Textual's pilot over the real collector (AGENTESE on real stores): navigation, a refresh
+that never blocks input nor overlaps, an alert on a Redis stopped under it and its recovery, and opening with
+Redis stopped or no relay running."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from kgents.config import Settings
+from kgents.health.levels import Thresholds
+from kgents.health.model import Level
+from kgents.memory.local import AsyncMemory
+from kgents.workbench.app import WorkbenchApp
+from kgents.workbench.detail import DetailScreen
+from kgents.workbench.flux import FluxScreen
+from kgents.workbench.garden import GardenScreen
+from kgents.workbench.help import HelpScreen
+from kgents.workbench.loom import LoomScreen
+from kgents.workbench.mri import MRIScreen
+from kgents.workbench.source import LiveSource
+from kgents.workbench.widgets import HealthBar
+from tests.health.support import plant, relaxed
+from tests.helpers import PG_URL
+from tests.soul.conftest import PrivateRedis, free_port
+
+TIMEOUT_S = 1.0
+DEADLINE_S = 30.0
+
+
+def thresholds(**changes: float) -> Thresholds:
+    return relaxed(probe_timeout_s=TIMEOUT_S, **changes)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = PrivateRedis(folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def until(pilot: Pilot[None], condition: object, what: str, deadline_s: float = DEADLINE_S) -> None:
+    """Let the app run until `condition()` holds (no fixed sleeps)."""
+    assert callable(condition)
+    limit = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > limit:
+            raise AssertionError(f"not within {deadline_s} s: {what}")
+        await pilot.pause(0.05)
+
+
+def level_of(app: WorkbenchApp, part: str) -> Level | None:
+    health = app.state.health
+    found = None if health is None else health.part(part)
+    return None if found is None else found.level
+
+
+async def test_navigation_between_every_screen(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    await plant(settings)
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.health is not None, "the first refresh")
+        assert isinstance(app.screen, FluxScreen)
+        for key, screen in (("l", LoomScreen), ("m", MRIScreen), ("g", GardenScreen), ("f", FluxScreen)):
+            await pilot.press(key)
+            await until(pilot, lambda screen=screen: isinstance(app.screen, screen), f"{key} opens {screen.__name__}")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.click("#bar-resonance")
+        assert isinstance(app.screen, DetailScreen) and app.screen.part == "resonance"
+        await pilot.press("escape")
+        app.query_one("#bar-durability", HealthBar).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen) and app.screen.part == "durability"
+        await pilot.press("escape")
+        assert isinstance(app.screen, FluxScreen)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Loom")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, LoomScreen), "the command palette opens Loom")
+
+
+async def test_refresh_never_blocks_input_nor_overlaps(tmp_path: Path, redis_server: PrivateRedis) -> None:
+    """A Spark that stalls (SIGSTOP) makes every refresh wait for its probe's timeout: keys still answer at once,
+    and refreshes never run two at a time."""
+    settings = Settings(home=tmp_path / "home", redis_url=redis_server.url)
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.refreshes >= 1, "the first refresh")
+        redis_server.pause()
+        try:
+            await until(pilot, lambda: app.in_flight == 1, "a refresh under way")
+            before = app.state.refreshes
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert app.in_flight == 1 and app.state.refreshes == before, (
+                "the key was handled while the stalled refresh (at least the probe timeout) was still running"
+            )
+            await pilot.press("escape")
+            done = app.state.refreshes
+            await until(pilot, lambda: app.state.refreshes >= done + 2, "two more refreshes through the stall")
+            assert level_of(app, "reflex") is Level.CRITICAL
+        finally:
+            redis_server.resume()
+        assert app.max_in_flight == 1
+
+
+async def test_alert_on_a_stopped_redis_then_recovery(tmp_path: Path, redis_server: PrivateRedis) -> None:
+    settings = Settings(home=tmp_path / "home", redis_url=redis_server.url)
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.1, glitch_s=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: level_of(app, "reflex") not in (None, Level.CRITICAL), "Reflex reachable")
+        bar = app.query_one("#bar-reflex", HealthBar)
+        assert not bar.has_class("-alert")
+        redis_server.stop()
+        await until(pilot, lambda: bar.has_class("-glitch"), "the glitch on the fresh alert")
+        assert bar.has_class("-alert") and bar.has_class("lv-critical")
+        assert "✖ CRITICAL" in str(bar.render())
+        [note] = [n for n in app._notifications if n.title == "Reflex CRITICAL"]
+        assert note.severity == "error" and "Redis" in note.message
+        await until(pilot, lambda: not bar.has_class("-glitch"), "the glitch calms down to a lasting colour")
+        assert bar.has_class("-alert"), "the colour and badge last while the part is down"
+        redis_server.start()  # the same port: the Spark comes back where it was
+        await until(pilot, lambda: not bar.has_class("-alert"), "recovery")
+        assert any(a.recovered and a.part == "reflex" for a in app.state.alerts)
+        assert any(n.title.startswith("Reflex recovered") for n in app._notifications)
+        assert app.state.errors["reflex"], "the outage stays in the part's recent errors"
+
+
+async def test_opens_with_redis_stopped(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.health is not None, "the first refresh")
+        bar = app.query_one("#bar-reflex", HealthBar)
+        assert level_of(app, "reflex") is Level.CRITICAL and bar.has_class("-alert")
+        assert "Redis unreachable" in str(bar.render())
+        assert level_of(app, "durability") in (Level.THRIVING, Level.HEALTHY)
+        assert any(n.title == "Reflex CRITICAL" for n in app._notifications), "it says so"
+
+
+async def test_opens_with_the_relay_not_running(tmp_path: Path, pg_schema: str) -> None:
+    settings = Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=pg_schema)
+    await plant(settings, ("planted while no relay runs",))
+    app = WorkbenchApp(LiveSource(settings, thresholds(relay_grace_s=0.0)), interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.health is not None, "the first refresh")
+        bar = app.query_one("#bar-synapse", HealthBar)
+        assert level_of(app, "synapse") is Level.DEGRADED and "▲ DEGRADED" in str(bar.render())
+        assert "relay not running" in str(bar.render())
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LoomScreen), "Loom opens")
+
+
+async def test_garden_browser_and_mri_through_the_face(tmp_path: Path) -> None:
+    """On the embedded default: entries listed, filtered and inspected with their history; the map of every
+    entry, search hits highlighted; the health probe still measures the index the face opened a moment before."""
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    async with await AsyncMemory.open(settings) as memory:
+        first = await memory.remember("I prefer minimal code", tags=["code"])
+        await memory.remember("small modules with one job", tags=["code"])
+        await memory.remember("tea, not coffee", tags=["life"])
+        await memory.nurture(first.id, evidence="said so again")
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.state.souls), "the soul's card")
+        assert app.state.souls[0].soul_id
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, GardenScreen), "the garden")
+        garden = app.screen
+        assert isinstance(garden, GardenScreen)
+        table = garden.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, "three entries listed")
+        table.move_cursor(row=[str(k.value) for k in table.rows].index(str(first.id)))
+        side = garden.query_one("#garden-entry", Static)
+        await until(pilot, lambda: "history (2 changes)" in str(side.render()), "the entry's history")
+        await pilot.press("slash", *"tag:life", "enter")
+        await until(pilot, lambda: table.row_count == 1, "the filter")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MRIScreen), "the MRI")
+        mri = app.screen
+        assert isinstance(mri, MRIScreen)
+        await until(pilot, lambda: len(mri.entries) == 3, "every entry mapped")
+        assert mri.points.shape == (3, 2)
+        await pilot.press("slash", *"minimal code", "enter")
+        await until(pilot, lambda: str(first.id) in mri.hits, "the best hit highlighted")
+        assert "◉" in str(mri.query_one("#mri-map", Static).render())
+        done = app.state.refreshes
+        await until(pilot, lambda: app.state.refreshes >= done + 2, "more refreshes")
+        assert level_of(app, "resonance") is Level.THRIVING, "the workbench never holds the index from its probe"
