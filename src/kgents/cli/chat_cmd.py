@@ -81,9 +81,10 @@ async def _command(kg: KGent, line: str) -> bool:
 
 async def chat_session(settings: Settings, lines: list[str] | None, *, dream: bool = True) -> None:
     from kgents.kgent.llm import LLM
-    from kgents.memory import AsyncMemory
+    from kgents.memory.factory import open_memory
 
-    async with AsyncMemory(settings=settings) as memory:
+    memory = await open_memory(settings)  # through this home's server when one runs (it owns the index)
+    try:
         kg = KGent(memory, LLM.from_settings(settings))
         soul = await kg.open()
         console.print(f"K-gent for {memory.persona} ({soul.mode}, {soul.interactions} earlier sessions). {HELP}")
@@ -107,6 +108,8 @@ async def chat_session(settings: Settings, lines: list[str] | None, *, dream: bo
                 console.print(f"kgents: {exc}", markup=False, soft_wrap=True)
         result = await kg.close(dream=dream)
         console.print("session saved." + (f" {describe_dream(result)}" if result else ""), soft_wrap=True)
+    finally:
+        await memory.close()
 
 
 def chat(
@@ -124,13 +127,16 @@ def dream(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Consolidate the garden: merge similar entries, decay stale ones, nudge the soul's eigenvectors."""
-    from kgents.memory import AsyncMemory
+    from kgents.memory.factory import open_memory
 
     settings = state(ctx).settings()
 
     async def work() -> DreamResult:
-        async with AsyncMemory(settings=settings) as memory:
+        memory = await open_memory(settings)
+        try:
             return await HypnagogicCycle(memory).dream(dry_run=dry_run)
+        finally:
+            await memory.close()
 
     result = run(work)
     if as_json:
