@@ -282,7 +282,7 @@ async def main() -> None:
     parser.add_argument("--pools", default="100")
     parser.add_argument("--dense-weights", default="1.0", help="dense weight(s) of the fusion (lexical: 1)")
     parser.add_argument("--maxsim", default="", help="MaxSim weights to try on the hybrid (e.g. 0.2,0.5)")
-    parser.add_argument("--context", default="0.2", help="neighbouring-turn shares to try on the hybrid (0: none)")
+    parser.add_argument("--context", default="0.1", help="neighbouring-turn shares to measure on the hybrid (0: none)")
     parser.add_argument("--dense-content-words", action="store_true", help="also: dense on content words only")
     parser.add_argument("--coverage-powers", default="3", help="power(s) of the lexical query coverage")
     parser.add_argument("--no-paraphrase", action="store_true")
