@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from kgents.garden import PersonaGarden
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.lexical import STOP_WORDS
 from kgents.stats import percentile
-from kgents.synapse.fusion import Fusion, RecallMode
+from kgents.synapse.fusion import CONTEXT_SHARE, Fusion, RecallMode
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.relay import RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
@@ -103,6 +103,12 @@ def persona_of(conv: str) -> str:
     return f"locomo-{conv}"
 
 
+def observed(turn: Turn) -> datetime | None:
+    """The session's date plus the turn's index in seconds: a session's turns happen in that order."""
+    index = int(turn.dia_id.rsplit(":", 1)[1])
+    return None if turn.observed_at is None else turn.observed_at + timedelta(seconds=index)
+
+
 async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str], float]:
     """Plant every turn and drain the relay; the entry id → dia_id map and the seconds it took."""
     began = time.perf_counter()
@@ -112,7 +118,7 @@ async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str]
     dia: dict[Any, str] = {}
     for conv, conv_turns in by_conv.items():
         garden = PersonaGarden(synapse.store, persona_of(conv))
-        entries = [garden.new_entry(t.content, "INSIGHT", observed_at=t.observed_at) for t in conv_turns]
+        entries = [garden.new_entry(t.content, "INSIGHT", observed_at=observed(t)) for t in conv_turns]
         for entry, turn in zip(entries, conv_turns, strict=True):
             dia[entry.id] = turn.dia_id
         await garden.plant_many(entries)
@@ -126,24 +132,11 @@ class Extras:
 
     maxsim: float = 0.0
     """Weight of token-level MaxSim (static token vectors) added to the fused score of the top RERANK."""
-    context: float = 0.0
-    """Share of the better neighbouring turn's score added to a turn's (same session, adjacent dia_id)."""
     dense_content_words: bool = False
     """Embed only the question's content words (question and stop words dropped) for the dense side."""
 
 
 RERANK = 50
-
-
-def neighbours(dia_id: str) -> tuple[str, str]:
-    session, turn = dia_id.split(":")
-    return f"{session}:{int(turn) - 1}", f"{session}:{int(turn) + 1}"
-
-
-def with_context(ranked: list[tuple[str, float]], share: float) -> list[str]:
-    scores = dict(ranked)
-    boosted = {d: s + share * max((scores.get(n, 0.0) for n in neighbours(d)), default=0.0) for d, s in ranked}
-    return sorted(boosted, key=lambda d: -boosted[d])
 
 
 @lru_cache(maxsize=2)
@@ -179,7 +172,7 @@ async def ask_all(
 ) -> Score:
     score = Score()
     static = getattr(recall.embedders(DEFAULT_EMBEDDER), "inner", recall.embedders(DEFAULT_EMBEDDER))
-    depth = RERANK if extras.maxsim or extras.context else max(KS)
+    depth = RERANK if extras.maxsim else max(KS)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(label, total=len(questions))
         for q in questions:
@@ -194,7 +187,7 @@ async def ask_all(
                 scored = sorted(
                     ((d, s + extras.maxsim * m) for (d, s), m in zip(scored, sims, strict=True)), key=lambda x: -x[1]
                 )
-            ranked = with_context(scored, extras.context) if extras.context else [d for d, _ in scored]
+            ranked = [d for d, _ in scored]
             score.latencies_ms.append((time.perf_counter() - began) * 1000)
             score.add(q.category, ranked, q.evidence)
             progress.advance(task)
@@ -241,7 +234,7 @@ def paraphrase_table(rows: dict[str, list[float]]) -> Table:
     for name in ("r@1", "r@3", "MRR", "holdout r@1", "holdout r@3", "holdout MRR"):
         out.add_column(name, justify="right")
     for name, values in rows.items():
-        out.add_row(name, *(f"{v:.2f}" for v in values))
+        out.add_row(name, *(f"{v:.3f}" for v in values))
     return out
 
 
@@ -289,7 +282,7 @@ async def main() -> None:
     parser.add_argument("--pools", default="100")
     parser.add_argument("--dense-weights", default="1.0", help="dense weight(s) of the fusion (lexical: 1)")
     parser.add_argument("--maxsim", default="", help="MaxSim weights to try on the hybrid (e.g. 0.2,0.5)")
-    parser.add_argument("--context", default="", help="neighbouring-turn shares to try on the hybrid (e.g. 0.3)")
+    parser.add_argument("--context", default="0.1", help="neighbouring-turn shares to measure on the hybrid (0: none)")
     parser.add_argument("--dense-content-words", action="store_true", help="also: dense on content words only")
     parser.add_argument("--coverage-powers", default="3", help="power(s) of the lexical query coverage")
     parser.add_argument("--no-paraphrase", action="store_true")
@@ -312,22 +305,20 @@ async def main() -> None:
                     fusion=fusion,
                     dense_weight=weight,
                     coverage_power=power,
+                    context=0.0,
                 )
                 results[name] = await ask_all(recall, questions, dia, mode, name)
                 para[name] = await paraphrase_scores(recall, targets, mode)
-            best = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders)
+            best = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, context=0.0)
             for w in (float(x) for x in args.maxsim.split(",") if x):
                 label = f"hybrid + maxsim x{w:g}"
                 results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))
                 para[label] = await paraphrase_scores(best, targets, RecallMode.HYBRID, Extras(maxsim=w))
-            for c in (float(x) for x in args.context.split(",") if x):
-                label = f"hybrid + context x{c:g}"
-                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(context=c))
-            if args.maxsim and args.context:
-                w, c = float(args.maxsim.split(",")[-1]), float(args.context.split(",")[0])
-                label = f"hybrid + maxsim x{w:g} + context x{c:g}"
-                extras = Extras(maxsim=w, context=c)
-                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, extras)
+            for c in (float(x) for x in args.context.split(",") if x and float(x)):
+                label = f"hybrid + context x{c:g} (the default)" if c == CONTEXT_SHARE else f"hybrid + context x{c:g}"
+                lifted = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, context=c)
+                results[label] = await ask_all(lifted, questions, dia, RecallMode.HYBRID, label)
+                para[label] = await paraphrase_scores(lifted, targets, RecallMode.HYBRID)
             if args.dense_content_words:
                 label = "dense, content words"
                 extras = Extras(dense_content_words=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -178,3 +178,32 @@ async def test_reindex_rebuilds_the_lexical_signal(env: Env) -> None:
     assert report.coherency.coherent
     assert await env.index.has_lexical(report.new.collection)
     assert await ids(env.recall(), "ostrava", RecallMode.LEXICAL) == [entry.id]
+
+
+async def test_a_neighbouring_turns_strong_match_lifts_an_entry(env: Env) -> None:
+    g = env.garden()
+    day = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
+
+    async def turn(text: str, at: datetime, entry_type: str = "INSIGHT") -> uuid.UUID:
+        return (await g.plant(text, entry_type, observed_at=at)).id
+
+    asked = await turn("Did you finally visit the Zorblax harbour?", day, "VALUE")
+    answer = await turn("Yes, I went there with my sister last week.", day + timedelta(seconds=1))
+    after = await turn("That sounds lovely, tell me more.", day + timedelta(seconds=2))
+    later = day + timedelta(days=30)
+    before_twin = await turn(DISTRACTORS[0], later)
+    twin = await turn("Yes, I went there with my sister last week.", later + timedelta(seconds=1))  # same words
+    after_twin = await turn(DISTRACTORS[1], later + timedelta(seconds=2))
+    await env.relay().drain()
+    near = await env.store.neighbours("kent", [asked, answer, twin, uuid.uuid4()])
+    assert near == {asked: (None, answer), answer: (asked, after), twin: (before_twin, after_twin)}
+    query = "zorblax harbour, went there with my sister"
+    flat = HybridRecall(env.store, env.queue, env.index, env.resolve, context=0.0)
+    scores = {h.entry.id: h.score for h in await flat.recall("kent", query, 10)}
+    assert scores[answer] == pytest.approx(scores[twin]), "the same words: only the context can tell them apart"
+    lifted = await env.recall().recall("kent", query, 10)
+    lifted_scores = {h.entry.id: h.score for h in lifted}
+    assert lifted_scores[answer] > lifted_scores[twin] and all(0.0 < h.score <= 1.0 for h in lifted)
+    assert [h.entry.id for h in lifted].index(answer) < [h.entry.id for h in lifted].index(twin)
+    insights = await env.recall().recall("kent", query, 10, EntryFilter(entry_types=(EntryType.INSIGHT,)))
+    assert asked not in {h.entry.id for h in insights} and answer in {h.entry.id for h in insights}

@@ -28,6 +28,7 @@ from kgents.garden.sql import (
     build_where,
     continue_versions,
     forget_statements,
+    neighbour_lookups,
 )
 
 if TYPE_CHECKING:
@@ -195,6 +196,18 @@ class PostgresGardenStore:
             list(ids),
         )
         return {e.id: e for e in map(_entry, rows)}
+
+    @pg.translate_errors
+    async def neighbours(
+        self, persona: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
+        rows = await self._pool.fetch(
+            f"SELECT g.id, {neighbour_lookups('g')} FROM unnest($2::uuid[]) AS k(id)"  # noqa: S608
+            " JOIN persona_garden AS g USING (id) WHERE g.persona = $1",
+            persona,
+            list(ids),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     @pg.translate_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:

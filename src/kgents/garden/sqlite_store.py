@@ -24,6 +24,7 @@ from kgents.garden.sql import (
     build_where,
     continue_versions,
     forget_statements,
+    neighbour_lookups,
 )
 
 if TYPE_CHECKING:
@@ -191,6 +192,17 @@ class SqliteGardenStore:
         rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
+    async def neighbours(
+        self, persona: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
+        keys = json.dumps([str(i) for i in ids])
+        sql = (
+            f"SELECT g.id, {neighbour_lookups('g')} FROM json_each(?) AS k"  # noqa: S608
+            " CROSS JOIN persona_garden AS g ON g.id = k.value WHERE g.persona = ?"
+        )
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
+        return {uuid.UUID(r[0]): (_uuid(r[1]), _uuid(r[2])) for r in rows}
+
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         row = _row(entry)
         params = (*row[2:5], row[5], row[7], *row[8:12], row[0], row[1], expected_version)
@@ -291,3 +303,7 @@ def _explain_integrity(exc: sqlite3.IntegrityError) -> str:
     if "UNIQUE" in text and "persona_garden.id" in text:
         return "an entry with one of these ids already exists"
     return text
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)

@@ -43,6 +43,13 @@ class GardenStore(Protocol):
         """The entries of `persona` among `ids`, in one round trip (absent ids are simply missing)."""
         ...
 
+    async def neighbours(
+        self, persona: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
+        """For each of `ids` held by `persona`: the ids of the persona's entries observed immediately before and
+        after it (None at either end; entries observed at the very same instant are not neighbours), one round trip."""
+        ...
+
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         """Write `entry` over the stored one if that is still at `expected_version`; False otherwise."""
         ...

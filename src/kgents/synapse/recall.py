@@ -2,9 +2,12 @@
 
 Both signals search the same filtered population (persona, lifecycle, type, tags, confidence are conditions
 of both index queries, never applied afterwards), each `POOL` deep whatever the limit: a hybrid fused from
-only the first k of each list loses to the lexical signal alone. The filter is the one `EntryFilter` (COMPOST
-left out unless it sets `include_compost` or names COMPOST), the persona given apart from it. A collection built
-before the lexical signal existed answers with the dense signal alone until `kgents synapse reindex`.
+only the first k of each list loses to the lexical signal alone. A hybrid recall then lifts each of the first
+`CONTEXT_DEPTH` candidates by a share of its best neighbour's score (the persona's memories observed just before
+and after it, a conversation's adjacent turns), neighbours counted only among the filtered candidates. The filter
+is the one `EntryFilter` (COMPOST left out unless it sets `include_compost` or names COMPOST), the persona given
+apart from it. A collection built before the lexical signal existed answers with the dense signal alone until
+`kgents synapse reindex`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,26 @@ from kgents.garden.store import GardenStore
 from kgents.resonance.lexical import query_terms
 from kgents.resonance.protocols import LexicalIndex, VectorIndex
 from kgents.synapse.apply import EmbedderResolver, embed
-from kgents.synapse.fusion import COVERAGE_POWER, DENSE_WEIGHT, Fused, Fusion, Ranked, RecallMode, fuse, single
+from kgents.synapse.fusion import (
+    CONTEXT_SHARE,
+    COVERAGE_POWER,
+    DENSE_WEIGHT,
+    Fused,
+    Fusion,
+    Ranked,
+    RecallMode,
+    fuse,
+    single,
+    with_context,
+)
 from kgents.synapse.queue import RelayQueue
 from kgents.synapse.search import MAX_LIMIT
 
 POOL = 100
 """Candidates each signal contributes before fusion (bench/recall.py: a pool of 20 loses to the lexical signal
 alone at k = 10, 200 gains little and costs 2-3 ms a search)."""
+CONTEXT_DEPTH = 50
+"""The fused candidates whose neighbours (in observed_at order) are looked up, in one anchor round trip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,7 @@ class HybridRecall:
         fusion: Fusion = Fusion.WEIGHTED,
         dense_weight: float = DENSE_WEIGHT,
         coverage_power: float = COVERAGE_POWER,
+        context: float = CONTEXT_SHARE,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -80,6 +97,7 @@ class HybridRecall:
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.coverage_power = coverage_power
+        self.context = context
 
     async def candidates(
         self, collection: str, embedder_name: str, query: str, persona: str, flt: EntryFilter, mode: RecallMode
@@ -101,7 +119,12 @@ class HybridRecall:
             hits = [] if vector is None else await self.index.search(collection, vector, persona, flt, self.pool)
             dense, lexical = [Ranked(h.id, h.score) for h in hits], []
         if mode is RecallMode.HYBRID and lexical_index is not None:
-            return fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=self.coverage_power)
+            power = self.coverage_power
+            fused = fuse(dense, lexical, self.fusion, dense_weight=self.dense_weight, coverage_power=power)
+            if not self.context or not fused:
+                return fused
+            near = await self.store.neighbours(persona, [f.id for f in fused[:CONTEXT_DEPTH]])
+            return with_context(fused, near, self.context)
         if mode is RecallMode.LEXICAL and lexical_index is not None:
             return single(lexical, RecallMode.LEXICAL)
         return single(dense, RecallMode.DENSE)  # asked for, or all an index without the lexical signal has
