@@ -104,16 +104,14 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
             print(f"{'remember_many, batches of 100':<44} {batches * BATCH / took:10,.0f} entries/s")
             total = (await memory.status())["entries"]
             queries = ["small modules", "tabs or spaces", "how many trees", "tests first", "the garden"]
-            search = memory.synapse.search()
-
             async def semantic(i: int) -> None:
-                await search.find_by_semantic_similarity("kent", queries[i % len(queries)], 10)
+                await memory.recall(queries[i % len(queries)], limit=10, mode="dense")
 
             async def recall(i: int) -> None:
                 await memory.recall(queries[i % len(queries)], limit=10)
 
             old, new = await alternate(rounds, semantic, recall)
-            print(line(f"SemanticSearch (baseline) at {total:,} entries", old))
+            print(line(f"dense recall (baseline) at {total:,} entries", old))
             print(line(f"recall (limit 10) at {total:,} entries", new))
 
 

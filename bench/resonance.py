@@ -4,7 +4,7 @@ For each anchor (embedded SQLite, PostgreSQL) and size, on the index `open_synap
 under a temporary KGENTS_HOME):
 - embedder sentences/s (raw model, no cache), as the baseline every other figure stands on;
 - relay throughput: N planted entries drained from the outbox into the index (events/s);
-- search p50/p95 with the query embedding included (`find_by_semantic_similarity`, hydrated from the anchor), and
+- search p50/p95 with the query embedding included (dense recall, hydrated from the anchor), and
   the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`);
 - write → searchable p50/p95 under a steady write load (a relay running, one write every 1/rate s, each write
   polled until the index holds its version).
@@ -137,18 +137,6 @@ async def plant(garden: PersonaGarden, n: int, rng: random.Random) -> float:
     return time.perf_counter() - began
 
 
-async def search_latencies(synapse: Synapse, queries: int, rng: random.Random) -> list[float]:
-    search = synapse.search()
-    await search.find_by_semantic_similarity(PERSONA, "warm up", 10)
-    samples = []
-    for _ in range(queries):
-        query = rng.choice(QUERIES) + f" {rng.randrange(1000)}"  # defeat the embedding cache
-        began = time.perf_counter()
-        await search.find_by_semantic_similarity(PERSONA, query, 10)
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
-
-
 async def recall_latencies(synapse: Synapse, queries: int, rng: random.Random, mode: RecallMode) -> list[float]:
     recall = synapse.recall()
     await recall.recall(PERSONA, "warm up", 10, mode=mode)
@@ -210,7 +198,7 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         drained = await relay.drain(timeout_s=3_600)
         relay_s = time.perf_counter() - began
         report = await synapse.coherency()
-        searches = await search_latencies(synapse, args.queries, rng)
+        searches = await recall_latencies(synapse, args.queries, rng, RecallMode.DENSE)
         lexical = await recall_latencies(synapse, args.queries, rng, RecallMode.LEXICAL)
         hybrid = await recall_latencies(synapse, args.queries, rng, RecallMode.HYBRID)
         writes = await write_to_searchable(synapse, garden, args.writes, args.rate)

@@ -19,7 +19,6 @@ from kgents.synapse.queue import RelayQueue
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import collection_prefix, ensure_state
 from tests.synapse_support import CountingEmbedder, FaultyIndex
 
@@ -91,9 +90,6 @@ class Env:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, 10)
         self.tasks.clear()
-
-    def search(self) -> SemanticSearch:
-        return SemanticSearch(self.store, self.queue, self.index, self.resolve)
 
     def recall(self) -> HybridRecall:
         return HybridRecall(self.store, self.queue, self.index, self.resolve)

@@ -18,6 +18,7 @@ from kgents.memory.forget import forget_persona
 from kgents.memory.portable import bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
 from kgents.resonance.server import QdrantServerIndex
 from kgents.soul.snapshot import SnapshotStore
+from kgents.synapse.fusion import RecallMode
 from tests.helpers import REDIS_URL, unique_name
 from tests.soul.conftest import delete_prefix
 
@@ -74,12 +75,10 @@ async def drained(memory: AsyncMemory) -> None:
 
 
 async def searches(memory: AsyncMemory, persona: str) -> list[list[tuple[str, float]]]:
-    search = memory.synapse.search()
+    search = memory.synapse.recall()
     found = []
     for query in QUERIES:
-        hits = await search.find_by_semantic_similarity(
-            persona, query, limit=5, filters=EntryFilter(include_compost=True)
-        )
+        hits = await search.recall(persona, query, 5, EntryFilter(include_compost=True), mode=RecallMode.DENSE)
         found.append([(str(h.entry.id), round(h.score, 5)) for h in hits])
     return found
 

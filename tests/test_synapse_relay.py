@@ -13,12 +13,16 @@ import pytest
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.synapse.coherency import reconcile
+from kgents.synapse.fusion import RecallMode
 from kgents.synapse.metrics import collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.relay import BatchOutcome
 from tests.helpers import wait_until
 from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
 from tests.synapse_support import PoisonEmbedder
+
+DENSE = RecallMode.DENSE
+"""These tests check the dense signal the relay writes (the lexical one has tests/test_recall.py)."""
 
 
 @pytest.fixture(params=INDEX_KINDS)
@@ -32,7 +36,7 @@ async def coherent(env: Env, what: str = "coherency 1.0", limit_s: float = 15.0)
 
 
 async def found(env: Env, persona: str, query: str) -> list[uuid.UUID]:
-    return [h.entry.id for h in await env.search().find_by_semantic_similarity(persona, query, limit=10)]
+    return [h.entry.id for h in await env.recall().recall(persona, query, 10, mode=DENSE)]
 
 
 async def test_insert_becomes_searchable(env: Env) -> None:
@@ -100,17 +104,13 @@ async def test_search_never_crosses_personas_and_applies_filters(env: Env) -> No
     kent = await found(env, "kent", "keep code small and simple")
     assert mine.id in kent and theirs.id not in kent
     assert (await found(env, "ada", "keep code small and simple")) == [theirs.id]
-    search = env.search()
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=EntryFilter(min_confidence=0.3))
+    search = env.recall()
+    hits = await search.recall("kent", "keep code small", filters=EntryFilter(min_confidence=0.3), mode=DENSE)
     assert [h.entry.id for h in hits] == [mine.id]
-    hits = await search.find_by_semantic_similarity(
-        "kent", "keep code small", filters=EntryFilter(entry_types=("PATTERN",))
-    )
+    hits = await search.recall("kent", "keep code small", filters=EntryFilter(entry_types=("PATTERN",)), mode=DENSE)
     assert [h.entry.id for h in hits] == [low.id]
-    hits = await search.find_by_semantic_similarity("kent", "keep code small", filters=EntryFilter(tags=("code",)))
+    hits = await search.recall("kent", "keep code small", filters=EntryFilter(tags=("code",)), mode=DENSE)
     assert [h.entry.id for h in hits] == [mine.id]
-    similar = await search.find_similar(mine, threshold=0.0)
-    assert mine.id not in [h.entry.id for h in similar] and low.id in [h.entry.id for h in similar]
 
 
 async def test_hits_whose_row_is_gone_are_skipped(env: Env) -> None:
@@ -401,7 +401,7 @@ async def test_a_replanted_id_lands_with_its_new_content(env: Env) -> None:
     stored = (await env.index.retrieve(env.state.active.collection, [entry.id]))[entry.id]
     assert stored.version == again.version == entry.version + 1
     assert await found(env, "kent", "a new text about baking bread") == [entry.id]
-    hits = await env.search().find_by_semantic_similarity("kent", "baking bread", limit=1)
+    hits = await env.recall().recall("kent", "baking bread", 1, mode=DENSE)
     assert hits[0].entry.content == "a new text about baking bread" and hits[0].score > 0.5
     await coherent(env)
 

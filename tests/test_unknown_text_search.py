@@ -10,6 +10,7 @@ import pytest
 
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
+from kgents.synapse.fusion import RecallMode
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
 
@@ -26,9 +27,9 @@ async def test_emoji_only_entries_and_queries(env: Env) -> None:
     party = await g.plant("🎉🎉", "VALUE")
     rockets = await g.plant("I love rockets and space travel", "VALUE")
     await wait_until(env.coherency, lambda r: r.coherent, timeout=15, what="coherency 1.0")
-    search = env.search()
-    assert await search.find_by_semantic_similarity("kent", "🚀") == [], "an unknown-only query matches nothing"
-    hits = await search.find_by_semantic_similarity("kent", "rockets in space", limit=10)
+    search = env.recall()
+    assert await search.recall("kent", "🚀", mode=RecallMode.DENSE) == [], "an unknown-only query matches nothing"
+    hits = await search.recall("kent", "rockets in space", 10, mode=RecallMode.DENSE)
     assert hits and hits[0].entry.id == rockets.id
     assert all(np.isfinite(h.score) for h in hits)
     assert [h.score for h in hits if h.entry.id == party.id] in ([], [0.0]), "a zero vector is close to nothing"

@@ -181,13 +181,13 @@ async def _index_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
         return {"collection": s.state.active.collection, "points": await s.index.count(s.state.active.collection)}
 
 
-@REGISTRY.register("world.database.index.search", "semantic search of this persona's memory for TEXT (limit=N)")
+@REGISTRY.register("world.database.index.search", "this persona's memory recalled for TEXT (limit=N)")
 async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
     text = args.text
     if not text:
         raise ValidationError("world.database.index.search needs some text")
     async with _synapse(ctx) as s:
-        hits = await s.search().find_by_semantic_similarity(ctx.settings.persona, text, args.integer("limit", 10))
+        hits = await s.recall().recall(ctx.settings.persona, text, args.integer("limit", 10))
     return {"persona": ctx.settings.persona, "text": text, "hits": [h.to_dict() for h in hits]}
 
 

@@ -14,7 +14,6 @@ from kgents.synapse.queue import RelayQueue
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
-from kgents.synapse.search import SearchHit, SemanticSearch
 
 __all__ = [
     "CircuitBreaker",
@@ -27,8 +26,6 @@ __all__ = [
     "RelayConfig",
     "RelayQueue",
     "RelayStats",
-    "SearchHit",
-    "SemanticSearch",
     "Synapse",
     "SynapseMetrics",
     "collect_metrics",

@@ -37,8 +37,9 @@ from kgents.synapse.fusion import (
     with_context,
 )
 from kgents.synapse.queue import RelayQueue
-from kgents.synapse.search import MAX_LIMIT
 
+MAX_LIMIT = 200
+"""The most hits one recall returns."""
 POOL = 100
 """Candidates each signal contributes before fusion (bench/recall.py: a pool of 20 loses to the lexical signal
 alone at k = 10, 200 gains little and costs 2-3 ms a search)."""

@@ -28,7 +28,6 @@ from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.search import SemanticSearch
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
 IN_PROCESS_LEASE_S = 5.0
@@ -103,9 +102,6 @@ class Synapse:
 
     def relay(self, config: RelayConfig | None = None) -> Relay:
         return Relay(self.queue, self.index, self.embedders, config)
-
-    def search(self) -> SemanticSearch:
-        return SemanticSearch(self.store, self.queue, self.index, self.embedders)
 
     def recall(self) -> HybridRecall:
         return HybridRecall(self.store, self.queue, self.index, self.embedders)
