@@ -38,6 +38,8 @@ from kgents.workbench.widgets import HealthBar, PartSelected, SynapseMetricsWidg
 RECENT_ERRORS = 20
 NOTIFY_S = 8.0
 SOUL_EVERY = 5
+REFRESH_S = 60.0
+"""A refresh that has no answer by then is abandoned and says so (every probe has a shorter timeout of its own)."""
 """The soul is read on every fifth refresh (it changes with a conversation, not by the second)."""
 
 
@@ -135,13 +137,13 @@ class WorkbenchApp(App[None]):
 
     def _fetch_health(self) -> tuple[TriadHealth | None, str | None]:
         try:
-            return self.io.run(self.source.health()), None
+            return self.io.run(self.source.health(), REFRESH_S), None
         except Exception as exc:
             return None, f"health unavailable: {describe_error(exc)}"
 
     def _fetch_souls(self) -> tuple[list[SoulView], str | None]:
         try:
-            return self.io.run(self.source.souls()), None
+            return self.io.run(self.source.souls(), REFRESH_S), None
         except Exception as exc:
             return [], describe_error(exc)
 

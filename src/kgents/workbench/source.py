@@ -4,6 +4,7 @@ seeded one for snapshots and screenshots), run on a background event loop so no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -146,22 +147,49 @@ def _sample(data: dict[str, Any]) -> DriftSample:
 
 
 class BackgroundLoop:
-    """An event loop on a thread of its own: the source's coroutines run there, workers wait on their futures."""
+    """An event loop on a thread of its own: the source's coroutines run there, workers wait on their futures.
+
+    `stop()` cancels whatever still runs there first, so no thread is left waiting for ever on a coroutine that
+    will never run again (at exit, the UI loop's executor shutdown joins those threads)."""
+
+    STOP_S = 5.0
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._stopped = False
         self._thread = threading.Thread(target=self.loop.run_forever, name="workbench-io", daemon=True)
         self._thread.start()
 
     def submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._stopped:
+            work.close()
+            raise RuntimeError("the workbench's I/O loop has stopped")
         return asyncio.run_coroutine_threadsafe(work, self.loop)
 
     def run(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return self.submit(work).result(timeout)
+        """The coroutine's result; past `timeout` it is cancelled and TimeoutError says how long it had."""
+        future = self.submit(work)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
 
     def stop(self) -> None:
+        self._stopped = True
         if self.loop.is_running():
+            with contextlib.suppress(Exception):  # best effort: the loop stops below whatever happens here
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(self.STOP_S)
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=self.STOP_S)
         if not self.loop.is_running():
             self.loop.close()
+
+
+async def _cancel_all() -> None:
+    """Cancel every other task on the running loop and wait until they have finished."""
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
