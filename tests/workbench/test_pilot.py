@@ -123,6 +123,21 @@ async def test_refresh_never_blocks_input_nor_overlaps(tmp_path: Path, redis_ser
         assert app.max_in_flight == 1
 
 
+@pytest.mark.timeout(60)
+async def test_closing_while_a_refresh_waits_on_a_stalled_part(tmp_path: Path, redis_server: PrivateRedis) -> None:
+    """Quitting while a refresh is in flight releases its worker: the refresh used to wait for ever on the stopped
+    I/O loop, and the test's event loop with it, at its executor shutdown (a CI run hung here)."""
+    settings = Settings(home=tmp_path / "home", redis_url=redis_server.url)
+    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.05)
+    redis_server.pause()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.in_flight == 1, "a refresh waiting on the stalled Spark")
+        assert app.state.refreshes == 0, "the app closed before the stalled refresh could finish"
+    finally:
+        redis_server.resume()
+
+
 async def test_alert_on_a_stopped_redis_then_recovery(tmp_path: Path, redis_server: PrivateRedis) -> None:
     settings = Settings(home=tmp_path / "home", redis_url=redis_server.url)
     app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.1, glitch_s=0.3)
