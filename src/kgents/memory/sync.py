@@ -3,13 +3,10 @@ code, from Jupyter and from inside any other running loop (calls never touch the
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
-import threading
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
-from concurrent.futures import Future
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -18,31 +15,11 @@ from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
+from kgents.loop_thread import LoopThread
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, RecallHit, SoulView
 from kgents.memory.factory import open_memory
 
 T = TypeVar("T")
-
-
-class _LoopThread:
-    """An event loop running forever on a daemon thread; `call` runs a coroutine there and waits for it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="kgents-memory", daemon=True)
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError("a Memory cannot be called from its own event loop thread")
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
 
 
 class Memory:
@@ -50,7 +27,7 @@ class Memory:
     made; `close()` (or leaving the `with`) releases it, and may be called more than once."""
 
     def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
-        self._runner: _LoopThread | None = _LoopThread()
+        self._runner: LoopThread | None = LoopThread("kgents-memory")
         try:
             self._memory: MemoryAPI = self._call(open_memory(settings, persona))
         except BaseException:
@@ -62,7 +39,7 @@ class Memory:
         if self._runner is None:
             coro.close()
             raise RuntimeError("this Memory is closed")
-        return self._runner.call(coro)
+        return self._runner.run(coro)
 
     @property
     def persona(self) -> str:
@@ -79,7 +56,7 @@ class Memory:
         if runner is None:
             return
         try:
-            runner.call(self._memory.close())
+            runner.run(self._memory.close())
         finally:
             runner.stop()
 

@@ -1,6 +1,6 @@
 """WorkbenchApp: the screens, the key bindings, and the one-second refresh that never blocks input or overlaps.
 
-The refresh runs in a thread worker that waits on the source's coroutine (run on the BackgroundLoop); the next one
+The refresh runs in a thread worker that waits on the source's coroutine (run on a LoopThread); the next one
 is armed only when it has finished, so a slow probe delays refreshes instead of piling them up."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kgents.clock import utcnow
 from kgents.health.collect import describe_error
 from kgents.health.levels import DEFAULT_THRESHOLDS, Thresholds
 from kgents.health.model import PARTS, Level, TriadHealth
+from kgents.loop_thread import LoopThread
 from kgents.memory.api import SoulView
 from kgents.workbench.detail import DetailScreen
 from kgents.workbench.flux import FluxScreen
@@ -32,14 +33,12 @@ from kgents.workbench.help import HelpScreen
 from kgents.workbench.loom import LoomScreen
 from kgents.workbench.mri import MRIScreen
 from kgents.workbench.projection import ProjectionCache
-from kgents.workbench.source import BackgroundLoop, WorkbenchSource
+from kgents.workbench.source import IO_S, WorkbenchSource
 from kgents.workbench.widgets import HealthBar, PartSelected, SynapseMetricsWidget
 
 RECENT_ERRORS = 20
 NOTIFY_S = 8.0
 SOUL_EVERY = 5
-REFRESH_S = 60.0
-"""A refresh that has no answer by then is abandoned and says so (every probe has a shorter timeout of its own)."""
 """The soul is read on every fifth refresh (it changes with a conversation, not by the second)."""
 
 
@@ -98,7 +97,7 @@ class WorkbenchApp(App[None]):
         self.glitch_s = glitch_s
         self.thresholds = thresholds
         self.clock = clock
-        self.io = BackgroundLoop()
+        self.io = LoopThread("workbench-io")
         self.state = BenchState()
         self.projections = ProjectionCache()
         self._levels: dict[str, Level] = {}
@@ -137,13 +136,13 @@ class WorkbenchApp(App[None]):
 
     def _fetch_health(self) -> tuple[TriadHealth | None, str | None]:
         try:
-            return self.io.run(self.source.health(), REFRESH_S), None
+            return self.io.run(self.source.health(), IO_S), None
         except Exception as exc:
             return None, f"health unavailable: {describe_error(exc)}"
 
     def _fetch_souls(self) -> tuple[list[SoulView], str | None]:
         try:
-            return self.io.run(self.source.souls(), REFRESH_S), None
+            return self.io.run(self.source.souls(), IO_S), None
         except Exception as exc:
             return [], describe_error(exc)
 

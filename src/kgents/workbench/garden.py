@@ -16,6 +16,7 @@ from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.garden.records import AuditRecord
 from kgents.health.collect import describe_error
+from kgents.workbench.source import IO_S
 
 if TYPE_CHECKING:
     from kgents.workbench.app import WorkbenchApp
@@ -116,7 +117,7 @@ class GardenScreen(Screen[None]):
     def load(self, filters: EntryFilter) -> None:
         app = self.bench
         try:
-            entries = app.io.run(app.source.entries(filters))
+            entries = app.io.run(app.source.entries(filters), IO_S)
         except Exception as exc:
             app.call_from_thread(self._status, f"the garden cannot be read: {describe_error(exc)}")
             return
@@ -152,7 +153,7 @@ class GardenScreen(Screen[None]):
         if entry is None:
             return
         try:
-            history = app.io.run(app.source.history(entry_id))
+            history = app.io.run(app.source.history(entry_id), IO_S)
         except Exception as exc:
             app.call_from_thread(self._side, f"{entry.content}\n\nhistory unavailable: {describe_error(exc)}")
             return

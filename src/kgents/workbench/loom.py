@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from kgents.health.collect import describe_error
 from kgents.health.drift import DriftSample
 from kgents.workbench.format import figure, percent
+from kgents.workbench.source import IO_S
 from kgents.workbench.widgets import Spark
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class LoomScreen(Screen[None]):
         self._loaded_at = time.monotonic()
         app = self.bench
         try:
-            samples = app.io.run(app.source.drift(HISTORY))
+            samples = app.io.run(app.source.drift(HISTORY), IO_S)
         except Exception as exc:
             app.call_from_thread(self._show_error, describe_error(exc))
             return

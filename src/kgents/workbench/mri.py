@@ -18,6 +18,7 @@ from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.health.collect import describe_error
 from kgents.workbench.projection import key_of, pca_2d, place
+from kgents.workbench.source import IO_S
 
 if TYPE_CHECKING:
     from kgents.workbench.app import WorkbenchApp
@@ -112,11 +113,11 @@ class MRIScreen(Screen[None]):
         """Entries, their vectors and the projection, all off the UI thread; an unchanged garden is not redone."""
         app = self.bench
         try:
-            entries = app.io.run(app.source.entries(EntryFilter(include_compost=True)))
+            entries = app.io.run(app.source.entries(EntryFilter(include_compost=True)), IO_S)
             key = key_of([str(e.id) for e in entries], [e.version for e in entries])
             points = app.projections.get(key)
             if points is None:
-                vectors = app.io.run(app.source.vectors(entries))
+                vectors = app.io.run(app.source.vectors(entries), IO_S)
                 points = pca_2d(vectors)
                 app.projections.put(key, points)
         except Exception as exc:
@@ -153,7 +154,7 @@ class MRIScreen(Screen[None]):
     def search(self, query: str) -> None:
         app = self.bench
         try:
-            ids = app.io.run(app.source.recall(query, RECALL_LIMIT))
+            ids = app.io.run(app.source.recall(query, RECALL_LIMIT), IO_S)
         except Exception as exc:
             app.call_from_thread(self._status, f"search failed: {describe_error(exc)}")
             return

@@ -1,16 +1,13 @@
 """Where the workbench's data comes from: a `WorkbenchSource` (live: AGENTESE and the Python face; or a fixed,
-seeded one for snapshots and screenshots), run on a background event loop so no I/O ever touches the UI's loop."""
+seeded one for snapshots and screenshots), run on a `LoopThread` so no I/O ever touches the UI's loop."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
-import threading
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,9 +21,10 @@ from kgents.health.levels import DEFAULT_THRESHOLDS, Thresholds
 from kgents.health.model import TriadHealth
 from kgents.memory.api import MemoryAPI, SoulView
 
-T = TypeVar("T")
 GARDEN_LIMIT = 500
 """At most this many entries are listed or mapped."""
+IO_S = 60.0
+"""A read with no answer by then is abandoned and says so (every health probe has a shorter timeout of its own)."""
 
 
 class WorkbenchSource(Protocol):
@@ -144,52 +142,3 @@ def _sample(data: dict[str, Any]) -> DriftSample:
 
     fields = {k: v for k, v in data.items() if k not in ("measured_at", "source")}
     return DriftSample(datetime.fromisoformat(str(data["measured_at"])), str(data["source"]), **fields)
-
-
-class BackgroundLoop:
-    """An event loop on a thread of its own: the source's coroutines run there, workers wait on their futures.
-
-    `stop()` cancels whatever still runs there first, so no thread is left waiting for ever on a coroutine that
-    will never run again (at exit, the UI loop's executor shutdown joins those threads)."""
-
-    STOP_S = 5.0
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._stopped = False
-        self._thread = threading.Thread(target=self.loop.run_forever, name="workbench-io", daemon=True)
-        self._thread.start()
-
-    def submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
-        if self._stopped:
-            work.close()
-            raise RuntimeError("the workbench's I/O loop has stopped")
-        return asyncio.run_coroutine_threadsafe(work, self.loop)
-
-    def run(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """The coroutine's result; past `timeout` it is cancelled and TimeoutError says how long it had."""
-        future = self.submit(work)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"no answer within {timeout:g} s") from None
-
-    def stop(self) -> None:
-        self._stopped = True
-        if self.loop.is_running():
-            with contextlib.suppress(Exception):  # best effort: the loop stops below whatever happens here
-                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(self.STOP_S)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=self.STOP_S)
-        if not self.loop.is_running():
-            self.loop.close()
-
-
-async def _cancel_all() -> None:
-    """Cancel every other task on the running loop and wait until they have finished."""
-    me = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not me]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)

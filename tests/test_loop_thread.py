@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from kgents.workbench.source import BackgroundLoop
+from kgents.loop_thread import LoopThread
 
 DEADLINE_S = 10.0
 
@@ -21,7 +21,7 @@ async def forever(started: threading.Event) -> None:
 
 
 def test_stop_releases_a_thread_waiting_on_the_loop() -> None:
-    io = BackgroundLoop()
+    io = LoopThread("test-io")
     started = threading.Event()
     outcome: list[BaseException | None] = []
 
@@ -43,15 +43,15 @@ def test_stop_releases_a_thread_waiting_on_the_loop() -> None:
 
 
 def test_work_submitted_after_stop_fails_at_once() -> None:
-    io = BackgroundLoop()
+    io = LoopThread("test-io")
     io.stop()
     coroutine = forever(threading.Event())
-    with pytest.raises(RuntimeError, match="stopped"):
+    with pytest.raises(RuntimeError, match="has stopped"):
         io.run(coroutine, timeout=DEADLINE_S)
 
 
 def test_a_coroutine_past_its_timeout_is_cancelled_and_says_so() -> None:
-    io = BackgroundLoop()
+    io = LoopThread("test-io")
     try:
         started = threading.Event()
         with pytest.raises(TimeoutError, match=r"no answer within 0\.2 s"):

@@ -1,0 +1,67 @@
+"""An asyncio event loop on a daemon thread of its own, for synchronous callers: `Memory` (plain code, Jupyter,
+inside another running loop) and the workbench (its refresh workers, off the UI's loop).
+
+`stop()` cancels whatever still runs there before it stops the loop, so no caller is left waiting for ever on a
+coroutine that will never run again (a caller joined at exit would hang the process with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    STOP_S = 5.0
+    """How long `stop()` waits for cancelled work to finish and for the thread to end."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._stopped = False
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._stopped:
+            work.close()
+            raise RuntimeError(f"the {self._thread.name} event loop has stopped")
+        if threading.current_thread() is self._thread:
+            work.close()
+            raise RuntimeError(f"cannot wait on the {self._thread.name} event loop from its own thread")
+        return asyncio.run_coroutine_threadsafe(work, self.loop)
+
+    def run(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """The coroutine's result; past `timeout` it is cancelled and TimeoutError says how long it had."""
+        future = self.submit(work)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+    def stop(self) -> None:
+        """Cancel what still runs, stop the loop, end the thread; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.loop.is_running():
+            with contextlib.suppress(Exception):  # best effort: the loop stops below whatever happens here
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(self.STOP_S)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=self.STOP_S)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+async def _cancel_all() -> None:
+    """Cancel every other task on the running loop and wait until they have finished."""
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
