@@ -71,10 +71,12 @@ def start_server(settings: Settings, *args: str, env: dict[str, str] | None = No
     return ServerProcess(proc, info, settings)
 
 
-def cli(settings: Settings, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """`kgents *args` as a separate process on `settings`' home."""
+def cli(
+    settings: Settings, *args: str, timeout: float = 120.0, persona: str = "kent"
+) -> subprocess.CompletedProcess[str]:
+    """`kgents *args` as a separate process on `settings`' home, as `persona` (KGENTS_PERSONA)."""
     return subprocess.run(
-        [str(KGENTS), *args], env=kgents_env(settings), capture_output=True, text=True, timeout=timeout
+        [str(KGENTS), *args], env=kgents_env(settings, persona), capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -71,3 +71,23 @@ async def test_a_writer_dead_before_its_apply_leaves_the_rows_to_a_relay(
 
     await wait_until(drained, lambda depth: depth == 0, what="the relay taking the dead writer's rows")
     assert [h.entry.id for h in await memory.recall("the face died")] == [entry.id]
+
+
+async def test_face_writes_during_an_in_process_reindex_reach_the_new_collection(tmp_path: Path) -> None:
+    """On the embedded index the face keeps the index state instead of reading it (nothing else can change it);
+    a reindex in the same process (a server's) must hand it the pending collection and the switch, or a write
+    made meanwhile lands only in the collection about to be dropped."""
+    settings = Settings(home=tmp_path / "home")
+    async with await AsyncMemory.open(settings, "kent") as memory:
+        for i in range(300):
+            await memory.remember(f"an early note number {i}")
+        synapse = memory.synapse
+        rebuilding = asyncio.create_task(synapse.reindex(synapse.state.active.embedder))
+        await wait_until(lambda: synapse.queue.read_state(), lambda s: s is not None and s.pending is not None)
+        during = [await memory.remember(f"a note written during the reindex {i}") for i in range(20)]
+        report = await rebuilding
+        after = await synapse.coherency()
+        assert report.new.collection == synapse.state.active.collection
+        assert after.coherency_with_truth == 1.0, after.to_dict()
+        hits = await memory.recall("written during the reindex", limit=50)
+        assert {e.id for e in during} <= {h.entry.id for h in hits}

@@ -44,10 +44,40 @@ def test_commands_go_through_the_server(tmp_path: Path) -> None:
         assert json.loads(repaired.stdout)["after"]["coherency_with_truth"] == 1.0
         once = cli(settings, "synapse", "run", "--once")
         assert once.returncode == 0 and f"the kgents server at {server.url} relays" in once.stdout
-        for command in (("synapse", "reindex"), ("synapse", "adopt", "--yes")):
-            refused = cli(settings, *command)
-            assert refused.returncode == 69, refused.stderr
-            assert f"(pid {server.proc.pid})" in refused.stderr and "stop the server" in refused.stderr
+        refused = cli(settings, "synapse", "adopt", "--yes")  # the anchor already feeds the server's index
+        assert refused.returncode == 69, refused.stderr
+        assert f"(pid {server.proc.pid})" in refused.stderr and "stop the server" in refused.stderr
+
+
+def test_reindex_and_forget_a_persona_through_the_server(tmp_path: Path) -> None:
+    """The two that need the whole index run in the server that owns it, while it keeps serving."""
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
+    assert cli(settings, "garden", "plant", "ada likes long walks", persona="ada").returncode == 0
+    with running_server(settings):
+        rebuilt = cli(settings, "synapse", "reindex", "--json")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        report = json.loads(rebuilt.stdout)
+        assert report["copied"] == 2 and report["coherency"]["coherency_with_truth"] == 1.0
+        assert report["new"]["collection"] != report["old"]["collection"]
+        assert cli(settings, "garden", "plant", "planted after the reindex").returncode == 0
+        found = cli(settings, "garden", "search", "minimal code", "--json")
+        assert json.loads(found.stdout)["hits"][0]["content"] == "I prefer minimal code"
+        forgot = cli(settings, "forget", "--persona", "ada", "--yes", "--json")
+        assert forgot.returncode == 0, forgot.stderr
+        assert json.loads(forgot.stdout) | {"cache_keys": 0} == {
+            "persona": "ada",
+            "entries": 1,
+            "points": 1,
+            "cache_keys": 0,
+            "purged_history": False,
+        }
+        gone = cli(settings, "garden", "search", "long walks", "--json", persona="ada")
+        assert gone.returncode == 0 and json.loads(gone.stdout)["hits"] == []
+        status = cli(settings, "synapse", "status", "--json")
+        assert json.loads(status.stdout)["coherency"]["coherency_with_truth"] == 1.0
+        kept = cli(settings, "garden", "search", "after the reindex", "--json")
+        assert json.loads(kept.stdout)["hits"][0]["content"] == "planted after the reindex"
 
 
 def test_a_plant_beside_the_server_is_relayed_by_it(tmp_path: Path) -> None:
@@ -93,7 +123,11 @@ async def test_a_command_waits_for_the_owner_of_the_index(tmp_path: Path) -> Non
     assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
     synapse = await open_synapse(settings)  # this process owns the embedded index for now
     search = await asyncio.create_subprocess_exec(
-        str(KGENTS), "garden", "search", "simplicity", "--json",
+        str(KGENTS),
+        "garden",
+        "search",
+        "simplicity",
+        "--json",
         env=kgents_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -12,7 +12,7 @@ from kgents.cli.context import console, print_json, run, state
 from kgents.config import Settings
 from kgents.errors import ValidationError
 from kgents.garden import open_store
-from kgents.memory.forget import ForgetReport, forget_everywhere
+from kgents.memory.forget import forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
 
 PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
@@ -107,12 +107,27 @@ def forget(
         raise typer.BadParameter("name the persona to forget with --persona", param_hint="--persona")
     if not yes:
         raise typer.BadParameter(f"forgetting {named} cannot be undone: add --yes (export it first)")
-    report: ForgetReport = run(lambda: forget_everywhere(settings, named, purge_history=purge_history))
+
+    async def go() -> dict[str, Any]:
+        from kgents.cli.index_access import open_local_or_server
+        from kgents.memory.remote import RemoteMemory
+        from kgents.server.discovery import ServerInfo
+
+        opened = await open_local_or_server(settings)  # the home's server does it; else wait for the index
+        if isinstance(opened, ServerInfo):
+            async with RemoteMemory(opened, named) as memory:
+                return await memory.forget_persona(purge_history=purge_history)
+        try:
+            return (await forget_everywhere(opened, named, purge_history=purge_history)).to_dict()
+        finally:
+            await opened.close()
+
+    report = run(go)
     if as_json:
-        print_json(report.to_dict())
+        print_json(report)
         return
-    history = "; its history too" if report.purged_history else "; its history stays in the audit trail"
+    history = "; its history too" if report["purged_history"] else "; its history stays in the audit trail"
     console.print(
-        f"forgot {report.persona}: {report.entries} entries, {report.points} index points,"
-        f" {report.cache_keys} cached souls{history}"
+        f"forgot {report['persona']}: {report['entries']} entries, {report['points']} index points,"
+        f" {report['cache_keys']} cached souls{history}"
     )

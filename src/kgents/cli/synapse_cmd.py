@@ -361,17 +361,17 @@ def reindex(
 ) -> None:
     """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one."""
 
-    async def work(s: Synapse) -> Any:
-        return await s.reindex(embedder or s.state.active.embedder)
+    async def work(s: Synapse) -> dict[str, Any]:
+        return (await s.reindex(embedder or s.state.active.embedder)).to_dict()
 
-    report = with_synapse(ctx, work, recreate=True, what="reindex")
+    report = with_synapse(ctx, work, recreate=True, remote=lambda m: m.synapse_reindex(embedder))
     if as_json:
-        print_json(report.to_dict())
+        print_json(report)
     else:
+        new, coherency = report["new"], report["coherency"]["coherency_with_truth"]
         console.print(
-            f"reindexed {report.copied:,} entries with {report.new.embedder} into {report.new.collection}"
-            f" in {report.seconds:.1f} s (coherency {report.coherency.coherency_with_truth:.4f});"
-            f" dropped {report.old.collection}",
+            f"reindexed {report['copied']:,} entries with {new['embedder']} into {new['collection']}"
+            f" in {report['seconds']:.1f} s (coherency {coherency:.4f}); dropped {report['old']['collection']}",
             markup=False,
         )
 

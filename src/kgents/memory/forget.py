@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kgents.config import Settings
 from kgents.garden.model import check_persona
 from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import VectorIndex
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
-from kgents.synapse import open_synapse
+from kgents.synapse.runtime import Synapse
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +67,13 @@ async def forget_persona(
     return ForgetReport(persona, entries, points, keys, purge_history)
 
 
-async def forget_everywhere(settings: Settings, persona: str, *, purge_history: bool = False) -> ForgetReport:
-    """`forget_persona` over the stores the settings name (the Spark strictly: Redis must answer)."""
-    synapse = await open_synapse(settings)
+async def forget_everywhere(synapse: Synapse, persona: str, *, purge_history: bool = False) -> ForgetReport:
+    """`forget_persona` over an opened stack and the Spark its settings name (strictly: Redis must answer)."""
+    spark = await open_spark(synapse.settings, strict=True)
     try:
-        spark = await open_spark(settings, strict=True)
-        try:
-            collections = [target.collection for target in (await synapse.refresh_state()).targets()]
-            return await forget_persona(
-                synapse.store, synapse.index, collections, spark, persona, purge_history=purge_history
-            )
-        finally:
-            await spark.close()
+        collections = [target.collection for target in (await synapse.refresh_state()).targets()]
+        return await forget_persona(
+            synapse.store, synapse.index, collections, spark, persona, purge_history=purge_history
+        )
     finally:
-        await synapse.close()
+        await spark.close()

@@ -195,3 +195,14 @@ class RemoteMemory:
     async def synapse_reconcile(self) -> dict[str, Any]:
         data: dict[str, Any] = await self.call("POST", "/synapse/reconcile")
         return data
+
+    async def synapse_reindex(self, embedder: str | None = None) -> dict[str, Any]:
+        """Reindex done by the index's owner (a `ReindexReport` as a dict)."""
+        data: dict[str, Any] = await self.call("POST", "/synapse/reindex", {"embedder": embedder})
+        return data
+
+    async def forget_persona(self, *, purge_history: bool = False) -> dict[str, Any]:
+        """This persona removed everywhere it lives, by the server (a `ForgetReport` as a dict)."""
+        query = "?purge_history=true" if purge_history else ""
+        data: dict[str, Any] = await self.call("DELETE", query)
+        return data

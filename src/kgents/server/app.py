@@ -27,6 +27,7 @@ from kgents.health.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from kgents.health.prometheus import render_prometheus
 from kgents.memory import wire
 from kgents.memory.api import MemoryAPI
+from kgents.memory.forget import ForgetReport
 
 log = logging.getLogger("kgents.server")
 
@@ -42,9 +43,13 @@ class Backend(Protocol):
 
     async def ready(self) -> dict[str, Any]: ...
 
-    async def operator(self, action: str, persona: str) -> dict[str, Any]:
-        """Operator-wide synapse actions (`coherency`, `reconcile`) answered by the index's owner; sample ids in
-        the answer are only `persona`'s."""
+    async def operator(self, action: str, persona: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Operator-wide synapse actions (`coherency`, `reconcile`, `reindex` with an `embedder` option) answered
+        by the index's owner; sample ids in the answer are only `persona`'s."""
+        ...
+
+    async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
+        """Remove the persona everywhere it lives."""
         ...
 
     async def health(self) -> TriadHealth:
@@ -98,15 +103,18 @@ def persona_route(backend: Backend, handler: Handler) -> Callable[[Request], Awa
 
     async def endpoint(request: Request) -> Response:
         try:
-            try:
-                persona = check_persona(request.path_params["persona"])
-            except ConfigError as exc:
-                raise ValidationError(str(exc)) from None
-            return await handler(await backend.memory(persona), request)
+            return await handler(await backend.memory(path_persona(request)), request)
         except Exception as exc:
             return error_response(exc)
 
     return endpoint
+
+
+def path_persona(request: Request) -> str:
+    try:
+        return check_persona(request.path_params["persona"])
+    except ConfigError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def ref_of(request: Request) -> str:
@@ -250,9 +258,29 @@ async def status(memory: MemoryAPI, request: Request) -> Response:
 
 def operator(backend: Backend, action: str) -> Handler:
     async def handler(memory: MemoryAPI, request: Request) -> Response:
-        return JSONResponse(await backend.operator(action, memory.persona))
+        options = await read_json(request) if request.method == "POST" else {}
+        if not isinstance(options, dict):
+            raise ValidationError("the request body must be a JSON object")
+        return JSONResponse(await backend.operator(action, memory.persona, options))
 
     return handler
+
+
+def forget_persona_route(backend: Backend) -> Callable[[Request], Awaitable[Response]]:
+    """DELETE /v1/personas/{persona}[?purge_history=true]: the persona removed everywhere it lives."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            persona = path_persona(request)
+            purge = request.query_params.get("purge_history", "false")
+            if purge not in ("true", "false"):
+                raise ValidationError("purge_history must be true or false")
+            report = await backend.forget(persona, purge_history=purge == "true")
+            return JSONResponse(report.to_dict())
+        except Exception as exc:
+            return error_response(exc)
+
+    return endpoint
 
 
 PERSONA_ROUTES: tuple[tuple[str, Handler, str], ...] = (
@@ -304,11 +332,13 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
     operator_routes = (
         ("/synapse/coherency", operator(backend, "coherency"), "GET"),
         ("/synapse/reconcile", operator(backend, "reconcile"), "POST"),
+        ("/synapse/reindex", operator(backend, "reindex"), "POST"),
     )
     routes += [
         Route(f"/v1/personas/{{persona}}{path}", persona_route(backend, handler), methods=[method])
         for path, handler, method in PERSONA_ROUTES + operator_routes
     ]
+    routes.append(Route("/v1/personas/{persona}", forget_persona_route(backend), methods=["DELETE"]))
     sub_apps = dict(mounts or {})
     routes += [Mount(path, app=app) for path, app in sub_apps.items()]
 

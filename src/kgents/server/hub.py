@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
 from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryAPI
+from kgents.memory.forget import ForgetReport, forget_persona
 from kgents.memory.local import AsyncMemory
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
@@ -74,13 +76,29 @@ class MemoryHub:
         await self.synapse.index.collections()
         return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
 
-    async def operator(self, action: str, persona: str) -> dict[str, Any]:
+    async def operator(self, action: str, persona: str, options: Mapping[str, Any]) -> dict[str, Any]:
         if action == "coherency":
             report = await self.synapse.coherency(persona)
             return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
         if action == "reconcile":
             return (await self.synapse.reconcile()).to_dict()
+        if action == "reindex":  # the relays and this server's faces write both collections until the switch
+            embedder = options.get("embedder") or self.synapse.state.active.embedder
+            if not isinstance(embedder, str):
+                raise ValidationError("embedder must be a name")
+            return (await self.synapse.reindex(embedder)).to_dict()
         raise ValidationError(f"unknown operator action {action!r}")
+
+    async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
+        """Remove `persona` everywhere it lives (`kgents forget --persona` beside this server)."""
+        persona = check_persona(persona)
+        memory = self._memories.pop(persona, None)
+        if memory is not None:
+            await memory.close()
+        collections = [target.collection for target in (await self.synapse.refresh_state()).targets()]
+        return await forget_persona(
+            self.synapse.store, self.synapse.index, collections, self.spark, persona, purge_history=purge_history
+        )
 
     async def health(self) -> TriadHealth:
         """Health collected here: the resonance part over this server's own stack (it owns the embedded index, so

@@ -125,17 +125,24 @@ async def reindex(
     state: IndexState,
     prefix: str,
     progress: Callable[[int], None] | None = None,
+    on_state: Callable[[IndexState], None] | None = None,
 ) -> ReindexReport:
-    """Rebuild the index with `embedder` and switch to it; `embedders` must resolve the new name to it too."""
+    """Rebuild the index with `embedder` and switch to it; `embedders` must resolve the new name to it too.
+    `on_state` hears each new state as it is recorded (the pending collection, then the switch), so writers in
+    this process that keep the state rather than read it (a server's faces) write where the relays do."""
     began = time.monotonic()
     target = Target(collection_name(prefix, embedder.name), embedder.name, embedder.dimension)
     old = state.active
     state = await _start(queue, index, state, target)
+    if on_state is not None:
+        on_state(state)
     copied = await copy_all(queue, index, embedder, target, progress)
     report, rounds = await catch_up(queue, index, embedders, target)
     switched = await queue.switch(state.generation)
     if switched is None:
         raise ConflictError("the index state changed during the reindex; the old collection stays active")
+    if on_state is not None:
+        on_state(switched)
     await wait_for_relays(queue, switched.generation)
     await index.drop_collection(old.collection)
     return ReindexReport(old, target, copied, rounds, time.monotonic() - began, report)

@@ -168,9 +168,13 @@ class Synapse:
             await self.refresh_state(),
             self.prefix,
             progress,
+            on_state=self._keep_state,
         )
         await self.refresh_state()
         return report
+
+    def _keep_state(self, state: IndexState) -> None:
+        self.state = state
 
     async def adopt(self) -> AdoptReport:
         """Rebuild this index from the anchor and make it the one the anchor feeds (see `synapse.adopt`)."""
