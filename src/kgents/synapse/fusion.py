@@ -37,8 +37,10 @@ class Fusion(StrEnum):
     WEIGHTED = "weighted"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fused:
+    """One candidate after fusion (not frozen, like `RankedHit`: a recall builds hundreds)."""
+
     id: uuid.UUID
     score: float
     """The fused score in (0, 1] (the signal's own score for a single-signal recall)."""
