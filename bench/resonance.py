@@ -5,7 +5,11 @@ under a temporary KGENTS_HOME):
 - embedder sentences/s (raw model, no cache), as the baseline every other figure stands on;
 - relay throughput: N planted entries drained from the outbox into the index (events/s);
 - search p50/p95 with the query embedding included (dense recall, hydrated from the anchor), and
-  the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`);
+  the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`, the walk the Python
+  face's `recall` takes too: bench/memory.py times it through `AsyncMemory`). Each query is new (a number
+  appended), so the query is embedded every time (about 0.3 ms with the default 384-d model); bench/memory.py's
+  recall line asks five queries over and over on the 256-d model, answered from the embedding cache, so its
+  figure is lower by about that much (its "query embedded" line adds it back);
 - write → searchable p50/p95 under a steady write load (a relay running, one write every 1/rate s, each write
   polled until the index holds its version).
 
