@@ -76,8 +76,8 @@ class RecallHit:
 
 def check_query(query: object, limit: object, min_score: object) -> str:
     if not isinstance(query, str) or not query.strip():
-        raise ValidationError("a recall needs some text")
-    check_text(query, "the recall text")
+        raise ValidationError("a search needs some text")
+    check_text(query, "the search text")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit!r:.20})")
     if min_score is not None and (
