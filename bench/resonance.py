@@ -14,6 +14,7 @@ under a temporary KGENTS_HOME):
   polled until the index holds its version).
 
     python bench/resonance.py [--sizes 10000,100000] [--anchors embedded,postgres] [--queries 200] [--writes 200]
+        [--build]
 """
 
 from __future__ import annotations
@@ -202,6 +203,9 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         drained = await relay.drain(timeout_s=3_600)
         relay_s = time.perf_counter() - began
         report = await synapse.coherency()
+        optimize = getattr(synapse.index, "optimize", None)
+        if args.build and optimize is not None:  # search the HNSW graph, not the plain segments before it is built
+            await optimize(synapse.state.active.collection)
         searches = await recall_latencies(synapse, args.queries, rng, RecallMode.DENSE)
         lexical = await recall_latencies(synapse, args.queries, rng, RecallMode.LEXICAL)
         hybrid = await recall_latencies(synapse, args.queries, rng, RecallMode.HYBRID)
@@ -238,6 +242,12 @@ async def main() -> None:
         help="auto: edge (or KGENTS_QDRANT_URL); qdrant-memory: the server adapter on qdrant-client's local mode",
     )
     parser.add_argument("--batch", type=int, default=512, help="relay batch size for the throughput run")
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="embedded index: build the HNSW graph before searching (else a large collection is searched while its"
+        " background build runs, or before it)",
+    )
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
         for anchor in args.anchors.split(","):
