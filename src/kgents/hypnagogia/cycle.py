@@ -141,18 +141,24 @@ class HypnagogicCycle:
         self.memory = memory
         self.threshold = threshold
 
-    async def _neighbours(self, live: Sequence[GardenEntry]) -> dict[uuid.UUID, set[uuid.UUID]]:
-        near: dict[uuid.UUID, set[uuid.UUID]] = {}
-        for e in live:
-            hits = await self.memory.recall(e.content, limit=NEIGHBOURS, mode="dense", min_score=self.threshold)
-            near[e.id] = {
-                h.entry.id
-                for h in hits
-                if h.entry.id != e.id
-                and polarity_of(h.entry) == polarity_of(e)
-                and says_the_same(e.content, h.entry.content, h.score, self.threshold)
-            }
+    async def _neighbours(self, live: Sequence[GardenEntry], fresh: set[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+        """What each entry says the same thing as, for the entries a group could hold: a group needs a fresh entry,
+        so its members are a fresh entry and its neighbours; the rest of the garden is not asked about."""
+        by_id = {e.id: e for e in live}
+        near = {i: await self._near(by_id[i]) for i in fresh if i in by_id}
+        for i in (set().union(*near.values()) - near.keys()) & by_id.keys():
+            near[i] = await self._near(by_id[i])
         return near
+
+    async def _near(self, entry: GardenEntry) -> set[uuid.UUID]:
+        hits = await self.memory.recall(entry.content, limit=NEIGHBOURS, mode="dense", min_score=self.threshold)
+        return {
+            h.entry.id
+            for h in hits
+            if h.entry.id != entry.id
+            and polarity_of(h.entry) == polarity_of(entry)
+            and says_the_same(entry.content, h.entry.content, h.score, self.threshold)
+        }
 
     async def dream(self, *, now: datetime | None = None, dry_run: bool = False) -> DreamResult:
         now = now or utcnow()
@@ -162,7 +168,8 @@ class HypnagogicCycle:
         learned = [e for e in live if DREAMT_TAG not in e.tags]
         gone = await m.list(EntryFilter(lifecycles=(Lifecycle.COMPOST,)), limit=SCAN_LIMIT)
         superseded = [e for e in gone if DREAMT_TAG not in e.tags and any(t.startswith(SUPERSEDED_BY) for t in e.tags)]
-        groups = clusters(live, await self._neighbours(live), {e.id for e in learned})
+        fresh = {e.id for e in learned}
+        groups = clusters(live, await self._neighbours(live, fresh), fresh)
         soul = await m.soul()
         shifts = shifts_for(learned, soul.eigenvectors)
         in_groups = {e.id for g in groups for e in g}
