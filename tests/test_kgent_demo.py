@@ -35,6 +35,31 @@ def test_demo_on_the_embedded_default(tmp_path: Path) -> None:
     assert not home.exists()  # a throwaway home: the user's own is never touched
 
 
+def test_demo_refuses_a_home_that_holds_something(tmp_path: Path) -> None:
+    home = tmp_path / "mine"
+    home.mkdir()
+    (home / "anchor.db").write_bytes(b"the user's")
+    done = subprocess.run(
+        [KGENTS, "demo", "--home", str(home)], env=kgents_env(Settings(home=home)), capture_output=True, text=True
+    )
+    assert done.returncode == 78 and "needs a new or empty home" in done.stderr and "Traceback" not in done.stderr
+    assert [p.name for p in home.iterdir()] == ["anchor.db"] and (home / "anchor.db").read_bytes() == b"the user's"
+
+
+def test_demo_in_a_named_home_keeps_it(tmp_path: Path) -> None:
+    home = tmp_path / "look"
+    done = subprocess.run(
+        [KGENTS, "demo", "--json", "--home", str(home)],
+        env=kgents_env(Settings(home=tmp_path / "mine")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sandbox"] == {"home": str(home), "schema": None, "spark_prefix": None, "kept": True}
+    assert (home / "anchor.db").exists() and not (tmp_path / "mine").exists()
+
+
 def test_demo_on_postgres_and_redis(tmp_path: Path, pg_schema: str) -> None:
     env = kgents_env(Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=pg_schema))
     env |= {"KGENTS_REDIS_URL": REDIS_URL, "KGENTS_SPARK_PREFIX": unique_name("kgdemo")}
@@ -61,8 +86,6 @@ def _snapshot(schema: str) -> dict[str, object]:
             ]
             rows: dict[str, object] = {}
             for table in tables:
-                if table in {"synapse_heartbeat", "health_probe"}:  # liveness beats, not the user's data
-                    continue
                 found = await conn.fetch(f'SELECT * FROM "{schema}"."{table}"')  # noqa: S608 (catalogue names)
                 rows[table] = sorted(repr(sorted(dict(r).items())) for r in found)
             return rows
