@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -171,3 +172,45 @@ async def _schema_exists(schema: str) -> bool:
         return bool(await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema))
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("anchor", ["postgres", "sqlite"])
+async def test_tear_down_drops_the_demos_qdrant_collections_and_no_other(
+    tmp_path: Path, pg_schema: str, anchor: str
+) -> None:
+    """On a Qdrant server the user's memory uses too (in-process Qdrant here): the demo's collections go (named
+    after its schema, or only told apart by its index identity on SQLite), the user's stay; its schema goes too."""
+    from kgents.kgent.demo_sandbox import open_sandbox, tear_down
+    from kgents.memory import AsyncMemory
+    from kgents.resonance.server import QdrantServerIndex
+    from tests.synapse_support import FaultyIndex
+
+    class Kept(FaultyIndex):  # one Qdrant for both memories: closing one leaves it open
+        async def close(self) -> None:
+            return None
+
+    async def teach(settings: Settings) -> set[str]:
+        memory = await AsyncMemory.open(settings, "kent", index=Kept(qdrant))
+        try:
+            await memory.remember("I prefer Zorblax keyboards with short travel")
+            await memory.synapse.catch_up()
+        finally:
+            await memory.close()
+        return {c.name for c in await qdrant.collections()}
+
+    qdrant = QdrantServerIndex.in_memory()
+    served = "http://127.0.0.1:6333"  # named so the settings say "Qdrant server"; the index passed is used
+    mine = Settings(home=tmp_path / "mine", qdrant_url=served)
+    if anchor == "postgres":
+        mine = replace(mine, postgres_url=PG_URL, postgres_schema=pg_schema)
+    users = await teach(mine)
+    sandbox = open_sandbox(mine, None)
+    try:
+        assert await teach(sandbox.settings) > users  # the demo made collections of its own
+    finally:
+        await tear_down(sandbox, Kept(qdrant))
+    assert {c.name for c in await qdrant.collections()} == users
+    assert not sandbox.settings.home.exists()
+    if anchor == "postgres":
+        assert not await _schema_exists(sandbox.settings.postgres_schema)
+    await qdrant.close()

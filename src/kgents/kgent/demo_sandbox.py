@@ -14,9 +14,13 @@ import tempfile
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kgents.config import Settings
 from kgents.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kgents.resonance.protocols import VectorIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +69,15 @@ def open_sandbox(user: Settings, home: Path | None) -> Sandbox:
     return Sandbox(settings, kept=home is not None)
 
 
-async def tear_down(sandbox: Sandbox) -> None:
-    """Drop everything the demo made: its Qdrant collections, its schema, its Redis keys, its home."""
+async def tear_down(sandbox: Sandbox, index: VectorIndex | None = None) -> None:
+    """Drop everything the demo made: its Qdrant collections (in `index`, else the settings' Qdrant), its schema,
+    its Redis keys, its home."""
     if sandbox.kept:
         return
     s = sandbox.settings
     try:
         if s.qdrant_url:
-            await _drop_collections(s)
+            await _drop_collections(s, index)
         if s.postgres_url:
             from kgents.anchor.postgres import drop_schema
 
@@ -83,7 +88,7 @@ async def tear_down(sandbox: Sandbox) -> None:
         shutil.rmtree(s.home, ignore_errors=True)
 
 
-async def _drop_collections(settings: Settings) -> None:
+async def _drop_collections(settings: Settings, given: VectorIndex | None) -> None:
     """The collections of the demo's anchor: those its state names and any stamped with its index identity."""
     from kgents.errors import NotFoundError
     from kgents.garden import open_store
@@ -97,7 +102,7 @@ async def _drop_collections(settings: Settings) -> None:
     if state is None:
         return
     names = {t.collection for t in state.targets()}
-    index = open_index(settings)
+    index = given or open_index(settings)
     try:
         if state.identity is not None:
             for info in await index.collections():
@@ -110,7 +115,8 @@ async def _drop_collections(settings: Settings) -> None:
             with contextlib.suppress(NotFoundError):
                 await index.drop_collection(name)
     finally:
-        await index.close()
+        if given is None:
+            await index.close()
 
 
 async def _drop_keys(url: str, prefix: str) -> None:
