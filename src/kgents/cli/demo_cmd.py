@@ -2,8 +2,9 @@
 
 It plays in stores of its own (kgents.kgent.demo_sandbox): a throwaway home, and on the PostgreSQL / Redis /
 Qdrant in the settings its own schema, key prefix and collections, all dropped on every way out, so the user's
-memory is never touched. `--home` (or the global one) names a new or empty home that is kept, with what the demo
-made on the servers, for a look. Exits non-zero when any claim fails.
+memory is never touched (the global `--home` names that memory, so the demo does not play there). `demo --home`
+names a new or empty home that is kept, with what the demo made on the servers, for a look. Exits non-zero when
+any claim fails.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def demo(
 ) -> None:
     """Play the K-gent's whole scenario and prove each claim with a figure measured in this run."""
     cli = state(ctx)
-    sandbox = open_sandbox(cli.settings(), home or cli.overrides.get("home"))
+    sandbox = open_sandbox(cli.settings(), home)  # the global --home names the user's memory: not the demo's
 
     def say(text: str) -> None:
         if not as_json:
