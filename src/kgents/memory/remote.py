@@ -9,14 +9,13 @@ and an unreachable server is a `BackendUnavailableError` naming KGENTS_SERVER_UR
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from kgents.config import Settings, check_persona, redact_url
 from kgents.errors import BackendUnavailableError, ConfigError
@@ -25,6 +24,7 @@ from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
 from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
+from kgents.memory.http_client import HttpClient, HttpError
 from kgents.server.discovery import ServerInfo, find_server
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -38,12 +38,7 @@ class RemoteMemory:
         self.server = server
         self._persona = check_persona(persona)
         self._base = f"/v1/personas/{quote(self._persona, safe='')}"
-        self._client = httpx.AsyncClient(
-            base_url=server.url,
-            headers={"Authorization": f"Bearer {server.token}"},
-            timeout=timeout_s,
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60.0),
-        )
+        self._client = HttpClient(server.url, {"Authorization": f"Bearer {server.token}"}, timeout_s=timeout_s)
 
     @classmethod
     def for_settings(cls, settings: Settings, persona: str | None = None) -> RemoteMemory:
@@ -73,24 +68,25 @@ class RemoteMemory:
         """One request under this persona (`absolute`: a server-wide path under /v1, e.g. /health); the parsed JSON
         answer (None for 204), or the error it stands for."""
         url = ("/v1" + path) if absolute else self._base + path
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = await self._client.request(method, url, json=body)
-        except httpx.TimeoutException:
+            response = await self._client.request(method, url, payload)
+        except TimeoutError:
             raise BackendUnavailableError(
                 f"the kgents server at {redact_url(self.server.url)} did not answer in time (KGENTS_SERVER_URL)"
             ) from None
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise BackendUnavailableError(
                 f"the kgents server at {redact_url(self.server.url)} is unreachable (KGENTS_SERVER_URL): {exc}"
             ) from None
-        if response.status_code == 204:
+        if response.status == 204:
             return None
         try:
-            data = response.json()
+            data = json.loads(response.body)
         except ValueError:
             data = None
-        if response.status_code >= 400:
-            raise wire.error_from_body(response.status_code, data)
+        if response.status >= 400:
+            raise wire.error_from_body(response.status, data)
         return data
 
     def _ref(self, entry: EntryRef) -> str:
