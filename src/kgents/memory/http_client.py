@@ -88,6 +88,10 @@ class _Connection(asyncio.Protocol):
         self._ended(exc)
 
     # -- httptools callbacks ---------------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._waiter is not None and self._waiter.done():
+            self.close()  # a second answer right behind the one asked for: the stream is out of step
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() in (b"content-length", b"transfer-encoding"):
             self._framed = True

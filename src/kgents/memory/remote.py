@@ -106,11 +106,11 @@ class RemoteMemory:
         entry_id: uuid.UUID | None = None,
     ) -> GardenEntry:
         item = MemoryItem(content, type, tags, confidence, observed_at, evidence, affinities, entry_id)
-        return GardenEntry.from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
+        return wire.entry_from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
 
     async def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
         data = await self.call("POST", "/memories/batch", {"items": [wire.item_to_dict(i) for i in items]})
-        return [GardenEntry.from_dict(e) for e in data["entries"]]
+        return [wire.entry_from_dict(e) for e in data["entries"]]
 
     async def recall(
         self,
@@ -131,33 +131,33 @@ class RemoteMemory:
         return [wire.hit_from_dict(h) for h in data["hits"]]
 
     async def get(self, entry: EntryRef) -> GardenEntry:
-        return GardenEntry.from_dict(await self.call("GET", self._ref(entry)))
+        return wire.entry_from_dict(await self.call("GET", self._ref(entry)))
 
     async def list(
         self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
     ) -> builtins.list[GardenEntry]:
         body = {"filters": wire.filter_to_dict(filters), "order_by": order_by, "limit": limit, "offset": offset}
-        return [GardenEntry.from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
+        return [wire.entry_from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
         body = {k: wire.jsonable(v) for k, v in fields.items()}
-        return GardenEntry.from_dict(await self.call("PATCH", self._ref(entry), body))
+        return wire.entry_from_dict(await self.call("PATCH", self._ref(entry), body))
 
     async def nurture(
         self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
     ) -> GardenEntry:
         body = {"evidence": evidence, "delta": delta, "confidence": confidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/nurture", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/nurture", body))
 
     async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
         body = {"confidence": confidence, "evidence": evidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/reassess", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/reassess", body))
 
     async def compost(
         self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
     ) -> GardenEntry:
         body = {"successor": None if successor is None else str(successor), "evidence": evidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/compost", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/compost", body))
 
     async def forget(self, entry: EntryRef) -> None:
         await self.call("DELETE", self._ref(entry))
