@@ -26,9 +26,9 @@ MAX_CONNECTIONS = 100
 """Requests in flight at once per client (each on its own connection); more wait for one to come back."""
 MAX_IDLE = 8
 """Idle keep-alive connections kept per client."""
-IDLE_EXPIRY_S = 4.0
-"""An idle connection older than this is closed rather than reused: under uvicorn's 5 s keep-alive, so a reuse
-rarely meets a connection the server is closing."""
+IDLE_EXPIRY_S = 60.0
+"""An idle connection older than this is closed rather than reused: under `kgents serve`'s keep-alive (65 s), so
+a reuse rarely meets a connection the server is closing (and one that does is sent again, see above)."""
 
 
 class HttpError(Exception):
@@ -226,3 +226,5 @@ class HttpClient:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+        if idle:
+            await asyncio.sleep(0)  # let the transports finish closing before a caller closes the loop
