@@ -8,6 +8,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -64,10 +67,15 @@ APP = Starlette(
 
 
 @contextlib.asynccontextmanager
-async def uvicorn_server() -> AsyncIterator[str]:
+async def uvicorn_server(tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
+    """uvicorn serving APP on a free loopback port; `tls`: (certificate, key) files for https."""
     sock = bind("127.0.0.1", 0)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(APP, log_level="warning", http="httptools", lifespan="off"))
+    cert, key = (str(tls[0]), str(tls[1])) if tls else (None, None)
+    config = uvicorn.Config(
+        APP, log_level="warning", http="httptools", lifespan="off", ssl_certfile=cert, ssl_keyfile=key
+    )
+    server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[assignment,method-assign]  # a test, not a process
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -75,7 +83,7 @@ async def uvicorn_server() -> AsyncIterator[str]:
             return server.started
 
         await wait_until(started, what="uvicorn listening")
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         await task
@@ -314,3 +322,56 @@ def test_only_http_urls() -> None:
     for url in ("ftp://example.org", "http://", "unix:///tmp/x"):
         with pytest.raises(ValueError):
             HttpClient(url, {}, timeout_s=1)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (cryptography comes with the mcp SDK's pyjwt[crypto])."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kgents test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_an_https_server_is_reached_over_verified_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KGENTS_SERVER_URL may be https:// (a server behind TLS): the certificate is verified against the system's
+    authorities (SSL_CERT_FILE names others), so a certificate nobody vouches for is refused."""
+    cert, key = self_signed(tmp_path)
+    async with uvicorn_server(tls=(cert, key)) as url:
+        assert url.startswith("https://")
+        untrusted = HttpClient(url, {}, timeout_s=10)
+        with pytest.raises(HttpError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusted.request("GET", "/echo/x")
+        await untrusted.aclose()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = HttpClient(url, {}, timeout_s=10)
+        try:
+            for _ in range(2):  # kept alive over TLS too
+                seen = json.loads((await trusted.request("POST", "/echo/secure", b"{}")).body)
+                assert seen["path"] == "/echo/secure"
+            assert len(trusted._idle) == 1
+        finally:
+            await trusted.aclose()
