@@ -6,6 +6,7 @@ one place, so both stores and every caller reject the same inputs with the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import uuid
@@ -54,6 +55,8 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
     if isinstance(value, enum):
         return value
     if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return enum(value)  # the exact value (what stores and the wire carry): one look-up, no scan
         wanted = value.strip().lower()
         for member in enum:
             if str(member.value).lower() == wanted:
@@ -232,7 +235,8 @@ class GardenEntry:
     @classmethod
     def stored(cls, **fields: Any) -> GardenEntry:
         """An entry as a store read it back: every field given, of its type, already checked when it was written
-        (the database's constraints hold it since), so nothing is validated again. Stores only."""
+        (the database's constraints hold it since), so nothing is validated again. Stores only (and
+        `kgents.memory.wire.entry_from_dict`, which reads what a server's store sent)."""
         entry = object.__new__(cls)
         for name, value in fields.items():
             object.__setattr__(entry, name, value)
