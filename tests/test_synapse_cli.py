@@ -36,7 +36,7 @@ def test_search_status_reconcile_reindex(cli: Cli) -> None:
     code, out, err = cli("garden", "search", "keep code small and simple", "--json")
     assert code == 0, err
     hits = json.loads(out)["hits"]
-    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["dense_rank"] == 1
+    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["explain"]["dense_rank"] == 1
     code, out, err = cli("garden", "search", "keep code small and simple", "--mode", "dense", "--json")
     assert code == 0, err
     hits = json.loads(out)["hits"]

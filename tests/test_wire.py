@@ -82,8 +82,10 @@ def test_entries_and_hits_of_an_answer_come_back_equal() -> None:
         observed_at=datetime(2024, 3, 1, tzinfo=UTC),
     )
     assert wire.entry_from_dict(entry.to_dict()) == entry
-    hit = wire.hit_from_dict(entry.to_dict() | {"score": 0.25, "explain": {"dense": 0.5}})
-    assert (hit.entry, hit.score, hit.explain) == (entry, 0.25, {"dense": 0.5})
+    explain = {"dense_rank": 2, "lexical_rank": None, "fused": 0.25}
+    hit = wire.hit_from_dict(entry.to_dict() | {"score": 0.25, "explain": explain})
+    assert (hit.entry, hit.score, hit.explain) == (entry, 0.25, explain)
+    assert wire.hit_from_dict(hit.to_dict()) == hit
 
 
 @pytest.mark.parametrize(

@@ -3,19 +3,12 @@ index call with the filter inside both, fused, hydrated from the truth), its hit
 
 from __future__ import annotations
 
-from typing import Any
-
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import parse_enum
 from kgents.memory.api import RecallHit
 from kgents.synapse import recall as synapse_recall
 from kgents.synapse.fusion import RecallMode
 from kgents.synapse.runtime import Synapse
-
-
-def explained(hit: synapse_recall.RecallHit) -> dict[str, Any]:
-    """What `explain=True` shows of one hit: each signal's rank (None where it did not find it) and the fused score."""
-    return {"dense_rank": hit.dense_rank, "lexical_rank": hit.lexical_rank, "fused": hit.score}
 
 
 async def recall(
@@ -33,4 +26,4 @@ async def recall(
     synapse_recall.check_query(query, limit, min_score)
     signals = parse_enum(RecallMode, mode, "mode")
     hits = await synapse.recall().recall(persona, query, limit, flt, mode=signals, min_score=min_score)
-    return [RecallHit(h.entry, h.score, explained(h) if explain else {}) for h in hits]
+    return hits if explain else [RecallHit(h.entry, h.score) for h in hits]

@@ -248,7 +248,7 @@ def hit_from_dict(data: Mapping[str, Any]) -> RecallHit:
     fields = dict(data)
     score = float(fields.pop("score"))
     explain = fields.pop("explain", None) or {}
-    return RecallHit(entry_from_dict(fields), score, explain)
+    return RecallHit(entry_from_dict(fields), score, explain.get("dense_rank"), explain.get("lexical_rank"))
 
 
 def audit_from_dict(data: Mapping[str, Any]) -> AuditRecord:

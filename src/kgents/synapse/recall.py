@@ -60,18 +60,26 @@ round trip."""
 
 @dataclass(frozen=True, slots=True)
 class RecallHit:
+    """One recalled entry, hydrated from the truth, with the score that ranked it and each signal's rank (None
+    where that signal did not find it, or where the caller did not ask how the score came about)."""
+
     entry: GardenEntry
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
 
+    @property
+    def explain(self) -> dict[str, Any]:
+        """How the score came about (each signal's rank and the fused score), or {} where nobody asked."""
+        if self.dense_rank is None and self.lexical_rank is None:
+            return {}
+        return {"dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank, "fused": self.score}
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "score": round(self.score, 6),
-            "dense_rank": self.dense_rank,
-            "lexical_rank": self.lexical_rank,
-            **self.entry.to_dict(),
-        }
+        found: dict[str, Any] = {"score": round(self.score, 6), **self.entry.to_dict()}
+        if explain := self.explain:
+            found["explain"] = explain
+        return found
 
 
 def check_query(query: object, limit: object, min_score: object) -> str:
