@@ -23,6 +23,7 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.health.collect import scrub
 from kgents.health.model import SCHEMA_VERSION, Level, TriadHealth, parse_level
+from kgents.home import private_dir
 
 GHOST_DIR = "ghost"
 HEALTH_JSON = "triad_health.json"
@@ -60,12 +61,6 @@ class GhostRead:
     health: TriadHealth | None
     stale: bool
     reason: str
-
-
-def ensure_dir(folder: Path) -> Path:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    return folder
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -113,7 +108,7 @@ def thought(previous: Level | None, current: Level, health: TriadHealth) -> str 
 
 def write_ghost(home: Path, health: TriadHealth, interval_s: float = DEFAULT_INTERVAL_S) -> list[str]:
     """Write the three files for `health`; returns the thought-stream lines appended (none on most ticks)."""
-    folder = ensure_dir(ghost_dir(home))
+    folder = private_dir(ghost_dir(home))
     written = utcnow()
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
