@@ -83,7 +83,7 @@ async def test_missing_database_is_named(tmp_path: Path) -> None:
 async def test_unwritable_home_is_one_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(BackendUnavailableError, match="KGENTS_HOME: cannot open the anchor database"):
+    with pytest.raises(ConfigError, match=f"KGENTS_HOME {blocker / 'home'} cannot be made: Not a directory"):
         await open_store(Settings(home=blocker / "home"))
 
 

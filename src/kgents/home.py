@@ -90,8 +90,8 @@ def home_exposure(home: Path) -> str | None:
     if not mode & 0o077:
         return None
     return (
-        f"KGENTS_HOME {home} is {mode:04o}: other local users may read the memory in it;"
-        f" `chmod 700 {home}` keeps it yours"
+        f"KGENTS_HOME {home} is {mode:04o}: other local users may enter it (kgents keeps its own files in it"
+        f" owner-only); `chmod 700 {home}` keeps it yours"
     )
 
 

@@ -174,8 +174,8 @@ class EdgeIndex:
         try:
             if (shard_dir / "edge_config.json").exists():
                 shard = qe.EdgeShard.load(str(shard_dir), config)
-            else:
-                shard = qe.EdgeShard.create(str(shard_dir), config)
+            else:  # the engine's files inside get its own modes: the shard folder (0700) keeps them ours
+                shard = qe.EdgeShard.create(str(private_dir(shard_dir)), config)
             indexed = set(shard.info().payload_schema)
             for field, kind in PAYLOAD_INDEXES.items():
                 if field not in indexed:
