@@ -26,9 +26,10 @@ KGENTS = Path(sys.executable).with_name("kgents")
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
-def _kgents(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _kgents(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(KGENTS), *args],
+        cwd=cwd,
         env=kgents_env(Settings(home=home)),
         capture_output=True,
         text=True,
@@ -111,3 +112,11 @@ def test_a_home_that_cannot_be_made_is_a_configuration_error_naming_it(tmp_path:
         assert done.returncode == ExitCode.CONFIG, done.stderr
         assert f"KGENTS_HOME {home}" in done.stderr and "Errno" not in done.stderr
         assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_home_flag_is_a_configuration_error_not_the_working_directory(tmp_path: Path, empty: str) -> None:
+    done = _kgents(tmp_path / "home", "--home", empty, "garden", "list", cwd=tmp_path)
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    assert done.stderr == "kgents: KGENTS_HOME (--home) is empty; name a folder, or leave it out for ~/.kgents\n"
+    assert list(tmp_path.iterdir()) == []  # neither ./anchor.db nor the home from the environment was made
