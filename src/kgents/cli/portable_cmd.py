@@ -58,7 +58,8 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Read an export back: every line is checked first (a bad one is named, nothing written); entries and souls
-    already there are left as they are; new ones keep their ids, versions and dates."""
+    already there are left as they are; new ones keep their ids, versions and dates (as another persona, with
+    --persona: ids derived from theirs and the persona, so a copy lives beside the original)."""
     bundle = parse_bundle(_read_lines(path))
     settings, named = _settings(ctx, persona)
     bundle = retarget(bundle, named) if named else bundle

@@ -8,7 +8,8 @@ of an export is the same bytes.
 
 Import is all or nothing: every line is checked before anything is written, and a bad one is named by its line
 number. It is idempotent by id: an entry or soul already there is left as it is; new ones keep their ids,
-versions and timestamps (so imported memories keep their dates).
+versions and timestamps (so imported memories keep their dates). Imported as another persona, entries take ids
+derived from theirs and that persona (`retargeted_id`), so the copy lives beside the original in one anchor.
 """
 
 from __future__ import annotations
