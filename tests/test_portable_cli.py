@@ -57,6 +57,20 @@ def test_export_import_round_trips_byte_for_byte(
     assert cli("soul", "show", "--json")[0] == 0
 
 
+def test_import_as_another_persona_in_the_same_home(cli: CliHarness, tmp_path: Path) -> None:
+    plant_some(cli)
+    path = tmp_path / "kent.jsonl"
+    path.write_text(cli("export")[1], encoding="utf-8")
+    code, out, err = cli("import", str(path), "--persona", "copy1")
+    assert code == 0 and "imported into copy1: 2 entries added, 0 already there" in out, err
+    code, out, err = cli("import", str(path), "--persona", "copy1")
+    assert code == 0 and "0 entries added, 2 already there" in out, err
+    kent = {e["content"]: e for e in cli.json("garden", "list")["entries"]}
+    copy = {e["content"]: e for e in cli.json("--persona", "copy1", "garden", "list")["entries"]}
+    assert copy.keys() == kent.keys() and not {e["id"] for e in copy.values()} & {e["id"] for e in kent.values()}
+    assert [copy[c]["planted_at"] for c in kent] == [kent[c]["planted_at"] for c in kent]
+
+
 def test_a_bad_line_aborts_the_import_naming_it(cli: CliHarness, tmp_path: Path) -> None:
     plant_some(cli)
     lines = cli("export")[1].splitlines()
