@@ -5,7 +5,7 @@ creates it, and every folder it makes inside 0700 and every file 0600, whatever 
 path is created (`os.open` / `mkdir` with the mode, then `chmod`, since the umask may have masked it), never with
 `os.umask`, which is process-global. A folder or file kgents keeps in an existing home is tightened when it is
 opened (it is ours). The home itself, when it existed before with wider modes, is left as it is (it may be a
-folder the user chose to share) and `home_exposure` says so for `kgents db info` and `kgents status`.
+folder the user chose to share) and `home_exposure` says so in `kgents db info`.
 """
 
 from __future__ import annotations
