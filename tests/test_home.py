@@ -92,9 +92,12 @@ def test_an_existing_home_keeps_its_mode_gets_its_files_tightened_and_a_warning(
     done = _kgents(home, "garden", "plant", "secret diary")
     assert done.returncode == 0, done.stderr
     assert _mode(home / "anchor.db") == 0o600
-    done = _kgents(home, "garden", "search", "diary")
-    assert done.returncode == 0, done.stderr
-    assert _mode(home / "index") == 0o700
+    for args in (("garden", "search", "diary"), ("ghost",)):
+        done = _kgents(home, *args)
+        assert done.returncode == 0, done.stderr
+    ensure_token(Settings(home=home))
+    assert _mode(home / "index") == 0o700 and _mode(ghost_dir(home)) == 0o700
+    assert _mode(home / "server.token") == 0o600
     assert _mode(home) == 0o755  # the user's folder: not ours to change, so said instead
     info = _kgents(home, "db", "info", "--json")
     assert info.returncode == 0, info.stderr

@@ -96,9 +96,8 @@ def home_exposure(home: Path) -> str | None:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by its owner only (0600 from the first byte; the folder is
-    made 0700 when missing)."""
-    private_dir(path.parent)
+    """Write `text` to `path` (its folder exists) atomically, readable by its owner only (0600 from the first
+    byte)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from kgents.config import Settings, check_server_token
 from kgents.errors import ConfigError
-from kgents.home import write_private
+from kgents.home import ensure_home, write_private
 
 SERVER_FILE = "server.json"
 TOKEN_FILE = "server.token"
@@ -67,7 +67,7 @@ def ensure_token(settings: Settings) -> str:
         return check_server_token(found)
     token = secrets.token_urlsafe(32)
     try:
-        write_private(token_file(settings), token + "\n")
+        write_private(ensure_home(settings.home) / TOKEN_FILE, token + "\n")
     except OSError as exc:
         raise ConfigError(
             f"KGENTS_HOME: cannot write the server token file {token_file(settings)} ({exc.strerror});"
@@ -88,7 +88,7 @@ def read_server_file(settings: Settings) -> dict[str, Any] | None:
 
 def write_server_file(settings: Settings, url: str) -> None:
     record = {"url": url, "pid": os.getpid(), "started_at": time.time()}
-    write_private(server_file(settings), json.dumps(record) + "\n")
+    write_private(ensure_home(settings.home) / SERVER_FILE, json.dumps(record) + "\n")
 
 
 def remove_server_file(settings: Settings) -> None:
