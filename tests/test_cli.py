@@ -205,3 +205,14 @@ def test_version_and_bare_groups_answer_without_an_error_line(
         assert "Usage" in out and "Commands" in out, group
     code, _out, err = cli("garden", "frob")
     assert code == ExitCode.USAGE and err.strip() == "kgents: No such command 'frob'."
+
+
+def test_an_unknown_affinity_axis_is_refused_like_an_unknown_soul_axis(cli: Cli) -> None:
+    code, _, err = cli("garden", "plant", "x", "--affinity", "bad axis=0.5")
+    assert code == ExitCode.DATA_ERROR
+    assert err == (
+        "kgents: unknown eigenvector axis 'bad axis'; known axes: aesthetic, categorical, gratitude, heterarchy,"
+        " generativity, joy\n"
+    )
+    assert cli("soul", "eigen", "bad_axis=0.5")[2] == err.replace("bad axis", "bad_axis")
+    assert cli.json("garden", "list")["total"] == 0

@@ -34,6 +34,7 @@ import qdrant_edge as qe
 
 from kgents.errors import BackendUnavailableError, NotFoundError, ValidationError
 from kgents.garden.filters import EntryFilter
+from kgents.home import private_dir, write_private
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
 from kgents.resonance.edge_lexical import LEXICAL_PARAMS, ids_without_lexical, point, ranked, signal_requests
 from kgents.resonance.edge_query import not_newer, search_filter, versions_of
@@ -181,8 +182,8 @@ class EdgeIndex:
         try:
             if (shard_dir / "edge_config.json").exists():
                 shard = qe.EdgeShard.load(str(shard_dir), config)
-            else:
-                shard = qe.EdgeShard.create(str(shard_dir), config)
+            else:  # the engine's files inside get its own modes: the shard folder (0700) keeps them ours
+                shard = qe.EdgeShard.create(str(private_dir(shard_dir)), config)
             indexed = set(shard.info().payload_schema)
             for field, kind in PAYLOAD_INDEXES.items():
                 if field not in indexed:
@@ -219,15 +220,12 @@ class EdgeIndex:
             if needs_stamp(name, meta, index_id):
                 self._write_meta(name, {**meta, **metadata_for(embedder, dimension, index_id)})
         else:
-            self._dir(name).mkdir(parents=True, exist_ok=True)
+            private_dir(self._dir(name))
             self._write_meta(name, {**metadata_for(embedder, dimension, index_id), META_LEXICAL: ANALYZER})
         await self._collection(name)
 
     def _write_meta(self, name: str, meta: dict[str, Any]) -> None:
-        folder = self._dir(name)
-        tmp = folder / f"{META_FILE}.tmp"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, folder / META_FILE)
+        write_private(self._dir(name) / META_FILE, json.dumps(meta))
 
     async def index_id(self, name: str) -> str | None:
         meta = self._read_meta(name)

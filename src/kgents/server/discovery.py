@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from kgents.config import Settings, check_server_token
 from kgents.errors import ConfigError
+from kgents.home import ensure_home, write_private
 
 SERVER_FILE = "server.json"
 TOKEN_FILE = "server.token"
@@ -49,20 +50,6 @@ def token_file(settings: Settings) -> Path:
     return settings.home / TOKEN_FILE
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by this user only (0600 from the first byte)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def read_token(settings: Settings) -> str | None:
     """KGENTS_SERVER_TOKEN, else the home's token file, else None."""
     if settings.server_token:
@@ -81,7 +68,7 @@ def ensure_token(settings: Settings) -> str:
         return check_server_token(found)
     token = secrets.token_urlsafe(32)
     try:
-        _write_private(token_file(settings), token + "\n")
+        write_private(ensure_home(settings.home) / TOKEN_FILE, token + "\n")
     except OSError as exc:
         raise ConfigError(
             f"KGENTS_HOME: cannot write the server token file {token_file(settings)} ({exc.strerror});"
@@ -102,7 +89,7 @@ def read_server_file(settings: Settings) -> dict[str, Any] | None:
 
 def write_server_file(settings: Settings, url: str) -> None:
     record = {"url": url, "pid": os.getpid(), "started_at": time.time()}
-    _write_private(server_file(settings), json.dumps(record) + "\n")
+    write_private(ensure_home(settings.home) / SERVER_FILE, json.dumps(record) + "\n")
 
 
 def remove_server_file(settings: Settings) -> None:
