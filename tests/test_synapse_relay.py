@@ -238,6 +238,11 @@ async def test_two_relays_in_parallel_never_double_apply(env: Env) -> None:
         await g.nurture(e.id, confidence=0.8)
     await coherent(env, limit_s=30)
     await wait_until(lambda: env.queue.queue_depth(1000), lambda n: n == 0, what="queue empty")
+
+    async def recorded() -> int:  # a batch's rows leave the queue a moment before its outcome is reported
+        return len(seen)
+
+    await wait_until(recorded, lambda n: n >= 400, timeout=30, what="every batch reported")
     assert len(seen) == len(set(seen)) == 400, "every outbox event completed exactly once"
     assert env.index.max_concurrent_per_entry == 1, "two relays never wrote one entry at the same time"
     assert sum(r.stats.processed for r in relays) == 400
@@ -281,7 +286,8 @@ async def _clear_outbox(env: Env) -> None:
 
 
 async def test_metrics_and_heartbeat(env: Env) -> None:
-    relay = env.start()
+    # a heartbeat every second (alive for a few): FAST's 0.2 s beat can look dead on a loaded machine
+    relay = env.start(env.relay(dataclasses.replace(FAST, heartbeat_interval_s=1.0)))
     g = env.garden()
     for i in range(5):
         await g.plant(f"metric entry {i}", "VALUE")
@@ -289,6 +295,7 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
     metrics = await wait_until(
         lambda: collect_metrics(env.queue),
         lambda m: m.relays_alive == 1 and m.processed >= 5,
+        timeout=30,
         what="a live relay in the metrics",
     )
     data = metrics.to_dict()
