@@ -31,7 +31,8 @@ from tests.health.support import plant, relaxed
 from tests.helpers import PG_URL
 from tests.soul.conftest import PrivateRedis, free_port
 
-TIMEOUT_S = 1.0
+TIMEOUT_S = 5.0
+"""Each probe's timeout: generous, so a loaded machine does not turn a slow anchor into a CRITICAL part."""
 STALL_S = 3.0
 """The probe timeout where a test needs a refresh to stay in flight while it acts."""
 DEADLINE_S = 30.0
