@@ -163,6 +163,21 @@ def test_a_body_that_is_not_json(client: httpx.Client) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client: httpx.Client) -> None:
+    from kgents.server.app import MAX_BODY_BYTES
+
+    declared = client.post("/v1/personas/kent/memories", content=b" " * (MAX_BODY_BYTES + 1))
+    assert declared.status_code == 400 and "over the limit" in declared.json()["error"]["message"]
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: refused once the stream passes the limit
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    chunked = client.post("/v1/personas/kent/memories", content=streamed())
+    assert chunked.status_code == 400 and "over the limit" in chunked.json()["error"]["message"]
+    assert client.get("/v1/personas/kent/status").status_code == 200, "the server carries on"
+
+
 async def test_remote_memory_raises_the_local_errors(server: ServerProcess) -> None:
     async with RemoteMemory(server.info, "kent") as kent, RemoteMemory(server.info, "ada") as ada:
         mine = await kent.remember("kent likes strong coffee")

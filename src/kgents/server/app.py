@@ -85,14 +85,34 @@ def error_response(error: BaseException) -> JSONResponse:
     return JSONResponse(wire.error_body(code, message), status_code=status)
 
 
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The largest request body read (a batch of entries at their limits fits many times): a larger one is refused
+from its Content-Length, or as soon as the stream passes the limit, never read whole first."""
+
+
 async def read_json(request: Request) -> Any:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw:
         return {}
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("the request body is not valid JSON") from None
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    too_large = ValidationError(f"the request body is over the limit of {limit:,} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 Handler = Callable[[MemoryAPI, Request], Awaitable[Response]]
