@@ -48,8 +48,9 @@ def token_file(settings: Settings) -> Path:
     return settings.home / TOKEN_FILE
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by this user only (0600 from the first byte)."""
+def _write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write `text` to `path` atomically, readable by this user only (0600 from the first byte); `exclusive`:
+    only if no `path` exists yet (FileExistsError otherwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -59,7 +60,13 @@ def _write_private(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
 
 
 def read_token(settings: Settings) -> str | None:
@@ -74,19 +81,23 @@ def read_token(settings: Settings) -> str | None:
 
 
 def ensure_token(settings: Settings) -> str:
-    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use)."""
+    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use; of two
+    processes generating it at once, the first one's stays and both use it)."""
     found = read_token(settings)
     if found is not None:
         return check_server_token(found)
-    token = secrets.token_urlsafe(32)
     try:
-        _write_private(token_file(settings), token + "\n")
+        with contextlib.suppress(FileExistsError):
+            _write_private(token_file(settings), secrets.token_urlsafe(32) + "\n", exclusive=True)
+        found = read_token(settings)
     except OSError as exc:
         raise ConfigError(
             f"KGENTS_HOME: cannot write the server token file {token_file(settings)} ({exc.strerror});"
             " set KGENTS_SERVER_TOKEN instead"
         ) from None
-    return token
+    if found is None:
+        raise ConfigError(f"KGENTS_HOME: the server token file {token_file(settings)} is empty; remove it")
+    return check_server_token(found)
 
 
 def read_server_file(settings: Settings) -> dict[str, Any] | None:
