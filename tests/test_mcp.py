@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -251,6 +252,40 @@ async def test_a_second_stdio_session_outlives_the_first(tmp_path: Path) -> None
         assert [h["content"] for h in hits] == ["I prefer minimal code"]
         now = home_server(settings)
         assert now is not None and now.pid != owner.pid, "the second session is the home's server now"
+
+
+@pytest.mark.slow
+async def test_sigterm_ends_a_serving_session_cleanly(tmp_path: Path) -> None:
+    """SIGTERM while the client still holds stdin open: exit 0, the server file gone, the index free for the next
+    process (no wait for it)."""
+    settings = Settings(home=tmp_path / "home")
+    process = await asyncio.create_subprocess_exec(
+        kgents_command(),
+        "mcp",
+        env=kgents_env(settings, "kent"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+
+        async def serving() -> int | None:
+            found = await asyncio.to_thread(home_server, settings)
+            return None if found is None else found.pid
+
+        await wait_until(serving, lambda pid: pid == process.pid, timeout=60, what="the session serving the home")
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err
+        assert b"Traceback" not in err
+        assert read_server_file(settings) is None
+        found = await asyncio.to_thread(cli, settings, "garden", "search", "anything", "--json")
+        assert found.returncode == 0, found.stderr
+        assert "waiting" not in found.stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:

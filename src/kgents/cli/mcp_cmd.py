@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -41,29 +43,44 @@ def mcp(
         # opened first (a bad setting is one line, then exit)
         if attaches(settings):
             async with HomeAttachment(settings, progress=tell, serving=serving) as home:
-                await until_stopped(build_mcp_server(home.memory).run_stdio_async())
-            return
-        memory = await open_memory(settings)  # the real triad, or the server KGENTS_SERVER_URL names
-        try:
-            await until_stopped(build_mcp_server(lambda: memory).run_stdio_async())
-        finally:
-            await memory.close()
+                signalled = await until_stopped(build_mcp_server(home.memory).run_stdio_async())
+        else:
+            memory = await open_memory(settings)  # the real triad, or the server KGENTS_SERVER_URL names
+            try:
+                signalled = await until_stopped(build_mcp_server(lambda: memory).run_stdio_async())
+            finally:
+                await memory.close()
+        if signalled:
+            end_process()
 
     run(serve)
 
 
-async def until_stopped(session: Coroutine[Any, Any, None]) -> None:
-    """Run the stdio session until the client closes stdin, or SIGTERM / SIGINT ends it (then what this process
-    serves stops cleanly: its server file goes, its relay finishes the batch in flight)."""
+async def until_stopped(session: Coroutine[Any, Any, None]) -> bool:
+    """Run the stdio session until the client closes stdin (False), or SIGTERM / SIGINT asks it to stop (True).
+    The SDK reads stdin in a worker thread that no cancellation reaches, so after a signal the session is left
+    behind: the caller closes what it serves (server file, relay batch in flight, index) and ends the process."""
     task = asyncio.create_task(session)
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        stopping.cancel()
+    if task.done():
+        task.result()  # the session's own error, if any
+        return False
+    task.cancel()
+    return True
+
+
+def end_process() -> NoReturn:
+    """Exit 0 now, without waiting for the stdin reader thread (see `until_stopped`)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
