@@ -5,11 +5,16 @@ under a temporary KGENTS_HOME):
 - embedder sentences/s (raw model, no cache), as the baseline every other figure stands on;
 - relay throughput: N planted entries drained from the outbox into the index (events/s);
 - search p50/p95 with the query embedding included (dense recall, hydrated from the anchor), and
-  the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`);
+  the same for recall with the lexical signal alone and the hybrid (`Synapse.recall()`, the walk the Python
+  face's `recall` takes too: bench/memory.py times it through `AsyncMemory`). Each query is new (a number
+  appended), so the query is embedded every time (about 0.3 ms with the default 384-d model); bench/memory.py's
+  recall line asks five queries over and over on the 256-d model, answered from the embedding cache, so its
+  figure is lower by about that much (its "query embedded" line adds it back);
 - write → searchable p50/p95 under a steady write load (a relay running, one write every 1/rate s, each write
   polled until the index holds its version).
 
     python bench/resonance.py [--sizes 10000,100000] [--anchors embedded,postgres] [--queries 200] [--writes 200]
+        [--build]
 """
 
 from __future__ import annotations
@@ -198,6 +203,9 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         drained = await relay.drain(timeout_s=3_600)
         relay_s = time.perf_counter() - began
         report = await synapse.coherency()
+        optimize = getattr(synapse.index, "optimize", None)
+        if args.build and optimize is not None:  # search the HNSW graph, not the plain segments before it is built
+            await optimize(synapse.state.active.collection)
         searches = await recall_latencies(synapse, args.queries, rng, RecallMode.DENSE)
         lexical = await recall_latencies(synapse, args.queries, rng, RecallMode.LEXICAL)
         hybrid = await recall_latencies(synapse, args.queries, rng, RecallMode.HYBRID)
@@ -234,6 +242,12 @@ async def main() -> None:
         help="auto: edge (or KGENTS_QDRANT_URL); qdrant-memory: the server adapter on qdrant-client's local mode",
     )
     parser.add_argument("--batch", type=int, default=512, help="relay batch size for the throughput run")
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="embedded index: build the HNSW graph before searching (else a large collection is searched while its"
+        " background build runs, or before it)",
+    )
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
         for anchor in args.anchors.split(","):

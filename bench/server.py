@@ -2,7 +2,11 @@
 server process on loopback (RemoteMemory over HTTP), on the embedded default; p50 / p95, and the p50 the server
 adds. The floor of the HTTP path is shown too: GET /livez (no memory work) over the same keep-alive client.
 
-    python bench/server.py [--entries 2000] [--rounds 300]
+The two sides cannot run at once (on the embedded default the server owns the index), so they alternate in
+`--blocks` blocks (in-process, then through a fresh server, and again), and each side's figures pool its blocks:
+a drift of the machine's load over the run then weighs on both sides alike.
+
+    python bench/server.py [--entries 2000] [--rounds 300] [--blocks 3]
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ async def livez(remote: RemoteMemory, rounds: int) -> list[float]:
     client = remote._client  # the same keep-alive connection pool the memory uses
 
     async def probe(_: int) -> None:
-        (await client.get("/livez")).raise_for_status()
+        assert (await client.request("GET", "/livez")).status == 200
 
     return await timed(rounds, probe)
 
@@ -91,23 +95,32 @@ def row(name: str, local: list[float] | None, remote: list[float]) -> tuple[str,
     return (name, p(local, 0.5), p(local, 0.95), p(remote, 0.5), p(remote, 0.95), added)
 
 
-async def main(entries: int, rounds: int) -> None:
+async def main(entries: int, rounds: int, blocks: int) -> None:
+    local: dict[str, list[float]] = {"recall": [], "remember": []}
+    through: dict[str, list[float]] = {"recall": [], "remember": []}
+    floor: list[float] = []
+    per_block = max(1, rounds // blocks)
     with tempfile.TemporaryDirectory(prefix="kgents-bench-server-") as tmp:
         settings = Settings(home=Path(tmp) / "home", persona="bench")
         async with AsyncMemory(settings=settings) as memory:
             seed = [MemoryItem(f"seed memory {i} about {QUERIES[i % len(QUERIES)]}") for i in range(entries)]
             for start in range(0, entries, 500):
                 await memory.remember_many(seed[start : start + 500])
-            local = await measure(memory, rounds)
-        proc, info = start_server(settings)
-        try:
-            async with RemoteMemory(info, "bench") as remote:
-                through = await measure(remote, rounds)
-                floor = await livez(remote, rounds)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-    table = Table(title=f"kgents serve on loopback, embedded default, {entries:,} entries, {rounds} rounds (ms)")
+        for _ in range(blocks):
+            async with AsyncMemory(settings=settings) as memory:
+                for name, samples in (await measure(memory, per_block)).items():
+                    local[name] += samples
+            proc, info = start_server(settings)
+            try:
+                async with RemoteMemory(info, "bench") as remote:
+                    for name, samples in (await measure(remote, per_block)).items():
+                        through[name] += samples
+                    floor += await livez(remote, per_block)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    title = f"kgents serve on loopback, embedded default, {entries:,} entries, {rounds} rounds in {blocks} blocks (ms)"
+    table = Table(title=title)
     for column in ("operation", "in-process p50", "p95", "server p50", "p95", "added p50"):
         table.add_column(column, justify="right")
     table.add_row(*row("recall (limit 10)", local["recall"], through["recall"]))
@@ -123,5 +136,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--blocks", type=int, default=3, help="alternations of in-process and server (default 3)")
     args = parser.parse_args()
-    asyncio.run(main(args.entries, args.rounds))
+    asyncio.run(main(args.entries, args.rounds, args.blocks))

@@ -158,7 +158,7 @@ def test_exit_code_mapping(error: BaseException, code: ExitCode) -> None:
     assert exit_code_for(error) is code
 
 
-def test_demo_in_a_given_home_leaves_the_users_entries_alone(tmp_path: Path) -> None:
+def test_demo_beside_the_users_home_leaves_it_as_it_was(tmp_path: Path) -> None:
     import asyncio
 
     from kgents.memory import AsyncMemory
@@ -169,7 +169,11 @@ def test_demo_in_a_given_home_leaves_the_users_entries_alone(tmp_path: Path) -> 
                 await memory.remember("my own entry")
             return [e.content for e in await memory.list()]
 
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(tmp_path)): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
     assert asyncio.run(mine()) == ["my own entry"]
+    before = files()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KGENTS_")} | {"COLUMNS": "200"}
     kgents = Path(sys.executable).with_name("kgents")
     done = subprocess.run(
@@ -183,7 +187,8 @@ def test_demo_in_a_given_home_leaves_the_users_entries_alone(tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "10. a new session in a new process" in out and "Pattern recall across sessions" in out
-    assert "every claim holds" in out and f"SQLite {tmp_path}" in out
+    assert "every claim holds" in out and f"SQLite {tmp_path}" not in out  # a home of its own
+    assert files() == before  # the user's home: not a byte changed
     assert asyncio.run(mine()) == ["my own entry"]
 
 
@@ -200,3 +205,14 @@ def test_version_and_bare_groups_answer_without_an_error_line(
         assert "Usage" in out and "Commands" in out, group
     code, _out, err = cli("garden", "frob")
     assert code == ExitCode.USAGE and err.strip() == "kgents: No such command 'frob'."
+
+
+def test_an_unknown_affinity_axis_is_refused_like_an_unknown_soul_axis(cli: Cli) -> None:
+    code, _, err = cli("garden", "plant", "x", "--affinity", "bad axis=0.5")
+    assert code == ExitCode.DATA_ERROR
+    assert err == (
+        "kgents: unknown eigenvector axis 'bad axis'; known axes: aesthetic, categorical, gratitude, heterarchy,"
+        " generativity, joy\n"
+    )
+    assert cli("soul", "eigen", "bad_axis=0.5")[2] == err.replace("bad axis", "bad_axis")
+    assert cli.json("garden", "list")["total"] == 0

@@ -83,7 +83,7 @@ async def test_missing_database_is_named(tmp_path: Path) -> None:
 async def test_unwritable_home_is_one_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(BackendUnavailableError, match="KGENTS_HOME: cannot open the anchor database"):
+    with pytest.raises(ConfigError, match=f"KGENTS_HOME {blocker / 'home'} cannot be made: Not a directory"):
         await open_store(Settings(home=blocker / "home"))
 
 
@@ -129,3 +129,12 @@ def test_server_url_and_token_are_checked_up_front_and_the_token_never_shown() -
         with pytest.raises(ConfigError, match="KGENTS_SERVER_TOKEN") as caught:
             Settings.from_env({"KGENTS_SERVER_TOKEN": bad})
         assert bad not in str(caught.value)
+
+
+def test_an_empty_home_is_refused_an_empty_variable_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"KGENTS_HOME \(--home\) is empty"):
+        Settings(home="")
+    with pytest.raises(ConfigError, match="is empty"):
+        Settings.from_env({}, home=" ")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings.from_env({"KGENTS_HOME": ""}).home == tmp_path / ".kgents"  # like every empty KGENTS_* one

@@ -213,7 +213,7 @@ def test_chat_scripted_through_stdin(tmp_path: Path) -> None:
         settings, "/mode CHALLENGE", "/status", "/mode NOPE", f"/forget {entry_id[1]}", "What do I like?", "/quit"
     )
     assert "mode: CHALLENGE" in again and "kgents: mode must be one of REFLECT" in again  # one line, goes on
-    assert "1 live entries; interactions 1" in again  # the first session was counted
+    assert "1 live entries; interactions 2 (this session included" in again  # the first session was counted
     assert f"forgot [{entry_id[1]}]" in again and "I don't know anything about that yet" in again
 
 

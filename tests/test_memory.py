@@ -165,6 +165,14 @@ async def test_min_score(memory: MemoryAPI) -> None:
     assert [h.score for h in await memory.recall("minimal code", limit=5, min_score=best - 1e-6)] == [best]
 
 
+async def test_a_min_score_outside_the_scores_range_is_refused(memory: MemoryAPI) -> None:
+    """Scores lie in [0, 1]: a threshold outside can only be a mistake (it once returned nothing, silently)."""
+    await memory.remember("I prefer minimal code")
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValidationError, match="min_score"):
+            await memory.recall("minimal code", min_score=bad)
+
+
 async def test_observed_at_round_trip_and_filters(memory: MemoryAPI) -> None:
     then = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
     old = await memory.remember("we moved to Lisbon", observed_at=then)

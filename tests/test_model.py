@@ -83,6 +83,11 @@ def test_dict_round_trip_keeps_every_field() -> None:
         ({"eigenvector_affinities": {"joy": 2.0}}, "eigenvector affinity 'joy' must be in [0, 1]"),
         ({"eigenvector_affinities": {"joy": math.inf}}, "eigenvector affinity 'joy' must be in [0, 1]"),
         ({"eigenvector_affinities": {"": 0.5}}, "eigenvector axis name"),
+        (
+            {"eigenvector_affinities": {"joy": 0.5, "bad axis": 0.5}},
+            "unknown eigenvector axis 'bad axis'; known axes: aesthetic, categorical, gratitude, heterarchy,"
+            " generativity, joy",
+        ),
         ({"persona": "has space"}, "persona must be 1-64 characters"),
         ({"persona": ""}, "persona must be 1-64 characters"),
         ({"version": 0}, "version must be a positive integer"),
@@ -205,3 +210,15 @@ def test_id_prefix_validation() -> None:
 
 def test_time_is_utc() -> None:
     assert entry().planted_at.utcoffset() == UTC.utcoffset(None)
+
+
+def test_affinities_stored_before_axes_were_checked_survive_other_changes() -> None:
+    legacy = entry(eigenvector_affinities={"joy": 0.5})
+    object.__setattr__(legacy, "eigenvector_affinities", {"joy": 0.5, "bad axis": 0.2})  # as a store reads it back
+    nurtured = legacy.evolve(confidence=0.9)
+    assert nurtured.eigenvector_affinities == {"joy": 0.5, "bad axis": 0.2} and nurtured.version == legacy.version + 1
+    assert legacy.evolve(eigenvector_affinities={"joy": 0.1}).eigenvector_affinities == {"joy": 0.1}
+    with pytest.raises(ValidationError, match="unknown eigenvector axis 'bad axis'"):
+        legacy.evolve(eigenvector_affinities={"bad axis": 0.1})
+    with pytest.raises(ValidationError, match="confidence must be in"):
+        legacy.evolve(confidence=2.0)  # everything else is still checked

@@ -12,10 +12,17 @@ import pytest
 
 from kgents import AsyncMemory, EntryFilter, MemoryItem
 from kgents.config import Settings
-from kgents.errors import ValidationError
+from kgents.errors import ConflictError, ValidationError
 from kgents.garden import PersonaGarden
 from kgents.memory.forget import forget_persona
-from kgents.memory.portable import bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
+from kgents.memory.portable import (
+    bundle_lines,
+    parse_bundle,
+    read_bundle,
+    retarget,
+    retargeted_id,
+    write_bundle,
+)
 from kgents.resonance.server import QdrantServerIndex
 from kgents.soul.snapshot import SnapshotStore
 from kgents.synapse.fusion import RecallMode
@@ -120,22 +127,48 @@ async def test_import_is_idempotent_by_id_and_keeps_dates(memory: AsyncMemory) -
     again = await write_bundle(memory.garden.store, snapshots_of(memory), bundle)
     assert (again.entries_added, again.entries_present, again.souls_added, again.souls_present) == (0, 4, 0, 1)
 
-    copy = retarget(bundle, "kent-copy")
-    with pytest.raises(Exception, match="already exists"):  # ids are global: another persona's ids conflict
-        await write_bundle(memory.garden.store, snapshots_of(memory), copy)
-    assert await PersonaGarden(memory.garden.store, "kent-copy").count() == 0, "nothing written"
-
-    fresh = replace(copy, entries=tuple(replace(e, id=uuid.uuid4()) for e in copy.entries))
-    report = await write_bundle(memory.garden.store, snapshots_of(memory), fresh)
-    assert report.entries_added == 4
+    copy = retarget(bundle, "kent-copy")  # the same anchor: the copies take ids of their own
+    assert [e.id for e in copy.entries] == [retargeted_id(e.id, "kent-copy") for e in bundle.entries]
+    report = await write_bundle(memory.garden.store, snapshots_of(memory), copy)
+    assert (report.entries_added, report.souls_added) == (4, 1)
+    again = await write_bundle(memory.garden.store, snapshots_of(memory), retarget(bundle, "kent-copy"))
+    assert (again.entries_added, again.entries_present) == (0, 4), "idempotent: the same ids again"
+    assert await memory.garden.count() == 4, "the original never moved"
     stored = {e.content: e for e in await PersonaGarden(memory.garden.store, "kent-copy").query()}
-    for entry in fresh.entries:
+    for entry in copy.entries:
         kept = stored[entry.content]
-        assert (kept.planted_at, kept.last_nurtured, kept.version) == (
+        assert (kept.id, kept.planted_at, kept.last_nurtured, kept.version) == (
+            entry.id,
             entry.planted_at,
             entry.last_nurtured,
             entry.version,
         )
+
+
+async def test_a_copy_keeps_its_supersession_pointers_among_its_own_entries(memory: AsyncMemory) -> None:
+    old = await memory.remember("Coffee in the morning", type="BEHAVIOR")
+    new = await memory.remember("Tea in the morning, never coffee", type="BEHAVIOR")
+    await memory.garden.compost(old.id, successor=new.id)
+    bundle = parse_bundle(bundle_lines(await read_bundle(memory.garden.store, snapshots_of(memory), "kent")))
+    await write_bundle(memory.garden.store, snapshots_of(memory), retarget(bundle, "kent-copy"))
+    copy_garden = PersonaGarden(memory.garden.store, "kent-copy")
+    copies = {e.content: e for e in await copy_garden.query(EntryFilter(include_compost=True))}
+    old_copy, new_copy = copies[old.content], copies[new.content]
+    assert new_copy.id == retargeted_id(new.id, "kent-copy") != new.id
+    assert f"superseded-by:{new_copy.id}" in old_copy.tags and f"superseded by {new_copy.id}" in old_copy.evidence
+    assert not any(str(new.id) in t for t in (*old_copy.tags, *old_copy.evidence)), "no pointer into kent"
+
+
+async def test_ids_held_by_another_persona_are_refused_without_saying_whose(memory: AsyncMemory) -> None:
+    await fill(memory)
+    bundle = parse_bundle(bundle_lines(await read_bundle(memory.garden.store, snapshots_of(memory), "kent")))
+    posing = replace(bundle, persona="bob", entries=tuple(replace(e, persona="bob") for e in bundle.entries), souls=())
+    with pytest.raises(ConflictError) as caught:
+        await write_bundle(memory.garden.store, snapshots_of(memory), posing)
+    message = str(caught.value)
+    assert message.startswith("nothing imported: some of the file's entry ids cannot be used for bob")
+    assert "kent" not in message and "exists" not in message and "another persona" not in message
+    assert await PersonaGarden(memory.garden.store, "bob").count() == 0, "nothing written"
 
 
 async def sqlite_rows(memory: AsyncMemory, sql: str, params: Sequence[Any]) -> list[Any]:

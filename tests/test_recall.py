@@ -13,8 +13,9 @@ from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.resonance.lexical import document_terms, query_terms, tokens
+from kgents.resonance.protocols import RankedHit as Ranked
 from kgents.synapse.coherency import reconcile
-from kgents.synapse.fusion import Fusion, Ranked, RecallMode, fuse
+from kgents.synapse.fusion import Fusion, RecallMode, fuse
 from kgents.synapse.recall import HybridRecall
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
@@ -195,8 +196,10 @@ async def test_a_neighbouring_turns_strong_match_lifts_an_entry(env: Env) -> Non
     twin = await turn("Yes, I went there with my sister last week.", later + timedelta(seconds=1))  # same words
     after_twin = await turn(DISTRACTORS[1], later + timedelta(seconds=2))
     await env.relay().drain()
-    near = await env.store.neighbours("kent", [asked, answer, twin, uuid.uuid4()])
-    assert near == {asked: (None, answer), answer: (asked, after), twin: (before_twin, after_twin)}
+    near = await env.store.get_with_neighbours("kent", [asked, answer, twin, uuid.uuid4()])
+    expected = {asked: (None, answer), answer: (asked, after), twin: (before_twin, after_twin)}
+    assert {i: n.near for i, n in near.items()} == expected
+    assert near[answer].entry == await env.store.get("kent", answer)
     query = "zorblax harbour, went there with my sister"
     flat = HybridRecall(env.store, env.queue, env.index, env.resolve, context=0.0)
     scores = {h.entry.id: h.score for h in await flat.recall("kent", query, 10)}

@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,31 @@ def test_token_required_everywhere_but_livez(server: ServerProcess) -> None:
         assert not_bearer.status_code == 401, path
     written = httpx.post(f"{server.url}/v1/personas/kent/memories", json={"content": "sneaky"})
     assert written.status_code == 401
+
+
+def test_answers_name_no_server_software(client: httpx.Client) -> None:
+    answer = client.get("/livez")
+    assert answer.status_code == 200 and "server" not in answer.headers
+
+
+def test_an_idle_connection_outlives_uvicorns_default_keep_alive(tmp_path: Path) -> None:
+    """A face asking every few seconds reuses its connection: the server keeps an idle one longer than uvicorn's
+    default 5 s (and longer than RemoteMemory keeps one idle). The idle time itself is what is tested here."""
+    from urllib.parse import urlsplit
+
+    with running_server(Settings(home=tmp_path / "home")) as running:
+        parts = urlsplit(running.url)
+        assert parts.hostname is not None and parts.port is not None
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            for idle_s in (0.0, 5.5):
+                time.sleep(idle_s)
+                sock.sendall(b"GET /livez HTTP/1.1\r\nHost: kgents\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b'{"status":"ok"}'):
+                    part = sock.recv(65536)
+                    assert part, f"the server closed the connection after {idle_s} s idle"
+                    answer += part
+                assert answer.startswith(b"HTTP/1.1 200")
 
 
 def test_readyz_checks_anchor_and_index(client: httpx.Client) -> None:

@@ -36,7 +36,7 @@ def test_search_status_reconcile_reindex(cli: Cli) -> None:
     code, out, err = cli("garden", "search", "keep code small and simple", "--json")
     assert code == 0, err
     hits = json.loads(out)["hits"]
-    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["dense_rank"] == 1
+    assert hits[0]["content"] == "I prefer minimal code" and hits[0]["explain"]["dense_rank"] == 1
     code, out, err = cli("garden", "search", "keep code small and simple", "--mode", "dense", "--json")
     assert code == 0, err
     hits = json.loads(out)["hits"]
@@ -66,6 +66,17 @@ def test_errors_are_one_line(cli: Cli) -> None:
     assert code != 0 and len(err.strip().splitlines()) == 1 and "no-such-model" in err
     code, _, err = cli("garden", "search", "  ")
     assert code == 65 and len(err.strip().splitlines()) == 1
+
+
+def test_an_unknown_embedder_gets_advice_that_works(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never "run reindex --embedder nope": that command fails too. And the flag's value is not blamed on the
+    variable."""
+    assert cli("garden", "plant", "hello there")[0] == 0
+    code, _, err = cli("synapse", "reindex", "--embedder", "nope")
+    assert code == 78 and "KGENTS_EMBEDDER='nope'" not in err and "'nope'" in err
+    monkeypatch.setenv("KGENTS_EMBEDDER", "nope")
+    code, _, err = cli("garden", "search", "hello")
+    assert code == 78 and "reindex --embedder nope" not in err and "not a known embedder" in err
 
 
 def test_search_labels_scores_explains_and_leaves_compost_out(cli: Cli) -> None:

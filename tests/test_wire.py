@@ -19,7 +19,7 @@ from kgents.errors import (
     ValidationError,
 )
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import EntryType, Lifecycle
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, parse_enum
 from kgents.memory import wire
 from kgents.memory.api import MemoryItem
 
@@ -73,3 +73,44 @@ def test_unknown_failures_are_internal_and_401_names_the_token() -> None:
     refused = wire.error_from_body(401, {"error": {"code": "unauthorized", "message": "no"}})
     assert isinstance(refused, BackendUnavailableError) and "KGENTS_SERVER_TOKEN" in str(refused)
     assert wire.jsonable({"a": (1, 2), "b": "s"}) == {"a": [1, 2], "b": "s"}
+
+
+def test_entries_and_hits_of_an_answer_come_back_equal() -> None:
+    entry = GardenEntry(
+        persona="kent", content="tea, not coffee", entry_type=EntryType.PREFERENCE, lifecycle=Lifecycle.TREE,
+        confidence=0.8, eigenvector_affinities={"joy": 0.5}, evidence=("said so",), tags=("drinks",), version=3,
+        observed_at=datetime(2024, 3, 1, tzinfo=UTC),
+    )
+    assert wire.entry_from_dict(entry.to_dict()) == entry
+    explain = {"dense_rank": 2, "lexical_rank": None, "fused": 0.25}
+    hit = wire.hit_from_dict(entry.to_dict() | {"score": 0.25, "explain": explain})
+    assert (hit.entry, hit.score, hit.explain) == (entry, 0.25, explain)
+    assert wire.hit_from_dict(hit.to_dict()) == hit
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"id": "not-a-uuid"}, "ValueError"),
+        ({"lifecycle": "WILTED"}, "ValueError"),
+        ({"planted_at": "2024-03-01T00:00:00"}, "timezone"),
+        ({"planted_at": 5}, "TypeError"),
+        ({"tags": None}, "TypeError"),
+        ({"eigenvector_affinities": []}, "AttributeError"),
+        ({"version": None}, "TypeError"),
+    ],
+)
+def test_a_malformed_entry_in_an_answer_is_an_error_naming_the_answer(change: dict[str, object], problem: str) -> None:
+    data = GardenEntry(persona="kent", content="x", entry_type=EntryType.VALUE).to_dict() | change
+    with pytest.raises(KgentsError, match=f"malformed entry.*{problem}"):
+        wire.entry_from_dict(data)
+    without = {k: v for k, v in data.items() if k != "content"}
+    with pytest.raises(KgentsError, match="malformed entry"):
+        wire.entry_from_dict(without)
+
+
+def test_enum_values_are_found_exactly_or_case_insensitively() -> None:
+    assert parse_enum(Lifecycle, "TREE", "lifecycle") is Lifecycle.TREE
+    assert parse_enum(Lifecycle, " tree ", "lifecycle") is Lifecycle.TREE
+    with pytest.raises(ValidationError, match="lifecycle must be one of SEED"):
+        parse_enum(Lifecycle, "WILTED", "lifecycle")

@@ -138,6 +138,8 @@ class Settings:
     """The bearer token of that server (KGENTS_SERVER_TOKEN); None reads this home's token file. Never printed."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.home, str) and not self.home.strip():  # Path("") would be the working directory
+            raise ConfigError("KGENTS_HOME (--home) is empty; name a folder, or leave it out for ~/.kgents")
         object.__setattr__(self, "home", absolute_home(self.home))
         check_persona(self.persona)
         if not SCHEMA_RE.fullmatch(self.postgres_schema):

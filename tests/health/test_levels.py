@@ -4,6 +4,7 @@ mapping every status command uses."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,29 @@ def test_ready_follows_the_anchor_only() -> None:
     assert TriadHealth((_part("durability", Level.STRAINED), _part("reflex", Level.CRITICAL)), now).ready
     assert not TriadHealth((_part("durability", Level.CRITICAL),), now).ready
     assert not TriadHealth((_part("reflex", Level.HEALTHY),), now).ready
+
+
+def test_an_embedded_backlog_is_not_called_keeping_up() -> None:
+    """No relay on the embedded default: the backlog waits for the next command by design (not judged), and the
+    reason says so instead of "keeping up" beside a lag of minutes."""
+    verdict = synapse_verdict(
+        pending=2,
+        oldest_pending_s=100.0,
+        lag_p95_ms=100_049.7,
+        dead_letters=0,
+        circuit="CLOSED",
+        relays_alive=0,
+        relay_expected=False,
+    )
+    assert verdict.level is Level.THRIVING
+    assert "keeping up" not in verdict.reason and "2 events wait for the next command" in verdict.reason
+
+
+def test_a_relay_running_on_the_embedded_default_is_judged() -> None:
+    from kgents.config import Settings
+    from kgents.health.probes import relay_expected
+
+    embedded = Settings(home=Path("/nonexistent-kgents-home"))
+    assert not relay_expected(embedded, relays_alive=0)
+    assert relay_expected(embedded, relays_alive=1), "a server of the home relays: its lag and backlog count"
+    assert relay_expected(Settings(home=embedded.home, postgres_url="postgresql://127.0.0.1:5432/test"), 0)

@@ -17,6 +17,7 @@ from kgents.config import Settings
 from kgents.health.levels import Thresholds
 from kgents.health.model import Level
 from kgents.memory.local import AsyncMemory
+from kgents.soul import redis_spark
 from kgents.workbench.app import WorkbenchApp
 from kgents.workbench.detail import DetailScreen
 from kgents.workbench.flux import FluxScreen
@@ -31,6 +32,8 @@ from tests.helpers import PG_URL
 from tests.soul.conftest import PrivateRedis, free_port
 
 TIMEOUT_S = 1.0
+STALL_S = 3.0
+"""The probe timeout where a test needs a refresh to stay in flight while it acts."""
 DEADLINE_S = 30.0
 
 
@@ -98,16 +101,23 @@ async def test_navigation_between_every_screen(tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, LoomScreen), "the command palette opens Loom")
 
 
-async def test_refresh_never_blocks_input_nor_overlaps(tmp_path: Path, redis_server: PrivateRedis) -> None:
-    """A Spark that stalls (SIGSTOP) makes every refresh wait for its probe's timeout: keys still answer at once,
-    and refreshes never run two at a time."""
+async def test_refresh_never_blocks_input_nor_overlaps(
+    tmp_path: Path, redis_server: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Spark that stalls (SIGSTOP) makes every refresh wait for its command timeout (made long here, so the
+    refresh is surely still waiting when the key is pressed): keys still answer at once, and refreshes never run
+    two at a time."""
+    monkeypatch.setattr(redis_spark, "COMMAND_TIMEOUT_S", STALL_S)
     settings = Settings(home=tmp_path / "home", redis_url=redis_server.url)
-    app = WorkbenchApp(LiveSource(settings, thresholds()), interval=0.05)
+    app = WorkbenchApp(LiveSource(settings, relaxed(probe_timeout_s=2 * STALL_S)), interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.state.refreshes >= 1, "the first refresh")
         redis_server.pause()
         try:
-            await until(pilot, lambda: app.in_flight == 1, "a refresh under way")
+            # the refresh in flight at the pause may have asked Redis just before it: let it land, so the one
+            # caught below started after the pause and waits out the whole probe timeout
+            paused_at = app.state.refreshes
+            await until(pilot, lambda: app.state.refreshes > paused_at and app.in_flight == 1, "a refresh under way")
             before = app.state.refreshes
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)

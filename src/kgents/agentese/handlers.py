@@ -217,8 +217,7 @@ async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
         return await s.recall().recall(ctx.settings.persona, text, limit)
 
     async def served(remote: RemoteMemory) -> list[RecallHit]:
-        found = await remote.recall(text, limit=limit, explain=True)
-        return [RecallHit(h.entry, h.score, h.explain.get("dense_rank"), h.explain.get("lexical_rank")) for h in found]
+        return await remote.recall(text, limit=limit, explain=True)  # the ranks, as the walk here gives them
 
     hits = await _on_index(ctx, here, served)
     return {"persona": ctx.settings.persona, "text": text, "hits": [h.to_dict() for h in hits]}

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from kgents.anchor.migrations import load_migrations, pending_migrations
 from kgents.errors import BackendUnavailableError, ConfigError
+from kgents.home import FILE_MODE, ensure_home, private_file, tighten
 
 T = TypeVar("T")
 
@@ -51,11 +52,13 @@ class Database:
         if not _writable(self.path):
             self._connect_read_only()
             return
+        ensure_home(self.path.parent)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
-            raise BackendUnavailableError(f"KGENTS_HOME: cannot open the anchor database {self.path}: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"KGENTS_HOME: cannot open the anchor database {self.path}: {reason}") from None
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -66,6 +69,8 @@ class Database:
             self._connect_read_only()
             return
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        for suffix in ("-wal", "-shm"):  # made by an older kgents with the umask's modes: ours, so tightened
+            tighten(self.path.with_name(self.path.name + suffix), FILE_MODE)
         self._setup(conn)
 
     def _connect_read_only(self) -> None:

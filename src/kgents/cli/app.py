@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -73,7 +72,7 @@ def _print_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
+        str | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
     ] = None,
     persona: Annotated[
         str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")

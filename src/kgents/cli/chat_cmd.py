@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
-from typing import Annotated
+import threading
+from typing import Annotated, TextIO
 
 import typer
 
@@ -28,9 +30,27 @@ def describe_dream(result: DreamResult) -> str:
     )
 
 
-def _lines() -> list[str] | None:
-    """Every line of stdin when it is not a terminal (a script), else None (ask with a prompt)."""
-    return None if sys.stdin.isatty() else sys.stdin.read().splitlines()
+class PipedLines:
+    """Stdin's lines as they arrive (a script or a pipe kept open), read on a daemon thread so that a session
+    waiting for the next line never holds up the event loop nor the process's exit."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._pump, args=(loop,), name="kgents-chat-stdin", daemon=True).start()
+
+    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while line := self._stream.readline():
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop closed first: nobody waits for more lines
+                loop.call_soon_threadsafe(self._lines.put_nowait, None)
+
+    async def next(self) -> str | None:
+        """The next line, or None at the end of stdin."""
+        return await self._lines.get()
 
 
 def _ask() -> str | None:
@@ -70,16 +90,19 @@ async def _command(kg: KGent, line: str) -> bool:
     elif name == "status":
         soul = await kg.memory.soul()
         live = len(await kg.memory.list(limit=10_000))
-        console.print(
+        console.print(  # the soul counts a session when it ends: this one is shown counted already
             f"persona {kg.memory.persona}; mode {soul.mode}; {live} live entries; interactions"
-            f" {soul.interactions}; this session: {kg.messages} messages, {len(kg.learned)} learned"
+            f" {soul.interactions + 1} (this session included: {kg.messages} messages, {len(kg.learned)} learned;"
+            " counted when it ends)",
+            soft_wrap=True,
         )
     else:
         console.print(f"unknown command /{name}; {HELP}")
     return True
 
 
-async def chat_session(settings: Settings, lines: list[str] | None, *, dream: bool = True) -> None:
+async def chat_session(settings: Settings, *, piped: bool, dream: bool = True) -> None:
+    """A session on stdin: its lines as they arrive when `piped`, else a prompt."""
     from kgents.kgent.llm import LLM
     from kgents.memory.factory import open_memory
 
@@ -88,15 +111,15 @@ async def chat_session(settings: Settings, lines: list[str] | None, *, dream: bo
         kg = KGent(memory, LLM.from_settings(settings))
         soul = await kg.open()
         console.print(f"K-gent for {memory.persona} ({soul.mode}, {soul.interactions} earlier sessions). {HELP}")
-        feed = iter(lines) if lines is not None else None
+        feed = PipedLines(sys.stdin) if piped else None
         while True:
-            line = next(feed, None) if feed is not None else _ask()
+            line = await feed.next() if feed is not None else _ask()
             if line is None:
                 break
             line = line.strip()
             if not line:
                 continue
-            if lines is not None:
+            if feed is not None:
                 console.print(f"you> {line}", markup=False, soft_wrap=True)
             try:
                 if line.startswith("/"):
@@ -118,7 +141,7 @@ def chat(
 ) -> None:
     """Talk with the K-gent: it learns what you say and answers from what it remembers (reads stdin if piped)."""
     settings = state(ctx).settings()
-    run(lambda: chat_session(settings, _lines(), dream=not no_dream))
+    run(lambda: chat_session(settings, piped=not sys.stdin.isatty(), dream=not no_dream))
 
 
 def dream(

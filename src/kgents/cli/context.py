@@ -7,12 +7,14 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from kgents.config import Settings
+from kgents.errors import NotFoundError, ValidationError
 
 T = TypeVar("T")
 
@@ -49,3 +51,27 @@ async def _call(work: Callable[[], Awaitable[T]]) -> T:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_input(source: Path | str) -> str:
+    """The text of an input file, or of stdin for `-`. A file that is missing or cannot be read is NotFoundError
+    (exit 66, EX_NOINPUT); bytes that are not UTF-8 are a ValidationError naming the first bad one's offset and
+    line."""
+    stdin = str(source) == "-"
+    try:
+        if not stdin:
+            data = Path(source).read_bytes()
+        elif (buffer := getattr(sys.stdin, "buffer", None)) is not None:
+            data = buffer.read()
+        else:  # a text stream put in place of stdin (tests, embedding callers)
+            data = sys.stdin.read().encode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise NotFoundError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValidationError(
+            f"{'stdin' if stdin else source} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+            f" (line {line})"
+        ) from None

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.config import Settings
+from kgents.home import home_exposure
 
 app = typer.Typer(help="The anchor database: migrate it, see what it holds.", no_args_is_help=True)
 
@@ -72,6 +73,7 @@ def info(
                 "persona": settings.persona,
                 "entries": personas.get(settings.persona, 0),
                 "outbox_pending": await store.outbox_depth(),
+                "home_warning": home_exposure(settings.home),
             }
             if all_personas:
                 data["personas"] = personas
@@ -92,6 +94,8 @@ def info(
     count = data["entries"]
     table.add_row("persona", f"{data['persona']} ({count:,} {'entry' if count == 1 else 'entries'})")
     table.add_row("outbox pending", f"{data['outbox_pending']:,} (all personas)")
+    if data["home_warning"]:
+        table.add_row("warning", data["home_warning"])
     if all_personas:
         personas = data["personas"]
         listed = ", ".join(f"{p} ({n:,})" for p, n in personas.items()) or "none yet"

@@ -1,16 +1,14 @@
 """`kgents demo`: the seed's scenario end to end (kgents.kgent.demo), then its metrics table from this run.
 
-It runs in a throwaway home by default, so it never touches the user's own memory; with `--home` (or the global
-one) it runs there, and PostgreSQL / Redis / Qdrant URLs in the settings are used when set. Either way it plays a
-fresh persona of its own. Exits non-zero when any claim fails.
+It plays in stores of its own (kgents.kgent.demo_sandbox): a throwaway home, and on the PostgreSQL / Redis /
+Qdrant in the settings its own schema, key prefix and collections, all dropped on every way out, so the user's
+memory is never touched (the global `--home` names that memory, so the demo does not play there). `demo --home`
+names a new or empty home that is kept, with what the demo made on the servers, for a look. Exits non-zero when
+any claim fails.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +17,8 @@ from rich.table import Table
 
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode
-from kgents.config import Settings
 from kgents.kgent.demo import DemoRun, scenario
+from kgents.kgent.demo_sandbox import open_sandbox, tear_down
 
 
 def metrics_table(result: DemoRun) -> Table:
@@ -34,24 +32,27 @@ def metrics_table(result: DemoRun) -> Table:
 
 def demo(
     ctx: typer.Context,
-    home: Annotated[Path | None, typer.Option("--home", help="Run in this home instead of a throwaway one.")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Run in this new or empty home and keep it (with what it made on the servers)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Play the K-gent's whole scenario and prove each claim with a figure measured in this run."""
     cli = state(ctx)
-    chosen = home or cli.overrides.get("home")
-    scratch = None if chosen else Path(tempfile.mkdtemp(prefix="kgents-demo-"))
-    settings: Settings = cli.settings()
-    target: Path = chosen or scratch  # type: ignore[assignment]
-    settings = replace(settings, home=target, persona=f"demo-{uuid.uuid4().hex[:8]}")
-    say = (lambda _: None) if as_json else (lambda text: console.print(text, markup=False, soft_wrap=True))
+    sandbox = open_sandbox(cli.settings(), home)  # the global --home names the user's memory: not the demo's
+
+    def say(text: str) -> None:
+        if not as_json:
+            console.print(text, markup=False, soft_wrap=True)
+
     try:
-        result = run(lambda: scenario(settings, say))
+        say(sandbox.describe())
+        result = run(lambda: scenario(sandbox.settings, say))
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        run(lambda: tear_down(sandbox))
     if as_json:
-        print_json(result.to_dict())
+        print_json(result.to_dict() | {"sandbox": sandbox.to_dict()})
     else:
         console.print(metrics_table(result))
         console.print("every claim holds" if result.ok else "some claims do not hold", soft_wrap=True)

@@ -27,7 +27,7 @@ class ExitCode(IntEnum):
     UNKNOWN = 3
     USAGE = 64
     DATA_ERROR = 65
-    NOT_FOUND = 66
+    NOT_FOUND = 66  # EX_NOINPUT: what was asked for, or an input file, is not there (or cannot be read)
     UNAVAILABLE = 69
     INTERNAL = 70
     CONFLICT = 75

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from kgents.cli.context import console, print_json, run, state
+from kgents.cli.context import console, print_json, read_input, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
 from kgents.errors import NotFoundError, ValidationError
 from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
@@ -66,14 +65,9 @@ def content_from(content: str | None, file: Path | None) -> str:
     stdin and files lose their one final line end."""
     if (content is None) == (file is None):
         raise typer.BadParameter("give the content as an argument, '-' for stdin, or --file PATH (one of them)")
-    if file is None:
-        return _one_line_end_less(sys.stdin.read()) if content == "-" else str(content)
-    try:
-        return _one_line_end_less(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValidationError(f"{file} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
+    if file is None and content != "-":
+        return str(content)
+    return _one_line_end_less(read_input(file or "-"))
 
 
 def report(entry: GardenEntry, as_json: bool, message: str) -> None:

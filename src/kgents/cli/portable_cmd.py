@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import typer
 
-from kgents.cli.context import console, print_json, run, state
+from kgents.cli.context import console, print_json, read_input, run, state
 from kgents.config import Settings
-from kgents.errors import ValidationError
 from kgents.garden import open_store
 from kgents.memory.forget import forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
@@ -45,18 +44,9 @@ def export(ctx: typer.Context, persona: PersonaOpt = None) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
-    stream: TextIO
-    try:
-        stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return stream.read().splitlines()
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path} is not UTF-8 text") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+    """The export's lines, split at newlines only (U+2028 and the like are text inside a JSON string)."""
+    lines = read_input(path).split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def import_(
@@ -68,7 +58,8 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Read an export back: every line is checked first (a bad one is named, nothing written); entries and souls
-    already there are left as they are; new ones keep their ids, versions and dates."""
+    already there are left as they are; new ones keep their ids, versions and dates (as another persona, with
+    --persona: ids derived from theirs and the persona, so a copy lives beside the original)."""
     bundle = parse_bundle(_read_lines(path))
     settings, named = _settings(ctx, persona)
     bundle = retarget(bundle, named) if named else bundle

@@ -98,18 +98,13 @@ def search(
         from kgents.cli.index_access import open_local_or_server
         from kgents.memory.remote import RemoteMemory
         from kgents.server.discovery import ServerInfo
-        from kgents.synapse.recall import RecallHit
-
         opened = await open_local_or_server(settings)
         if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
             async with RemoteMemory(opened, settings.persona) as memory:
-                found = await memory.recall(
+                hits = await memory.recall(
                     query, limit=limit, filters=filters, min_score=min_score, explain=True, mode=mode
                 )
                 pending = int((await memory.status())["pending"])
-            hits = [
-                RecallHit(h.entry, h.score, h.explain.get("dense_rank"), h.explain.get("lexical_rank")) for h in found
-            ]
             return hits, pending, True, True
         synapse = opened
         try:

@@ -6,6 +6,7 @@ one place, so both stores and every caller reject the same inputs with the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import uuid
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
 from kgents.errors import ValidationError
+from kgents.soul.model import AXES, unknown_axis
 
 MAX_CONTENT_CHARS = 10_000
 """Longest content accepted; a garden entry is a remembered pattern, not a document."""
@@ -54,6 +56,8 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
     if isinstance(value, enum):
         return value
     if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return enum(value)  # the exact value (what stores and the wire carry): one look-up, no scan
         wanted = value.strip().lower()
         for member in enum:
             if str(member.value).lower() == wanted:
@@ -165,6 +169,8 @@ def check_affinities(affinities: Mapping[Any, Any]) -> dict[str, float]:
                 f"an eigenvector axis name must be 1-{MAX_AFFINITY_NAME_CHARS} characters (got {_show(name)})"
             )
         check_text(name, "an eigenvector axis name", line_breaks=False)
+        if name.strip() not in AXES:
+            raise unknown_axis(name.strip())
         clean[name.strip()] = check_confidence(value, f"eigenvector affinity {name.strip()!r}")
     return clean
 
@@ -232,7 +238,8 @@ class GardenEntry:
     @classmethod
     def stored(cls, **fields: Any) -> GardenEntry:
         """An entry as a store read it back: every field given, of its type, already checked when it was written
-        (the database's constraints hold it since), so nothing is validated again. Stores only."""
+        (the database's constraints hold it since), so nothing is validated again. Stores only (and
+        `kgents.memory.wire.entry_from_dict`, which reads what a server's store sent)."""
         entry = object.__new__(cls)
         for name, value in fields.items():
             object.__setattr__(entry, name, value)
@@ -251,8 +258,15 @@ class GardenEntry:
         return self.observed_at
 
     def evolve(self, **changes: Any) -> GardenEntry:
-        """A validated copy with `changes` applied and the version bumped."""
-        return replace(self, version=self.version + 1, **changes)
+        """A validated copy with `changes` applied and the version bumped. Affinities on an axis that is no longer
+        accepted (stored before axes were checked) stay as they are unless the change replaces them."""
+        kept = self.eigenvector_affinities
+        if "eigenvector_affinities" in changes or all(axis in AXES for axis in kept):
+            return replace(self, version=self.version + 1, **changes)
+        known = {axis: value for axis, value in kept.items() if axis in AXES}
+        entry = replace(self, version=self.version + 1, eigenvector_affinities=known, **changes)
+        object.__setattr__(entry, "eigenvector_affinities", dict(kept))
+        return entry
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the shape of `--json` output and of outbox payloads)."""

@@ -19,7 +19,7 @@ from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, Operation, OutboxEvent
 from kgents.garden.sql import (
     COLUMNS,
     INSERT_COLUMNS,
@@ -198,16 +198,14 @@ class PostgresGardenStore:
         return {e.id: e for e in map(_entry, rows)}
 
     @pg.translate_errors
-    async def neighbours(
-        self, persona: str, ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
+    async def get_with_neighbours(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Neighboured]:
         rows = await self._pool.fetch(
-            f"SELECT g.id, {neighbour_lookups('g')} FROM unnest($2::uuid[]) AS k(id)"  # noqa: S608
-            " JOIN persona_garden AS g USING (id) WHERE g.persona = $1",
+            f"SELECT {COLUMNS}, {neighbour_lookups('g')}"  # noqa: S608
+            " FROM unnest($2::uuid[]) AS k(id) JOIN persona_garden AS g USING (id) WHERE g.persona = $1",
             persona,
             list(ids),
         )
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {r["id"]: Neighboured((r["before_id"], r["after_id"]), r, _entry) for r in rows}
 
     @pg.translate_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:

@@ -1,16 +1,16 @@
-"""Values the stores return besides entries: queries, audit history and outbox events."""
+"""Values the stores return besides entries: queries, neighbours, audit history and outbox events."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from kgents.errors import ValidationError
-from kgents.garden.model import parse_enum
+from kgents.garden.model import GardenEntry, parse_enum
 
 MAX_QUERY_LIMIT = 10_000
 
@@ -62,6 +62,28 @@ class Lease:
     seconds: float
     leased: list[OutboxEvent] = field(default_factory=list, compare=False)
     """Filled by the store: the rows it leased (empty where the store leases nothing, e.g. PostgreSQL)."""
+
+
+class Neighboured:
+    """One entry of `GardenStore.get_with_neighbours`: the ids of its persona's entries observed just before and
+    after it (`near`), and the entry itself, read from its row only when asked for (a recall looks at the
+    neighbours of fifty candidates and shows ten of them)."""
+
+    __slots__ = ("_entry", "_parse", "_row", "near")
+
+    def __init__(
+        self, near: tuple[uuid.UUID | None, uuid.UUID | None], row: Any, parse: Callable[[Any], GardenEntry]
+    ) -> None:
+        self.near = near
+        self._row = row
+        self._parse = parse
+        self._entry: GardenEntry | None = None
+
+    @property
+    def entry(self) -> GardenEntry:
+        if self._entry is None:
+            self._entry = self._parse(self._row)
+        return self._entry
 
 
 @dataclass(frozen=True, slots=True)

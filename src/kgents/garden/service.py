@@ -189,7 +189,7 @@ class PersonaGarden:
         """To COMPOST; `successor`: the entry superseding it (tag `superseded-by:<id>` and a line of evidence)."""
         if successor is None and note is None:
             return await self.transition(entry_id, Lifecycle.COMPOST)
-        lines = [*([note] if note else []), *([f"superseded by {successor}"] if successor else [])]
+        lines = [*([note] if note else []), *([f"{SUPERSEDED_NOTE}{successor}"] if successor else [])]
         added = check_evidence(lines)
 
         def change(e: GardenEntry) -> GardenEntry:
@@ -255,6 +255,8 @@ class PersonaGarden:
 
 SUPERSEDED_BY = "superseded-by:"
 """Tag prefix on a COMPOST entry naming the entry that superseded it."""
+SUPERSEDED_NOTE = "superseded by "
+"""Evidence prefix of the line that says the same in words."""
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:

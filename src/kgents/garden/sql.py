@@ -22,16 +22,18 @@ INSERT_COLUMNS = (
 )
 OBSERVED = "coalesce(observed_at, planted_at)"
 """When an entry was observed (rows from before migration 0008 hold NULL: their planting)."""
-NEIGHBOUR_SIDES = (("<", "DESC"), (">", "ASC"))
-"""Before, then after: the comparison and the order of the one-row lookup on (persona, observed) each side."""
+NEIGHBOUR_SIDES = (("<", "DESC", "before_id"), (">", "ASC", "after_id"))
+"""Before, then after: the comparison and the order of the one-row lookup on (persona, observed) each side, and
+the name of its column (the lookups' own `id` would shadow the row's in a record read by name)."""
 
 
 def neighbour_lookups(alias: str) -> str:
     """The ids observed just before and just after row `alias` among its persona's (idx_garden_persona_observed)."""
     mine = f"coalesce({alias}.observed_at, {alias}.planted_at)"
     near = "(SELECT n.id FROM persona_garden AS n WHERE n.persona = {a}.persona AND {o} {op} {m}"
-    near += " ORDER BY {o} {by} LIMIT 1)"
-    return ", ".join(near.format(a=alias, o=OBSERVED, op=op, m=mine, by=by) for op, by in NEIGHBOUR_SIDES)
+    near += " ORDER BY {o} {by} LIMIT 1) AS {name}"
+    sides = (near.format(a=alias, o=OBSERVED, op=op, m=mine, by=by, name=name) for op, by, name in NEIGHBOUR_SIDES)
+    return ", ".join(sides)
 
 
 COLUMNS = INSERT_COLUMNS.replace("observed_at", f"{OBSERVED} AS observed_at")

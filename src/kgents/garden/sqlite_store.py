@@ -15,7 +15,7 @@ from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Lease, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, Operation, OutboxEvent
 from kgents.garden.sql import (
     COLUMNS,
     INSERT_COLUMNS,
@@ -192,16 +192,19 @@ class SqliteGardenStore:
         rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
-    async def neighbours(
-        self, persona: str, ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
-        keys = json.dumps([str(i) for i in ids])
+    async def get_with_neighbours(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Neighboured]:
+        keys = [str(i) for i in ids]
         sql = (
-            f"SELECT g.id, {neighbour_lookups('g')} FROM json_each(?) AS k"  # noqa: S608
+            f"SELECT {_G_COLUMNS}, {neighbour_lookups('g')}, k.key FROM json_each(?) AS k"  # noqa: S608
             " CROSS JOIN persona_garden AS g ON g.id = k.value WHERE g.persona = ?"
         )
-        rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
-        return {uuid.UUID(r[0]): (_uuid(r[1]), _uuid(r[2])) for r in rows}
+        rows = await self._db.run(lambda: self._db.conn.execute(sql, (json.dumps(keys), persona)).fetchall())
+        known = dict(zip(keys, ids, strict=True))  # parsing an id costs a microsecond: the asked ones are known
+
+        def near(value: str | None) -> uuid.UUID | None:
+            return None if value is None else known.get(value) or uuid.UUID(value)
+
+        return {ids[r[15]]: Neighboured((near(r[13]), near(r[14])), r, _entry) for r in rows}
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         row = _row(entry)
@@ -303,7 +306,3 @@ def _explain_integrity(exc: sqlite3.IntegrityError) -> str:
     if "UNIQUE" in text and "persona_garden.id" in text:
         return "an entry with one of these ids already exists"
     return text
-
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    return None if value is None else uuid.UUID(value)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from kgents.soul.snapshot import SnapshotStore
     from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
-from kgents.garden.records import AuditRecord, GardenQuery, Lease, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, OutboxEvent
 
 
 @runtime_checkable
@@ -43,11 +43,10 @@ class GardenStore(Protocol):
         """The entries of `persona` among `ids`, in one round trip (absent ids are simply missing)."""
         ...
 
-    async def neighbours(
-        self, persona: str, ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
-        """For each of `ids` held by `persona`: the ids of the persona's entries observed immediately before and
-        after it (None at either end; entries observed at the very same instant are not neighbours), one round trip."""
+    async def get_with_neighbours(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Neighboured]:
+        """The entries of `persona` among `ids` (absent ids are simply missing), each with the ids of the persona's
+        entries observed immediately before and after it (None at either end; entries observed at the very same
+        instant are not neighbours), in one round trip."""
         ...
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:

@@ -12,7 +12,6 @@ folder, and pass through `scrub` (no password of a URL ever lands in them).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.health.collect import scrub
 from kgents.health.model import SCHEMA_VERSION, Level, TriadHealth, parse_level
+from kgents.home import private_dir, write_private
 
 GHOST_DIR = "ghost"
 HEALTH_JSON = "triad_health.json"
@@ -62,29 +62,6 @@ class GhostRead:
     reason: str
 
 
-def ensure_dir(folder: Path) -> Path:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    return folder
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a 0600 temporary file beside `path`, fsync it, and rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def append_line(path: Path, text: str) -> None:
     """Append one line with a single write on an O_APPEND descriptor (0600 when created)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -113,7 +90,7 @@ def thought(previous: Level | None, current: Level, health: TriadHealth) -> str 
 
 def write_ghost(home: Path, health: TriadHealth, interval_s: float = DEFAULT_INTERVAL_S) -> list[str]:
     """Write the three files for `health`; returns the thought-stream lines appended (none on most ticks)."""
-    folder = ensure_dir(ghost_dir(home))
+    folder = private_dir(ghost_dir(home))
     written = utcnow()
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -121,14 +98,14 @@ def write_ghost(home: Path, health: TriadHealth, interval_s: float = DEFAULT_INT
         "valid_until": (written + timedelta(seconds=validity_s(interval_s))).isoformat(),
         "health": health.to_dict(),
     }
-    write_atomic(folder / HEALTH_JSON, scrub(json.dumps(document, indent=2, ensure_ascii=False, default=str)) + "\n")
-    write_atomic(folder / STATUS_LINE, scrub(status_line(health)) + "\n")
+    write_private(folder / HEALTH_JSON, scrub(json.dumps(document, indent=2, ensure_ascii=False, default=str)) + "\n")
+    write_private(folder / STATUS_LINE, scrub(status_line(health)) + "\n")
     previous = _last_level(folder)
     line = thought(previous, health.level, health)
     if line is not None:
         append_line(folder / THOUGHTS, scrub(line))
     if previous is not health.level:
-        write_atomic(folder / STATE, json.dumps({"level": health.level.value, "at": written.isoformat()}) + "\n")
+        write_private(folder / STATE, json.dumps({"level": health.level.value, "at": written.isoformat()}) + "\n")
     return [] if line is None else [line]
 
 

@@ -157,6 +157,11 @@ def synapse_verdict(
         )
     # ties go to the later (more specific) candidate: a relay that is not running explains its backlog
     rung, reason = max(reversed(candidates), key=lambda c: c[0])
-    if rung == 0:
+    if rung == 0 and not relay_expected and pending:
+        reason = (
+            f"Synapse: {pending:,} events wait for the next command that opens the index (no relay runs; the"
+            f" embedded default drains in-process), lag p95 {ms(lag_p95_ms)}"
+        )
+    elif rung == 0:
         reason = f"Synapse keeping up: {pending:,} pending, lag p95 {ms(lag_p95_ms)}, circuit {circuit}"
     return Verdict(at_rung(rung), reason)

@@ -142,10 +142,10 @@ async def probe_reflex(settings: Settings, t: Thresholds) -> PartHealth:
     return PartHealth("reflex", verdict.level, verdict.reason, "Redis", figures)
 
 
-def relay_expected(settings: Settings) -> bool:
+def relay_expected(settings: Settings, relays_alive: int) -> bool:
     """A relay (`kgents synapse run`) is expected with PostgreSQL or a Qdrant server; the embedded default drains
-    in-process."""
-    return bool(settings.postgres_url or settings.qdrant_url)
+    in-process, unless a relay runs there (a `kgents serve` of the home): then it is judged like any other."""
+    return bool(settings.postgres_url or settings.qdrant_url) or relays_alive > 0
 
 
 async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
@@ -158,7 +158,7 @@ async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
         metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
-    expected = relay_expected(settings)
+    expected = relay_expected(settings, metrics.relays_alive)
     verdict = synapse_verdict(
         pending=metrics.queue_depth,
         oldest_pending_s=metrics.oldest_pending_age_s,

@@ -1,7 +1,11 @@
 """`HypnagogicCycle.dream()`: consolidate what was learned while the user is away.
 
-1. Cluster: 3 or more mutually similar live entries (same polarity) → the strongest is promoted (aggregated
-   confidence, at least TREE), the others nurture it with their evidence and compost with a pointer to it.
+1. Cluster: 3 or more live entries (same polarity) that all say the same thing as each other (`says_the_same`:
+   dense cosine at the measured threshold and the same specifics, so "client 1" and "client 2" never merge), one
+   of them learned since the last dream → the strongest is promoted (aggregated confidence, at least TREE), the
+   others nurture it with their evidence and compost with a pointer to it. The index is caught up first and each
+   entry's neighbours are all it holds at that score, so a second dream sees the same neighbours and no new group;
+   entries a dream weighed and left apart are not weighed again until something new joins them.
 2. Decay: an entry not nurtured for STALE_DAYS loses DECAY_PER_DAY for each further day (the day decayed through is
    kept in a `decayed:YYYY-MM-DD` tag, so a day is never counted twice); its stage follows its confidence both
    ways; below COMPOST_FLOOR it composts.
@@ -22,7 +26,8 @@ from kgents.clock import utcnow
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.garden.service import SUPERSEDED_BY
-from kgents.kgent.learn import DEDUP_THRESHOLD, polarity_of
+from kgents.kgent.learn import polarity_of
+from kgents.kgent.sameness import SAME_THRESHOLD, says_the_same
 from kgents.memory.api import MemoryAPI
 
 STALE_DAYS = 30
@@ -30,13 +35,15 @@ DECAY_PER_DAY = 0.01
 COMPOST_FLOOR = 0.1
 NUDGE_BOUND = 0.05
 CLUSTER_MIN = 3
-CLUSTER_THRESHOLD = DEDUP_THRESHOLD
-"""Entries this similar (cosine, recall in dense mode) belong together: the paraphrase threshold, measured."""
 PROMOTED_MIN = 0.7
 PROMOTED_MAX = 0.89
 DREAMT_TAG = "dreamt"
 DECAYED = "decayed:"
-NEIGHBOURS = 10
+NEIGHBOURS = 200
+"""Recall's most hits: an entry's neighbours are every entry the index finds at the threshold (its pool is 100), so
+composting some of them never lets others into a later dream's view."""
+CATCH_UP_S = 60.0
+"""How long a dream in the process that owns the embedded index applies pending outbox events before it looks."""
 SCAN_LIMIT = 10_000
 
 
@@ -74,8 +81,11 @@ def aggregate(confidences: Sequence[float]) -> float:
     return round(min(PROMOTED_MAX, max(PROMOTED_MIN, 1.0 - doubt)), 6)
 
 
-def clusters(entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.UUID]]) -> list[list[GardenEntry]]:
-    """Groups of CLUSTER_MIN or more mutually similar entries, strongest first in each; an entry is in one group."""
+def clusters(
+    entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.UUID]], fresh: set[uuid.UUID] | None = None
+) -> list[list[GardenEntry]]:
+    """Groups of CLUSTER_MIN or more mutually similar entries, strongest first in each; an entry is in one group;
+    with `fresh`, a group needs one of those (what was learned since the last dream)."""
     used: set[uuid.UUID] = set()
     found: list[list[GardenEntry]] = []
     ranked = sorted(entries, key=lambda e: (-e.confidence, -len(e.evidence), str(e.id)))
@@ -88,7 +98,7 @@ def clusters(entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.U
                 continue
             if all(other.id in near.get(m.id, set()) and m.id in near.get(other.id, set()) for m in group):
                 group.append(other)
-        if len(group) >= CLUSTER_MIN:
+        if len(group) >= CLUSTER_MIN and (fresh is None or any(e.id in fresh for e in group)):
             found.append(group)
             used.update(e.id for e in group)
     return found
@@ -127,29 +137,39 @@ def shifts_for(learned: Sequence[GardenEntry], current: Mapping[str, tuple[float
 
 
 class HypnagogicCycle:
-    def __init__(self, memory: MemoryAPI, *, threshold: float = CLUSTER_THRESHOLD) -> None:
+    def __init__(self, memory: MemoryAPI, *, threshold: float = SAME_THRESHOLD) -> None:
         self.memory = memory
         self.threshold = threshold
 
-    async def _neighbours(self, live: Sequence[GardenEntry]) -> dict[uuid.UUID, set[uuid.UUID]]:
-        near: dict[uuid.UUID, set[uuid.UUID]] = {}
-        for e in live:
-            hits = await self.memory.recall(e.content, limit=NEIGHBOURS, mode="dense")
-            near[e.id] = {
-                h.entry.id
-                for h in hits
-                if h.entry.id != e.id and h.score >= self.threshold and polarity_of(h.entry) == polarity_of(e)
-            }
+    async def _neighbours(self, live: Sequence[GardenEntry], fresh: set[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+        """What each entry says the same thing as, for the entries a group could hold: a group needs a fresh entry,
+        so its members are a fresh entry and its neighbours; the rest of the garden is not asked about."""
+        by_id = {e.id: e for e in live}
+        near = {i: await self._near(by_id[i]) for i in fresh if i in by_id}
+        for i in (set().union(*near.values()) - near.keys()) & by_id.keys():
+            near[i] = await self._near(by_id[i])
         return near
+
+    async def _near(self, entry: GardenEntry) -> set[uuid.UUID]:
+        hits = await self.memory.recall(entry.content, limit=NEIGHBOURS, mode="dense", min_score=self.threshold)
+        return {
+            h.entry.id
+            for h in hits
+            if h.entry.id != entry.id
+            and polarity_of(h.entry) == polarity_of(entry)
+            and says_the_same(entry.content, h.entry.content, h.score, self.threshold)
+        }
 
     async def dream(self, *, now: datetime | None = None, dry_run: bool = False) -> DreamResult:
         now = now or utcnow()
         m = self.memory
+        await caught_up(m)
         live = await m.list(limit=SCAN_LIMIT)
         learned = [e for e in live if DREAMT_TAG not in e.tags]
         gone = await m.list(EntryFilter(lifecycles=(Lifecycle.COMPOST,)), limit=SCAN_LIMIT)
         superseded = [e for e in gone if DREAMT_TAG not in e.tags and any(t.startswith(SUPERSEDED_BY) for t in e.tags)]
-        groups = clusters(live, await self._neighbours(live))
+        fresh = {e.id for e in learned}
+        groups = clusters(live, await self._neighbours(live, fresh), fresh)
         soul = await m.soul()
         shifts = shifts_for(learned, soul.eigenvectors)
         in_groups = {e.id for g in groups for e in g}
@@ -201,3 +221,12 @@ class HypnagogicCycle:
         tags = [t for t in entry.tags if not t.startswith(DECAYED)] + [f"{DECAYED}{through:%Y-%m-%dT%H:%M:%S}"]
         await self.memory.update(entry.id, tags=tags)
         await self.memory.reassess(entry.id, confidence=level, evidence=f"decayed to {level:.2f}")
+
+
+async def caught_up(memory: MemoryAPI) -> None:
+    """Apply the outbox to the embedded index when this process owns it (`kgents garden plant` leaves its writes
+    for the index's owner), so the dream sees every entry; a server or a relay keeps its own index in step."""
+    from kgents.memory.local import AsyncMemory
+
+    if isinstance(memory, AsyncMemory) and memory.synapse.in_process:
+        await memory.synapse.catch_up(CATCH_UP_S)

@@ -8,12 +8,9 @@ from enum import StrEnum
 
 from kgents.garden.model import GardenEntry
 from kgents.kgent.extract import NEGATIVE_TAG, Statement, contradicts, extract
+from kgents.kgent.sameness import SAME_THRESHOLD, says_the_same
 from kgents.memory.api import MemoryAPI, RecallHit
 
-DEDUP_THRESHOLD = 0.57
-"""Recall score from which a statement repeats an entry (nurture, not plant). Measured by bench/extraction.py on
-tests/data/paraphrases.tsv (20 labelled pairs) with the default embedder (minilm-mpnet-static-384): same meaning
-scored 0.631-0.959, different meaning 0.038-0.498; the best cut is 0.565 (all 20 right)."""
 CONTRADICTION_STEP = 0.2
 """Confidence a contradicted entry loses."""
 SUBJECT_OVERLAP = 0.5
@@ -53,10 +50,12 @@ def opposed(statement: Statement, hits: list[RecallHit]) -> RecallHit | None:
     return None
 
 
-def repeated(statement: Statement, hits: list[RecallHit], threshold: float = DEDUP_THRESHOLD) -> RecallHit | None:
-    """The hit the statement means the same as (same polarity, score above the threshold), if any."""
+def repeated(statement: Statement, hits: list[RecallHit], threshold: float = SAME_THRESHOLD) -> RecallHit | None:
+    """The hit the statement says the same thing as (same polarity, `says_the_same` on a dense score), if any."""
     for hit in hits:
-        if hit.score >= threshold and polarity_of(hit.entry) == statement.polarity:
+        if polarity_of(hit.entry) == statement.polarity and says_the_same(
+            hit.entry.content, statement.content, hit.score, threshold
+        ):
             return hit
     return None
 
@@ -72,7 +71,7 @@ async def plant(memory: MemoryAPI, statement: Statement) -> GardenEntry:
     )
 
 
-async def learn(memory: MemoryAPI, statement: Statement, threshold: float = DEDUP_THRESHOLD) -> Learned:
+async def learn(memory: MemoryAPI, statement: Statement, threshold: float = SAME_THRESHOLD) -> Learned:
     """Apply one statement to the garden."""
     hits = await memory.recall(statement.content, limit=5, mode="dense")
     against = opposed(statement, hits)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
+from kgents.synapse.recall import RecallHit as RecallHit  # the one hit type, made by the recall walk
 
 DEFAULT_TYPE = EntryType.INSIGHT
 """The entry type of `remember` when none is given: a thing learned, not yet known to be a preference or a value."""
@@ -38,22 +39,6 @@ class MemoryItem:
     evidence: Sequence[str] = ()
     affinities: Mapping[str, float] | None = None
     entry_id: uuid.UUID | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecallHit:
-    """One recalled entry, hydrated from the truth, with the score that ranked it."""
-
-    entry: GardenEntry
-    score: float
-    explain: Mapping[str, Any] = field(default_factory=dict)
-    """How the score came about (ranks and scores of each signal), when asked for."""
-
-    def to_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"score": round(self.score, 6), **self.entry.to_dict()}
-        if self.explain:
-            found["explain"] = dict(self.explain)
-        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,19 +8,22 @@ of an export is the same bytes.
 
 Import is all or nothing: every line is checked before anything is written, and a bad one is named by its line
 number. It is idempotent by id: an entry or soul already there is left as it is; new ones keep their ids,
-versions and timestamps (so imported memories keep their dates).
+versions and timestamps (so imported memories keep their dates). Imported as another persona, entries take ids
+derived from theirs and that persona (`retargeted_id`), so the copy lives beside the original in one anchor.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kgents.errors import ValidationError
+from kgents.errors import ConflictError, ValidationError
 from kgents.garden.model import GardenEntry, check_persona
 from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy
+from kgents.garden.service import SUPERSEDED_BY, SUPERSEDED_NOTE
 from kgents.garden.store import GardenStore
 from kgents.soul.model import SoulState, check_soul_id
 from kgents.soul.snapshot import SnapshotStore
@@ -194,12 +197,39 @@ def parse_bundle(lines: Iterable[str]) -> MemoryBundle:
     return MemoryBundle(persona, tuple(entries), tuple(souls))
 
 
+def retargeted_id(entry_id: uuid.UUID, persona: str) -> uuid.UUID:
+    """The id an entry takes when imported as another persona: derived from its own id and that persona (UUID v5),
+    so the copy never collides with the original and importing the same file again finds what it planted."""
+    return uuid.uuid5(entry_id, persona)
+
+
+def _retarget_pointers(entry: GardenEntry, persona: str) -> dict[str, Any]:
+    """The entry's supersession pointers (tag `superseded-by:<id>`, evidence `superseded by <id>`) moved to the
+    copies' ids, so the copies point at each other as the originals did."""
+
+    def moved(text: str, prefix: str) -> str:
+        if not text.startswith(prefix):
+            return text
+        try:
+            return prefix + str(retargeted_id(uuid.UUID(text.removeprefix(prefix)), persona))
+        except ValueError:
+            return text
+
+    return {
+        "id": retargeted_id(entry.id, persona),
+        "persona": persona,
+        "tags": tuple(moved(t, SUPERSEDED_BY) for t in entry.tags),
+        "evidence": tuple(moved(e, SUPERSEDED_NOTE) for e in entry.evidence),
+    }
+
+
 def retarget(bundle: MemoryBundle, persona: str) -> MemoryBundle:
-    """The bundle as the memory of another persona (its entries' ids stay)."""
+    """The bundle as the memory of another persona: each entry under an id of its own (`retargeted_id`), with the
+    pointers between entries moved along; the file's own persona leaves it as it is."""
     persona = check_persona(persona)
     if persona == bundle.persona:
         return bundle
-    entries = tuple(replace(e, persona=persona) for e in bundle.entries)
+    entries = tuple(replace(e, **_retarget_pointers(e, persona)) for e in bundle.entries)
     souls = []
     for soul in bundle.souls:
         soul_id = persona if soul.soul_id == bundle.persona else soul.soul_id
@@ -210,11 +240,18 @@ def retarget(bundle: MemoryBundle, persona: str) -> MemoryBundle:
 
 async def write_bundle(store: GardenStore, snapshots: SnapshotStore, bundle: MemoryBundle) -> ImportReport:
     """Insert the entries not there yet (one transaction, ids, versions and dates kept) and the souls without a
-    snapshot. An id held by another persona is a ConflictError and nothing is written."""
+    snapshot. An id the persona cannot use (held by another one) is a ConflictError that does not say whose it
+    is, and nothing is written."""
     present = await store.get_many(bundle.persona, [e.id for e in bundle.entries]) if bundle.entries else {}
     new = [e for e in bundle.entries if e.id not in present]
     if new:
-        await store.insert(new)
+        try:
+            await store.insert(new)
+        except ConflictError:
+            raise ConflictError(
+                f"nothing imported: some of the file's entry ids cannot be used for {bundle.persona};"
+                " import it with --persona NAME to give its entries ids of their own"
+            ) from None
     known = dict(await snapshots.souls(bundle.persona))
     added = 0
     for soul in bundle.souls:

@@ -9,14 +9,13 @@ and an unreachable server is a `BackendUnavailableError` naming KGENTS_SERVER_UR
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from kgents.config import Settings, check_persona, redact_url
 from kgents.errors import BackendUnavailableError, ConfigError
@@ -25,6 +24,7 @@ from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
 from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
+from kgents.memory.http_client import HttpClient, HttpError
 from kgents.server.discovery import ServerInfo, find_server
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -38,12 +38,7 @@ class RemoteMemory:
         self.server = server
         self._persona = check_persona(persona)
         self._base = f"/v1/personas/{quote(self._persona, safe='')}"
-        self._client = httpx.AsyncClient(
-            base_url=server.url,
-            headers={"Authorization": f"Bearer {server.token}"},
-            timeout=timeout_s,
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60.0),
-        )
+        self._client = HttpClient(server.url, {"Authorization": f"Bearer {server.token}"}, timeout_s=timeout_s)
 
     @classmethod
     def for_settings(cls, settings: Settings, persona: str | None = None) -> RemoteMemory:
@@ -73,24 +68,25 @@ class RemoteMemory:
         """One request under this persona (`absolute`: a server-wide path under /v1, e.g. /health); the parsed JSON
         answer (None for 204), or the error it stands for."""
         url = ("/v1" + path) if absolute else self._base + path
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = await self._client.request(method, url, json=body)
-        except httpx.TimeoutException:
+            response = await self._client.request(method, url, payload)
+        except TimeoutError:
             raise BackendUnavailableError(
                 f"the kgents server at {redact_url(self.server.url)} did not answer in time (KGENTS_SERVER_URL)"
             ) from None
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise BackendUnavailableError(
                 f"the kgents server at {redact_url(self.server.url)} is unreachable (KGENTS_SERVER_URL): {exc}"
             ) from None
-        if response.status_code == 204:
+        if response.status == 204:
             return None
         try:
-            data = response.json()
+            data = json.loads(response.body)
         except ValueError:
             data = None
-        if response.status_code >= 400:
-            raise wire.error_from_body(response.status_code, data)
+        if response.status >= 400:
+            raise wire.error_from_body(response.status, data)
         return data
 
     def _ref(self, entry: EntryRef) -> str:
@@ -110,11 +106,11 @@ class RemoteMemory:
         entry_id: uuid.UUID | None = None,
     ) -> GardenEntry:
         item = MemoryItem(content, type, tags, confidence, observed_at, evidence, affinities, entry_id)
-        return GardenEntry.from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
+        return wire.entry_from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
 
     async def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
         data = await self.call("POST", "/memories/batch", {"items": [wire.item_to_dict(i) for i in items]})
-        return [GardenEntry.from_dict(e) for e in data["entries"]]
+        return [wire.entry_from_dict(e) for e in data["entries"]]
 
     async def recall(
         self,
@@ -135,33 +131,33 @@ class RemoteMemory:
         return [wire.hit_from_dict(h) for h in data["hits"]]
 
     async def get(self, entry: EntryRef) -> GardenEntry:
-        return GardenEntry.from_dict(await self.call("GET", self._ref(entry)))
+        return wire.entry_from_dict(await self.call("GET", self._ref(entry)))
 
     async def list(
         self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
     ) -> builtins.list[GardenEntry]:
         body = {"filters": wire.filter_to_dict(filters), "order_by": order_by, "limit": limit, "offset": offset}
-        return [GardenEntry.from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
+        return [wire.entry_from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
         body = {k: wire.jsonable(v) for k, v in fields.items()}
-        return GardenEntry.from_dict(await self.call("PATCH", self._ref(entry), body))
+        return wire.entry_from_dict(await self.call("PATCH", self._ref(entry), body))
 
     async def nurture(
         self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
     ) -> GardenEntry:
         body = {"evidence": evidence, "delta": delta, "confidence": confidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/nurture", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/nurture", body))
 
     async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
         body = {"confidence": confidence, "evidence": evidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/reassess", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/reassess", body))
 
     async def compost(
         self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
     ) -> GardenEntry:
         body = {"successor": None if successor is None else str(successor), "evidence": evidence}
-        return GardenEntry.from_dict(await self.call("POST", self._ref(entry) + "/compost", body))
+        return wire.entry_from_dict(await self.call("POST", self._ref(entry) + "/compost", body))
 
     async def forget(self, entry: EntryRef) -> None:
         await self.call("DELETE", self._ref(entry))

@@ -53,17 +53,13 @@ def signal_requests(
 
 def indices(vector: Any) -> list[int]:
     sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
-    return list(sparse.indices) if sparse is not None else []
+    return sparse.indices if sparse is not None else []
 
 
 def ranked(answers: list[list[Any]], dense: bool, terms: SparseTerms | None) -> tuple[list[RankedHit], list[RankedHit]]:
     """The answers of `signal_requests` as (dense hits, lexical hits with the query's coverage)."""
-    found = [RankedHit(parse_id(h.id), float(h.score)) for h in answers[0]] if dense else []
-    words = (
-        [RankedHit(parse_id(h.id), float(h.score), coverage(terms, indices(h.vector))) for h in answers[-1]]
-        if terms
-        else []
-    )
+    found = [RankedHit(h.id, h.score) for h in answers[0]] if dense else []  # the engine gives UUIDs and floats
+    words = [RankedHit(h.id, h.score, coverage(terms, indices(h.vector))) for h in answers[-1]] if terms else []
     return found, words
 
 

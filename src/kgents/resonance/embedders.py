@@ -143,8 +143,10 @@ def embedder_name(name: str | None = None, env: Mapping[str, str] | None = None)
     env = os.environ if env is None else env
     chosen = (name or env.get(EMBEDDER_ENV, "") or DEFAULT_EMBEDDER).strip()
     if chosen not in EMBEDDERS:
-        choices = ", ".join(EMBEDDERS)
-        raise ConfigError(f"{EMBEDDER_ENV}={chosen!r:.60} is not a known embedder; choose one of: {choices}")
+        raise ConfigError(
+            f"embedder {chosen!r:.60} (from {EMBEDDER_ENV} or --embedder) is not a known embedder;"
+            f" choose one of: {', '.join(EMBEDDERS)}"
+        )
     return chosen
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -64,12 +65,11 @@ def tokens(text: str) -> list[str]:
     return list(_stemmer().stemWords(words)) if words else []
 
 
-def coverage(query: SparseTerms, document_indices: object) -> float:
-    """The share of the query's terms that the document holds (1.0 for a query without terms)."""
+def coverage(query: SparseTerms, document_indices: Iterable[int]) -> float:
+    """The share of the query's terms (distinct ids) that the document holds (1.0 for a query without terms)."""
     if not query.indices:
         return 1.0
-    held = set(document_indices) if isinstance(document_indices, list | tuple | set | frozenset) else set()
-    return sum(1 for i in query.indices if i in held) / len(query.indices)
+    return len(set(query.indices).intersection(document_indices)) / len(query.indices)
 
 
 def term_id(stem: str) -> int:

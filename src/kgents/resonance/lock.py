@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kgents.errors import ConfigError, IndexLockedError
+from kgents.home import FILE_MODE, private_dir, tighten
 
 
 def describe_owner(info: dict[str, Any]) -> str:
@@ -52,14 +53,15 @@ class OwnerLock:
         if self._fd is not None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise
+                raise ConfigError(f"{self.what} at {self.path.parent} cannot be made: {exc.strerror or exc}") from None
             raise ConfigError(
                 f"{self.what} at {self.path.parent} is not writable ({exc.strerror}); it needs a writable KGENTS_HOME"
             ) from None
+        tighten(self.path, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

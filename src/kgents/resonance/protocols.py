@@ -100,9 +100,10 @@ class IndexHit:
     payload: PointPayload
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RankedHit:
-    """One hit of one signal, without its payload (recall hydrates from the anchor)."""
+    """One hit of one signal, without its payload (recall hydrates from the anchor). Not frozen: a recall
+    builds hundreds of these, and a frozen dataclass takes six times as long to build (0.75 vs 0.13 µs)."""
 
     id: uuid.UUID
     score: float

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kgents.config import Settings, check_server_token
 from kgents.errors import ConfigError
+from kgents.home import ensure_home, write_private
 
 SERVER_FILE = "server.json"
 TOKEN_FILE = "server.token"
@@ -48,27 +50,6 @@ def token_file(settings: Settings) -> Path:
     return settings.home / TOKEN_FILE
 
 
-def _write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write `text` to `path` atomically, readable by this user only (0600 from the first byte); `exclusive`:
-    only if no `path` exists yet (FileExistsError otherwise)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if not exclusive:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
-
-
 def read_token(settings: Settings) -> str | None:
     """KGENTS_SERVER_TOKEN, else the home's token file, else None."""
     if settings.server_token:
@@ -88,7 +69,7 @@ def ensure_token(settings: Settings) -> str:
         return check_server_token(found)
     try:
         with contextlib.suppress(FileExistsError):
-            _write_private(token_file(settings), secrets.token_urlsafe(32) + "\n", exclusive=True)
+            write_private(ensure_home(settings.home) / TOKEN_FILE, secrets.token_urlsafe(32) + "\n", exclusive=True)
         found = read_token(settings)
     except OSError as exc:
         raise ConfigError(
@@ -112,7 +93,7 @@ def read_server_file(settings: Settings) -> dict[str, Any] | None:
 
 def write_server_file(settings: Settings, url: str) -> None:
     record = {"url": url, "pid": os.getpid(), "started_at": time.time()}
-    _write_private(server_file(settings), json.dumps(record) + "\n")
+    write_private(ensure_home(settings.home) / SERVER_FILE, json.dumps(record) + "\n")
 
 
 def remove_server_file(settings: Settings) -> None:
@@ -136,11 +117,20 @@ def pid_alive(pid: int) -> bool:
 
 
 def answers_livez(url: str, timeout_s: float = LIVEZ_TIMEOUT_S) -> bool:
-    import httpx
+    """Whether `url` answers GET /livez. The standard library's http.client: every CLI command asks this, and
+    importing httpx cost each one ~0.1 s."""
+    import http.client
 
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
-        return httpx.get(f"{url}/livez", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
+        connection = kind(parts.hostname or "", parts.port, timeout=timeout_s)
+        try:
+            connection.request("GET", parts.path.rstrip("/") + "/livez")
+            return connection.getresponse().status == 200
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException, ValueError):
         return False
 
 

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 GRACEFUL_STOP_S = 10
 """How long open requests may take to finish once a stop was asked for."""
+KEEP_ALIVE_S = 65
+"""How long an idle client connection stays open: longer than `RemoteMemory` keeps one idle (60 s), so a face
+that asks every few seconds (a chat turn, a status refresh) reuses its connection instead of paying a new one
+(~0.25 ms on loopback)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -165,7 +169,10 @@ async def hosting(
             access_log=False,
             lifespan="on",
             http="httptools",
+            proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-* rewriting per request
+            server_header=False,
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = _Server(config)
         hub.start_relay()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -68,6 +68,12 @@ MODE_AFFINITY: Mapping[DialogueMode, tuple[str, ...]] = MappingProxyType(
         DialogueMode.EXPLORE: ("categorical", "joy"),
     }
 )
+
+
+def unknown_axis(name: object, known: Iterable[str] = AXES) -> ValidationError:
+    """The one error for an axis that is not one of `known` (the soul's axes; by default the standard ones), used
+    by `soul eigen` and by a garden entry's eigenvector affinities."""
+    return ValidationError(f"unknown eigenvector axis {_show(name)}; known axes: {', '.join(known)}")
 
 
 def parse_mode(value: object) -> DialogueMode:
@@ -186,8 +192,7 @@ class SoulState:
         """Move one existing axis; an unknown axis is rejected with the list of known ones."""
         current = self.eigenvectors.get(axis)
         if current is None:
-            known = ", ".join(self.eigenvectors)
-            raise ValidationError(f"unknown eigenvector axis {_show(axis)}; known axes: {known}")
+            raise unknown_axis(axis, self.eigenvectors)
         moved = Eigenvector(
             current.value if value is None else check_unit(value, f"eigenvector {axis!r} value"),
             current.confidence if confidence is None else check_unit(confidence, f"eigenvector {axis!r} confidence"),

@@ -10,10 +10,12 @@ averages the dense cosine and the lexical BM25 score scaled by the best BM25 sco
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from kgents.resonance.protocols import RankedHit
 
 RRF_K = 60
 DENSE_WEIGHT = 1.0
@@ -35,18 +37,10 @@ class Fusion(StrEnum):
     WEIGHTED = "weighted"
 
 
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    """One hit of one signal: its id and the signal's own score (cosine, or BM25)."""
-
-    id: uuid.UUID
-    score: float
-    coverage: float = 1.0
-    """Lexical hits: the share of the query's terms the entry holds."""
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fused:
+    """One candidate after fusion (not frozen, like `RankedHit`: a recall builds hundreds)."""
+
     id: uuid.UUID
     score: float
     """The fused score in (0, 1] (the signal's own score for a single-signal recall)."""
@@ -55,13 +49,9 @@ class Fused:
     """1-based ranks in each signal's candidate pool (None: not in that pool)."""
 
 
-def _signal(score: float, rank: int, weight: float, k: int, fusion: Fusion) -> float:
-    return weight / (k + rank) if fusion is Fusion.RRF else weight * score
-
-
 def fuse(
-    dense: Sequence[Ranked],
-    lexical: Sequence[Ranked],
+    dense: Sequence[RankedHit],
+    lexical: Sequence[RankedHit],
     fusion: Fusion = Fusion.WEIGHTED,
     *,
     k: int = RRF_K,
@@ -70,31 +60,36 @@ def fuse(
     coverage_power: float = COVERAGE_POWER,
 ) -> list[Fused]:
     """Both lists merged, best first (ties: the order the entries were first seen, dense list first)."""
-    if fusion is Fusion.RRF:
+    rrf = fusion is Fusion.RRF
+    if rrf:
         scale = (dense_weight if dense else 0.0) / (k + 1) + (lexical_weight if lexical else 0.0) / (k + 1)
     else:
         scale = dense_weight + lexical_weight
     best = max((h.score for h in lexical), default=0.0) or 1.0
-    # entry id → [fused score, dense rank, lexical rank, first seen]
+    # entry id → [fused score, dense rank, lexical rank]; a dict keeps the order entries were first seen
     merged: dict[uuid.UUID, list[Any]] = {}
     for rank, hit in enumerate(dense, start=1):
         if hit.id not in merged:
-            merged[hit.id] = [_signal(max(0.0, hit.score), rank, dense_weight, k, fusion), rank, None, len(merged)]
+            value = dense_weight / (k + rank) if rrf else dense_weight * max(0.0, hit.score)
+            merged[hit.id] = [value, rank, None]
     for rank, hit in enumerate(lexical, start=1):
         row = merged.get(hit.id)
         if row is None:
-            row = merged[hit.id] = [0.0, None, None, len(merged)]
+            row = merged[hit.id] = [0.0, None, None]
         elif row[2] is not None:
             continue
-        row[0] += _signal(hit.score / best * hit.coverage**coverage_power, rank, lexical_weight, k, fusion)
+        if rrf:
+            row[0] += lexical_weight / (k + rank)
+        else:
+            row[0] += lexical_weight * (hit.score / best * hit.coverage**coverage_power)
         row[2] = rank
-    ordered = sorted(merged.items(), key=lambda item: (-item[1][0], item[1][3]))
+    ordered = sorted(merged.items(), key=lambda item: -item[1][0])  # stable: ties keep the order first seen
     return [Fused(i, row[0] / scale if scale else 0.0, row[1], row[2]) for i, row in ordered]
 
 
 def with_context(
     fused: Sequence[Fused],
-    neighbours: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]],
+    neighbours: Mapping[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]],
     share: float = CONTEXT_SHARE,
 ) -> list[Fused]:
     """Each entry's score plus `share` of the best fused score among its neighbours (the memories observed just
@@ -103,20 +98,17 @@ def with_context(
     A neighbour counts only through its own place in `fused` (the candidates that passed the filters): one that
     is not there lifts nothing, and never appears."""
     scores = {f.id: f.score for f in fused}
-    lifted = [
-        Fused(
-            f.id,
-            (f.score + share * max((scores.get(n, 0.0) for n in neighbours.get(f.id, ()) if n), default=0.0))
-            / (1.0 + share),
-            f.dense_rank,
-            f.lexical_rank,
-        )
-        for f in fused
-    ]
+    lifted = []
+    for f in fused:
+        lift = 0.0
+        for n in neighbours.get(f.id, ()):
+            if n is not None and (s := scores.get(n, 0.0)) > lift:
+                lift = s
+        lifted.append(Fused(f.id, (f.score + share * lift) / (1.0 + share), f.dense_rank, f.lexical_rank))
     return sorted(lifted, key=lambda f: -f.score)  # stable: ties keep the fused order
 
 
-def single(hits: Sequence[Ranked], mode: RecallMode) -> list[Fused]:
+def single(hits: Sequence[RankedHit], mode: RecallMode) -> list[Fused]:
     """One signal's list as fused hits (its own score, its own rank)."""
     return [
         Fused(

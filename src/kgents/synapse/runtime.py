@@ -104,7 +104,13 @@ class Synapse:
         return Relay(self.queue, self.index, self.embedders, config)
 
     def recall(self) -> HybridRecall:
-        return HybridRecall(self.store, self.queue, self.index, self.embedders)
+        return HybridRecall(self.store, self.queue, self.index, self.embedders, state=self.current_state)
+
+    async def current_state(self) -> IndexState:
+        """The index state a read should use. The embedded index has one owner, this process, so no one else
+        can switch its collection: the state read at open (and after this process's own reindex) holds. On the
+        real triad a reindex elsewhere may switch it: read again."""
+        return self.state if self.in_process else await self.refresh_state()
 
     def in_process_relay(self) -> Relay:
         """This process's own relay (one per Synapse, so its counters add up across drains)."""

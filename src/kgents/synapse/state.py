@@ -9,6 +9,7 @@ import uuid
 
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import IndexMismatchError, NotFoundError
+from kgents.resonance.embedders import EMBEDDERS
 from kgents.resonance.index_common import check_collection_name
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.faults import MissingCollectionError, check_collections
@@ -121,7 +122,15 @@ def check_embedder(state: IndexState, configured: str | None) -> None:
         and (state.pending is None or state.pending.embedder != configured)
     ):
         raise IndexMismatchError(
-            f"the index was built with embedder {state.active.embedder!r}"
-            f" but KGENTS_EMBEDDER is {configured!r};"
-            f" run `kgents synapse reindex --embedder {configured}` to switch"
+            f"the index was built with embedder {state.active.embedder!r} but KGENTS_EMBEDDER is {configured!r};"
+            f" {embedder_way_out(state.active.embedder, configured)}"
         )
+
+
+def embedder_way_out(built_with: str, configured: str) -> str:
+    """What to do about a configured embedder the index was not built with: switch to it when it exists, else
+    set the one the index has."""
+    if configured in EMBEDDERS:
+        return f"run `kgents synapse reindex --embedder {configured}` to switch, or unset KGENTS_EMBEDDER"
+    choices = ", ".join(EMBEDDERS)
+    return f"{configured!r:.60} is not a known embedder ({choices}); unset it to use {built_with!r}"
