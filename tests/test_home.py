@@ -18,7 +18,8 @@ from kgents.anchor.sqlite import Database
 from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.health.ghost import ghost_dir
-from kgents.server.discovery import ensure_token
+from kgents.home import write_private
+from kgents.server.discovery import ensure_token, token_file
 from tests.helpers import kgents_env
 
 KGENTS = Path(sys.executable).with_name("kgents")
@@ -123,3 +124,16 @@ def test_an_empty_home_flag_is_a_configuration_error_not_the_working_directory(t
     assert done.returncode == ExitCode.CONFIG, done.stderr
     assert done.stderr == "kgents: KGENTS_HOME (--home) is empty; name a folder, or leave it out for ~/.kgents\n"
     assert list(tmp_path.iterdir()) == []  # neither ./anchor.db nor the home from the environment was made
+
+
+def test_processes_making_the_token_at_once_agree_on_it(tmp_path: Path) -> None:
+    """Two servers starting on a fresh home both generate a token: the first one written stays, and both serve
+    with it (before, the second replaced the file and clients of the first got 401)."""
+    settings = Settings(home=tmp_path / "home")
+    first = ensure_token(settings)
+    with pytest.raises(FileExistsError):
+        write_private(token_file(settings), "another\n", exclusive=True)
+    assert ensure_token(settings) == first
+    assert token_file(settings).read_text() == first + "\n"
+    assert stat.S_IMODE(token_file(settings).stat().st_mode) == 0o600
+    assert [p.name for p in settings.home.iterdir() if p.name.endswith(".tmp")] == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -29,9 +30,10 @@ from kgents.config import Settings
 from kgents.garden import PersonaGarden
 from kgents.memory.api import MemoryAPI
 from kgents.resonance.server import QdrantServerIndex
+from kgents.server.discovery import home_server, read_server_file
 from kgents.server.mcp import build_mcp_app, build_mcp_server
 from tests.helpers import kgents_env, wait_until
-from tests.server_support import running_server
+from tests.server_support import cli, running_server
 
 TOOLS = {"remember", "recall", "get", "list", "nurture", "forget", "history", "soul_mode", "status"}
 READ_ONLY = {"recall", "get", "list", "history", "status"}
@@ -185,6 +187,105 @@ async def test_over_stdio_beside_a_running_server(tmp_path: Path) -> None:
         params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(settings, "kent"))
         async with Client(params) as client:
             await session(client)
+
+
+@pytest.mark.slow
+async def test_over_stdio_the_session_is_the_home_server(tmp_path: Path) -> None:
+    """On the embedded default with no server running, a `kgents mcp` session (open for hours beside a desktop
+    agent) is the home's server: a plant and a search in other processes at the same time neither wait nor fail,
+    the plant is recalled through MCP, and the server file goes with the session."""
+    settings = Settings(home=tmp_path / "home")
+    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(settings, "kent"))
+    async with Client(params) as client:
+        mine = data(await client.call_tool("remember", {"content": "I prefer minimal code"}))
+        serving = home_server(settings)
+        assert serving is not None, "the session announced itself in the home's server file"
+        planted, found = await asyncio.gather(
+            asyncio.to_thread(cli, settings, "garden", "plant", "I like green tea", "--type", "PREFERENCE"),
+            asyncio.to_thread(cli, settings, "garden", "search", "minimal code", "--json"),
+        )
+        for done in (planted, found):
+            assert done.returncode == 0, done.stderr
+            assert "waiting" not in done.stderr and "in use by" not in done.stderr
+        assert json.loads(found.stdout)["hits"][0]["id"] == mine["id"]
+
+        async def recalled() -> list[str]:
+            hits = data(await client.call_tool("recall", {"query": "green tea", "limit": 3}))["hits"]
+            return [hit["content"] for hit in hits]
+
+        got = await wait_until(recalled, lambda c: "I like green tea" in c, timeout=30, what="the CLI plant recalled")
+        assert got[0] == "I like green tea"
+
+        async def pending() -> int:
+            return int(data(await client.call_tool("status", {}))["pending"])
+
+        await wait_until(pending, lambda n: n == 0, timeout=30, what="nothing pending")
+    await wait_until(
+        lambda: asyncio.to_thread(read_server_file, settings), lambda f: f is None, timeout=30, what="no server file"
+    )
+
+
+@pytest.mark.slow
+async def test_a_second_stdio_session_outlives_the_first(tmp_path: Path) -> None:
+    """Two desktop agents on one home: the second session goes through the first, and when the first ends the
+    second's next call attaches again (it becomes the home's server) with nothing lost."""
+    settings = Settings(home=tmp_path / "home")
+    params = StdioServerParameters(command=kgents_command(), args=["mcp"], env=kgents_env(settings, "kent"))
+    first_up, first_done = asyncio.Event(), asyncio.Event()
+
+    async def first_session() -> None:
+        async with Client(params) as first:
+            data(await first.call_tool("remember", {"content": "I prefer minimal code"}))
+            first_up.set()
+            await first_done.wait()
+
+    first = asyncio.create_task(first_session())
+    await asyncio.wait_for(first_up.wait(), 60)
+    owner = home_server(settings)
+    assert owner is not None
+    async with Client(params) as second:
+        assert data(await second.call_tool("status", {}))["entries"] == 1
+        assert home_server(settings) == owner, "the second session went through the first"
+        first_done.set()
+        await asyncio.wait_for(first, 60)
+        hits = data(await second.call_tool("recall", {"query": "minimal code"}))["hits"]
+        assert [h["content"] for h in hits] == ["I prefer minimal code"]
+        now = home_server(settings)
+        assert now is not None and now.pid != owner.pid, "the second session is the home's server now"
+
+
+@pytest.mark.slow
+async def test_sigterm_ends_a_serving_session_cleanly(tmp_path: Path) -> None:
+    """SIGTERM while the client still holds stdin open: exit 0, the server file gone, the index free for the next
+    process (no wait for it)."""
+    settings = Settings(home=tmp_path / "home")
+    process = await asyncio.create_subprocess_exec(
+        kgents_command(),
+        "mcp",
+        env=kgents_env(settings, "kent"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+
+        async def serving() -> int | None:
+            found = await asyncio.to_thread(home_server, settings)
+            return None if found is None else found.pid
+
+        await wait_until(serving, lambda pid: pid == process.pid, timeout=60, what="the session serving the home")
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err
+        assert b"Traceback" not in err
+        assert read_server_file(settings) is None
+        found = await asyncio.to_thread(cli, settings, "garden", "search", "anything", "--json")
+        assert found.returncode == 0, found.stderr
+        assert "waiting" not in found.stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_stdio_startup_error_is_one_line(tmp_path: Path) -> None:

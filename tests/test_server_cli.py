@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
+from kgents.server.discovery import home_server
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import kgents_env, wait_until, wait_until_sync
 from tests.server_support import KGENTS, cli, running_server
@@ -142,3 +145,55 @@ async def test_a_command_waits_for_the_owner_of_the_index(tmp_path: Path) -> Non
     out, err = await asyncio.wait_for(search.communicate(), 60)
     assert search.returncode == 0, err
     assert json.loads(out)["hits"][0]["content"] == "I prefer minimal code"
+
+
+def test_two_servers_started_at_once_one_serves_the_other_names_it(tmp_path: Path) -> None:
+    """The second of two `kgents serve` started at the same moment names the first (also while the first still
+    starts and holds the index before it announces itself), and both agree on the token."""
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    procs = [
+        subprocess.Popen(
+            [str(KGENTS), "serve", "--port", "0"],
+            env=kgents_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        refused = wait_until_sync(
+            lambda: [p for p in procs if p.poll() is not None], lambda done: bool(done), timeout=90, what="one exit"
+        )[0]
+        serving = next(p for p in procs if p is not refused)
+        err = refused.communicate(timeout=30)[1]
+        assert refused.returncode == 69, err
+        info = home_server(settings)
+        assert info is not None and info.pid == serving.pid
+        assert f"a kgents server already serves KGENTS_HOME {settings.home} at {info.url} (pid {serving.pid})" in err
+        found = cli(settings, "garden", "search", "anything", "--json")  # the token in the file is the server's
+        assert found.returncode == 0, found.stderr
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "path", ["world.database.index.search", "world.database.index.count", "world.database.index.status"]
+)
+def test_agentese_index_paths_go_through_the_server(tmp_path: Path, path: str) -> None:
+    settings = Settings(home=tmp_path / "home", persona="kent")
+    assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
+    with running_server(settings) as server:
+        wait_until_sync(lambda: outbox(settings), lambda n: n == 0, timeout=30, what="the server's relay")
+        done = cli(settings, "invoke", path, "minimal", "code", "--json")
+        assert done.returncode == 0, done.stderr
+        assert "in use by" not in done.stderr and "waiting" not in done.stderr
+        answer = json.loads(done.stdout)
+        if path.endswith("search"):
+            assert [h["content"] for h in answer["hits"]] == ["I prefer minimal code"]
+        else:
+            assert answer["points"] == 1 and answer["collection"].startswith("garden_")
+        assert server.proc.poll() is None

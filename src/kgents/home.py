@@ -95,9 +95,10 @@ def home_exposure(home: Path) -> str | None:
     )
 
 
-def write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     """Write `text` to `path` (its folder exists) atomically, readable by its owner only (0600 from the first
-    byte)."""
+    byte); `exclusive`: only when no `path` exists yet (FileExistsError otherwise: of two processes writing it at
+    once, the first one's stays)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
@@ -107,7 +108,11 @@ def write_private(path: Path, text: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

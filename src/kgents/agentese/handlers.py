@@ -4,9 +4,9 @@ drift over time (time.drift.*). Handlers return model objects (TriadHealth, Part
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgents.agentese.resolver import AgentContext, Args, Registry
 from kgents.clock import utcnow
@@ -18,7 +18,10 @@ from kgents.health.drift import read_history
 from kgents.health.model import PARTS, PartHealth, TriadHealth
 
 if TYPE_CHECKING:
+    from kgents.memory.remote import RemoteMemory
     from kgents.synapse.runtime import Synapse
+
+T = TypeVar("T")
 
 REGISTRY = Registry()
 
@@ -89,19 +92,6 @@ async def _store(ctx: AgentContext) -> AsyncIterator[GardenStore]:
         yield store
     finally:
         await store.close()
-
-
-@asynccontextmanager
-async def _synapse(ctx: AgentContext) -> AsyncIterator[Synapse]:
-    from kgents.synapse.runtime import open_synapse
-
-    synapse = await open_synapse(ctx.settings)
-    try:
-        if synapse.in_process:
-            await synapse.catch_up(ctx.thresholds.probe_timeout_s)
-        yield synapse
-    finally:
-        await synapse.close()
 
 
 @REGISTRY.register("world.database.garden.count", "this persona's entries")
@@ -175,34 +165,67 @@ async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
         }
 
 
+async def _on_index(
+    ctx: AgentContext,
+    here: Callable[[Synapse], Awaitable[T]],
+    served: Callable[[RemoteMemory], Awaitable[T]],
+) -> T:
+    """`served` through this home's server when one runs (it owns the embedded index), else `here` on the stack
+    opened in this process (caught up first); while another process owns the embedded index, wait for it."""
+    from kgents.server.discovery import ServerInfo
+    from kgents.server.owner import server_or_own
+    from kgents.synapse.runtime import open_synapse
+
+    opened = await server_or_own(ctx.settings, lambda: open_synapse(ctx.settings), progress=ctx.progress)
+    if isinstance(opened, ServerInfo):
+        from kgents.memory.remote import RemoteMemory
+
+        async with RemoteMemory(opened, ctx.settings.persona) as remote:
+            return await served(remote)
+    try:
+        if opened.in_process:
+            await opened.catch_up(ctx.thresholds.probe_timeout_s)
+        return await here(opened)
+    finally:
+        await opened.close()
+
+
+async def _index_status(ctx: AgentContext) -> dict[str, Any]:
+    async def served(remote: RemoteMemory) -> dict[str, Any]:
+        found: dict[str, Any] = await remote.call("GET", "/synapse/index")
+        return found
+
+    return await _on_index(ctx, lambda s: s.index_status(), served)
+
+
 @REGISTRY.register("world.database.index.count", "points in the active collection (every persona)")
 async def _index_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
-    async with _synapse(ctx) as s:
-        return {"collection": s.state.active.collection, "points": await s.index.count(s.state.active.collection)}
+    status = await _index_status(ctx)
+    return {"collection": status["collection"], "points": status["points"]}
 
 
 @REGISTRY.register("world.database.index.search", "this persona's memory recalled for TEXT (limit=N)")
 async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    from kgents.synapse.recall import RecallHit
+
     text = args.text
     if not text:
         raise ValidationError("world.database.index.search needs some text")
-    async with _synapse(ctx) as s:
-        hits = await s.recall().recall(ctx.settings.persona, text, args.integer("limit", 10))
+    limit = args.integer("limit", 10)
+
+    async def here(s: Synapse) -> list[RecallHit]:
+        return await s.recall().recall(ctx.settings.persona, text, limit)
+
+    async def served(remote: RemoteMemory) -> list[RecallHit]:
+        return await remote.recall(text, limit=limit, explain=True)  # the ranks, as the walk here gives them
+
+    hits = await _on_index(ctx, here, served)
     return {"persona": ctx.settings.persona, "text": text, "hits": [h.to_dict() for h in hits]}
 
 
 @REGISTRY.register("world.database.index.status", "the index: location, collection, embedder, points")
-async def _index_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
-    async with _synapse(ctx) as s:
-        active = s.state.active
-        return {
-            "backend": s.index.backend,
-            "location": s.index.location,
-            "collection": active.collection,
-            "embedder": active.embedder,
-            "points": await s.index.count(active.collection),
-            "reindexing": None if s.state.pending is None else s.state.pending.collection,
-        }
+async def _index_status_path(ctx: AgentContext, args: Args) -> dict[str, Any]:
+    return await _index_status(ctx)
 
 
 @REGISTRY.register("time.drift.coherency", "coherency measured now (and appended to the drift history)")

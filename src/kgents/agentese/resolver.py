@@ -90,6 +90,8 @@ class AgentContext:
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     record: str | None = None
     """Append a drift sample when health is collected (the name of who took it), or None."""
+    progress: Callable[[str], None] | None = None
+    """Told one line when a path waits for the process that owns the embedded index."""
 
 
 Handler = Callable[[AgentContext, Args], Awaitable[Any]]

@@ -7,27 +7,16 @@ reconcile), the command waits for it, with one progress line and a deadline, ins
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kgents.cli.context import err_console
 from kgents.config import Settings
 from kgents.errors import IndexLockedError
-from kgents.server.discovery import ServerInfo, find_server
+from kgents.server.discovery import ServerInfo
+from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
     from kgents.synapse.runtime import Synapse
-
-OWNER_WAIT_S = 60.0
-"""How long a command waits for the process that owns the embedded index before it gives up."""
-OWNER_POLL_S = 0.05
-
-
-def waiting_line(error: IndexLockedError, wait_s: float) -> str:
-    owner = f"in use by {error.owner}" if error.owner else str(error)
-    return f"kgents: waiting up to {wait_s:g} s for the embedded index ({owner})"
 
 
 def tell(line: str) -> None:
@@ -38,28 +27,16 @@ async def open_local_or_server(
     settings: Settings,
     *,
     wait_s: float = OWNER_WAIT_S,
-    progress: Callable[[str], None] = tell,
+    progress: Progress = tell,
     **open_options: Any,
 ) -> Synapse | ServerInfo:
     """The home's live server if there is one, else the opened stack; while another process owns the embedded
     index, look again until `wait_s` passed (one progress line), then raise its IndexLockedError."""
     from kgents.synapse.runtime import open_synapse
 
-    deadline = time.monotonic() + wait_s
-    told = False
-    while True:
-        server = find_server(settings)
-        if server is not None:
-            return server
-        try:
-            return await open_synapse(settings, **open_options)
-        except IndexLockedError as exc:
-            if time.monotonic() >= deadline:
-                raise
-            if not told:
-                progress(waiting_line(exc, wait_s))
-                told = True
-        await asyncio.sleep(OWNER_POLL_S)
+    return await server_or_own(
+        settings, lambda: open_synapse(settings, **open_options), wait_s=wait_s, progress=progress
+    )
 
 
 def server_in_the_way(server: ServerInfo, what: str) -> IndexLockedError:

@@ -10,6 +10,7 @@ from kgents.agentese import REGISTRY, AgentContext, Args, invoke, to_jsonable
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.health_render import render_part, render_triad
+from kgents.cli.index_access import tell
 from kgents.cli.render import format_value
 from kgents.errors import ValidationError
 from kgents.health.model import PartHealth, TriadHealth
@@ -33,7 +34,7 @@ def invoke_path(
             console.print(f"{item.path:<34} {item.summary}", markup=False, soft_wrap=True)
         return
     settings = state(ctx).settings()
-    agent = AgentContext(settings)
+    agent = AgentContext(settings, progress=tell)
     result = run(lambda: invoke(agent, path, Args.parse(args or [])))
     if as_json:
         print_json(to_jsonable(result))

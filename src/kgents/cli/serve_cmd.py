@@ -41,9 +41,10 @@ def serving_token_source(settings: Settings) -> str:
 
 def run_server(settings: Settings, host: str, port: int) -> int:
     """Serve until stopped; returns the outbox events the server's in-process relay completed."""
+    from kgents.cli.index_access import tell
     from kgents.server.run import serve as serve_until_stopped
 
-    relayed = run(lambda: serve_until_stopped(settings, host=host, port=port, announce=announce))
+    relayed = run(lambda: serve_until_stopped(settings, host=host, port=port, announce=announce, progress=tell))
     console.print("kgents serve: stopped", markup=False)
     return relayed
 

@@ -351,6 +351,7 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
     ]
     operator_routes = (
         ("/synapse/coherency", operator(backend, "coherency"), "GET"),
+        ("/synapse/index", operator(backend, "index"), "GET"),
         ("/synapse/reconcile", operator(backend, "reconcile"), "POST"),
         ("/synapse/reindex", operator(backend, "reindex"), "POST"),
     )

@@ -62,19 +62,23 @@ def read_token(settings: Settings) -> str | None:
 
 
 def ensure_token(settings: Settings) -> str:
-    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use)."""
+    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use; of two
+    processes generating it at once, the first one's stays and both use it)."""
     found = read_token(settings)
     if found is not None:
         return check_server_token(found)
-    token = secrets.token_urlsafe(32)
     try:
-        write_private(ensure_home(settings.home) / TOKEN_FILE, token + "\n")
+        with contextlib.suppress(FileExistsError):
+            write_private(ensure_home(settings.home) / TOKEN_FILE, secrets.token_urlsafe(32) + "\n", exclusive=True)
+        found = read_token(settings)
     except OSError as exc:
         raise ConfigError(
             f"KGENTS_HOME: cannot write the server token file {token_file(settings)} ({exc.strerror});"
             " set KGENTS_SERVER_TOKEN instead"
         ) from None
-    return token
+    if found is None:
+        raise ConfigError(f"KGENTS_HOME: the server token file {token_file(settings)} is empty; remove it")
+    return check_server_token(found)
 
 
 def read_server_file(settings: Settings) -> dict[str, Any] | None:

@@ -80,6 +80,8 @@ class MemoryHub:
         if action == "coherency":
             report = await self.synapse.coherency(persona)
             return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
+        if action == "index":
+            return await self.synapse.index_status()
         if action == "reconcile":
             return (await self.synapse.reconcile()).to_dict()
         if action == "reindex":  # the relays and this server's faces write both collections until the switch

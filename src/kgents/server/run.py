@@ -9,8 +9,9 @@ import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -25,6 +26,10 @@ from kgents.server.discovery import (
     remove_server_file,
     write_server_file,
 )
+from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
+
+if TYPE_CHECKING:
+    from kgents.server.hub import MemoryHub
 
 GRACEFUL_STOP_S = 10
 """How long open requests may take to finish once a stop was asked for."""
@@ -100,36 +105,62 @@ class Serving:
     relaying: bool
 
 
-def other_server(settings: Settings) -> ServerInfo | None:
-    """The home's live server, if any. On the embedded default one process owns the index, so a second server is
-    refused by name; with the real triad many may run, and the first keeps the server file."""
-    running = home_server(settings)
-    if running is not None and not settings.qdrant_url:
-        raise IndexLockedError(
-            f"a kgents server already serves KGENTS_HOME {settings.home} at {running.url} (pid {running.pid})"
-        )
-    return running
+def already_served(settings: Settings, running: ServerInfo) -> IndexLockedError:
+    return IndexLockedError(
+        f"a kgents server already serves KGENTS_HOME {settings.home} at {running.url} (pid {running.pid})"
+    )
 
 
-async def serve(
-    settings: Settings,
-    *,
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
-    announce: Callable[[Serving], None] | None = None,
-) -> int:
-    """Serve until SIGTERM / SIGINT; returns the outbox events its in-process relay completed. The index is
-    opened (and on the embedded default owned) before the port is bound, so a second server fails fast with the
-    owner's name."""
-    from kgents.server.app import build_app
+async def open_hub(
+    settings: Settings, *, wait_s: float = OWNER_WAIT_S, progress: Progress | None = None
+) -> tuple[MemoryHub, bool]:
+    """The stack a server serves, and whether it is the home's first server (it then announces itself). On the
+    embedded default one process owns the index, so a second server is refused by name, also when the first is
+    still starting (it holds the index before it announces itself: wait for the one or the other); with the real
+    triad many may run, and the first keeps the server file."""
     from kgents.server.hub import MemoryHub
 
-    check_host(host, settings)
+    if settings.qdrant_url:
+        first = home_server(settings) is None
+        return await MemoryHub.open(settings), first
+    opened = await server_or_own(
+        settings, lambda: MemoryHub.open(settings), wait_s=wait_s, progress=progress, find=home_server
+    )
+    if isinstance(opened, ServerInfo):
+        raise already_served(settings, opened)
+    return opened, True
+
+
+class Hosted:
+    """The app of a hub, serving on its socket until `stop()`."""
+
+    def __init__(self, server: _Server, task: asyncio.Task[None], url: str) -> None:
+        self.url = url
+        self._server = server
+        self._task = task
+
+    def stop(self) -> None:
+        """Ask the server to stop (safe from a signal handler); open requests get GRACEFUL_STOP_S to finish."""
+        self._server.should_exit = True
+
+    async def wait(self) -> None:
+        """Until the server stopped."""
+        await asyncio.shield(self._task)
+
+
+@contextlib.asynccontextmanager
+async def hosting(
+    hub: MemoryHub, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, announce_file: bool = True
+) -> AsyncIterator[Hosted]:
+    """Serve `hub`'s app on `host:port` with its relay running, named in the home's server file (`announce_file`)
+    once it listens; on the way out the file goes, the server stops (requests in flight finish) and the relay
+    stops after its batch in flight. The hub stays open: its opener closes it."""
+    from kgents.server.app import build_app
+
+    settings = hub.settings
     token = ensure_token(settings)
-    first = other_server(settings) is None
-    hub = await MemoryHub.open(settings)
+    sock = bind(host, port)
     try:
-        sock = bind(host, port)
         url = base_url(sock)
         app = build_app(hub, token, mounts=hub.mounts())
         config = uvicorn.Config(
@@ -144,33 +175,57 @@ async def serve(
             timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = _Server(config)
-
-        def stop() -> None:
-            server.should_exit = True
-            hub.stop_relay()
-
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
         hub.start_relay()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             listening = asyncio.create_task(server.listening.wait())
             await asyncio.wait([listening, serving], return_when=asyncio.FIRST_COMPLETED)
             listening.cancel()
-            if server.started:
-                if first:
-                    write_server_file(settings, url)
-                if announce is not None:
-                    announce(Serving(url, settings, hub.relaying))
-            await serving
             if not server.started:
-                raise BackendUnavailableError("kgents serve could not start its app (the lines above say why)")
+                await serving
+                raise BackendUnavailableError("the kgents server could not start its app (the lines above say why)")
+            if announce_file:
+                write_server_file(settings, url)
+            yield Hosted(server, serving, url)
         finally:
             remove_server_file(settings)
+            server.should_exit = True
+            hub.stop_relay()
+            await serving
+    finally:
+        sock.close()
+
+
+async def serve(
+    settings: Settings,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    announce: Callable[[Serving], None] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Serve until SIGTERM / SIGINT; returns the outbox events its in-process relay completed. The index is
+    opened (and on the embedded default owned) before the port is bound, so a second server fails with the
+    first one's name."""
+    check_host(host, settings)
+    hub, first = await open_hub(settings, progress=progress)
+    try:
+        async with hosting(hub, host=host, port=port, announce_file=first) as hosted:
+
+            def stop() -> None:
+                hosted.stop()
+                hub.stop_relay()
+
+            loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-            sock.close()
+                loop.add_signal_handler(sig, stop)
+            try:
+                if announce is not None:
+                    announce(Serving(hosted.url, settings, hub.relaying))
+                await hosted.wait()
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
     finally:
         await hub.close()  # stops the relay after its batch in flight, then closes the stores
     return hub.relayed

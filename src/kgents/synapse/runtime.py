@@ -161,6 +161,18 @@ class Synapse:
     async def metrics(self) -> SynapseMetrics:
         return await collect_metrics(self.queue)
 
+    async def index_status(self) -> dict[str, Any]:
+        """The index as `world.database.index.status` shows it: location, active collection, embedder, points."""
+        state = await self.refresh_state()
+        return {
+            "backend": self.index.backend,
+            "location": self.index.location,
+            "collection": state.active.collection,
+            "embedder": state.active.embedder,
+            "points": await self.index.count(state.active.collection),
+            "reindexing": None if state.pending is None else state.pending.collection,
+        }
+
     async def reconcile(self) -> ReconcileReport:
         return await reconcile(self.queue, self.index, self.embedders, await self.refresh_state())
 
