@@ -161,3 +161,22 @@ async def test_concurrent_first_use_of_a_collection_opens_it_once(tmp_path: Path
         assert counts == [0] * 8
     finally:
         await index.close()
+
+
+async def test_open_memory_waits_for_the_owner_instead_of_failing(owner: subprocess.Popen[str], tmp_path: Path) -> None:
+    """`Memory()` / `open_memory` beside a process that owns the embedded index for a moment waits for it (as every
+    kgents command does) instead of raising "in use"."""
+    from kgents.memory.factory import open_memory
+
+    settings = Settings(home=tmp_path, persona="kent")
+    assert index_root(settings) == tmp_path / "index", "the owner fixture holds this home's index"
+    opening = asyncio.create_task(open_memory(settings))
+    done, _ = await asyncio.wait({opening}, timeout=0.5)  # a look: it must be waiting, not failed
+    assert not done, f"open_memory did not wait for the owner: {opening.exception() if done else ''}"
+    assert owner.stdin is not None
+    owner.stdin.close()  # the owner lets go
+    memory = await asyncio.wait_for(opening, timeout=30)
+    try:
+        assert (await memory.remember("opened after the owner let go")).content == "opened after the owner let go"
+    finally:
+        await memory.close()

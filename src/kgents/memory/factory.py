@@ -3,22 +3,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from kgents.config import Settings, check_persona
 from kgents.memory.api import MemoryAPI
+from kgents.server.discovery import ServerInfo
+
+log = logging.getLogger("kgents.memory")
 
 
 async def open_memory(settings: Settings | None = None, persona: str | None = None) -> MemoryAPI:
     """`RemoteMemory` when KGENTS_SERVER_URL is set or this home's server runs (it owns the embedded index,
-    which no other process can open), else an opened in-process `AsyncMemory`."""
-    from kgents.server.discovery import find_server
+    which no other process can open), else an opened in-process `AsyncMemory`. While another process owns the
+    embedded index for a moment, wait for it (a warning in the log, up to `OWNER_WAIT_S`), as every kgents
+    process does."""
+
+    from kgents.memory.local import AsyncMemory
+    from kgents.server.owner import server_or_own
 
     settings = settings or Settings.from_env()
     persona = check_persona(persona) if persona else settings.persona
-    server = find_server(settings)
-    if server is not None:
+    opened = await server_or_own(settings, lambda: AsyncMemory.open(settings, persona), progress=log.warning)
+    if isinstance(opened, ServerInfo):
         from kgents.memory.remote import RemoteMemory
 
-        return RemoteMemory(server, persona)
-    from kgents.memory.local import AsyncMemory
-
-    return await AsyncMemory.open(settings, persona)
+        return RemoteMemory(opened, persona)
+    return opened
