@@ -34,7 +34,7 @@ class Indexer:
 
     def __init__(self, synapse: Synapse) -> None:
         self.synapse = synapse
-        config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000)
+        config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000, settle_behind=True)
         self.relay: Relay = synapse.relay(config)
         self.relay.stats.mode = "inline"
 
