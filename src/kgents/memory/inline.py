@@ -17,7 +17,7 @@ from kgents.errors import BackendUnavailableError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
-from kgents.synapse.apply import LIGHT_BATCH, embed
+from kgents.synapse.apply import embed
 from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse
@@ -42,12 +42,14 @@ class Indexer:
         """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
         them as written and remove the rows."""
         lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
-        if len(entries) > LIGHT_BATCH:  # embed beside the insert (the apply then finds the vectors in the cache)
-            embedder = self.synapse.embedders(self.synapse.state.active.embedder)
-            texts = [e.content for e in entries]
-            stored, _ = await asyncio.gather(garden.plant_many(entries, lease), embed(embedder, texts))
-        else:
-            stored = await garden.plant_many(entries, lease)
+        # embed while the insert runs on the anchor's thread (the apply then finds the vectors in the cache)
+        inserting = asyncio.ensure_future(garden.plant_many(entries, lease))
+        await asyncio.sleep(0)  # let the insert reach the anchor's thread first
+        embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+        try:
+            await embed(embedder, [e.content for e in entries])
+        finally:
+            stored = await inserting
         leased = [
             ClaimedEvent(e.seq, e.entry_id, e.persona, e.operation.value, e.entry_version, e.created_at, e.attempts)
             for e in lease.leased
