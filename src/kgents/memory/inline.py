@@ -17,6 +17,7 @@ from kgents.errors import BackendUnavailableError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
+from kgents.resonance.lexical import document_terms
 from kgents.synapse.apply import embed
 from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
@@ -27,6 +28,8 @@ INLINE_LEASE_S = 10.0
 SETTLE_TIMEOUT_S = 30.0
 """How long a write waits for rows another relay holds (it is applying them) before giving up."""
 SETTLE_POLL_S = 0.005
+PREFILL_TERMS = 512
+"""Up to this many entries a write tokenises them while its insert runs (the lexical cache keeps them)."""
 
 
 class Indexer:
@@ -42,12 +45,17 @@ class Indexer:
         """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
         them as written and remove the rows."""
         lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
-        # embed while the insert runs on the anchor's thread (the apply then finds the vectors in the cache)
-        inserting = asyncio.ensure_future(garden.plant_many(entries, lease))
-        await asyncio.sleep(0)  # let the insert reach the anchor's thread first
+        # embed and tokenise while the insert runs on the anchor's thread (the apply then finds both cached)
+        texts = [e.content for e in entries]
         embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+        inserting = asyncio.ensure_future(garden.plant_many(entries, lease))
+        embedding = asyncio.ensure_future(embed(embedder, texts))
+        await asyncio.sleep(0)  # the insert is on the anchor's thread, a large batch's embedding on another
         try:
-            await embed(embedder, [e.content for e in entries])
+            if len(texts) <= PREFILL_TERMS:
+                for text in texts:
+                    document_terms(text)
+            await embedding
         finally:
             stored = await inserting
         leased = [
