@@ -102,18 +102,20 @@ async def test_rows_leased_as_written_are_fenced_by_the_database_once_half_the_l
                 await claim.fence()
 
 
-async def test_rows_leased_as_written_renew_through_the_database(opened: tuple[GardenStore, RelayQueue]) -> None:
+async def test_rows_leased_as_written_are_renewed_while_in_flight(opened: tuple[GardenStore, RelayQueue]) -> None:
     store, queue = opened
     _sqlite_only(store)
-    events = await _plant_leased(store, "face", 0.4)
-    async with queue.claim_entries("face", [e.entry_id for e in events], 0.4, events) as claim:
+    events = await _plant_leased(store, "face", 1.0)
+    async with queue.claim_entries("face", [e.entry_id for e in events], 1.0, events) as claim:
         began = time.monotonic()
 
-        async def long_gone() -> bool:
-            return time.monotonic() - began > 0.6
+        async def other_claims_nothing_for_three_leases() -> bool:
+            async with queue.claim("other", 10, 30) as other:
+                assert other.events == [], "a renewed lease is never taken over"
+            return time.monotonic() - began > 3.0
 
-        await wait_until(long_gone, timeout=5, what="the first lease over")
-        await claim.fence()  # still ours: renewed (no one else claimed it)
+        await wait_until(other_claims_nothing_for_three_leases, timeout=10, what="three leases' worth of time")
+        await claim.fence()
         await claim.complete(_seqs(events))
     assert await queue.queue_depth(10) == 0
 

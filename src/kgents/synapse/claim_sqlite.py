@@ -111,6 +111,18 @@ class SqliteClaim:
             self.lost = True
         return not self.lost
 
+    def start_renewing(self) -> None:
+        """Renew now, then as `keep_alive` does (a claim whose batch outlived a third of its lease)."""
+        if self.renewer is None and not self.lost:
+            self.renewer = asyncio.create_task(self._renew_then_keep_alive())
+
+    async def _renew_then_keep_alive(self) -> None:
+        try:
+            await self.renew()
+        except Exception as exc:
+            log.warning("synapse: lease renewal failed: %s", type(exc).__name__)
+        await self.keep_alive()
+
     async def keep_alive(self) -> None:
         """Renew the lease every third of it until cancelled or lost (a failed renewal is retried; the fence
         before each write decides)."""

@@ -128,11 +128,16 @@ class SqliteRelayQueue:
         else:
             events, until = sorted(await self.db.run(take), key=lambda e: e.seq), None
         claim = SqliteClaim(self.db, self.current, relay_id, events, lease_s, until)
-        if claim.events:
+        renewing: asyncio.TimerHandle | None = None
+        if claim.events and until is not None:  # a writer's own rows: renewed only if still in flight by then
+            renewing = asyncio.get_running_loop().call_later(lease_s / 3, claim.start_renewing)
+        elif claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
             yield claim
         finally:
+            if renewing is not None:
+                renewing.cancel()
             if claim.renewer is not None:
                 claim.renewer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
