@@ -158,8 +158,9 @@ class SqliteClaim:
         if wait:
             await self._settle(seqs, _COMPLETE, (self._relay_id, json.dumps(list(seqs))), durable=False)
             return
-        done = [e for e in self.events if e.seq in set(seqs)]
-        self.settled.update(seqs)
+        wanted = set(seqs)
+        done = [e for e in self.events if e.seq in wanted]
+        self.settled.update(wanted)
         self._db.submit(self._complete_or_requeue, done).add_done_callback(_log_failure)
 
     def _complete_or_requeue(self, events: Sequence[ClaimedEvent]) -> None:
