@@ -107,16 +107,6 @@ def test_cache_hits_on_repeated_content_and_counts() -> None:
     assert stats.hit_rate == pytest.approx(3 / 7)
 
 
-def test_cached_answers_only_when_every_text_is_cached() -> None:
-    embedder = open_embedder(cache_size=100)
-    first = embedder.embed(["alpha", "beta"])
-    assert embedder.cached(["alpha", "gamma"]) is None, "one text missing: nothing, so the caller embeds"
-    assert (embedder.stats().hits, embedder.stats().misses) == (0, 2), "and nothing counted"
-    found = embedder.cached(["beta", "alpha"])
-    assert found is not None and np.array_equal(found[0], first[1]) and np.array_equal(found[1], first[0])
-    assert embedder.stats().hits == 2
-
-
 def test_cache_evicts_least_recently_used() -> None:
     embedder = open_embedder(cache_size=2)
     embedder.embed(["one", "two"])

@@ -99,22 +99,6 @@ class CachedEmbedder:
         with self._lock:
             self._cache.clear()
 
-    def cached(self, texts: Sequence[str]) -> Vectors | None:
-        """The vectors of `texts` if every one is cached (counted as hits), else None (nothing counted): a caller
-        can then skip the hand-off to a thread that embedding would need."""
-        keys = [content_hash(t) for t in texts]
-        with self._lock:
-            rows = [self._cache.get(key) for key in keys]
-            if any(row is None for row in rows):
-                return None
-            for key in keys:
-                self._cache.move_to_end(key)
-            self._hits += len(keys)
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for i, row in enumerate(rows):
-            out[i] = row
-        return out
-
     def embed(self, texts: Sequence[str]) -> Vectors:
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not one string")

@@ -136,13 +136,10 @@ more than the work."""
 
 
 async def embed(embedder: Embedder, texts: Sequence[str]) -> Vectors:
-    """`embedder.embed(texts)`, off the event loop unless the embedder is light and the batch small, or a cache in
-    front of it holds every text (a writer embeds while its insert runs, then applies)."""
+    """`embedder.embed(texts)`, off the event loop unless the embedder is light and the batch small."""
     if len(texts) <= LIGHT_BATCH and getattr(embedder, "light", False):
         return embedder.embed(texts)
-    cached = getattr(embedder, "cached", None)
-    found = cached(texts) if cached is not None else None
-    return found if found is not None else await asyncio.to_thread(embedder.embed, texts)
+    return await asyncio.to_thread(embedder.embed, texts)
 
 
 async def _embed(embedder: Embedder, entries: Sequence[EntryState], result: ApplyResult) -> list[tuple[int, object]]:
