@@ -23,6 +23,8 @@ from kgents.home import FILE_MODE, ensure_home, private_file, tighten
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 15_000
+RELAXED = frozenset({"NORMAL", "OFF", "1", "0"})
+"""`synchronous` settings whose commits already skip the disk wait."""
 
 
 class Database:
@@ -97,6 +99,9 @@ class Database:
     def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # transient b-trees (the triggers' and json_each's) in memory, not in temporary files: about a quarter off
+        # a batch insert; nothing durable lives there
+        conn.execute("PRAGMA temp_store = MEMORY")
         conn.create_function("kgents_contains", 2, _contains, deterministic=True)
         self._conn = conn
 
@@ -111,15 +116,35 @@ class Database:
         return self._conn
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self.submit(fn, *args)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue `fn` on the worker thread now, without waiting: anything run after this call runs after it."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     @contextmanager
-    def write(self) -> Any:
-        """A write transaction on the worker thread: commit on success, roll back on any error."""
+    def write(self, *, durable: bool = True) -> Any:
+        """A write transaction on the worker thread: commit on success, roll back on any error.
+
+        `durable=False`: the commit does not wait for the disk (`synchronous = NORMAL` for this transaction):
+        it survives a crash of the process, and a crash of the machine may undo it (never corrupts; the next
+        durable commit makes it durable too). Only for bookkeeping whose loss repeats idempotent work, such as
+        removing outbox rows already applied (lost, they are applied once more)."""
         conn = self.conn
         if self.read_only:
             raise self.not_writable()
+        relaxed = not durable and self._synchronous.upper() not in RELAXED
+        if relaxed:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self._transaction(conn) as tx:
+                yield tx
+        finally:
+            if relaxed:
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Any:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:

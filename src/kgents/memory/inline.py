@@ -17,7 +17,8 @@ from kgents.errors import BackendUnavailableError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
-from kgents.synapse.apply import LIGHT_BATCH, embed
+from kgents.resonance.lexical import document_terms
+from kgents.synapse.apply import embed
 from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse
@@ -27,6 +28,8 @@ INLINE_LEASE_S = 10.0
 SETTLE_TIMEOUT_S = 30.0
 """How long a write waits for rows another relay holds (it is applying them) before giving up."""
 SETTLE_POLL_S = 0.005
+PREFILL_TERMS = 512
+"""Up to this many entries a write tokenises them while its insert runs (the lexical cache keeps them)."""
 
 
 class Indexer:
@@ -34,7 +37,7 @@ class Indexer:
 
     def __init__(self, synapse: Synapse) -> None:
         self.synapse = synapse
-        config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000)
+        config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000, settle_behind=True)
         self.relay: Relay = synapse.relay(config)
         self.relay.stats.mode = "inline"
 
@@ -42,12 +45,19 @@ class Indexer:
         """Insert the entries with their outbox rows leased to us (one write transaction on SQLite), then apply
         them as written and remove the rows."""
         lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
-        if len(entries) > LIGHT_BATCH:  # embed beside the insert (the apply then finds the vectors in the cache)
-            embedder = self.synapse.embedders(self.synapse.state.active.embedder)
-            texts = [e.content for e in entries]
-            stored, _ = await asyncio.gather(garden.plant_many(entries, lease), embed(embedder, texts))
-        else:
-            stored = await garden.plant_many(entries, lease)
+        # embed and tokenise while the insert runs on the anchor's thread (the apply then finds both cached)
+        texts = [e.content for e in entries]
+        embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+        inserting = asyncio.ensure_future(garden.plant_many(entries, lease))
+        embedding = asyncio.ensure_future(embed(embedder, texts))
+        await asyncio.sleep(0)  # the insert is on the anchor's thread, a large batch's embedding on another
+        try:
+            if len(texts) <= PREFILL_TERMS:
+                for text in texts:
+                    document_terms(text)
+            await embedding
+        finally:
+            stored = await inserting
         leased = [
             ClaimedEvent(e.seq, e.entry_id, e.persona, e.operation.value, e.entry_version, e.created_at, e.attempts)
             for e in lease.leased

@@ -69,6 +69,8 @@ SCROLL_PAGE = 1024
 DEFAULT_AUTO_BUILD_AFTER = 20_000
 """Unindexed points that start a background HNSW build (about where exact search passes a few ms)."""
 BUILD_CHECK_EVERY = 1_000
+INLINE_WRITE = 4
+"""Up to this many points an upsert runs on the event loop (tens of microseconds: less than a thread hand-off)."""
 DEFAULT_BUILD_TIMEOUT_S = 3_600.0
 
 HNSW = qe.HnswIndexConfig(
@@ -287,7 +289,8 @@ class EdgeIndex:
 
         async with col.write_lock:
             try:
-                count = await self._run(write)
+                # a few points are written on the event loop: cheaper than the hand-off to a thread
+                count = write() if len(points) <= INLINE_WRITE and not self._closed else await self._run(write)
             finally:  # a copy being optimised replays whatever reached the live shard
                 if col.replay is not None:
                     col.replay.extend(done)

@@ -81,8 +81,10 @@ def _pack(weights: dict[int, float]) -> SparseTerms:
     return SparseTerms(tuple(i for i, _ in ordered), tuple(v for _, v in ordered))
 
 
+@lru_cache(maxsize=1024)
 def document_terms(text: str) -> SparseTerms:
-    """The BM25 document side of `text` (empty when it has no content word)."""
+    """The BM25 document side of `text` (empty when it has no content word). Cached: a writer computes them
+    while its insert runs, and the apply right after finds them."""
     counts = Counter(term_id(t) for t in tokens(text))
     length = sum(counts.values())
     norm = K1 * (1.0 - B + B * length / AVG_LEN)

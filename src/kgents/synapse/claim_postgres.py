@@ -68,8 +68,8 @@ class PostgresClaim:
     async def current(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, EntryState]:
         return await self.on_claim(lambda: current_rows(self._conn, ids))
 
-    async def complete(self, seqs: Sequence[int]) -> None:
-        if seqs:
+    async def complete(self, seqs: Sequence[int], *, wait: bool = True) -> None:
+        if seqs:  # always waits: the removal is part of the claim's transaction
             await self.on_claim(
                 lambda: self._conn.execute("DELETE FROM garden_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
             )

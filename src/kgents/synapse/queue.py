@@ -57,9 +57,11 @@ class Claim(Protocol):
         write, renewing it if it runs low). Call it immediately before every index write."""
         ...
 
-    async def complete(self, seqs: Sequence[int]) -> None:
+    async def complete(self, seqs: Sequence[int], *, wait: bool = True) -> None:
         """Remove these outbox rows: their entries are applied. ClaimLostError (and nothing removed) if the
-        claim was lost; so for retry and dead_letter."""
+        claim was lost; so for retry and dead_letter. `wait=False` (SQLite): queue the removal behind this
+        process's connection and return; if the claim is lost by then, the entries are requeued instead
+        (PostgreSQL always waits: the removal commits the claim's transaction)."""
         ...
 
     async def retry(self, seqs: Sequence[int], error: str, next_attempt_at: datetime) -> None:
@@ -86,7 +88,8 @@ class RelayQueue(Protocol):
     ) -> AbstractAsyncContextManager[Claim]:
         """Claim the outbox rows of these entries, due or not, under the same rules as `claim` (rows of an entry
         another relay holds are left to it): a writer applying its own change inline. `leased`: rows the store
-        leased to `relay_id` as it wrote them (SQLite), taken as the claim when they cover every entry."""
+        leased to `relay_id` for `lease_s` as it wrote them (SQLite), taken as the claim when they cover every
+        entry."""
         ...
 
     def listen(self, wake: asyncio.Event) -> AbstractAsyncContextManager[bool]:

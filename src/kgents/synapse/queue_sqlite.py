@@ -21,7 +21,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
-from kgents.synapse.claim_sqlite import SqliteClaim, ts
+from kgents.synapse.claim_sqlite import REQUEUE, SqliteClaim, requeue_rows, ts
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
     ClaimedEvent,
@@ -66,11 +66,10 @@ def _claimed(r: Sequence[Any]) -> ClaimedEvent:
     return ClaimedEvent(r[0], uuid.UUID(r[1]), r[2], r[3], int(r[4]), datetime.fromisoformat(r[5]), r[6])
 
 
-def _newest_per_entry(events: Sequence[ClaimedEvent]) -> list[ClaimedEvent]:
-    newest: dict[uuid.UUID, ClaimedEvent] = {}
-    for event in sorted(events, key=lambda e: e.seq):
-        newest[event.entry_id] = event
-    return list(newest.values())
+def _lease_end(events: Sequence[ClaimedEvent], lease_s: float) -> datetime | None:
+    """The earliest a lease taken as these rows were written can end: their oldest `created_at` (stamped by the
+    database before the lease was) plus the lease."""
+    return min(e.created_at for e in events) + timedelta(seconds=lease_s) if events else None
 
 
 def _state_of(r: Sequence[Any]) -> EntryState:
@@ -99,7 +98,7 @@ class SqliteRelayQueue:
         def work() -> list[ClaimedEvent]:
             if self.db.conn.execute(_ANY_DUE, (ts(now),)).fetchone() is None:
                 return []
-            with self.db.write() as conn:
+            with self.db.write(durable=False) as conn:  # a claim lost in a machine crash is simply not held
                 rows = conn.execute(_CLAIM, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), limit))
                 return [_claimed(r) for r in rows.fetchall()]
 
@@ -114,7 +113,7 @@ class SqliteRelayQueue:
             return self._claimed(relay_id, lease_s, list(leased))
 
         def work() -> list[ClaimedEvent]:
-            with self.db.write() as conn:
+            with self.db.write(durable=False) as conn:
                 rows = conn.execute(_CLAIM_ENTRIES, (relay_id, ts(now + timedelta(seconds=lease_s)), ts(now), keys))
                 return [_claimed(r) for r in rows.fetchall()]
 
@@ -124,29 +123,34 @@ class SqliteRelayQueue:
     async def _claimed(
         self, relay_id: str, lease_s: float, take: Callable[[], list[ClaimedEvent]] | list[ClaimedEvent]
     ) -> AsyncIterator[SqliteClaim]:
-        taken = take if isinstance(take, list) else await self.db.run(take)
-        events = sorted(taken, key=lambda e: e.seq)
-        claim = SqliteClaim(self.db, self.current, relay_id, events, lease_s)
-        if claim.events:
+        if isinstance(take, list):  # leased as written: at the earliest, the lease ends `lease_s` after the insert
+            events, until = sorted(take, key=lambda e: e.seq), _lease_end(take, lease_s)
+        else:
+            events, until = sorted(await self.db.run(take), key=lambda e: e.seq), None
+        claim = SqliteClaim(self.db, self.current, relay_id, events, lease_s, until)
+        renewing: asyncio.TimerHandle | None = None
+        if claim.events and until is not None:  # a writer's own rows: renewed only if still in flight by then
+            renewing = asyncio.get_running_loop().call_later(lease_s / 3, claim.start_renewing)
+        elif claim.events:
             claim.renewer = asyncio.create_task(claim.keep_alive())
         try:
             yield claim
         finally:
+            if renewing is not None:
+                renewing.cancel()
             if claim.renewer is not None:
                 claim.renewer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await claim.renewer
-            await asyncio.shield(claim.release_rest())
+            if claim.unsettled():
+                await asyncio.shield(claim.release_rest())
 
     async def requeue(self, events: Sequence[ClaimedEvent]) -> None:
-        newest = _newest_per_entry(events)
+        rows = requeue_rows(events)
 
         def work() -> None:
             with self.db.write() as conn:
-                conn.executemany(
-                    "INSERT INTO garden_outbox (entry_id, persona, operation, entry_version) VALUES (?, ?, ?, ?)",
-                    [(str(e.entry_id), e.persona, e.operation, e.entry_version) for e in newest],
-                )
+                conn.executemany(REQUEUE, rows)
 
         await self.db.run(work)
 

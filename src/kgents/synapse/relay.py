@@ -60,6 +60,9 @@ class RelayConfig:
     backoff_cap_s: float = 300.0
     breaker_threshold: int = 3
     breaker_reset_s: float = 2.0
+    settle_behind: bool = False
+    """Remove applied outbox rows without waiting for it (`Claim.complete(wait=False)`): a writer applying its
+    own rows inline, whose caller waits for the index, not for the bookkeeping."""
     coherency_interval_s: float = 2.0
     """How often `run` measures coherency into its heartbeat (0: never), so `synapse status` never shows an old
     figure of an index only this relay can open; stretched to keep measuring under a tenth of the time."""
@@ -219,7 +222,7 @@ class Relay:
                 await claim.retry([e.seq for e in group], f"{step}: {error}", utcnow() + timedelta(seconds=delay))
                 outcome.retried += 1
         done = [e.seq for e in claim.events if e.entry_id not in failed]
-        await claim.complete(done)
+        await claim.complete(done, wait=not self.config.settle_behind)
         outcome.completed = done
         return results
 
