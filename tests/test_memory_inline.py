@@ -91,3 +91,17 @@ async def test_face_writes_during_an_in_process_reindex_reach_the_new_collection
         assert after.coherency_with_truth == 1.0, after.to_dict()
         hits = await memory.recall("written during the reindex", limit=50)
         assert {e.id for e in during} <= {h.entry.id for h in hits}
+
+
+async def test_a_batch_larger_than_the_lock_table_is_applied(tmp_path: Path, pg_schema: str) -> None:
+    """PostgreSQL: a claim takes one advisory lock per entry, and the server's lock table holds a few thousand
+    (64 per connection by default); 20,000 entries in one claim failed with "out of shared memory"."""
+    from kgents.memory.api import MemoryItem
+
+    settings = Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=pg_schema, persona="kent")
+    async with await AsyncMemory.open(settings, index=QdrantServerIndex.in_memory()) as memory:
+        stored = await memory.remember_many([MemoryItem(f"fact {i} about the garden") for i in range(20_000)])
+        assert len(stored) == 20_000
+        assert not await memory.synapse.queue.pending_of([e.id for e in stored])
+        hits = await memory.recall("fact 12345 about the garden", limit=3)
+        assert hits and hits[0].entry.content == "fact 12345 about the garden"

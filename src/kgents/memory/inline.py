@@ -27,6 +27,8 @@ INLINE_LEASE_S = 10.0
 """How long an inline claim is exclusive: a process that dies mid-apply leaves its rows to a relay after this."""
 SETTLE_TIMEOUT_S = 30.0
 """How long a write waits for rows another relay holds (it is applying them) before giving up."""
+SETTLE_CHUNK = 1000
+"""Entries applied per claim by `settle`."""
 SETTLE_POLL_S = 0.005
 PREFILL_TERMS = 512
 """Up to this many entries a write tokenises them while its insert runs (the lexical cache keeps them)."""
@@ -72,7 +74,16 @@ class Indexer:
         leased: Sequence[ClaimedEvent] = (),
     ) -> None:
         """Apply the entries' pending rows now; wait for rows another relay is applying. BackendUnavailableError
-        if the index is down (the rows stay for the relay: the write itself is kept)."""
+        if the index is down (the rows stay for the relay: the write itself is kept). A large batch is applied
+        `SETTLE_CHUNK` entries at a time (on PostgreSQL a claim takes one lock per entry, and the server's lock
+        table holds only a few thousand)."""
+        if len(ids) > SETTLE_CHUNK:
+            for start in range(0, len(ids), SETTLE_CHUNK):
+                part = ids[start : start + SETTLE_CHUNK]
+                keep = set(part)
+                mine = None if written is None else {i: written[i] for i in part if i in written}
+                await self.settle(part, mine, [e for e in leased if e.entry_id in keep])
+            return
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         wanted = set(ids)
         while True:
