@@ -136,7 +136,7 @@ def test_cached_embedder_wraps_any_embedder() -> None:
 
 def test_unknown_embedder_name_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     choices = r"minilm-mpnet-static-384, minilm-static-256, minilm"
-    with pytest.raises(ConfigError, match=rf"{EMBEDDER_ENV}='bert-huge'.*{choices}"):
+    with pytest.raises(ConfigError, match=rf"embedder 'bert-huge' \(from {EMBEDDER_ENV} or --embedder\).*{choices}"):
         open_embedder("bert-huge")
     monkeypatch.setenv(EMBEDDER_ENV, "nope")
     with pytest.raises(ConfigError, match=EMBEDDER_ENV):
