@@ -19,7 +19,8 @@ from kgents.config import Settings
 from kgents.garden import PersonaGarden, open_store
 from kgents.synapse.metrics import HEARTBEAT_PURGE_S, collect_metrics
 from kgents.synapse.records import Heartbeat
-from kgents.synapse.relay import anchor_recovered, measure_pause
+from kgents.synapse.relay import anchor_recovered
+from kgents.synapse.relay_beats import measure_pause
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import CliHarness, kgents_env, wait_until, wait_until_sync
 from tests.synapse_env import Env, open_env

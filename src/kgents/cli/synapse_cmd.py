@@ -299,7 +299,7 @@ def run_relay(
         )
         if once:
             drained = await relay.drain(timeout_s=3600)
-            await relay.report()
+            await relay.beats.report()
             return drained
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

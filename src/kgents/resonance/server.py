@@ -9,6 +9,9 @@ to overwrite a newer point, atomically, whatever other relays do. Writes are als
 obviously stale points and to count what was written; with several writers at once that count (and
 `set_payload`'s True) is best-effort, while the guard itself stays exact. Needs Qdrant >= 1.16 (update
 filters, collection metadata).
+
+The search filter and the version guard are built in `server_query.py`; the lexical signal in
+`server_lexical.py`.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ from kgents.resonance.index_common import (  # noqa: E402
     check_limit,
     check_metadata,
     check_vector,
-    filter_terms,
     lexical_flagged,
     metadata_for,
     needs_stamp,
@@ -71,6 +73,7 @@ from kgents.resonance.protocols import (  # noqa: E402
     RankedHit,
 )
 from kgents.resonance.server_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests  # noqa: E402
+from kgents.resonance.server_query import not_newer, search_filter, versions_of  # noqa: E402
 
 T = TypeVar("T")
 
@@ -81,31 +84,6 @@ _SCHEMA = {
 }
 SCROLL_PAGE = 1024
 DEFAULT_TIMEOUT_S = 10
-
-
-def search_filter(persona: str, flt: EntryFilter) -> qm.Filter:
-    terms = filter_terms(flt)
-    must: list[qm.Condition] = [qm.FieldCondition(key="persona", match=qm.MatchValue(value=persona))]
-    if terms.stages:
-        must.append(qm.FieldCondition(key="lifecycle", match=qm.MatchAny(any=terms.stages)))
-    if terms.entry_types:
-        must.append(qm.FieldCondition(key="entry_type", match=qm.MatchAny(any=terms.entry_types)))
-    must.extend(qm.FieldCondition(key="tags", match=qm.MatchValue(value=tag)) for tag in terms.tags)
-    for key, (low, below) in terms.ranges.items():
-        must.append(qm.FieldCondition(key=key, range=qm.Range(gte=low, lt=below)))
-    must_not: list[qm.Condition] = [
-        qm.FieldCondition(key="lifecycle", match=qm.MatchValue(value=s)) for s in terms.excluded_stages
-    ]
-    return qm.Filter(must=must, must_not=must_not or None)
-
-
-def _not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
-    return qm.Filter(
-        must=[
-            qm.HasIdCondition(has_id=[str(entry_id)]),
-            qm.FieldCondition(key="version", range=qm.Range(lte=version)),
-        ]
-    )
 
 
 class QdrantServerIndex:
@@ -261,7 +239,7 @@ class QdrantServerIndex:
             if not todo:
                 return 0
             batch = [point(p, vectors[p.id], lexical) for p in todo]
-            guard = qm.Filter(should=[_not_newer(p.id, p.payload.version) for p in todo])
+            guard = qm.Filter(should=[not_newer(p.id, p.payload.version) for p in todo])
             await self._call(self._client.upsert(collection, batch, wait=True, update_filter=guard), collection)
             return len(todo)
 
@@ -271,7 +249,7 @@ class QdrantServerIndex:
             stored = await self._stored_versions(collection, [entry_id])
             if entry_id not in stored or stored[entry_id] > payload.version:
                 return False
-            selector = qm.FilterSelector(filter=_not_newer(entry_id, payload.version))
+            selector = qm.FilterSelector(filter=not_newer(entry_id, payload.version))
             await self._call(
                 self._client.overwrite_payload(collection, payload.to_dict(), selector, wait=True), collection
             )
@@ -403,4 +381,4 @@ class QdrantServerIndex:
         records = await self._call(
             self._client.retrieve(collection, [str(i) for i in ids], with_payload=["version"]), collection
         )
-        return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
+        return versions_of(records)

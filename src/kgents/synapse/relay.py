@@ -9,6 +9,8 @@ dead-letter table after `max_attempts`, while the rest of its batch flows. Every
 claim (`Claim.fence`): a relay that lost its claim mid-batch abandons the batch, counts none of it, and
 requeues its entries if one of its writes may have gone out after the new owner's. `stop()` (SIGTERM) ends the
 loop at a batch boundary.
+
+Its heartbeat, the totals it adds to the anchor and the coherency it measures: `relay_beats.py`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from kgents.clock import utcnow
-from kgents.health.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.apply import (
     ApplyResult,
@@ -36,11 +36,11 @@ from kgents.synapse.apply import (
     apply_to_target,
     describe,
 )
-from kgents.synapse.coherency import measure
-from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
+from kgents.synapse.metrics import RelayStats
 from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
 from kgents.synapse.queue import Claim, ClaimLostError, RelayQueue
-from kgents.synapse.records import ClaimedEvent, EntryState, Heartbeat, IndexState, Target
+from kgents.synapse.records import ClaimedEvent, EntryState, IndexState, Target
+from kgents.synapse.relay_beats import RelayBeats
 
 log = logging.getLogger("kgents.synapse")
 
@@ -106,8 +106,15 @@ class Relay:
         self.started_at = utcnow()
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._stopping = False
-        self._last_sample: float | None = None
+        self.beats = RelayBeats(
+            queue,
+            index,
+            self.stats,
+            self.relay_id,
+            self.started_at,
+            heartbeat_interval_s=self.config.heartbeat_interval_s,
+            coherency_interval_s=self.config.coherency_interval_s,
+        )
         self.on_batch: Callable[[BatchOutcome], None] | None = None
         """Test and bench hook: called after each committed batch."""
 
@@ -118,7 +125,6 @@ class Relay:
 
     def stop(self) -> None:
         """Finish the batch in flight, then leave `run` (safe from a signal handler)."""
-        self._stopping = True
         self._stopped.set()
         self._wake.set()
 
@@ -275,98 +281,14 @@ class Relay:
                 break
         return total
 
-    async def beat(self) -> None:
-        """Write this relay's heartbeat and add its new counts to the anchor's totals."""
-        snapshot = self.stats.snapshot()
-        await self.queue.beat(
-            Heartbeat(
-                self.relay_id,
-                os.getpid(),
-                socket.gethostname(),
-                self.started_at,
-                utcnow(),
-                self.config.heartbeat_interval_s,
-                snapshot,
-            )
-        )
-        await self.report(snapshot)
-
-    async def report(self, snapshot: dict[str, Any] | None = None) -> None:
-        """Add the counts not yet reported to the anchor's totals (what `synapse status` shows as processed)."""
-        snapshot = snapshot or self.stats.snapshot()
-        delta = self.stats.unreported()
-        if any(delta):
-            await self.queue.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
-            self.stats.mark_reported(delta)
-
-    async def measure_coherency(self) -> None:
-        """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
-        state = await self.queue.read_state()
-        if state is not None:
-            report = await measure(self.queue, self.index, state.active)
-            self.stats.coherency = report.to_dict()
-            await self._sample_drift(self.stats.coherency)
-
-    async def _sample_drift(self, report: dict[str, Any]) -> None:
-        """Append the measurement to the anchor's drift history, at most every RELAY_SAMPLE_S (housekeeping: a
-        failure is logged at debug level and never stops the relay)."""
-        now = time.monotonic()
-        if self._last_sample is not None and now - self._last_sample < RELAY_SAMPLE_S:
-            return
-        self._last_sample = now
-        snapshot = self.stats.snapshot()
-        try:
-            depth = await self.queue.queue_depth(QUEUE_DEPTH_CAP)
-            await append_sample(self.queue, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
-        except Exception as exc:
-            log.debug("synapse: could not append a drift sample: %s", describe(exc))
-
-    async def _heartbeat_loop(self) -> None:
-        """Beat every interval; coherency is measured once before the first beat (a live relay always has a
-        figure), then beside the beats (a long measurement never delays one)."""
-        measuring = None
-        if self.config.coherency_interval_s > 0:
-            took = await self._measure()
-            measuring = asyncio.create_task(self._measure_loop(took))
-        try:
-            while not self._stopping:
-                try:
-                    await self.beat()
-                except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
-                    log.warning("synapse: heartbeat failed: %s", describe(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), self.config.heartbeat_interval_s)
-        finally:
-            if measuring is not None:
-                measuring.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await measuring
-
-    async def _measure(self) -> float:
-        """Measure coherency into the stats; returns the seconds it took."""
-        began = time.monotonic()
-        try:
-            await self.measure_coherency()
-        except Exception as exc:
-            log.warning("synapse: coherency measurement failed: %s", describe(exc))
-        return time.monotonic() - began
-
-    async def _measure_loop(self, took: float) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                pause = measure_pause(self.config.coherency_interval_s, took) - took
-                await asyncio.wait_for(self._stopped.wait(), max(0.0, pause))
-            if not self._stopping:
-                took = await self._measure()
-
     async def run(self) -> None:
         """Relay until `stop()`: wake on notifications, poll as a fallback, back off while the breaker is
         open."""
-        beats = asyncio.create_task(self._heartbeat_loop())
+        beats = asyncio.create_task(self.beats.run(self._stopped))
         try:
             async with self.queue.listen(self._wake) as notified:
                 poll = self.config.poll_interval_s if notified else self.config.idle_poll_s
-                while not self._stopping:
+                while not self._stopped.is_set():
                     try:
                         outcome = await self.run_once()
                     except Exception as exc:  # the anchor itself failed: keep going, never spin
@@ -382,18 +304,12 @@ class Relay:
                         await asyncio.wait_for(self._wake.wait(), delay)
                     self._wake.clear()
         finally:
-            self._stopping = True
+            self._stopped.set()
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await beats
             with contextlib.suppress(Exception):
                 await self.queue.forget(self.relay_id)
-
-
-def measure_pause(interval_s: float, took_s: float) -> float:
-    """Seconds from the start of one coherency measurement to the next: `interval_s`, or ten times what the
-    last one took when that is longer (measuring never takes more than a tenth of the relay's time)."""
-    return max(interval_s, 10.0 * took_s)
 
 
 def anchor_recovered(last_error: str | None) -> str | None:

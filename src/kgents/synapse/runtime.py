@@ -131,7 +131,7 @@ class Synapse:
             while (left := deadline - time.monotonic()) > 0:
                 done = await relay.drain(min(left, IN_PROCESS_BEAT_S))
                 completed += done
-                await relay.beat()
+                await relay.beats.beat()
                 if relay.breaker.state is not CircuitState.CLOSED:
                     break  # the index is down: stop here, the pending count says how far behind it is
                 if done == 0:  # nothing claimable now: stop, or wait for retries and leases to come due
@@ -140,7 +140,7 @@ class Synapse:
                     await asyncio.sleep(min(CATCH_UP_POLL_S, max(0.0, deadline - time.monotonic())))
         finally:  # counts of a drain cut short by an error still reach the totals
             with contextlib.suppress(Exception):
-                await relay.report()
+                await relay.beats.report()
         return DrainResult(completed, await self.queue.queue_depth(QUEUE_DEPTH_CAP))
 
     async def catch_up(self, timeout_s: float = 60.0) -> DrainResult:
@@ -207,7 +207,7 @@ class Synapse:
         try:
             if self._relay is not None:  # its counts are in the totals; the heartbeat said it was draining
                 with contextlib.suppress(Exception):
-                    await self._relay.report()
+                    await self._relay.beats.report()
                     await self.queue.forget(self._relay.relay_id)
             await self.index.close()
         finally:

@@ -1,0 +1,140 @@
+"""A relay's reporting to the anchor: its heartbeat row, its new counts added to the anchor's totals (what
+`synapse status` shows as processed), and the coherency it measures beside the beats into its stats and the
+drift history, so a live relay always shows a fresh figure of an index only it can open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from typing import Any
+
+from kgents.clock import utcnow
+from kgents.health.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
+from kgents.resonance.protocols import VectorIndex
+from kgents.synapse.apply import describe
+from kgents.synapse.coherency import measure
+from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
+from kgents.synapse.queue import RelayQueue
+from kgents.synapse.records import Heartbeat
+
+log = logging.getLogger("kgents.synapse")
+
+
+class RelayBeats:
+    """The heartbeat, totals and coherency measurements of one relay (its `stats`, shared with the relay)."""
+
+    def __init__(
+        self,
+        queue: RelayQueue,
+        index: VectorIndex,
+        stats: RelayStats,
+        relay_id: str,
+        started_at: datetime,
+        *,
+        heartbeat_interval_s: float,
+        coherency_interval_s: float,
+    ) -> None:
+        self.queue = queue
+        self.index = index
+        self.stats = stats
+        self.relay_id = relay_id
+        self.started_at = started_at
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.coherency_interval_s = coherency_interval_s
+        self._last_sample: float | None = None
+
+    async def beat(self) -> None:
+        """Write this relay's heartbeat and add its new counts to the anchor's totals."""
+        snapshot = self.stats.snapshot()
+        await self.queue.beat(
+            Heartbeat(
+                self.relay_id,
+                os.getpid(),
+                socket.gethostname(),
+                self.started_at,
+                utcnow(),
+                self.heartbeat_interval_s,
+                snapshot,
+            )
+        )
+        await self.report(snapshot)
+
+    async def report(self, snapshot: dict[str, Any] | None = None) -> None:
+        """Add the counts not yet reported to the anchor's totals (what `synapse status` shows as processed)."""
+        snapshot = snapshot or self.stats.snapshot()
+        delta = self.stats.unreported()
+        if any(delta):
+            await self.queue.add_totals(*delta, snapshot["latency_p50_ms"], snapshot["latency_p95_ms"])
+            self.stats.mark_reported(delta)
+
+    async def measure_coherency(self) -> None:
+        """Record the active collection's coherency in the stats (and so in the next heartbeat)."""
+        state = await self.queue.read_state()
+        if state is not None:
+            report = await measure(self.queue, self.index, state.active)
+            self.stats.coherency = report.to_dict()
+            await self._sample_drift(self.stats.coherency)
+
+    async def _sample_drift(self, report: dict[str, Any]) -> None:
+        """Append the measurement to the anchor's drift history, at most every RELAY_SAMPLE_S (housekeeping: a
+        failure is logged at debug level and never stops the relay)."""
+        now = time.monotonic()
+        if self._last_sample is not None and now - self._last_sample < RELAY_SAMPLE_S:
+            return
+        self._last_sample = now
+        snapshot = self.stats.snapshot()
+        try:
+            depth = await self.queue.queue_depth(QUEUE_DEPTH_CAP)
+            await append_sample(self.queue, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
+        except Exception as exc:
+            log.debug("synapse: could not append a drift sample: %s", describe(exc))
+
+    async def run(self, stopped: asyncio.Event) -> None:
+        """Beat every interval until `stopped` is set; coherency is measured once before the first beat (a live
+        relay always has a figure), then beside the beats (a long measurement never delays one)."""
+        measuring = None
+        if self.coherency_interval_s > 0:
+            took = await self._measure()
+            measuring = asyncio.create_task(self._measure_loop(took, stopped))
+        try:
+            while not stopped.is_set():
+                try:
+                    await self.beat()
+                except Exception as exc:  # the anchor may be briefly away; the relay loop will notice too
+                    log.warning("synapse: heartbeat failed: %s", describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopped.wait(), self.heartbeat_interval_s)
+        finally:
+            if measuring is not None:
+                measuring.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await measuring
+
+    async def _measure(self) -> float:
+        """Measure coherency into the stats; returns the seconds it took."""
+        began = time.monotonic()
+        try:
+            await self.measure_coherency()
+        except Exception as exc:
+            log.warning("synapse: coherency measurement failed: %s", describe(exc))
+        return time.monotonic() - began
+
+    async def _measure_loop(self, took: float, stopped: asyncio.Event) -> None:
+        while not stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                pause = measure_pause(self.coherency_interval_s, took) - took
+                await asyncio.wait_for(stopped.wait(), max(0.0, pause))
+            if not stopped.is_set():
+                took = await self._measure()
+
+
+def measure_pause(interval_s: float, took_s: float) -> float:
+    """Seconds from the start of one coherency measurement to the next: `interval_s`, or ten times what the
+    last one took when that is longer (measuring never takes more than a tenth of the relay's time)."""
+    return max(interval_s, 10.0 * took_s)
