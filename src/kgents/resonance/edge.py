@@ -22,7 +22,7 @@ from kgents.errors import BackendUnavailableError, NotFoundError, ValidationErro
 from kgents.garden.filters import EntryFilter
 from kgents.home import private_dir
 from kgents.resonance.edge_lexical import ids_without_lexical, point, ranked, signal_requests
-from kgents.resonance.edge_query import not_newer, search_filter, versions_of
+from kgents.resonance.edge_query import not_newer, search_filter
 from kgents.resonance.edge_shard import DEFAULT_AUTO_BUILD_AFTER, DEFAULT_BUILD_TIMEOUT_S, EdgeShards, OpenCollection
 from kgents.resonance.index_common import (
     META_LEXICAL,
@@ -35,6 +35,7 @@ from kgents.resonance.index_common import (
     parse_id,
     plan_writes,
     stored_index_id,
+    versions_of,
 )
 from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock

@@ -4,13 +4,12 @@ version guard of a write, and the stored versions read back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import qdrant_edge as qe
 
 from kgents.garden.filters import EntryFilter
-from kgents.resonance.index_common import filter_terms, parse_id
+from kgents.resonance.index_common import filter_terms
 
 
 def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
@@ -33,6 +32,3 @@ def not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
         must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
     )
 
-
-def versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
-    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}

@@ -157,3 +157,8 @@ def plan_writes(points: Sequence[IndexPoint], stored_versions: Mapping[uuid.UUID
 
 def parse_id(raw: object) -> uuid.UUID:
     return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+
+
+def versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
+    """The version each record's payload holds (-1 where none), by entry id: either index's stored records."""
+    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}

@@ -63,6 +63,7 @@ from kgents.resonance.index_common import (  # noqa: E402
     plan_writes,
     stored_index_id,
     stored_lexical,
+    versions_of,
 )
 from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms  # noqa: E402
 from kgents.resonance.protocols import (  # noqa: E402
@@ -73,7 +74,7 @@ from kgents.resonance.protocols import (  # noqa: E402
     RankedHit,
 )
 from kgents.resonance.server_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests  # noqa: E402
-from kgents.resonance.server_query import not_newer, search_filter, versions_of  # noqa: E402
+from kgents.resonance.server_query import not_newer, search_filter  # noqa: E402
 
 T = TypeVar("T")
 

@@ -5,13 +5,11 @@ of a write, and the stored versions read back. The same shape as `edge_query.py`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
 
 from qdrant_client import models as qm
 
 from kgents.garden.filters import EntryFilter
-from kgents.resonance.index_common import filter_terms, parse_id
+from kgents.resonance.index_common import filter_terms
 
 
 def search_filter(persona: str, flt: EntryFilter) -> qm.Filter:
@@ -39,6 +37,3 @@ def not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
         ]
     )
 
-
-def versions_of(records: Sequence[Any]) -> dict[uuid.UUID, int]:
-    return {parse_id(r.id): int((r.payload or {}).get("version", -1)) for r in records}
