@@ -67,6 +67,7 @@ class FaultyIndex:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.down = False
+        self.signal_searches = 0
         self.failed_calls = 0
         self.upserts: list[tuple[uuid.UUID, int]] = []
         self.in_flight: dict[uuid.UUID, int] = {}
@@ -158,6 +159,7 @@ class FaultyIndex:
         limit: int = 10,
     ) -> tuple[list[RankedHit], list[RankedHit]]:
         self._check()
+        self.signal_searches += 1
         dense, lexical = await self.inner.search_signals(collection, vector, terms, persona, flt, limit)
         return list(dense), list(lexical)
 

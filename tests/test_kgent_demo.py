@@ -222,3 +222,27 @@ async def test_tear_down_drops_the_demos_qdrant_collections_and_no_other(
     if anchor == "postgres":
         assert not await _schema_exists(sandbox.settings.postgres_schema)
     await qdrant.close()
+
+
+async def test_tear_down_drops_the_rest_when_one_step_fails(tmp_path: Path, pg_schema: str) -> None:
+    """A Qdrant that is down when the demo ends: its schema and home still go, and the failure is raised."""
+    from kgents.errors import BackendUnavailableError
+    from kgents.kgent.demo_sandbox import open_sandbox, tear_down
+    from kgents.memory import AsyncMemory
+    from kgents.resonance.server import QdrantServerIndex
+    from tests.synapse_support import FaultyIndex
+
+    qdrant = QdrantServerIndex.in_memory()
+    mine = Settings(home=tmp_path / "mine", qdrant_url="http://127.0.0.1:6333", postgres_url=PG_URL)
+    mine = replace(mine, postgres_schema=pg_schema)
+    sandbox = open_sandbox(mine, None)
+    memory = await AsyncMemory.open(sandbox.settings, "kent", index=FaultyIndex(qdrant))
+    await memory.remember("I prefer Zorblax keyboards with short travel")
+    await memory.close()
+    assert await _schema_exists(sandbox.settings.postgres_schema)
+    down = FaultyIndex(qdrant)
+    down.down = True
+    with pytest.raises(BackendUnavailableError):
+        await tear_down(sandbox, down)
+    assert not await _schema_exists(sandbox.settings.postgres_schema), "the schema went although Qdrant failed"
+    assert not sandbox.settings.home.exists()

@@ -1,4 +1,4 @@
-"""The workbench's BackgroundLoop: stopping it while a worker thread waits on a coroutine there must release that
+"""The workbench's LoopThread: stopping it while a worker thread waits on a coroutine there must release that
 thread (the coroutine is cancelled), or the thread waits for ever and so does everything that joins it: the event
 loop's executor shutdown at exit hung a CI run this way."""
 
@@ -69,3 +69,18 @@ async def _others() -> int:
             return 0
         await asyncio.sleep(0.01)
     return len(asyncio.all_tasks()) - 1
+
+
+async def _times_out_itself() -> None:
+    raise TimeoutError("the work's own timeout")
+
+
+def test_the_works_own_timeout_error_passes_through() -> None:
+    io = LoopThread("test-io")
+    try:
+        with pytest.raises(TimeoutError, match="the work's own timeout"):
+            io.run(_times_out_itself())
+        with pytest.raises(TimeoutError, match="the work's own timeout"):
+            io.run(_times_out_itself(), timeout=DEADLINE_S)
+    finally:
+        io.stop()

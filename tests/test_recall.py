@@ -97,6 +97,19 @@ async def test_filters_hold_inside_both_searches(env: Env) -> None:
     assert {h.entry.id for h in await narrow.recall("kent", "zorblax harbour", 5)} <= {b.id for b in best} | {wanted.id}
 
 
+async def test_a_page_min_score_trims_is_searched_once(env: Env) -> None:
+    """A full candidate pool with nothing the filter refuses: asking again without COMPOST finds the same, so a
+    page that min_score cut short is not searched (embedded, fused, hydrated) a second time."""
+    g = env.garden()
+    for i in range(8):
+        await g.plant(f"zorblax harbour zorblax harbour note {i}", "VALUE")
+    await env.relay().drain()
+    narrow = HybridRecall(env.store, env.queue, env.index, env.resolve, pool=3)
+    before = env.index.signal_searches
+    hits = await narrow.recall("kent", "zorblax harbour", 5, min_score=0.999)
+    assert len(hits) < 5 and env.index.signal_searches == before + 1
+
+
 async def test_observed_at_filters_hold_inside_both_searches(env: Env) -> None:
     g = env.garden()
     recent = datetime(2024, 5, 1, tzinfo=UTC)

@@ -41,6 +41,8 @@ class LoopThread:
         try:
             return future.result(timeout)
         except TimeoutError:
+            if future.done() or timeout is None:
+                raise  # the work's own TimeoutError, not our wait's
             future.cancel()
             raise TimeoutError(f"no answer within {timeout:g} s") from None
 

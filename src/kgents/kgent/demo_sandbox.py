@@ -12,6 +12,7 @@ import contextlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,17 +76,26 @@ async def tear_down(sandbox: Sandbox, index: VectorIndex | None = None) -> None:
     if sandbox.kept:
         return
     s = sandbox.settings
-    try:
-        if s.qdrant_url:
-            await _drop_collections(s, index)
-        if s.postgres_url:
-            from kgents.anchor.postgres import drop_schema
+    steps: list[Callable[[], Awaitable[None]]] = []
+    if s.qdrant_url:
+        steps.append(lambda: _drop_collections(s, index))
+    if s.postgres_url:
+        from kgents.anchor.postgres import drop_schema
 
-            await drop_schema(s.postgres_url, s.postgres_schema)
-        if s.redis_url:
-            await _drop_keys(s.redis_url, s.spark_prefix)
+        steps.append(lambda: drop_schema(s.postgres_url or "", s.postgres_schema))
+    if s.redis_url:
+        steps.append(lambda: _drop_keys(s.redis_url or "", s.spark_prefix))
+    failed: BaseException | None = None
+    try:
+        for step in steps:  # each one whatever became of the one before; the first failure is raised at the end
+            try:
+                await step()
+            except Exception as exc:
+                failed = failed or exc
     finally:
         shutil.rmtree(s.home, ignore_errors=True)
+    if failed is not None:
+        raise failed
 
 
 async def _drop_collections(settings: Settings, given: VectorIndex | None) -> None:

@@ -67,13 +67,16 @@ async def forget_persona(
     return ForgetReport(persona, entries, points, keys, purge_history)
 
 
+async def forget_on(synapse: Synapse, spark: SparkStore, persona: str, *, purge_history: bool) -> ForgetReport:
+    """`forget_persona` over an opened stack and Spark, in every collection the relay writes."""
+    collections = [target.collection for target in (await synapse.refresh_state()).targets()]
+    return await forget_persona(synapse.store, synapse.index, collections, spark, persona, purge_history=purge_history)
+
+
 async def forget_everywhere(synapse: Synapse, persona: str, *, purge_history: bool = False) -> ForgetReport:
-    """`forget_persona` over an opened stack and the Spark its settings name (strictly: Redis must answer)."""
+    """`forget_on` with the Spark the settings name, opened strictly (Redis must answer)."""
     spark = await open_spark(synapse.settings, strict=True)
     try:
-        collections = [target.collection for target in (await synapse.refresh_state()).targets()]
-        return await forget_persona(
-            synapse.store, synapse.index, collections, spark, persona, purge_history=purge_history
-        )
+        return await forget_on(synapse, spark, persona, purge_history=purge_history)
     finally:
         await spark.close()

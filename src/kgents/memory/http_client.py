@@ -35,6 +35,10 @@ class HttpError(Exception):
     """The server could not be reached, or broke the connection before a whole answer."""
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+"""Methods a client may send again after a connection ended without an answer (RFC 9110, 9.2.2)."""
+
+
 class _ClosedBeforeAnswer(HttpError):
     """The connection ended before any byte of the answer: safe to send again on a new connection."""
 
@@ -169,13 +173,18 @@ class HttpClient:
         lines = [f"Host: {shown}" if self.port == default_port else f"Host: {shown}:{self.port}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self._headers = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self._tls_context = ssl.create_default_context() if self.tls else None  # CA certificates loaded once
         self._idle: list[_Connection] = []
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
-    async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, *, idempotent: bool | None = None
+    ) -> HttpResponse:
         """Send one request and read its whole answer: HttpError when the server cannot be reached or breaks off,
-        TimeoutError after `timeout_s`."""
+        TimeoutError after `timeout_s`. A reused connection that ends before any answer is replaced and the request
+        sent again only when it is `idempotent` (by default: by its method), since the server may have acted on it
+        before it closed; otherwise HttpError says the outcome is unknown."""
         if self._closed:
             raise HttpError("the client is closed")
         if self._slots is None:
@@ -190,7 +199,12 @@ class HttpClient:
                 try:
                     return await self._exchange(connection, message)
                 except _ClosedBeforeAnswer:
-                    pass  # the server had closed it while idle: once more on a new connection
+                    if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
+                        raise HttpError(
+                            "the server closed the connection before answering; the request may or may not have"
+                            " been carried out"
+                        ) from None
+                    # the server had closed it (idle, or it restarted): once more on a new connection
             return await self._exchange(await self._connect(), message)
 
     def _take_idle(self) -> _Connection | None:
@@ -204,9 +218,8 @@ class HttpClient:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        context = ssl.create_default_context() if self.tls else None
         try:
-            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=context)
+            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._tls_context)
         except (OSError, ssl.SSLError) as exc:
             raise HttpError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         return connection

@@ -9,6 +9,7 @@ time; a crash in between leaves the rows for the relay (the lease runs out, the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -57,7 +58,8 @@ class Indexer:
             if len(texts) <= PREFILL_TERMS:
                 for text in texts:
                     document_terms(text)
-            await embedding
+            with contextlib.suppress(Exception):  # only a warm-up: the apply embeds again and reports a failure
+                await embedding
         finally:
             stored = await inserting
         leased = [

@@ -64,13 +64,15 @@ class RemoteMemory:
         await self._client.aclose()
 
     # -- the wire ------------------------------------------------------------------------------------------------
-    async def call(self, method: str, path: str, body: Any = None, *, absolute: bool = False) -> Any:
+    async def call(
+        self, method: str, path: str, body: Any = None, *, absolute: bool = False, idempotent: bool | None = None
+    ) -> Any:
         """One request under this persona (`absolute`: a server-wide path under /v1, e.g. /health); the parsed JSON
-        answer (None for 204), or the error it stands for."""
+        answer (None for 204), or the error it stands for. `idempotent`: a POST that only reads (may be resent)."""
         url = ("/v1" + path) if absolute else self._base + path
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = await self._client.request(method, url, payload)
+            response = await self._client.request(method, url, payload, idempotent=idempotent)
         except TimeoutError:
             raise BackendUnavailableError(
                 f"the kgents server at {redact_url(self.server.url)} did not answer in time (KGENTS_SERVER_URL)"
@@ -127,7 +129,7 @@ class RemoteMemory:
             body["explain"] = True
         if mode != "hybrid":
             body["mode"] = mode
-        data = await self.call("POST", "/recall", body)
+        data = await self.call("POST", "/recall", body, idempotent=True)
         return [wire.hit_from_dict(h) for h in data["hits"]]
 
     async def get(self, entry: EntryRef) -> GardenEntry:
@@ -137,7 +139,7 @@ class RemoteMemory:
         self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
     ) -> builtins.list[GardenEntry]:
         body = {"filters": wire.filter_to_dict(filters), "order_by": order_by, "limit": limit, "offset": offset}
-        return [wire.entry_from_dict(e) for e in (await self.call("POST", "/list", body))["entries"]]
+        return [wire.entry_from_dict(e) for e in (await self.call("POST", "/list", body, idempotent=True))["entries"]]
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
         body = {k: wire.jsonable(v) for k, v in fields.items()}

@@ -23,7 +23,7 @@ from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
 from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryAPI
-from kgents.memory.forget import ForgetReport, forget_persona
+from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
@@ -94,13 +94,8 @@ class MemoryHub:
     async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
         """Remove `persona` everywhere it lives (`kgents forget --persona` beside this server)."""
         persona = check_persona(persona)
-        memory = self._memories.pop(persona, None)
-        if memory is not None:
-            await memory.close()
-        collections = [target.collection for target in (await self.synapse.refresh_state()).targets()]
-        return await forget_persona(
-            self.synapse.store, self.synapse.index, collections, self.spark, persona, purge_history=purge_history
-        )
+        self._memories.pop(persona, None)  # not closed: a shared memory holds nothing, and others may hold it
+        return await forget_on(self.synapse, self.spark, persona, purge_history=purge_history)
 
     async def health(self) -> TriadHealth:
         """Health collected here: the resonance part over this server's own stack (it owns the embedded index, so

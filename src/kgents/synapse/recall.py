@@ -166,9 +166,10 @@ class HybridRecall:
             dense, lexical = await self.signals(
                 state.active.collection, state.active.embedder, query, persona, asked, mode
             )
-            found = await self._found(persona, dense, lexical, flt, mode, limit, min_score)
-            if len(found) == limit or (len(dense) < self.pool and len(lexical or ()) < self.pool):
-                break  # enough, or each search saw every point passing the filter
+            found, refused = await self._found(persona, dense, lexical, flt, mode, limit, min_score)
+            if len(found) == limit or not refused or (len(dense) < self.pool and len(lexical or ()) < self.pool):
+                break  # enough; or no candidate was one the filter refuses (asking without them finds the same);
+                # or each search saw every point passing the filter
         return found
 
     async def _found(
@@ -180,9 +181,9 @@ class HybridRecall:
         mode: RecallMode,
         limit: int,
         min_score: float | None,
-    ) -> list[RecallHit]:
+    ) -> tuple[list[RecallHit], int]:
         """The candidates fused (and lifted by their neighbours), then the first `limit` the truth still holds
-        and `flt` accepts."""
+        and `flt` accepts; and how many candidates `flt` refused."""
         rows: dict[uuid.UUID, Neighboured] = {}
         asked: set[uuid.UUID] = set()
         if mode is RecallMode.HYBRID and lexical is not None:
@@ -207,11 +208,12 @@ class HybridRecall:
         flt: EntryFilter,
         limit: int,
         min_score: float | None,
-    ) -> list[RecallHit]:
-        """Page by page, the entries of `fused` the truth holds and `flt` accepts; rows already read (`asked`)
-        are not read again."""
+    ) -> tuple[list[RecallHit], int]:
+        """Page by page, the entries of `fused` the truth holds and `flt` accepts, and how many it refused; rows
+        already read (`asked`) are not read again."""
         kept = fused if min_score is None else [f for f in fused if f.score >= min_score]
         hits: list[RecallHit] = []
+        refused = 0
         step = limit * 2
         for start in range(0, len(kept), step):
             page = kept[start : start + step]
@@ -220,9 +222,12 @@ class HybridRecall:
             for f in page:
                 row = rows.get(f.id)
                 entry = row.entry if row is not None else fetched.get(f.id)
-                if entry is None or not flt.accepts(entry):  # the index may lag the truth by milliseconds
+                if entry is None:  # the index may lag the truth by milliseconds
+                    continue
+                if not flt.accepts(entry):
+                    refused += 1
                     continue
                 hits.append(RecallHit(entry, f.score, f.dense_rank, f.lexical_rank))
                 if len(hits) == limit:
-                    return hits
-        return hits
+                    return hits, refused
+        return hits, refused
