@@ -245,3 +245,20 @@ async def take_claim_away(queue: RelayQueue, relay_id: str, entry_id: uuid.UUID)
             )
 
     await sqlite.run(work)
+
+
+async def no_other_claim_for(queue: Any, seconds: float) -> None:
+    """Another relay claiming again and again for `seconds` finds nothing: a lease renewed in time is never taken
+    over (a 1 s lease: three of them)."""
+    import time
+
+    from tests.helpers import wait_until
+
+    began = time.monotonic()
+
+    async def other_claims_nothing() -> bool:
+        async with queue.claim("other", 10, 30) as other:
+            assert other.events == [], "a renewed lease is never taken over"
+        return time.monotonic() - began > seconds
+
+    await wait_until(other_claims_nothing, timeout=seconds + 7, what=f"{seconds:g} s of leases")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -79,6 +80,7 @@ async def uvicorn_server(tls: tuple[Path, Path] | None = None) -> AsyncIterator[
     server.capture_signals = contextlib.nullcontext  # type: ignore[assignment,method-assign]  # a test, not a process
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
+
         async def started() -> bool:
             return server.started
 
@@ -186,10 +188,9 @@ async def test_a_kept_alive_connection_the_server_closed_is_replaced() -> None:
     assert connections == 3
 
 
-async def test_a_request_on_a_reused_connection_the_server_dropped_goes_out_once_more() -> None:
-    """The first connection answers one request, then takes the next one and closes without a word (as a server
-    whose keep-alive ran out does): the request is sent again on a new connection, which answers it."""
-    seen: list[tuple[int, bytes]] = []
+def dropping_the_second(seen: list[tuple[int, bytes]]) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A server whose first connection answers one request, then reads the next and closes without a word (as a
+    server whose keep-alive ran out does); `seen` records (connection number, body) of every request read."""
 
     async def drop_the_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = len({n for n, _ in seen}) + 1
@@ -200,7 +201,14 @@ async def test_a_request_on_a_reused_connection_the_server_dropped_goes_out_once
             seen.append((number, (await read_request(reader)).rsplit(b"\r\n", 1)[-1]))
         writer.close()
 
-    async with raw_server(drop_the_second) as url:
+    return drop_the_second
+
+
+async def test_a_request_on_a_reused_connection_the_server_dropped_goes_out_once_more() -> None:
+    """The first connection answers one request, then takes the next one and closes without a word (as a server
+    whose keep-alive ran out does): the request is sent again on a new connection, which answers it."""
+    seen: list[tuple[int, bytes]] = []
+    async with raw_server(dropping_the_second(seen)) as url:
         client = HttpClient(url, {}, timeout_s=10)
         try:
             assert json.loads((await client.request("POST", "/", b"1")).body) == {"connection": 1}
@@ -215,17 +223,7 @@ async def test_a_write_on_a_reused_connection_the_server_dropped_is_not_sent_aga
     """The server may have carried out a write before it closed: sending it again could store it twice, so the
     caller hears that the outcome is unknown."""
     seen: list[tuple[int, bytes]] = []
-
-    async def drop_the_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        number = len({n for n, _ in seen}) + 1
-        seen.append((number, (await read_request(reader)).rsplit(b"\r\n", 1)[-1]))
-        writer.write(answer(b'{"connection": %d}' % number))
-        await writer.drain()
-        if number == 1:
-            seen.append((number, (await read_request(reader)).rsplit(b"\r\n", 1)[-1]))
-        writer.close()
-
-    async with raw_server(drop_the_second) as url:
+    async with raw_server(dropping_the_second(seen)) as url:
         client = HttpClient(url, {}, timeout_s=10)
         try:
             assert json.loads((await client.request("POST", "/", b"1")).body) == {"connection": 1}
@@ -256,7 +254,7 @@ async def test_a_connection_closed_before_the_answer_on_a_fresh_connection_is_an
 async def test_an_answer_broken_off_is_an_error_and_its_connection_is_not_reused() -> None:
     async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"only\": ")
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"only": ')
         await writer.drain()
         writer.close()
 
@@ -375,9 +373,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_file, key_file
 

@@ -4,7 +4,6 @@ reclaimable after a crash, due-ness respected, and rows removed only on completi
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from kgents.config import Settings
 from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.synapse.queue import ClaimLostError, RelayQueue
 from tests.helpers import wait_until
-from tests.synapse_support import take_claim_away
+from tests.synapse_support import no_other_claim_for, take_claim_away
 
 
 @pytest.fixture
@@ -145,14 +144,7 @@ async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_setti
         # a 1 s lease renewed every third of it; a shorter one can lapse on a loaded machine (then the fencing
         # tests' case, not this one's)
         async with queue.claim("slow", 10, 1.0) as slow:
-            began = time.monotonic()
-
-            async def other_claims_nothing_for_three_leases() -> bool:
-                async with queue.claim("other", 10, 30) as other:
-                    assert other.events == [], "a renewed lease is never taken over"
-                return time.monotonic() - began > 3.0
-
-            await wait_until(other_claims_nothing_for_three_leases, timeout=10, what="three leases' worth of time")
+            await no_other_claim_for(queue, 3.0)
             await slow.fence()
             await slow.complete([e.seq for e in slow.events])
         assert await queue.queue_depth(10) == 0

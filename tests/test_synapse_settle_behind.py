@@ -18,7 +18,7 @@ from kgents.garden.records import Lease
 from kgents.synapse.queue import ClaimLostError, RelayQueue
 from kgents.synapse.records import ClaimedEvent
 from tests.helpers import wait_until
-from tests.synapse_support import take_claim_away
+from tests.synapse_support import no_other_claim_for, take_claim_away
 
 
 @pytest.fixture
@@ -107,14 +107,7 @@ async def test_rows_leased_as_written_are_renewed_while_in_flight(opened: tuple[
     _sqlite_only(store)
     events = await _plant_leased(store, "face", 1.0)
     async with queue.claim_entries("face", [e.entry_id for e in events], 1.0, events) as claim:
-        began = time.monotonic()
-
-        async def other_claims_nothing_for_three_leases() -> bool:
-            async with queue.claim("other", 10, 30) as other:
-                assert other.events == [], "a renewed lease is never taken over"
-            return time.monotonic() - began > 3.0
-
-        await wait_until(other_claims_nothing_for_three_leases, timeout=10, what="three leases' worth of time")
+        await no_other_claim_for(queue, 3.0)
         await claim.fence()
         await claim.complete(_seqs(events))
     assert await queue.queue_depth(10) == 0

@@ -7,7 +7,8 @@ reconcile), the command waits for it, with one progress line and a deadline, ins
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgents.cli.context import err_console
 from kgents.config import Settings
@@ -16,7 +17,10 @@ from kgents.server.discovery import ServerInfo
 from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
+    from kgents.memory.remote import RemoteMemory
     from kgents.synapse.runtime import Synapse
+
+T = TypeVar("T")
 
 
 def tell(line: str) -> None:
@@ -37,6 +41,31 @@ async def open_local_or_server(
     return await server_or_own(
         settings, lambda: open_synapse(settings, **open_options), wait_s=wait_s, progress=progress
     )
+
+
+async def local_or_remote(
+    settings: Settings,
+    persona: str,
+    work: Callable[[Synapse], Awaitable[T]],
+    remote: Callable[[RemoteMemory], Awaitable[T]] | None,
+    *,
+    what: str = "this command",
+    **open_options: Any,
+) -> T:
+    """`work` on the opened stack (closed after), or `remote` on `persona`'s memory through the home's server when
+    one runs (a command without a remote form is refused by name then)."""
+    from kgents.memory.remote import RemoteMemory
+
+    opened = await open_local_or_server(settings, **open_options)
+    if isinstance(opened, ServerInfo):
+        if remote is None:
+            raise server_in_the_way(opened, what)
+        async with RemoteMemory(opened, persona) as memory:
+            return await remote(memory)
+    try:
+        return await work(opened)
+    finally:
+        await opened.close()
 
 
 def server_in_the_way(server: ServerInfo, what: str) -> IndexLockedError:

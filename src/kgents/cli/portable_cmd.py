@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,10 @@ from kgents.config import Settings
 from kgents.garden import open_store
 from kgents.memory.forget import forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
+
+if TYPE_CHECKING:
+    from kgents.memory.remote import RemoteMemory
+    from kgents.synapse.runtime import Synapse
 
 PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a line.")]
@@ -99,21 +103,15 @@ def forget(
     if not yes:
         raise typer.BadParameter(f"forgetting {named} cannot be undone: add --yes (export it first)")
 
-    async def go() -> dict[str, Any]:
-        from kgents.cli.index_access import open_local_or_server
-        from kgents.memory.remote import RemoteMemory
-        from kgents.server.discovery import ServerInfo
+    from kgents.cli.index_access import local_or_remote
 
-        opened = await open_local_or_server(settings)  # the home's server does it; else wait for the index
-        if isinstance(opened, ServerInfo):
-            async with RemoteMemory(opened, named) as memory:
-                return await memory.forget_persona(purge_history=purge_history)
-        try:
-            return (await forget_everywhere(opened, named, purge_history=purge_history)).to_dict()
-        finally:
-            await opened.close()
+    async def local(synapse: Synapse) -> dict[str, Any]:
+        return (await forget_everywhere(synapse, named, purge_history=purge_history)).to_dict()
 
-    report = run(go)
+    async def remote(memory: RemoteMemory) -> dict[str, Any]:  # the home's server does it
+        return await memory.forget_persona(purge_history=purge_history)
+
+    report = run(lambda: local_or_remote(settings, named, local, remote))
     if as_json:
         print_json(report)
         return

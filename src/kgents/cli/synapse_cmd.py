@@ -48,25 +48,14 @@ def with_synapse(
     remote form is refused by name then); while another process owns the embedded index, wait for it.
     `recreate` lets a repair command remake a missing collection, `adopting` opens over an index the anchor does
     not feed yet (for `adopt`)."""
+    from kgents.cli.index_access import local_or_remote
+
     settings = state(ctx).settings()
-
-    async def go() -> T:
-        from kgents.cli.index_access import open_local_or_server, server_in_the_way
-        from kgents.memory.remote import RemoteMemory
-        from kgents.server.discovery import ServerInfo
-
-        opened = await open_local_or_server(settings, adopting=adopting, recreate=recreate)
-        if isinstance(opened, ServerInfo):
-            if remote is None:
-                raise server_in_the_way(opened, what)
-            async with RemoteMemory(opened, settings.persona) as memory:
-                return await remote(memory)
-        try:
-            return await work(opened)
-        finally:
-            await opened.close()
-
-    return run(go)
+    return run(
+        lambda: local_or_remote(
+            settings, settings.persona, work, remote, what=what, adopting=adopting, recreate=recreate
+        )
+    )
 
 
 def status_level(metrics: SynapseMetrics, coherency: float | None) -> Level:
