@@ -21,6 +21,8 @@ from kgents.errors import (
     KgentsError,
     LifecycleError,
     NotFoundError,
+    NotIndexedError,
+    OutcomeUnknownError,
     SchemaError,
     ValidationError,
 )
@@ -35,6 +37,8 @@ ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     ("invalid", ValidationError, 400),
     ("not_found", NotFoundError, 404),
     ("conflict", ConflictError, 409),
+    ("outcome_unknown", OutcomeUnknownError, 503),
+    ("not_indexed", NotIndexedError, 503),
     ("index_locked", IndexLockedError, 503),
     ("unavailable", BackendUnavailableError, 503),
     ("index_mismatch", IndexMismatchError, 500),
