@@ -46,6 +46,15 @@ class NotIndexedError(BackendUnavailableError):
     bookkeeping could not be reached); a relay applies it later, and sending the write again is not needed."""
 
 
+class StorageFullError(BackendUnavailableError):
+    """The disk holding the home (or the index) has no room: what could not be written was not kept, unless the
+    error is also a NotIndexedError (the write is in the anchor, the index could not take it)."""
+
+
+class IndexStorageFullError(NotIndexedError, StorageFullError):
+    """A write kept in the anchor that the index could not take for want of disk space."""
+
+
 class SchemaError(KgentsError):
     """The database schema is missing, too old or newer than this code."""
 

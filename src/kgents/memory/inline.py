@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from kgents.anchor.lost import first_line, lost, refused
-from kgents.errors import BackendUnavailableError, NotIndexedError
+from kgents.errors import BackendUnavailableError, IndexStorageFullError, NotIndexedError, StorageFullError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
@@ -85,6 +85,8 @@ class Indexer:
             await self._settle(ids, written, leased)
         except NotIndexedError:
             raise
+        except StorageFullError as exc:
+            raise IndexStorageFullError(f"the write is kept but not searchable yet: {exc}") from None
         except Exception as exc:
             if not (isinstance(exc, BackendUnavailableError) or lost(exc) or refused(exc)):
                 raise
@@ -112,6 +114,8 @@ class Indexer:
             state = self.synapse.state if self.synapse.in_process else None
             outcome = await self.relay.apply_entries(ids, state, written, leased)
             written, leased = None, ()  # a second round claims afresh and re-reads the truth
+            if isinstance(outcome.outage_cause, StorageFullError):
+                raise IndexStorageFullError(f"the write is kept but not searchable yet: {outcome.outage_cause}")
             if outcome.outage:
                 raise NotIndexedError(
                     f"the vector index is unavailable ({self.relay.stats.last_error}); the write is kept and will be"

@@ -24,6 +24,7 @@ from kgents.errors import (
     NotIndexedError,
     OutcomeUnknownError,
     SchemaError,
+    StorageFullError,
     ValidationError,
 )
 from kgents.garden.filters import EntryFilter
@@ -39,6 +40,7 @@ ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     ("conflict", ConflictError, 409),
     ("outcome_unknown", OutcomeUnknownError, 503),
     ("not_indexed", NotIndexedError, 503),
+    ("storage_full", StorageFullError, 507),
     ("index_locked", IndexLockedError, 503),
     ("unavailable", BackendUnavailableError, 503),
     ("index_mismatch", IndexMismatchError, 500),

@@ -77,6 +77,8 @@ class BatchOutcome:
     outage: bool = False
     lost: bool = False
     """The claim was lost mid-batch (another relay took it): nothing of the batch counted."""
+    outage_cause: BaseException | None = None
+    """What the index failed with, when `outage`."""
     settled: set[uuid.UUID] = field(default_factory=set)
     """Entries all of whose claimed rows completed."""
 
@@ -177,7 +179,7 @@ class Relay:
                     results = await self._settle(claim, fence, resolved, outcome, written)
                 except IndexOutageError as exc:
                     self._outage(exc)
-                    outcome.outage = True
+                    outcome.outage, outcome.outage_cause = True, exc.cause
                     return outcome  # nothing settled: PostgreSQL commits no change, SQLite releases the leases
         except ClaimLostError as exc:
             await self._lost(exc, fence)
