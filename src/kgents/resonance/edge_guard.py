@@ -149,3 +149,18 @@ def _load(shards: EdgeShards, name: str, dimension: int, lexical: bool) -> Any:
     shard = shards._load_shard(name, dimension, True, lexical)
     shards.guard.opened(folder)
     return shard
+
+
+def flush_or_say(shard: Any, name: str) -> None:
+    """Flush a shard on the way out; a disk too full to take the flush is one line, not a failure: every write
+    is in the shard's WAL already, and the next open replays it."""
+    try:
+        shard.flush()
+    except Exception as exc:
+        if not engine_full(exc):
+            raise
+        log.warning(
+            "the embedded vector index could not flush collection %s (the disk is full); its WAL keeps"
+            " every write for the next open",
+            name,
+        )

@@ -30,7 +30,7 @@ import qdrant_edge as qe
 from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.home import private_dir, write_private
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
-from kgents.resonance.edge_guard import DiskGuard, load_or_rebuild
+from kgents.resonance.edge_guard import DiskGuard, flush_or_say, load_or_rebuild
 from kgents.resonance.edge_lexical import LEXICAL_PARAMS
 from kgents.resonance.index_common import PAYLOAD_INDEXES, check_collection_name, stored_lexical
 from kgents.resonance.lexical import LEXICAL_VECTOR
@@ -184,10 +184,10 @@ class EdgeShards:
     async def close(self) -> None:
         """Stop the builds, flush and close every open shard; closed afterwards even if one fails."""
         try:
-            for col in self._open.values():
+            for name, col in self._open.items():
                 await self._stop_build(col)
                 async with col.write_lock, col.gate.exclusive():
-                    await asyncio.to_thread(col.shard.flush)
+                    await asyncio.to_thread(flush_or_say, col.shard, name)
                     await asyncio.to_thread(col.shard.close)
             self._open.clear()
         finally:
