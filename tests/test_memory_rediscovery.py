@@ -1,9 +1,11 @@
 """A long-lived `Memory()` that found its server by discovery follows the home (issue 16 item 4): after a SIGKILL
 of that server it goes through the server that took over, and with none left it opens the memory in this process,
-as a new `Memory()` would. Real `kgents serve` processes, killed for real."""
+becoming the home's server as `kgents mcp` does, so other processes go through it. Real `kgents serve` processes,
+killed for real."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,8 @@ from kgents.config import Settings
 from kgents.errors import BackendUnavailableError
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo
-from tests.server_support import start_server
+from kgents.server.discovery import ServerInfo, read_server_file
+from tests.server_support import cli, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,12 @@ def test_a_memory_follows_its_home_to_the_next_server_and_then_into_this_process
             assert isinstance(memory.inner, AsyncMemory)
             hits = {h.entry.id for h in memory.recall("written", limit=5)}
             assert {before.id, after.id, alone.id} <= hits
+            # it holds the index now, and serves the home: another process goes through it, with no wait
+            serving = read_server_file(settings)
+            assert serving is not None and serving["pid"] == os.getpid()
+            found = cli(settings, "garden", "search", "written in this process", "--json")
+            assert found.returncode == 0 and "waiting" not in found.stderr, found.stderr
+            assert str(alone.id) in found.stdout
     finally:
         for server in (first, second):
             if server is not None and server.proc.poll() is None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
@@ -20,7 +21,11 @@ from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, Rec
 from kgents.memory.endpoint import ServerGoneError
 from kgents.memory.factory import open_memory
 
+if TYPE_CHECKING:
+    from kgents.server.attach import HomeAttachment
+
 T = TypeVar("T")
+log = logging.getLogger("kgents.memory")
 
 
 class Memory:
@@ -30,6 +35,8 @@ class Memory:
     def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
         self._settings = settings or Settings.from_env()
         self._persona = persona
+        self._home: HomeAttachment | None = None
+        """The home this memory attached to after its server stopped (it may serve the home itself)."""
         self._runner: LoopThread | None = LoopThread("kgents-memory")
         try:
             self._memory: MemoryAPI = self._run(open_memory(self._settings, persona))
@@ -46,15 +53,29 @@ class Memory:
 
     def _call(self, work: Callable[[MemoryAPI], Coroutine[Any, Any, T]]) -> T:
         """`work` on the memory; when the home's server it went through has stopped and no other one took over,
-        the memory is opened again (through the next server, or in this process, as a new `Memory` would be) and
-        `work` runs there: `ServerGoneError` is raised only when that is safe (nothing sent, or idempotent)."""
+        the memory attaches to the home again and `work` runs there (`ServerGoneError` is raised only when that
+        is safe: nothing was sent, or the request is idempotent)."""
         try:
             return self._run(work(self._memory))
         except ServerGoneError:
-            old, self._memory = self._memory, self._run(open_memory(self._settings, self._persona))
-            with contextlib.suppress(Exception):
-                self._run(old.close())
+            self._reattach()
             return self._run(work(self._memory))
+
+    def _reattach(self) -> None:
+        """As `kgents mcp` does (`server.attach.HomeAttachment`): through the server that took over, or, on the
+        embedded default with none left, as the home's server itself, so every other process of the home goes
+        through this one instead of waiting for the index it holds; with the real triad, in this process."""
+        from kgents.server.attach import HomeAttachment, attaches  # the server stack only when it is needed
+
+        old, home, self._home = self._memory, self._home, None
+        with contextlib.suppress(Exception):
+            self._run(home.close() if home is not None else old.close())
+        if not attaches(self._settings):
+            self._memory = self._run(open_memory(self._settings, self._persona))
+            return
+        attached = HomeAttachment(self._settings, self._persona, progress=log.warning)
+        self._memory = self._run(attached.memory())
+        self._home = attached
 
     @property
     def persona(self) -> str:
@@ -71,7 +92,7 @@ class Memory:
         if runner is None:
             return
         try:
-            runner.run(self._memory.close())
+            runner.run(self._home.close() if self._home is not None else self._memory.close())
         finally:
             runner.stop()
 
