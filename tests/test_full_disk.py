@@ -22,6 +22,7 @@ from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.memory.local import AsyncMemory
 from kgents.resonance.edge_guard import BROKEN, OPENING
+from tests.fault_support import FULL_DISK_WRITER, CannotMount, fill, small_disk
 from tests.helpers import kgents_env, wait_until_sync
 from tests.server_support import KGENTS
 
@@ -29,35 +30,21 @@ pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager
-def small_disk(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `where` (skips the test when mounting is not permitted here)."""
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()[:120]}")
+def mounted(where: Path, size: str) -> Iterator[Path]:
+    """`small_disk`, or the test skipped with the reason when this process may not mount."""
+    disk = small_disk(where, size)
     try:
-        yield where
+        path = disk.__enter__()
+    except CannotMount as exc:
+        pytest.skip(str(exc))
+    try:
+        yield path
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
-def fill(disk: Path, leave_bytes: int) -> Path:
-    """A file taking all the free space of `disk` but `leave_bytes`."""
-    import os
-
-    stats = os.statvfs(disk)
-    filler = disk / "filler"
-    with filler.open("wb") as out:
-        left = stats.f_bavail * stats.f_frsize - leave_bytes
-        block = b"\0" * (1 << 20)
-        while left > 0:
-            out.write(block[: min(left, len(block))])
-            left -= len(block)
-    return filler
+        disk.__exit__(None, None, None)
 
 
 def test_a_five_mib_home_is_one_clear_line_with_its_own_exit_code(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", "5m") as disk:
+    with mounted(tmp_path / "disk", "5m") as disk:
         settings = Settings(home=disk / "home")
         search = subprocess.run(
             [str(KGENTS), "garden", "search", "anything"], env=kgents_env(settings), capture_output=True, text=True,
@@ -74,40 +61,13 @@ def test_a_five_mib_home_is_one_clear_line_with_its_own_exit_code(tmp_path: Path
         assert opened.returncode == 0 and opened.stdout.strip() == "StorageFullError", (opened.returncode, opened)
 
 
-WRITER = r"""
-import json, sys, time, uuid
-from pathlib import Path
-from kgents import Memory
-from kgents.errors import NotIndexedError, StorageFullError
-signals = Path(sys.argv[1])
-outcomes = []
-with Memory("kent") as memory:
-    for phase, count in (("before", 20), ("full", 60)):
-        if phase == "full":
-            (signals / "ready").touch()
-            while not (signals / "filled").exists():
-                time.sleep(0.01)
-        for i in range(count):
-            entry_id = uuid.uuid4()
-            try:
-                memory.remember(f"{phase} note {i} " + "about the garden " * 20, entry_id=entry_id)
-                outcome = "acknowledged"
-            except NotIndexedError:
-                outcome = "kept"
-            except StorageFullError:
-                outcome = "refused"
-            outcomes.append([str(entry_id), outcome])
-print(json.dumps(outcomes))
-"""
-
-
 def test_a_writer_whose_disk_fills_is_told_and_the_home_works_again_once_space_is_freed(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", "400m") as disk:
+    with mounted(tmp_path / "disk", "400m") as disk:
         settings = Settings(home=disk / "home", persona="kent")
         signals = tmp_path / "signals"
         signals.mkdir()
         writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(signals)], env=kgents_env(settings), stdout=subprocess.PIPE,
+            [sys.executable, "-c", FULL_DISK_WRITER, str(signals)], env=kgents_env(settings), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         wait_until_sync(lambda: (signals / "ready").exists() or writer.poll() is not None, timeout=120)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,11 +22,10 @@ import pytest
 from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import OutcomeUnknownError
-from kgents.loop_thread import LoopThread
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
-from kgents.synapse.queue import lock_key
-from tests.helpers import PG_URL, wait_until, wait_until_sync
+from tests.fault_support import EntryHold, kill_when_committed, rows_of
+from tests.helpers import PG_URL, wait_until
 from tests.private_pg import PrivatePostgres, Unavailable, private_postgres
 from tests.server_support import ServerProcess, running_server
 
@@ -54,11 +52,6 @@ async def connected(url: str, schema: str | None = None) -> AsyncIterator[Any]:
     finally:
         with contextlib.suppress(Exception):
             await conn.close()
-
-
-async def rows_of(url: str, schema: str, entry_id: uuid.UUID) -> int:
-    async with connected(url, schema) as conn:
-        return int(await conn.fetchval("SELECT count(*) FROM persona_garden WHERE id = $1", entry_id))
 
 
 async def test_a_write_cut_off_mid_insert_is_outcome_unknown_and_sent_again_is_stored_once(
@@ -103,28 +96,6 @@ def cluster() -> Iterator[PrivatePostgres]:
         pytest.skip(f"no private PostgreSQL cluster here: {exc}")
 
 
-class EntryHold:
-    """A connection (on a loop of its own, so any thread may let go) holding an entry's advisory lock: the server's
-    inline apply skips the entry and waits, between the write's commit and its answer."""
-
-    def __init__(self, url: str, schema: str, entry_id: uuid.UUID) -> None:
-        self._runner = LoopThread("entry-hold")
-        self._conn: Any = self._runner.run(self._take(url, schema, lock_key(entry_id)))
-
-    @staticmethod
-    async def _take(url: str, schema: str, key: int) -> Any:
-        conn = await asyncpg.connect(url, server_settings={"search_path": schema})
-        await conn.execute("SELECT pg_advisory_lock($1)", key)
-        return conn
-
-    def release(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                self._runner.run(conn.close(), timeout=10)
-            self._runner.stop()
-
-
 async def test_writes_kept_while_postgres_restarts_are_not_indexed_and_sent_again_are_done_once(
     tmp_path: Path, cluster: PrivatePostgres
 ) -> None:
@@ -158,27 +129,6 @@ async def test_writes_kept_while_postgres_restarts_are_not_indexed_and_sent_agai
             assert recall.status_code == 200 and recall.json()["hits"] == []
             history = (await client.get(f"/memories/{entry_id}/history")).json()["records"]
             assert [r["operation"] for r in history] == ["INSERT", "DELETE"]
-
-
-def kill_when_committed(server: ServerProcess, settings: Settings, entry_id: uuid.UUID) -> threading.Thread:
-    """SIGKILL the server once the entry's delete has committed (its apply held up by the entry's lock), then let
-    go of the lock."""
-    holder = EntryHold(PG_URL, settings.postgres_schema, entry_id)
-
-    def gone() -> bool:
-        return asyncio.run(rows_of(PG_URL, settings.postgres_schema, entry_id)) == 0
-
-    def kill() -> None:
-        try:
-            wait_until_sync(gone, timeout=60, what="the delete committed")
-            server.proc.kill()
-            server.proc.wait()
-        finally:
-            holder.release()
-
-    thread = threading.Thread(target=kill, daemon=True)
-    thread.start()
-    return thread
 
 
 async def test_a_forget_cut_off_by_a_dead_server_is_outcome_unknown_not_cannot_connect(

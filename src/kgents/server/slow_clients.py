@@ -18,8 +18,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIMEOUT_S = 10.0
 """Time to send a request head (request line and headers) whole."""
-BODY_TIMEOUT_S = 60.0
-"""Time to send a request body whole once its head arrived: the largest body (8 MiB) at ~140 KB/s."""
+BODY_TIMEOUT_S = 30.0
+"""Time to send a request body whole once its head arrived: the largest body (8 MiB) at ~280 KB/s."""
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
