@@ -23,14 +23,10 @@ import asyncio
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fault helpers the tests use: tests.private_pg, tests.pg_faults
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from bench.faults_kit import Report, Row  # noqa: E402
 from bench.faults_scenarios import (  # noqa: E402
@@ -41,6 +37,7 @@ from bench.faults_scenarios import (  # noqa: E402
     severed_forgets,
     slow_clients,
 )
+from rich.console import Console  # noqa: E402
 
 console = Console(stderr=True)
 
@@ -74,21 +71,20 @@ def main() -> int:
 
 
 def show(report: Report) -> None:
-    out = Console()
-    table = Table(title="issue 16 fault campaign", show_lines=True)
-    for column in Row.COLUMNS:
-        table.add_column(column, overflow="fold")
+    """Plain lines (never wrapped when piped): per item what the caller was told, the anchor, the index, coherency
+    and what the held-open Memory saw; then the claims."""
+    out = Console(soft_wrap=True, highlight=False)
+    out.print("\n[bold]issue 16 fault campaign[/]")
     for row in report.rows:
-        table.add_row(*row.cells())
-    out.print(table)
-    claims = Table(title="claims")
-    for column in ("claim", "result", "measured"):
-        claims.add_column(column, overflow="fold")
+        out.print(f"\n[bold]item {row.item}[/]  {row.fault}")
+        for label, value in zip(Row.COLUMNS[2:], row.cells()[2:], strict=True):
+            out.print(f"  {label:<22} {value}", markup=False)
+    out.print("\n[bold]claims[/]")
     for claim in report.claims:
-        claims.add_row(claim.what, "[green]ok[/]" if claim.ok else "[red]FAILED[/]", claim.detail)
-    out.print(claims)
+        mark = "[green]ok    [/]" if claim.ok else "[red]FAILED[/]"
+        out.print(f"  {mark} {claim.what}: {claim.detail}")
     load = os.getloadavg()
-    out.print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; run id {uuid.uuid4().hex[:6]}")
+    out.print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
 
 if __name__ == "__main__":

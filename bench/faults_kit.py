@@ -65,7 +65,8 @@ class Report:
 
     def row(self, row: Row) -> None:
         self.rows.append(row)
-        console.print(f"  {row.fault}: told {row.acknowledged}; anchor {row.anchor}; index {row.index}", highlight=False)
+        line = f"  {row.fault}: told {row.acknowledged}; anchor {row.anchor}; index {row.index}"
+        console.print(line, highlight=False)
 
     def claim(self, what: str, ok: bool, detail: str) -> None:
         self.claims.append(Claim(what, ok, detail))

@@ -101,10 +101,10 @@ class EntryHold:
 def kill_when_committed(server: ServerProcess, settings: Settings, entry_id: uuid.UUID) -> threading.Thread:
     """SIGKILL the server once the entry's delete has committed (its apply held up by the entry's lock), then let
     go of the lock."""
-    holder = EntryHold(PG_URL, settings.postgres_schema, entry_id)
+    holder = EntryHold(settings.postgres_url or PG_URL, settings.postgres_schema, entry_id)
 
     def gone() -> bool:
-        return asyncio.run(rows_of(PG_URL, settings.postgres_schema, entry_id)) == 0
+        return asyncio.run(rows_of(settings.postgres_url or PG_URL, settings.postgres_schema, entry_id)) == 0
 
     def kill() -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,10 +25,12 @@ from kgents.config import Settings
 from kgents.errors import OutcomeUnknownError
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
+from kgents.server.discovery import ServerInfo
 from tests.fault_support import EntryHold, kill_when_committed, rows_of
 from tests.helpers import PG_URL, wait_until
 from tests.private_pg import PrivatePostgres, Unavailable, private_postgres
 from tests.server_support import ServerProcess, running_server
+from tests.test_http_client import raw_server, read_request
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +167,30 @@ def test_a_memory_finishes_a_forget_its_dead_server_carried_out(tmp_path: Path, 
         assert isinstance(memory.inner, AsyncMemory)
         assert [r.operation.value for r in memory.history(entry.id)] == ["INSERT", "DELETE"]
         assert memory.recall("deleted as the server dies") == []
+
+
+async def test_a_write_in_doubt_stays_in_doubt_when_its_resend_is_refused() -> None:
+    """The server answers `outcome_unknown`, then (the database still away) `unavailable` to the resend: the
+    first sending may have been carried out, so the caller hears `OutcomeUnknownError` naming the entry id, never
+    "not done". The bench found it: a remember told "unavailable" was in the anchor."""
+    answers = [
+        (503, {"error": {"code": "outcome_unknown", "message": "lost the connection during a write"}}),
+        *[(503, {"error": {"code": "unavailable", "message": "PostgreSQL is starting up"}})] * 8,
+    ]
+    seen: list[bytes] = []
+
+    async def doubtful(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while answers:
+                seen.append(await read_request(reader))
+                status, body = answers.pop(0)
+                data = json.dumps(body).encode()
+                writer.write(b"HTTP/1.1 %d X\r\ncontent-length: %d\r\n\r\n%s" % (status, len(data), data))
+                await writer.drain()
+
+    async with raw_server(doubtful) as url, RemoteMemory(ServerInfo(url, "t" * 32), "kent") as remote:
+        with pytest.raises(OutcomeUnknownError, match="same entry id") as raised:
+            await remote.remember("sent while the database restarts")
+    ids = {json.loads(request.rsplit(b"\r\n\r\n", 1)[1])["entry_id"] for request in seen}
+    assert len(seen) > 1 and len(ids) == 1, "every sending carries the one id chosen by the client"
+    assert ids.pop() in str(raised.value)

@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import httptools
@@ -56,6 +56,10 @@ class _ClosedBeforeAnswer(HttpError):
 class HttpResponse:
     status: int
     body: bytes
+    resent: bool = False
+    """The answer of a second sending: the first went out on a connection that closed before any answer, so
+    it may have been carried out too (for an idempotent request that is harmless, but an answer "not done" then
+    says nothing of the first)."""
 
 
 class _Connection(asyncio.Protocol):
@@ -218,8 +222,9 @@ class HttpClient:
                             ) from None
                         # the server had closed it (idle, or it restarted): once more on a new connection
                 fresh = await self._connect(resending=sent)
-                sent = True
-                return await self._exchange(fresh, message)
+                resent, sent = sent, True
+                response = await self._exchange(fresh, message)
+                return replace(response, resent=True) if resent else response
         except TimeoutError as exc:
             if isinstance(exc, HttpError):
                 raise
