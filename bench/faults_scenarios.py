@@ -32,6 +32,7 @@ from tests.private_pg import Unavailable, private_postgres
 from tests.server_support import ServerProcess, cli, start_server
 
 from kgents import Memory
+from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
 from kgents.memory.local import AsyncMemory
 from kgents.server.discovery import read_server_file
@@ -65,7 +66,7 @@ def restarts(report: Report, base: Path, pg_url: str, writes: int, count: int) -
         _writes_under(report, settings, writes, count, f"{count} x the server's PostgreSQL backends terminated",
                       lambda server, i: _terminate(pg_url, server))  # fmt: skip
     finally:
-        asyncio.run(_drop(pg_url, settings.postgres_schema))
+        asyncio.run(drop_schema(pg_url, settings.postgres_schema))
 
 
 def _terminate(url: str, server: ServerProcess) -> None:
@@ -227,14 +228,6 @@ def _judge(
                  str(coherency.get("coherency_with_truth")))  # fmt: skip
 
 
-async def _drop(pg_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 # -- 2: forget cut off by a server killed after its DELETE committed ------------------------------------------------
 def severed_forgets(report: Report, base: Path, pg_url: str, rounds: int = 3) -> None:
     schema = f"faults_{uuid.uuid4().hex[:10]}"
@@ -253,7 +246,7 @@ def severed_forgets(report: Report, base: Path, pg_url: str, rounds: int = 3) ->
             server.stop()
         anchor = asyncio.run(_anchor_pg(settings))
     finally:
-        asyncio.run(_drop(pg_url, schema))
+        asyncio.run(drop_schema(pg_url, schema))
     ok = saw[ACKNOWLEDGED] == rounds and all(n == 1 for n in deletes) and not anchor
     report.row(Row("2", f"{rounds} forgets, each server SIGKILLed after its DELETE committed", tally(saw),
                    f"{len(anchor)} entries; DELETE rows per entry {deletes}", "-", "-",
@@ -283,7 +276,7 @@ async def inline_race(report: Report, base: Path, pg_url: str, count: int = 60) 
             measured = await memory.synapse.coherency()
             pending = await memory.synapse.queue.queue_depth(1000)
     finally:
-        await _drop(pg_url, schema)
+        await drop_schema(pg_url, schema)
     stale = len(measured.stale_ids)
     report.row(Row("3", f"{count} updates committed between a remember's insert and its claim",
                    f"{count} acknowledged", f"{measured.anchor_entries} entries at version 2, outbox {pending}",
@@ -328,7 +321,7 @@ def killed_server(report: Report, base: Path, seconds: float = 8.0) -> None:
                     second.proc.wait()
                 at, event = next(events, (0.0, ""))
         status = cli(settings, "synapse", "status", "--json", persona=PERSONA)
-        coherency = _coherency_of(status.stdout)
+        coherency = _json_part(status.stdout, "coherency")
         anchor = _anchor_sqlite(settings)
         serving = read_server_file(settings)
     if second is not None and second.proc.poll() is None:
@@ -345,12 +338,13 @@ def killed_server(report: Report, base: Path, seconds: float = 8.0) -> None:
                  f"server file pid {serving and serving['pid']}")  # fmt: skip
 
 
-def _coherency_of(status_json: str) -> dict[str, Any]:
+def _json_part(output: str, key: str) -> dict[str, Any]:
+    """The object under `key` of a command's JSON output (empty when there is none)."""
     try:
-        data = json.loads(status_json)
+        data = json.loads(output)
     except ValueError:
         return {}
-    found = data.get("coherency") if isinstance(data, dict) else None
+    found = data.get(key) if isinstance(data, dict) else None
     return found if isinstance(found, dict) else {}
 
 
@@ -395,7 +389,7 @@ def _filling_disk(report: Report, base: Path, settings: Settings, disk: Path) ->
     again = cli(settings, "garden", "plant", "written once the disk had room again", persona=PERSONA)
     status = cli(settings, "synapse", "reconcile", "--json", persona=PERSONA)
     found = cli(settings, "garden", "search", "once the disk had room again", "--json", persona=PERSONA)
-    coherency = _reconciled(status.stdout)
+    coherency = _json_part(status.stdout, "after")
     lost = sum(1 for i, o in told.items() if o in (ACKNOWLEDGED, "kept") and i not in anchor)
     hidden = sum(1 for i, o in told.items() if o == "refused" and i in anchor)
     works = writer.returncode == 0 and again.returncode == 0 and "had room again" in found.stdout
@@ -408,15 +402,6 @@ def _filling_disk(report: Report, base: Path, settings: Settings, disk: Path) ->
                  f"{lost} lost, {hidden} refused yet stored")  # fmt: skip
     report.claim("item 5: the full-disk home works again once space is freed", works,
                  f"writer exit {writer.returncode}, plant exit {again.returncode}, searchable: {works}")  # fmt: skip
-
-
-def _reconciled(output: str) -> dict[str, Any]:
-    try:
-        data = json.loads(output)
-    except ValueError:
-        return {}
-    after = data.get("after") if isinstance(data, dict) else None
-    return after if isinstance(after, dict) else {}
 
 
 # -- 6: slow clients ------------------------------------------------------------------------------------------------
