@@ -159,7 +159,7 @@ from kgents import Memory
 from kgents.errors import NotIndexedError, StorageFullError
 signals = Path(sys.argv[1])
 outcomes = []
-with Memory("kent") as memory:
+with Memory() as memory:  # KGENTS_PERSONA
     for phase, count in (("before", 20), ("full", 60)):
         if phase == "full":
             (signals / "ready").touch()
