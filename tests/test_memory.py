@@ -13,7 +13,7 @@ import pytest
 
 from kgents import AsyncMemory, EntryFilter, Memory, MemoryItem
 from kgents.config import Settings
-from kgents.errors import NotFoundError, ValidationError
+from kgents.errors import ConflictError, NotFoundError, ValidationError
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.memory.api import MemoryAPI
 from kgents.memory.remote import RemoteMemory
@@ -142,6 +142,30 @@ async def test_forget_removes_from_recall(memory: MemoryAPI) -> None:
     assert await memory.recall("cat called Ada", limit=5) == []
     with pytest.raises(NotFoundError):
         await memory.get(entry.id)
+
+
+async def test_a_write_sent_again_is_done_once(memory: MemoryAPI) -> None:
+    """Issue 16 items 1-2: a write whose answer was lost is sent again. `remember` under the same entry id answers
+    the entry already stored (never a second entry, never a conflict); `forget` of an entry already deleted
+    succeeds as the first one did. An id used by other content, or an id never stored, is still refused."""
+    chosen = uuid.uuid4()
+    first = await memory.remember("sent twice, stored once", tags=["retry"], entry_id=chosen)
+    again = await memory.remember("sent twice, stored once", tags=["retry"], entry_id=chosen)
+    assert again == first and first.id == chosen and first.version == 1
+    batch = [MemoryItem(f"batch item {i}", entry_id=uuid.uuid4()) for i in range(3)]
+    assert await memory.remember_many(batch) == await memory.remember_many(batch)
+    assert len(await memory.list(EntryFilter(text="sent twice"))) == 1 and len(await memory.list()) == 4
+    with pytest.raises(ConflictError, match="other content"):
+        await memory.remember("another thing under the same id", entry_id=chosen)
+    await memory.forget(chosen)
+    await memory.forget(chosen)  # the same forget again: done already
+    await memory.forget(str(chosen))
+    assert [r.operation.value for r in await memory.history(chosen)] == ["INSERT", "DELETE"]
+    with pytest.raises(NotFoundError):
+        await memory.forget(uuid.uuid4())  # never stored
+    with pytest.raises(NotFoundError):
+        await memory.forget(str(chosen)[:8])  # a prefix names only a live entry
+    assert chosen not in {h.entry.id for h in await memory.recall("sent twice, stored once")}
 
 
 async def test_compost_left_out_unless_asked(memory: MemoryAPI) -> None:

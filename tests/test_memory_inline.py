@@ -105,3 +105,36 @@ async def test_a_batch_larger_than_the_lock_table_is_applied(tmp_path: Path, pg_
         assert not await memory.synapse.queue.pending_of([e.id for e in stored])
         hits = await memory.recall("fact 12345 about the garden", limit=3)
         assert hits and hits[0].entry.content == "fact 12345 about the garden"
+
+
+@pytest.mark.parametrize("change", ["update", "delete"])
+async def test_a_change_committed_before_the_inline_claim_is_not_overwritten(
+    watched: tuple[AsyncMemory, FaultyIndex], change: str
+) -> None:
+    """Issue 16 item 3: an update (or delete) commits between a remember's insert and its claim. On PostgreSQL the
+    claim takes both outbox rows; applying the state as inserted (version 1) and removing both rows left the index
+    at version 1 (or a point of a deleted entry) for good. The written state may stand in for the row only when it
+    is the newest version claimed."""
+    memory, _ = watched
+    plant_many = memory.garden.plant_many
+
+    async def planted_then_changed(entries, lease=None):  # type: ignore[no-untyped-def]
+        stored = await plant_many(entries, lease)
+        if change == "update":  # another writer's change, committed
+            await memory.garden.update(stored[0].id, content="changed before the claim")
+        else:
+            await memory.garden.delete(stored[0].id)
+        return stored
+
+    memory.garden.plant_many = planted_then_changed  # type: ignore[method-assign]
+    entry = await memory.remember("written first")
+    memory.garden.plant_many = plant_many  # type: ignore[method-assign]
+    await memory.synapse.relay(FAST).drain(5)  # rows the writer did not claim are a relay's (SQLite)
+    report = await memory.synapse.coherency()
+    assert report.coherent, report.to_dict()
+    hits = await memory.recall("changed before the claim written first", limit=5)
+    if change == "update":
+        assert (await memory.get(entry.id)).version == 2
+        assert [h.entry.id for h in hits] == [entry.id]
+    else:
+        assert hits == [] and report.index_points == 0

@@ -35,6 +35,26 @@ class BackendUnavailableError(KgentsError):
     """A server could not be reached or refused us; the message names the setting, never the secret."""
 
 
+class OutcomeUnknownError(BackendUnavailableError):
+    """A write reached a server (or the database) but its answer was lost: it may or may not have been carried out.
+    An idempotent write (`remember` with the same entry id, `forget`, `update`, `reassess`, `set_mode`) is safe to
+    send again, and its answer then tells; another one (`nurture` by a delta, `nudge`) should be checked first."""
+
+
+class NotIndexedError(BackendUnavailableError):
+    """A write was carried out and kept in the anchor, but it is not searchable yet (the index or the relay's
+    bookkeeping could not be reached); a relay applies it later, and sending the write again is not needed."""
+
+
+class StorageFullError(BackendUnavailableError):
+    """The disk holding the home (or the index) has no room: what could not be written was not kept, unless the
+    error is also a NotIndexedError (the write is in the anchor, the index could not take it)."""
+
+
+class IndexStorageFullError(NotIndexedError, StorageFullError):
+    """A write kept in the anchor that the index could not take for want of disk space."""
+
+
 class SchemaError(KgentsError):
     """The database schema is missing, too old or newer than this code."""
 

@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
+from kgents.anchor.lost import backend_error
 from kgents.anchor.migrations import check_schema_name, load_migrations, pending_migrations
 from kgents.config import redact_url
 from kgents.errors import BackendUnavailableError, SchemaError
@@ -52,29 +53,32 @@ def describe_failure(url: str, exc: BaseException) -> str:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_LOST = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # what a connection the server terminated while idle reports
-    TimeoutError,
-    asyncio.TimeoutError,
-)
-
-
 def translate_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Turn a lost or refused connection in the middle of work into one BackendUnavailableError line."""
+    """Turn a lost or refused connection in the middle of a read into one BackendUnavailableError line."""
+    return _translated(method, writing=False)
 
+
+def translate_write_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """The same for a write: a refused connection wrote nothing (`unavailable`); a connection lost while the write
+    was under way may have committed it (`OutcomeUnknownError`)."""
+    return _translated(method, writing=True)
+
+
+def _translated(method: Callable[P, Coroutine[Any, Any, T]], *, writing: bool) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
         except asyncpg.CannotConnectNowError:
-            raise BackendUnavailableError("KGENTS_POSTGRES_URL: PostgreSQL is starting up or shutting down") from None
-        except _LOST as exc:
+            done = "; nothing was written" if writing else ""
             raise BackendUnavailableError(
-                f"KGENTS_POSTGRES_URL: lost the connection to PostgreSQL: {_first_line(exc)}"
+                f"KGENTS_POSTGRES_URL: PostgreSQL is starting up or shutting down{done}"
             ) from None
+        except Exception as exc:
+            error = backend_error(exc, writing=writing)
+            if error is None:
+                raise
+            raise error from None
 
     return wrapper
 

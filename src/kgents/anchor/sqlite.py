@@ -8,6 +8,7 @@ Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kgents.anchor.migrations import load_migrations, pending_migrations
+from kgents.disk import full_error, is_full
 from kgents.errors import BackendUnavailableError, ConfigError
 from kgents.home import FILE_MODE, ensure_home, private_file, tighten
 
@@ -59,6 +61,8 @@ class Database:
             private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
+            if is_full(exc):
+                raise full_error(self.path, "the anchor database cannot be made") from None
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise ConfigError(f"KGENTS_HOME: cannot open the anchor database {self.path}: {reason}") from None
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -66,6 +70,8 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as exc:  # the permission check could not tell (e.g. a read-only mount)
             conn.close()
+            if is_full(exc):
+                raise full_error(self.path, "the anchor database cannot be opened") from None
             if not _is_read_only_error(exc):
                 raise
             self._connect_read_only()
@@ -150,21 +156,25 @@ class Database:
         except sqlite3.OperationalError as exc:
             if _is_read_only_error(exc):
                 raise self.not_writable() from None
+            if is_full(exc):
+                raise full_error(self.path, "nothing was written") from None
             raise BackendUnavailableError(
                 f"KGENTS_HOME: the anchor database {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s"
                 f" (another process holds its write lock): {exc}"
             ) from None
         try:
             yield conn
+            conn.execute("COMMIT")  # a commit the disk cannot take (SQLITE_FULL) is rolled back whole
         except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             if _is_read_only_error(exc):
                 raise self.not_writable() from None
+            if is_full(exc):
+                raise full_error(self.path, "the write was not kept") from None
             raise
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
-        conn.execute("COMMIT")
 
     def _applied(self) -> set[int]:
         if self.read_only:
@@ -224,6 +234,13 @@ def _writable(path: Path) -> bool:
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     return not path.exists() or os.access(path, os.W_OK)
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Roll the open transaction back (SQLite may have done it already, e.g. after SQLITE_FULL)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _is_read_only_error(exc: sqlite3.Error) -> bool:

@@ -15,6 +15,7 @@ from kgents.errors import (
     IndexMismatchError,
     NotFoundError,
     SchemaError,
+    StorageFullError,
     ValidationError,
 )
 from kgents.health.model import Level, parse_level
@@ -30,6 +31,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 66  # EX_NOINPUT: what was asked for, or an input file, is not there (or cannot be read)
     UNAVAILABLE = 69
     INTERNAL = 70
+    STORAGE_FULL = 74  # EX_IOERR: the disk holding the home is full (nothing lost: free space, run it again)
     CONFLICT = 75
     CONFIG = 78
     INTERRUPTED = 130
@@ -39,6 +41,7 @@ _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG),
     (SchemaError, ExitCode.CONFIG),
     (IndexMismatchError, ExitCode.CONFIG),
+    (StorageFullError, ExitCode.STORAGE_FULL),
     (BackendUnavailableError, ExitCode.UNAVAILABLE),
     (NotFoundError, ExitCode.NOT_FOUND),
     (ConflictError, ExitCode.CONFLICT),

@@ -149,7 +149,7 @@ class PostgresGardenStore:
 
         return PostgresSnapshotStore(self._pool)
 
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         if not entries:
             return []
@@ -207,12 +207,12 @@ class PostgresGardenStore:
         )
         return {r["id"]: Neighboured((r["before_id"], r["after_id"]), r, _entry) for r in rows}
 
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         status = await self._pool.execute(_REPLACE, *_row(entry)[:12], expected_version)
         return bool(status == "UPDATE 1")
 
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def delete(self, persona: str, entry_id: uuid.UUID) -> bool:
         status = await self._pool.execute(
             "DELETE FROM persona_garden WHERE id = $1 AND persona = $2", entry_id, persona
@@ -283,8 +283,7 @@ class PostgresGardenStore:
         rows = await self._pool.fetch("SELECT persona, count(*) AS n FROM persona_garden GROUP BY persona ORDER BY 1")
         return {r["persona"]: r["n"] for r in rows}
 
-    @pg.translate_errors
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:
         persona = check_persona(persona)
         async with self._pool.acquire() as conn, conn.transaction():

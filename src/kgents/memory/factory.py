@@ -27,5 +27,5 @@ async def open_memory(settings: Settings | None = None, persona: str | None = No
     if isinstance(opened, ServerInfo):
         from kgents.memory.remote import RemoteMemory
 
-        return RemoteMemory(opened, persona)
+        return RemoteMemory(opened, persona, settings=settings)
     return opened

@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import httptools
@@ -32,7 +32,16 @@ a reuse rarely meets a connection the server is closing (and one that does is se
 
 
 class HttpError(Exception):
-    """The server could not be reached, or broke the connection before a whole answer."""
+    """The server could not be reached, or broke the connection before a whole answer. `sent`: whether the
+    request may have reached the server (False: it surely did not, so nothing was carried out)."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class HttpTimeout(HttpError, TimeoutError):
+    """No whole answer within the client's deadline (`sent` as for HttpError)."""
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -47,6 +56,10 @@ class _ClosedBeforeAnswer(HttpError):
 class HttpResponse:
     status: int
     body: bytes
+    resent: bool = False
+    """The answer of a second sending: the first went out on a connection that closed before any answer, so
+    it may have been carried out too (for an idempotent request that is harmless, but an answer "not done" then
+    says nothing of the first)."""
 
 
 class _Connection(asyncio.Protocol):
@@ -193,19 +206,29 @@ class HttpClient:
         if body is not None:
             head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
         message = head + b"\r\n" + (body or b"")
-        async with self._slots, asyncio.timeout(self.timeout_s):
-            connection = self._take_idle()
-            if connection is not None:
-                try:
-                    return await self._exchange(connection, message)
-                except _ClosedBeforeAnswer:
-                    if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
-                        raise HttpError(
-                            "the server closed the connection before answering; the request may or may not have"
-                            " been carried out"
-                        ) from None
-                    # the server had closed it (idle, or it restarted): once more on a new connection
-            return await self._exchange(await self._connect(), message)
+        sent = False
+        try:
+            async with self._slots, asyncio.timeout(self.timeout_s):
+                connection = self._take_idle()
+                if connection is not None:
+                    try:
+                        sent = True
+                        return await self._exchange(connection, message)
+                    except _ClosedBeforeAnswer:
+                        if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
+                            raise HttpError(
+                                "the server closed the connection before answering; the request may or may not"
+                                " have been carried out"
+                            ) from None
+                        # the server had closed it (idle, or it restarted): once more on a new connection
+                fresh = await self._connect(resending=sent)
+                resent, sent = sent, True
+                response = await self._exchange(fresh, message)
+                return replace(response, resent=True) if resent else response
+        except TimeoutError as exc:
+            if isinstance(exc, HttpError):
+                raise
+            raise HttpTimeout(f"no answer within {self.timeout_s:g} s", sent=sent) from None
 
     def _take_idle(self) -> _Connection | None:
         now = time.monotonic()
@@ -216,12 +239,19 @@ class HttpClient:
             connection.close()
         return None
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, *, resending: bool = False) -> _Connection:
+        """A new connection. `resending`: the request went out once on a connection that closed before its answer,
+        so a failure now leaves its outcome unknown (the first one may have been carried out)."""
         loop = asyncio.get_running_loop()
         try:
             _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._tls_context)
         except (OSError, ssl.SSLError) as exc:
-            raise HttpError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+            if resending:
+                raise HttpError(
+                    f"the server closed the connection before answering and cannot be reached again ({exc}); the"
+                    " request may or may not have been carried out"
+                ) from None
+            raise HttpError(f"cannot connect to {self.host}:{self.port}: {exc}", sent=False) from None
         return connection
 
     async def _exchange(self, connection: _Connection, message: bytes) -> HttpResponse:

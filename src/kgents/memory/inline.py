@@ -14,7 +14,8 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from kgents.errors import BackendUnavailableError
+from kgents.anchor.lost import first_line, lost, refused
+from kgents.errors import BackendUnavailableError, IndexStorageFullError, NotIndexedError, StorageFullError
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import Lease
 from kgents.garden.service import PersonaGarden
@@ -75,16 +76,36 @@ class Indexer:
         written: Mapping[uuid.UUID, EntryState] | None = None,
         leased: Sequence[ClaimedEvent] = (),
     ) -> None:
-        """Apply the entries' pending rows now; wait for rows another relay is applying. BackendUnavailableError
-        if the index is down (the rows stay for the relay: the write itself is kept). A large batch is applied
-        `SETTLE_CHUNK` entries at a time (on PostgreSQL a claim takes one lock per entry, and the server's lock
-        table holds only a few thousand)."""
+        """Apply the entries' pending rows now; wait for rows another relay is applying. Called once a write has
+        committed, so any failure here is a NotIndexedError: the write is kept (its rows stay for a relay), it is
+        only not searchable yet; the index down, or the anchor lost on the way (a PostgreSQL restart between the
+        write's commit and its claim). A large batch is applied `SETTLE_CHUNK` entries at a time (on PostgreSQL a
+        claim takes one lock per entry, and the server's lock table holds only a few thousand)."""
+        try:
+            await self._settle(ids, written, leased)
+        except NotIndexedError:
+            raise
+        except StorageFullError as exc:
+            raise IndexStorageFullError(f"the write is kept but not searchable yet: {exc}") from None
+        except Exception as exc:
+            if not (isinstance(exc, BackendUnavailableError) or lost(exc) or refused(exc)):
+                raise
+            raise NotIndexedError(
+                f"the write is kept but not searchable yet ({first_line(exc)}); a relay applies it"
+            ) from None
+
+    async def _settle(
+        self,
+        ids: Sequence[uuid.UUID],
+        written: Mapping[uuid.UUID, EntryState] | None = None,
+        leased: Sequence[ClaimedEvent] = (),
+    ) -> None:
         if len(ids) > SETTLE_CHUNK:
             for start in range(0, len(ids), SETTLE_CHUNK):
                 part = ids[start : start + SETTLE_CHUNK]
                 keep = set(part)
                 mine = None if written is None else {i: written[i] for i in part if i in written}
-                await self.settle(part, mine, [e for e in leased if e.entry_id in keep])
+                await self._settle(part, mine, [e for e in leased if e.entry_id in keep])
             return
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         wanted = set(ids)
@@ -93,21 +114,23 @@ class Indexer:
             state = self.synapse.state if self.synapse.in_process else None
             outcome = await self.relay.apply_entries(ids, state, written, leased)
             written, leased = None, ()  # a second round claims afresh and re-reads the truth
+            if isinstance(outcome.outage_cause, StorageFullError):
+                raise IndexStorageFullError(f"the write is kept but not searchable yet: {outcome.outage_cause}")
             if outcome.outage:
-                raise BackendUnavailableError(
+                raise NotIndexedError(
                     f"the vector index is unavailable ({self.relay.stats.last_error}); the write is kept and will be"
                     " searchable once a relay applies it"
                 )
             if outcome.retried or outcome.dead:
-                raise BackendUnavailableError(
+                raise NotIndexedError(
                     f"the write is kept but its indexing failed ({self.relay.stats.last_error or 'see the relay'});"
                     " a relay retries it"
                 )
             if outcome.settled >= wanted or not await self.pending(ids):
                 return  # every entry applied by us, or (rows another relay held) by it meanwhile
             if time.monotonic() > deadline:
-                raise BackendUnavailableError(
-                    f"entries stayed unindexed for {SETTLE_TIMEOUT_S:g} s (another relay holds them)"
+                raise NotIndexedError(
+                    f"the write is kept but stayed unindexed for {SETTLE_TIMEOUT_S:g} s (another relay holds it)"
                 )
             await asyncio.sleep(SETTLE_POLL_S)
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from kgents.config import Settings, check_persona
-from kgents.errors import ValidationError
+from kgents.errors import ConflictError, NotFoundError, ValidationError
 from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
@@ -23,6 +23,7 @@ from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
 from kgents.memory.inline import Indexer
 from kgents.memory.recall import recall
+from kgents.memory.replay import forgotten_already, stored_already
 from kgents.resonance.protocols import VectorIndex
 from kgents.soul.model import SoulState
 from kgents.soul.service import SoulService
@@ -166,7 +167,12 @@ class AsyncMemory:
         entries = [self._entry(i, item) for i, item in enumerate(items)]
         if not entries:
             return []
-        return await self.indexer.plant(self.garden, entries)
+        try:
+            return await self.indexer.plant(self.garden, entries)
+        except ConflictError as conflict:  # the same remember sent again (its first answer lost) finds it stored
+            stored = await stored_already(self.garden, entries, conflict)
+            await self.indexer.settle([e.id for e in stored])
+            return stored
 
     def _entry(self, index: int, item: MemoryItem) -> GardenEntry:
         if not isinstance(item, MemoryItem):
@@ -205,9 +211,17 @@ class AsyncMemory:
         return changed
 
     async def forget(self, entry: EntryRef) -> None:
-        current = await self._resolve(entry)
-        await self.garden.delete(current.id)
-        await self.indexer.settle([current.id])
+        """Delete the entry; an entry already deleted (named by its whole id) is gone as asked, so a forget sent
+        again after its answer was lost succeeds as the first one did."""
+        try:
+            entry_id = (await self._resolve(entry)).id
+            await self.garden.delete(entry_id)
+        except NotFoundError:
+            gone = await forgotten_already(self.garden, entry)
+            if gone is None:
+                raise
+            entry_id = gone
+        await self.indexer.settle([entry_id])
 
     async def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
         current = await self._resolve(entry)

@@ -3,7 +3,9 @@ this KGENTS_HOME found through its server file).
 
 One keep-alive connection pool per memory; the bearer token comes from KGENTS_SERVER_TOKEN or the home's token
 file. Errors come back as the same `kgents.errors` classes the in-process memory raises (`kgents.memory.wire`),
-and an unreachable server is a `BackendUnavailableError` naming KGENTS_SERVER_URL.
+and an unreachable server is a `BackendUnavailableError` naming where the server was found; a write whose answer
+was lost is an `OutcomeUnknownError` (`kgents.memory.endpoint`). `remember` chooses its entry ids here, so a
+write sent again never plants a second entry.
 """
 
 from __future__ import annotations
@@ -12,19 +14,21 @@ import builtins
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from kgents.config import Settings, check_persona, redact_url
-from kgents.errors import BackendUnavailableError, ConfigError
+from kgents.config import Settings, check_persona
+from kgents.errors import ConfigError, OutcomeUnknownError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
 from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
-from kgents.memory.http_client import HttpClient, HttpError
+from kgents.memory.endpoint import Endpoint
+from kgents.memory.http_client import IDEMPOTENT_METHODS
 from kgents.server.discovery import ServerInfo, find_server
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -34,19 +38,33 @@ DEFAULT_TIMEOUT_S = 120.0
 class RemoteMemory:
     """One persona's memory behind a server: `async with RemoteMemory(server, "kent") as m: ...`."""
 
-    def __init__(self, server: ServerInfo, persona: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.server = server
+    def __init__(
+        self,
+        server: ServerInfo,
+        persona: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        settings: Settings | None = None,
+    ) -> None:
+        """`settings`: the home to follow when `server` is the home's own (found through its server file) and
+        stops: requests then go to the server that took over (see `kgents.memory.endpoint`)."""
         self._persona = check_persona(persona)
         self._base = f"/v1/personas/{quote(self._persona, safe='')}"
-        self._client = HttpClient(server.url, {"Authorization": f"Bearer {server.token}"}, timeout_s=timeout_s)
+        self._endpoint = Endpoint(server, timeout_s=timeout_s, settings=settings)
 
     @classmethod
     def for_settings(cls, settings: Settings, persona: str | None = None) -> RemoteMemory:
-        """Through KGENTS_SERVER_URL or this home's live server; ConfigError when there is none."""
+        """Through KGENTS_SERVER_URL or this home's live server (followed to the next one when it stops);
+        ConfigError when there is none."""
         server = find_server(settings)
         if server is None:
             raise ConfigError(f"no kgents server is running for KGENTS_HOME {settings.home}; start `kgents serve`")
-        return cls(server, persona or settings.persona)
+        return cls(server, persona or settings.persona, settings=settings)
+
+    @property
+    def server(self) -> ServerInfo:
+        """The server this memory goes through now."""
+        return self._endpoint.server
 
     @property
     def persona(self) -> str:
@@ -61,26 +79,29 @@ class RemoteMemory:
         await self.close()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._endpoint.aclose()
 
     # -- the wire ------------------------------------------------------------------------------------------------
     async def call(
-        self, method: str, path: str, body: Any = None, *, absolute: bool = False, idempotent: bool | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        absolute: bool = False,
+        idempotent: bool | None = None,
+        writes: bool | None = None,
     ) -> Any:
         """One request under this persona (`absolute`: a server-wide path under /v1, e.g. /health); the parsed JSON
-        answer (None for 204), or the error it stands for. `idempotent`: a POST that only reads (may be resent)."""
+        answer (None for 204), or the error it stands for. `idempotent`: sending it twice does it once, so it may
+        be resent (default: by its method); `writes`: it changes something, so a lost answer leaves it in doubt
+        (`OutcomeUnknownError`; default: any method but GET)."""
         url = ("/v1" + path) if absolute else self._base + path
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        try:
-            response = await self._client.request(method, url, payload, idempotent=idempotent)
-        except TimeoutError:
-            raise BackendUnavailableError(
-                f"the kgents server at {redact_url(self.server.url)} did not answer in time (KGENTS_SERVER_URL)"
-            ) from None
-        except HttpError as exc:
-            raise BackendUnavailableError(
-                f"the kgents server at {redact_url(self.server.url)} is unreachable (KGENTS_SERVER_URL): {exc}"
-            ) from None
+        resend = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        response = await self._endpoint.request(
+            method, url, payload, resend=resend, writes=method != "GET" if writes is None else writes
+        )
         if response.status == 204:
             return None
         try:
@@ -107,12 +128,23 @@ class RemoteMemory:
         affinities: Mapping[str, float] | None = None,
         entry_id: uuid.UUID | None = None,
     ) -> GardenEntry:
-        item = MemoryItem(content, type, tags, confidence, observed_at, evidence, affinities, entry_id)
-        return wire.entry_from_dict(await self.call("POST", "/memories", wire.item_to_dict(item)))
+        # the id is chosen here, so sending it again (a lost answer) finds the entry instead of planting a second
+        item = MemoryItem(content, type, tags, confidence, observed_at, evidence, affinities, entry_id or uuid.uuid4())
+        body = wire.item_to_dict(item)
+        return wire.entry_from_dict(await self._idempotent_write("POST", "/memories", body, [item.entry_id]))
 
     async def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
-        data = await self.call("POST", "/memories/batch", {"items": [wire.item_to_dict(i) for i in items]})
+        chosen = [i if i.entry_id is not None else replace(i, entry_id=uuid.uuid4()) for i in items]
+        body = {"items": [wire.item_to_dict(i) for i in chosen]}
+        data = await self._idempotent_write("POST", "/memories/batch", body, [i.entry_id for i in chosen])
         return [wire.entry_from_dict(e) for e in data["entries"]]
+
+    async def _idempotent_write(self, method: str, path: str, body: Any, ids: Sequence[uuid.UUID | None]) -> Any:
+        try:
+            return await self.call(method, path, body, idempotent=True)
+        except OutcomeUnknownError as exc:
+            shown = ", ".join(str(i) for i in ids[:3]) + (", …" if len(ids) > 3 else "")
+            raise OutcomeUnknownError(f"{exc}; remember it again with the same entry id ({shown}) to know") from None
 
     async def recall(
         self,
@@ -129,7 +161,7 @@ class RemoteMemory:
             body["explain"] = True
         if mode != "hybrid":
             body["mode"] = mode
-        data = await self.call("POST", "/recall", body, idempotent=True)
+        data = await self.call("POST", "/recall", body, idempotent=True, writes=False)
         return [wire.hit_from_dict(h) for h in data["hits"]]
 
     async def get(self, entry: EntryRef) -> GardenEntry:
@@ -139,7 +171,8 @@ class RemoteMemory:
         self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
     ) -> builtins.list[GardenEntry]:
         body = {"filters": wire.filter_to_dict(filters), "order_by": order_by, "limit": limit, "offset": offset}
-        return [wire.entry_from_dict(e) for e in (await self.call("POST", "/list", body, idempotent=True))["entries"]]
+        data = await self.call("POST", "/list", body, idempotent=True, writes=False)
+        return [wire.entry_from_dict(e) for e in data["entries"]]
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
         body = {k: wire.jsonable(v) for k, v in fields.items()}

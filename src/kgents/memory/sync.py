@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
@@ -17,9 +18,14 @@ from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
 from kgents.loop_thread import LoopThread
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, RecallHit, SoulView
+from kgents.memory.endpoint import ServerGoneError
 from kgents.memory.factory import open_memory
 
+if TYPE_CHECKING:
+    from kgents.server.attach import HomeAttachment
+
 T = TypeVar("T")
+log = logging.getLogger("kgents.memory")
 
 
 class Memory:
@@ -27,19 +33,49 @@ class Memory:
     made; `close()` (or leaving the `with`) releases it, and may be called more than once."""
 
     def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
+        self._settings = settings or Settings.from_env()
+        self._persona = persona
+        self._home: HomeAttachment | None = None
+        """The home this memory attached to after its server stopped (it may serve the home itself)."""
         self._runner: LoopThread | None = LoopThread("kgents-memory")
         try:
-            self._memory: MemoryAPI = self._call(open_memory(settings, persona))
+            self._memory: MemoryAPI = self._run(open_memory(self._settings, persona))
         except BaseException:
             self._runner.stop()
             self._runner = None
             raise
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             coro.close()
             raise RuntimeError("this Memory is closed")
         return self._runner.run(coro)
+
+    def _call(self, work: Callable[[MemoryAPI], Coroutine[Any, Any, T]]) -> T:
+        """`work` on the memory; when the home's server it went through has stopped and no other one took over,
+        the memory attaches to the home again and `work` runs there (`ServerGoneError` is raised only when that
+        is safe: nothing was sent, or the request is idempotent)."""
+        try:
+            return self._run(work(self._memory))
+        except ServerGoneError:
+            self._reattach()
+            return self._run(work(self._memory))
+
+    def _reattach(self) -> None:
+        """As `kgents mcp` does (`server.attach.HomeAttachment`): through the server that took over, or, on the
+        embedded default with none left, as the home's server itself, so every other process of the home goes
+        through this one instead of waiting for the index it holds; with the real triad, in this process."""
+        from kgents.server.attach import HomeAttachment, attaches  # the server stack only when it is needed
+
+        old, home, self._home = self._memory, self._home, None
+        with contextlib.suppress(Exception):
+            self._run(home.close() if home is not None else old.close())
+        if not attaches(self._settings):
+            self._memory = self._run(open_memory(self._settings, self._persona))
+            return
+        attached = HomeAttachment(self._settings, self._persona, progress=log.warning)
+        self._memory = self._run(attached.memory())
+        self._home = attached
 
     @property
     def persona(self) -> str:
@@ -56,7 +92,7 @@ class Memory:
         if runner is None:
             return
         try:
-            runner.run(self._memory.close())
+            runner.run(self._home.close() if self._home is not None else self._memory.close())
         finally:
             runner.stop()
 
@@ -85,7 +121,7 @@ class Memory:
         entry_id: uuid.UUID | None = None,
     ) -> GardenEntry:
         return self._call(
-            self._memory.remember(
+            lambda m: m.remember(
                 content,
                 type=type,
                 tags=tags,
@@ -98,7 +134,7 @@ class Memory:
         )
 
     def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
-        return self._call(self._memory.remember_many(items))
+        return self._call(lambda m: m.remember_many(items))
 
     def recall(
         self,
@@ -110,50 +146,50 @@ class Memory:
         explain: bool = False,
     ) -> builtins.list[RecallHit]:
         return self._call(
-            self._memory.recall(query, limit=limit, filters=filters, min_score=min_score, explain=explain)
+            lambda m: m.recall(query, limit=limit, filters=filters, min_score=min_score, explain=explain)
         )
 
     def get(self, entry: EntryRef) -> GardenEntry:
-        return self._call(self._memory.get(entry))
+        return self._call(lambda m: m.get(entry))
 
     def list(
         self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
     ) -> builtins.list[GardenEntry]:
-        return self._call(self._memory.list(filters, order_by=order_by, limit=limit, offset=offset))
+        return self._call(lambda m: m.list(filters, order_by=order_by, limit=limit, offset=offset))
 
     def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
-        return self._call(self._memory.update(entry, **fields))
+        return self._call(lambda m: m.update(entry, **fields))
 
     def nurture(
         self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
     ) -> GardenEntry:
-        return self._call(self._memory.nurture(entry, evidence=evidence, delta=delta, confidence=confidence))
+        return self._call(lambda m: m.nurture(entry, evidence=evidence, delta=delta, confidence=confidence))
 
     def forget(self, entry: EntryRef) -> None:
-        self._call(self._memory.forget(entry))
+        self._call(lambda m: m.forget(entry))
 
     def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
-        return self._call(self._memory.reassess(entry, confidence=confidence, evidence=evidence))
+        return self._call(lambda m: m.reassess(entry, confidence=confidence, evidence=evidence))
 
     def compost(
         self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
     ) -> GardenEntry:
-        return self._call(self._memory.compost(entry, successor=successor, evidence=evidence))
+        return self._call(lambda m: m.compost(entry, successor=successor, evidence=evidence))
 
     def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
-        return self._call(self._memory.history(entry))
+        return self._call(lambda m: m.history(entry))
 
     def soul(self) -> SoulView:
-        return self._call(self._memory.soul())
+        return self._call(lambda m: m.soul())
 
     def set_mode(self, mode: str) -> SoulView:
-        return self._call(self._memory.set_mode(mode))
+        return self._call(lambda m: m.set_mode(mode))
 
     def nudge(self, shifts: Mapping[str, float]) -> SoulView:
-        return self._call(self._memory.nudge(shifts))
+        return self._call(lambda m: m.nudge(shifts))
 
     def record_interaction(self, tokens: int = 0) -> SoulView:
-        return self._call(self._memory.record_interaction(tokens))
+        return self._call(lambda m: m.record_interaction(tokens))
 
     def status(self) -> dict[str, Any]:
-        return self._call(self._memory.status())
+        return self._call(lambda m: m.status())

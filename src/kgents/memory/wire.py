@@ -21,7 +21,10 @@ from kgents.errors import (
     KgentsError,
     LifecycleError,
     NotFoundError,
+    NotIndexedError,
+    OutcomeUnknownError,
     SchemaError,
+    StorageFullError,
     ValidationError,
 )
 from kgents.garden.filters import EntryFilter
@@ -35,6 +38,9 @@ ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     ("invalid", ValidationError, 400),
     ("not_found", NotFoundError, 404),
     ("conflict", ConflictError, 409),
+    ("outcome_unknown", OutcomeUnknownError, 503),
+    ("not_indexed", NotIndexedError, 503),
+    ("storage_full", StorageFullError, 507),
     ("index_locked", IndexLockedError, 503),
     ("unavailable", BackendUnavailableError, 503),
     ("index_mismatch", IndexMismatchError, 500),

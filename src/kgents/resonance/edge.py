@@ -90,6 +90,11 @@ class EdgeIndex:
         return "edge"
 
     @property
+    def rebuilt(self) -> dict[str, str]:
+        """Collections this index could not read and made again, empty, for the opener to refill (`edge_guard`)."""
+        return self._shards.rebuilt
+
+    @property
     def location(self) -> str:
         return f"embedded index at {self.root.absolute()}"
 
@@ -166,6 +171,7 @@ class EdgeIndex:
                 col.shard.update(done[-1])
             return len(todo)
 
+        self._shards.guard.check("write")  # a full disk is SIGBUS inside the engine: refused here instead
         async with col.write_lock:
             try:
                 # a few points are written on the event loop: cheaper than the hand-off to a thread

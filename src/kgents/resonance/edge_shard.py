@@ -30,6 +30,7 @@ import qdrant_edge as qe
 from kgents.errors import BackendUnavailableError, NotFoundError
 from kgents.home import private_dir, write_private
 from kgents.resonance.edge_build import BUILD, LIVE, OLD, ReadGate, optimise_copy, recover
+from kgents.resonance.edge_guard import DiskGuard, flush_or_say, load_or_rebuild
 from kgents.resonance.edge_lexical import LEXICAL_PARAMS
 from kgents.resonance.index_common import PAYLOAD_INDEXES, check_collection_name, stored_lexical
 from kgents.resonance.lexical import LEXICAL_VECTOR
@@ -89,6 +90,11 @@ class EdgeShards:
         self._open: dict[str, OpenCollection] = {}
         self._opening = asyncio.Lock()  # one loader per shard: a second load in-process hits the WAL lock
         self.closed = False
+        self.guard = DiskGuard(root)
+        """Room checks before the engine touches its mapped files (a full disk is SIGBUS there, not an error)."""
+        self.rebuilt: dict[str, str] = {}
+        """Collections that could not be read and were made again, empty (name → the line saying so): their
+        opener refills them from the anchor."""
 
     # -- folders and meta files -----------------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class EdgeShards:
                 raise NotFoundError(f"vector collection {name!r} does not exist")
             embedder, dimension = str(meta["kgents_embedder"]), int(meta["kgents_dimension"])
             lexical = stored_lexical(meta)
-            shard = await self.run(self._load_shard, name, dimension, True, lexical)
+            shard = await self.run(load_or_rebuild, self, name, meta, dimension, lexical)
             opened = self._open[name] = OpenCollection(shard, embedder, dimension, lexical)
             return opened
 
@@ -178,10 +184,10 @@ class EdgeShards:
     async def close(self) -> None:
         """Stop the builds, flush and close every open shard; closed afterwards even if one fails."""
         try:
-            for col in self._open.values():
+            for name, col in self._open.items():
                 await self._stop_build(col)
                 async with col.write_lock, col.gate.exclusive():
-                    await asyncio.to_thread(col.shard.flush)
+                    await asyncio.to_thread(flush_or_say, col.shard, name)
                     await asyncio.to_thread(col.shard.close)
             self._open.clear()
         finally:
@@ -191,6 +197,7 @@ class EdgeShards:
 
     async def apply(self, col: OpenCollection, operation: qe.UpdateOperation) -> None:
         """Apply a write (the caller holds `write_lock`); remember it if a copy is being optimised."""
+        self.guard.check("write")
         await self.run(col.shard.update, operation)
         if col.replay is not None:
             col.replay.append(operation)
@@ -238,6 +245,7 @@ class EdgeShards:
             async with col.write_lock:
                 await self.run(col.shard.flush)
                 await asyncio.to_thread(shutil.rmtree, build, True)
+                await asyncio.to_thread(self.guard.check_copy, live, "copy a collection to build its HNSW graph")
                 await asyncio.to_thread(shutil.copytree, live, build)
                 col.replay = []
             if not await optimise_copy(build, self.build_timeout_s):

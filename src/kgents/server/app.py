@@ -28,6 +28,7 @@ from kgents.health.prometheus import render_prometheus
 from kgents.memory import wire
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport
+from kgents.server.failures import as_known, hung_up
 
 log = logging.getLogger("kgents.server")
 
@@ -75,7 +76,12 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def error_response(error: BaseException) -> JSONResponse:
+def error_response(error: BaseException, *, writing: bool = False) -> Response:
+    """The JSON error for `error` (`writing`: the request was a write, so a lost connection leaves it in doubt)."""
+    if hung_up(error):
+        log.debug("the client hung up before its request was read")
+        return Response(status_code=400)  # nobody reads it
+    error = as_known(error, writing=writing)
     code, status = wire.error_code(error)
     if code == wire.INTERNAL[0]:
         log.error("internal error", exc_info=error)
@@ -118,14 +124,17 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 Handler = Callable[[MemoryAPI, Request], Awaitable[Response]]
 
 
-def persona_route(backend: Backend, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route over the path's persona's memory, with errors mapped to their codes."""
+def persona_route(
+    backend: Backend, handler: Handler, *, writing: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route over the path's persona's memory, with errors mapped to their codes (`writing`: it changes
+    something)."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(await backend.memory(path_persona(request)), request)
         except Exception as exc:
-            return error_response(exc)
+            return error_response(exc, writing=writing)
 
     return endpoint
 
@@ -298,7 +307,7 @@ def forget_persona_route(backend: Backend) -> Callable[[Request], Awaitable[Resp
             report = await backend.forget(persona, purge_history=purge == "true")
             return JSONResponse(report.to_dict())
         except Exception as exc:
-            return error_response(exc)
+            return error_response(exc, writing=True)
 
     return endpoint
 
@@ -356,7 +365,11 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
         ("/synapse/reindex", operator(backend, "reindex"), "POST"),
     )
     routes += [
-        Route(f"/v1/personas/{{persona}}{path}", persona_route(backend, handler), methods=[method])
+        Route(
+            f"/v1/personas/{{persona}}{path}",
+            persona_route(backend, handler, writing=method != "GET" and handler not in (recall, list_entries)),
+            methods=[method],
+        )
         for path, handler, method in PERSONA_ROUTES + operator_routes
     ]
     routes.append(Route("/v1/personas/{persona}", forget_persona_route(backend), methods=["DELETE"]))

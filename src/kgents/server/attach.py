@@ -84,7 +84,8 @@ class HomeAttachment:
             if isinstance(opened, ServerInfo):
                 from kgents.memory.remote import RemoteMemory
 
-                self._memory = await stack.enter_async_context(RemoteMemory(opened, self.persona))
+                remote = RemoteMemory(opened, self.persona, settings=settings)  # it follows the home's next server
+                self._memory = await stack.enter_async_context(remote)
                 self._through = opened
             else:
                 stack.push_async_callback(opened.close)

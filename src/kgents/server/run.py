@@ -156,6 +156,7 @@ async def hosting(
     once it listens; on the way out the file goes, the server stops (requests in flight finish) and the relay
     stops after its batch in flight. The hub stays open: its opener closes it."""
     from kgents.server.app import build_app
+    from kgents.server.slow_clients import GuardedHttpToolsProtocol
 
     settings = hub.settings
     token = ensure_token(settings)
@@ -168,7 +169,7 @@ async def hosting(
             log_level="warning",
             access_log=False,
             lifespan="on",
-            http="httptools",
+            http=GuardedHttpToolsProtocol,  # httptools, with deadlines for a request's head and body
             proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-* rewriting per request
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_STOP_S,

@@ -144,7 +144,7 @@ class PostgresSnapshotStore:
         )
         return None if value is None else str(value)
 
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         if expected_revision == 0:
             status = await self._pool.execute(
@@ -167,7 +167,7 @@ class PostgresSnapshotStore:
         )
         return bool(status == "UPDATE 1")
 
-    @pg.translate_errors
+    @pg.translate_write_errors
     async def delete(self, persona: str, soul_id: str) -> bool:
         status = await self._pool.execute(
             "DELETE FROM soul_snapshot WHERE persona = $1 AND soul_id = $2", persona, soul_id

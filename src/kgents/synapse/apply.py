@@ -51,6 +51,7 @@ class IndexOutageError(Exception):
     def __init__(self, step: str, cause: BaseException) -> None:
         super().__init__(f"{step}: {describe(cause)}")
         self.step = step
+        self.cause = cause
 
 
 def describe(exc: BaseException) -> str:

@@ -77,6 +77,8 @@ class BatchOutcome:
     outage: bool = False
     lost: bool = False
     """The claim was lost mid-batch (another relay took it): nothing of the batch counted."""
+    outage_cause: BaseException | None = None
+    """What the index failed with, when `outage`."""
     settled: set[uuid.UUID] = field(default_factory=set)
     """Entries all of whose claimed rows completed."""
 
@@ -177,7 +179,7 @@ class Relay:
                     results = await self._settle(claim, fence, resolved, outcome, written)
                 except IndexOutageError as exc:
                     self._outage(exc)
-                    outcome.outage = True
+                    outcome.outage, outcome.outage_cause = True, exc.cause
                     return outcome  # nothing settled: PostgreSQL commits no change, SQLite releases the leases
         except ClaimLostError as exc:
             await self._lost(exc, fence)
@@ -205,7 +207,7 @@ class Relay:
         by_entry: dict[uuid.UUID, list[ClaimedEvent]] = {}
         for event in claim.events:
             by_entry.setdefault(event.entry_id, []).append(event)
-        fresh = written is not None and all(i in written for i in by_entry)
+        fresh = written is not None and all(newest_written(written.get(i), by_entry[i]) for i in by_entry)
         current = written if written is not None and fresh else await claim.current(list(by_entry))
         rows: dict[uuid.UUID, EntryState | None] = {i: current.get(i) for i in by_entry}
         results = [
@@ -310,6 +312,18 @@ class Relay:
                 await beats
             with contextlib.suppress(Exception):
                 await self.queue.forget(self.relay_id)
+
+
+def newest_written(written: EntryState | None, events: Sequence[ClaimedEvent]) -> bool:
+    """Whether the state a writer just wrote is the newest the claim holds for its entry, so it may stand in for a
+    re-read: every claimed row is of that version or older, and none deletes that version (an update or delete
+    committed between the writer's insert and its claim makes a newer row, and the row must be read again)."""
+    if written is None:
+        return False
+    return all(
+        e.entry_version < written.version or (e.entry_version == written.version and e.operation != "DELETE")
+        for e in events
+    )
 
 
 def anchor_recovered(last_error: str | None) -> str | None:

@@ -24,6 +24,7 @@ from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, 
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.queue import RelayQueue
+from kgents.synapse.rebuild import refill_rebuilt
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
@@ -244,7 +245,9 @@ async def open_synapse(
             state = existing
         else:
             state = await ensure_state(queue, opened_index, embedder, prefix, recreate=recreate)
-        return Synapse(settings, store, queue, opened_index, embedders, state, prefix)
+        synapse = Synapse(settings, store, queue, opened_index, embedders, state, prefix)
+        await refill_rebuilt(synapse)  # a collection the index could not read, made again: refilled now
+        return synapse
     except BaseException:
         if opened_index is not None and index is None:
             await opened_index.close()
