@@ -20,7 +20,7 @@ from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.hypnagogia import HypnagogicCycle
-from kgents.hypnagogia.cycle import NUDGE_BOUND, shifts_for
+from kgents.hypnagogia.rules import NUDGE_BOUND, shifts_for
 from kgents.kgent import KGent
 from kgents.kgent.extract import HEDGED, extract
 from kgents.kgent.learn import Action
@@ -269,7 +269,7 @@ async def test_llm_phrases_answers_and_proposes_extractions(tmp_path: Path, fake
         assert proposed.learned and proposed.learned.entry.entry_type is EntryType.VALUE
         answer = await kg.observe("What do you know about my style?")
         assert answer.text == "From the LLM: you like minimal code." and answer.cited
-        await kg.close(dream=False)
+        await kg.close()
     assert all(s["path"] == "/v1/chat/completions" and s["auth"] == "Bearer k" for s in _FakeOpenAI.seen)
     assert {s["body"]["model"] for s in _FakeOpenAI.seen} == {"tiny"}
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kgents.clock import utcnow
 from kgents.garden.model import GardenEntry
 from kgents.kgent.answer import acknowledge, compose, small_talk
 from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
@@ -18,7 +16,6 @@ from kgents.memory.api import MemoryAPI, SoulView
 from kgents.soul.model import DialogueMode, parse_mode
 
 if TYPE_CHECKING:
-    from kgents.hypnagogia.cycle import DreamResult
     from kgents.kgent.llm import LLM
 
 RECALL_LIMIT = 5
@@ -95,12 +92,10 @@ class KGent:
         """The entries behind the last reply."""
         return [] if self.last is None else list(self.last.cited)
 
-    async def close(self, *, dream: bool = True, now: datetime | None = None) -> DreamResult | None:
-        """Count the session as an interaction (the soul is saved), then dream over what was learned."""
-        from kgents.hypnagogia.cycle import HypnagogicCycle
-
+    async def close(self) -> SoulView:
+        """Count the session as an interaction (the soul is saved). The dream is the caller's to run (the chat does,
+        with `hypnagogia.dream`): the K-gent and the dream sit side by side, neither imports the other."""
         self.soul = await self.memory.record_interaction(tokens=self.messages)
-        result = await HypnagogicCycle(self.memory).dream(now=now or utcnow()) if dream else None
         if self.llm is not None:
             await self.llm.close()
-        return result
+        return self.soul
