@@ -59,16 +59,29 @@ class KGent:
         self.messages += 1
         if self.soul is None:
             await self.open()
+        reply: Reply | None = None
         if is_question(text):
             reply = await self.answer(text)
-        else:
+        elif self.llm is not None and not is_small_talk(text):
+            reply = await self._learn_with_llm(text)
+        if reply is None:  # no LLM, or it failed or rests: the K-gent's own rules
             statement = extract(text)
-            if statement is None and self.llm is not None and not is_small_talk(text):
-                statement = await self.llm.propose(text)
             reply = await self._learn(statement) if statement else Reply(small_talk(self.mode))
         reply = Reply(reply.text, reply.cited, reply.learned, (time.perf_counter() - began) * 1000.0)
         self.last = reply
         return reply
+
+    async def _learn_with_llm(self, text: str) -> Reply | None:
+        """The LLM's two steps over the user's message alone (`llm_learn`); None when the LLM failed or rests."""
+        from kgents.kgent.llm_learn import learn_with_llm
+
+        assert self.llm is not None
+        outcome = await learn_with_llm(self.memory, self.llm, text)
+        if outcome is None:
+            return None
+        self.learned.extend(outcome.learned)
+        said = outcome.text(self.mode)
+        return Reply(said or small_talk(self.mode), outcome.cited, outcome.learned[0] if outcome.learned else None)
 
     async def _learn(self, statement: Statement) -> Reply:
         done = await learn(self.memory, statement)
