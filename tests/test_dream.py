@@ -308,3 +308,20 @@ def test_the_dream_goes_through_the_homes_server(tmp_path: Path) -> None:
         would, did, again = asyncio.run(through(server.info))
     assert would.dry_run and would.promoted == did.promoted and len(did.composted) == 2 and did.written == 3
     assert not again.changed
+
+
+async def test_a_dream_indexes_what_changed_and_leaves_the_rest_of_the_outbox_to_the_relay(
+    bench_memory: AsyncMemory,
+) -> None:
+    """Entries another process wrote to the anchor wait in the outbox for the index's owner; the dream applies the
+    changed ones it weighs and never waits for the rest (after a month away, a decay of the whole garden)."""
+    memory, store = bench_memory, bench_memory.garden.store
+    ledger = store.dream_side()
+    others = [await memory.garden.plant(f"relay's own {i} zorblax", "VALUE") for i in range(3)]  # not indexed yet
+    await ledger.settle("bench", [(e.id, e.version) for e in others])  # not the dream's business any more
+    new = await memory.garden.plant("I prefer minimal code", "PREFERENCE")
+    assert {e.entry_id for e in await store.outbox_peek("bench")} == {*(e.id for e in others), new.id}
+    result = await HypnagogicCycle(memory).dream()
+    assert result.learned == 1
+    assert {e.entry_id for e in await store.outbox_peek("bench")} == {e.id for e in others}
+    assert [h.entry.id for h in await memory.recall("minimal code", limit=3)] == [new.id]

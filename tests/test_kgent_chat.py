@@ -149,3 +149,24 @@ def test_an_open_chat_is_the_homes_server_for_every_other_command(tmp_path: Path
         if chat.proc.poll() is None:
             chat.proc.kill()
         chat.proc.wait(timeout=10)
+
+
+def test_sigterm_ends_the_chat_as_the_end_of_stdin_does(tmp_path: Path) -> None:
+    from kgents.server.discovery import home_server
+    from tests.helpers import wait_until_sync
+
+    settings = Settings(home=tmp_path / "home")
+    chat = Chat(kgents_env(settings))
+    try:
+        chat.expect("K-gent for kent")
+        chat.send("I prefer Blorptastic muffins")
+        chat.expect("Noted: I prefer Blorptastic muffins")
+        wait_until_sync(lambda: home_server(settings), lambda s: s is not None, timeout=DEADLINE_S, what="serving")
+        chat.proc.send_signal(signal.SIGTERM)  # stdin still open
+        chat.expect("session saved.")
+        assert chat.proc.wait(timeout=DEADLINE_S) == 0
+        assert home_server(settings) is None
+    finally:
+        if chat.proc.poll() is None:
+            chat.proc.kill()
+        chat.proc.wait(timeout=10)

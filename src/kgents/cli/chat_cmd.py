@@ -99,7 +99,7 @@ async def _command(kg: KGent, line: str) -> bool:
         console.print(describe_dream(await dream_with_progress(kg.memory)), soft_wrap=True)
     elif name == "mode":
         soul = await kg.set_mode(arg)
-        console.print(f"mode: {soul.mode}")
+        console.print(f"mode: {soul.mode}", markup=False)
     elif name == "forget":
         entry = await kg.memory.get(arg)
         await kg.memory.forget(entry.id)
@@ -124,7 +124,7 @@ async def _command(kg: KGent, line: str) -> bool:
             soft_wrap=True,
         )
     else:
-        console.print(f"unknown command /{name}; {HELP}")
+        console.print(f"unknown command /{name}; {HELP}", markup=False, soft_wrap=True)
     return True
 
 
@@ -136,7 +136,8 @@ async def converse(memory_of: MemorySource, settings: Settings, *, piped: bool, 
         _readline_history()
     kg = KGent(await memory_of(), LLM.from_settings(settings))
     soul = await kg.open()
-    console.print(f"K-gent for {kg.memory.persona} ({soul.mode}, {soul.interactions} earlier sessions). {HELP}")
+    banner = f"K-gent for {kg.memory.persona} ({soul.mode}, {soul.interactions} earlier sessions). {HELP}"
+    console.print(banner, markup=False, soft_wrap=True)
     lines = Lines(sys.stdin, prompt=not piped)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lines.end)

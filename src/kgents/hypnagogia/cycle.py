@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kgents.clock import utcnow
-from kgents.errors import ConflictError
+from kgents.errors import ConflictError, LifecycleError, NotFoundError
 from kgents.garden.dream_ledger import NEVER, Decayed, DreamLedger, Pending
 from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.garden.service import SUPERSEDED_BY
@@ -46,8 +46,6 @@ DECAY_INLINE = 1000
 """Up to this many decayed entries, the dream applies them to the index before it returns; more (a garden left alone
 for a month decays whole) are left to the relay: the server's, `kgents synapse run`, or the next command that owns
 the embedded index, as any write of another process is."""
-CATCH_UP_S = 60.0
-"""How long a dream in the process that owns the embedded index applies pending outbox events before it looks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,26 +117,33 @@ class HypnagogicCycle:
     ) -> DreamResult:
         now = (now or utcnow()).astimezone(UTC)
         persona = self.memory.persona
-        await caught_up(self.memory)
-        pending = await self.ledger.pending(persona, self.budget)
         if dry_run:
+            pending = await self._pending()
             decays = await self.ledger.decay(persona, now.date(), DECAY, dry_run=True)
             if not pending and not decays.count:
                 return DreamResult(dry_run=True)
             return await self._weigh(pending, decays, progress, now, apply=False)
         decay_due = ((await self.ledger.state(persona)).decayed_through or NEVER) < now.date()
-        if not pending and not decay_due:
+        if not decay_due and not await self.ledger.pending_count(persona):
             return DreamResult()  # nothing new, no day to decay: nothing read beyond this, nothing written
         if not await self.ledger.claim(persona, self.owner, LEASE_S):
             return DreamResult(busy=True)
         try:
-            pending = await self.ledger.pending(persona, self.budget)  # as it is now that the lease is ours
-            result = await self._weigh(pending, Decayed(), progress, now, apply=True)
+            result = await self._weigh(await self._pending(), Decayed(), progress, now, apply=True)
         except BaseException:
             await self.ledger.finish(persona, self.owner, None)
             raise
         await self.ledger.finish(persona, self.owner, utcnow())
         return result
+
+    async def _pending(self) -> list[Pending]:
+        """What changed since the last dream, searchable: the changed entries' own outbox rows are applied to the
+        index first (another process's `kgents garden plant` leaves them to the index's owner); the rest of the
+        outbox (a large decay's, say) is the relay's, and the dream never waits for it."""
+        pending = await self.ledger.pending(self.memory.persona, self.budget)
+        if pending:
+            await self.memory.indexer.settle([p.entry.id for p in pending])
+        return pending
 
     async def _weigh(
         self, pending: list[Pending], decays: Decayed, progress: Progress | None, now: datetime, *, apply: bool
@@ -176,17 +181,20 @@ class HypnagogicCycle:
 
     async def _promote(self, group: list[GardenEntry]) -> dict[uuid.UUID, int]:
         """The winner absorbs the others' evidence and is promoted (one write); the others compost into it. Returns
-        the versions written (an entry changed meanwhile by someone else stays pending at its own version)."""
+        the versions written. An entry another process composted or kept changing meanwhile is left as it is (the
+        group, when it is the winner): the next dream weighs it again if it changed."""
         winner, others = group[0], group[1:]
         level = aggregate([e.confidence for e in group])
-        garden = self.memory.garden
-        promoted = await garden.nurture(winner.id, evidence=merged_evidence(group), confidence=level)
+        try:
+            promoted = await self.memory.garden.nurture(winner.id, evidence=merged_evidence(group), confidence=level)
+        except (ConflictError, LifecycleError, NotFoundError):
+            return {}
         await self.memory.indexer.settle([promoted.id])
         written = {promoted.id: promoted.version}
         for other in others:
             try:
                 done = await self.memory.compost(other.id, successor=winner.id, evidence="merged while dreaming")
-            except ConflictError:
+            except (ConflictError, LifecycleError, NotFoundError):
                 continue
             written[done.id] = done.version
         return written
@@ -200,10 +208,3 @@ class HypnagogicCycle:
 
 def _superseded(entry: GardenEntry) -> bool:
     return any(t.startswith(SUPERSEDED_BY) for t in entry.tags)
-
-
-async def caught_up(memory: AsyncMemory) -> None:
-    """Apply the outbox to the embedded index when this process owns it (`kgents garden plant` leaves its writes
-    for the index's owner), so the dream sees every entry; a server or a relay keeps its own index in step."""
-    if memory.synapse.in_process:
-        await memory.synapse.catch_up(CATCH_UP_S)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kgents.garden.model import GardenEntry
+from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.kgent.learn import polarity_of
 from kgents.kgent.sameness import says_the_same
 from kgents.memory.local import AsyncMemory
@@ -43,8 +43,9 @@ async def neighbourhood(
     found = Neighbourhood({e.id: e for e in fresh})
     for done, entry in enumerate(fresh, 1):
         hits = await memory.recall(entry.content, limit=NEIGHBOURS, mode="dense", min_score=threshold)
-        for hit in hits:
-            found.entries.setdefault(hit.entry.id, hit.entry)
+        for hit in hits:  # as the truth holds it now: one the index still shows live may have composted
+            if hit.entry.lifecycle is not Lifecycle.COMPOST:
+                found.entries.setdefault(hit.entry.id, hit.entry)
         if progress is not None:
             progress(done, len(fresh))
     if len(found.entries) < 2:
