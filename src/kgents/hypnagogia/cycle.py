@@ -163,6 +163,7 @@ class HypnagogicCycle:
             if shifts:
                 await m.nudge(shifts)
             decays = await self._decay(now)
+            groups = [[e for e in g if e.id in written] for g in groups if g[0].id in written]
         merged = {e.id for g in groups for e in g}
         composted = [str(o.id) for g in groups for o in g[1:]]
         composted += [str(i) for i in decays.composted if i not in merged]
