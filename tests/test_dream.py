@@ -6,19 +6,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.extraction import best_threshold, judged, pair_scores, pairs
 
+from kgents.clock import utcnow
 from kgents.config import Settings
+from kgents.errors import ValidationError
+from kgents.garden import PersonaGarden, open_store
+from kgents.garden.dream_ledger import midnight
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import EntryType, Lifecycle
-from kgents.hypnagogia import HypnagogicCycle
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.hypnagogia import DreamResult, HypnagogicCycle, dream
 from kgents.kgent import KGent
 from kgents.kgent.learn import Action
 from kgents.kgent.sameness import SAME_THRESHOLD, differing_specifics, same_facts
 from kgents.memory import AsyncMemory
+from kgents.memory.api import MemoryAPI, MemoryItem
+from kgents.server.discovery import ServerInfo
+from tests.helpers import PG_URL
 
 PARAPHRASES = (
     "I prefer minimal code",
@@ -43,7 +52,7 @@ async def memory(anchor_settings: Settings) -> AsyncIterator[AsyncMemory]:
         yield opened
 
 
-async def _plant(memory: AsyncMemory, *texts: str) -> None:
+async def _plant(memory: MemoryAPI, *texts: str) -> None:
     for text in texts:
         await memory.remember(text, type=EntryType.PREFERENCE, tags=["kgent"], confidence=0.55, evidence=[text])
 
@@ -159,3 +168,160 @@ def test_the_cli_dream_sees_planted_entries_and_a_second_dream_changes_nothing(
             return {e.content for e in await memory.list()}
 
     assert {f"meeting with client number {i} is on friday" for i in range(1, 6)} <= asyncio.run(live())
+
+
+# -- a dream that costs what is new ------------------------------------------------------------------------------------
+async def _audit_rows(memory: AsyncMemory) -> int:
+    """Every entry write leaves one audit row (what the bench counts as written)."""
+    from bench.dream import audit_rows
+
+    return await audit_rows(memory)
+
+
+async def _distinct(memory: AsyncMemory, count: int, seed: int = 3) -> list[GardenEntry]:
+    from bench.dream import Texts
+
+    texts = Texts(seed)
+    return await memory.remember_many([MemoryItem(texts.one(), EntryType.PREFERENCE) for _ in range(count)])
+
+
+@pytest.fixture
+async def bench_memory(anchor_settings: Settings) -> AsyncIterator[AsyncMemory]:
+    async with AsyncMemory(settings=anchor_settings.with_persona("bench")) as opened:
+        yield opened
+
+
+async def test_a_dream_writes_only_what_it_merges_and_no_tag(bench_memory: AsyncMemory) -> None:
+    """The issue's case: 200 entries written through the face, and a group of three; the dream used to tag and
+    bump all of them."""
+    memory = bench_memory
+    plain = await _distinct(memory, 200)
+    await _plant(memory, *PARAPHRASES[:3])
+    before = await _audit_rows(memory)
+    first = await HypnagogicCycle(memory).dream()
+    assert first.learned == 203 and len(first.promoted) == 1 and len(first.composted) == 2, first
+    assert await _audit_rows(memory) - before == first.written == 3  # the winner and the two it absorbed
+    entries = await memory.list(EntryFilter(include_compost=True), limit=1000)
+    assert all(not any(t == "dreamt" or t.startswith("decayed:") for t in e.tags) for e in entries)
+    assert {e.id: e.version for e in entries if e.id in {p.id for p in plain}} == {p.id: 1 for p in plain}
+    state, soul = await _audit_rows(memory), (await memory.soul()).revision
+    again = await HypnagogicCycle(memory).dream()
+    assert not again.changed and again.written == 0, again
+    assert await _audit_rows(memory) == state and (await memory.soul()).revision == soul
+
+
+async def test_a_dream_weighs_only_what_changed_since_the_last(
+    bench_memory: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = bench_memory
+    old = await _distinct(memory, 300)
+    await HypnagogicCycle(memory).dream()
+    asked: list[str] = []
+    recall = memory.recall
+
+    async def counted(query: str, **options: Any) -> list[Any]:
+        asked.append(query)
+        return await recall(query, **options)
+
+    monkeypatch.setattr(memory, "recall", counted)
+    new = await _distinct(memory, 3, seed=4)
+    await memory.nurture(old[7].id, evidence="said again")  # a change of an old entry is new to the dream
+    await memory.reassess(old[8].id, confidence=0.3)  # a change of confidence alone is not
+    result = await HypnagogicCycle(memory).dream()
+    assert result.learned == 4 and sorted(asked) == sorted([e.content for e in new] + [old[7].content]), result
+    asked.clear()
+    assert (await HypnagogicCycle(memory).dream()).learned == 0 and asked == []  # nothing to look up
+
+
+async def test_a_day_of_decay_is_written_once(bench_memory: AsyncMemory) -> None:
+    memory = bench_memory
+    await _distinct(memory, 20)
+    await HypnagogicCycle(memory).dream()
+    later = midnight(utcnow().date() + timedelta(days=40)) + timedelta(hours=1)
+    would = await HypnagogicCycle(memory).dream(now=later, dry_run=True)
+    before = await _audit_rows(memory)
+    done = await HypnagogicCycle(memory).dream(now=later)
+    assert would.decayed == done.decayed == done.written == 20 and await _audit_rows(memory) - before == 20
+    assert all(e.confidence == pytest.approx(0.4) for e in await memory.list())  # 10 days past the 30
+    again = await HypnagogicCycle(memory).dream(now=later + timedelta(hours=22))  # the same day
+    assert not again.changed and await _audit_rows(memory) - before == 20
+    assert (await HypnagogicCycle(memory).dream(now=later, dry_run=True)).decayed == 0
+
+
+async def test_a_dream_beside_another_of_the_persona_does_nothing(memory: AsyncMemory) -> None:
+    await _plant(memory, *PARAPHRASES[:3])
+    assert await memory.garden.store.dream_side().claim("kent", "another process", 60)
+    before = await _state(memory)
+    busy = await HypnagogicCycle(memory).dream()
+    assert busy.busy and not busy.changed and await _state(memory) == before
+    assert len((await HypnagogicCycle(memory).dream(dry_run=True)).promoted) == 1  # a dry run needs no lease
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_former_dreams_tags_carry_over(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A garden the former dream weighed (`dreamt`) is not weighed again; decay goes on from its `decayed:` day."""
+    from kgents.anchor import migrations
+
+    if backend == "sqlite":
+        settings = Settings(home=tmp_path / "home")
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        settings = Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=schema)
+    everything = migrations.load_migrations
+    module = "kgents.anchor.sqlite" if backend == "sqlite" else "kgents.anchor.postgres"
+    monkeypatch.setattr(f"{module}.load_migrations", lambda *a: [m for m in everything(*a) if m.version <= 10])
+    store = await open_store(settings)
+    garden = PersonaGarden(store, "kent")
+    weighed = await garden.plant("weighed before", "VALUE", tags=["dreamt", "decayed:2026-01-05T10:00:00"])
+    new = await garden.plant("never weighed", "VALUE", tags=["style"])
+    await store.close()
+    monkeypatch.setattr(f"{module}.load_migrations", everything)
+    store = await open_store(settings)
+    try:
+        ledger = store.dream_side()
+        assert [p.entry.id for p in await ledger.pending("kent", 10)] == [new.id]
+        assert (await ledger.state("kent")).decayed_through == date(2026, 1, 5)
+        assert (await store.get("kent", weighed.id)) is not None
+    finally:
+        await store.close()
+
+
+def test_the_dream_goes_through_the_homes_server(tmp_path: Path) -> None:
+    from kgents.memory.remote import RemoteMemory
+    from tests.server_support import running_server
+
+    settings = Settings(home=tmp_path / "home", persona="kent")
+
+    async def through(server: ServerInfo) -> tuple[DreamResult, DreamResult, DreamResult]:
+        async with RemoteMemory(server, "kent") as memory:
+            await _plant(memory, *PARAPHRASES[:3])
+            would = await dream(memory, dry_run=True)
+            did = await dream(memory)
+            again = await dream(memory)
+            with pytest.raises(ValidationError, match="only dry_run"):
+                await memory.call("POST", "/dream", {"now": "2030-01-01"})  # no client sets the server's clock
+            return would, did, again
+
+    with running_server(settings) as server:
+        would, did, again = asyncio.run(through(server.info))
+    assert would.dry_run and would.promoted == did.promoted and len(did.composted) == 2 and did.written == 3
+    assert not again.changed
+
+
+async def test_a_dream_indexes_what_changed_and_leaves_the_rest_of_the_outbox_to_the_relay(
+    bench_memory: AsyncMemory,
+) -> None:
+    """Entries another process wrote to the anchor wait in the outbox for the index's owner; the dream applies the
+    changed ones it weighs and never waits for the rest (after a month away, a decay of the whole garden)."""
+    memory, store = bench_memory, bench_memory.garden.store
+    ledger = store.dream_side()
+    others = [await memory.garden.plant(f"relay's own {i} zorblax", "VALUE") for i in range(3)]  # not indexed yet
+    await ledger.settle("bench", [(e.id, e.version) for e in others])  # not the dream's business any more
+    new = await memory.garden.plant("I prefer minimal code", "PREFERENCE")
+    assert {e.entry_id for e in await store.outbox_peek("bench")} == {*(e.id for e in others), new.id}
+    result = await HypnagogicCycle(memory).dream()
+    assert result.learned == 1
+    assert {e.entry_id for e in await store.outbox_peek("bench")} == {e.id for e in others}
+    assert [h.entry.id for h in await memory.recall("minimal code", limit=3)] == [new.id]

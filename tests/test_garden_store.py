@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from kgents.garden import (
     PersonaGarden,
     open_store,
 )
+from kgents.garden.dream_ledger import Decayed, DecayRule
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import MAX_EVIDENCE_ITEMS
 from tests.helpers import kgents_env
@@ -444,3 +446,89 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
         with pytest.raises(Exception, match="continue its old version"):
             await db.run(work)
     assert await garden.count() == 0
+
+
+# -- the dream's side (store.dream_side()): what changed since the last dream, the bulk decay, the lease --------------
+DECAY_RULE = DecayRule(stale_days=30, per_day=0.01, floor=0.1)
+
+
+async def test_the_dream_sees_what_changed_and_settles_at_the_version_it_saw(garden: PersonaGarden) -> None:
+    ledger = garden.store.dream_side()
+    a = await garden.plant("I prefer minimal code", "PREFERENCE")
+    b = await garden.plant("I value quiet mornings", "VALUE")
+    pending = {p.entry.id: p.version for p in await ledger.pending("kent", 100)}
+    assert pending == {a.id: 1, b.id: 1} and await ledger.pending_count("kent") == 2
+    assert await ledger.pending("other", 100) == []
+    assert await ledger.settle("kent", list(pending.items())) == 2
+    assert await ledger.pending("kent", 100) == []
+    await garden.reassess(a.id, 0.3)  # confidence and stage alone: not new to the dream
+    await garden.transition(b.id, Lifecycle.TREE)
+    assert await ledger.pending("kent", 100) == []
+    nurtured = await garden.nurture(a.id, evidence="deleted a wrapper")
+    seen = await ledger.pending("kent", 100)
+    assert [(p.entry, p.version) for p in seen] == [(nurtured, nurtured.version)]
+    again = await garden.update(a.id, tags=["style"])  # changed after the dream read it: stays pending
+    assert await ledger.settle("kent", [(a.id, seen[0].version)]) == 0
+    assert [(p.entry.id, p.version) for p in await ledger.pending("kent", 100)] == [(a.id, again.version)]
+    await garden.delete(a.id)
+    assert await ledger.pending_count("kent") == 0
+
+
+def _stale(garden: PersonaGarden, text: str, confidence: float, stage: Lifecycle, days: int) -> GardenEntry:
+    when = datetime.now(UTC) - timedelta(days=days)
+    entry = garden.new_entry(text, "VALUE", confidence=confidence, lifecycle=stage)
+    return replace(entry, planted_at=when, last_nurtured=when)
+
+
+async def test_decay_is_one_statement_that_follows_confidence_down_and_counts_each_day_once(
+    garden: PersonaGarden,
+) -> None:
+    ledger, today = garden.store.dream_side(), datetime.now(UTC).date()
+    tree = _stale(garden, "a tree", 0.72, Lifecycle.TREE, 40)  # stale for 10 days: 0.62, a SAPLING
+    weak = _stale(garden, "a weak seed", 0.15, Lifecycle.SEED, 40)  # 0.05: COMPOST
+    flower = _stale(garden, "a flower", 0.95, Lifecycle.FLOWER, 33)  # 3 days: 0.92, still a FLOWER
+    seed = _stale(garden, "a confident seed", 0.8, Lifecycle.SEED, 40)  # 0.70 earns TREE, but decay never promotes
+    fresh = _stale(garden, "nurtured yesterday", 0.5, Lifecycle.SAPLING, 1)
+    gone = _stale(garden, "already compost", 0.5, Lifecycle.SAPLING, 40)
+    other = replace(_stale(garden, "another persona's", 0.5, Lifecycle.SAPLING, 40), persona="anna")
+    await garden.plant_many([tree, weak, flower, seed, fresh, gone])
+    await PersonaGarden(garden.store, "anna").plant_many([other])
+    await garden.transition(gone.id, Lifecycle.COMPOST)
+    before = await garden.store.outbox_depth()
+    pending = {p.entry.id: p.version for p in await ledger.pending("kent", 100)}
+
+    would = await ledger.decay("kent", today, DECAY_RULE, dry_run=True)
+    assert (would.count, would.composted) == (4, (weak.id,)) and await garden.store.outbox_depth() == before
+    done = await ledger.decay("kent", today, DECAY_RULE)
+    assert set(done.ids) == {tree.id, weak.id, flower.id, seed.id} and done.composted == (weak.id,)
+    after = {e.id: e for e in await garden.query()}
+    assert (after[tree.id].confidence, after[tree.id].lifecycle) == (pytest.approx(0.62), Lifecycle.SAPLING)
+    assert (after[weak.id].confidence, after[weak.id].lifecycle) == (pytest.approx(0.05), Lifecycle.COMPOST)
+    assert (after[flower.id].confidence, after[flower.id].lifecycle) == (pytest.approx(0.92), Lifecycle.FLOWER)
+    assert (after[seed.id].confidence, after[seed.id].lifecycle) == (pytest.approx(0.7), Lifecycle.SEED)
+    assert all(after[e.id].version == 2 for e in (tree, weak, flower, seed)) and after[fresh.id].version == 1
+    assert after[tree.id].last_nurtured == tree.last_nurtured and after[tree.id].evidence == tree.evidence
+    assert (await PersonaGarden(garden.store, "anna").get(other.id)).version == 1
+    assert await garden.store.outbox_depth() == before + 4  # every change captured, as any write is
+    assert {p.entry.id: p.version for p in await ledger.pending("kent", 100)} == pending  # a decay is not news
+    assert (await ledger.state("kent")).decayed_through == today
+
+    assert await ledger.decay("kent", today, DECAY_RULE) == Decayed()  # the same day again: nothing written
+    assert {e.id: e.version for e in await garden.query()} == {i: e.version for i, e in after.items()}
+    tomorrow = await ledger.decay("kent", today + timedelta(days=1), DECAY_RULE)
+    assert set(tomorrow.ids) == {tree.id, flower.id, seed.id}  # one more day each; COMPOST is left alone
+    assert (await garden.get(tree.id)).confidence == pytest.approx(0.61)
+
+
+async def test_one_dream_of_a_persona_holds_the_lease(garden: PersonaGarden) -> None:
+    ledger = garden.store.dream_side()
+    assert await ledger.claim("kent", "one", 60) and not await ledger.claim("kent", "two", 60)
+    assert await ledger.claim("anna", "two", 60)  # another persona dreams at the same time
+    await ledger.finish("kent", "one", datetime.now(UTC))
+    state = await ledger.state("kent")
+    assert state.dreams == 1 and state.dreamt_at is not None
+    assert await ledger.claim("kent", "two", 0.001)
+    await asyncio.sleep(0.01)
+    assert await ledger.claim("kent", "three", 60)  # a lease that ran out is taken over
+    await ledger.finish("kent", "two", None)  # not the holder any more: changes nothing
+    assert not await ledger.claim("kent", "four", 60) and (await ledger.state("kent")).dreams == 1

@@ -6,10 +6,8 @@ import json
 import re
 import subprocess
 import sys
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +18,10 @@ from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.hypnagogia import HypnagogicCycle
-from kgents.hypnagogia.cycle import NUDGE_BOUND, shifts_for
+from kgents.hypnagogia.rules import NUDGE_BOUND, shifts_for
 from kgents.kgent import KGent
 from kgents.kgent.extract import HEDGED, extract
 from kgents.kgent.learn import Action
-from kgents.kgent.llm import LLM
 from kgents.memory import AsyncMemory
 from tests.helpers import kgents_env
 
@@ -222,60 +219,6 @@ def test_the_issues_change_of_mind_example() -> None:
     before = extract("I don't like type hints")
     assert said is not None and before is not None
     assert said.change_of_mind and said.polarity == 1 and before.polarity == -1 and said.subject == before.subject
-
-
-class _FakeOpenAI(BaseHTTPRequestHandler):
-    seen: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        system = body["messages"][0]["content"]
-        text = (
-            json.dumps({"kind": "VALUE", "subject": "calm mornings", "polarity": 1, "confidence": 0.8})
-            if system.startswith("Does the user's message")
-            else "From the LLM: you like minimal code."
-        )
-        reply = {"choices": [{"message": {"role": "assistant", "content": text}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _FakeOpenAI.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-
-
-async def test_llm_phrases_answers_and_proposes_extractions(tmp_path: Path, fake_llm: str) -> None:
-    settings = Settings(home=tmp_path / "home", persona="kent", llm_url=fake_llm, llm_model="tiny", llm_api_key="k")
-    async with AsyncMemory(settings=settings) as memory:
-        kg = KGent(memory, LLM.from_settings(settings))
-        await kg.open()
-        await kg.observe("I prefer minimal code")
-        proposed = await kg.observe("Quiet mornings with coffee are when my best work happens")
-        assert proposed.learned and proposed.learned.entry.entry_type is EntryType.VALUE
-        answer = await kg.observe("What do you know about my style?")
-        assert answer.text == "From the LLM: you like minimal code." and answer.cited
-        await kg.close(dream=False)
-    assert all(s["path"] == "/v1/chat/completions" and s["auth"] == "Bearer k" for s in _FakeOpenAI.seen)
-    assert {s["body"]["model"] for s in _FakeOpenAI.seen} == {"tiny"}
-
-
-def test_no_llm_unless_configured(tmp_path: Path) -> None:
-    assert LLM.from_settings(Settings(home=tmp_path)) is None
 
 
 def test_dream_command_dry_run_changes_nothing(

@@ -4,6 +4,7 @@ counts this session."""
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import signal
 import subprocess
@@ -110,3 +111,62 @@ def test_ctrl_c_while_waiting_for_a_line_ends_the_chat(chat: Chat) -> None:
     chat.expect("K-gent for kent")
     chat.proc.send_signal(signal.SIGINT)  # stdin still open: the reader thread must not hold the exit
     assert chat.proc.wait(timeout=DEADLINE_S) == 130
+
+
+def test_an_open_chat_is_the_homes_server_for_every_other_command(tmp_path: Path) -> None:
+    """No server runs: the chat becomes it while it runs, so another process plants, searches and dreams beside it
+    (none waits for the index), and what it planted is recalled by the chat."""
+    from kgents.server.discovery import home_server
+    from tests.helpers import wait_until_sync
+    from tests.server_support import cli
+
+    settings = Settings(home=tmp_path / "home")
+    chat = Chat(kgents_env(settings))
+    try:
+        chat.expect("K-gent for kent")
+        served = wait_until_sync(
+            lambda: home_server(settings), lambda s: s is not None, timeout=DEADLINE_S, what="the server file"
+        )
+        assert served is not None and served.pid == chat.proc.pid
+        planted = cli(settings, "garden", "plant", "My cat is called Zorblax", "--type", "insight")
+        assert planted.returncode == 0, planted.stderr
+        assert "waiting" not in planted.stderr  # it went through the chat, never waited for the index
+        found = cli(settings, "garden", "search", "Zorblax", "--json")
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["hits"][0]["content"] == "My cat is called Zorblax"
+        dreamt = cli(settings, "dream", "--json")  # dreamt by the chat's process, for this one
+        assert dreamt.returncode == 0 and json.loads(dreamt.stdout)["learned"] == 1, dreamt.stderr
+        chat.send("What do you know about Zorblax?")
+        chat.expect("My cat is called Zorblax")
+        assert chat.proc.stdin is not None
+        chat.proc.stdin.close()
+        chat.expect("session saved.")
+        assert chat.proc.wait(timeout=DEADLINE_S) == 0
+        assert home_server(settings) is None  # the server file went with the chat
+        err = chat.proc.stderr.read() if chat.proc.stderr else ""
+        assert f"kgents chat: serving KGENTS_HOME {settings.home} at {served.url}" in err
+    finally:
+        if chat.proc.poll() is None:
+            chat.proc.kill()
+        chat.proc.wait(timeout=10)
+
+
+def test_sigterm_ends_the_chat_as_the_end_of_stdin_does(tmp_path: Path) -> None:
+    from kgents.server.discovery import home_server
+    from tests.helpers import wait_until_sync
+
+    settings = Settings(home=tmp_path / "home")
+    chat = Chat(kgents_env(settings))
+    try:
+        chat.expect("K-gent for kent")
+        chat.send("I prefer Blorptastic muffins")
+        chat.expect("Noted: I prefer Blorptastic muffins")
+        wait_until_sync(lambda: home_server(settings), lambda s: s is not None, timeout=DEADLINE_S, what="serving")
+        chat.proc.send_signal(signal.SIGTERM)  # stdin still open
+        chat.expect("session saved.")
+        assert chat.proc.wait(timeout=DEADLINE_S) == 0
+        assert home_server(settings) is None
+    finally:
+        if chat.proc.poll() is None:
+            chat.proc.kill()
+        chat.proc.wait(timeout=10)

@@ -37,6 +37,9 @@ AnchorBackend = Literal["sqlite", "postgres"]
 DEFAULT_SOUL_TTL_S = 24 * 3600.0
 MAX_SOUL_TTL_S = 30 * 24 * 3600.0
 DEFAULT_SPARK_PREFIX = "default"
+DEFAULT_LLM_TIMEOUT_S = 10.0
+DEFAULT_LLM_RETRIES = 2
+DEFAULT_LLM_BACKOFF_S = 0.5
 
 
 def check_soul_ttl(value: object) -> float:
@@ -48,6 +51,18 @@ def check_soul_ttl(value: object) -> float:
     if isinstance(value, bool) or not 0 < seconds <= MAX_SOUL_TTL_S:
         raise ConfigError(f"KGENTS_SOUL_TTL must be in (0, {MAX_SOUL_TTL_S:g}] seconds (got {value!r:.40})")
     return seconds
+
+
+def check_number(name: str, value: object, low: float, high: float, *, whole: bool = False) -> float:
+    """A setting that is a number in [low, high] (a whole one with `whole`), else one ConfigError naming it."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not low <= number <= high or (whole and not number.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {kind} in [{low:g}, {high:g}] (got {value!r:.40})")
+    return number
 
 
 def redact_url(url: str) -> str:
@@ -132,6 +147,13 @@ class Settings:
     """An OpenAI-compatible endpoint for the K-gent (KGENTS_LLM_URL, e.g. http://127.0.0.1:8000/v1); None: no LLM."""
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout_s: float = DEFAULT_LLM_TIMEOUT_S
+    """Seconds the K-gent waits for the LLM on one message, retries included (KGENTS_LLM_TIMEOUT); then its own
+    rules answer."""
+    llm_retries: int = DEFAULT_LLM_RETRIES
+    """Retries of a request the LLM refused for a while (connection refused, 429, 5xx) (KGENTS_LLM_RETRIES)."""
+    llm_backoff_s: float = DEFAULT_LLM_BACKOFF_S
+    """Seconds before the first retry, doubled before each next one (KGENTS_LLM_BACKOFF)."""
     server_url: str | None = None
     """A running `kgents serve` to go through (KGENTS_SERVER_URL); None finds this home's own server, if any."""
     server_token: str | None = field(default=None, repr=False)
@@ -163,6 +185,10 @@ class Settings:
         if self.server_token is not None:
             check_server_token(self.server_token)
         object.__setattr__(self, "soul_ttl_seconds", check_soul_ttl(self.soul_ttl_seconds))
+        object.__setattr__(self, "llm_timeout_s", check_number("KGENTS_LLM_TIMEOUT", self.llm_timeout_s, 0.05, 600))
+        retries = check_number("KGENTS_LLM_RETRIES", self.llm_retries, 0, 10, whole=True)
+        object.__setattr__(self, "llm_retries", int(retries))
+        object.__setattr__(self, "llm_backoff_s", check_number("KGENTS_LLM_BACKOFF", self.llm_backoff_s, 0, 60))
         if not isinstance(self.spark_prefix, str) or not PERSONA_RE.fullmatch(self.spark_prefix):
             raise ConfigError(
                 "KGENTS_SPARK_PREFIX must be 1-64 characters of letters, digits, '_', '.' or '-'"
@@ -192,6 +218,9 @@ class Settings:
             "llm_url": pick("KGENTS_LLM_URL"),
             "llm_model": pick("KGENTS_LLM_MODEL"),
             "llm_api_key": pick("KGENTS_LLM_API_KEY"),
+            "llm_timeout_s": pick("KGENTS_LLM_TIMEOUT") or DEFAULT_LLM_TIMEOUT_S,
+            "llm_retries": pick("KGENTS_LLM_RETRIES") or DEFAULT_LLM_RETRIES,
+            "llm_backoff_s": pick("KGENTS_LLM_BACKOFF") or DEFAULT_LLM_BACKOFF_S,
             "server_url": pick("KGENTS_SERVER_URL"),
             "server_token": pick("KGENTS_SERVER_TOKEN"),
         }

@@ -14,6 +14,7 @@ from kgents.cli import (
     chat_cmd,
     db_cmd,
     demo_cmd,
+    dream_cmd,
     garden_cmd,
     ghost_cmd,
     invoke_cmd,
@@ -49,7 +50,7 @@ app.add_typer(soul_cmd.app, name="soul")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("demo")(demo_cmd.demo)
 app.command("chat")(chat_cmd.chat)
-app.command("dream")(chat_cmd.dream)
+app.command("dream")(dream_cmd.dream)
 app.command("export")(portable_cmd.export)
 app.command("forget")(portable_cmd.forget)
 app.command("ghost")(ghost_cmd.ghost)

@@ -32,6 +32,7 @@ from kgents.garden.sql import (
 )
 
 if TYPE_CHECKING:
+    from kgents.garden.dream_postgres import PostgresDreamLedger
     from kgents.soul.snapshot import PostgresSnapshotStore
     from kgents.synapse.queue_postgres import PostgresRelayQueue
 
@@ -148,6 +149,12 @@ class PostgresGardenStore:
         from kgents.soul.snapshot import PostgresSnapshotStore
 
         return PostgresSnapshotStore(self._pool)
+
+    def dream_side(self) -> PostgresDreamLedger:
+        """The dream's side of this schema, on the same pool."""
+        from kgents.garden.dream_postgres import PostgresDreamLedger
+
+        return PostgresDreamLedger(self._pool, self)
 
     @pg.translate_write_errors
     async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:

@@ -141,11 +141,12 @@ class PersonaGarden:
         self,
         entry_id: uuid.UUID | str,
         *,
-        evidence: str | None = None,
+        evidence: str | Sequence[str] | None = None,
         confidence_delta: float | None = None,
         confidence: float | None = None,
     ) -> GardenEntry:
-        """Strengthen an entry: add evidence, move confidence (default +0.05), promote its stage if earned."""
+        """Strengthen an entry: add evidence (a line, or several at once), move confidence (default +0.05), promote
+        its stage if earned."""
         if confidence is not None and confidence_delta is not None:
             raise ValidationError("give either confidence or confidence_delta, not both")
         if confidence is not None:
@@ -155,7 +156,8 @@ class PersonaGarden:
                 raise ValidationError("confidence_delta must be a number")
             if not -1.0 <= confidence_delta <= 1.0:
                 raise ValidationError(f"confidence_delta must be in [-1, 1] (got {confidence_delta:g})")
-        new_evidence = check_evidence([evidence]) if evidence is not None else ()
+        lines = [] if evidence is None else [evidence] if isinstance(evidence, str) else list(evidence)
+        new_evidence = check_evidence(lines) if lines else ()
 
         def change(entry: GardenEntry) -> GardenEntry:
             if entry.lifecycle is Lifecycle.COMPOST:

@@ -28,6 +28,7 @@ from kgents.garden.sql import (
 )
 
 if TYPE_CHECKING:
+    from kgents.garden.dream_sqlite import SqliteDreamLedger
     from kgents.soul.snapshot import SqliteSnapshotStore
     from kgents.synapse.queue_sqlite import SqliteRelayQueue
 
@@ -156,6 +157,12 @@ class SqliteGardenStore:
         from kgents.soul.snapshot import SqliteSnapshotStore
 
         return SqliteSnapshotStore(self._db)
+
+    def dream_side(self) -> SqliteDreamLedger:
+        """The dream's side of this database, on the same connection."""
+        from kgents.garden.dream_sqlite import SqliteDreamLedger
+
+        return SqliteDreamLedger(self._db, self)
 
     async def insert(self, entries: Sequence[GardenEntry], lease: Lease | None = None) -> list[GardenEntry]:
         keys = json.dumps([str(e.id) for e in entries])

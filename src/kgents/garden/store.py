@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from kgents.garden.filters import EntryFilter
 
 if TYPE_CHECKING:
+    from kgents.garden.dream_ledger import DreamLedger
     from kgents.soul.snapshot import SnapshotStore
     from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
@@ -91,6 +92,11 @@ class GardenStore(Protocol):
 
     def snapshot_store(self) -> SnapshotStore:
         """The soul snapshots in this anchor, sharing the connection or pool."""
+        ...
+
+    def dream_side(self) -> DreamLedger:
+        """The dream's side of this anchor (what changed since the last dream, the bulk decay, its bookkeeping),
+        sharing the connection or pool."""
         ...
 
     async def close(self) -> None: ...

@@ -1,55 +1,57 @@
-"""`HypnagogicCycle.dream()`: consolidate what was learned while the user is away.
+"""`HypnagogicCycle.dream()`: consolidate what changed since the last dream, and forget what went stale.
 
-1. Cluster: 3 or more live entries (same polarity) that all say the same thing as each other (`says_the_same`:
+1. Look at what changed: the entries the anchor's `dream_pending` names (planted or changed since the last dream, up
+   to BUDGET of them a dream), each with its neighbours from the index (`neighbours.py`). Nothing else is read.
+2. Cluster: 3 or more live entries (same polarity) that all say the same thing as each other (`says_the_same`:
    dense cosine at the measured threshold and the same specifics, so "client 1" and "client 2" never merge), one
-   of them learned since the last dream → the strongest is promoted (aggregated confidence, at least TREE), the
-   others nurture it with their evidence and compost with a pointer to it. The index is caught up first and each
-   entry's neighbours are all it holds at that score, so a second dream sees the same neighbours and no new group;
-   entries a dream weighed and left apart are not weighed again until something new joins them.
-2. Decay: an entry not nurtured for STALE_DAYS loses DECAY_PER_DAY for each further day (the day decayed through is
-   kept in a `decayed:YYYY-MM-DD` tag, so a day is never counted twice); its stage follows its confidence both
-   ways; below COMPOST_FLOOR it composts.
-3. Nudge the soul's eigenvectors toward the affinities of what was learned since the last dream, each axis by at
-   most NUDGE_BOUND. What a dream has consumed is tagged `dreamt`, so dreaming twice changes nothing the second time.
+   of them changed since the last dream → the strongest absorbs the others' evidence and is promoted (aggregated
+   confidence, at least TREE) in one write; the others compost with a pointer to it. Entries a dream weighed and
+   left apart are not weighed again until something new joins them.
+3. Nudge the soul's eigenvectors toward the affinities of what changed, each axis by at most NUDGE_BOUND.
+4. Decay, in one statement in the anchor (`DreamLedger.decay`): an entry not nurtured for STALE_DAYS loses
+   DECAY_PER_DAY for each further UTC day not yet decayed; its stage follows its confidence down; below
+   COMPOST_FLOOR it composts.
+5. Settle: the pending rows of what it weighed and wrote are removed at the versions it saw, so a second dream
+   finds nothing to do and writes nothing. The dream writes only the entries it merges, promotes or decays.
+
+One dream of a persona runs at a time (a lease in `dream_state`); the bookkeeping never touches the user's tags
+or versions.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from kgents.clock import utcnow
-from kgents.garden.filters import EntryFilter
+from kgents.errors import ConflictError, LifecycleError, NotFoundError
+from kgents.garden.dream_ledger import NEVER, Decayed, DreamLedger, Pending
 from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.garden.service import SUPERSEDED_BY
-from kgents.kgent.learn import polarity_of
-from kgents.kgent.sameness import SAME_THRESHOLD, says_the_same
-from kgents.memory.api import MemoryAPI
+from kgents.hypnagogia.neighbours import Progress, neighbourhood
+from kgents.hypnagogia.rules import DECAY, aggregate, clusters, merged_evidence, shifts_for
+from kgents.kgent.sameness import SAME_THRESHOLD
+from kgents.memory.local import AsyncMemory
 
-STALE_DAYS = 30
-DECAY_PER_DAY = 0.01
-COMPOST_FLOOR = 0.1
-NUDGE_BOUND = 0.05
-CLUSTER_MIN = 3
-PROMOTED_MIN = 0.7
-PROMOTED_MAX = 0.89
-DREAMT_TAG = "dreamt"
-DECAYED = "decayed:"
-NEIGHBOURS = 200
-"""Recall's most hits: an entry's neighbours are every entry the index finds at the threshold (its pool is 100), so
-composting some of them never lets others into a later dream's view."""
-CATCH_UP_S = 60.0
-"""How long a dream in the process that owns the embedded index applies pending outbox events before it looks."""
-SCAN_LIMIT = 10_000
+BUDGET = 1000
+"""Most changed entries one dream weighs (the rest wait for the next dream: `remaining`)."""
+LEASE_S = 300.0
+"""How long a dream holds its persona's lease (a dream that dies leaves it to the next after this)."""
+DECAY_INLINE = 1000
+"""Up to this many decayed entries, the dream applies them to the index before it returns; more (a garden left alone
+for a month decays whole) are left to the relay: the server's, `kgents synapse run`, or the next command that owns
+the embedded index, as any write of another process is."""
 
 
 @dataclass(frozen=True, slots=True)
 class DreamResult:
     learned: int = 0
+    """Live entries changed since the last dream, weighed by this one."""
     nurtured: int = 0
     promoted: tuple[str, ...] = ()
     superseded: int = 0
@@ -57,6 +59,12 @@ class DreamResult:
     shifts: Mapping[str, float] = field(default_factory=dict)
     decayed: int = 0
     dry_run: bool = False
+    written: int = 0
+    """Entries this dream wrote (would write, in a dry run): merged, promoted, decayed."""
+    remaining: int = 0
+    """Changed entries left for the next dream (more than BUDGET were waiting)."""
+    busy: bool = False
+    """Another dream of this persona held the lease: this one did nothing."""
 
     @property
     def changed(self) -> bool:
@@ -72,161 +80,132 @@ class DreamResult:
             "decayed": self.decayed,
             "eigenvector_shifts": dict(self.shifts),
             "dry_run": self.dry_run,
+            "written": self.written,
+            "remaining": self.remaining,
+            "busy": self.busy,
         }
 
-
-def aggregate(confidences: Sequence[float]) -> float:
-    """Independent evidence combined (noisy-or), held between TREE and just below FLOWER."""
-    doubt = math.prod(1.0 - c for c in confidences)
-    return round(min(PROMOTED_MAX, max(PROMOTED_MIN, 1.0 - doubt)), 6)
-
-
-def clusters(
-    entries: Sequence[GardenEntry], near: Mapping[uuid.UUID, set[uuid.UUID]], fresh: set[uuid.UUID] | None = None
-) -> list[list[GardenEntry]]:
-    """Groups of CLUSTER_MIN or more mutually similar entries, strongest first in each; an entry is in one group;
-    with `fresh`, a group needs one of those (what was learned since the last dream)."""
-    used: set[uuid.UUID] = set()
-    found: list[list[GardenEntry]] = []
-    ranked = sorted(entries, key=lambda e: (-e.confidence, -len(e.evidence), str(e.id)))
-    for seed in ranked:
-        if seed.id in used:
-            continue
-        group = [seed]
-        for other in ranked:
-            if other.id in used or other.id == seed.id:
-                continue
-            if all(other.id in near.get(m.id, set()) and m.id in near.get(other.id, set()) for m in group):
-                group.append(other)
-        if len(group) >= CLUSTER_MIN and (fresh is None or any(e.id in fresh for e in group)):
-            found.append(group)
-            used.update(e.id for e in group)
-    return found
-
-
-def decay_plan(entry: GardenEntry, now: datetime) -> tuple[float, datetime] | None:
-    """(new confidence, day decayed through) for an entry stale at `now`, or None."""
-    stale_from = entry.nurtured_at + timedelta(days=STALE_DAYS)
-    done = [
-        datetime.fromisoformat(t[len(DECAYED) :]).replace(tzinfo=now.tzinfo)
-        for t in entry.tags
-        if t.startswith(DECAYED)
-    ]
-    start = max([stale_from, *done])
-    days = (now - start).days
-    if days < 1:
-        return None
-    return round(max(0.0, entry.confidence - DECAY_PER_DAY * days), 6), start + timedelta(days=days)
-
-
-def shifts_for(learned: Sequence[GardenEntry], current: Mapping[str, tuple[float, float]]) -> dict[str, float]:
-    """Axis → shift toward the confidence-weighted affinity of what was learned, bounded by NUDGE_BOUND."""
-    weights: dict[str, tuple[float, float]] = {}
-    for e in learned:
-        for axis, lean in e.eigenvector_affinities.items():
-            total, weight = weights.get(axis, (0.0, 0.0))
-            weights[axis] = (total + lean * e.confidence, weight + e.confidence)
-    shifts: dict[str, float] = {}
-    for axis, (total, weight) in weights.items():
-        if axis not in current or weight <= 0:
-            continue
-        delta = max(-NUDGE_BOUND, min(NUDGE_BOUND, total / weight - current[axis][0]))
-        if abs(delta) >= 1e-6:
-            shifts[axis] = round(delta, 6)
-    return shifts
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DreamResult:
+        return cls(
+            learned=int(data["learned"]),
+            nurtured=int(data["nurtured"]),
+            promoted=tuple(str(i) for i in data["promoted"]),
+            superseded=int(data["superseded"]),
+            composted=tuple(str(i) for i in data["composted"]),
+            shifts={str(k): float(v) for k, v in dict(data["eigenvector_shifts"]).items()},
+            decayed=int(data["decayed"]),
+            dry_run=bool(data["dry_run"]),
+            written=int(data.get("written", 0)),
+            remaining=int(data.get("remaining", 0)),
+            busy=bool(data.get("busy", False)),
+        )
 
 
 class HypnagogicCycle:
-    def __init__(self, memory: MemoryAPI, *, threshold: float = SAME_THRESHOLD) -> None:
+    """The dream of one persona's memory, in the process that holds it (`hypnagogia.dream` goes through a server)."""
+
+    def __init__(self, memory: AsyncMemory, *, threshold: float = SAME_THRESHOLD, budget: int = BUDGET) -> None:
         self.memory = memory
         self.threshold = threshold
+        self.budget = budget
+        self.ledger: DreamLedger = memory.garden.store.dream_side()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    async def _neighbours(self, live: Sequence[GardenEntry], fresh: set[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
-        """What each entry says the same thing as, for the entries a group could hold: a group needs a fresh entry,
-        so its members are a fresh entry and its neighbours; the rest of the garden is not asked about."""
-        by_id = {e.id: e for e in live}
-        near = {i: await self._near(by_id[i]) for i in fresh if i in by_id}
-        for i in (set().union(*near.values()) - near.keys()) & by_id.keys():
-            near[i] = await self._near(by_id[i])
-        return near
+    async def dream(
+        self, *, now: datetime | None = None, dry_run: bool = False, progress: Progress | None = None
+    ) -> DreamResult:
+        now = (now or utcnow()).astimezone(UTC)
+        persona = self.memory.persona
+        if dry_run:
+            pending = await self._pending()
+            decays = await self.ledger.decay(persona, now.date(), DECAY, dry_run=True)
+            if not pending and not decays.count:
+                return DreamResult(dry_run=True)
+            return await self._weigh(pending, decays, progress, now, apply=False)
+        decay_due = ((await self.ledger.state(persona)).decayed_through or NEVER) < now.date()
+        if not decay_due and not await self.ledger.pending_count(persona):
+            return DreamResult()  # nothing new, no day to decay: nothing read beyond this, nothing written
+        if not await self.ledger.claim(persona, self.owner, LEASE_S):
+            return DreamResult(busy=True)
+        try:
+            result = await self._weigh(await self._pending(), Decayed(), progress, now, apply=True)
+        except BaseException:
+            await self.ledger.finish(persona, self.owner, None)
+            raise
+        await self.ledger.finish(persona, self.owner, utcnow())
+        return result
 
-    async def _near(self, entry: GardenEntry) -> set[uuid.UUID]:
-        hits = await self.memory.recall(entry.content, limit=NEIGHBOURS, mode="dense", min_score=self.threshold)
-        return {
-            h.entry.id
-            for h in hits
-            if h.entry.id != entry.id
-            and polarity_of(h.entry) == polarity_of(entry)
-            and says_the_same(entry.content, h.entry.content, h.score, self.threshold)
-        }
+    async def _pending(self) -> list[Pending]:
+        """What changed since the last dream, searchable: the changed entries' own outbox rows are applied to the
+        index first (another process's `kgents garden plant` leaves them to the index's owner); the rest of the
+        outbox (a large decay's, say) is the relay's, and the dream never waits for it."""
+        pending = await self.ledger.pending(self.memory.persona, self.budget)
+        if pending:
+            await self.memory.indexer.settle([p.entry.id for p in pending])
+        return pending
 
-    async def dream(self, *, now: datetime | None = None, dry_run: bool = False) -> DreamResult:
-        now = now or utcnow()
+    async def _weigh(
+        self, pending: list[Pending], decays: Decayed, progress: Progress | None, now: datetime, *, apply: bool
+    ) -> DreamResult:
         m = self.memory
-        await caught_up(m)
-        live = await m.list(limit=SCAN_LIMIT)
-        learned = [e for e in live if DREAMT_TAG not in e.tags]
-        gone = await m.list(EntryFilter(lifecycles=(Lifecycle.COMPOST,)), limit=SCAN_LIMIT)
-        superseded = [e for e in gone if DREAMT_TAG not in e.tags and any(t.startswith(SUPERSEDED_BY) for t in e.tags)]
-        fresh = {e.id for e in learned}
-        groups = clusters(live, await self._neighbours(live, fresh), fresh)
-        soul = await m.soul()
-        shifts = shifts_for(learned, soul.eigenvectors)
-        in_groups = {e.id for g in groups for e in g}
-        decays = {e.id: p for e in live if e.id not in in_groups and (p := decay_plan(e, now)) is not None}
+        learned = [p.entry for p in pending if p.entry.lifecycle is not Lifecycle.COMPOST]
+        superseded = sum(1 for p in pending if p.entry.lifecycle is Lifecycle.COMPOST and _superseded(p.entry))
+        near = await neighbourhood(m, learned, self.threshold, progress)
+        groups = clusters(list(near.entries.values()), near.near, {e.id for e in learned})
+        shifts = shifts_for(learned, (await m.soul()).eigenvectors) if learned else {}
+        written: dict[uuid.UUID, int] = {}
+        if apply:
+            for group in groups:
+                written.update(await self._promote(group))
+            await self.ledger.settle(m.persona, [(p.entry.id, p.version) for p in pending])
+            await self.ledger.settle(m.persona, list(written.items()))
+            if shifts:
+                await m.nudge(shifts)
+            decays = await self._decay(now)
+            groups = [[e for e in g if e.id in written] for g in groups if g[0].id in written]
+        merged = {e.id for g in groups for e in g}
         composted = [str(o.id) for g in groups for o in g[1:]]
-        composted += [str(i) for i, (c, _) in decays.items() if c < COMPOST_FLOOR]
-        result = DreamResult(
+        composted += [str(i) for i in decays.composted if i not in merged]
+        return DreamResult(
             learned=len(learned),
             nurtured=sum(len(g) - 1 for g in groups),
             promoted=tuple(str(g[0].id) for g in groups),
-            superseded=len(superseded),
+            superseded=superseded,
             composted=tuple(composted),
             shifts=shifts,
-            decayed=len(decays),
-            dry_run=dry_run,
+            decayed=decays.count,
+            dry_run=not apply,
+            written=len(merged | set(decays.ids)),
+            remaining=await self.ledger.pending_count(m.persona) - (0 if apply else len(pending)),
         )
-        if dry_run:
-            return result
-        for group in groups:
-            await self._promote(group)
-        by_id = {e.id: e for e in live}
-        for entry_id, (level, through) in decays.items():
-            await self._decay(by_id[entry_id], level, through)
-        if shifts:
-            await m.nudge(shifts)
-        consumed = {e.id for e in learned} - {i for i, (c, _) in decays.items() if c < COMPOST_FLOOR}
-        for entry_id in [*consumed, *(e.id for e in superseded)]:
-            current = await m.get(entry_id)
-            if DREAMT_TAG not in current.tags:
-                await m.update(entry_id, tags=[*current.tags, DREAMT_TAG])
-        return result
 
-    async def _promote(self, group: list[GardenEntry]) -> None:
+    async def _promote(self, group: list[GardenEntry]) -> dict[uuid.UUID, int]:
+        """The winner absorbs the others' evidence and is promoted (one write); the others compost into it. Returns
+        the versions written. An entry another process composted or kept changing meanwhile is left as it is (the
+        group, when it is the winner): the next dream weighs it again if it changed."""
         winner, others = group[0], group[1:]
         level = aggregate([e.confidence for e in group])
+        try:
+            promoted = await self.memory.garden.nurture(winner.id, evidence=merged_evidence(group), confidence=level)
+        except (ConflictError, LifecycleError, NotFoundError):
+            return {}
+        await self.memory.indexer.settle([promoted.id])
+        written = {promoted.id: promoted.version}
         for other in others:
-            for line in other.evidence or (other.content,):
-                await self.memory.nurture(winner.id, evidence=line, delta=0.0)
-        await self.memory.nurture(winner.id, confidence=level, evidence=f"consolidated {len(group)} similar entries")
-        for other in others:
-            await self.memory.compost(other.id, successor=winner.id, evidence="merged while dreaming")
+            try:
+                done = await self.memory.compost(other.id, successor=winner.id, evidence="merged while dreaming")
+            except (ConflictError, LifecycleError, NotFoundError):
+                continue
+            written[done.id] = done.version
+        return written
 
-    async def _decay(self, entry: GardenEntry, level: float, through: datetime) -> None:
-        if level < COMPOST_FLOOR:
-            await self.memory.compost(
-                entry.id, evidence=f"decayed to {level:.2f}: not nurtured since {entry.nurtured_at:%Y-%m-%d}"
-            )
-            return
-        tags = [t for t in entry.tags if not t.startswith(DECAYED)] + [f"{DECAYED}{through:%Y-%m-%dT%H:%M:%S}"]
-        await self.memory.update(entry.id, tags=tags)
-        await self.memory.reassess(entry.id, confidence=level, evidence=f"decayed to {level:.2f}")
+    async def _decay(self, now: datetime) -> Decayed:
+        decays = await self.ledger.decay(self.memory.persona, now.date(), DECAY)
+        if 0 < len(decays.ids) <= DECAY_INLINE:
+            await self.memory.indexer.settle(list(decays.ids))  # the index's payloads (confidence, stage) follow
+        return decays
 
 
-async def caught_up(memory: MemoryAPI) -> None:
-    """Apply the outbox to the embedded index when this process owns it (`kgents garden plant` leaves its writes
-    for the index's owner), so the dream sees every entry; a server or a relay keeps its own index in step."""
-    from kgents.memory.local import AsyncMemory
-
-    if isinstance(memory, AsyncMemory) and memory.synapse.in_process:
-        await memory.synapse.catch_up(CATCH_UP_S)
+def _superseded(entry: GardenEntry) -> bool:
+    return any(t.startswith(SUPERSEDED_BY) for t in entry.tags)

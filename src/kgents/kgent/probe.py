@@ -24,7 +24,7 @@ async def ask(question: str) -> dict[str, Any]:
         soul = await kg.open()
         recovery_ms = (time.perf_counter() - began) * 1000.0
         reply = await kg.observe(question)
-        await kg.close(dream=False)
+        await kg.close()
         return {
             "recovery_ms": recovery_ms,
             "soul_source": soul.source,

@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kgents.clock import utcnow
 from kgents.garden.model import GardenEntry
 from kgents.kgent.answer import acknowledge, compose, small_talk
 from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
@@ -18,7 +16,6 @@ from kgents.memory.api import MemoryAPI, SoulView
 from kgents.soul.model import DialogueMode, parse_mode
 
 if TYPE_CHECKING:
-    from kgents.hypnagogia.cycle import DreamResult
     from kgents.kgent.llm import LLM
 
 RECALL_LIMIT = 5
@@ -62,16 +59,29 @@ class KGent:
         self.messages += 1
         if self.soul is None:
             await self.open()
+        reply: Reply | None = None
         if is_question(text):
             reply = await self.answer(text)
-        else:
+        elif self.llm is not None and not is_small_talk(text):
+            reply = await self._learn_with_llm(text)
+        if reply is None:  # no LLM, or it failed or rests: the K-gent's own rules
             statement = extract(text)
-            if statement is None and self.llm is not None and not is_small_talk(text):
-                statement = await self.llm.propose(text)
             reply = await self._learn(statement) if statement else Reply(small_talk(self.mode))
         reply = Reply(reply.text, reply.cited, reply.learned, (time.perf_counter() - began) * 1000.0)
         self.last = reply
         return reply
+
+    async def _learn_with_llm(self, text: str) -> Reply | None:
+        """The LLM's two steps over the user's message alone (`llm_learn`); None when the LLM failed or rests."""
+        from kgents.kgent.llm_learn import learn_with_llm
+
+        assert self.llm is not None
+        outcome = await learn_with_llm(self.memory, self.llm, text)
+        if outcome is None:
+            return None
+        self.learned.extend(outcome.learned)
+        said = outcome.text(self.mode)
+        return Reply(said or small_talk(self.mode), outcome.cited, outcome.learned[0] if outcome.learned else None)
 
     async def _learn(self, statement: Statement) -> Reply:
         done = await learn(self.memory, statement)
@@ -95,12 +105,10 @@ class KGent:
         """The entries behind the last reply."""
         return [] if self.last is None else list(self.last.cited)
 
-    async def close(self, *, dream: bool = True, now: datetime | None = None) -> DreamResult | None:
-        """Count the session as an interaction (the soul is saved), then dream over what was learned."""
-        from kgents.hypnagogia.cycle import HypnagogicCycle
-
+    async def close(self) -> SoulView:
+        """Count the session as an interaction (the soul is saved). The dream is the caller's to run (the chat does,
+        with `hypnagogia.dream`): the K-gent and the dream sit side by side, neither imports the other."""
         self.soul = await self.memory.record_interaction(tokens=self.messages)
-        result = await HypnagogicCycle(self.memory).dream(now=now or utcnow()) if dream else None
         if self.llm is not None:
             await self.llm.close()
-        return result
+        return self.soul

@@ -46,7 +46,8 @@ class Backend(Protocol):
 
     async def operator(self, action: str, persona: str, options: Mapping[str, Any]) -> dict[str, Any]:
         """Operator-wide synapse actions (`coherency`, `reconcile`, `reindex` with an `embedder` option) answered
-        by the index's owner; sample ids in the answer are only `persona`'s."""
+        by the index's owner; sample ids in the answer are only `persona`'s. `dream` (a `dry_run` option): the
+        persona's dream, run by the index's owner."""
         ...
 
     async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
@@ -363,6 +364,7 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
         ("/synapse/index", operator(backend, "index"), "GET"),
         ("/synapse/reconcile", operator(backend, "reconcile"), "POST"),
         ("/synapse/reindex", operator(backend, "reindex"), "POST"),
+        ("/dream", operator(backend, "dream"), "POST"),
     )
     routes += [
         Route(

@@ -89,6 +89,10 @@ class MemoryHub:
             if not isinstance(embedder, str):
                 raise ValidationError("embedder must be a name")
             return (await self.synapse.reindex(embedder)).to_dict()
+        if action == "dream":  # the persona's dream, in the process that holds the index
+            from kgents.hypnagogia.run import serve_dream
+
+            return await serve_dream(await self.memory(persona), options)
         raise ValidationError(f"unknown operator action {action!r}")
 
     async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
