@@ -27,6 +27,11 @@ class LifecycleError(ValidationError):
     """A lifecycle transition that the written rules forbid."""
 
 
+class PermissionDeniedError(KgentsError):
+    """The caller's credentials do not allow this (another persona's memory, a write with a read-only token, an
+    operator action with a persona token); nothing was read or changed."""
+
+
 class ConfigError(KgentsError):
     """A setting is malformed; the message names the setting."""
 

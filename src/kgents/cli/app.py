@@ -27,6 +27,7 @@ from kgents.cli import (
     status_cmd,
     synapse_alive,
     synapse_cmd,
+    token_cmd,
     workbench_cmd,
 )
 from kgents.cli.context import CliState, err_console
@@ -47,6 +48,7 @@ app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(token_cmd.app, name="token")
 app.command("demo")(demo_cmd.demo)
 app.command("chat")(chat_cmd.chat)
 app.command("dream")(chat_cmd.dream)

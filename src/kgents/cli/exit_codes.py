@@ -14,6 +14,7 @@ from kgents.errors import (
     ConflictError,
     IndexMismatchError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaError,
     ValidationError,
 )
@@ -31,6 +32,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69
     INTERNAL = 70
     CONFLICT = 75
+    NO_PERMISSION = 77  # EX_NOPERM: the server's token does not allow it (another persona, read-only)
     CONFIG = 78
     INTERRUPTED = 130
 
@@ -40,6 +42,7 @@ _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (SchemaError, ExitCode.CONFIG),
     (IndexMismatchError, ExitCode.CONFIG),
     (BackendUnavailableError, ExitCode.UNAVAILABLE),
+    (PermissionDeniedError, ExitCode.NO_PERMISSION),
     (NotFoundError, ExitCode.NOT_FOUND),
     (ConflictError, ExitCode.CONFLICT),
     (ValidationError, ExitCode.DATA_ERROR),

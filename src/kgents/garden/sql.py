@@ -129,6 +129,7 @@ def forget_statements(placeholder: str, purge_history: bool) -> list[str]:
         "DELETE FROM garden_outbox WHERE persona = {p}",
         "DELETE FROM synapse_dead_letter WHERE persona = {p}",
         "DELETE FROM soul_snapshot WHERE persona = {p}",
+        "DELETE FROM persona_token WHERE persona = {p}",
     ]
     if purge_history:
         statements.append("DELETE FROM garden_audit WHERE persona = {p}")

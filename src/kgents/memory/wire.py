@@ -21,6 +21,7 @@ from kgents.errors import (
     KgentsError,
     LifecycleError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaError,
     ValidationError,
 )
@@ -33,6 +34,7 @@ ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     # most specific first: the first class an error is an instance of names its code
     ("lifecycle", LifecycleError, 409),
     ("invalid", ValidationError, 400),
+    ("forbidden", PermissionDeniedError, 403),
     ("not_found", NotFoundError, 404),
     ("conflict", ConflictError, 409),
     ("index_locked", IndexLockedError, 503),

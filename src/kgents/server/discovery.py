@@ -27,6 +27,8 @@ TOKEN_FILE = "server.token"
 LIVEZ_TIMEOUT_S = 1.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+PERSONA_TOKEN_PREFIX = "kgt_"
+"""How a persona token (`kgents token create`) begins; the operator token is anything else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,11 @@ class ServerInfo:
 
     def __repr__(self) -> str:
         return f"ServerInfo(url={self.url!r}, pid={self.pid})"
+
+
+def is_persona_token(token: str) -> bool:
+    """Whether `token` is shaped like a persona token (the server alone knows whether it opens anything)."""
+    return token.startswith(PERSONA_TOKEN_PREFIX)
 
 
 def server_file(settings: Settings) -> Path:
