@@ -4,6 +4,7 @@ index, PostgreSQL + a Qdrant index; a server later), and every test holds for ea
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -334,6 +335,19 @@ async def test_reassess_compost_with_successor_nudge_and_interactions(memory: Me
     assert counted.interactions == after.interactions + 1
     with pytest.raises(ValidationError):
         await memory.reassess(new.id, confidence=1.5)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+async def test_a_nudge_that_is_not_a_finite_number_is_refused(memory: MemoryAPI, bad: float) -> None:
+    """NaN or an infinity is refused by the soul model itself, so every door refuses it (in process and through the
+    server's HTTP API alike), and the soul is left as it was (it used to store 0.0 or 1.0)."""
+    before = await memory.soul()
+    with pytest.raises(ValidationError, match="finite number"):
+        await memory.nudge({"joy": 0.01, "aesthetic": bad})
+    with pytest.raises(ValidationError, match="finite number"):
+        await memory.nudge({"joy": bad})
+    after = await memory.soul()
+    assert (after.eigenvectors, after.revision) == (before.eigenvectors, before.revision)
 
 
 async def test_recall_modes_score_on_their_own_scales(memory: MemoryAPI) -> None:

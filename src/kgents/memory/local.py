@@ -271,15 +271,7 @@ class AsyncMemory:
         return soul_view(state, "written")
 
     async def nudge(self, shifts: Mapping[str, float]) -> SoulView:
-        def change(state: SoulState) -> SoulState:
-            for axis, delta in shifts.items():
-                now = state.eigenvectors[axis].value if axis in state.eigenvectors else None
-                if now is None:
-                    raise ValidationError(f"no eigenvector {axis!r:.40}")
-                state = state.with_eigenvector(axis, round(min(1.0, max(0.0, now + delta)), 6))
-            return state
-
-        state = (await self.souls.update(self.persona, change))[1]
+        state = (await self.souls.update(self.persona, lambda s: s.nudged(shifts)))[1]
         return soul_view(state, "written")
 
     async def record_interaction(self, tokens: int = 0) -> SoulView:
