@@ -101,7 +101,7 @@ def outcome(response: httpx.Response) -> str:
     if response.status_code == 403:
         assert response.json()["error"]["code"] == "forbidden"
         return "403"
-    assert response.status_code < 400, (response.request.method, response.request.url, response.text)
+    assert 200 <= response.status_code < 300, (response.request.method, response.request.url, response.text)
     return "ok"
 
 

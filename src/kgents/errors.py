@@ -15,6 +15,10 @@ class ValidationError(KgentsError, ValueError):
     """A value was rejected before anything was written."""
 
 
+class TooLargeError(ValidationError):
+    """A request or an input over its size limit; nothing of it was used."""
+
+
 class NotFoundError(KgentsError, LookupError):
     """The thing asked for does not exist (for this persona)."""
 

@@ -19,10 +19,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kgents.config import check_persona
-from kgents.errors import ConfigError, ValidationError
+from kgents.errors import ConfigError, TooLargeError, ValidationError
 from kgents.health.model import TriadHealth
 from kgents.health.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from kgents.health.prometheus import render_prometheus
@@ -85,21 +85,41 @@ async def read_json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("the request body is not valid JSON") from None
+    except RecursionError:  # arrays or objects nested thousands deep: the parser gives up, the body is refused
+        raise ValidationError("the request body is nested too deeply to be a request of this API") from None
+
+
+def too_large(limit: int = MAX_BODY_BYTES) -> TooLargeError:
+    return TooLargeError(f"the request body is over the limit of {limit:,} bytes")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    too_large = ValidationError(f"the request body is over the limit of {limit:,} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
+    """The body, refused (413) once the stream passes `limit` (a declared length over it: `DeclaredBodyLimit`)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class DeclaredBodyLimit:
+    """Pure ASGI middleware: a request whose Content-Length is over MAX_BODY_BYTES is answered 413 before any of
+    it is read, on every path (MCP's too, whose SDK would read it whole)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+            if declared.isdigit() and int(declared) > self.limit:
+                await error_response(too_large(self.limit))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 Handler = Callable[[MemoryAPI, Request], Awaitable[Response]]
@@ -393,7 +413,8 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
         for path, handler, method, need in PERSONA_ROUTES
     ]
     sub_apps = dict(mounts or {})
-    routes += [Mount(path, app=app) for path, app in sub_apps.items()]
+    for path, sub in sub_apps.items():  # the path itself answered as is (no redirect to path/), and below it
+        routes += [Route(path, endpoint=sub), Mount(path, app=sub)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -414,4 +435,4 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
 
     handlers = {404: http_error, 405: http_error, Exception: internal_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    return BearerAuth(app, token, backend.persona_grant)
+    return BearerAuth(DeclaredBodyLimit(app), token, backend.persona_grant)
