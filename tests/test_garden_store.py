@@ -261,7 +261,7 @@ async def test_update_cannot_touch_lifecycle_or_identity(garden: PersonaGarden) 
     e = await garden.plant("Identity", "VALUE")
     with pytest.raises(ValidationError, match="cannot update lifecycle"):
         await garden.update(e.id, lifecycle="FLOWER")
-    changed = await garden.update(e.id, content="Identity, reworded", entry_type="INSIGHT")
+    changed = await garden.update(e.id, content="Identity, reworded", type="INSIGHT")
     assert changed.entry_type is EntryType.INSIGHT and changed.version == 2
 
 

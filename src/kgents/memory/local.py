@@ -29,7 +29,6 @@ from kgents.soul.service import SoulService
 from kgents.soul.spark import SparkStore
 from kgents.synapse.runtime import Synapse, open_synapse
 
-UPDATABLE = frozenset({"content", "type", "tags", "confidence", "evidence", "affinities"})
 """The fields `update` changes (the lifecycle moves only by its own rules: nurture, compost, revive)."""
 _ORDERS = {"confidence": OrderBy.CONFIDENCE, "planted": OrderBy.PLANTED, "nurtured": OrderBy.NURTURED}
 
@@ -183,15 +182,8 @@ class AsyncMemory:
         return entry if item.observed_at is None else replace(entry, observed_at=item.observed_at)
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
-        unknown = set(fields) - UPDATABLE
-        if unknown:
-            allowed = ", ".join(sorted(UPDATABLE))
-            raise ValidationError(f"cannot update {', '.join(sorted(unknown))}; allowed: {allowed}")
         current = await self._resolve(entry)
-        renamed = {
-            {"type": "entry_type", "affinities": "eigenvector_affinities"}.get(k, k): v for k, v in fields.items()
-        }
-        changed = await self.garden.update(current.id, **renamed)
+        changed = await self.garden.update(current.id, **fields)  # the garden names what it cannot update
         await self.indexer.settle([changed.id])
         return changed
 
