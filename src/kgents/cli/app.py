@@ -30,7 +30,7 @@ from kgents.cli import (
     token_cmd,
     workbench_cmd,
 )
-from kgents.cli.context import CliState, err_console
+from kgents.cli.context import CliState, err_console, persona_flag
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
 
@@ -77,7 +77,10 @@ def root(
         str | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
     ] = None,
     persona: Annotated[
-        str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")
+        str | None,
+        typer.Option(
+            "--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').", callback=persona_flag
+        ),
     ] = None,
     postgres_url: Annotated[
         str | None, typer.Option("--postgres-url", help="Use PostgreSQL as the anchor (KGENTS_POSTGRES_URL).")
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(exc.format_message())
         sys.exit(ExitCode.OK)
     except typer.exceptions.TyperException as exc:  # click's usage errors, as typer vendors them
-        _exit_with(exc.format_message().replace("\n", " "), ExitCode.USAGE)
+        _exit_with(exc.format_message().replace("\n", " "), exit_code_for(exc))
     except (KgentsError, KeyboardInterrupt) as exc:
         _exit_with(str(exc) or "interrupted", exit_code_for(exc))
     except Exception as exc:

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer._click.exceptions import UsageError
 
-from kgents.config import Settings
-from kgents.errors import NotFoundError, ValidationError
+from kgents.config import Settings, check_persona
+from kgents.errors import ConfigError, NotFoundError, ValidationError
 
 T = TypeVar("T")
 
@@ -38,6 +39,23 @@ def state(ctx: typer.Context) -> CliState:
         obj = CliState({})
         ctx.find_root().obj = obj
     return obj
+
+
+def persona_flag(value: str | None) -> str | None:
+    """The callback of every `--persona` flag: a name that cannot be a persona is a usage error (exit 64), as any
+    bad flag value is (a bad KGENTS_PERSONA is a setting's: exit 78)."""
+    if value is None:
+        return None
+    try:
+        return check_persona(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--persona") from None
+
+
+def confirmed(yes: bool, consequence: str) -> None:
+    """The one check of a destructive command's `--yes`: without it, a usage error (exit 64) saying why."""
+    if not yes:
+        raise UsageError(f"{consequence}; add --yes to confirm")
 
 
 def run(work: Callable[[], Awaitable[T]]) -> T:

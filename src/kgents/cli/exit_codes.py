@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from typer.exceptions import TyperException
+
 from kgents.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -38,6 +40,7 @@ class ExitCode(IntEnum):
 
 
 _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (TyperException, ExitCode.USAGE),  # click's usage errors: unknown flag, bad flag value, a missing --yes
     (ConfigError, ExitCode.CONFIG),
     (SchemaError, ExitCode.CONFIG),
     (IndexMismatchError, ExitCode.CONFIG),
@@ -51,7 +54,7 @@ _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
-    """The exit code for an error that ends a command."""
+    """The exit code for an error that ends a command: one rule per situation, the README's table."""
     for kind, code in _BY_ERROR:
         if isinstance(error, kind):
             return code

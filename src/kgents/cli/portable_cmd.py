@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kgents.cli.context import console, print_json, read_input, run, state
+from kgents.cli.context import confirmed, console, persona_flag, print_json, read_input, run, state
 from kgents.config import Settings
 from kgents.garden import open_store
 from kgents.memory.forget import forget_everywhere
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
     from kgents.synapse.runtime import Synapse
 
-PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
+PersonaOpt = Annotated[
+    str | None,
+    typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).", callback=persona_flag),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a line.")]
 
 
@@ -57,7 +60,8 @@ def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="An export of `kgents export` ('-': stdin).")],
     persona: Annotated[
-        str | None, typer.Option("--persona", "-p", help="Import as this persona (default: the file's own).")
+        str | None,
+        typer.Option("--persona", "-p", help="Import as this persona (default: the file's).", callback=persona_flag),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -100,8 +104,7 @@ def forget(
     settings, named = _settings(ctx, persona)
     if not named:
         raise typer.BadParameter("name the persona to forget with --persona", param_hint="--persona")
-    if not yes:
-        raise typer.BadParameter(f"forgetting {named} cannot be undone: add --yes (export it first)")
+    confirmed(yes, f"forgetting {named} cannot be undone (export it first)")
 
     from kgents.cli.index_access import local_or_remote
 

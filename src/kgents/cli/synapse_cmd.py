@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from kgents.cli.context import console, print_json, run, state
+from kgents.cli.context import confirmed, console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import BackendUnavailableError, IndexLockedError, ValidationError
+from kgents.errors import BackendUnavailableError, IndexLockedError
 from kgents.garden import open_store
 from kgents.health.model import Level
 
@@ -373,8 +373,7 @@ def adopt(
 ) -> None:
     """Rebuild this index (KGENTS_HOME's or KGENTS_QDRANT_URL's) from the anchor and make it the one the anchor
     feeds; the index it fed before then refuses to relay or search."""
-    if not yes:
-        raise ValidationError("adopting moves the anchor over to this index for good; add --yes to confirm")
+    confirmed(yes, "adopting moves the anchor over to this index for good")
     report = with_synapse(ctx, lambda s: s.adopt(), adopting=True, what="adopt")
     if as_json:
         print_json(report.to_dict())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from kgents.cli.context import console, err_console, print_json, run, state
+from kgents.cli.context import console, err_console, persona_flag, print_json, run, state
 from kgents.config import Settings
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ def _persona(ctx: typer.Context, persona: str | None) -> str:
 @app.command()
 def create(
     ctx: typer.Context,
-    persona: Annotated[str | None, typer.Option("--persona", "-p", help="The persona it opens.")] = None,
+    persona: Annotated[
+        str | None, typer.Option("--persona", "-p", help="The persona it opens.", callback=persona_flag)
+    ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Reads only: every write is refused (403).")] = False,
     label: Annotated[str | None, typer.Option("--label", help="A note for `token list` (who holds it).")] = None,
     as_json: JsonFlag = False,
@@ -71,7 +73,9 @@ def create(
 @app.command("list")
 def list_tokens(
     ctx: typer.Context,
-    persona: Annotated[str | None, typer.Option("--persona", "-p", help="Only this persona's.")] = None,
+    persona: Annotated[
+        str | None, typer.Option("--persona", "-p", help="Only this persona's.", callback=persona_flag)
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Every persona token (never the token itself): id, persona, access, label, when made and revoked."""

@@ -166,8 +166,11 @@ class PersonaGarden:
         if confidence_delta is not None:
             if isinstance(confidence_delta, bool) or not isinstance(confidence_delta, int | float):
                 raise ValidationError("confidence_delta must be a number")
-            if not -1.0 <= confidence_delta <= 1.0:
-                raise ValidationError(f"confidence_delta must be in [-1, 1] (got {confidence_delta:g})")
+            if not 0.0 <= confidence_delta <= 1.0:
+                raise ValidationError(
+                    f"nurture only strengthens: its confidence delta must be in [0, 1] (got {confidence_delta:g});"
+                    " to lower the confidence, reassess the entry (`kgents garden reassess`, Memory.reassess)"
+                )
         new_evidence = check_evidence([evidence]) if evidence is not None else ()
 
         def change(entry: GardenEntry) -> GardenEntry:

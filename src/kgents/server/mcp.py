@@ -202,7 +202,7 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
     async def nurture(
         entry_id: EntryId,
         evidence: Annotated[str | None, Field(description="What supports it now.")] = None,
-        delta: Annotated[float, Field(description="Confidence to add.", ge=-1, le=1)] = 0.05,
+        delta: Annotated[float, Field(description="Confidence to add (nurture never lowers it).", ge=0, le=1)] = 0.05,
         confidence: Annotated[float | None, Field(description="Set the confidence instead.", ge=0, le=1)] = None,
     ) -> dict[str, Any]:
         """Strengthen a memory with new evidence (it grows SEED → SAPLING → TREE → FLOWER with confidence)."""
