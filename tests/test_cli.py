@@ -72,7 +72,9 @@ def test_garden_walk_through(cli: Cli) -> None:
 def test_db_commands(cli: Cli) -> None:
     code, out, _ = cli("db", "migrate")
     assert code == 0 and "schema version" in out
-    cli("garden", "plant", "x marks", "-t", "pattern")
+    planted = cli.json("garden", "plant", "x marks", "-t", "pattern")
+    assert cli.json("db", "info")["outbox_pending"] == 0, "a plant applies its own write to the index"
+    cli("garden", "grow", planted["id"])  # written to the anchor; the next drain carries it
     info = cli.json("db", "info")
     assert isinstance(info, dict)
     assert info["persona"] == "kent" and info["entries"] == 1 and info["outbox_pending"] == 1

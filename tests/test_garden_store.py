@@ -103,7 +103,7 @@ async def test_nurture_adds_evidence_moves_confidence_and_promotes(garden: Perso
     assert n1.version == 2
     n2 = await garden.nurture(e.id, confidence=0.95)
     assert n2.lifecycle is Lifecycle.FLOWER
-    with pytest.raises(ValidationError, match="nurture only strengthens.*reassess"):
+    with pytest.raises(ValidationError, match=r"nurture only strengthens.*reassess"):
         await garden.nurture(e.id, confidence_delta=-0.5)
     n3 = await garden.nurture(e.id, confidence=0.45)
     assert n3.confidence == pytest.approx(0.45)

@@ -94,19 +94,24 @@ def plant(
     affinity: Annotated[list[str] | None, typer.Option("--affinity", "-a", help="axis=value (repeatable).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Plant a new entry (as a SEED)."""
+    """Plant a new entry (as a SEED); it is searchable when this returns (through the face, as `remember`)."""
     text = content_from(content, file)
-    entry = with_garden(
-        ctx,
-        lambda g: g.plant(
-            text,
-            entry_type,
-            confidence=confidence,
-            tags=tag or (),
-            evidence=evidence or (),
-            eigenvector_affinities=parse_affinities(affinity or []),
-        ),
-    )
+    affinities = parse_affinities(affinity or [])
+    settings = state(ctx).settings()
+
+    async def work() -> GardenEntry:
+        from kgents.memory.factory import open_memory
+
+        memory = await open_memory(settings)  # the home's server, else this process applying its write inline
+        try:
+            return await memory.remember(
+                text, type=entry_type, confidence=confidence, tags=tag or (), evidence=evidence or (),
+                affinities=affinities,
+            )
+        finally:
+            await memory.close()
+
+    entry = run(work)
     if as_json:
         print_json(entry.to_dict())
     else:

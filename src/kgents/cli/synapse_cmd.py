@@ -19,7 +19,7 @@ from kgents.cli.context import confirmed, console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import BackendUnavailableError, IndexLockedError
+from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
 from kgents.garden import open_store
 from kgents.health.model import Level
 
@@ -41,6 +41,7 @@ def with_synapse(
     *,
     adopting: bool = False,
     recreate: bool = False,
+    reindexing: bool = False,
     remote: Callable[[RemoteMemory], Awaitable[T]] | None = None,
     what: str = "this command",
 ) -> T:
@@ -53,7 +54,14 @@ def with_synapse(
     settings = state(ctx).settings()
     return run(
         lambda: local_or_remote(
-            settings, settings.persona, work, remote, what=what, adopting=adopting, recreate=recreate
+            settings,
+            settings.persona,
+            work,
+            remote,
+            what=what,
+            adopting=adopting,
+            recreate=recreate,
+            reindexing=reindexing,
         )
     )
 
@@ -172,6 +180,7 @@ async def gather_status(settings: Settings) -> StatusData:
     another process owns the embedded index, the coherency its relay measured last (from its heartbeat) stands
     in for a measurement of our own."""
     from kgents.cli.index_access import open_local_or_server
+    from kgents.health.collect import DRAIN_TIMEOUT_S, embedded_default
     from kgents.memory.remote import RemoteMemory
     from kgents.server.discovery import ServerInfo
     from kgents.synapse.faults import MissingCollectionError
@@ -196,6 +205,8 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, index, letters)
     synapse = opened
     try:
+        if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
+            await synapse.catch_up(DRAIN_TIMEOUT_S)
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
@@ -348,12 +359,20 @@ def reindex(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one."""
+    """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one. The
+    embedder: --embedder, else KGENTS_EMBEDDER, else the current one (the way to switch to a new KGENTS_EMBEDDER)."""
+    configured = state(ctx).settings().embedder
+    if embedder and configured and embedder != configured:
+        raise ConfigError(
+            f"KGENTS_EMBEDDER is {configured!r} but --embedder is {embedder!r}: the index would disagree with the"
+            " setting; change one of them"
+        )
+    target = embedder or configured
 
     async def work(s: Synapse) -> dict[str, Any]:
-        return (await s.reindex(embedder or s.state.active.embedder)).to_dict()
+        return (await s.reindex(target or s.state.active.embedder)).to_dict()
 
-    report = with_synapse(ctx, work, recreate=True, remote=lambda m: m.synapse_reindex(embedder))
+    report = with_synapse(ctx, work, recreate=True, reindexing=True, remote=lambda m: m.synapse_reindex(target))
     if as_json:
         print_json(report)
     else:
