@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kgents.cli.context import confirmed, console, persona_flag, print_json, read_input, run, state
+from kgents.cli.progress import LongWork, counted
 from kgents.config import Settings
 from kgents.garden import open_store
 from kgents.memory.forget import forget_everywhere
@@ -68,15 +70,17 @@ def import_(
     """Read an export back: every line is checked first (a bad one is named, nothing written); entries and souls
     already there are left as they are; new ones keep their ids, versions and dates (as another persona, with
     --persona: ids derived from theirs and the persona, so a copy lives beside the original)."""
-    bundle = parse_bundle(_read_lines(path))
+    lines = _read_lines(path)
     settings, named = _settings(ctx, persona)
-    bundle = retarget(bundle, named) if named else bundle
-    settings = settings.with_persona(bundle.persona)
 
     async def work() -> ImportReport:
-        store = await open_store(settings)
+        async with LongWork("import: checking", total=len(lines), unit="lines") as shown:
+            bundle = await asyncio.to_thread(lambda: parse_bundle(counted(lines, shown)))
+        bundle = retarget(bundle, named) if named else bundle
+        store = await open_store(settings.with_persona(bundle.persona))
         try:
-            return await write_bundle(store, store.snapshot_store(), bundle)
+            async with LongWork(f"import: writing {len(bundle.entries):,} entries in one transaction"):
+                return await write_bundle(store, store.snapshot_store(), bundle)
         finally:
             await store.close()
 

@@ -17,6 +17,7 @@ import typer
 
 from kgents.cli.context import confirmed, console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
+from kgents.cli.progress import LongWork
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
@@ -179,7 +180,7 @@ async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows. Through the home's server when one runs (it measures coherency now); when
     another process owns the embedded index, the coherency its relay measured last (from its heartbeat) stands
     in for a measurement of our own."""
-    from kgents.cli.index_access import open_local_or_server
+    from kgents.cli.index_access import catch_up_shown, open_local_or_server
     from kgents.health.collect import DRAIN_TIMEOUT_S, embedded_default
     from kgents.memory.remote import RemoteMemory
     from kgents.server.discovery import ServerInfo
@@ -206,7 +207,7 @@ async def gather_status(settings: Settings) -> StatusData:
     synapse = opened
     try:
         if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
-            await synapse.catch_up(DRAIN_TIMEOUT_S)
+            await catch_up_shown(synapse, DRAIN_TIMEOUT_S)
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
@@ -370,7 +371,10 @@ def reindex(
     target = embedder or configured
 
     async def work(s: Synapse) -> dict[str, Any]:
-        return (await s.reindex(target or s.state.active.embedder)).to_dict()
+        name = target or s.state.active.embedder
+        entries = sum((await s.store.personas()).values())
+        async with LongWork(f"reindex with {name}", total=entries, unit="entries") as shown:
+            return (await s.reindex(name, shown.update)).to_dict()
 
     report = with_synapse(ctx, work, recreate=True, reindexing=True, remote=lambda m: m.synapse_reindex(target))
     if as_json:
