@@ -272,7 +272,7 @@ def test_host_beyond_loopback_needs_an_explicit_token(tmp_path: Path) -> None:
 
 
 def test_the_token_can_come_from_the_environment(tmp_path: Path) -> None:
-    token = "t" * 40
+    token = "Kq8vN2xR7mT4wZ9bL3cH6jP1"
     settings = Settings(home=tmp_path / "home", server_token=token)
     with running_server(settings) as running:
         assert not token_file(settings).exists()
