@@ -61,7 +61,7 @@ def test_garden_walk_through(cli: Cli) -> None:
     assert code == 0 and "lifecycle" in out
 
     code, _, err = cli("garden", "delete", key)
-    assert code == ExitCode.DATA_ERROR and "--yes" in err
+    assert code == ExitCode.USAGE and "--yes" in err
     code, _, _ = cli("garden", "delete", key, "--yes")
     assert code == 0
     code, _, err = cli("garden", "show", key)
@@ -72,7 +72,9 @@ def test_garden_walk_through(cli: Cli) -> None:
 def test_db_commands(cli: Cli) -> None:
     code, out, _ = cli("db", "migrate")
     assert code == 0 and "schema version" in out
-    cli("garden", "plant", "x marks", "-t", "pattern")
+    planted = cli.json("garden", "plant", "x marks", "-t", "pattern")
+    assert cli.json("db", "info")["outbox_pending"] == 0, "a plant applies its own write to the index"
+    cli("garden", "grow", planted["id"])  # written to the anchor; the next drain carries it
     info = cli.json("db", "info")
     assert isinstance(info, dict)
     assert info["persona"] == "kent" and info["entries"] == 1 and info["outbox_pending"] == 1
@@ -112,7 +114,7 @@ def test_db_info_shows_only_this_persona_unless_asked(cli: Cli) -> None:
             "No such command",
         ),
         (("garden", "plant", "x", "--confidence", "lots"), ExitCode.USAGE, "Invalid value for '--confidence'"),
-        (("--persona", "two words", "garden", "list"), ExitCode.CONFIG, "persona must be"),
+        (("--persona", "two words", "garden", "list"), ExitCode.USAGE, "persona must be"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(cli: Cli, args: tuple[str, ...], code: int, fragment: str) -> None:

@@ -105,7 +105,7 @@ def test_images_are_pinned() -> None:
 
 def test_compose_runs_the_triad_a_server_and_a_relay() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "qdrant", "redis", "server", "relay"}
+    assert set(services) == {"postgres", "qdrant", "redis", "server", "lb", "relay"}
     assert services["server"]["command"][0] == "serve" and "0.0.0.0" in services["server"]["command"]
     assert services["relay"]["command"] == ["synapse", "run"]
     assert services["relay"]["healthcheck"]["test"] == ["CMD", "kgents", "synapse", "alive"]
@@ -114,6 +114,77 @@ def test_compose_runs_the_triad_a_server_and_a_relay() -> None:
         "redis://redis:"
     )
     Settings.from_env({k: v for k, v in env.items() if k != "KGENTS_SERVER_TOKEN"})  # the URLs are valid settings
+
+
+def test_compose_scales_the_server_behind_its_load_balancer() -> None:
+    """`--scale server=3`: no replica binds a host port (the balancer alone does), and the balancer re-resolves
+    `server` (every replica) instead of pinning the addresses it found at start."""
+    services = compose()["services"]
+    assert "ports" not in services["server"] and services["server"]["expose"] == ["8765"]
+    bound = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert bound == {"lb": ["127.0.0.1:8765:8765"]}, "only the balancer publishes a port"
+    assert services["lb"]["depends_on"]["server"] == {"condition": "service_healthy"}
+    (mount,) = services["lb"]["volumes"]
+    conf = (DEPLOY / mount.split(":")[0]).read_text(encoding="utf-8")
+    assert re.search(r"resolver 127\.0\.0\.11 valid=\d+s", conf), "Docker's DNS, asked again"
+    assert "set $kgents_server server:8765;" in conf and "proxy_pass http://$kgents_server;" in conf
+    assert re.search(r"client_max_body_size (\d+)m", conf) and "listen 8765;" in conf
+
+
+def lock_names() -> dict[str, list[str]]:
+    """Each package the lock pins, with its hashes."""
+    pinned: dict[str, list[str]] = {}
+    name = ""
+    for line in (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.-]+)==([^ ]+)", line):
+            name = match[1].lower().replace("_", "-")
+            pinned[name] = []
+        elif match := re.search(r"--hash=sha256:([0-9a-f]{64})", line):
+            pinned[name].append(match[1])
+    return pinned
+
+
+def test_the_image_installs_from_a_lock_file_with_hashes() -> None:
+    import tomllib
+
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    wanted = [*project["project"]["dependencies"], *project["project"]["optional-dependencies"]["quality"]]
+    wanted += project["build-system"]["requires"]
+    pinned = lock_names()
+    names = {re.split(r"[<>=!~\[ ;]", req, maxsplit=1)[0].lower().replace("_", "-") for req in wanted}
+    assert names <= set(pinned), f"not in the lock: {sorted(names - set(pinned))}"
+    assert all(pinned.values()), "every pin has its hashes"
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --require-hashes -r deploy/requirements.lock" in dockerfile
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile, "kgents itself fetches nothing more"
+    assert "pip install ." not in dockerfile
+
+
+def placeholder_token() -> str:
+    token = str(k8s("Secret", "kgents-secrets")["stringData"]["KGENTS_SERVER_TOKEN"])
+    assert token, "the example shows where the token goes"
+    return token
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        (None, "placeholder"),  # the k8s example's
+        ("change-me-please-now", "placeholder"),
+        ("0123456789abcdefghij-replace-me", "placeholder"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "different characters"),
+        ("short-token", "16-512 visible ASCII"),
+    ],
+)
+def test_serve_refuses_placeholder_and_weak_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, token: str | None, says: str
+) -> None:
+    chosen = token or placeholder_token()
+    cli = CliHarness(Settings(home=tmp_path / "home"), capsys, monkeypatch)
+    monkeypatch.setenv("KGENTS_SERVER_TOKEN", chosen)
+    code, out, err = cli("serve", "--host", "127.0.0.1", "--port", "0")
+    assert code == 78 and says in err and chosen not in err + out, err
+    assert not (tmp_path / "home" / "index").exists(), "refused before anything was opened"
 
 
 def test_kubernetes_relay_probes_its_heartbeat_and_server_sits_behind_a_service() -> None:

@@ -105,7 +105,9 @@ async def test_nurture_adds_evidence_moves_confidence_and_promotes(garden: Perso
     assert n1.version == 2
     n2 = await garden.nurture(e.id, confidence=0.95)
     assert n2.lifecycle is Lifecycle.FLOWER
-    n3 = await garden.nurture(e.id, confidence_delta=-0.5)
+    with pytest.raises(ValidationError, match=r"nurture only strengthens.*reassess"):
+        await garden.nurture(e.id, confidence_delta=-0.5)
+    n3 = await garden.nurture(e.id, confidence=0.45)
     assert n3.confidence == pytest.approx(0.45)
     assert n3.lifecycle is Lifecycle.FLOWER, "nurture never demotes"
     top = await garden.nurture(e.id, confidence_delta=1.0)
@@ -263,7 +265,7 @@ async def test_update_cannot_touch_lifecycle_or_identity(garden: PersonaGarden) 
     e = await garden.plant("Identity", "VALUE")
     with pytest.raises(ValidationError, match="cannot update lifecycle"):
         await garden.update(e.id, lifecycle="FLOWER")
-    changed = await garden.update(e.id, content="Identity, reworded", entry_type="INSIGHT")
+    changed = await garden.update(e.id, content="Identity, reworded", type="INSIGHT")
     assert changed.entry_type is EntryType.INSIGHT and changed.version == 2
 
 

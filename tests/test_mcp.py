@@ -82,7 +82,11 @@ async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, 
     assert [c["operation"] for c in changes] == ["INSERT", "UPDATE"]
     assert data(await client.call_tool("soul_mode", {"mode": "challenge"}))["mode"] == "CHALLENGE"
     assert data(await client.call_tool("soul_mode", {}))["mode"] == "CHALLENGE"
-    assert data(await client.call_tool("status", {}))["entries"] == 1
+    for name, arguments in (("remember", {"content": "I am bob now", "persona": "bob"}), ("status", {"verbose": 1})):
+        refused = error_text(await client.call_tool(name, arguments))
+        assert "unknown argument" in refused and repr(next(iter(set(arguments) - {"content"}))) in refused, refused
+    assert all(tool.input_schema.get("additionalProperties") is False for tool in tools.values())
+    assert data(await client.call_tool("status", {}))["entries"] == 1, "the refused remember wrote nothing"
     bad = await client.call_tool("remember", {"content": "x", "type": "OPINION"})
     assert "type must be one of" in error_text(bad) or "entry_type must be one of" in error_text(bad)
     bad_filter = await client.call_tool("recall", {"query": "code", "types": ["OPINION"]})
@@ -114,7 +118,7 @@ async def test_another_persona_is_unreachable(memory: AsyncMemory) -> None:
             result = await client.call_tool(tool, {"entry_id": str(theirs.id)})
             assert result.is_error or (tool == "history" and data(result)["changes"] == []), tool
         extra = await client.call_tool("recall", {"query": "minimal code", "persona": "ana"})
-        assert extra.is_error or data(extra)["hits"] == [], "a persona argument reaches nothing"
+        assert "unknown argument(s) 'persona'" in error_text(extra), "a persona argument is refused by name"
     assert await PersonaGarden(memory.garden.store, "ana").get(theirs.id) == theirs
 
 

@@ -4,16 +4,19 @@ index, PostgreSQL + a Qdrant index; a server later), and every test holds for ea
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kgents import AsyncMemory, EntryFilter, Memory, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, NotFoundError, ValidationError
+from kgents.garden import UPDATABLE
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.memory.api import MemoryAPI
 from kgents.memory.remote import RemoteMemory
@@ -358,6 +361,49 @@ async def test_reassess_compost_with_successor_nudge_and_interactions(memory: Me
     assert counted.interactions == after.interactions + 1
     with pytest.raises(ValidationError):
         await memory.reassess(new.id, confidence=1.5)
+
+
+async def test_update_changes_every_documented_field(memory: MemoryAPI) -> None:
+    """One list of updatable fields (the garden's `UPDATABLE`), each changed through the face (in process and
+    through the server's HTTP API), read back from the truth and carried to the index."""
+    entry = await memory.remember("I like tea", tags=["drinks"])
+    cases: dict[str, tuple[Any, Callable[[GardenEntry], Any]]] = {
+        "content": ("I like green tea in the morning", lambda e: e.content),
+        "type": ("PREFERENCE", lambda e: e.entry_type.value),
+        "tags": (["drinks", "green"], lambda e: list(e.tags)),
+        "confidence": (0.8, lambda e: e.confidence),
+        "evidence": (["said so twice"], lambda e: list(e.evidence)),
+        "affinities": ({"joy": 0.7}, lambda e: dict(e.eigenvector_affinities)),
+    }
+    assert set(cases) == set(UPDATABLE), "a test for each documented field"
+    for name, (value, read) in cases.items():
+        changed = await memory.update(entry.id, **{name: value})
+        assert read(changed) == value and read(await memory.get(entry.id)) == value, name
+    now = await memory.get(entry.id)
+    assert now.lifecycle is Lifecycle.TREE and now.version == 1 + len(cases), "the stage follows the confidence"
+    hit = (await memory.recall("green tea in the morning", limit=1))[0]
+    assert (hit.entry.id, hit.entry.version, hit.entry.confidence) == (entry.id, now.version, 0.8)
+    lowered = await memory.update(entry.id, confidence=0.2)
+    assert lowered.lifecycle is Lifecycle.SEED, "both ways, as reassess"
+    with pytest.raises(ValidationError, match="cannot update lifecycle; updatable: content, type, tags, confidence"):
+        await memory.update(entry.id, lifecycle="FLOWER")
+    with pytest.raises(ValidationError):
+        await memory.update(entry.id, evidence="one bare string")
+    with pytest.raises(ValidationError):
+        await memory.update(entry.id, confidence=1.5)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+async def test_a_nudge_that_is_not_a_finite_number_is_refused(memory: MemoryAPI, bad: float) -> None:
+    """NaN or an infinity is refused by the soul model itself, so every door refuses it (in process and through the
+    server's HTTP API alike), and the soul is left as it was (it used to store 0.0 or 1.0)."""
+    before = await memory.soul()
+    with pytest.raises(ValidationError, match="finite number"):
+        await memory.nudge({"joy": 0.01, "aesthetic": bad})
+    with pytest.raises(ValidationError, match="finite number"):
+        await memory.nudge({"joy": bad})
+    after = await memory.soul()
+    assert (after.eigenvectors, after.revision) == (before.eigenvectors, before.revision)
 
 
 async def test_recall_modes_score_on_their_own_scales(memory: MemoryAPI) -> None:

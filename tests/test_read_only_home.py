@@ -67,8 +67,11 @@ def test_reads_work_on_a_read_only_home(read_only_home: Path) -> None:
 
 @pytest.mark.slow
 def test_writes_on_a_read_only_home_name_the_path(read_only_home: Path) -> None:
+    listed = _kgents(read_only_home, "garden", "list", "--json", writable=False)
+    planted = json.loads(listed.stdout)["entries"][0]["id"]
     for args, path in (
-        (("garden", "plant", "another"), read_only_home / "anchor.db"),
+        (("garden", "nurture", planted), read_only_home / "anchor.db"),
+        (("garden", "plant", "another"), read_only_home / "index"),  # through the face: it opens the index first
         (("garden", "search", "minimal"), read_only_home / "index"),
     ):
         done = _kgents(read_only_home, *args, writable=False)

@@ -163,18 +163,37 @@ def test_a_body_that_is_not_json(client: httpx.Client) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
 
 
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+def test_a_body_nested_100000_deep_is_invalid_not_an_internal_error(client: httpx.Client, opening: bytes) -> None:
+    closing = b"]" if opening == b"[" else b"}"
+    deep = opening * 100_000 + b"1" + closing * 100_000
+    for path in ("/v1/personas/kent/memories", "/v1/personas/kent/recall", "/v1/personas/kent/soul/nudge"):
+        response = client.post(path, content=deep)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"] == {
+            "code": "invalid",
+            "message": "the request body is nested too deeply to be a request of this API",
+        }
+    mcp = client.post("/mcp", content=deep, headers={"Accept": "application/json, text/event-stream"})
+    assert 400 <= mcp.status_code < 500, mcp.text
+    assert client.get("/v1/personas/kent/status").status_code == 200, "the server carries on"
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client: httpx.Client) -> None:
     from kgents.server.app import MAX_BODY_BYTES
 
     declared = client.post("/v1/personas/kent/memories", content=b" " * (MAX_BODY_BYTES + 1))
-    assert declared.status_code == 400 and "over the limit" in declared.json()["error"]["message"]
+    assert declared.status_code == 413 and "over the limit" in declared.json()["error"]["message"]
+    assert declared.json()["error"]["code"] == "too_large"
 
     def streamed() -> Iterator[bytes]:  # no Content-Length: refused once the stream passes the limit
         for _ in range(MAX_BODY_BYTES // 65536 + 2):
             yield b" " * 65536
 
     chunked = client.post("/v1/personas/kent/memories", content=streamed())
-    assert chunked.status_code == 400 and "over the limit" in chunked.json()["error"]["message"]
+    assert chunked.status_code == 413 and "over the limit" in chunked.json()["error"]["message"]
+    mcp = client.post("/mcp", content=b" " * (MAX_BODY_BYTES + 1), headers={"Accept": "application/json"})
+    assert mcp.status_code == 413 and mcp.json()["error"]["code"] == "too_large"
     assert client.get("/v1/personas/kent/status").status_code == 200, "the server carries on"
 
 
@@ -253,7 +272,7 @@ def test_host_beyond_loopback_needs_an_explicit_token(tmp_path: Path) -> None:
 
 
 def test_the_token_can_come_from_the_environment(tmp_path: Path) -> None:
-    token = "t" * 40
+    token = "Kq8vN2xR7mT4wZ9bL3cH6jP1"
     settings = Settings(home=tmp_path / "home", server_token=token)
     with running_server(settings) as running:
         assert not token_file(settings).exists()

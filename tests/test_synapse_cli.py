@@ -201,3 +201,72 @@ def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) 
     assert proc.returncode == 0, err.decode()
     assert b"synapse stopped" in out
     assert asyncio.run(relays_alive()) == 0, "a clean stop removes its heartbeat"
+
+
+def test_a_cli_plant_is_searchable_when_it_returns(cli: Cli, anchor_settings: Settings) -> None:
+    """`garden plant` goes through the face: its write is in the index when the command returns (nothing left in
+    the outbox for a later drain), as `Memory.remember`'s is."""
+    code, out, err = cli("garden", "plant", "I prefer minimal code", "--json")
+    assert code == 0, err
+    planted = json.loads(out)
+
+    async def index_now() -> tuple[int, dict[str, object]]:
+        synapse = await open_synapse(anchor_settings)  # opening drains nothing
+        try:
+            return await synapse.queue.queue_depth(10), (await synapse.coherency("kent")).to_dict()
+        finally:
+            await synapse.close()
+
+    pending, report = asyncio.run(index_now())
+    assert pending == 0 and (report["matched"], report["missing"]) == (1, 0), report
+    code, out, _ = cli("garden", "search", "keep code small", "--json", "--wait", "0")
+    assert json.loads(out)["hits"][0]["id"] == planted["id"] and json.loads(out).get("pending", 0) == 0
+
+
+def test_synapse_status_drains_first_on_the_embedded_default(tmp_path: Path, cli_home: Cli) -> None:
+    """Entries written straight to the anchor (no relay runs on the embedded default): `synapse status` drains them
+    first, as `kgents status` does, so both say HEALTHY (it used to say CRITICAL 0.0 and exit 2)."""
+    settings = Settings(home=tmp_path / "home")
+
+    async def write_to_the_anchor_only() -> None:
+        store = await open_store(settings)
+        try:
+            for text in ("I like tea", "I like jazz", "I walk at dawn"):
+                await PersonaGarden(store, "kent").plant(text, "PREFERENCE")
+        finally:
+            await store.close()
+
+    asyncio.run(write_to_the_anchor_only())
+    code, out, err = cli_home("synapse", "status", "--json")
+    status = json.loads(out)
+    assert code == 0, err
+    assert status["level"] == "HEALTHY" and status["metrics"]["queue_depth"] == 0
+    assert status["coherency"]["coherency_with_truth"] == 1.0 and status["coherency"]["matched"] == 3
+    code, out, _ = cli_home("status", "--json")
+    assert code == 0 and json.loads(out)["level"] in ("HEALTHY", "THRIVING")
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(Settings(home=tmp_path / "home"), capsys, monkeypatch)
+
+
+def test_the_readmes_recipe_for_switching_embedder_works(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`KGENTS_EMBEDDER=minilm` then `kgents synapse reindex --embedder minilm` (it used to exit 78 advising that
+    same command); a plain `reindex` follows KGENTS_EMBEDDER too, and a flag that contradicts it is refused."""
+    assert cli("garden", "plant", "I prefer minimal code")[0] == 0
+    monkeypatch.setenv("KGENTS_EMBEDDER", "minilm")
+    code, _, err = cli("garden", "search", "keep code small")
+    assert code == 78 and "kgents synapse reindex --embedder minilm" in err, "the advice"
+    code, _, err = cli("synapse", "reindex", "--embedder", "minilm-mpnet-static-384")
+    assert code == 78 and "KGENTS_EMBEDDER is 'minilm'" in err
+    code, out, err = cli("synapse", "reindex", "--embedder", "minilm", "--json")
+    assert code == 0, err
+    assert json.loads(out)["new"]["embedder"] == "minilm" and json.loads(out)["copied"] == 1
+    code, out, err = cli("garden", "search", "keep code small", "--json")
+    assert code == 0 and json.loads(out)["hits"][0]["content"] == "I prefer minimal code", err
+    code, out, err = cli("synapse", "reindex", "--json")
+    assert code == 0 and json.loads(out)["new"]["embedder"] == "minilm", err
+    monkeypatch.delenv("KGENTS_EMBEDDER")
+    code, out, _ = cli("synapse", "status", "--json")
+    assert json.loads(out)["index"]["active"]["embedder"] == "minilm", "the index keeps what it was built with"

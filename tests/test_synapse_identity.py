@@ -141,7 +141,7 @@ def test_adopt_moves_the_anchor_over_to_this_index(
     asyncio.run(index_in_first_home())
     cli = CliHarness(second, capsys, monkeypatch)
     code, _, err = cli("synapse", "adopt")
-    assert code == 65 and "--yes" in err
+    assert code == 64 and "--yes" in err
     code, out, err = cli("synapse", "adopt", "--yes", "--json")
     if not first.postgres_url:  # one home, one anchor: it already feeds this index
         assert code == 65 and "already is the index this anchor feeds" in err

@@ -15,6 +15,10 @@ class ValidationError(KgentsError, ValueError):
     """A value was rejected before anything was written."""
 
 
+class TooLargeError(ValidationError):
+    """A request or an input over its size limit; nothing of it was used."""
+
+
 class NotFoundError(KgentsError, LookupError):
     """The thing asked for does not exist (for this persona)."""
 
@@ -25,6 +29,11 @@ class ConflictError(KgentsError):
 
 class LifecycleError(ValidationError):
     """A lifecycle transition that the written rules forbid."""
+
+
+class PermissionDeniedError(KgentsError):
+    """The caller's credentials do not allow this (another persona's memory, a write with a read-only token, an
+    operator action with a persona token); nothing was read or changed."""
 
 
 class ConfigError(KgentsError):

@@ -86,6 +86,19 @@ def test_changes_are_validated_precisely() -> None:
     assert state.with_mode(" explore ").mode is DialogueMode.EXPLORE
 
 
+def test_a_nudge_moves_known_axes_by_finite_deltas_within_bounds() -> None:
+    state = SoulState(soul_id="k1", persona="kent").with_eigenvector("joy", 0.75)
+    moved = state.nudged({"joy": 0.5, "aesthetic": -5})
+    assert moved.eigenvectors["joy"].value == 1.0 and moved.eigenvectors["aesthetic"].value == 0.0
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValidationError, match="nudge of eigenvector 'joy' must be a finite number"):
+            state.nudged({"aesthetic": 0.1, "joy": bad})
+    with pytest.raises(ValidationError, match="must be a number"):
+        state.nudged({"joy": "0.1"})  # type: ignore[dict-item]
+    with pytest.raises(ValidationError, match="heart"):
+        state.nudged({"heart": 0.1})
+
+
 def test_soul_settings_from_env() -> None:
     settings = Settings.from_env({"KGENTS_SOUL_TTL": "90", "KGENTS_SPARK_PREFIX": "team-a"})
     assert settings.soul_ttl_seconds == 90.0 and settings.spark_prefix == "team-a"

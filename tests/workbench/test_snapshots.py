@@ -3,6 +3,7 @@ drift history, soul): refreshed with `pytest tests/workbench/test_snapshots.py -
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,3 +65,19 @@ def test_light_theme_snapshot(name: str, snap_compare: Any) -> None:
     sick, keys, typed = SCREENS[name]
     run_before = settle(*keys, typed=typed, theme="textual-light")
     assert snap_compare(bench(sick=sick), run_before=run_before, terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_footer_fits_the_screen(size: tuple[int, int]) -> None:
+    """Every key the footer shows is whole on screen at 80 columns too (it used to end in "q Qui")."""
+    from textual.widgets._footer import FooterKey
+
+    app = bench()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        assert {key.description for key in keys} >= {"Flux", "Loom", "MRI", "Garden", "Help", "Quit"}
+        shown = sorted((key.region for key in keys), key=lambda r: r.x)
+        assert all(r.width > 0 and r.right <= size[0] for r in shown), shown
+        overlaps = [(a, b) for a, b in itertools.pairwise(shown) if a.right > b.x]
+        assert not overlaps, f"a key is cut by the next one (the palette's, docked right): {overlaps}"

@@ -192,8 +192,7 @@ async def _on_index(
 
 async def _index_status(ctx: AgentContext) -> dict[str, Any]:
     async def served(remote: RemoteMemory) -> dict[str, Any]:
-        found: dict[str, Any] = await remote.call("GET", "/synapse/index")
-        return found
+        return await remote.synapse_index()
 
     return await _on_index(ctx, lambda s: s.index_status(), served)
 

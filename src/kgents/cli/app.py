@@ -28,9 +28,10 @@ from kgents.cli import (
     status_cmd,
     synapse_alive,
     synapse_cmd,
+    token_cmd,
     workbench_cmd,
 )
-from kgents.cli.context import CliState, err_console
+from kgents.cli.context import CliState, err_console, persona_flag
 from kgents.cli.exit_codes import ExitCode, exit_code_for
 from kgents.errors import KgentsError
 
@@ -48,6 +49,7 @@ app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(soul_cmd.app, name="soul")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(token_cmd.app, name="token")
 app.command("demo")(demo_cmd.demo)
 app.command("chat")(chat_cmd.chat)
 app.command("dream")(dream_cmd.dream)
@@ -76,7 +78,10 @@ def root(
         str | None, typer.Option("--home", help="Embedded data folder (KGENTS_HOME, default ~/.kgents).")
     ] = None,
     persona: Annotated[
-        str | None, typer.Option("--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').")
+        str | None,
+        typer.Option(
+            "--persona", "-p", help="Whose memory (KGENTS_PERSONA, default 'default').", callback=persona_flag
+        ),
     ] = None,
     postgres_url: Annotated[
         str | None, typer.Option("--postgres-url", help="Use PostgreSQL as the anchor (KGENTS_POSTGRES_URL).")
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(exc.format_message())
         sys.exit(ExitCode.OK)
     except typer.exceptions.TyperException as exc:  # click's usage errors, as typer vendors them
-        _exit_with(exc.format_message().replace("\n", " "), ExitCode.USAGE)
+        _exit_with(exc.format_message().replace("\n", " "), exit_code_for(exc))
     except (KgentsError, KeyboardInterrupt) as exc:
         _exit_with(str(exc) or "interrupted", exit_code_for(exc))
     except Exception as exc:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from typer.exceptions import TyperException
+
 from kgents.errors import (
     BackendUnavailableError,
     ConfigError,
     ConflictError,
     IndexMismatchError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaError,
     StorageFullError,
     ValidationError,
@@ -33,16 +36,19 @@ class ExitCode(IntEnum):
     INTERNAL = 70
     STORAGE_FULL = 74  # EX_IOERR: the disk holding the home is full (nothing lost: free space, run it again)
     CONFLICT = 75
+    NO_PERMISSION = 77  # EX_NOPERM: the server's token does not allow it (another persona, read-only)
     CONFIG = 78
     INTERRUPTED = 130
 
 
 _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (TyperException, ExitCode.USAGE),  # click's usage errors: unknown flag, bad flag value, a missing --yes
     (ConfigError, ExitCode.CONFIG),
     (SchemaError, ExitCode.CONFIG),
     (IndexMismatchError, ExitCode.CONFIG),
     (StorageFullError, ExitCode.STORAGE_FULL),
     (BackendUnavailableError, ExitCode.UNAVAILABLE),
+    (PermissionDeniedError, ExitCode.NO_PERMISSION),
     (NotFoundError, ExitCode.NOT_FOUND),
     (ConflictError, ExitCode.CONFLICT),
     (ValidationError, ExitCode.DATA_ERROR),
@@ -51,7 +57,7 @@ _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
-    """The exit code for an error that ends a command."""
+    """The exit code for an error that ends a command: one rule per situation, the README's table."""
     for kind, code in _BY_ERROR:
         if isinstance(error, kind):
             return code

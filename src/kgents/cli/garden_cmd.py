@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from kgents.cli.context import console, print_json, read_input, run, state
+from kgents.cli.context import confirmed, console, print_json, read_input, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
 from kgents.errors import NotFoundError, ValidationError
 from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
@@ -94,19 +94,24 @@ def plant(
     affinity: Annotated[list[str] | None, typer.Option("--affinity", "-a", help="axis=value (repeatable).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Plant a new entry (as a SEED)."""
+    """Plant a new entry (as a SEED); it is searchable when this returns (through the face, as `remember`)."""
     text = content_from(content, file)
-    entry = with_garden(
-        ctx,
-        lambda g: g.plant(
-            text,
-            entry_type,
-            confidence=confidence,
-            tags=tag or (),
-            evidence=evidence or (),
-            eigenvector_affinities=parse_affinities(affinity or []),
-        ),
-    )
+    affinities = parse_affinities(affinity or [])
+    settings = state(ctx).settings()
+
+    async def work() -> GardenEntry:
+        from kgents.memory.factory import open_memory
+
+        memory = await open_memory(settings)  # the home's server, else this process applying its write inline
+        try:
+            return await memory.remember(
+                text, type=entry_type, confidence=confidence, tags=tag or (), evidence=evidence or (),
+                affinities=affinities,
+            )
+        finally:
+            await memory.close()
+
+    entry = run(work)
     if as_json:
         print_json(entry.to_dict())
     else:
@@ -182,24 +187,55 @@ def nurture(
     entry_id: EntryId,
     evidence: Annotated[str | None, typer.Option("--evidence", "-e", help="What supports it now.")] = None,
     delta: Annotated[
-        float | None, typer.Option("--delta", "-d", help="Change confidence by this (default +0.05).")
+        float | None, typer.Option("--delta", "-d", help="Add this to the confidence, in [0, 1] (default 0.05).")
     ] = None,
     confidence: Annotated[float | None, typer.Option("--confidence", "-c", help="Set confidence to this.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Strengthen an entry; it grows a stage when its confidence has earned it."""
 
+    async def change(g: PersonaGarden, entry: GardenEntry) -> GardenEntry:
+        return await g.nurture(entry.id, evidence=evidence, confidence_delta=delta, confidence=confidence)
+
+    _confidence_change(ctx, entry_id, "nurtured", change, as_json)
+
+
+@app.command()
+def reassess(
+    ctx: typer.Context,
+    entry_id: EntryId,
+    confidence: Annotated[float, typer.Option("--confidence", "-c", help="The new confidence, up or down.")],
+    evidence: Annotated[str | None, typer.Option("--evidence", "-e", help="Why it changed.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set an entry's confidence up or down; its stage follows both ways (nurture only strengthens)."""
+
+    async def change(g: PersonaGarden, entry: GardenEntry) -> GardenEntry:
+        return await g.reassess(entry.id, confidence, evidence=evidence)
+
+    _confidence_change(ctx, entry_id, "reassessed", change, as_json)
+
+
+def _confidence_change(
+    ctx: typer.Context,
+    entry_id: str,
+    done: str,
+    change: Callable[[PersonaGarden, GardenEntry], Awaitable[GardenEntry]],
+    as_json: bool,
+) -> None:
+    """`change` on the entry `entry_id` names, then the entry (JSON) or a line: confidence and stage before → after."""
+
     async def work(g: PersonaGarden) -> tuple[GardenEntry, GardenEntry]:
         entry = await g.resolve(entry_id)
-        return entry, await g.nurture(entry.id, evidence=evidence, confidence_delta=delta, confidence=confidence)
+        return entry, await change(g, entry)
 
     before, after = with_garden(ctx, work)
     if as_json:
         print_json(after.to_dict())
         return
-    grown = f", {before.lifecycle.value} → {after.lifecycle.value}" if before.lifecycle != after.lifecycle else ""
+    moved = f", {before.lifecycle.value} → {after.lifecycle.value}" if before.lifecycle != after.lifecycle else ""
     console.print(
-        f"nurtured [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{grown}"
+        f"{done} [cyan]{short_id(after.id)}[/]: confidence {before.confidence:.2f} → {after.confidence:.2f}{moved}"
     )
 
 
@@ -239,8 +275,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Really delete (the audit trail keeps its history).")] = False,
 ) -> None:
     """Delete an entry for good (its history stays in the audit trail)."""
-    if not yes:
-        raise ValidationError("deleting is final; add --yes to confirm (or use `compost` to retire it)")
+    confirmed(yes, "deleting is final (`compost` retires an entry instead)")
 
     async def work(g: PersonaGarden) -> str:
         entry = await g.resolve(entry_id)

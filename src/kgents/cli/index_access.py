@@ -7,10 +7,13 @@ reconcile), the command waits for it, with one progress line and a deadline, ins
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgents.cli.context import err_console
+from kgents.cli.progress import LongWork
 from kgents.config import Settings
 from kgents.errors import IndexLockedError
 from kgents.server.discovery import ServerInfo
@@ -18,7 +21,7 @@ from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import DrainResult, Synapse
 
 T = TypeVar("T")
 
@@ -66,6 +69,35 @@ async def local_or_remote(
         return await work(opened)
     finally:
         await opened.close()
+
+
+WATCH_EVERY_S = 0.5
+
+
+async def catch_up_shown(synapse: Synapse, wait_s: float) -> DrainResult:
+    """`synapse.catch_up(wait_s)` with its progress on stderr (`cli.progress`): the first search after an import
+    of thousands of entries indexes them all first."""
+    from kgents.synapse.metrics import QUEUE_DEPTH_CAP
+
+    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
+    if not pending:
+        return await synapse.catch_up(wait_s)
+
+    async def watch(shown: LongWork) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            shown.update(max(0, pending - await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)))
+
+    async with LongWork("indexing pending writes", total=pending, unit="events") as shown:
+        watcher = asyncio.create_task(watch(shown))
+        try:
+            result = await synapse.catch_up(wait_s)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        shown.update(pending - result.pending)
+        return result
 
 
 def server_in_the_way(server: ServerInfo, what: str) -> IndexLockedError:

@@ -11,14 +11,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from kgents.cli.context import run, state
+from kgents.cli.context import persona_flag, run, state
 from kgents.cli.index_access import tell
 
 
 def mcp(
     ctx: typer.Context,
     persona: Annotated[
-        str | None, typer.Option("--persona", "-p", help="Whose memory the tools reach (KGENTS_PERSONA).")
+        str | None,
+        typer.Option("--persona", "-p", help="Whose memory the tools reach (KGENTS_PERSONA).", callback=persona_flag),
     ] = None,
 ) -> None:
     """Serve MCP over stdin/stdout (tools: remember, recall, get, list, nurture, forget, history, soul_mode,

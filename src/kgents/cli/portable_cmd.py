@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kgents.cli.context import console, print_json, read_input, run, state
+from kgents.cli.context import confirmed, console, persona_flag, print_json, read_input, run, state
+from kgents.cli.progress import LongWork, counted
 from kgents.config import Settings
 from kgents.garden import open_store
 from kgents.memory.forget import forget_everywhere
@@ -18,7 +20,10 @@ if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
     from kgents.synapse.runtime import Synapse
 
-PersonaOpt = Annotated[str | None, typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).")]
+PersonaOpt = Annotated[
+    str | None,
+    typer.Option("--persona", "-p", help="Whose memory (overrides the global flag).", callback=persona_flag),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a line.")]
 
 
@@ -57,22 +62,25 @@ def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="An export of `kgents export` ('-': stdin).")],
     persona: Annotated[
-        str | None, typer.Option("--persona", "-p", help="Import as this persona (default: the file's own).")
+        str | None,
+        typer.Option("--persona", "-p", help="Import as this persona (default: the file's).", callback=persona_flag),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Read an export back: every line is checked first (a bad one is named, nothing written); entries and souls
     already there are left as they are; new ones keep their ids, versions and dates (as another persona, with
     --persona: ids derived from theirs and the persona, so a copy lives beside the original)."""
-    bundle = parse_bundle(_read_lines(path))
+    lines = _read_lines(path)
     settings, named = _settings(ctx, persona)
-    bundle = retarget(bundle, named) if named else bundle
-    settings = settings.with_persona(bundle.persona)
 
     async def work() -> ImportReport:
-        store = await open_store(settings)
+        async with LongWork("import: checking", total=len(lines), unit="lines") as shown:
+            bundle = await asyncio.to_thread(lambda: parse_bundle(counted(lines, shown)))
+        bundle = retarget(bundle, named) if named else bundle
+        store = await open_store(settings.with_persona(bundle.persona))
         try:
-            return await write_bundle(store, store.snapshot_store(), bundle)
+            async with LongWork(f"import: writing {len(bundle.entries):,} entries in one transaction"):
+                return await write_bundle(store, store.snapshot_store(), bundle)
         finally:
             await store.close()
 
@@ -100,8 +108,7 @@ def forget(
     settings, named = _settings(ctx, persona)
     if not named:
         raise typer.BadParameter("name the persona to forget with --persona", param_hint="--persona")
-    if not yes:
-        raise typer.BadParameter(f"forgetting {named} cannot be undone: add --yes (export it first)")
+    confirmed(yes, f"forgetting {named} cannot be undone (export it first)")
 
     from kgents.cli.index_access import local_or_remote
 

@@ -30,7 +30,9 @@ async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     if synapse.in_process:
-        return (await synapse.catch_up(wait_s)).pending, True
+        from kgents.cli.index_access import catch_up_shown
+
+        return (await catch_up_shown(synapse, wait_s)).pending, True
     pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
     return pending, bool(pending) and not (await synapse.metrics()).relays_alive
 

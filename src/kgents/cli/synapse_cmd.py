@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from kgents.cli.context import console, print_json, run, state
+from kgents.cli.context import confirmed, console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
+from kgents.cli.progress import LongWork
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.errors import BackendUnavailableError, IndexLockedError, ValidationError
+from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
 from kgents.garden import open_store
 from kgents.health.model import Level
 
@@ -41,6 +42,7 @@ def with_synapse(
     *,
     adopting: bool = False,
     recreate: bool = False,
+    reindexing: bool = False,
     remote: Callable[[RemoteMemory], Awaitable[T]] | None = None,
     what: str = "this command",
 ) -> T:
@@ -53,7 +55,14 @@ def with_synapse(
     settings = state(ctx).settings()
     return run(
         lambda: local_or_remote(
-            settings, settings.persona, work, remote, what=what, adopting=adopting, recreate=recreate
+            settings,
+            settings.persona,
+            work,
+            remote,
+            what=what,
+            adopting=adopting,
+            recreate=recreate,
+            reindexing=reindexing,
         )
     )
 
@@ -171,7 +180,8 @@ async def gather_status(settings: Settings) -> StatusData:
     """Everything `status` shows. Through the home's server when one runs (it measures coherency now); when
     another process owns the embedded index, the coherency its relay measured last (from its heartbeat) stands
     in for a measurement of our own."""
-    from kgents.cli.index_access import open_local_or_server
+    from kgents.cli.index_access import catch_up_shown, open_local_or_server
+    from kgents.health.collect import DRAIN_TIMEOUT_S, embedded_default
     from kgents.memory.remote import RemoteMemory
     from kgents.server.discovery import ServerInfo
     from kgents.synapse.faults import MissingCollectionError
@@ -196,6 +206,8 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, index, letters)
     synapse = opened
     try:
+        if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
+            await catch_up_shown(synapse, DRAIN_TIMEOUT_S)
         report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
@@ -348,12 +360,23 @@ def reindex(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one."""
+    """Re-embed every entry into a fresh collection, catch up, switch over atomically, drop the old one. The
+    embedder: --embedder, else KGENTS_EMBEDDER, else the current one (the way to switch to a new KGENTS_EMBEDDER)."""
+    configured = state(ctx).settings().embedder
+    if embedder and configured and embedder != configured:
+        raise ConfigError(
+            f"KGENTS_EMBEDDER is {configured!r} but --embedder is {embedder!r}: the index would disagree with the"
+            " setting; change one of them"
+        )
+    target = embedder or configured
 
     async def work(s: Synapse) -> dict[str, Any]:
-        return (await s.reindex(embedder or s.state.active.embedder)).to_dict()
+        name = target or s.state.active.embedder
+        entries = sum((await s.store.personas()).values())
+        async with LongWork(f"reindex with {name}", total=entries, unit="entries") as shown:
+            return (await s.reindex(name, shown.update)).to_dict()
 
-    report = with_synapse(ctx, work, recreate=True, remote=lambda m: m.synapse_reindex(embedder))
+    report = with_synapse(ctx, work, recreate=True, reindexing=True, remote=lambda m: m.synapse_reindex(target))
     if as_json:
         print_json(report)
     else:
@@ -373,8 +396,7 @@ def adopt(
 ) -> None:
     """Rebuild this index (KGENTS_HOME's or KGENTS_QDRANT_URL's) from the anchor and make it the one the anchor
     feeds; the index it fed before then refuses to relay or search."""
-    if not yes:
-        raise ValidationError("adopting moves the anchor over to this index for good; add --yes to confirm")
+    confirmed(yes, "adopting moves the anchor over to this index for good")
     report = with_synapse(ctx, lambda s: s.adopt(), adopting=True, what="adopt")
     if as_json:
         print_json(report.to_dict())

@@ -6,10 +6,11 @@ from kgents.config import Settings
 from kgents.garden.lifecycle import check_transition, next_stage, promoted, stage_for_confidence
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.garden.records import AuditRecord, GardenQuery, Operation, OrderBy, OutboxEvent
-from kgents.garden.service import PersonaGarden
+from kgents.garden.service import UPDATABLE, PersonaGarden
 from kgents.garden.store import GardenStore
 
 __all__ = [
+    "UPDATABLE",
     "AuditRecord",
     "EntryType",
     "GardenEntry",

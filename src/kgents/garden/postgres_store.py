@@ -29,6 +29,8 @@ from kgents.garden.sql import (
     continue_versions,
     forget_statements,
     neighbour_lookups,
+    nothing_to_forget,
+    persona_known_sql,
 )
 
 if TYPE_CHECKING:
@@ -294,6 +296,8 @@ class PostgresGardenStore:
     async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:
         persona = check_persona(persona)
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(persona_known_sql("$1"), persona):
+                raise nothing_to_forget(persona)
             count = int(await conn.fetchval("SELECT count(*) FROM persona_garden WHERE persona = $1", persona))
             for statement in forget_statements("$1", purge_history):
                 await conn.execute(statement, persona)

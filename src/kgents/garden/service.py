@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from kgents.clock import utcnow
@@ -30,6 +31,18 @@ from kgents.garden.model import (
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, OrderBy, check_id_prefix
 from kgents.garden.store import GardenStore
 
+UPDATABLE: Mapping[str, str] = MappingProxyType(
+    {
+        "content": "content",
+        "type": "entry_type",
+        "tags": "tags",
+        "confidence": "confidence",
+        "evidence": "evidence",
+        "affinities": "eigenvector_affinities",
+    }
+)
+"""The one list of what `update` may change, by the names the face, the HTTP API and the docs use, each with the
+entry field it sets (`evidence` replaces the list; nurture and reassess append to it)."""
 MAX_CAS_ATTEMPTS = 64
 MAX_PLANT_MANY = 100_000
 """Largest batch one plant_many call takes (one transaction)."""
@@ -154,8 +167,11 @@ class PersonaGarden:
         if confidence_delta is not None:
             if isinstance(confidence_delta, bool) or not isinstance(confidence_delta, int | float):
                 raise ValidationError("confidence_delta must be a number")
-            if not -1.0 <= confidence_delta <= 1.0:
-                raise ValidationError(f"confidence_delta must be in [-1, 1] (got {confidence_delta:g})")
+            if not 0.0 <= confidence_delta <= 1.0:
+                raise ValidationError(
+                    f"nurture only strengthens: its confidence delta must be in [0, 1] (got {confidence_delta:g});"
+                    " to lower the confidence, reassess the entry (`kgents garden reassess`, Memory.reassess)"
+                )
         lines = [] if evidence is None else [evidence] if isinstance(evidence, str) else list(evidence)
         new_evidence = check_evidence(lines) if lines else ()
 
@@ -232,14 +248,25 @@ class PersonaGarden:
         )
 
     async def update(self, entry_id: uuid.UUID | str, **fields: Any) -> GardenEntry:
-        """Change content, type, tags or affinities (the lifecycle moves only by its own rules)."""
-        allowed = {"content", "entry_type", "tags", "eigenvector_affinities"}
-        unknown = set(fields) - allowed
+        """Change any of `UPDATABLE` (by those names); the lifecycle moves only by its own rules: with
+        `confidence` it follows the new level both ways, as in `reassess` (a COMPOST entry's is refused)."""
+        unknown = set(fields) - set(UPDATABLE)
         if unknown:
-            raise ValidationError(f"cannot update {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
-        if "tags" in fields:
-            fields["tags"] = as_tuple(fields["tags"], "tags")
-        return await self._update(entry_id, lambda e: e.evolve(**fields))
+            raise ValidationError(f"cannot update {', '.join(sorted(unknown))}; updatable: {', '.join(UPDATABLE)}")
+        changes = {UPDATABLE[name]: value for name, value in fields.items()}
+        for listed in ("tags", "evidence"):
+            if listed in changes:
+                changes[listed] = as_tuple(changes[listed], listed)
+        if "confidence" in changes:
+            level = round(check_confidence(changes["confidence"]), 12)
+            changes |= {"confidence": level, "lifecycle": rules.stage_for_confidence(level)}
+
+        def change(e: GardenEntry) -> GardenEntry:
+            if "confidence" in changes and e.lifecycle is Lifecycle.COMPOST:
+                raise LifecycleError("a COMPOST entry's confidence cannot change; revive it first")
+            return e.evolve(**changes)
+
+        return await self._update(entry_id, change)
 
     async def delete(self, entry_id: uuid.UUID | str) -> None:
         if not await self.store.delete(self.persona, _as_uuid(entry_id)):

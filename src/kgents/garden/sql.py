@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from kgents.errors import NotFoundError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, Lifecycle
 from kgents.garden.records import GardenQuery, OrderBy
@@ -114,6 +115,33 @@ def continue_versions(entries: Sequence[GardenEntry], floors: Mapping[uuid.UUID,
     ]
 
 
+PERSONA_TABLES = (
+    "persona_garden",
+    "garden_audit",
+    "garden_outbox",
+    "synapse_dead_letter",
+    "soul_snapshot",
+    "persona_token",
+)
+"""Where a persona leaves rows in the anchor (besides its `persona_tombstone` rows)."""
+
+
+def persona_known_sql(placeholder: str) -> str:
+    """One query, one parameter (the persona: `?1` on SQLite, `$1` on PostgreSQL): whether the anchor holds any row
+    of it, so forgetting a persona that never existed (or went with its history) is NotFound, not a new tombstone."""
+    if placeholder not in ("?1", "$1"):
+        raise ValueError(f"not a numbered bind parameter: {placeholder!r}")
+    checks = [f"EXISTS (SELECT 1 FROM {table} WHERE persona = {placeholder})" for table in PERSONA_TABLES]  # noqa: S608
+    return "SELECT " + " OR ".join(checks)
+
+
+def nothing_to_forget(persona: str) -> NotFoundError:
+    return NotFoundError(
+        f"persona {persona!r} has nothing to forget here: no entries, history, soul or tokens"
+        " (it never existed, or it was forgotten with its history)"
+    )
+
+
 def forget_statements(placeholder: str, purge_history: bool) -> list[str]:
     """The statements that remove one persona from the anchor, in order, each with one parameter (the persona).
 
@@ -131,6 +159,7 @@ def forget_statements(placeholder: str, purge_history: bool) -> list[str]:
         "DELETE FROM soul_snapshot WHERE persona = {p}",
         "DELETE FROM dream_pending WHERE persona = {p}",
         "DELETE FROM dream_state WHERE persona = {p}",
+        "DELETE FROM persona_token WHERE persona = {p}",
     ]
     if purge_history:
         statements.append("DELETE FROM garden_audit WHERE persona = {p}")

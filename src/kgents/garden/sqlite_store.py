@@ -25,6 +25,8 @@ from kgents.garden.sql import (
     continue_versions,
     forget_statements,
     neighbour_lookups,
+    nothing_to_forget,
+    persona_known_sql,
 )
 
 if TYPE_CHECKING:
@@ -287,6 +289,8 @@ class SqliteGardenStore:
 
         def work() -> int:
             with self._db.write() as conn:
+                if not conn.execute(persona_known_sql("?1"), (persona,)).fetchone()[0]:
+                    raise nothing_to_forget(persona)
                 count = int(
                     conn.execute("SELECT count(*) FROM persona_garden WHERE persona = ?", (persona,)).fetchone()[0]
                 )

@@ -22,10 +22,11 @@ async def open_memory(settings: Settings | None = None, persona: str | None = No
     from kgents.server.owner import server_or_own
 
     settings = settings or Settings.from_env()
-    persona = check_persona(persona) if persona else settings.persona
-    opened = await server_or_own(settings, lambda: AsyncMemory.open(settings, persona), progress=log.warning)
+    asked = check_persona(persona) if persona else None
+    here = asked or settings.persona
+    opened = await server_or_own(settings, lambda: AsyncMemory.open(settings, here), progress=log.warning)
     if isinstance(opened, ServerInfo):
-        from kgents.memory.remote import RemoteMemory
+        from kgents.memory.remote import RemoteMemory, persona_of_server
 
-        return RemoteMemory(opened, persona, settings=settings)
+        return RemoteMemory(opened, await persona_of_server(opened, asked, settings.persona), settings=settings)
     return opened

@@ -30,7 +30,6 @@ from kgents.soul.service import SoulService
 from kgents.soul.spark import SparkStore
 from kgents.synapse.runtime import Synapse, open_synapse
 
-UPDATABLE = frozenset({"content", "type", "tags", "confidence", "evidence", "affinities"})
 """The fields `update` changes (the lifecycle moves only by its own rules: nurture, compost, revive)."""
 _ORDERS = {"confidence": OrderBy.CONFIDENCE, "planted": OrderBy.PLANTED, "nurtured": OrderBy.NURTURED}
 
@@ -189,15 +188,8 @@ class AsyncMemory:
         return entry if item.observed_at is None else replace(entry, observed_at=item.observed_at)
 
     async def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
-        unknown = set(fields) - UPDATABLE
-        if unknown:
-            allowed = ", ".join(sorted(UPDATABLE))
-            raise ValidationError(f"cannot update {', '.join(sorted(unknown))}; allowed: {allowed}")
         current = await self._resolve(entry)
-        renamed = {
-            {"type": "entry_type", "affinities": "eigenvector_affinities"}.get(k, k): v for k, v in fields.items()
-        }
-        changed = await self.garden.update(current.id, **renamed)
+        changed = await self.garden.update(current.id, **fields)  # the garden names what it cannot update
         await self.indexer.settle([changed.id])
         return changed
 
@@ -285,15 +277,7 @@ class AsyncMemory:
         return soul_view(state, "written")
 
     async def nudge(self, shifts: Mapping[str, float]) -> SoulView:
-        def change(state: SoulState) -> SoulState:
-            for axis, delta in shifts.items():
-                now = state.eigenvectors[axis].value if axis in state.eigenvectors else None
-                if now is None:
-                    raise ValidationError(f"no eigenvector {axis!r:.40}")
-                state = state.with_eigenvector(axis, round(min(1.0, max(0.0, now + delta)), 6))
-            return state
-
-        state = (await self.souls.update(self.persona, change))[1]
+        state = (await self.souls.update(self.persona, lambda s: s.nudged(shifts)))[1]
         return soul_view(state, "written")
 
     async def record_interaction(self, tokens: int = 0) -> SoulView:

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from kgents.config import Settings, check_persona
+from kgents.config import DEFAULT_PERSONA, Settings, check_persona
 from kgents.errors import ConfigError, OutcomeUnknownError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
@@ -29,7 +29,7 @@ from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
 from kgents.memory.endpoint import Endpoint
 from kgents.memory.http_client import IDEMPOTENT_METHODS
-from kgents.server.discovery import ServerInfo, find_server
+from kgents.server.discovery import ServerInfo, find_server, is_persona_token
 
 DEFAULT_TIMEOUT_S = 120.0
 """A request's deadline: long enough for a large batch to be planted and indexed."""
@@ -217,23 +217,53 @@ class RemoteMemory:
         data: dict[str, Any] = await self.call("GET", "/status")
         return data
 
-    # -- operator-wide (the index's owner answers) ---------------------------------------------------------------
-    async def synapse_coherency(self) -> dict[str, Any]:
-        """Coherency measured now by the index's owner (every persona's counts; sample ids only of ours)."""
-        data: dict[str, Any] = await self.call("GET", "/synapse/coherency")
+    # -- operator-wide (the index's owner answers; the operator token only) ---------------------------------------
+    async def _admin(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        data: dict[str, Any] = await self.call(method, "/admin" + path, body, absolute=True)
         return data
 
+    async def synapse_coherency(self) -> dict[str, Any]:
+        """Coherency measured now by the index's owner (every persona's counts; sample ids only of ours)."""
+        return await self._admin("GET", f"/synapse/coherency?persona={quote(self._persona, safe='')}")
+
+    async def synapse_index(self) -> dict[str, Any]:
+        """The index as the server sees it: location, active collection, embedder, points."""
+        return await self._admin("GET", "/synapse/index")
+
     async def synapse_reconcile(self) -> dict[str, Any]:
-        data: dict[str, Any] = await self.call("POST", "/synapse/reconcile")
-        return data
+        return await self._admin("POST", "/synapse/reconcile")
 
     async def synapse_reindex(self, embedder: str | None = None) -> dict[str, Any]:
         """Reindex done by the index's owner (a `ReindexReport` as a dict)."""
-        data: dict[str, Any] = await self.call("POST", "/synapse/reindex", {"embedder": embedder})
-        return data
+        return await self._admin("POST", "/synapse/reindex", {"embedder": embedder})
 
     async def forget_persona(self, *, purge_history: bool = False) -> dict[str, Any]:
         """This persona removed everywhere it lives, by the server (a `ForgetReport` as a dict)."""
         query = "?purge_history=true" if purge_history else ""
-        data: dict[str, Any] = await self.call("DELETE", query)
+        return await self._admin("DELETE", f"/personas/{quote(self._persona, safe='')}{query}")
+
+    async def whoami(self) -> dict[str, Any]:
+        """What this memory's token opens: `{"scope": "operator"}` or `{"scope": "persona", "persona": …,
+        "read_only": …}`."""
+        data: dict[str, Any] = await self.call("GET", "/whoami", absolute=True, idempotent=True)
         return data
+
+
+async def persona_of_server(server: ServerInfo, asked: str | None, configured: str) -> str:
+    """The persona a memory through `server` is for. A persona token (`kgents token create`) is bound to its own
+    persona: the memory is that persona's, and naming another one (`asked`, or KGENTS_PERSONA other than the
+    default) is a ConfigError saying whose token it is. With the operator token, `asked` or else `configured`."""
+    if not is_persona_token(server.token):
+        return asked or configured
+    async with RemoteMemory(server, asked or configured) as probe:
+        grant = await probe.whoami()
+    bound = grant.get("persona")
+    if grant.get("scope") != "persona" or not isinstance(bound, str):
+        return asked or configured
+    wanted = asked or (configured if configured != DEFAULT_PERSONA else None)
+    if wanted is not None and wanted != bound:
+        raise ConfigError(
+            f"KGENTS_SERVER_TOKEN is a token of persona {bound}; it cannot open persona {wanted}"
+            " (leave the persona out, or use a token of that persona)"
+        )
+    return bound

@@ -23,8 +23,10 @@ from kgents.errors import (
     NotFoundError,
     NotIndexedError,
     OutcomeUnknownError,
+    PermissionDeniedError,
     SchemaError,
     StorageFullError,
+    TooLargeError,
     ValidationError,
 )
 from kgents.garden.filters import EntryFilter
@@ -35,7 +37,9 @@ from kgents.memory.api import DEFAULT_TYPE, MemoryItem, RecallHit, SoulView
 ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     # most specific first: the first class an error is an instance of names its code
     ("lifecycle", LifecycleError, 409),
+    ("too_large", TooLargeError, 413),
     ("invalid", ValidationError, 400),
+    ("forbidden", PermissionDeniedError, 403),
     ("not_found", NotFoundError, 404),
     ("conflict", ConflictError, 409),
     ("outcome_unknown", OutcomeUnknownError, 503),

@@ -1,14 +1,15 @@
 """The ASGI app of `kgents serve`: a JSON HTTP API over `MemoryAPI`, one route per method, the persona in the path.
 
-Every request but `/livez` carries `Authorization: Bearer <token>` (compared in constant time; 401 otherwise).
-Errors are JSON `{"error": {"code", "message"}}` with a stable code per `kgents.errors` class
-(`kgents.memory.wire.ERRORS`), so `RemoteMemory` raises what the in-process memory would have raised.
+Every request but `/livez` carries `Authorization: Bearer <token>`: the operator token, or a persona token that
+opens only its own persona (`kgents.server.auth`; 401 without a valid one, 403 for what it does not allow). Each
+route declares what it needs (`Need`) beside it. Operator-wide routes live under `/v1/admin/`. Errors are JSON
+`{"error": {"code", "message"}}` with a stable code per `kgents.errors` class (`kgents.memory.wire.ERRORS`), so
+`RemoteMemory` raises what the in-process memory would have raised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,19 +22,19 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kgents.config import check_persona
-from kgents.errors import ConfigError, ValidationError
+from kgents.errors import ConfigError, TooLargeError, ValidationError
 from kgents.health.model import TriadHealth
 from kgents.health.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from kgents.health.prometheus import render_prometheus
 from kgents.memory import wire
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport
+from kgents.server.auth import OPEN_PATHS as OPEN_PATHS
+from kgents.server.auth import BearerAuth, Grant, Need, authorize, grant_of
 from kgents.server.failures import as_known, hung_up
 
 log = logging.getLogger("kgents.server")
 
-OPEN_PATHS = frozenset({"/livez"})
-"""The only path answered without the token (a liveness probe must not need a secret)."""
 MAX_LIMIT = 1000
 
 
@@ -44,10 +45,10 @@ class Backend(Protocol):
 
     async def ready(self) -> dict[str, Any]: ...
 
-    async def operator(self, action: str, persona: str, options: Mapping[str, Any]) -> dict[str, Any]:
-        """Operator-wide synapse actions (`coherency`, `reconcile`, `reindex` with an `embedder` option) answered
-        by the index's owner; sample ids in the answer are only `persona`'s. `dream` (a `dry_run` option): the
-        persona's dream, run by the index's owner."""
+    async def operator(self, action: str, persona: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Operator-wide synapse actions (`coherency`, `index`, `reconcile`, `reindex` with an `embedder` option)
+        answered by the index's owner; sample ids in the answer are only `persona`'s (None: the server's). `dream`
+        (a `dry_run` option): the persona's dream, run by the index's owner."""
         ...
 
     async def forget(self, persona: str, *, purge_history: bool) -> ForgetReport:
@@ -58,23 +59,9 @@ class Backend(Protocol):
         """The triad's health, measured by this server (the owner of the embedded index)."""
         ...
 
-
-class BearerAuth:
-    """Pure ASGI middleware: every HTTP request but OPEN_PATHS must carry the bearer token."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-            if not hmac.compare_digest(given, self.expected):
-                body = wire.error_body(wire.UNAUTHORIZED[0], "a valid bearer token is required")
-                response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def persona_grant(self, token: str) -> Grant | None:
+        """The grant of a persona token (None: it opens nothing)."""
+        ...
 
 
 def error_response(error: BaseException, *, writing: bool = False) -> Response:
@@ -105,44 +92,83 @@ async def read_json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("the request body is not valid JSON") from None
+    except RecursionError:  # arrays or objects nested thousands deep: the parser gives up, the body is refused
+        raise ValidationError("the request body is nested too deeply to be a request of this API") from None
+
+
+def too_large(limit: int = MAX_BODY_BYTES) -> TooLargeError:
+    return TooLargeError(f"the request body is over the limit of {limit:,} bytes")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    too_large = ValidationError(f"the request body is over the limit of {limit:,} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
+    """The body, refused (413) once the stream passes `limit` (a declared length over it: `DeclaredBodyLimit`)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class DeclaredBodyLimit:
+    """Pure ASGI middleware: a request whose Content-Length is over MAX_BODY_BYTES is answered 413 before any of
+    it is read, on every path (MCP's too, whose SDK would read it whole)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+            if declared.isdigit() and int(declared) > self.limit:
+                await error_response(too_large(self.limit))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 Handler = Callable[[MemoryAPI, Request], Awaitable[Response]]
 
 
-def persona_route(
-    backend: Backend, handler: Handler, *, writing: bool = False
-) -> Callable[[Request], Awaitable[Response]]:
-    """A route over the path's persona's memory, with errors mapped to their codes (`writing`: it changes
-    something)."""
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def persona_route(backend: Backend, handler: Handler, need: Need) -> Endpoint:
+    """A route over the path's persona's memory, allowed by `need`, with errors mapped to their codes."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            return await handler(await backend.memory(path_persona(request)), request)
+            persona = path_persona(request)
+            authorize(grant_of(request.scope), need, persona)
+            return await handler(await backend.memory(persona), request)
         except Exception as exc:
-            return error_response(exc, writing=writing)
+            return error_response(exc, writing=need is Need.WRITE and handler not in (recall, list_entries))
+
+    return endpoint
+
+
+def guarded(need: Need, work: Endpoint) -> Endpoint:
+    """A route that is not one persona's (health, admin), allowed by `need`, with errors mapped to their codes."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            authorize(grant_of(request.scope), need)
+            return await work(request)
+        except Exception as exc:
+            return error_response(exc, writing=need is Need.OPERATOR and request.method != "GET")
 
     return endpoint
 
 
 def path_persona(request: Request) -> str:
+    return checked_persona(request.path_params["persona"])
+
+
+def checked_persona(persona: str) -> str:
     try:
-        return check_persona(request.path_params["persona"])
+        return check_persona(persona)
     except ConfigError as exc:
         raise ValidationError(str(exc)) from None
 
@@ -286,59 +312,76 @@ async def status(memory: MemoryAPI, request: Request) -> Response:
     return JSONResponse(await memory.status())
 
 
-def operator(backend: Backend, action: str) -> Handler:
-    async def handler(memory: MemoryAPI, request: Request) -> Response:
+def operator(backend: Backend, action: str) -> Endpoint:
+    """/v1/admin/synapse/{action}[?persona=P]: operator-wide synapse work; sample ids in the answer are P's."""
+
+    async def endpoint(request: Request) -> Response:
         options = await read_json(request) if request.method == "POST" else {}
         if not isinstance(options, dict):
             raise ValidationError("the request body must be a JSON object")
-        return JSONResponse(await backend.operator(action, memory.persona, options))
-
-    return handler
-
-
-def forget_persona_route(backend: Backend) -> Callable[[Request], Awaitable[Response]]:
-    """DELETE /v1/personas/{persona}[?purge_history=true]: the persona removed everywhere it lives."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            persona = path_persona(request)
-            purge = request.query_params.get("purge_history", "false")
-            if purge not in ("true", "false"):
-                raise ValidationError("purge_history must be true or false")
-            report = await backend.forget(persona, purge_history=purge == "true")
-            return JSONResponse(report.to_dict())
-        except Exception as exc:
-            return error_response(exc, writing=True)
+        persona = request.query_params.get("persona") or None
+        sample = None if persona is None else checked_persona(persona)
+        return JSONResponse(await backend.operator(action, sample, options))
 
     return endpoint
 
 
-PERSONA_ROUTES: tuple[tuple[str, Handler, str], ...] = (
-    ("/memories", remember, "POST"),
-    ("/memories/batch", remember_many, "POST"),
-    ("/recall", recall, "POST"),
-    ("/list", list_entries, "POST"),
-    ("/memories/{ref}", get, "GET"),
-    ("/memories/{ref}", update, "PATCH"),
-    ("/memories/{ref}", forget, "DELETE"),
-    ("/memories/{ref}/nurture", nurture, "POST"),
-    ("/memories/{ref}/history", history, "GET"),
-    ("/memories/{ref}/reassess", reassess, "POST"),
-    ("/memories/{ref}/compost", compost, "POST"),
-    ("/soul", soul, "GET"),
-    ("/soul/mode", set_mode, "PUT"),
-    ("/soul/nudge", nudge, "POST"),
-    ("/soul/interactions", record_interaction, "POST"),
-    ("/status", status, "GET"),
+def dream(backend: Backend) -> Handler:
+    """POST /v1/personas/{persona}/dream: the persona's dream, run by the index's owner (`dry_run`)."""
+
+    async def handler(memory: MemoryAPI, request: Request) -> Response:
+        options = await read_json(request)
+        if not isinstance(options, dict):
+            raise ValidationError("the request body must be a JSON object")
+        return JSONResponse(await backend.operator("dream", memory.persona, options))
+
+    return handler
+
+
+def backend_persona_routes(backend: Backend) -> list[tuple[str, Handler, str, Need]]:
+    """The persona routes that need the backend itself (beside PERSONA_ROUTES)."""
+    return [("/dream", dream(backend), "POST", Need.WRITE)]
+
+
+def forget_persona(backend: Backend) -> Endpoint:
+    """DELETE /v1/admin/personas/{persona}[?purge_history=true]: the persona removed everywhere it lives."""
+
+    async def endpoint(request: Request) -> Response:
+        persona = path_persona(request)
+        purge = request.query_params.get("purge_history", "false")
+        if purge not in ("true", "false"):
+            raise ValidationError("purge_history must be true or false")
+        report = await backend.forget(persona, purge_history=purge == "true")
+        return JSONResponse(report.to_dict())
+
+    return endpoint
+
+
+PERSONA_ROUTES: tuple[tuple[str, Handler, str, Need], ...] = (
+    ("/memories", remember, "POST", Need.WRITE),
+    ("/memories/batch", remember_many, "POST", Need.WRITE),
+    ("/recall", recall, "POST", Need.READ),
+    ("/list", list_entries, "POST", Need.READ),
+    ("/memories/{ref}", get, "GET", Need.READ),
+    ("/memories/{ref}", update, "PATCH", Need.WRITE),
+    ("/memories/{ref}", forget, "DELETE", Need.WRITE),
+    ("/memories/{ref}/nurture", nurture, "POST", Need.WRITE),
+    ("/memories/{ref}/history", history, "GET", Need.READ),
+    ("/memories/{ref}/reassess", reassess, "POST", Need.WRITE),
+    ("/memories/{ref}/compost", compost, "POST", Need.WRITE),
+    ("/soul", soul, "GET", Need.READ),
+    ("/soul/mode", set_mode, "PUT", Need.WRITE),
+    ("/soul/nudge", nudge, "POST", Need.WRITE),
+    ("/soul/interactions", record_interaction, "POST", Need.WRITE),
+    ("/status", status, "GET", Need.READ),
 )
+"""Under /v1/personas/{persona}: path, handler, method, what the token needs."""
+ADMIN = "/v1/admin"
+MCP_PATH = "/mcp"
 
 
-def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | None = None) -> ASGIApp:
-    """The whole app: health, the memory API under /v1/personas/{persona}, operator routes, and `mounts` (MCP),
-    all behind the bearer token but /livez."""
-
-    async def livez(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+def server_routes(backend: Backend) -> list[tuple[str, Endpoint, str, Need]]:
+    """Every route that is not one persona's: path, endpoint, method, what the token needs."""
 
     async def readyz(request: Request) -> Response:
         try:
@@ -347,36 +390,56 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
             code, _ = wire.error_code(exc)
             return JSONResponse({"status": "unready", "code": code, "error": str(exc)}, status_code=503)
 
+    async def whoami(request: Request) -> Response:
+        return JSONResponse(grant_of(request.scope).to_dict())
+
     async def health(request: Request) -> Response:
         return JSONResponse((await backend.health()).to_dict())
 
     async def metrics(request: Request) -> Response:
         return Response(render_prometheus(await backend.health()), media_type=PROMETHEUS_CONTENT_TYPE)
 
-    routes: list[BaseRoute] = [
-        Route("/livez", livez, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/v1/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+    return [
+        ("/readyz", readyz, "GET", Need.ANY),
+        ("/v1/whoami", whoami, "GET", Need.ANY),
+        ("/v1/health", health, "GET", Need.OPERATOR),
+        ("/metrics", metrics, "GET", Need.OPERATOR),
+        (f"{ADMIN}/synapse/coherency", operator(backend, "coherency"), "GET", Need.OPERATOR),
+        (f"{ADMIN}/synapse/index", operator(backend, "index"), "GET", Need.OPERATOR),
+        (f"{ADMIN}/synapse/reconcile", operator(backend, "reconcile"), "POST", Need.OPERATOR),
+        (f"{ADMIN}/synapse/reindex", operator(backend, "reindex"), "POST", Need.OPERATOR),
+        (f"{ADMIN}/personas/{{persona}}", forget_persona(backend), "DELETE", Need.OPERATOR),
     ]
-    operator_routes = (
-        ("/synapse/coherency", operator(backend, "coherency"), "GET"),
-        ("/synapse/index", operator(backend, "index"), "GET"),
-        ("/synapse/reconcile", operator(backend, "reconcile"), "POST"),
-        ("/synapse/reindex", operator(backend, "reindex"), "POST"),
-        ("/dream", operator(backend, "dream"), "POST"),
-    )
+
+
+def route_needs(backend: Backend) -> list[tuple[str, str, Need]]:
+    """(method, path, need) of every route `build_app` serves (with /mcp: any token; its tools judge), for the
+    tests that walk them all."""
+    found = [(method, path, need) for path, _, method, need in server_routes(backend)]
+    persona_routes = [*PERSONA_ROUTES, *backend_persona_routes(backend)]
+    found += [(method, f"/v1/personas/{{persona}}{path}", need) for path, _, method, need in persona_routes]
+    return [*found, ("POST", MCP_PATH, Need.ANY)]
+
+
+def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | None = None) -> ASGIApp:
+    """The whole app: health, the memory API under /v1/personas/{persona}, operator routes under /v1/admin, and
+    `mounts` (MCP), all behind the bearer token (operator or persona) but /livez."""
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes: list[BaseRoute] = [Route("/livez", livez, methods=["GET"])]
     routes += [
-        Route(
-            f"/v1/personas/{{persona}}{path}",
-            persona_route(backend, handler, writing=method != "GET" and handler not in (recall, list_entries)),
-            methods=[method],
-        )
-        for path, handler, method in PERSONA_ROUTES + operator_routes
+        Route(path, guarded(need, endpoint), methods=[method])
+        for path, endpoint, method, need in server_routes(backend)
     ]
-    routes.append(Route("/v1/personas/{persona}", forget_persona_route(backend), methods=["DELETE"]))
+    routes += [
+        Route(f"/v1/personas/{{persona}}{path}", persona_route(backend, handler, need), methods=[method])
+        for path, handler, method, need in [*PERSONA_ROUTES, *backend_persona_routes(backend)]
+    ]
     sub_apps = dict(mounts or {})
-    routes += [Mount(path, app=app) for path, app in sub_apps.items()]
+    for path, sub in sub_apps.items():  # the path itself answered as is (no redirect to path/), and below it
+        routes += [Route(path, endpoint=sub), Mount(path, app=sub)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -397,4 +460,4 @@ def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | N
 
     handlers = {404: http_error, 405: http_error, Exception: internal_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    return BearerAuth(app, token)
+    return BearerAuth(DeclaredBodyLimit(app), token, backend.persona_grant)

@@ -27,6 +27,8 @@ TOKEN_FILE = "server.token"
 LIVEZ_TIMEOUT_S = 1.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+PERSONA_TOKEN_PREFIX = "kgt_"
+"""How a persona token (`kgents token create`) begins; the operator token is anything else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,11 @@ class ServerInfo:
 
     def __repr__(self) -> str:
         return f"ServerInfo(url={self.url!r}, pid={self.pid})"
+
+
+def is_persona_token(token: str) -> bool:
+    """Whether `token` is shaped like a persona token (the server alone knows whether it opens anything)."""
+    return token.startswith(PERSONA_TOKEN_PREFIX)
 
 
 def server_file(settings: Settings) -> Path:
@@ -61,12 +68,36 @@ def read_token(settings: Settings) -> str | None:
     return text or None
 
 
+PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me", "replace-me", "replace_me", "placeholder", "your-token")
+"""What the example tokens of docs and manifests say (deploy/k8s/secret.example.yaml's among them): a server
+refuses a token that holds one, as it refuses one under 16 characters."""
+MIN_DISTINCT = 8
+
+
+def check_serving_token(token: str) -> str:
+    """The token `kgents serve` requires of itself: 16-512 visible characters, not an example's placeholder, not
+    one character repeated, not a persona token; the error names the setting, never the token."""
+    check_server_token(token)
+    if any(mark in token.lower() for mark in PLACEHOLDER_MARKS):
+        raise ConfigError(
+            "KGENTS_SERVER_TOKEN is an example's placeholder, not a secret: set a random one (openssl rand -hex 24)"
+        )
+    if len(set(token)) < MIN_DISTINCT:
+        raise ConfigError(
+            f"KGENTS_SERVER_TOKEN has fewer than {MIN_DISTINCT} different characters: set a random one"
+            " (openssl rand -hex 24)"
+        )
+    if is_persona_token(token):
+        raise ConfigError("KGENTS_SERVER_TOKEN is a persona token (kgt_…); the server's own token must be another")
+    return token
+
+
 def ensure_token(settings: Settings) -> str:
-    """The token a server requires: KGENTS_SERVER_TOKEN, else the token file (generated on first use; of two
-    processes generating it at once, the first one's stays and both use it)."""
+    """The token a server requires (`check_serving_token`): KGENTS_SERVER_TOKEN, else the token file (generated on
+    first use; of two processes generating it at once, the first one's stays and both use it)."""
     found = read_token(settings)
     if found is not None:
-        return check_server_token(found)
+        return check_serving_token(found)
     try:
         with contextlib.suppress(FileExistsError):
             write_private(ensure_home(settings.home) / TOKEN_FILE, secrets.token_urlsafe(32) + "\n", exclusive=True)
@@ -78,7 +109,7 @@ def ensure_token(settings: Settings) -> str:
         ) from None
     if found is None:
         raise ConfigError(f"KGENTS_HOME: the server token file {token_file(settings)} is empty; remove it")
-    return check_server_token(found)
+    return check_serving_token(found)
 
 
 def read_server_file(settings: Settings) -> dict[str, Any] | None:

@@ -25,6 +25,8 @@ from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
+from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
+from kgents.server.tokens import Tokens, token_store
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.relay import Relay, RelayConfig
@@ -47,6 +49,7 @@ class MemoryHub:
         self._memories: dict[str, AsyncMemory] = {}
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self.tokens = Tokens(token_store(synapse.store))
 
     @classmethod
     async def open(cls, settings: Settings) -> MemoryHub:
@@ -76,7 +79,7 @@ class MemoryHub:
         await self.synapse.index.collections()
         return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
 
-    async def operator(self, action: str, persona: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    async def operator(self, action: str, persona: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
         if action == "coherency":
             report = await self.synapse.coherency(persona)
             return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
@@ -91,6 +94,9 @@ class MemoryHub:
             return (await self.synapse.reindex(embedder)).to_dict()
         if action == "dream":  # the persona's dream, in the process that holds the index
             from kgents.hypnagogia.run import serve_dream
+
+            if persona is None:
+                raise ValidationError("a dream is one persona's: name it")
 
             return await serve_dream(await self.memory(persona), options)
         raise ValidationError(f"unknown operator action {action!r}")
@@ -112,13 +118,26 @@ class MemoryHub:
     async def _resonance(self, settings: Settings, t: Thresholds, *, record: str | None) -> PartHealth:
         return await measure_resonance(self.synapse, settings, t, record=record)
 
+    async def persona_grant(self, token: str) -> Grant | None:
+        record = await self.tokens.verify(token)
+        return None if record is None else Grant(record.persona, record.read_only, record.id)
+
+    async def granted_memory(self) -> MemoryAPI:
+        """The memory the request's token opens for MCP: a persona token's own persona (read-only tokens: writes
+        refused), else the server's own persona (`--persona` / KGENTS_PERSONA)."""
+        grant = current_grant.get()
+        if grant is None or grant.operator:
+            return await self.memory(self.settings.persona)
+        assert grant.persona is not None
+        memory = await self.memory(grant.persona)
+        return ReadOnlyMemory(memory) if grant.read_only else memory
+
     def mounts(self) -> dict[str, ASGIApp]:
-        """The MCP app at /mcp: the memory of the server's own persona (`--persona` / KGENTS_PERSONA); no tool
-        can name another."""
+        """The MCP app at /mcp: the memory the request's token opens (`granted_memory`); no tool can name
+        another persona."""
         from kgents.server.mcp import build_mcp_app
 
-        persona = self.settings.persona
-        app: ASGIApp = build_mcp_app(lambda: self.memory(persona))
+        app: ASGIApp = build_mcp_app(self.granted_memory)
         return {"/mcp": app}
 
     # -- the in-process relay (embedded default) ---------------------------------------------------------------

@@ -17,10 +17,12 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 from starlette.types import Receive, Scope, Send
 
 from kgents import __version__
@@ -79,9 +81,37 @@ def entry_filter(
     )
 
 
+def closed(tool: Tool) -> Tool:
+    """`tool` with its arguments closed: an argument it does not take (`"persona": "bob"`) is an error naming it,
+    never silently dropped, and its input schema says `additionalProperties: false`."""
+    base = tool.fn_metadata.arg_model
+    takes = sorted(field.alias or name for name, field in base.model_fields.items())
+
+    def known_only(cls: type[Any], data: Any) -> Any:
+        unknown = sorted(set(data) - set(takes)) if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(
+                f"unknown argument(s) {', '.join(map(repr, unknown))}: {tool.name} takes only"
+                f" {', '.join(takes) or 'no arguments'}"
+            )
+        return data
+
+    namespace: dict[str, Any] = {
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "model_config": ConfigDict(**{**base.model_config, "extra": "forbid"}),
+        "known_only": model_validator(mode="before")(classmethod(known_only)),  # type: ignore[arg-type]
+    }
+    meta: Any = type(base)  # pydantic's model metaclass: a subclass made the way a class statement makes it
+    strict: type[ArgModelBase] = meta(base.__name__, (base,), namespace)
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
 def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
     """The MCP server of one persona's memory (its tools call `memory_for_persona()`'s MemoryAPI)."""
-    server: MCPServer[Any] = MCPServer(name="kgents", version=__version__, instructions=INSTRUCTIONS)
+    server = _Tools()
 
     async def memory() -> MemoryAPI:
         found = memory_for_persona()
@@ -172,7 +202,7 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
     async def nurture(
         entry_id: EntryId,
         evidence: Annotated[str | None, Field(description="What supports it now.")] = None,
-        delta: Annotated[float, Field(description="Confidence to add.", ge=-1, le=1)] = 0.05,
+        delta: Annotated[float, Field(description="Confidence to add (nurture never lowers it).", ge=0, le=1)] = 0.05,
         confidence: Annotated[float | None, Field(description="Set the confidence instead.", ge=0, le=1)] = None,
     ) -> dict[str, Any]:
         """Strengthen a memory with new evidence (it grows SEED → SAPLING → TREE → FLOWER with confidence)."""
@@ -207,7 +237,21 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         """How this memory is: entries, events waiting for the index, coherency, where the soul came from."""
         return dict(await call(lambda m: m.status()))
 
-    return server
+    return MCPServer(name="kgents", version=__version__, instructions=INSTRUCTIONS, tools=server.tools)
+
+
+class _Tools:
+    """Collects the tools (each closed to unknown arguments) before the server is made with them."""
+
+    def __init__(self) -> None:
+        self.tools: list[Tool] = []
+
+    def tool(self, *, name: str | None = None, annotations: ToolAnnotations) -> Callable[[Any], Any]:
+        def register(fn: Any) -> Any:
+            self.tools.append(closed(Tool.from_function(fn, name=name, annotations=annotations)))
+            return fn
+
+        return register
 
 
 class McpApp:

@@ -209,6 +209,7 @@ async def serve(
     opened (and on the embedded default owned) before the port is bound, so a second server fails with the
     first one's name."""
     check_host(host, settings)
+    ensure_token(settings)  # a placeholder or weak KGENTS_SERVER_TOKEN is refused before anything is opened
     hub, first = await open_hub(settings, progress=progress)
     try:
         async with hosting(hub, host=host, port=port, announce_file=first) as hosted:

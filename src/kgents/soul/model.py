@@ -109,6 +109,17 @@ def check_unit(value: object, what: str) -> float:
     return number
 
 
+def check_delta(value: object, what: str) -> float:
+    """A change of a unit value: a finite number (NaN and infinities rejected), or a ValidationError naming
+    `what`; the result is clamped to [0, 1] by its user."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} must be a number (got {_show(value)})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(f"{what} must be a finite number (got {number:g})")
+    return number
+
+
 @dataclass(frozen=True, slots=True)
 class Eigenvector:
     """Where the soul stands on one axis (`value`) and how sure it is of that (`confidence`)."""
@@ -198,6 +209,21 @@ class SoulState:
             current.confidence if confidence is None else check_unit(confidence, f"eigenvector {axis!r} confidence"),
         )
         return replace(self, eigenvectors={**self.eigenvectors, axis: moved})
+
+    def nudged(self, shifts: Mapping[str, float]) -> SoulState:
+        """Existing axes moved by their deltas (each a finite number), clamped to [0, 1]. Every shift is
+        checked before any is applied (NaN or an infinity is refused, never stored as 0 or 1): the one rule behind
+        every door (HTTP, MCP, `Memory.nudge`, the dream)."""
+        if not isinstance(shifts, Mapping):
+            raise ValidationError("shifts must be a mapping of axis → delta")
+        deltas = {str(a): check_delta(d, f"the nudge of eigenvector {a!r:.40}") for a, d in shifts.items()}
+        state = self
+        for axis, delta in deltas.items():
+            current = state.eigenvectors.get(axis)
+            if current is None:
+                raise unknown_axis(axis, state.eigenvectors)
+            state = state.with_eigenvector(axis, round(min(1.0, max(0.0, current.value + delta)), 6))
+        return state
 
     def with_interaction(self, tokens: int = 0, when: datetime | None = None) -> SoulState:
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:

@@ -223,10 +223,12 @@ async def open_synapse(
     store: GardenStore | None = None,
     adopting: bool = False,
     recreate: bool = False,
+    reindexing: bool = False,
 ) -> Synapse:
     """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors).
     `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it. A collection missing from
-    the index is MissingCollectionError unless `recreate` (for reconcile and reindex)."""
+    the index is MissingCollectionError unless `recreate` (for reconcile and reindex). `reindexing`: a configured
+    embedder the index was not built with is not an error (the reindex is what switches to it)."""
     own_store = store is None
     store = store or await open_store(settings)
     opened_index: Any = None
@@ -238,7 +240,7 @@ async def open_synapse(
         schema = settings.postgres_schema if settings.postgres_url else None
         prefix = collection_prefix(queue.backend, schema)
         existing = await queue.read_state()
-        if existing is not None:
+        if existing is not None and not reindexing:
             check_embedder(existing, configured)
         embedder = embedders(existing.active.embedder if existing else configured or DEFAULT_EMBEDDER)
         if adopting and existing is not None:

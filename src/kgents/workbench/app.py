@@ -76,8 +76,8 @@ class WorkbenchApp(App[None]):
         Binding("l", "switch_mode('loom')", "Loom"),
         Binding("m", "switch_mode('mri')", "MRI"),
         Binding("g", "switch_mode('garden')", "Garden"),
-        Binding("d", "detail", "Detail"),
-        Binding("r", "refresh_now", "Refresh"),
+        Binding("d", "detail", "Detail", show=False),  # the footer fits 80 columns; `?` lists these two
+        Binding("r", "refresh_now", "Refresh", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
