@@ -1,13 +1,23 @@
-"""Recall on real conversations (LoCoMo): dense, lexical and hybrid recall in one run, plus the paraphrase bench.
+"""Recall on real conversations (LoCoMo): dense, lexical and hybrid recall in one run, the calibrated cut, the
+time in the question, the K-gent's cited answers, plus the paraphrase bench.
 
-Every turn of a conversation is planted as one memory of one persona (content "<speaker>: <text>"), the relay
-indexes them (embedded SQLite + Qdrant Edge, a temporary KGENTS_HOME), and each question is asked in that
-persona. Scored as the data set's README says: recall_any@k (an evidence turn among the top k) for k = 5, 10,
-20, and recall_all@10, overall and per category; plus search p50/p95 (query embedding included) and plant +
-index time. No language model anywhere. The data is read by path and never copied.
+Every turn of a conversation is planted as one memory of one persona (content "<speaker>: <text>", observed at
+its session's date plus its index in seconds), the relay indexes them (embedded SQLite + Qdrant Edge, a
+temporary KGENTS_HOME), and each question is asked in that persona, a day after the conversation's last session
+(`asked_at`). Scored as the data set's README says: recall_any@k (an evidence turn among the top k) for k = 5,
+10, 20, and recall_all@10, overall and per category; plus search p50/p95 (query embedding included) and plant +
+index time. Then, for the default (hybrid):
+- the calibrated cut: the share of questions whose evidence is in the top 10 that keep an evidence hit at or
+  above each `min_score`, the share of tests/data/never_said.tsv's questions (about things never said in these
+  conversations; ours, not the data set's) that return nothing, and the share of bench/paraphrase.py's queries
+  (no word shared with their memory) whose memory survives;
+- time in the question: tests/data/time_queries*.tsv through our grammar and through dateparser when installed;
+- the K-gent's answers (`KGent.answer`): how often they cite an evidence turn, and how often a never-said
+  question cites nothing.
+No language model anywhere. The data is read by path and never copied.
 
-    python bench/recall.py ../shared/data/locomo-dev [--modes dense,lexical,hybrid] [--fusion rrf,weighted]
-        [--pools 100] [--no-paraphrase]
+    python bench/recall.py ../shared/data/locomo-dev [--modes dense,lexical,hybrid] [--pools 100]
+        [--context 0.3] [--no-paraphrase] [--no-answers]
 """
 
 from __future__ import annotations
@@ -21,7 +31,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +39,22 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import answers
 import paraphrase
+import time_labels
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
-from kgents.resonance.embedders import DEFAULT_EMBEDDER
-from kgents.resonance.lexical import STOP_WORDS
 from kgents.stats import percentile
-from kgents.synapse.fusion import CONTEXT_SHARE, Fusion, RecallMode
+from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.relay import RelayConfig
+from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 from kgents.synapse.runtime import Synapse, open_synapse
 
 KS = (5, 10, 20)
+CUTS = tuple(sorted({0.05, 0.08, 0.1, 0.12, DEFAULT_MIN_SCORE, 0.15}))
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+NEVER_SAID = Path(__file__).resolve().parent.parent / "tests" / "data" / "never_said.tsv"
 console = Console(width=150)
 
 
@@ -66,6 +78,8 @@ class Question:
 class Score:
     hits: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
     latencies_ms: list[float] = field(default_factory=list)
+    evidence_scores: list[float] = field(default_factory=list)
+    """Per question with evidence in the top 10: the best score of an evidence hit there (the calibrated cut)."""
 
     def add(self, category: int, ranked: list[str], evidence: frozenset[str]) -> None:
         for key in ("all", CATEGORIES[category]):
@@ -99,6 +113,12 @@ def load(folder: Path) -> tuple[list[Turn], list[Question]]:
     return turns, questions
 
 
+def never_said() -> list[tuple[str, str]]:
+    """(conversation, question) of tests/data/never_said.tsv."""
+    rows = [line.split("\t", 1) for line in NEVER_SAID.read_text().splitlines() if line and not line.startswith("#")]
+    return [(conv, text) for conv, text in rows]
+
+
 def persona_of(conv: str) -> str:
     return f"locomo-{conv}"
 
@@ -107,6 +127,15 @@ def observed(turn: Turn) -> datetime | None:
     """The session's date plus the turn's index in seconds: a session's turns happen in that order."""
     index = int(turn.dia_id.rsplit(":", 1)[1])
     return None if turn.observed_at is None else turn.observed_at + timedelta(seconds=index)
+
+
+def asked_at(turns: list[Turn]) -> dict[str, datetime]:
+    """Each conversation's questions are asked a day after its last session."""
+    last: dict[str, datetime] = {}
+    for t in turns:
+        if (when := observed(t)) is not None and (t.conv not in last or when > last[t.conv]):
+            last[t.conv] = when
+    return {conv: when + timedelta(days=1) for conv, when in last.items()}
 
 
 async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str], float]:
@@ -126,72 +155,37 @@ async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str]
     return dia, time.perf_counter() - began
 
 
-@dataclass(frozen=True, slots=True)
-class Extras:
-    """The experiments beyond fusion (measured, see the report): each off by default."""
-
-    maxsim: float = 0.0
-    """Weight of token-level MaxSim (static token vectors) added to the fused score of the top RERANK."""
-    dense_content_words: bool = False
-    """Embed only the question's content words (question and stop words dropped) for the dense side."""
-
-
-RERANK = 50
-
-
-@lru_cache(maxsize=2)
-def unit_table(embedder: Any) -> Any:
-    return embedder._table / np.maximum(np.linalg.norm(embedder._table, axis=1, keepdims=True), 1e-9)
-
-
-def maxsim(embedder: Any, query: str, docs: list[str]) -> list[float]:
-    """Mean over the query's tokens of the best cosine to any token of the document (static token vectors)."""
-    table = unit_table(embedder)
-    q_ids = [i for i in embedder.token_ids([query])[0]]
-    q_ids = [
-        i
-        for i, t in zip(q_ids, embedder._tokenizer.decode_batch([[i] for i in q_ids]), strict=True)
-        if t.strip().lower() not in STOP_WORDS
-    ] or q_ids
-    if not q_ids:
-        return [0.0] * len(docs)
-    q = table[q_ids]
-    out = []
-    for ids in embedder.token_ids(docs):
-        out.append(float((q @ table[ids].T).max(axis=1).mean()) if ids else 0.0)
-    return out
-
-
 async def ask_all(
     recall: HybridRecall,
     questions: list[Question],
     dia: dict[Any, str],
     mode: RecallMode,
     label: str,
-    extras: Extras = Extras(),
+    when: dict[str, datetime],
 ) -> Score:
     score = Score()
-    static = getattr(recall.embedders(DEFAULT_EMBEDDER), "inner", recall.embedders(DEFAULT_EMBEDDER))
-    depth = RERANK if extras.maxsim else max(KS)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(label, total=len(questions))
         for q in questions:
             began = time.perf_counter()
-            text = q.text
-            if extras.dense_content_words and mode is RecallMode.DENSE:
-                text = " ".join(w for w in q.text.split() if w.lower().strip("?,.!'") not in STOP_WORDS) or q.text
-            hits = await recall.recall(persona_of(q.conv), text, depth, mode=mode)
-            scored = [(dia[h.entry.id], h.score) for h in hits]
-            if extras.maxsim:
-                sims = maxsim(static, q.text, [h.entry.content for h in hits])
-                scored = sorted(
-                    ((d, s + extras.maxsim * m) for (d, s), m in zip(scored, sims, strict=True)), key=lambda x: -x[1]
-                )
-            ranked = [d for d, _ in scored]
+            hits = await recall.recall(persona_of(q.conv), q.text, max(KS), mode=mode, asked_at=when[q.conv])
             score.latencies_ms.append((time.perf_counter() - began) * 1000)
+            ranked = [dia[h.entry.id] for h in hits]
             score.add(q.category, ranked, q.evidence)
+            kept = [h.score for h in hits[:10] if dia[h.entry.id] in q.evidence]
+            if kept:
+                score.evidence_scores.append(max(kept))
             progress.advance(task)
     return score
+
+
+async def never_said_tops(recall: HybridRecall, when: dict[str, datetime]) -> list[float]:
+    """The best score of each never-said question (0.0: no hit at all)."""
+    tops = []
+    for conv, text in never_said():
+        hits = await recall.recall(persona_of(conv), text, 10, asked_at=when[conv])
+        tops.append(hits[0].score if hits else 0.0)
+    return tops
 
 
 PARAPHRASE_PERSONA = "paraphrase"
@@ -205,25 +199,27 @@ async def plant_paraphrase(synapse: Synapse) -> dict[Any, int]:
     return {e.id: i for i, e in enumerate(entries)}
 
 
-async def paraphrase_scores(
-    recall: HybridRecall, targets: dict[Any, int], mode: RecallMode, extras: Extras = Extras()
-) -> list[float]:
-    """recall@1, recall@3 and MRR on QUERIES, then on HOLDOUT (a target not in the top 50 ranks as 51)."""
-    static = getattr(recall.embedders(DEFAULT_EMBEDDER), "inner", recall.embedders(DEFAULT_EMBEDDER))
-    out: list[float] = []
+async def paraphrase_ranks(
+    recall: HybridRecall, targets: dict[Any, int], mode: RecallMode
+) -> list[list[tuple[int, float]]]:
+    """For QUERIES, then HOLDOUT: each target's rank (51 when not in the top 50) and score (0.0 then)."""
+    out = []
     for queries in (paraphrase.QUERIES, paraphrase.HOLDOUT):
-        ranks = []
+        found = []
         for query, target in queries:
             hits = await recall.recall(PARAPHRASE_PERSONA, query, len(paraphrase.GARDEN), mode=mode)
-            scored = [(targets[h.entry.id], h.score) for h in hits]
-            if extras.maxsim:
-                sims = maxsim(static, query, [h.entry.content for h in hits])
-                scored = sorted(
-                    ((t, sc + extras.maxsim * m) for (t, sc), m in zip(scored, sims, strict=True)), key=lambda x: -x[1]
-                )
-            order = [t for t, _ in scored]
-            ranks.append(order.index(target) + 1 if target in order else 51)
-        r = np.asarray(ranks)
+            order = [targets[h.entry.id] for h in hits]
+            rank = order.index(target) + 1 if target in order else 51
+            found.append((rank, hits[rank - 1].score if rank <= len(hits) else 0.0))
+        out.append(found)
+    return out
+
+
+def paraphrase_scores(ranked: list[list[tuple[int, float]]]) -> list[float]:
+    """recall@1, recall@3 and MRR on QUERIES, then on HOLDOUT."""
+    out: list[float] = []
+    for found in ranked:
+        r = np.asarray([rank for rank, _ in found])
         out += [float((r == 1).mean()), float((r <= 3).mean()), float((1.0 / r).mean())]
     return out
 
@@ -256,77 +252,94 @@ def table(results: dict[str, Score], plant_s: float, n_turns: int) -> Table:
     return out
 
 
-System = tuple[str, RecallMode, Fusion, int, float, float]
-
-
-def systems(args: argparse.Namespace) -> list[System]:
-    out: list[System] = []
-    pools = [int(p) for p in args.pools.split(",")]
-    for mode in (RecallMode(m) for m in args.modes.split(",")):
-        if mode is not RecallMode.HYBRID:
-            out.append((mode.value, mode, Fusion.RRF, pools[0], 1.0, 0.0))
-            continue
-        for fusion in (Fusion(f) for f in args.fusion.split(",")):
-            for w in (float(x) for x in args.dense_weights.split(",")):
-                for c in (float(x) for x in args.coverage_powers.split(",")):
-                    name = f"hybrid {fusion.value} pool {{}} dense x{w:g} coverage^{c:g}"
-                    out.extend((name.format(p), mode, fusion, p, w, c) for p in pools)
+def calibration_table(score: Score, tops: list[float], para: list[list[tuple[int, float]]]) -> Table:
+    kept = np.asarray(score.evidence_scores)
+    empty = np.asarray(tops)
+    para_scores = np.asarray([s for found in para for rank, s in found if rank <= 10])
+    n_para = sum(len(found) for found in para)
+    out = Table(title="The calibrated cut (hybrid): min_score against what it keeps and what it empties")
+    for name in ("min_score", "evidence kept (target ≥ 95 %)", "never-said empty (≥ 80 %)", "paraphrase kept"):
+        out.add_column(name, justify="right")
+    for cut in CUTS:
+        label = f"{cut:.2f}" + (" (default: chat, MCP)" if cut == DEFAULT_MIN_SCORE else "")
+        out.add_row(
+            label,
+            f"{100 * (kept >= cut).mean():.1f} % of {len(kept)}",
+            f"{100 * (empty < cut).mean():.1f} % of {len(empty)}",
+            f"{100 * (para_scores >= cut).sum() / n_para:.1f} % of {n_para}",
+        )
     return out
+
+
+def time_table() -> Table:
+    found, imported = time_labels.results()
+    note = "dateparser not installed" if imported is None else f"dateparser imported in {imported:.2f} s"
+    out = Table(title=f"Time in the question: labelled queries resolved to the range they mean ({note})")
+    for name in ("reader (file)", "resolved (target ≥ 90 %)", "times read where none is", "p50 ms"):
+        out.add_column(name, justify="right")
+    for r in found:
+        out.add_row(r.name, f"{r.right}/{r.total} = {100 * r.share:.1f} %", str(r.false_times), f"{r.p50_ms:.3f}")
+    return out
+
+
+async def measure(args: argparse.Namespace, turns: list[Turn], questions: list[Question]) -> None:
+    when = asked_at(turns)
+    results: dict[str, Score] = {}
+    para: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as home:
+        synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
+        try:
+            targets = await plant_paraphrase(synapse)
+            dia, plant_s = await plant_all(synapse, turns)
+            pool = int(args.pools.split(",")[0])
+            for mode in (RecallMode(m) for m in args.modes.split(",")):
+                pools = [int(p) for p in args.pools.split(",")] if mode is RecallMode.HYBRID else [pool]
+                for p in pools:
+                    for c in [float(x) for x in args.context.split(",")] if mode is RecallMode.HYBRID else [0.0]:
+                        label = mode.value + ("" if p == pool else f" pool {p}")
+                        if mode is RecallMode.HYBRID and c != CONTEXT_SHARE:
+                            label += f" neighbours x{c:g}"
+                        elif mode is RecallMode.HYBRID and p == pool:
+                            label += " (the default)"
+                        recall = HybridRecall(
+                            synapse.store, synapse.queue, synapse.index, synapse.embedders, pool=p, context=c
+                        )
+                        results[label] = await ask_all(recall, questions, dia, mode, label, when)
+                        para[label] = paraphrase_scores(await paraphrase_ranks(recall, targets, mode))
+            for depth in (int(d) for d in args.depths.split(",") if d):
+                label = f"hybrid, rows of the first {depth}"
+                deep = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, depth=depth)
+                results[label] = await ask_all(deep, questions, dia, RecallMode.HYBRID, label, when)
+            plain = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, prefer=False)
+            label = "hybrid, no person or time preference"
+            results[label] = await ask_all(plain, questions, dia, RecallMode.HYBRID, label, when)
+            default = synapse.recall()
+            score = await ask_all(default, questions, dia, RecallMode.HYBRID, "the default again", when)
+            tops = await never_said_tops(default, when)
+            para_ranked = await paraphrase_ranks(default, targets, RecallMode.HYBRID)
+            cited = None if args.no_answers else await answers.cited(synapse, dia, questions, never_said(), when)
+        finally:
+            await synapse.close()
+    console.print(table(results, plant_s, len(turns)))
+    console.print(paraphrase_table(para))
+    console.print(calibration_table(score, tops, para_ranked))
+    console.print(time_table())
+    if cited is not None:
+        console.print(answers.table(cited))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="the LoCoMo folder (turns.jsonl, questions.jsonl)")
     parser.add_argument("--modes", default="dense,lexical,hybrid")
-    parser.add_argument("--fusion", default="weighted")
-    parser.add_argument("--pools", default="100")
-    parser.add_argument("--dense-weights", default="1.0", help="dense weight(s) of the fusion (lexical: 1)")
-    parser.add_argument("--maxsim", default="", help="MaxSim weights to try on the hybrid (e.g. 0.2,0.5)")
-    parser.add_argument("--context", default="0.1", help="neighbouring-turn shares to measure on the hybrid (0: none)")
-    parser.add_argument("--dense-content-words", action="store_true", help="also: dense on content words only")
-    parser.add_argument("--coverage-powers", default="3", help="power(s) of the lexical query coverage")
-    parser.add_argument("--no-paraphrase", action="store_true")
+    parser.add_argument("--pools", default="100", help="candidate pool depth(s) of each signal")
+    parser.add_argument("--context", default=f"{CONTEXT_SHARE}", help="neighbouring-turn shares for the hybrid")
+    parser.add_argument("--depths", default="", help="also: the hybrid reading this many candidates' rows (e.g. 50,75)")
+    parser.add_argument("--no-paraphrase", action="store_true", help="skip bench/paraphrase.py at the end")
+    parser.add_argument("--no-answers", action="store_true", help="skip the K-gent's cited answers")
     args = parser.parse_args()
     turns, questions = load(args.data)
-    results: dict[str, Score] = {}
-    with tempfile.TemporaryDirectory() as home:
-        synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
-        try:
-            targets = await plant_paraphrase(synapse)
-            dia, plant_s = await plant_all(synapse, turns)
-            para: dict[str, list[float]] = {}
-            for name, mode, fusion, pool, weight, power in systems(args):
-                recall = HybridRecall(
-                    synapse.store,
-                    synapse.queue,
-                    synapse.index,
-                    synapse.embedders,
-                    pool=pool,
-                    fusion=fusion,
-                    dense_weight=weight,
-                    coverage_power=power,
-                    context=0.0,
-                )
-                results[name] = await ask_all(recall, questions, dia, mode, name)
-                para[name] = await paraphrase_scores(recall, targets, mode)
-            best = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, context=0.0)
-            for w in (float(x) for x in args.maxsim.split(",") if x):
-                label = f"hybrid + maxsim x{w:g}"
-                results[label] = await ask_all(best, questions, dia, RecallMode.HYBRID, label, Extras(maxsim=w))
-                para[label] = await paraphrase_scores(best, targets, RecallMode.HYBRID, Extras(maxsim=w))
-            for c in (float(x) for x in args.context.split(",") if x and float(x)):
-                label = f"hybrid + context x{c:g} (the default)" if c == CONTEXT_SHARE else f"hybrid + context x{c:g}"
-                lifted = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, context=c)
-                results[label] = await ask_all(lifted, questions, dia, RecallMode.HYBRID, label)
-                para[label] = await paraphrase_scores(lifted, targets, RecallMode.HYBRID)
-            if args.dense_content_words:
-                label = "dense, content words"
-                extras = Extras(dense_content_words=True)
-                results[label] = await ask_all(best, questions, dia, RecallMode.DENSE, label, extras)
-        finally:
-            await synapse.close()
-    console.print(table(results, plant_s, len(turns)))
-    console.print(paraphrase_table(para))
+    await measure(args, turns, questions)
     if not args.no_paraphrase:
         sys.stdout.flush()
         process = await asyncio.create_subprocess_exec(sys.executable, str(Path(__file__).with_name("paraphrase.py")))

@@ -71,8 +71,14 @@ async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, 
 
     planted = data(await client.call_tool("remember", {"content": "I prefer minimal code", "tags": ["style"]}))
     assert planted["persona"] == "kent" and planted["entry_type"] == "INSIGHT"
-    found = data(await client.call_tool("recall", {"query": "simplicity in code", "limit": 3}))
+    found = data(await client.call_tool("recall", {"query": "minimal code style", "limit": 3}))
     assert found["hits"][0]["id"] == planted["id"]
+    never = {"query": "When did I go skydiving in Peru?"}
+    assert data(await client.call_tool("recall", never))["hits"] == [], "the default bar: nothing relevant, nothing"
+    everything = data(await client.call_tool("recall", never | {"min_score": 0}))["hits"]
+    assert [h["id"] for h in everything] == [planted["id"]]
+    paraphrase = data(await client.call_tool("recall", {"query": "simplicity in code", "min_score": 0}))
+    assert paraphrase["hits"][0]["id"] == planted["id"], "min_score 0: every hit, by meaning too"
     short = planted["id"][:8]
     assert data(await client.call_tool("get", {"entry_id": short}))["content"] == "I prefer minimal code"
     assert [e["id"] for e in data(await client.call_tool("list", {"tags": ["style"]}))["entries"]] == [planted["id"]]
@@ -93,6 +99,10 @@ async def session(client: Client, memory: MemoryAPI | None = None) -> dict[str, 
     assert "entry_types must be one of" in error_text(bad_filter)
     bad_time = await client.call_tool("remember", {"content": "x", "observed_at": "yesterday"})
     assert "observed_at must be an ISO-8601 timestamp" in error_text(bad_time)
+    bad_asked = await client.call_tool("recall", {"query": "code", "asked_at": "2024-05-15T10:00:00"})
+    assert "asked_at must carry a time zone" in error_text(bad_asked)
+    asked = {"query": "minimal code last week", "asked_at": "2024-05-15T10:00:00+00:00", "min_score": 0}
+    assert data(await client.call_tool("recall", asked))["hits"][0]["id"] == planted["id"], "a boost, not a filter"
     assert data(await client.call_tool("forget", {"entry_id": planted["id"]}))["forgotten"] == planted["id"]
     assert data(await client.call_tool("recall", {"query": "simplicity in code"}))["hits"] == []
     assert "no garden entry" in error_text(await client.call_tool("get", {"entry_id": planted["id"]})).lower()

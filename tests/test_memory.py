@@ -218,6 +218,22 @@ async def test_observed_at_round_trip_and_filters(memory: MemoryAPI) -> None:
     assert [h.entry.id for h in await memory.recall("we moved", filters=after)] == [new.id]
 
 
+async def test_recall_reads_the_time_in_the_question_through_every_face(memory: MemoryAPI) -> None:
+    asked = datetime(2024, 5, 15, 10, tzinfo=UTC)
+    february = datetime(2024, 2, 2, tzinfo=UTC)
+    old = await memory.remember("the billing deploy failed on the migration", observed_at=february)
+    recent = await memory.remember("the billing deploy failed", observed_at=datetime(2024, 5, 8, tzinfo=UTC))
+    question = "What did I say about the billing deploy last week?"
+    hits = await memory.recall(question, explain=True, asked_at=asked)
+    assert [h.entry.id for h in hits] == [recent.id, old.id]
+    assert hits[0].explain["time"]["use"] == "boost" and hits[0].explain["in_time"] is True
+    assert hits[1].explain["in_time"] is False and hits[1].score < hits[0].score
+    later = await memory.recall(question, explain=True, asked_at=asked + timedelta(days=90))
+    assert later[0].explain["in_time"] is False, "last week of another asking time"
+    with pytest.raises(ValidationError, match="asked_at"):
+        await memory.recall(question, asked_at=datetime(2024, 5, 15))  # no time zone
+
+
 async def test_personas_are_isolated(open_memory: Opener) -> None:
     kent = await open_memory("kent")
     ada = await open_memory("ada")
@@ -257,6 +273,8 @@ def test_sync_memory_from_plain_code(tmp_path: Path) -> None:
     with Memory(persona="kent", settings=settings) as m:
         entry = m.remember("I prefer minimal code")
         assert m.recall("minimal code")[0].entry.id == entry.id
+        dense = m.recall("minimal code", mode="dense", asked_at=datetime(2024, 5, 15, tzinfo=UTC), explain=True)
+        assert dense[0].entry.id == entry.id and dense[0].explain["dense_rank"] == 1
         assert m.list()[0].id == entry.id
     m.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):

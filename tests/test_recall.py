@@ -14,8 +14,9 @@ from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.resonance.lexical import document_terms, query_terms, tokens
 from kgents.resonance.protocols import RankedHit as Ranked
+from kgents.synapse import reading, relevance, who
 from kgents.synapse.coherency import reconcile
-from kgents.synapse.fusion import Fusion, RecallMode, fuse
+from kgents.synapse.fusion import RecallMode
 from kgents.synapse.recall import HybridRecall
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
@@ -50,18 +51,6 @@ def test_the_compiled_stemmer_agrees_with_the_reference_one() -> None:
 
     words = ["generously", "running", "caroline", "lgbtq", "happiness", "adoption", "agencies", "painted"]
     assert [t for w in words for t in tokens(w)] == EnglishStemmer().stemWords(words)
-
-
-def test_fusion_scores_lie_in_unit_interval_and_keep_both_ranks() -> None:
-    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    dense = [Ranked(a, 0.9), Ranked(b, 0.5)]
-    lexical = [Ranked(c, 7.0), Ranked(a, 3.5)]
-    for fusion in Fusion:
-        fused = fuse(dense, lexical, fusion)
-        assert fused[0].id == a and (fused[0].dense_rank, fused[0].lexical_rank) == (1, 2)
-        assert all(0.0 <= f.score <= 1.0 for f in fused)
-        assert {f.id: (f.dense_rank, f.lexical_rank) for f in fused}[c] == (None, 1)
-    assert fuse([Ranked(a, 1.0)], [Ranked(a, 2.0)], Fusion.RRF)[0].score == pytest.approx(1.0)
 
 
 async def test_hybrid_finds_a_rare_name_and_a_paraphrase(env: Env) -> None:
@@ -223,3 +212,133 @@ async def test_a_neighbouring_turns_strong_match_lifts_an_entry(env: Env) -> Non
     assert [h.entry.id for h in lifted].index(answer) < [h.entry.id for h in lifted].index(twin)
     insights = await env.recall().recall("kent", query, 10, EntryFilter(entry_types=(EntryType.INSIGHT,)))
     assert asked not in {h.entry.id for h in insights} and answer in {h.entry.id for h in insights}
+
+
+# -- the relevance scale, who said it, time in the question ---------------------------------------------------
+
+
+def test_term_weights_read_the_indexs_idf_back_from_the_hits() -> None:
+    a, b, c = 11, 22, 33
+    idf = {a: 2.0, b: 5.0, c: 0.5}
+
+    def hit(terms: dict[int, float]) -> Ranked:
+        return Ranked(uuid.uuid4(), sum(idf[t] * w for t, w in terms.items()), terms)
+
+    hits = [hit({b: 1.3, a: 0.7}), hit({a: 1.1}), hit({c: 0.9, b: 1.0, a: 1.2}), hit({b: 0.8, c: 1.0})]
+    assert relevance.term_weights(hits) == pytest.approx(idf)
+    together = relevance.term_weights([hit({a: 1.0, b: 1.0})])  # never apart: they share what they add up to
+    assert sum(together.values()) == pytest.approx(7.0)
+
+
+def test_relevance_is_absolute_a_word_no_memory_holds_lowers_every_hit() -> None:
+    a, b, sail = 11, 22, 99
+    first, second = uuid.uuid4(), uuid.uuid4()
+    dense = [Ranked(first, 0.6), Ranked(second, 0.5)]
+    lexical = [Ranked(first, 4.0, {a: 1.0, b: 1.0}), Ranked(second, 2.0, {a: 1.0})]
+    weights = {a: 2.0, b: 2.0}
+    pooled = relevance.pool_terms(lexical)
+    asked = relevance.candidates(dense, lexical)
+    assert relevance.score(asked.values(), pooled, {a, b}, weights) == 1.0
+    full = {i: c.score for i, c in asked.items()}
+    assert full[first] == pytest.approx(0.6 * 0.5 + 0.4 * 1.0), "cosine 0.6 is meaning 0.5: (0.6 - 0.2) / 0.8"
+    assert full[second] == pytest.approx(0.6 * 0.375 + 0.4 * 0.25), "half the words count a quarter"
+    never = relevance.candidates(dense, lexical)
+    assert relevance.score(never.values(), pooled, {a, b, sail}, weights) == pytest.approx(2 / 3)
+    lowered = {i: c.score for i, c in never.items()}
+    assert all(0.0 <= s < full[i] * (2 / 3) ** 2 + 1e-9 for i, s in lowered.items()), "known² and the unknown word"
+    assert lowered[first] > lowered[second], "the order between them holds"
+
+
+def test_whose_memory_and_who_a_question_names() -> None:
+    assert who.person_of("Caroline: I went to a support group") == "caroline"
+    assert who.person_of("Thanks, Caroline! That was lovely") is None, "a mention is not a speaker"
+    assert who.person_of("Ran 5k today", ("run", "speaker:Ana")) == "ana"
+    assert who.person_of("lives in Oslo", ("about:sister",)) == "sister"
+    people = {"caroline", "melanie", "will"}
+    assert who.named("What did Caroline's mom say?", people) == {"caroline": "Caroline"}
+    assert who.named("When did Mel paint a sunrise?", people) == {"melanie": "Mel"}
+    assert who.named("what will i do next week", people) == {"will": "will"}, "all lower case: any word may be one"
+    assert who.named("What will Caroline do?", people) == {"caroline": "Caroline"}, "'will' in lower case is a verb"
+
+
+def test_a_time_is_a_boost_a_filter_when_it_is_the_whole_question_and_the_callers_window_wins() -> None:
+    now = datetime(2024, 5, 15, 10, tzinfo=UTC)
+    boost = reading.read("What did I say about the deploy last week?", now, EntryFilter())
+    assert (boost.use, boost.text) == ("boost", "What did I say about the deploy ?") and boost.boost is not None
+    whole = reading.read("What did I tell you yesterday?", now, EntryFilter())
+    assert whole.use == "filter" and whole.boost is None
+    narrowed = whole.narrow(EntryFilter())
+    day = datetime(2024, 5, 14, tzinfo=UTC)
+    assert (narrowed.observed_after, narrowed.observed_before) == (day, day + timedelta(days=1))
+    mine = EntryFilter(observed_after=datetime(2020, 1, 1, tzinfo=UTC))
+    ignored = reading.read("What did I say about the deploy last week?", now, mine)
+    assert ignored.use == "ignored" and ignored.narrow(mine) == mine
+    plain = "What did Caroline research?"
+    assert reading.read(plain, now, EntryFilter()) == reading.Reading(plain)
+
+
+async def planted(env: Env, lines: list[tuple[str, datetime]]) -> list[uuid.UUID]:
+    g = env.garden()
+    out = [(await g.plant(text, "INSIGHT", observed_at=when)).id for text, when in lines]
+    await env.relay().drain()
+    return out
+
+
+async def test_a_question_naming_a_person_prefers_their_memories_and_keeps_the_rest(env: Env) -> None:
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    caroline, melanie, *_ = await planted(
+        env,
+        [
+            ("Caroline: I painted the lake in the evening", day),
+            ("Melanie: I painted the lake at sunrise", day + timedelta(days=3)),
+            *[(f"Melanie: {text}", day + timedelta(days=10 + i)) for i, text in enumerate(DISTRACTORS)],
+        ],
+    )
+    question = "What did Caroline paint at the lake at sunrise?"
+    hits = await env.recall().recall("kent", question, 5)
+    assert [h.entry.id for h in hits[:2]] == [caroline, melanie], "hers first, the other still there"
+    explained = hits[0].why or {}
+    assert explained["people"] == ["caroline"] and explained["person"] is True
+    assert (hits[1].why or {})["person"] is False
+    plain = await HybridRecall(env.store, env.queue, env.index, env.resolve, prefer=False).recall("kent", question, 5)
+    assert plain[0].entry.id == melanie, "without the preference, the memory holding every word wins"
+
+
+async def test_a_time_in_the_question_lifts_what_was_observed_then(env: Env) -> None:
+    asked = datetime(2024, 5, 15, 10, tzinfo=UTC)
+    old, recent, _ = await planted(
+        env,
+        [
+            ("The deploy of the billing service failed on the migration step", datetime(2024, 2, 2, tzinfo=UTC)),
+            ("The deploy of billing failed", datetime(2024, 5, 8, 9, tzinfo=UTC)),
+            ("Lunch with the team was great", datetime(2024, 5, 14, 12, tzinfo=UTC)),
+        ],
+    )
+    recall = env.recall()
+    hits = await recall.recall("kent", "What did I say about the billing deploy last week?", 5, asked_at=asked)
+    assert [h.entry.id for h in hits[:2]] == [recent, old]
+    assert (hits[0].why or {})["time"] == {
+        "phrase": "last week",
+        "after": "2024-05-06T00:00:00+00:00",
+        "before": "2024-05-13T00:00:00+00:00",
+        "use": "boost",
+    }
+    in_feb = await recall.recall("kent", "the billing deploy in February", 5, asked_at=asked)
+    assert in_feb[0].entry.id == old
+    yesterday = await recall.recall("kent", "What did I say yesterday?", 5, asked_at=asked)
+    assert [h.entry.content for h in yesterday] == ["Lunch with the team was great"], "the whole question: a filter"
+
+
+async def test_the_default_bar_keeps_what_answers_and_empties_what_was_never_said(env: Env) -> None:
+    g = env.garden()
+    for text in DISTRACTORS:
+        await g.plant(text, "INSIGHT")
+    cat = await g.plant("My sister adopted a grey cat named Pixel", "INSIGHT")
+    await env.relay().drain()
+    recall = env.recall()
+    bar = relevance.DEFAULT_MIN_SCORE
+    asked = await recall.recall("kent", "What is the name of my sister's cat?", 3, min_score=bar)
+    assert asked and asked[0].entry.id == cat.id
+    for never in ("When did I go skydiving in Peru?", "Which opera did we see in Vienna?"):
+        assert await recall.recall("kent", never, 3, min_score=bar) == [], never
+        assert await recall.recall("kent", never, 3), "without the bar the nearest come back, scored low"

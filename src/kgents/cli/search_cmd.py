@@ -61,6 +61,18 @@ def hit_line(h: RecallHit, explain: bool) -> str:
     )
 
 
+def read_as(hit: RecallHit) -> str:
+    """What a hybrid recall read its query as (the time it names, the people it names), or ""."""
+    why = hit.why or {}
+    parts = []
+    if time := why.get("time"):
+        span = f"{time['after'] or '…'} to {time['before'] or '…'}"
+        parts.append(f"time: {time['phrase']!r} = {span} ({time['use']})")
+    if people := why.get("people"):
+        parts.append(f"people: {', '.join(people)}")
+    return "read as: " + "; ".join(parts) if parts else ""
+
+
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
@@ -74,10 +86,19 @@ def search(
     ] = "hybrid",
     include_compost: Annotated[bool, typer.Option("--include-compost", help="Show COMPOST entries too.")] = False,
     min_score: Annotated[
-        float | None, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out hits scoring below this.")
+        float | None,
+        typer.Option(
+            "--min-score",
+            min=0.0,
+            max=1.0,
+            help="Leave out hits scoring below this (hybrid: relevance; 0.08 is the bar the chat and MCP use).",
+        ),
     ] = None,
     explain: Annotated[
-        bool, typer.Option("--explain", help="Show each hit's dense and lexical rank beside its fused score.")
+        bool,
+        typer.Option(
+            "--explain", help="Show each hit's dense and lexical rank, and the time and people the query names."
+        ),
     ] = False,
     wait: Annotated[
         float,
@@ -139,6 +160,8 @@ def search(
     if not hits:
         console.print(f"nothing in the garden of {settings.persona} matches that", markup=False)
         return
+    if explain and (read := read_as(hits[0])):
+        console.print(read, markup=False, highlight=False, soft_wrap=True)
     console.print(header(mode, explain), markup=False, highlight=False, style="bold")
     for h in hits:
         console.print(hit_line(h, explain), highlight=False)

@@ -19,7 +19,7 @@ from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Glance, Lease, Neighboured, Operation, OutboxEvent
 from kgents.garden.sql import (
     COLUMNS,
     INSERT_COLUMNS,
@@ -111,6 +111,10 @@ def _entry(row: Any) -> GardenEntry:
         version=row["version"],
         observed_at=row["observed_at"],
     )
+
+
+def _glance(row: Any) -> Glance:
+    return Glance(row["content"], row["observed_at"], tuple(row["tags"]))
 
 
 class PostgresGardenStore:
@@ -214,7 +218,7 @@ class PostgresGardenStore:
             persona,
             list(ids),
         )
-        return {r["id"]: Neighboured((r["before_id"], r["after_id"]), r, _entry) for r in rows}
+        return {r["id"]: Neighboured((r["before_id"], r["after_id"]), r, _entry, _glance) for r in rows}
 
     @pg.translate_write_errors
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:

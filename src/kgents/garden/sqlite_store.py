@@ -15,7 +15,7 @@ from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle, check_persona
-from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, Operation, OutboxEvent
+from kgents.garden.records import AuditRecord, GardenQuery, Glance, Lease, Neighboured, Operation, OutboxEvent
 from kgents.garden.sql import (
     COLUMNS,
     INSERT_COLUMNS,
@@ -108,6 +108,11 @@ def _entry(row: Sequence[Any]) -> GardenEntry:
         version=row[11],
         observed_at=datetime.fromisoformat(row[12]),
     )
+
+
+def _glance(row: Sequence[Any]) -> Glance:
+    tags = row[10]
+    return Glance(row[2], datetime.fromisoformat(row[12]), tuple(json.loads(tags)) if tags != "[]" else ())
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -213,7 +218,7 @@ class SqliteGardenStore:
         def near(value: str | None) -> uuid.UUID | None:
             return None if value is None else known.get(value) or uuid.UUID(value)
 
-        return {ids[r[15]]: Neighboured((near(r[13]), near(r[14])), r, _entry) for r in rows}
+        return {ids[r[15]]: Neighboured((near(r[13]), near(r[14])), r, _entry, _glance) for r in rows}
 
     async def replace(self, entry: GardenEntry, expected_version: int) -> bool:
         row = _row(entry)

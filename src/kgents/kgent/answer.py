@@ -3,13 +3,68 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from kgents.garden.model import GardenEntry
+from kgents.garden.model import EntryType, GardenEntry
 from kgents.kgent.learn import Action, Learned, polarity_of
+from kgents.memory.api import RecallHit
 from kgents.soul.model import DialogueMode
 
 NOTHING_YET = "I don't know anything about that yet. Tell me in your own words and I'll remember it."
+
+
+_ASKS_ABOUT = re.compile(
+    r"^\s*(?:so\s*,?\s*)?(?:what\s+(?:do|did|else\s+do)\s+you\s+(?:know|remember|recall)|what\s+have\s+i\s+(?:told|said\s+to)"
+    r"\s+you|what\s+did\s+i\s+(?:tell\s+you|say)|tell\s+me|remind\s+me)\s+(?:about|of|on|regarding)\s+(?P<topic>.+?)"
+    r"\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_ME = re.compile(r"^(?:me|myself|my\s*self|us)$|^who\s+am\s+i\b", re.IGNORECASE)
+_KINDS = {
+    "style": (EntryType.PREFERENCE, EntryType.PATTERN, EntryType.BEHAVIOR, EntryType.VALUE),
+    "preference": (EntryType.PREFERENCE,),
+    "like": (EntryType.PREFERENCE,),
+    "value": (EntryType.VALUE,),
+    "habit": (EntryType.BEHAVIOR, EntryType.PATTERN),
+    "pattern": (EntryType.PATTERN,),
+    "work": (EntryType.PREFERENCE, EntryType.PATTERN, EntryType.BEHAVIOR, EntryType.VALUE),
+}
+_MY_KIND = re.compile(
+    r"\b(?:my|how\s+(?:do\s+)?i)\s+(?:(?:coding|working|work|writing)\s+)?(style|preference|like|value|habit|pattern|work)s?\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a question asks the K-gent for: `topic` is what to recall (the words after "what do you know about",
+    else the whole question); `about_me` a question about the user as a whole ("what do you know about me?",
+    "who am I?"), answered from the strongest memories; `kinds` the entry types a question about the user's
+    style, preferences, values or habits completes its answer with (the strongest of them)."""
+
+    topic: str
+    about_me: bool = False
+    kinds: tuple[EntryType, ...] = ()
+
+
+def asked(question: str) -> Asked:
+    """How the K-gent reads a question (pure)."""
+    found = _ASKS_ABOUT.match(question)
+    topic = found["topic"].strip() if found else question.strip()
+    if _ME.search(topic if found else question.strip()):
+        return Asked(topic, about_me=True)
+    kind = _MY_KIND.search(topic)
+    return Asked(topic, kinds=_KINDS[kind[1].lower()] if kind else ())
+
+
+def relevant(hits: Sequence[RecallHit], bar: float | None, limit: int) -> list[GardenEntry]:
+    """The entries an answer cites: the first `limit` hits whose score and own relevance (before the lift a
+    neighbouring memory gives it: a conversation's turns share their relevance, a garden of separate facts does
+    not) both clear `bar` (None: every hit)."""
+    kept = [h for h in hits if bar is None or min(h.score, (h.why or {}).get("own", h.score)) >= bar]
+    return [h.entry for h in kept[:limit]]
 
 
 def cite(entry: GardenEntry) -> str:

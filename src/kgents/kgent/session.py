@@ -3,23 +3,24 @@ interaction counted, a dream). Written against `MemoryAPI` only, so it runs in-p
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
-from kgents.kgent.answer import acknowledge, compose, small_talk
+from kgents.kgent.answer import acknowledge, asked, compose, relevant, small_talk
 from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
 from kgents.kgent.learn import Learned, learn
 from kgents.memory.api import MemoryAPI, SoulView
 from kgents.soul.model import DialogueMode, parse_mode
+from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 
 if TYPE_CHECKING:
     from kgents.kgent.llm import LLM
 
 RECALL_LIMIT = 5
-_ABOUT_ME = re.compile(r"\b(about me|my style|my preferences|know about my|what do i|what have i|who am i)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ class KGent:
     last: Reply | None = None
     messages: int = 0
     learned: list[Learned] = field(default_factory=list)
+    relevance_bar: bool = True
+    """Answers cite only memories at or above `relevance.DEFAULT_MIN_SCORE` (off: the best hits, whatever their
+    score; bench/recall.py's "before")."""
 
     async def open(self) -> SoulView:
         self.soul = await self.memory.soul()
@@ -88,14 +92,23 @@ class KGent:
         self.learned.append(done)
         return Reply(acknowledge(self.mode, done), (done.entry,), done)
 
-    async def answer(self, question: str) -> Reply:
-        """Recall over the garden, shaped by the mode, citing the entries used."""
-        hits = await self.memory.recall(question, limit=RECALL_LIMIT)
-        entries = [h.entry for h in hits if h.score > 0]
-        if _ABOUT_ME.search(question):
-            for e in await self.memory.list(order_by="confidence", limit=RECALL_LIMIT):
-                if all(e.id != k.id for k in entries):
-                    entries.append(e)
+    async def answer(self, question: str, *, asked_at: datetime | None = None) -> Reply:
+        """Recall over the garden, shaped by the mode, citing the entries used: what clears the relevance bar
+        for the question's topic ("what do you know about X": X); for a question about the user as a whole, the
+        strongest memories; for one about their style, preferences, values or habits, what clears the bar and
+        then the strongest entries of those types (never an unrelated fact)."""
+        wants = asked(question)
+        if wants.about_me:
+            entries = await self.memory.list(order_by="confidence", limit=RECALL_LIMIT)
+        else:
+            bar = DEFAULT_MIN_SCORE if self.relevance_bar else None
+            hits = await self.memory.recall(wants.topic, limit=RECALL_LIMIT * 2, explain=True, asked_at=asked_at)
+            entries = relevant(hits, bar, RECALL_LIMIT)
+            if wants.kinds and len(entries) < RECALL_LIMIT:
+                flt = EntryFilter(entry_types=wants.kinds)
+                strongest = await self.memory.list(flt, order_by="confidence", limit=RECALL_LIMIT)
+                known = {e.id for e in entries}
+                entries += [e for e in strongest if e.id not in known][: RECALL_LIMIT - len(entries)]
         text = compose(self.mode, entries)
         if self.llm is not None and entries:
             text = await self.llm.phrase(self.mode, question, entries, text) or text

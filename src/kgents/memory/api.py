@@ -99,10 +99,13 @@ class MemoryAPI(Protocol):
         min_score: float | None = None,
         explain: bool = False,
         mode: str = "hybrid",
+        asked_at: datetime | None = None,
     ) -> builtins.list[RecallHit]:
-        """Entries by meaning and by words, best first, hydrated from the truth. `mode`: `hybrid` (the fused score
-        in [0, 1]), `dense` (cosine similarity of meaning only: the scale similarity thresholds are measured on) or
-        `lexical` (words only)."""
+        """Entries by meaning and by words, best first, hydrated from the truth. `mode`: `hybrid` (relevance in
+        [0, 1], on one scale for every query and garden: see `kgents.synapse.relevance`; it prefers the memories
+        of the people the query names and, as `asked_at` reads it, default now, of the time it names), `dense`
+        (cosine similarity of meaning only) or `lexical` (words only). `explain` adds how each score came about
+        and what the query was read as."""
         ...
 
     async def get(self, entry: EntryRef) -> GardenEntry: ...

@@ -258,9 +258,10 @@ class AsyncMemory:
         min_score: float | None = None,
         explain: bool = False,
         mode: str = "hybrid",
+        asked_at: datetime | None = None,
     ) -> builtins.list[RecallHit]:
         flt = filters or EntryFilter()
-        return await recall(self.synapse, self.persona, query, limit, flt, min_score, explain, mode)
+        return await recall(self.synapse, self.persona, query, limit, flt, min_score, explain, mode, asked_at)
 
     async def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
         if isinstance(entry, str) and len(entry.strip()) < 32:

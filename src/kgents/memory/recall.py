@@ -3,11 +3,14 @@ index call with the filter inside both, fused, hydrated from the truth), its hit
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import parse_enum
 from kgents.memory.api import RecallHit
 from kgents.synapse import recall as synapse_recall
 from kgents.synapse.fusion import RecallMode
+from kgents.synapse.reading import check_asked_at
 from kgents.synapse.runtime import Synapse
 
 
@@ -20,10 +23,13 @@ async def recall(
     min_score: float | None,
     explain: bool,
     mode: str = "hybrid",
+    asked_at: datetime | None = None,
 ) -> list[RecallHit]:
     """Entries of `persona` by meaning and by words, best first (fused score; or one signal's own in `mode`
     dense / lexical), hydrated from the truth (persona checked by the caller)."""
     synapse_recall.check_query(query, limit, min_score)
     signals = parse_enum(RecallMode, mode, "mode")
-    hits = await synapse.recall().recall(persona, query, limit, flt, mode=signals, min_score=min_score)
+    hits = await synapse.recall().recall(
+        persona, query, limit, flt, mode=signals, min_score=min_score, asked_at=check_asked_at(asked_at)
+    )
     return hits if explain else [RecallHit(h.entry, h.score) for h in hits]

@@ -30,6 +30,7 @@ from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, Sou
 from kgents.memory.endpoint import Endpoint
 from kgents.memory.http_client import IDEMPOTENT_METHODS
 from kgents.server.discovery import ServerInfo, find_server, is_persona_token
+from kgents.synapse.reading import check_asked_at
 
 DEFAULT_TIMEOUT_S = 120.0
 """A request's deadline: long enough for a large batch to be planted and indexed."""
@@ -155,12 +156,15 @@ class RemoteMemory:
         min_score: float | None = None,
         explain: bool = False,
         mode: str = "hybrid",
+        asked_at: datetime | None = None,
     ) -> builtins.list[RecallHit]:
         body = {"query": query, "limit": limit, "filters": wire.filter_to_dict(filters), "min_score": min_score}
         if explain:
             body["explain"] = True
         if mode != "hybrid":
             body["mode"] = mode
+        if asked_at is not None:
+            body["asked_at"] = asked_at.isoformat() if check_asked_at(asked_at) else None
         data = await self.call("POST", "/recall", body, idempotent=True, writes=False)
         return [wire.hit_from_dict(h) for h in data["hits"]]
 

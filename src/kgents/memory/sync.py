@@ -144,9 +144,13 @@ class Memory:
         filters: EntryFilter | None = None,
         min_score: float | None = None,
         explain: bool = False,
+        mode: str = "hybrid",
+        asked_at: datetime | None = None,
     ) -> builtins.list[RecallHit]:
         return self._call(
-            lambda m: m.recall(query, limit=limit, filters=filters, min_score=min_score, explain=explain)
+            lambda m: m.recall(
+                query, limit=limit, filters=filters, min_score=min_score, explain=explain, mode=mode, asked_at=asked_at
+            )
         )
 
     def get(self, entry: EntryRef) -> GardenEntry:

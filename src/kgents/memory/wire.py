@@ -257,8 +257,10 @@ def entry_from_dict(data: Mapping[str, Any]) -> GardenEntry:
 def hit_from_dict(data: Mapping[str, Any]) -> RecallHit:
     fields = dict(data)
     score = float(fields.pop("score"))
-    explain = fields.pop("explain", None) or {}
-    return RecallHit(entry_from_dict(fields), score, explain.get("dense_rank"), explain.get("lexical_rank"))
+    explain = dict(fields.pop("explain", None) or {})
+    ranks = explain.pop("dense_rank", None), explain.pop("lexical_rank", None)
+    explain.pop("fused", None)
+    return RecallHit(entry_from_dict(fields), score, *ranks, explain or None)
 
 
 def audit_from_dict(data: Mapping[str, Any]) -> AuditRecord:

@@ -7,12 +7,13 @@ The dense vector stays the collection's unnamed vector; the lexical one is the n
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import qdrant_edge as qe
 
 from kgents.resonance.index_common import parse_id
-from kgents.resonance.lexical import LEXICAL_VECTOR, SparseTerms, coverage
+from kgents.resonance.lexical import LEXICAL_VECTOR, SparseTerms, held
 from kgents.resonance.protocols import IndexPoint, RankedHit
 
 LEXICAL_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
@@ -51,15 +52,17 @@ def signal_requests(
     return requests
 
 
-def indices(vector: Any) -> list[int]:
+def matched(wanted: AbstractSet[int], vector: Any) -> dict[int, float]:
+    """The query's terms (`wanted`) a hit's lexical vector holds, with their weights."""
     sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
-    return sparse.indices if sparse is not None else []
+    return held(wanted, sparse.indices, sparse.values) if sparse is not None else {}
 
 
 def ranked(answers: list[list[Any]], dense: bool, terms: SparseTerms | None) -> tuple[list[RankedHit], list[RankedHit]]:
-    """The answers of `signal_requests` as (dense hits, lexical hits with the query's coverage)."""
+    """The answers of `signal_requests` as (dense hits, lexical hits with the query's terms they hold)."""
     found = [RankedHit(h.id, h.score) for h in answers[0]] if dense else []  # the engine gives UUIDs and floats
-    words = [RankedHit(h.id, h.score, coverage(terms, indices(h.vector))) for h in answers[-1]] if terms else []
+    wanted = set(terms.indices) if terms else set()
+    words = [RankedHit(h.id, h.score, matched(wanted, h.vector)) for h in answers[-1]] if terms else []
     return found, words
 
 

@@ -15,6 +15,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -65,11 +66,9 @@ def tokens(text: str) -> list[str]:
     return list(_stemmer().stemWords(words)) if words else []
 
 
-def coverage(query: SparseTerms, document_indices: Iterable[int]) -> float:
-    """The share of the query's terms (distinct ids) that the document holds (1.0 for a query without terms)."""
-    if not query.indices:
-        return 1.0
-    return len(set(query.indices).intersection(document_indices)) / len(query.indices)
+def held(wanted: AbstractSet[int], indices: Iterable[int], values: Iterable[float]) -> dict[int, float]:
+    """The query's terms (`wanted`) a document's sparse vector holds, each with the document's weight for it."""
+    return {i: float(v) for i, v in zip(indices, values, strict=True) if i in wanted}
 
 
 def term_id(stem: str) -> int:
@@ -91,6 +90,8 @@ def document_terms(text: str) -> SparseTerms:
     return _pack({term: tf * (K1 + 1.0) / (tf + norm) for term, tf in counts.items()})
 
 
+@lru_cache(maxsize=1024)
 def query_terms(text: str) -> SparseTerms:
-    """The query side: each distinct content word once (the index supplies the IDF)."""
+    """The query side: each distinct content word once (the index supplies the IDF). Cached: a recall reads
+    them for its search and for its scores."""
     return _pack({term_id(t): 1.0 for t in tokens(text)})

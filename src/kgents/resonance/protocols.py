@@ -108,8 +108,9 @@ class RankedHit:
     id: uuid.UUID
     score: float
     """Cosine (dense) or BM25 with the index's IDF (lexical)."""
-    coverage: float = 1.0
-    """Lexical hits: the share of the query's terms this entry holds."""
+    terms: dict[int, float] | None = None
+    """Lexical hits: the query's terms this entry holds, each with its BM25 weight in the entry (before the
+    index's IDF), so that `score` is the sum over them of weight * IDF."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,13 @@ named sparse vector `lexical.LEXICAL_VECTOR`, scored with Qdrant's IDF modifier.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from qdrant_client import models as qm
 
 from kgents.resonance.index_common import parse_id
-from kgents.resonance.lexical import LEXICAL_VECTOR, SparseTerms, coverage
+from kgents.resonance.lexical import LEXICAL_VECTOR, SparseTerms, held
 from kgents.resonance.protocols import IndexPoint, RankedHit
 
 LEXICAL_PARAMS = qm.SparseVectorParams(modifier=qm.Modifier.IDF)
@@ -53,17 +54,15 @@ def signal_requests(
     return requests
 
 
-def indices(vector: Any) -> list[int]:
+def matched(wanted: AbstractSet[int], vector: Any) -> dict[int, float]:
+    """The query's terms (`wanted`) a hit's lexical vector holds, with their weights."""
     sparse = vector.get(LEXICAL_VECTOR) if isinstance(vector, dict) else None
-    return list(sparse.indices) if isinstance(sparse, qm.SparseVector) else []
+    return held(wanted, sparse.indices, sparse.values) if isinstance(sparse, qm.SparseVector) else {}
 
 
 def ranked(answers: list[list[Any]], dense: bool, terms: SparseTerms | None) -> tuple[list[RankedHit], list[RankedHit]]:
-    """The answers of `signal_requests` as (dense hits, lexical hits with the query's coverage)."""
+    """The answers of `signal_requests` as (dense hits, lexical hits with the query's terms they hold)."""
     found = [RankedHit(parse_id(h.id), float(h.score)) for h in answers[0]] if dense else []
-    words = (
-        [RankedHit(parse_id(h.id), float(h.score), coverage(terms, indices(h.vector))) for h in answers[-1]]
-        if terms
-        else []
-    )
+    wanted = set(terms.indices) if terms else set()
+    words = [RankedHit(parse_id(h.id), float(h.score), matched(wanted, h.vector)) for h in answers[-1]] if terms else []
     return found, words

@@ -200,7 +200,7 @@ async def remember_many(memory: MemoryAPI, request: Request) -> Response:
 
 
 async def recall(memory: MemoryAPI, request: Request) -> Response:
-    fields = frozenset({"query", "limit", "filters", "min_score", "explain", "mode"})
+    fields = frozenset({"query", "limit", "filters", "min_score", "explain", "mode", "asked_at"})
     body = wire.fields_of(await read_json(request), fields, "the recall")
     if "query" not in body:
         raise ValidationError("the recall has no query")
@@ -215,6 +215,7 @@ async def recall(memory: MemoryAPI, request: Request) -> Response:
         min_score=None if min_score is None else wire.as_number(min_score, "min_score"),
         explain=explain,
         mode=wire.as_str(body.get("mode", "hybrid"), "mode"),
+        asked_at=wire.as_time(body.get("asked_at"), "asked_at"),
     )
     return JSONResponse({"hits": [h.to_dict() for h in hits]})
 

@@ -29,6 +29,7 @@ from kgents import __version__
 from kgents.errors import KgentsError, ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.memory.api import DEFAULT_TYPE, MemoryAPI
+from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 
 MemorySource = Callable[[], MemoryAPI | Awaitable[MemoryAPI]]
 """What the MCP server is built on: a callable giving the MemoryAPI of the server's configured persona."""
@@ -155,16 +156,30 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         types: Types = None,
         tags: Tags = None,
         min_confidence: MinConfidence = None,
-        min_score: Annotated[float | None, Field(description="Only hits at least this similar.")] = None,
+        min_score: Annotated[
+            float | None,
+            Field(
+                description="Only hits at least this relevant, in [0, 1]. The default is the calibrated bar: it keeps"
+                " what answers the question and drops what only looks alike; 0 or null returns every hit.",
+                ge=0,
+                le=1,
+            ),
+        ] = DEFAULT_MIN_SCORE,
         include_compost: Annotated[bool, Field(description="Also retired (COMPOST) entries.")] = False,
+        asked_at: Annotated[
+            str | None,
+            Field(description="When the question is asked (ISO-8601 with a time zone), for words like 'last week'."),
+        ] = None,
     ) -> dict[str, Any]:
-        """Memories of this persona closest in meaning to the query, best first, each with its score."""
-        hits = await call(
+        """Memories of this persona that answer the query, best first, each with its relevance in [0, 1]
+        (meaning and words; the people and the time the query names are preferred)."""
+        hits = await call(  # checked inside `call`: a bad value is the tool's one-line error
             lambda m: m.recall(
                 query,
                 limit=limit,
                 filters=entry_filter(types, tags, min_confidence, include_compost=include_compost),
-                min_score=min_score,
+                min_score=min_score or None,
+                asked_at=_when(asked_at, "asked_at"),
             )
         )
         return {"hits": [hit.to_dict() for hit in hits]}

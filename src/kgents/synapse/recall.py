@@ -1,14 +1,16 @@
-"""Recall: dense and lexical candidates from the index, fused, hydrated from the anchor (the truth).
+"""Recall: dense and lexical candidates from the index, scored on one relevance scale, hydrated from the anchor.
 
-One walk for every caller (the Python face, the CLI, AGENTESE, the benches): the query is checked, the index
-state read (`state`: the embedded index's owner keeps it in memory), the query embedded once, and the index
-finds both signals' candidates in one call with the filter inside both searches (persona given apart from it),
-each `POOL` deep whatever the limit: a hybrid fused from only the first k of each list loses to the lexical
-signal alone. A hybrid recall then lifts each of the first `CONTEXT_DEPTH` candidates by a share of its best
-neighbour's score (the persona's memories observed just before and after it, a conversation's adjacent turns),
-neighbours counted only among the candidates; the anchor gives those candidates' rows and their neighbours in
-one round trip, and the hits come from those rows (they are the first `CONTEXT_DEPTH` after the lift too), kept
-only if the truth still passes the filter (the index may lag by milliseconds).
+One walk for every caller (the Python face, the CLI, AGENTESE, the benches): the query is checked and read (the
+time it names, relative to `asked_at`: `reading.py`), the index state read (`state`: the embedded index's owner
+keeps it in memory), the query embedded once, and the index finds both signals' candidates in one call with the
+filter inside both searches (persona given apart from it), each `POOL` deep whatever the limit: a hybrid fused
+from only the first k of each list loses to the lexical signal alone. A hybrid recall scores every candidate on
+the relevance scale (`relevance.py`), reads the rows of the first `CONTEXT_DEPTH` with their neighbours in one
+anchor round trip (`Neighboured.glance`: their person and their time, without building the entries), finds the
+people the query names among them (`who.py`), prefers their memories and those of the time it names, and averages
+in a share of each one's best neighbour (`fusion.py`: the persona's memories observed just before and after it, a
+conversation's adjacent turns, counted only among the candidates). The hits come from those rows where they can,
+kept only if the truth still passes the filter (the index may lag by milliseconds).
 
 COMPOST: the filter is the one `EntryFilter` (COMPOST left out unless it sets `include_compost` or names
 COMPOST). Leaving COMPOST out inside the index slows its searches (any condition on the stage: 0.7 vs 0.5 ms at
@@ -19,13 +21,16 @@ before the lexical signal existed answers with the dense signal alone until `kge
 
 from __future__ import annotations
 
+import heapq
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from kgents.clock import utcnow
 from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry, check_persona, check_text
@@ -33,29 +38,23 @@ from kgents.garden.records import Neighboured
 from kgents.garden.store import GardenStore
 from kgents.resonance.lexical import query_terms
 from kgents.resonance.protocols import LexicalIndex, RankedHit, VectorIndex
+from kgents.synapse import relevance
 from kgents.synapse.apply import EmbedderResolver, embed
-from kgents.synapse.fusion import (
-    CONTEXT_SHARE,
-    COVERAGE_POWER,
-    DENSE_WEIGHT,
-    Fused,
-    Fusion,
-    RecallMode,
-    fuse,
-    single,
-    with_context,
-)
+from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode, best_first, prefer, single, with_context
 from kgents.synapse.queue import RelayQueue
+from kgents.synapse.reading import REQUEST_TERMS, Reading, check_asked_at, read
 from kgents.synapse.records import IndexState
+from kgents.synapse.relevance import Candidate
+from kgents.synapse.who import named, person_of
 
 MAX_LIMIT = 200
 """The most hits one recall returns."""
 POOL = 100
 """Candidates each signal contributes before fusion (bench/recall.py: a pool of 20 loses to the lexical signal
 alone at k = 10, 200 gains little and costs 2-3 ms a search)."""
-CONTEXT_DEPTH = 50
-"""The fused candidates whose neighbours (in observed_at order) are looked up, with their rows, in one anchor
-round trip."""
+CONTEXT_DEPTH = 100
+"""The candidates whose rows (their person, their time) and neighbours (in observed_at order) are read in one
+anchor round trip (bench/recall.py's dev split: 50 lost 0.8 points recall_any@10 to 100, 150 gained nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +66,17 @@ class RecallHit:
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    why: Mapping[str, Any] | None = None
+    """What else says how the score came about (hybrid: meaning, words, known, relevance, person, in_time,
+    neighbour; and what the query was read as: its time, the people it names)."""
 
     @property
     def explain(self) -> dict[str, Any]:
-        """How the score came about (each signal's rank and the fused score), or {} where nobody asked."""
-        if self.dense_rank is None and self.lexical_rank is None:
+        """How the score came about (each signal's rank, the score, `why`), or {} where nobody asked."""
+        if self.dense_rank is None and self.lexical_rank is None and not self.why:
             return {}
-        return {"dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank, "fused": self.score}
+        ranks = {"dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank}
+        return {**ranks, "fused": self.score, **(self.why or {})}
 
     def to_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"score": round(self.score, 6), **self.entry.to_dict()}
@@ -106,10 +109,9 @@ class HybridRecall:
         embedders: EmbedderResolver,
         *,
         pool: int = POOL,
-        fusion: Fusion = Fusion.WEIGHTED,
-        dense_weight: float = DENSE_WEIGHT,
-        coverage_power: float = COVERAGE_POWER,
+        depth: int = CONTEXT_DEPTH,
         context: float = CONTEXT_SHARE,
+        prefer: bool = True,
         state: Callable[[], Awaitable[IndexState | None]] | None = None,
     ) -> None:
         self.store = store
@@ -117,10 +119,11 @@ class HybridRecall:
         self.index = index
         self.embedders = embedders
         self.pool = pool
-        self.fusion = fusion
-        self.dense_weight = dense_weight
-        self.coverage_power = coverage_power
+        self.depth = depth
         self.context = context
+        self.prefer = prefer
+        """Whether a hybrid recall prefers the people and the time the query names (off: only a bench's
+        baseline)."""
         self.state = state or queue.read_state
         """Where the active collection comes from (default: read from the anchor at every recall)."""
 
@@ -151,83 +154,136 @@ class HybridRecall:
         *,
         mode: RecallMode = RecallMode.HYBRID,
         min_score: float | None = None,
+        asked_at: datetime | None = None,
     ) -> list[RecallHit]:
-        """Entries of `persona` by meaning and by words, best first (fused score; or one signal's own in `mode`
-        dense / lexical), hydrated from the truth."""
+        """Entries of `persona` by meaning and by words, best first (hybrid: on the relevance scale of
+        `relevance.py`; or one signal's own score in `mode` dense / lexical), hydrated from the truth. A time
+        the query names ("last week", "in May 2023") is read relative to `asked_at` (default now)."""
         persona = check_persona(persona)
         query = check_query(query, limit, min_score)
-        flt = filters or EntryFilter()
+        asked = check_asked_at(asked_at) or utcnow()
+        reading = read(query, asked, filters or EntryFilter()) if self.prefer else Reading(query)
+        flt = reading.narrow(filters or EntryFilter())
         state = await self.state()
         if state is None:
             return []
         loose = replace(flt, include_compost=True) if not flt.lifecycles and not flt.include_compost else flt
         found: list[RecallHit] = []
-        for asked in dict.fromkeys((loose, flt)):
+        for asked_flt in dict.fromkeys((loose, flt)):
             dense, lexical = await self.signals(
-                state.active.collection, state.active.embedder, query, persona, asked, mode
+                state.active.collection, state.active.embedder, reading.text, persona, asked_flt, mode
             )
-            found, refused = await self._found(persona, dense, lexical, flt, mode, limit, min_score)
+            walk = _Walk(self, persona, query, reading, flt, limit, min_score)
+            found, refused = await walk.found(dense, lexical, mode)
             if len(found) == limit or not refused or (len(dense) < self.pool and len(lexical or ()) < self.pool):
                 break  # enough; or no candidate was one the filter refuses (asking without them finds the same);
                 # or each search saw every point passing the filter
         return found
 
-    async def _found(
-        self,
-        persona: str,
-        dense: list[RankedHit],
-        lexical: list[RankedHit] | None,
-        flt: EntryFilter,
-        mode: RecallMode,
-        limit: int,
-        min_score: float | None,
-    ) -> tuple[list[RecallHit], int]:
-        """The candidates fused (and lifted by their neighbours), then the first `limit` the truth still holds
-        and `flt` accepts; and how many candidates `flt` refused."""
-        rows: dict[uuid.UUID, Neighboured] = {}
-        asked: set[uuid.UUID] = set()
-        if mode is RecallMode.HYBRID and lexical is not None:
-            power, weight = self.coverage_power, self.dense_weight
-            fused = fuse(dense, lexical, self.fusion, dense_weight=weight, coverage_power=power)
-            if self.context and fused:
-                top = [f.id for f in fused[:CONTEXT_DEPTH]]  # the first CONTEXT_DEPTH after the lift too
-                rows, asked = await self.store.get_with_neighbours(persona, top), set(top)
-                fused = with_context(fused, {i: row.near for i, row in rows.items()}, self.context)
-        elif mode is RecallMode.LEXICAL and lexical is not None:
-            fused = single(lexical, RecallMode.LEXICAL)
-        else:
-            fused = single(dense, RecallMode.DENSE)  # asked for, or all an index without the lexical signal has
-        return await self._hydrate(persona, fused, rows, asked, flt, limit, min_score)
 
-    async def _hydrate(
-        self,
-        persona: str,
-        fused: list[Fused],
-        rows: dict[uuid.UUID, Neighboured],
-        asked: set[uuid.UUID],
-        flt: EntryFilter,
-        limit: int,
-        min_score: float | None,
+@dataclass
+class _Walk:
+    """One pass of a recall over the candidates both signals gave."""
+
+    recall: HybridRecall
+    persona: str
+    query: str
+    reading: Reading
+    flt: EntryFilter
+    limit: int
+    min_score: float | None
+    asked: dict[str, Any] = field(default_factory=dict)
+    """What a hybrid recall read the query as (its time, the people it names) and its known share: the hits'
+    explanation adds it."""
+
+    async def found(
+        self, dense: list[RankedHit], lexical: list[RankedHit] | None, mode: RecallMode
     ) -> tuple[list[RecallHit], int]:
-        """Page by page, the entries of `fused` the truth holds and `flt` accepts, and how many it refused; rows
-        already read (`asked`) are not read again."""
-        kept = fused if min_score is None else [f for f in fused if f.score >= min_score]
+        """The candidates scored (and weighed by what the query prefers, and lifted by their neighbours), then
+        the first `limit` the truth still holds and `flt` accepts; and how many candidates `flt` refused."""
+        rows: dict[uuid.UUID, Neighboured] = {}
+        if mode is RecallMode.HYBRID and lexical is not None:
+            found, rows = await self.hybrid(dense, lexical)
+        elif mode is RecallMode.LEXICAL and lexical is not None:
+            found = single(lexical, RecallMode.LEXICAL)
+        else:
+            found = single(dense, RecallMode.DENSE)  # asked for, or all an index without the lexical signal has
+        return await self.hydrate(found, rows)
+
+    async def hybrid(
+        self, dense: list[RankedHit], lexical: list[RankedHit]
+    ) -> tuple[list[Candidate], dict[uuid.UUID, Neighboured]]:
+        """Both signals on the relevance scale; the first `CONTEXT_DEPTH` candidates' rows and neighbours read
+        in one round trip; the people the query names among them; their preferences and their neighbours."""
+        terms = query_terms(self.reading.text).indices
+        weights = relevance.term_weights(lexical)
+        found = relevance.candidates(dense, lexical)
+        pooled = relevance.pool_terms(lexical)
+        known = relevance.score(found.values(), pooled, relevance.content_terms(terms, REQUEST_TERMS), weights)
+        if not found:
+            return [], {}
+        top = [c.id for c in heapq.nlargest(self.recall.depth, found.values(), key=_score)]
+        rows = await self.recall.store.get_with_neighbours(self.persona, top)
+        persons: dict[uuid.UUID, str | None] = {}
+        for i, row in rows.items():
+            c = found[i]
+            c.glance, c.near = row.glance(), row.near
+            persons[i] = person_of(c.glance.content, c.glance.tags)
+        people = named(self.query, {p for p in persons.values() if p})
+        if people:  # a name says whose memory, not what about: the words are weighed without it
+            names = query_terms(" ".join(people.values())).indices
+            content = relevance.content_terms(terms, REQUEST_TERMS | set(names))
+            known = relevance.score(found.values(), pooled, content, weights)
+        if self.recall.prefer:
+            prefer(found.values(), persons, people, self.reading.boost)
+        if self.recall.context:
+            with_context(found, self.recall.context)
+        self.asked = {"known": round(known, 4), **self.reading.to_dict()}
+        if people:
+            self.asked["people"] = sorted(people)
+        return best_first(list(found.values())), rows
+
+    def why(self, c: Candidate) -> dict[str, Any] | None:
+        """How a hybrid hit's score came about (None for a single signal's)."""
+        if not self.asked:
+            return None
+        out: dict[str, Any] = {"meaning": round(c.meaning, 4), "words": round(c.words, 4)}
+        if c.person is not None:
+            out["person"] = c.person
+        if c.in_time is not None:
+            out["in_time"] = c.in_time
+        if c.neighbour:
+            out["neighbour"] = round(c.neighbour, 6)
+        if c.own is not None:
+            out["own"] = round(c.own, 6)
+        return out | self.asked
+
+    async def hydrate(
+        self, found: list[Candidate], rows: dict[uuid.UUID, Neighboured]
+    ) -> tuple[list[RecallHit], int]:
+        """Page by page, the entries of `found` the truth holds and `flt` accepts, and how many it refused; rows
+        already read are not read again."""
+        kept = found if self.min_score is None else [c for c in found if c.score >= self.min_score]
         hits: list[RecallHit] = []
         refused = 0
-        step = limit * 2
+        step = self.limit * 2
         for start in range(0, len(kept), step):
             page = kept[start : start + step]
-            missing = [f.id for f in page if f.id not in asked]
-            fetched = await self.store.get_many(persona, missing) if missing else {}
-            for f in page:
-                row = rows.get(f.id)
-                entry = row.entry if row is not None else fetched.get(f.id)
+            missing = [c.id for c in page if c.id not in rows]
+            fetched = await self.recall.store.get_many(self.persona, missing) if missing else {}
+            for c in page:
+                row = rows.get(c.id)
+                entry = row.entry if row is not None else fetched.get(c.id)
                 if entry is None:  # the index may lag the truth by milliseconds
                     continue
-                if not flt.accepts(entry):
+                if not self.flt.accepts(entry):
                     refused += 1
                     continue
-                hits.append(RecallHit(entry, f.score, f.dense_rank, f.lexical_rank))
-                if len(hits) == limit:
+                hits.append(RecallHit(entry, c.score, c.dense_rank, c.lexical_rank, self.why(c)))
+                if len(hits) == self.limit:
                     return hits, refused
         return hits, refused
+
+
+def _score(c: Candidate) -> float:
+    return c.score
