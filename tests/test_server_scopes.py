@@ -177,7 +177,7 @@ async def test_mcp_over_http_is_the_tokens_persona(server: ServerProcess) -> Non
     assert failed
     failed, mine = await tool(server.token, "remember", {"content": "the operator's is the server's persona"})
     assert not failed and mine["persona"] == "kent"
-    failed, theirs = await tool(alice, "recall", {"query": "the operator's is the server's persona"})
+    failed, theirs = await tool(alice, "recall", {"query": "the operator's is the server's persona", "min_score": 0})
     assert not failed and {h["persona"] for h in theirs["hits"]} == {"alice"}, "alice's token reaches nothing of kent's"
 
 
