@@ -4,15 +4,17 @@ interaction counted, a dream). Written against `MemoryAPI` only, so it runs in-p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
 from kgents.kgent.answer import acknowledge, asked, compose, relevant, small_talk
-from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
+from kgents.kgent.extract import is_question, is_small_talk
+from kgents.kgent.facts import labelled, learn_fact, plant_episode
 from kgents.kgent.learn import Learned, learn
+from kgents.kgent.understand import Reading, read
 from kgents.memory.api import MemoryAPI, SoulView
 from kgents.soul.model import DialogueMode, parse_mode
 from kgents.synapse.relevance import DEFAULT_MIN_SCORE
@@ -57,8 +59,10 @@ class KGent:
         self.soul = await self.memory.set_mode(parse_mode(mode).value)
         return self.soul
 
-    async def observe(self, text: str) -> Reply:
-        """Learn from a statement, answer a question, or chat back."""
+    async def observe(self, text: str, *, speaker: str | None = None, observed_at: datetime | None = None) -> Reply:
+        """Learn from a statement, answer a question, or chat back. Only what the user says comes here: the
+        K-gent's own replies are never observed, so never stored. `speaker`: the user's name, when a transcript
+        gives one (the content is then labelled "<speaker>: <words>"); `observed_at`: when it was said."""
         began = time.perf_counter()
         self.messages += 1
         if self.soul is None:
@@ -68,9 +72,9 @@ class KGent:
             reply = await self.answer(text)
         elif self.llm is not None and not is_small_talk(text):
             reply = await self._learn_with_llm(text)
-        if reply is None:  # no LLM, or it failed or rests: the K-gent's own rules
-            statement = extract(text)
-            reply = await self._learn(statement) if statement else Reply(small_talk(self.mode))
+        if reply is None:  # no LLM, or it failed or rests: the K-gent's own learner
+            reading = read(text)
+            reply = Reply(small_talk(self.mode)) if reading is None else await self._keep(reading, speaker, observed_at)
         reply = Reply(reply.text, reply.cited, reply.learned, (time.perf_counter() - began) * 1000.0)
         self.last = reply
         return reply
@@ -87,8 +91,19 @@ class KGent:
         said = outcome.text(self.mode)
         return Reply(said or small_talk(self.mode), outcome.cited, outcome.learned[0] if outcome.learned else None)
 
-    async def _learn(self, statement: Statement) -> Reply:
-        done = await learn(self.memory, statement)
+    async def _keep(self, reading: Reading, speaker: str | None, observed_at: datetime | None) -> Reply:
+        """A preference, value or habit through `learn`; another lasting fact through `facts.learn_fact`;
+        anything else as an episode (kept, not learned)."""
+        if not reading.lasting:
+            await plant_episode(self.memory, reading.text, speaker=speaker, observed_at=observed_at)
+            return Reply(small_talk(self.mode))
+        if reading.statement is not None:
+            statement = replace(reading.statement, content=labelled(reading.statement.content, speaker))
+            done = await learn(self.memory, statement, observed_at=observed_at)
+        else:
+            done = await learn_fact(
+                self.memory, reading.text, reading.subject, speaker=speaker, observed_at=observed_at
+            )
         self.learned.append(done)
         return Reply(acknowledge(self.mode, done), (done.entry,), done)
 

@@ -1,0 +1,55 @@
+"""What one user message is, before anything is stored: a lasting memory or an episode, and of whom.
+
+- `lasting`: the learner (`memorable`) finds a sentence that tells something lasting about the speaker or their
+  life, or today's rules (`extract`) read a preference, value, habit or standing instruction. Anything else the
+  user says (not a question, not small talk) is kept as an *episode*: the user's words, tagged `episode`, at a low
+  confidence, never cited as a fact; it fades with the dream's decay unless repeated.
+- `subject`: whom the fact is about. None for the speaker; "sister" for "My sister lives in Oslo", "anna" for
+  "Anna works at the bank". A fact about someone else is never the user's preference: it is stored as a fact
+  (INSIGHT) tagged `subject:<who>`, whatever liking it states ("My sister loves jazz" is not a like of the user).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
+from kgents.kgent.memorable import best_sentence, sentence_scores, shipped
+from kgents.kgent.subject import subject_of
+
+EPISODE_TAG = "episode"
+"""What the user said that carries no lasting fact (kept, told apart by this tag and a low confidence)."""
+FACT_TAG = "fact"
+"""A lasting fact about the user or their people that no preference rule reads (type INSIGHT)."""
+SUBJECT_PREFIX = "subject:"
+"""`subject:<who>` on a fact about someone other than the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    text: str
+    lasting: bool
+    statement: Statement | None
+    """Today's rules' reading, when they read one about the user."""
+    subject: str | None
+    """None: the speaker; else whom the fact is about (lower case)."""
+    score: float
+    """The learner's probability for the best sentence."""
+
+    @property
+    def episode(self) -> bool:
+        return not self.lasting
+
+
+def read(text: str) -> Reading | None:
+    """The reading of a user message; None for a question, small talk or an empty line (nothing to keep)."""
+    if not text.strip() or is_question(text) or is_small_talk(text):
+        return None
+    weights = shipped()
+    scored = sentence_scores(text, weights)
+    best = max(p for _, p in scored)
+    subject = subject_of(best_sentence(text, weights))
+    statement = extract(text)
+    if subject is not None:
+        statement = None  # a taste of someone else is a fact about them, not the user's preference
+    return Reading(text, best >= weights.threshold or statement is not None, statement, subject, best)
