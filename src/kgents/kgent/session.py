@@ -31,6 +31,8 @@ class Reply:
     cited: tuple[GardenEntry, ...] = ()
     learned: Learned | None = None
     latency_ms: float = 0.0
+    kept: GardenEntry | None = None
+    """The entry the message was kept in (a lasting memory, or an episode), if any."""
 
 
 @dataclass
@@ -75,9 +77,20 @@ class KGent:
         if reply is None:  # no LLM, or it failed or rests: the K-gent's own learner
             reading = read(text)
             reply = Reply(small_talk(self.mode)) if reading is None else await self._keep(reading, speaker, observed_at)
-        reply = Reply(reply.text, reply.cited, reply.learned, (time.perf_counter() - began) * 1000.0)
+        elapsed = (time.perf_counter() - began) * 1000.0
+        reply = Reply(reply.text, reply.cited, reply.learned, elapsed, reply.kept)
         self.last = reply
         return reply
+
+    async def listen(self, text: str, *, speaker: str | None = None, observed_at: datetime | None = None) -> Reply:
+        """Take in one turn of a transcript of the user's own conversation (with other people, not with the
+        K-gent): nothing is answered, and every turn is kept: what carries a lasting fact as `observe` keeps it,
+        anything else (a question to a friend, small talk) as an episode."""
+        self.messages += 1
+        reading = read(text) or Reading(text, False, None, None, 0.0)
+        if not text.strip():
+            return Reply("")
+        return await self._keep(reading, speaker, observed_at)
 
     async def _learn_with_llm(self, text: str) -> Reply | None:
         """The LLM's two steps over the user's message alone (`llm_learn`); None when the LLM failed or rests."""
@@ -89,14 +102,15 @@ class KGent:
             return None
         self.learned.extend(outcome.learned)
         said = outcome.text(self.mode)
-        return Reply(said or small_talk(self.mode), outcome.cited, outcome.learned[0] if outcome.learned else None)
+        first = outcome.learned[0] if outcome.learned else None
+        return Reply(said or small_talk(self.mode), outcome.cited, first, kept=first.entry if first else None)
 
     async def _keep(self, reading: Reading, speaker: str | None, observed_at: datetime | None) -> Reply:
         """A preference, value or habit through `learn`; another lasting fact through `facts.learn_fact`;
         anything else as an episode (kept, not learned)."""
         if not reading.lasting:
-            await plant_episode(self.memory, reading.text, speaker=speaker, observed_at=observed_at)
-            return Reply(small_talk(self.mode))
+            episode = await plant_episode(self.memory, reading.text, speaker=speaker, observed_at=observed_at)
+            return Reply(small_talk(self.mode), kept=episode)
         if reading.statement is not None:
             statement = replace(reading.statement, content=labelled(reading.statement.content, speaker))
             done = await learn(self.memory, statement, observed_at=observed_at)
@@ -105,7 +119,7 @@ class KGent:
                 self.memory, reading.text, reading.subject, speaker=speaker, observed_at=observed_at
             )
         self.learned.append(done)
-        return Reply(acknowledge(self.mode, done), (done.entry,), done)
+        return Reply(acknowledge(self.mode, done), (done.entry,), done, kept=done.entry)
 
     async def answer(self, question: str, *, asked_at: datetime | None = None) -> Reply:
         """Recall over the garden, shaped by the mode, citing the entries used: what clears the relevance bar

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
-from kgents.kgent.memorable import best_sentence, sentence_scores, shipped
+from kgents.kgent.cues import sentences
+from kgents.kgent.memorable import sentence_scores, shipped
 from kgents.kgent.subject import subject_of
 
 EPISODE_TAG = "episode"
@@ -42,14 +43,18 @@ class Reading:
 
 
 def read(text: str) -> Reading | None:
-    """The reading of a user message; None for a question, small talk or an empty line (nothing to keep)."""
-    if not text.strip() or is_question(text) or is_small_talk(text):
+    """The reading of a user message; None for small talk, an empty line or nothing but questions (nothing to
+    keep). The questions of a message that also tells something are left out of the reading."""
+    if not text.strip() or is_small_talk(text):
+        return None
+    said = [s for s in sentences(text) if not is_question(s)]
+    if not said:
         return None
     weights = shipped()
-    scored = sentence_scores(text, weights)
+    scored = sentence_scores(" ".join(said), weights)
     best = max(p for _, p in scored)
-    subject = subject_of(best_sentence(text, weights))
-    statement = extract(text)
+    subject = subject_of(max(scored, key=lambda sp: sp[1])[0])
+    statement = extract(" ".join(said))
     if subject is not None:
         statement = None  # a taste of someone else is a fact about them, not the user's preference
     return Reading(text, best >= weights.threshold or statement is not None, statement, subject, best)
