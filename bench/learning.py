@@ -44,7 +44,7 @@ from kgents.kgent.session import KGent
 from kgents.kgent.understand import EPISODE_TAG, read
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import recall as recall_bench  # noqa: E402
+import recall as recall_bench
 
 KS = (5, 10, 20)
 PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "fact_pairs.tsv"
@@ -66,7 +66,8 @@ def load(folder: Path) -> tuple[list[Row], set[tuple[str, str]]]:
         for r in map(json.loads, (folder / "turns.jsonl").read_text().splitlines())
     ]
     memorable = {
-        (o["conv"], e) for o in map(json.loads, (folder / "observations.jsonl").read_text().splitlines())
+        (o["conv"], e)
+        for o in map(json.loads, (folder / "observations.jsonl").read_text().splitlines())
         for e in o["evidence"]
     }
     return rows, memorable
@@ -126,7 +127,9 @@ async def replay(synapse: Any, spark: Any, rows: list[Row]) -> tuple[dict[Any, s
         kgent = KGent(memory)
         try:
             for r in conv_rows:
-                when = recall_bench.observed(recall_bench.Turn(conv, r.dia_id, "", recall_bench.session_date(r.date_time)))
+                when = recall_bench.observed(
+                    recall_bench.Turn(conv, r.dia_id, "", recall_bench.session_date(r.date_time))
+                )
                 reply = await kgent.listen(r.text, speaker=r.speaker, observed_at=when)
                 actions[reply.learned.action.value if reply.learned else ("episode" if reply.kept else "nothing")] += 1
                 if reply.kept is not None:
@@ -141,7 +144,11 @@ async def replay(synapse: Any, spark: Any, rows: list[Row]) -> tuple[dict[Any, s
 
 
 async def ask(
-    synapse: Any, questions: list[Any], persona: str, turns_of: dict[Any, set[str]], when: dict[str, datetime],
+    synapse: Any,
+    questions: list[Any],
+    persona: str,
+    turns_of: dict[Any, set[str]],
+    when: dict[str, datetime],
     leave_out: set[Any] = frozenset(),  # type: ignore[assignment]
 ) -> dict[int, float]:
     """recall_any@k (%) of the questions asked in `persona`-<conv>."""
@@ -184,8 +191,13 @@ async def learn_then_recall(folder: Path, rows: list[Row]) -> dict[str, Any]:
             await spark.close()
             await synapse.close()
     return {
-        "learned": learned, "lasting only": lasting, "store every turn": store_all, "actions": dict(actions),
-        "replay_s": replay_s, "turns": len(rows), "questions": len(questions),
+        "learned": learned,
+        "lasting only": lasting,
+        "store every turn": store_all,
+        "actions": dict(actions),
+        "replay_s": replay_s,
+        "turns": len(rows),
+        "questions": len(questions),
     }
 
 
@@ -206,8 +218,9 @@ def main() -> None:
     if args.json:
         p, r, _ = levels["the learner (kgent.understand)"]
         out: dict[str, Any] = {"turn_precision": round(p, 3), "turn_recall": round(r, 3)}
-        out["turn_level"] = {name: {"precision": round(a, 3), "recall": round(b, 3), "kept": n}
-                             for name, (a, b, n) in levels.items()}
+        out["turn_level"] = {
+            name: {"precision": round(a, 3), "recall": round(b, 3), "kept": n} for name, (a, b, n) in levels.items()
+        }
         if recalled is not None:
             out["learn_recall_at_10"] = round(recalled["learned"][10], 1)
             out["store_all_recall_at_10"] = round(recalled["store every turn"][10], 1)
@@ -222,7 +235,9 @@ def main() -> None:
         print(f"learn then recall, {recalled['questions']} questions, recall_any@5/10/20 (%):")
         for name in ("learned", "lasting only", "store every turn"):
             print(f"  {name:34} " + "  ".join(f"@{k} {recalled[name][k]:.1f}" for k in KS))
-        print(f"  replay {recalled['turns']} turns in {recalled['replay_s']:.1f} s; what they did: {recalled['actions']}")
+        print(
+            f"  replay {recalled['turns']} turns in {recalled['replay_s']:.1f} s; what they did: {recalled['actions']}"
+        )
     print(f"fact pairs ({PAIRS.name}): {right} of {total} right")
     for line in wrong:
         print(f"  {line}")

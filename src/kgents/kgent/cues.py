@@ -21,7 +21,7 @@ _TIME = re.compile(
     r"\b(yesterday|last (?:week|month|year|night|weekend|summer|winter|spring|fall|time|friday|saturday|sunday)|"
     r"ago|recently|lately|next (?:week|month|year|weekend|summer)|this (?:week|month|year|weekend|summer|fall)|"
     r"tomorrow|since|when i was|growing up|as a kid|every (?:day|week|morning|night|sunday|saturday)|"
-    r"used to|these days|now|always|someday|one day)\b"
+    r"used to|these days|now|always|someday|one day|(?:in|since|back in) (?:19|20)\d\d)\b"
 )
 _EVENT = re.compile(
     r"\b(i|we|i've|we've|i just|we just|just|finally|i finally|i recently|i also|i even)\s+(\w+ed|went|got|had|made|"
@@ -64,6 +64,8 @@ _SMALL = re.compile(
     r"morning|yo|thanks|thank you|ok|okay|sure|yeah|yep|me too|same|haha|lol)\b"
 )
 _CORRECTION = re.compile(r"^(no,|no no|nope|wait|oops|sorry,|that's wrong|that's not|i meant|not what)")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+"""A year is a time, not a figure: left out of the number cue."""
 _NAME = re.compile(r"(?<=\s)[A-Z][a-z]+")
 _NOT_NAMES = frozenset({"I", "I'm", "I've", "I'll", "I'd"})
 
@@ -131,6 +133,6 @@ def cues(sentence: str) -> list[float]:
         min(1.0, 5.0 * len(_YOU.findall(low)) / n),
         *(1.0 if f else 0.0 for f in more),
         min(n, 30) / 10.0,
-        1.0 if any(c.isdigit() for c in low) else 0.0,
+        1.0 if any(c.isdigit() for c in _YEAR.sub("", low)) else 0.0,
         min(names, 3) / 3.0,
     ]

@@ -1,5 +1,6 @@
 """Whom a sentence is about, when it is not the speaker: "My sister lives in Oslo" → "sister", "Anna works at the
-bank" → "anna". Pure, no I/O. "My wife and I ..." is about the speaker (None)."""
+bank" → "anna" (a capitalised first word counts as a name only before a verb of someone's life: "Correctness is
+important to me" is the speaker's). Pure, no I/O. "My wife and I ..." is about the speaker (None)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ _OTHER = re.compile(
     rf"best|new|old|eldest|youngest|oldest)\s+)?(?P<who>{_PEOPLE})\b(?!\s+and\s+(?:i|me)\b)(?!'s?\s)"
 )
 _NAMED = re.compile(
-    r"^(?P<who>[A-Z][a-z]+)\s+(?:is|was|lives|lived|works|worked|has|had|loves|likes|hates|plays|moved|studies|"
-    r"got|started|just)\b"
+    r"^(?P<who>[A-Z][a-z]+)\s+(?:lives|lived|works|worked|loves|likes|hates|plays|moved|studies|started|just got)\b"
 )
 _LABEL = re.compile(r"^\s*[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2}\s*:\s+")
 _NOT_PEOPLE = frozenset({"It", "That", "This", "There", "Everything", "Everyone", "Nothing", "Work", "Life"})

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
 from kgents.kgent.cues import sentences
+from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
 from kgents.kgent.memorable import sentence_scores, shipped
 from kgents.kgent.subject import subject_of
 
