@@ -143,3 +143,14 @@ def test_the_fact_pairs() -> None:
         for i, (old, new, want) in enumerate(pairs)
     )
     assert right / len(pairs) >= 0.95
+
+
+async def test_a_message_that_tells_and_asks_is_learned_then_answered(memory: AsyncMemory) -> None:
+    kg = KGent(memory)
+    await kg.observe("The weather is nice today")  # an episode, never what the K-gent "knows"
+    reply = await kg.observe("I just moved to Porto for a new job. What do you know about me?")
+    assert reply.learned is not None and reply.learned.action is Action.PLANTED
+    assert [e.content for e in reply.cited] == ["I just moved to Porto for a new job. What do you know about me?"]
+    asked = await kg.observe("What do you know about me?")
+    assert all(EPISODE_TAG not in e.tags for e in asked.cited) and len(asked.cited) == 1
+    assert len(await memory.list()) == 2  # the questions alone were never stored

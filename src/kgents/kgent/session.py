@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
 from kgents.kgent.answer import acknowledge, asked, compose, relevant, small_talk
+from kgents.kgent.cues import sentences
 from kgents.kgent.extract import is_question, is_small_talk
 from kgents.kgent.facts import labelled, learn_fact, plant_episode
 from kgents.kgent.learn import Learned, learn
-from kgents.kgent.understand import Reading, read
+from kgents.kgent.understand import EPISODE_TAG, Reading, read
 from kgents.memory.api import MemoryAPI, SoulView
 from kgents.soul.model import DialogueMode, parse_mode
 from kgents.synapse.relevance import DEFAULT_MIN_SCORE
@@ -71,7 +72,7 @@ class KGent:
             await self.open()
         reply: Reply | None = None
         if is_question(text):
-            reply = await self.answer(text)
+            reply = await self._tell_and_ask(text, speaker, observed_at)
         elif self.llm is not None and not is_small_talk(text):
             reply = await self._learn_with_llm(text)
         if reply is None:  # no LLM, or it failed or rests: the K-gent's own learner
@@ -87,10 +88,19 @@ class KGent:
         K-gent): nothing is answered, and every turn is kept: what carries a lasting fact as `observe` keeps it,
         anything else (a question to a friend, small talk) as an episode."""
         self.messages += 1
-        reading = read(text) or Reading(text, False, None, None, 0.0)
         if not text.strip():
             return Reply("")
-        return await self._keep(reading, speaker, observed_at)
+        return await self._keep(read(text) or Reading(text, False, None, None, 0.0), speaker, observed_at)
+
+    async def _tell_and_ask(self, text: str, speaker: str | None, observed_at: datetime | None) -> Reply:
+        """A question is answered; when the message also tells something lasting ("I moved to Porto. Any tips?"),
+        that is learned first (a message of questions alone is never stored)."""
+        reading = read(text)
+        if reading is None or not reading.lasting:
+            return await self.answer(text)
+        told = await self._keep(reading, speaker, observed_at)
+        answered = await self.answer(" ".join(s for s in sentences(text) if is_question(s)) or text)
+        return Reply(f"{told.text} {answered.text}", answered.cited, told.learned, kept=told.kept)
 
     async def _learn_with_llm(self, text: str) -> Reply | None:
         """The LLM's two steps over the user's message alone (`llm_learn`); None when the LLM failed or rests."""
@@ -127,8 +137,9 @@ class KGent:
         strongest memories; for one about their style, preferences, values or habits, what clears the bar and
         then the strongest entries of those types (never an unrelated fact)."""
         wants = asked(question)
-        if wants.about_me:
-            entries = await self.memory.list(order_by="confidence", limit=RECALL_LIMIT)
+        if wants.about_me:  # the strongest lasting memories (episodes are what was said, not what is known)
+            strongest = await self.memory.list(order_by="confidence", limit=RECALL_LIMIT * 4)
+            entries = [e for e in strongest if EPISODE_TAG not in e.tags][:RECALL_LIMIT]
         else:
             bar = DEFAULT_MIN_SCORE if self.relevance_bar else None
             hits = await self.memory.recall(wants.topic, limit=RECALL_LIMIT * 2, explain=True, asked_at=asked_at)
