@@ -100,6 +100,34 @@ def turn_level(rows: list[Row], memorable: set[tuple[str, str]]) -> dict[str, tu
     return out
 
 
+def alternatives(rows: list[Row], memorable: set[tuple[str, str]]) -> list[tuple[str, float, float, int]]:
+    """Other designs, each fitted on tests/data/memorable.tsv only and scored here: (name, precision, recall, kept).
+    The learner alone at several thresholds, the cues alone, and a message scored by all its sentences at once
+    (noisy-or) instead of its best one."""
+    from dataclasses import replace as with_
+
+    from kgents.kgent.memorable import sentence_scores
+    from train_memorable import table, train
+
+    said = table()
+    out = []
+    for name, cues_only in (("cues + embedder", False), ("cues alone", True)):
+        weights = train(said, cues_only, 10.0, 1.0, 0.5)
+        scored = [(r, [p for _, p in sentence_scores(r.text, weights)]) for r in rows]
+        for threshold in (0.5, 0.7, 0.8, 0.9):
+            w = with_(weights, threshold=threshold)
+            kept = {(r.conv, r.dia_id) for r, ps in scored if max(ps) >= w.threshold}
+            out.append((f"{name}, best sentence >= {threshold}", *_pr(kept, memorable)))
+        noisy = {(r.conv, r.dia_id) for r, ps in scored if 1 - float(np.prod([1 - p for p in ps])) >= 0.9}
+        out.append((f"{name}, noisy-or of the sentences >= 0.9", *_pr(noisy, memorable)))
+    return out
+
+
+def _pr(kept: set[tuple[str, str]], memorable: set[tuple[str, str]]) -> tuple[float, float, int]:
+    tp = len(kept & memorable)
+    return (tp / len(kept) if kept else 0.0), tp / len(memorable), len(kept)
+
+
 def pair_accuracy(path: Path = PAIRS) -> tuple[int, int, list[str]]:
     with path.open(encoding="utf-8") as f:
         pairs = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
@@ -207,6 +235,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object")
     parser.add_argument("--no-recall", action="store_true", help="turn level and pairs only")
     parser.add_argument("--convs", default="", help="only these conversations (comma-separated)")
+    parser.add_argument("--alternatives", action="store_true", help="also the other designs, turn level")
     args = parser.parse_args()
     rows, memorable = load(args.data)
     if args.convs:
@@ -238,6 +267,10 @@ def main() -> None:
         print(
             f"  replay {recalled['turns']} turns in {recalled['replay_s']:.1f} s; what they did: {recalled['actions']}"
         )
+    if args.alternatives:
+        print("alternatives (fitted on tests/data/memorable.tsv only), turn level:")
+        for name, p, r, n in alternatives(rows, memorable):
+            print(f"  {name:48} precision {p:.3f}  recall {r:.3f}  (kept {n})")
     print(f"fact pairs ({PAIRS.name}): {right} of {total} right")
     for line in wrong:
         print(f"  {line}")
