@@ -140,7 +140,9 @@ def pair_accuracy(path: Path = PAIRS) -> tuple[int, int, list[str]]:
     return len(pairs) - len(wrong), len(pairs), wrong
 
 
-async def replay(synapse: Any, spark: Any, rows: list[Row]) -> tuple[dict[Any, set[str]], set[Any], dict[str, int]]:
+async def replay(
+    synapse: Any, spark: Any, rows: list[Row], chat: bool = False
+) -> tuple[dict[Any, set[str]], set[Any], dict[str, int]]:
     """Each conversation through a K-gent in persona learned-<conv>: entry id → turns, the episode ids, actions."""
     from kgents.memory.local import AsyncMemory
 
@@ -158,7 +160,8 @@ async def replay(synapse: Any, spark: Any, rows: list[Row]) -> tuple[dict[Any, s
                 when = recall_bench.observed(
                     recall_bench.Turn(conv, r.dia_id, "", recall_bench.session_date(r.date_time))
                 )
-                reply = await kgent.listen(r.text, speaker=r.speaker, observed_at=when)
+                take = kgent.observe if chat else kgent.listen  # observe: the chat's way (questions answered)
+                reply = await take(r.text, speaker=r.speaker, observed_at=when)
                 actions[reply.learned.action.value if reply.learned else ("episode" if reply.kept else "nothing")] += 1
                 if reply.kept is not None:
                     turns_of[reply.kept.id].add(r.dia_id)
@@ -192,7 +195,7 @@ async def ask(
     return {k: 100.0 * sum(v) / len(v) for k, v in hits_at.items()}
 
 
-async def learn_then_recall(folder: Path, rows: list[Row]) -> dict[str, Any]:
+async def learn_then_recall(folder: Path, rows: list[Row], chat: bool = False) -> dict[str, Any]:
     from kgents.soul import open_spark
     from kgents.synapse.relay import RelayConfig
     from kgents.synapse.runtime import open_synapse
@@ -207,7 +210,7 @@ async def learn_then_recall(folder: Path, rows: list[Row]) -> dict[str, Any]:
         spark = await open_spark(synapse.settings)
         try:
             began = time.perf_counter()
-            turns_of, episodes, actions = await replay(synapse, spark, rows)
+            turns_of, episodes, actions = await replay(synapse, spark, rows, chat)
             replay_s = time.perf_counter() - began
             await synapse.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
             dia, _ = await recall_bench.plant_all(synapse, turns)
@@ -236,6 +239,7 @@ def main() -> None:
     parser.add_argument("--no-recall", action="store_true", help="turn level and pairs only")
     parser.add_argument("--convs", default="", help="only these conversations (comma-separated)")
     parser.add_argument("--alternatives", action="store_true", help="also the other designs, turn level")
+    parser.add_argument("--chat", action="store_true", help="replay through KGent.observe (questions answered)")
     args = parser.parse_args()
     rows, memorable = load(args.data)
     if args.convs:
@@ -243,7 +247,7 @@ def main() -> None:
         memorable = {m for m in memorable if m[0] in args.convs.split(",")}
     levels = turn_level(rows, memorable)
     right, total, wrong = pair_accuracy()
-    recalled = None if args.no_recall else asyncio.run(learn_then_recall(args.data, rows))
+    recalled = None if args.no_recall else asyncio.run(learn_then_recall(args.data, rows, args.chat))
     if args.json:
         p, r, _ = levels["the learner (kgent.understand)"]
         out: dict[str, Any] = {"turn_precision": round(p, 3), "turn_recall": round(r, 3)}
