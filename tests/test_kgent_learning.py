@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from bench.extraction import cases, kept
 from bench.train_memorable import table, train
 
-from kgents.config import Settings
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.kgent import KGent
 from kgents.kgent.change import Relation, relation
@@ -21,7 +18,10 @@ from kgents.kgent.learn import Action
 from kgents.kgent.memorable import _embedder, shipped
 from kgents.kgent.understand import EPISODE_TAG, FACT_TAG, read
 from kgents.memory import AsyncMemory
+from tests import test_kgent
 
+memory = test_kgent.memory
+"""The fixture: persona "kent", on each anchor."""
 DATA = Path(__file__).resolve().parent / "data"
 NOT_MEMORIES = (
     "I want you to split this into two functions",
@@ -33,12 +33,6 @@ NOT_MEMORIES = (
     "Can you check the logs?",
 )
 MEMORIES = ("I live in Berlin", "I have two cats", "We ship every Tuesday", "I used to work at a bank")
-
-
-@pytest.fixture
-async def memory(anchor_settings: Settings) -> AsyncIterator[AsyncMemory]:
-    async with AsyncMemory(settings=anchor_settings.with_persona("kent")) as opened:
-        yield opened
 
 
 def test_the_tables_hold_as_many_natural_negatives_as_positives() -> None:
