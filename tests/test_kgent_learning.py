@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from bench.extraction import cases, kept
-from bench.train_memorable import table, train
+from bench.train_memorable import L2, table, train
 
 from kgents.garden.model import EntryType, Lifecycle
 from kgents.kgent import KGent
@@ -47,7 +47,7 @@ def test_the_tables_hold_as_many_natural_negatives_as_positives() -> None:
 def test_the_shipped_weights_are_the_ones_the_table_gives() -> None:
     """memorable.json is what bench/train_memorable.py fits on tests/data/memorable.tsv, and nothing else."""
     ours = shipped()
-    again = train(table(), cues_only=False, l2=10.0, scale=1.0, threshold=ours.threshold)
+    again = train(table(), cues_only=False, l2=L2, threshold=ours.threshold)
     assert np.allclose(again.cue, ours.cue, atol=1e-3) and np.allclose(again.embedding, ours.embedding, atol=1e-3)
 
 

@@ -2,10 +2,11 @@
 
 Each sentence of a message is read through hand-written cues (`kgent.cues`: is the speaker its subject, does it
 tell of an event or a plan, is it a reaction, a request to the agent, a hypothetical, a quote, small talk, a
-question) and the packaged static embedder's vector; a message is memorable when its best sentence reaches
-`Weights.threshold`. The weights ship as `memorable.json` beside this module, fitted by
-`bench/train_memorable.py` on tests/data/memorable.tsv alone: sentences written for it, as many natural negatives
-as positives. No conversation data set is trained on (bench/learning.py only measures).
+question) and the packaged static embedder's vector; a message is memorable when the chance that one of its
+sentences tells something lasting (`score`) reaches `Weights.threshold`. The weights ship as `memorable.json`
+beside this module, fitted by `bench/train_memorable.py` on tests/data/memorable.tsv alone: sentences written for
+it, at least as many natural negatives as positives. No conversation data set is trained on (bench/learning.py
+only measures).
 """
 
 from __future__ import annotations
@@ -33,14 +34,12 @@ class Weights:
     """Empty when the model reads the cues alone."""
     bias: float
     threshold: float
-    """The probability from which a sentence is memorable."""
-    embedding_scale: float = 1.0
+    """The chance (`score`) from which a message is memorable."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "cues": dict(zip(CUE_NAMES, self.cue, strict=True)),
             "embedding": [round(x, 5) for x in self.embedding],
-            "embedding_scale": self.embedding_scale,
             "bias": self.bias,
             "threshold": self.threshold,
             "embedder": EMBEDDER,
@@ -53,7 +52,6 @@ class Weights:
             embedding=tuple(float(x) for x in raw["embedding"]),
             bias=float(raw["bias"]),
             threshold=float(raw["threshold"]),
-            embedding_scale=float(raw.get("embedding_scale", 1.0)),
         )
 
 
@@ -69,12 +67,12 @@ def _embedder() -> Any:
     return load_packaged(EMBEDDER)
 
 
-def features(texts: list[str], with_embedding: bool = True, scale: float = 1.0) -> np.ndarray[Any, Any]:
-    """One row per text: its cues, then (optionally) its embedding times `scale`."""
+def features(texts: list[str], with_embedding: bool = True) -> np.ndarray[Any, Any]:
+    """One row per text: its cues, then (optionally) its embedding."""
     rows = np.array([cues(t) for t in texts], dtype=np.float64).reshape(len(texts), len(CUE_NAMES))
     if not with_embedding or not texts:
         return rows
-    vectors = np.asarray(_embedder().embed(texts), dtype=np.float64) * scale
+    vectors = np.asarray(_embedder().embed(texts), dtype=np.float64)
     return np.hstack([rows, vectors])
 
 
@@ -82,17 +80,18 @@ def sentence_scores(text: str, weights: Weights | None = None) -> list[tuple[str
     """Each sentence of `text` with its probability of telling something lasting about the speaker."""
     w = weights or shipped()
     parts = sentences(text)
-    x = features(parts, bool(w.embedding), w.embedding_scale)
+    x = features(parts, bool(w.embedding))
     coef = np.array(w.cue + w.embedding, dtype=np.float64)
     z = x @ coef + w.bias
     return [(s, 1.0 / (1.0 + math.exp(-float(v)))) for s, v in zip(parts, z, strict=True)]
 
 
 def score(text: str, weights: Weights | None = None) -> float:
-    """The best sentence's probability (0 for an empty message)."""
+    """The probability that some sentence tells something lasting: 1 - the product of each sentence's chance not
+    to (a noisy-or; 0 for an empty message). bench/learning.py --alternatives compares it with the best sentence's."""
     if not text.strip():
         return 0.0
-    return max(p for _, p in sentence_scores(text, weights))
+    return 1.0 - math.prod(1.0 - p for _, p in sentence_scores(text, weights))
 
 
 def memorable(text: str, weights: Weights | None = None) -> bool:

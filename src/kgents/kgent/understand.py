@@ -1,6 +1,6 @@
 """What one user message is, before anything is stored: a lasting memory or an episode, and of whom.
 
-- `lasting`: the learner (`memorable`) finds a sentence that tells something lasting about the speaker or their
+- `lasting`: the learner (`memorable`) finds that a sentence tells something lasting about the speaker or their
   life, or today's rules (`extract`) read a preference, value, habit or standing instruction. Anything else the
   user says (not a question, not small talk) is kept as an *episode*: the user's words, tagged `episode`, at a low
   confidence, never cited as a fact; it fades with the dream's decay unless repeated.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kgents.kgent.cues import sentences
@@ -35,7 +36,7 @@ class Reading:
     subject: str | None
     """None: the speaker; else whom the fact is about (lower case)."""
     score: float
-    """The learner's probability for the best sentence."""
+    """The learner's probability that some sentence tells something lasting (`memorable.score`)."""
 
     @property
     def episode(self) -> bool:
@@ -52,9 +53,9 @@ def read(text: str) -> Reading | None:
         return None
     weights = shipped()
     scored = sentence_scores(" ".join(said), weights)
-    best = max(p for _, p in scored)
+    chance = 1.0 - math.prod(1.0 - p for _, p in scored)  # memorable.score: some sentence tells something
     subject = subject_of(max(scored, key=lambda sp: sp[1])[0])
     statement = extract(" ".join(said))
     if subject is not None:
         statement = None  # a taste of someone else is a fact about them, not the user's preference
-    return Reading(text, best >= weights.threshold or statement is not None, statement, subject, best)
+    return Reading(text, chance >= weights.threshold or statement is not None, statement, subject, chance)
