@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from kgents.kgent.sameness import SAME_THRESHOLD, says_the_same
 from kgents.kgent.subject import subject_of, unlabelled
-from kgents.resonance.lexical import tokens
+from kgents.resonance.lexical import STOP_WORDS, tokens
 
 
 class Relation(StrEnum):
@@ -31,15 +31,19 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for slot, pattern in (
         (
             "home",
-            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m|'re| have| am| are)? (?:now |just |recently |finally )?(?:live|lived|living|"
+            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m|'re| have| am| are)? (?:now |just |recently |finally )?(?:live|living|"
             rf"reside|moved|moving|relocated|settled|based)(?: back)? (?:in|to|near) {_VALUE}",
         ),
         (
             "work",
-            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:work|worked|working|started|joined|got a job)"
-            rf" (?:at|for|with) {_VALUE}|\b[Mm]y (?:new )?job (?:is )?at {_VALUE}",
+            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:work|working|started|joined|got a job)"
+            rf" (?:at|for) {_VALUE}|\b(?<!lost )[Mm]y (?:new )?job (?:is )?at {_VALUE}",
         ),
-        ("role", r"\bi(?:'m| am| work as| now work as)(?: now)? (?:a|an) ([a-z]+(?: [a-z]+)?)$"),
+        (
+            "role",
+            r"\bi(?:'m| am| work as| now work as)(?: now)? (?:a|an) ((?:[a-z]+ )?(?:[a-z]+(?:er|or|ist|ian|ant|ent|ic)|"
+            r"nurse|chef|student|medic|vet|cook|clerk|coach|nanny|pilot|judge|monk|priest))(?: now)?$",
+        ),
         ("age", r"\bi(?:'m| am| just turned| turned| 've turned) (\d+|[a-z]+-[a-z]+)(?: years old)?$"),
         ("name", r"\b(?:my name is|call me|i go by) (\w+)"),
         ("diet", r"\bi(?:'m| am)(?: now)? (?:a )?(vegan|vegetarian|pescatarian|carnivore)\b"),
@@ -52,8 +56,9 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _FROM = re.compile(
-    r"\b(?:switched|moved|changed|went) from ([\w.-]+)|\bno longer (?:\w+ )?(?:at|in|for|use) "
-    r"([\w.-]+)|\b(?:left|quit) (?:my job (?:at|with) )?(?:the )?([\w.-]+)"
+    r"\b(?:switched|moved|changed) from ([\w.-]+)|\bno longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
+    r"\bi(?:'ve| have| just)? (?:left|quit) (?:my (?:job|position) (?:at|with) )?(?:the )?([\w.-]+)|"
+    r"\bi (?:just )?lost my job (?:at|with) (?:the )?([\w.-]+)"
 )
 _LIGHT = frozenset(["got", "get", "go", "just", "now", "also", "still", "realli", "veri", "much", "alway", "actual"])
 """Stems a repeat may add or drop without saying something else."""
@@ -72,8 +77,9 @@ def slot_of(text: str) -> tuple[str, str] | None:
 
 def given_up(text: str) -> str | None:
     """The value a change of mind leaves ("switched from vim", "no longer at Acme", "quit Acme"), lower case."""
-    found = _FROM.search(unlabelled(text))
-    return None if found is None else next(v for v in found.groups() if v).lower()
+    found = _FROM.search(unlabelled(text).lower())
+    value = None if found is None else next(v for v in found.groups() if v)
+    return None if value is None or value in STOP_WORDS else value
 
 
 def substituted(old: str, new: str) -> bool:

@@ -38,7 +38,7 @@ _REQUEST = re.compile(
     r"\b(?:i want|i need|i'd like|i would like|i'd love|i wish) (?:you|u)\b|^(?:please )?never ?mind\b|\bgo ahead\b"
 )
 """A request to the agent ("I want you to split this", "Never mind that last part"): never a preference."""
-_POINTING = frozenset({"that", "this", "it", "those", "these", "you", "your", "yours", "them"})
+_POINTING = frozenset({"that", "this", "it", "those", "these", "you", "your", "yours", "them", "how", "when", "what"})
 """A subject starting with one of these points at what was just said ("I love that idea"), not at a taste."""
 _HEDGES = re.compile(
     r"\b(maybe|perhaps|probably|i think|i guess|i suppose|sometimes|kind of|sort of|somewhat|a bit|not sure|"
@@ -66,7 +66,7 @@ _RULES: tuple[tuple[EntryType, int, re.Pattern[str]], ...] = tuple(
         (EntryType.PREFERENCE, 1, r"^(?:please )?always (?P<s>.+)"),
         (EntryType.VALUE, 1, r"\bi (?:really |deeply )?(?:value|care (?:a lot )?about|believe in) (?P<s>.+)"),
         (EntryType.VALUE, 1, r"^(?P<s>.+?) (?:matters|is important|is what matters) to me\b"),
-        (EntryType.VALUE, 1, r"\bit(?:'s| is) important (?:to me )?(?:that|to) (?P<s>.+)"),
+        (EntryType.VALUE, 1, r"\bit(?:'s| is) important to me (?:that|to) (?P<s>.+)"),
         (EntryType.VALUE, 1, r"\bi (?:don't|do not) compromise on (?P<s>.+)"),
         (EntryType.PATTERN, 1, r"\bi (?:tend to|usually|often|typically|generally|mostly|keep) (?P<s>.+)"),
         (EntryType.PATTERN, 1, r"\b(?:whenever|every time) i (?P<s>.+)"),
@@ -233,9 +233,9 @@ def extract(text: str) -> Statement | None:
         match = pattern.search(clean)
         if match is None:
             continue
-        subject = match.group("s").strip(" ,")
+        subject = re.split(r"[.!?;]", match.group("s"))[0].strip(" ,")
         subject = re.split(r"\b(?:but|because|since)\b", subject)[0].strip(" ,") or subject
-        if len(subject_words(subject)) == 0 or subject.split()[0] in _POINTING:
+        if len(subject_words(subject)) == 0 or subject.split()[0].strip(",") in _POINTING:
             return None
         prefer_over = re.search(r"^(?P<a>.+?) (?:over|to|rather than|instead of) (?P<b>.+)$", subject)
         if kind is EntryType.PREFERENCE and prefer_over and "prefer" in clean:
