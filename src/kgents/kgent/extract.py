@@ -34,6 +34,12 @@ _CHANGE = re.compile(
     r"\b(actually|i've come round to|i have come round to|i've come around to|i changed my mind|i've changed my mind|"
     r"no longer|not anymore|any more|these days|i used to|i now|now i)\b"
 )
+_REQUEST = re.compile(
+    r"\b(?:i want|i need|i'd like|i would like|i'd love|i wish) (?:you|u)\b|^(?:please )?never ?mind\b|\bgo ahead\b"
+)
+"""A request to the agent ("I want you to split this", "Never mind that last part"): never a preference."""
+_POINTING = frozenset({"that", "this", "it", "those", "these", "you", "your", "yours", "them", "how", "when", "what"})
+"""A subject starting with one of these points at what was just said ("I love that idea"), not at a taste."""
 _HEDGES = re.compile(
     r"\b(maybe|perhaps|probably|i think|i guess|i suppose|sometimes|kind of|sort of|somewhat|a bit|not sure|"
     r"might|occasionally|i suspect)\b"
@@ -60,7 +66,7 @@ _RULES: tuple[tuple[EntryType, int, re.Pattern[str]], ...] = tuple(
         (EntryType.PREFERENCE, 1, r"^(?:please )?always (?P<s>.+)"),
         (EntryType.VALUE, 1, r"\bi (?:really |deeply )?(?:value|care (?:a lot )?about|believe in) (?P<s>.+)"),
         (EntryType.VALUE, 1, r"^(?P<s>.+?) (?:matters|is important|is what matters) to me\b"),
-        (EntryType.VALUE, 1, r"\bit(?:'s| is) important (?:to me )?(?:that|to) (?P<s>.+)"),
+        (EntryType.VALUE, 1, r"\bit(?:'s| is) important to me (?:that|to) (?P<s>.+)"),
         (EntryType.VALUE, 1, r"\bi (?:don't|do not) compromise on (?P<s>.+)"),
         (EntryType.PATTERN, 1, r"\bi (?:tend to|usually|often|typically|generally|mostly|keep) (?P<s>.+)"),
         (EntryType.PATTERN, 1, r"\b(?:whenever|every time) i (?P<s>.+)"),
@@ -219,15 +225,17 @@ def extract(text: str) -> Statement | None:
     if not text.strip() or is_question(text) or is_small_talk(text):
         return None
     clean = normalise(text)
+    if _REQUEST.search(clean):
+        return None
     clean = re.sub(r"^(actually|honestly|well|so|ok|okay|also|and|but|oh)[, ]+", "", clean)
     clean = re.sub(r"^(?:i think|i guess|maybe|perhaps)[, ]+", "", clean)
     for kind, polarity, pattern in _RULES:
         match = pattern.search(clean)
         if match is None:
             continue
-        subject = match.group("s").strip(" ,")
+        subject = re.split(r"[.!?;]", match.group("s"))[0].strip(" ,")
         subject = re.split(r"\b(?:but|because|since)\b", subject)[0].strip(" ,") or subject
-        if len(subject_words(subject)) == 0:
+        if len(subject_words(subject)) == 0 or subject.split()[0].strip(",") in _POINTING:
             return None
         prefer_over = re.search(r"^(?P<a>.+?) (?:over|to|rather than|instead of) (?P<b>.+)$", subject)
         if kind is EntryType.PREFERENCE and prefer_over and "prefer" in clean:

@@ -4,6 +4,7 @@ supersede the one it changes the mind about."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from kgents.garden.model import GardenEntry
@@ -60,7 +61,7 @@ def repeated(statement: Statement, hits: list[RecallHit], threshold: float = SAM
     return None
 
 
-async def plant(memory: MemoryAPI, statement: Statement) -> GardenEntry:
+async def plant(memory: MemoryAPI, statement: Statement, observed_at: datetime | None = None) -> GardenEntry:
     return await memory.remember(
         statement.content,
         type=statement.kind,
@@ -68,17 +69,20 @@ async def plant(memory: MemoryAPI, statement: Statement) -> GardenEntry:
         confidence=statement.confidence,
         evidence=[statement.content],
         affinities=dict(statement.affinities),
+        observed_at=observed_at,
     )
 
 
-async def learn(memory: MemoryAPI, statement: Statement, threshold: float = SAME_THRESHOLD) -> Learned:
+async def learn(
+    memory: MemoryAPI, statement: Statement, threshold: float = SAME_THRESHOLD, observed_at: datetime | None = None
+) -> Learned:
     """Apply one statement to the garden."""
     hits = await memory.recall(statement.content, limit=5, mode="dense")
     against = opposed(statement, hits)
     if against is not None:
         old = against.entry
         if statement.change_of_mind:
-            successor = await plant(memory, statement)
+            successor = await plant(memory, statement, observed_at)
             composted = await memory.compost(
                 old.id, successor=successor.id, evidence=f"changed mind: {statement.content}"
             )
@@ -89,4 +93,4 @@ async def learn(memory: MemoryAPI, statement: Statement, threshold: float = SAME
     same = repeated(statement, hits, threshold)
     if same is not None:
         return Learned(Action.NURTURED, await memory.nurture(same.entry.id, evidence=statement.content))
-    return Learned(Action.PLANTED, await plant(memory, statement))
+    return Learned(Action.PLANTED, await plant(memory, statement, observed_at))
