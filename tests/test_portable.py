@@ -28,6 +28,7 @@ from kgents.soul.snapshot import SnapshotStore
 from kgents.synapse.fusion import RecallMode
 from tests.helpers import REDIS_URL, unique_name
 from tests.soul.conftest import delete_prefix
+from tests.synapse_support import FaultyIndex
 
 QUERIES = ("minimal code", "tea in the morning", "long walks")
 
@@ -230,6 +231,19 @@ async def test_forget_leaves_no_trace(memory: AsyncMemory, purge: bool) -> None:
     assert report.coherent and report.missing == 0 and report.orphaned == 0
     assert await searches(memory, "kent") == [[], [], []]
     assert await rows_of(memory, "ana") == ana, "another persona is untouched"
+
+
+async def test_forget_deletes_by_persona_without_reading_every_point(memory: AsyncMemory) -> None:
+    """The index deletes kent's points by a persona filter: no scan of every point (ana's too) on the way."""
+    await fill(memory)
+    collection = (await memory.synapse.refresh_state()).active.collection
+    watched = FaultyIndex(memory.synapse.index)
+    kent_points = sum(owner == "kent" for owner, _v in (await memory.synapse.index.versions(collection)).values())
+    report = await forget_persona(memory.synapse.store, watched, [collection], memory.souls.spark, "kent")
+    assert watched.version_scans == 0, "forget read every point of the collection"
+    assert report.points == kent_points == 4
+    owners = [owner for owner, _v in (await memory.synapse.index.versions(collection)).values()]
+    assert owners == ["ana"], "only kent's points went"
 
 
 def test_a_bad_line_is_named_and_nothing_parsed() -> None:

@@ -22,7 +22,7 @@ from kgents.errors import BackendUnavailableError, NotFoundError, ValidationErro
 from kgents.garden.filters import EntryFilter
 from kgents.home import private_dir
 from kgents.resonance.edge_lexical import ids_without_lexical, point, ranked, signal_requests
-from kgents.resonance.edge_query import not_newer, search_filter
+from kgents.resonance.edge_query import not_newer, persona_filter, search_filter
 from kgents.resonance.edge_shard import DEFAULT_AUTO_BUILD_AFTER, DEFAULT_BUILD_TIMEOUT_S, EdgeShards, OpenCollection
 from kgents.resonance.index_common import (
     META_LEXICAL,
@@ -199,6 +199,15 @@ class EdgeIndex:
             return
         async with col.write_lock:
             await self._shards.apply(col, qe.UpdateOperation.delete_points(list(ids)))
+
+    async def delete_persona(self, collection: str, persona: str) -> int:
+        col = await self._shards.get(collection)
+        mine = persona_filter(persona)
+        async with col.write_lock:
+            count = int(await self._shards.run(col.shard.count, qe.CountRequest(exact=True, filter=mine)))
+            if count:
+                await self._shards.apply(col, qe.UpdateOperation.delete_points_by_filter(mine))
+        return count
 
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
         col = await self._shards.get(collection)
