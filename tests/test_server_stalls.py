@@ -20,7 +20,9 @@ import pytest
 
 from kgents import AsyncMemory
 from kgents.config import Settings
+from kgents.garden import open_store
 from kgents.resonance.edge import EdgeIndex
+from kgents.server.tokens import Tokens, token_store
 from tests.server_support import ServerProcess, running_server
 from tests.synapse_support import Gate
 
@@ -49,12 +51,21 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield c
 
 
+async def persona_token(settings: Settings, persona: str) -> str:
+    store = await open_store(settings)
+    try:
+        return (await Tokens(token_store(store)).create(persona, read_only=True))[1]
+    finally:
+        await store.close()
+
+
 def test_reads_and_livez_answer_while_a_write_waits_for_another_process_lock(
     server: ServerProcess, client: httpx.Client
 ) -> None:
     made = client.post("/v1/personas/kent/memories", json={"content": "Green tea in the morning"})
     assert made.status_code == 201
     entry_id = made.json()["id"]
+    kent_token = asyncio.run(persona_token(server.settings, "kent"))  # looked up in the anchor on each request
     holder = sqlite3.connect(server.settings.sqlite_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # what a CLI write in another process holds while it writes
     written: list[int] = []
@@ -72,6 +83,8 @@ def test_reads_and_livez_answer_while_a_write_waits_for_another_process_lock(
         while time.monotonic() < watched_until or rounds < 3:  # each call fails past ANSWER_S (httpx timeout)
             assert client.get("/livez").status_code == 200
             assert client.get(f"/v1/personas/kent/memories/{entry_id}").json()["id"] == entry_id
+            as_kent = {"Authorization": f"Bearer {kent_token}"}
+            assert client.get(f"/v1/personas/kent/memories/{entry_id}", headers=as_kent).status_code == 200
             listed = client.post("/v1/personas/kent/list", json={}).json()["entries"]
             assert [e["id"] for e in listed] == [entry_id]
             hits = client.post("/v1/personas/kent/recall", json={"query": "tea"}).json()["hits"]
