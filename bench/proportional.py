@@ -1,7 +1,8 @@
 """Work proportional to the request (issue 17 item 4), on the embedded index: forgetting one small persona beside a
 big one, and the event loop's lag while searches run.
 
-Run: `.venv/bin/python bench/proportional.py [--big 100000] [--small 100] [--searches 200] [--build]`.
+Run: `.venv/bin/python bench/proportional.py [--big 100000] [--small 100] [--searches 200] [--build]
+[--export 0]`.
 
 - forget: the small persona's points deleted as before (a scroll of every point of the collection, then a delete
   by ids) and as now (`delete_persona`: a count and a delete by the persona filter), each round on the same
@@ -11,6 +12,8 @@ Run: `.venv/bin/python bench/proportional.py [--big 100000] [--small 100] [--sea
   (`search_signals`: each engine query on a worker thread). The engine holds the GIL while it queries, so the
   loop still waits while one query runs: the lag is bounded by one engine call, not by the whole search.
   `--build` builds the HNSW graph first (otherwise the search is exact over plain segments: the worst case).
+- export (`--export N`, on the SQLite anchor): reading every entry of a persona of N (beside another of N) in
+  pages of 10,000, as before (planted order, OFFSET) and as now (`read_bundle`'s keyset on observed, id).
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from kgents.config import Settings
+from kgents.garden import GardenQuery, OrderBy, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
+from kgents.garden.records import MAX_QUERY_LIMIT
+from kgents.memory.portable import read_bundle
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.edge_lexical import ranked, signal_requests
 from kgents.resonance.edge_query import search_filter
@@ -155,6 +162,54 @@ async def lag_rounds(index: EdgeIndex, searches: int) -> dict[str, Any]:
     return found
 
 
+async def read_by_offset(garden: PersonaGarden) -> int:
+    """The export's read of before: pages in planted order, each skipping the ones before it."""
+    read, offset = 0, 0
+    while True:
+        page = await garden.query(
+            None, GardenQuery(order_by=OrderBy.PLANTED, descending=False, limit=MAX_QUERY_LIMIT, offset=offset)
+        )
+        read += len(page)
+        offset += len(page)
+        if len(page) < MAX_QUERY_LIMIT:
+            return read
+
+
+async def export_rounds(entries: int, rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_store(Settings(home=Path(tmp) / "home"))
+        try:
+            for persona in ("other", "big"):
+                garden = PersonaGarden(store, persona)
+                for start in range(0, entries, 5_000):
+                    batch = range(start, min(entries, start + 5_000))
+                    await garden.plant_many([garden.new_entry(f"fact {i} of {persona}", "INSIGHT") for i in batch])
+            garden = PersonaGarden(store, "big")
+
+            async def by_offset() -> int:
+                return await read_by_offset(garden)
+
+            async def by_key() -> int:
+                return len((await read_bundle(store, store.snapshot_store(), "big")).entries)
+
+            found: dict[str, Any] = {"entries": entries}
+            readers: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+                ("offset (before)", by_offset),
+                ("key (now)", by_key),
+            ]
+            for name, read in readers:
+                times = []
+                for _ in range(rounds):
+                    start_s = time.perf_counter()
+                    assert await read() == entries
+                    times.append((time.perf_counter() - start_s) * 1000)
+                found[name] = summary(times)
+            found["ratio"] = round(found["offset (before)"]["p50_ms"] / max(found["key (now)"]["p50_ms"], 1e-9), 2)
+            return found
+        finally:
+            await store.close()
+
+
 async def main(big: int, small: int, searches: int, rounds: int, build: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         index = EdgeIndex.open(Path(tmp) / "index", auto_build_after=None)
@@ -186,5 +241,9 @@ if __name__ == "__main__":
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--build", action="store_true", help="build the HNSW graph before measuring")
+    parser.add_argument("--export", type=int, default=0, help="entries of the exported persona (0: no export)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.big, args.small, args.searches, args.rounds, args.build)), indent=2))
+    found = asyncio.run(main(args.big, args.small, args.searches, args.rounds, args.build))
+    if args.export:
+        found["export"] = asyncio.run(export_rounds(args.export, min(args.rounds, 3)))
+    print(json.dumps(found, indent=2))
