@@ -72,6 +72,8 @@ class FaultyIndex:
         self.upserts: list[tuple[uuid.UUID, int]] = []
         self.in_flight: dict[uuid.UUID, int] = {}
         self.max_concurrent_per_entry = 0
+        self.version_scans = 0
+        """Calls of `versions`: a scan of every point of a collection."""
 
     @property
     def backend(self) -> str:
@@ -125,6 +127,10 @@ class FaultyIndex:
         self._check()
         await self.inner.delete(collection, ids)
 
+    async def delete_persona(self, collection: str, persona: str) -> int:
+        self._check()
+        return int(await self.inner.delete_persona(collection, persona))
+
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
         self._check()
         return dict(await self.inner.retrieve(collection, ids))
@@ -143,6 +149,7 @@ class FaultyIndex:
 
     async def versions(self, collection: str) -> dict[uuid.UUID, tuple[str, int]]:
         self._check()
+        self.version_scans += 1
         return dict(await self.inner.versions(collection))
 
     async def has_lexical(self, collection: str) -> bool:

@@ -29,6 +29,7 @@ from kgents.garden import (
 from kgents.garden.dream_ledger import Decayed, DecayRule
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import MAX_EVIDENCE_ITEMS
+from kgents.garden.records import page_key
 from tests.helpers import kgents_env
 
 
@@ -175,6 +176,31 @@ async def test_query_filters_order_and_count(garden: PersonaGarden) -> None:
     assert contents(await garden.find_trees(min_confidence=0.74)) == ["Small modules"]
     assert await garden.count() == 5
     assert await garden.count(EntryFilter(tags=("code",), include_compost=True)) == 2
+
+
+async def test_pages_by_key_give_the_whole_order_once(garden: PersonaGarden) -> None:
+    """Keyset paging (`after`) walks every order, both ways, through ties: the pages joined are the whole list."""
+    day = datetime(2025, 1, 1, tzinfo=UTC)
+    entries = [
+        garden.new_entry(f"note {i % 4}", "INSIGHT", confidence=(i % 3) / 4, observed_at=day + timedelta(hours=i % 2))
+        for i in range(9)
+    ]
+    await garden.plant_many(entries)
+    for order in OrderBy:
+        for descending in (True, False):
+            whole = await garden.query(None, GardenQuery(order_by=order, descending=descending))
+            paged: list[GardenEntry] = []
+            after = None
+            while True:
+                page = GardenQuery(order_by=order, descending=descending, limit=2, after=after)
+                found = await garden.query(None, page)
+                paged += found
+                if len(found) < 2:
+                    break
+                after = page_key(found[-1], order)
+            assert [e.id for e in paged] == [e.id for e in whole], (order, descending)
+    with pytest.raises(ValidationError, match="not both"):
+        GardenQuery(offset=2, after=page_key(entries[0], OrderBy.PLANTED))
 
 
 async def test_outbox_records_insert_update_delete_in_commit_order(garden: PersonaGarden) -> None:

@@ -14,6 +14,8 @@ from kgents import AsyncMemory, EntryFilter, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, ValidationError
 from kgents.garden import PersonaGarden
+from kgents.garden.model import GardenEntry
+from kgents.memory import portable
 from kgents.memory.forget import forget_persona
 from kgents.memory.portable import (
     bundle_lines,
@@ -28,6 +30,7 @@ from kgents.soul.snapshot import SnapshotStore
 from kgents.synapse.fusion import RecallMode
 from tests.helpers import REDIS_URL, unique_name
 from tests.soul.conftest import delete_prefix
+from tests.synapse_support import FaultyIndex
 
 QUERIES = ("minimal code", "tea in the morning", "long walks")
 
@@ -232,6 +235,19 @@ async def test_forget_leaves_no_trace(memory: AsyncMemory, purge: bool) -> None:
     assert await rows_of(memory, "ana") == ana, "another persona is untouched"
 
 
+async def test_forget_deletes_by_persona_without_reading_every_point(memory: AsyncMemory) -> None:
+    """The index deletes kent's points by a persona filter: no scan of every point (ana's too) on the way."""
+    await fill(memory)
+    collection = (await memory.synapse.refresh_state()).active.collection
+    watched = FaultyIndex(memory.synapse.index)
+    kent_points = sum(owner == "kent" for owner, _v in (await memory.synapse.index.versions(collection)).values())
+    report = await forget_persona(memory.synapse.store, watched, [collection], memory.souls.spark, "kent")
+    assert watched.version_scans == 0, "forget read every point of the collection"
+    assert report.points == kent_points == 4
+    owners = [owner for owner, _v in (await memory.synapse.index.versions(collection)).values()]
+    assert owners == ["ana"], "only kent's points went"
+
+
 def test_a_bad_line_is_named_and_nothing_parsed() -> None:
     header = '{"entries":1,"format":"kgents-memory","persona":"kent","souls":0,"version":1}'
     entry = (
@@ -253,6 +269,35 @@ def test_a_bad_line_is_named_and_nothing_parsed() -> None:
         with pytest.raises(ValidationError) as raised:
             parse_bundle(lines)
         assert str(raised.value).startswith(message), (message, str(raised.value))
+
+
+async def test_export_pages_by_key_so_deletions_skip_nothing(
+    memory: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries of the first page deleted while the export reads on: every entry still there is exported (paged
+    by OFFSET, the next page would skip as many as were deleted)."""
+    made = await memory.remember_many([MemoryItem(f"fact {i} about the garden") for i in range(7)])
+    monkeypatch.setattr(portable, "_PAGE", 2)
+    store = memory.garden.store
+    query = store.query
+    pages: list[list[GardenEntry]] = []
+
+    async def query_then_delete(persona: str, flt: Any, page: Any = None, **kwargs: Any) -> list[GardenEntry]:
+        found = await query(persona, flt, page, **kwargs)
+        if not pages:  # the first page read: its entries go
+            for entry in found:
+                await store.delete(persona, entry.id)
+        pages.append(found)
+        return found
+
+    monkeypatch.setattr(store, "query", query_then_delete)
+    bundle = await read_bundle(store, snapshots_of(memory), "kent")
+    gone = {e.id for e in pages[0]}
+    exported = [e.id for e in bundle.entries]
+    assert len(exported) == len(set(exported)) == 7, "the first page as read, and every entry still there, once"
+    assert set(exported) == {e.id for e in made} and len(gone) == 2
+    keys = [(e.observed_at, str(e.id)) for e in bundle.entries]
+    assert keys == sorted(keys), "oldest observed first"
 
 
 async def test_a_large_memory_exports_whole(memory: AsyncMemory) -> None:

@@ -170,6 +170,19 @@ async def test_delete(ready: VectorIndex) -> None:
     assert await ready.count(COLLECTION) == 1
 
 
+async def test_delete_persona_takes_only_its_points(ready: VectorIndex) -> None:
+    kent = [point(unit(i), persona="kent") for i in range(5)]
+    others = [point(unit(i), persona=p) for i, p in enumerate(["eve", "kent-2", "Kent", "eve"])]
+    await ready.upsert(COLLECTION, kent + others)
+    assert await ready.delete_persona(COLLECTION, "kent") == len(kent)
+    assert {owner for owner, _ in (await ready.versions(COLLECTION)).values()} == {"eve", "kent-2", "Kent"}
+    assert await ready.count(COLLECTION) == len(others)
+    assert await ready.delete_persona(COLLECTION, "kent") == 0, "nothing left: nothing deleted"
+    assert await ready.search(COLLECTION, unit(0), "kent", EntryFilter()) == []
+    with pytest.raises(NotFoundError):
+        await ready.delete_persona("nope", "kent")
+
+
 async def test_persona_isolation(ready: VectorIndex) -> None:
     mine = point(unit(0), persona="kent")
     theirs = point(unit(0), persona="eve")

@@ -2,7 +2,10 @@
 
 sqlite3 is blocking, so each `Database` owns one connection on one worker thread and the async API hands it
 work; within a process that serialises writes, across processes SQLite's locks (with a busy timeout) do.
-Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lock.
+Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lock. Reads that need not follow
+this process's queued writes go through `read`: a read-only connection on a thread of its own, so a read never
+waits behind a write that waits (up to BUSY_TIMEOUT_MS) for another process's write lock (WAL: readers never
+wait for a writer).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class Database:
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgents-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgents-sqlite-read")
+        self._reader: sqlite3.Connection | None = None
+        self._closed = False
         self.read_only = False
         """True when the database (or its folder) is not writable: reads work, writes raise ConfigError."""
 
@@ -128,6 +134,25 @@ class Database:
         """Queue `fn` on the worker thread now, without waiting: anything run after this call runs after it."""
         return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(connection)` on the read-only connection, on its own thread (see the module's doc). What it reads
+        is what was committed when it runs: a write this process queued with `submit` may not be in it yet."""
+        if self.read_only:  # a home we may not write: its one connection is read-only already
+            return await self.run(lambda: fn(self.conn))
+        return await asyncio.get_running_loop().run_in_executor(self._reads, self._read, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the anchor is closed")
+        if self._reader is None:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            reader = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            reader.execute("PRAGMA query_only = ON")
+            reader.execute("PRAGMA temp_store = MEMORY")
+            reader.create_function("kgents_contains", 2, _contains, deterministic=True)
+            self._reader = reader
+        return fn(self._reader)
+
     @contextmanager
     def write(self, *, durable: bool = True) -> Any:
         """A write transaction on the worker thread: commit on success, roll back on any error.
@@ -216,10 +241,19 @@ class Database:
         return await self.run(self._current_version)
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._reads, self._close_reader)
+        self._reads.shutdown(wait=True)
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            await loop.run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
+
+    def _close_reader(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
 
 
 def _writable(path: Path) -> bool:

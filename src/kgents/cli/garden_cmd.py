@@ -128,7 +128,9 @@ def list_entries(
     tag: TagOpt = None,
     min_confidence: MinConfidenceOpt = None,
     text: Annotated[str | None, typer.Option("--text", "-s", help="Content contains this (any case).")] = None,
-    order: Annotated[str, typer.Option("--order", help="confidence, planted, nurtured or content.")] = "confidence",
+    order: Annotated[
+        str, typer.Option("--order", help="confidence, planted, nurtured, observed or content.")
+    ] = "confidence",
     ascending: Annotated[bool, typer.Option("--asc", help="Smallest first.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.")] = 50,
     as_json: JsonFlag = False,

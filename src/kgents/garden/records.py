@@ -28,6 +28,7 @@ class OrderBy(StrEnum):
     PLANTED = "planted"
     NURTURED = "nurtured"
     CONTENT = "content"
+    OBSERVED = "observed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ class GardenQuery:
     descending: bool = True
     limit: int = 100
     offset: int = 0
+    after: tuple[Any, uuid.UUID] | None = None
+    """Keyset paging: only the rows after this (order value, id) in this order (`page_key` of the last row of the
+    page before). Each page then costs what it returns, not what it skips, and a row that stays is never skipped
+    when rows before it come or go (on an order whose value never changes: planted, observed)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "order_by", parse_enum(OrderBy, self.order_by, "order_by"))
@@ -45,6 +50,20 @@ class GardenQuery:
             raise ValidationError(f"limit must be between 1 and {MAX_QUERY_LIMIT:,} (got {self.limit})")
         if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
             raise ValidationError(f"offset must not be negative (got {self.offset})")
+        if self.after is not None and self.offset:
+            raise ValidationError("page by offset or by key (after), not both")
+
+
+def page_key(entry: GardenEntry, order_by: OrderBy) -> tuple[Any, uuid.UUID]:
+    """Where `entry` stands in `order_by`: the `GardenQuery.after` of the page that follows it."""
+    values = {
+        OrderBy.CONFIDENCE: entry.confidence,
+        OrderBy.PLANTED: entry.planted_at,
+        OrderBy.NURTURED: entry.last_nurtured,
+        OrderBy.CONTENT: entry.content,
+        OrderBy.OBSERVED: entry.observed_at or entry.planted_at,
+    }
+    return values[order_by], entry.id
 
 
 def check_id_prefix(prefix: str) -> str:

@@ -47,6 +47,7 @@ _ORDER_COLUMNS = {
     OrderBy.PLANTED: "planted_at",
     OrderBy.NURTURED: "last_nurtured",
     OrderBy.CONTENT: "content",
+    OrderBy.OBSERVED: OBSERVED,
 }
 
 
@@ -100,10 +101,22 @@ def build_select(
 ) -> tuple[str, list[Any]]:
     where, params = build_where(persona, flt, dialect, id_prefix)
     direction = "DESC" if page.descending else "ASC"
-    order = f"{_ORDER_COLUMNS[page.order_by]} {direction}, id {direction}"
+    column = _ORDER_COLUMNS[page.order_by]
+    order = f"{column} {direction}, id {direction}"
+    if page.after is not None:
+        where += " AND " + _after(column, "<" if page.descending else ">", page.after, dialect, params)
     params += [page.limit, page.offset]
     limit, offset = dialect.placeholder(len(params) - 1), dialect.placeholder(len(params))
     return f"SELECT {COLUMNS} FROM persona_garden {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params  # noqa: S608
+
+
+def _after(column: str, op: str, key: tuple[Any, uuid.UUID], dialect: Dialect, params: list[Any]) -> str:
+    """The keyset predicate: rows past (value, id) in the order. Its first half (`column >= value`) is a range
+    the order's index answers; the second breaks ties by id."""
+    value, last_id = key
+    params += [dialect.encode_time(value) if isinstance(value, datetime) else value, str(last_id)]
+    at, after_id = dialect.placeholder(len(params) - 1), dialect.placeholder(len(params))
+    return f"{column} {op}= {at} AND ({column} {op} {at} OR id {op} {after_id})"
 
 
 def continue_versions(entries: Sequence[GardenEntry], floors: Mapping[uuid.UUID, int]) -> list[GardenEntry]:

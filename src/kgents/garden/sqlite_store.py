@@ -193,7 +193,7 @@ class SqliteGardenStore:
 
     async def get(self, persona: str, entry_id: uuid.UUID) -> GardenEntry | None:
         sql = f"SELECT {COLUMNS} FROM persona_garden WHERE id = ? AND persona = ?"  # noqa: S608
-        row = await self._db.run(lambda: self._db.conn.execute(sql, (str(entry_id), persona)).fetchone())
+        row = await self._db.read(lambda c: c.execute(sql, (str(entry_id), persona)).fetchone())
         return None if row is None else _entry(row)
 
     async def get_many(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GardenEntry]:
@@ -203,7 +203,7 @@ class SqliteGardenStore:
             f"SELECT {_G_COLUMNS} FROM json_each(?) AS k CROSS JOIN persona_garden AS g ON g.id = k.value"  # noqa: S608
             " WHERE g.persona = ?"
         )
-        rows = await self._db.run(lambda: self._db.conn.execute(sql, (keys, persona)).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, (keys, persona)).fetchall())
         return {e.id: e for e in map(_entry, rows)}
 
     async def get_with_neighbours(self, persona: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Neighboured]:
@@ -212,7 +212,7 @@ class SqliteGardenStore:
             f"SELECT {_G_COLUMNS}, {neighbour_lookups('g')}, k.key FROM json_each(?) AS k"  # noqa: S608
             " CROSS JOIN persona_garden AS g ON g.id = k.value WHERE g.persona = ?"
         )
-        rows = await self._db.run(lambda: self._db.conn.execute(sql, (json.dumps(keys), persona)).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, (json.dumps(keys), persona)).fetchall())
         known = dict(zip(keys, ids, strict=True))  # parsing an id costs a microsecond: the asked ones are known
 
         def near(value: str | None) -> uuid.UUID | None:
@@ -244,20 +244,20 @@ class SqliteGardenStore:
         self, persona: str, flt: EntryFilter | None, page: GardenQuery | None = None, *, id_prefix: str | None = None
     ) -> list[GardenEntry]:
         sql, params = build_select(persona, flt, page or GardenQuery(), DIALECT, id_prefix)
-        rows = await self._db.run(lambda: self._db.conn.execute(sql, params).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
 
     async def count(self, persona: str, flt: EntryFilter | None = None) -> int:
         where, params = build_where(persona, flt, DIALECT)
         sql = f"SELECT count(*) FROM persona_garden {where}"  # noqa: S608
-        return int(await self._db.run(lambda: self._db.conn.execute(sql, params).fetchone()[0]))
+        return int(await self._db.read(lambda c: c.execute(sql, params).fetchone()[0]))
 
     async def history(self, persona: str, entry_id: uuid.UUID) -> list[AuditRecord]:
         sql = (
             "SELECT seq, entry_id, operation, entry_version, changed_at, old_row, new_row FROM garden_audit"
             " WHERE persona = ? AND entry_id = ? ORDER BY seq"
         )
-        rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, str(entry_id))).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, (persona, str(entry_id))).fetchall())
         return [
             AuditRecord(
                 seq=r[0],
@@ -286,7 +286,7 @@ class SqliteGardenStore:
 
     async def personas(self) -> dict[str, int]:
         sql = "SELECT persona, count(*) FROM persona_garden GROUP BY persona ORDER BY persona"
-        rows = await self._db.run(lambda: self._db.conn.execute(sql).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql).fetchall())
         return {r[0]: r[1] for r in rows}
 
     async def forget_persona(self, persona: str, *, purge_history: bool = False) -> int:

@@ -2,7 +2,8 @@
 
 The anchor goes first, in one transaction (entries, their outbox events and id tombstones, dead letters, soul
 snapshots, with `purge_history` the audit rows too; one `persona_tombstone` row records when and how many), then
-the persona's points in every collection the relay writes, then its soul keys in the Spark. Afterwards a search,
+the persona's points in every collection the relay writes (by a persona filter: the cost follows its points,
+never a scan of every persona's), then its soul keys in the Spark. Afterwards a search,
 a cache read and a coherency check find nothing of it. Everything is opened before anything is removed, so an
 unreachable store stops the command with nothing forgotten.
 """
@@ -40,13 +41,11 @@ class ForgetReport:
 
 
 async def forget_points(index: VectorIndex, collections: Sequence[str], persona: str) -> int:
-    """Delete every point of `persona` from `collections`; returns how many."""
+    """Delete every point of `persona` from `collections` by a persona filter (the cost follows this persona's
+    points, not the collection's); returns how many."""
     removed = 0
     for collection in collections:
-        ids = [point for point, (owner, _version) in (await index.versions(collection)).items() if owner == persona]
-        if ids:
-            await index.delete(collection, ids)
-            removed += len(ids)
+        removed += await index.delete_persona(collection, persona)
     return removed
 
 

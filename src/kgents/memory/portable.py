@@ -2,9 +2,9 @@
 
 The format: a header line `{"format": "kgents-memory", "version": 1, "persona": …, "entries": N, "souls": M}`,
 then one line per garden entry (every field but the persona, which the header names: id, version, planted_at,
-last_nurtured, evidence, tags, affinities, …) oldest first, then one line per soul snapshot (its JSON state kept as
-the text the anchor holds). Lines are canonical JSON (sorted keys, no spaces, UTF-8), so an export of an import
-of an export is the same bytes.
+last_nurtured, evidence, tags, affinities, …) oldest observed first, then one line per soul snapshot (its JSON
+state kept as the text the anchor holds). Lines are canonical JSON (sorted keys, no spaces, UTF-8), so an export
+of an import of an export is the same bytes.
 
 Import is all or nothing: every line is checked before anything is written, and a bad one is named by its line
 number. It is idempotent by id: an entry or soul already there is left as it is; new ones keep their ids,
@@ -22,7 +22,7 @@ from typing import Any
 
 from kgents.errors import ConflictError, ValidationError
 from kgents.garden.model import GardenEntry, check_persona
-from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy
+from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy, page_key
 from kgents.garden.service import SUPERSEDED_BY, SUPERSEDED_NOTE
 from kgents.garden.store import GardenStore
 from kgents.soul.model import SoulState, check_soul_id
@@ -98,20 +98,19 @@ def bundle_lines(bundle: MemoryBundle) -> list[str]:
 
 
 async def read_bundle(store: GardenStore, snapshots: SnapshotStore, persona: str) -> MemoryBundle:
-    """Every entry of `persona` (COMPOST too), oldest first, and every soul snapshot of it. Beyond one page, an
-    entry planted meanwhile may be left out or a deleted one kept; none appears twice."""
+    """Every entry of `persona` (COMPOST too), oldest observed first, and every soul snapshot of it. Pages go by
+    key (observed, id: neither ever changes, and the anchor's index on them answers each page), so an entry that
+    stays is never left out, one planted meanwhile may be, and none appears twice."""
     persona = check_persona(persona)
-    found: dict[Any, GardenEntry] = {}
-    offset = 0
+    entries: list[GardenEntry] = []
+    after: tuple[Any, uuid.UUID] | None = None
     while True:
-        query = GardenQuery(order_by=OrderBy.PLANTED, descending=False, limit=_PAGE, offset=offset)
+        query = GardenQuery(order_by=OrderBy.OBSERVED, descending=False, limit=_PAGE, after=after)
         page = await store.query(persona, None, query)
-        for entry in page:
-            found.setdefault(entry.id, entry)
-        offset += len(page)
+        entries += page
         if len(page) < _PAGE:
             break
-    entries = list(found.values())
+        after = page_key(page[-1], OrderBy.OBSERVED)
     souls: list[SoulRecord] = []
     for soul_id, revision in await snapshots.souls(persona):
         state = await snapshots.get(persona, soul_id)

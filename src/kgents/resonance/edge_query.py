@@ -12,6 +12,11 @@ from kgents.garden.filters import EntryFilter
 from kgents.resonance.index_common import filter_terms
 
 
+def persona_filter(persona: str) -> qe.Filter:
+    """Every point of `persona` (the payload index on `persona` answers it)."""
+    return qe.Filter(must=[qe.FieldCondition("persona", match=qe.MatchValue(persona))])
+
+
 def search_filter(persona: str, flt: EntryFilter) -> qe.Filter:
     terms = filter_terms(flt)
     must: list[Any] = [qe.FieldCondition("persona", match=qe.MatchValue(persona))]

@@ -162,6 +162,11 @@ class VectorIndex(Protocol):
 
     async def delete(self, collection: str, ids: Sequence[uuid.UUID]) -> None: ...
 
+    async def delete_persona(self, collection: str, persona: str) -> int:
+        """Delete every point of `persona` by a filter on its payload index (never a scan of the others);
+        returns how many there were."""
+        ...
+
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]: ...
 
     async def search(

@@ -74,7 +74,7 @@ from kgents.resonance.protocols import (  # noqa: E402
     RankedHit,
 )
 from kgents.resonance.server_lexical import LEXICAL_PARAMS, NO_LEXICAL, point, ranked, signal_requests  # noqa: E402
-from kgents.resonance.server_query import not_newer, search_filter  # noqa: E402
+from kgents.resonance.server_query import not_newer, persona_filter, search_filter  # noqa: E402
 
 T = TypeVar("T")
 
@@ -263,6 +263,15 @@ class QdrantServerIndex:
             return
         selector = qm.PointIdsList(points=[str(i) for i in ids])
         await self._call(self._client.delete(collection, selector, wait=True), collection)
+
+    async def delete_persona(self, collection: str, persona: str) -> int:
+        await self._dimension(collection)
+        mine = persona_filter(persona)
+        counted = await self._call(self._client.count(collection, count_filter=mine, exact=True), collection)
+        if counted.count:
+            selector = qm.FilterSelector(filter=mine)
+            await self._call(self._client.delete(collection, selector, wait=True), collection)
+        return int(counted.count)
 
     async def retrieve(self, collection: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PointPayload]:
         await self._dimension(collection)

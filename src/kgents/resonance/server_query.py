@@ -12,6 +12,11 @@ from kgents.garden.filters import EntryFilter
 from kgents.resonance.index_common import filter_terms
 
 
+def persona_filter(persona: str) -> qm.Filter:
+    """Every point of `persona` (the payload index on `persona` answers it)."""
+    return qm.Filter(must=[qm.FieldCondition(key="persona", match=qm.MatchValue(value=persona))])
+
+
 def search_filter(persona: str, flt: EntryFilter) -> qm.Filter:
     terms = filter_terms(flt)
     must: list[qm.Condition] = [qm.FieldCondition(key="persona", match=qm.MatchValue(value=persona))]

@@ -186,7 +186,7 @@ class SqliteTokenStore:
 
     async def find(self, token_id: str) -> tuple[TokenRecord, bytes] | None:
         sql = f"SELECT {COLUMNS}, token_hash FROM persona_token WHERE id = ?"  # noqa: S608
-        row = await self.db.run(lambda: self.db.conn.execute(sql, (token_id,)).fetchone())
+        row = await self.db.read(lambda c: c.execute(sql, (token_id,)).fetchone())
         return None if row is None else (_record(row), bytes(row[6]))
 
     async def ids_with_prefix(self, prefix: str) -> list[str]:

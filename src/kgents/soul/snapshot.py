@@ -7,6 +7,7 @@ once cannot lose an update: the loser gets False and retries on the fresh state.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, Protocol, runtime_checkable
 
 from kgents.anchor import postgres as pg
@@ -58,13 +59,13 @@ class SqliteSnapshotStore:
         return cls(await Database.open(settings.sqlite_path), owns_db=True)
 
     async def get(self, persona: str, soul_id: str) -> str | None:
-        def work() -> str | None:
-            row = self._db.conn.execute(
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
                 "SELECT state FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def put(self, persona: str, soul_id: str, revision: int, state_json: str, expected_revision: int) -> bool:
         def work() -> bool:
@@ -95,22 +96,22 @@ class SqliteSnapshotStore:
         return await self._db.run(work)
 
     async def souls(self, persona: str) -> list[tuple[str, int]]:
-        def work() -> list[tuple[str, int]]:
-            rows = self._db.conn.execute(
+        def work(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            rows = conn.execute(
                 "SELECT soul_id, revision FROM soul_snapshot WHERE persona = ? ORDER BY soul_id", (persona,)
             ).fetchall()
             return [(str(r[0]), int(r[1])) for r in rows]
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def revision(self, persona: str, soul_id: str) -> int | None:
-        def work() -> int | None:
-            row = self._db.conn.execute(
+        def work(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
                 "SELECT revision FROM soul_snapshot WHERE persona = ? AND soul_id = ?", (persona, soul_id)
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def close(self) -> None:
         if self._owns_db:
