@@ -16,6 +16,7 @@ from kgents.health.model import Level, PartHealth
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
+    from kgents.synapse.metrics import SynapseMetrics
 
 COMMIT_TRIES = 2
 """Commits timed per probe; the best counts (SQLite serialises writers, so one may wait on another's commit)."""
@@ -158,6 +159,11 @@ async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
         metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
+    return synapse_part(metrics, settings, t)
+
+
+def synapse_part(metrics: SynapseMetrics, settings: Settings, t: Thresholds) -> PartHealth:
+    """The synapse part from the relay side's figures."""
     expected = relay_expected(settings, metrics.relays_alive)
     verdict = synapse_verdict(
         pending=metrics.queue_depth,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -21,7 +20,7 @@ from kgents.errors import ValidationError
 from kgents.health.collect import collect_health, default_probes
 from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
-from kgents.health.resonance import measure_resonance
+from kgents.health.served import served_durability, served_resonance, served_synapse
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
@@ -29,6 +28,7 @@ from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
 from kgents.server.tokens import Tokens, token_store
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
+from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -108,15 +108,29 @@ class MemoryHub:
         return await forget_on(self.synapse, self.spark, persona, purge_history=purge_history)
 
     async def health(self) -> TriadHealth:
-        """Health collected here: the resonance part over this server's own stack (it owns the embedded index, so
-        no probe could open it), the other parts by their usual probes; the in-process relay keeps the outbox
-        drained, so no drain first."""
-        probes = default_probes(record="server")
-        probes["resonance"] = partial(self._resonance, record="server")
-        return await collect_health(self.settings, probes=probes, drain=False)
+        """Health served here (`kgents.health.served`): the last figures over this server's own pool and index,
+        with their age; no full measurement, no new pool, no write (the reflex part keeps its usual probe)."""
+        figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
 
-    async def _resonance(self, settings: Settings, t: Thresholds, *, record: str | None) -> PartHealth:
-        return await measure_resonance(self.synapse, settings, t, record=record)
+        async def relay_side() -> SynapseMetrics:
+            return await asyncio.shield(figures)  # read once, by the two parts that use it
+
+        async def durability(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_durability(self.synapse, settings, t, await relay_side())
+
+        async def resonance(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_resonance(self.synapse, settings, t)
+
+        async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_synapse(await relay_side(), settings, t)
+
+        probes = default_probes()
+        probes |= {"durability": durability, "resonance": resonance, "synapse": synapse}
+        try:
+            return await collect_health(self.settings, probes=probes, drain=False)
+        finally:
+            if not figures.done():
+                figures.cancel()
 
     async def persona_grant(self, token: str) -> Grant | None:
         record = await self.tokens.verify(token)
