@@ -318,6 +318,8 @@ def operator(backend: Backend, action: str) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         options = await read_json(request) if request.method == "POST" else {}
+        if request.method == "GET" and request.query_params.get("full") in ("1", "true"):
+            options = {"full": True}
         if not isinstance(options, dict):
             raise ValidationError("the request body must be a JSON object")
         persona = request.query_params.get("persona") or None

@@ -80,9 +80,9 @@ class MemoryHub:
         return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
 
     async def operator(self, action: str, persona: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
-        if action == "coherency":
-            report = await self.synapse.coherency(persona)
-            return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
+        if action == "coherency":  # by bucket (what changed since the last measurement), or in full when asked
+            report = await self.synapse.coherency_figure(persona, full=bool(options.get("full")))
+            return {"coherency": report, "index": (await self.synapse.refresh_state()).to_dict()}
         if action == "index":
             return await self.synapse.index_status()
         if action == "reconcile":

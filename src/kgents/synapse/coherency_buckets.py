@@ -59,13 +59,15 @@ async def measure_full(
     return Measured(report, max(len(rows), len(counters)), full=True, counted=True)
 
 
-async def measure_changed(queue: RelayQueue, index: VectorIndex, target: Target) -> Measured:
-    """Re-read only the buckets that changed or disagreed; a full measurement when none was ever kept for this
-    collection or when most buckets changed."""
+async def measure_changed(
+    queue: RelayQueue, index: VectorIndex, target: Target, sample_persona: str | None = None
+) -> Measured:
+    """Re-read only the buckets that changed or disagreed; a full measurement (with sample ids of
+    `sample_persona`) when none was ever kept for this collection or when most buckets changed."""
     ledger = queue.buckets()
     todo = await ledger.changed(target.collection)
     if len(todo) > FULL_SHARE * BUCKETS or await ledger.measured(target.collection) == 0:
-        return await measure_full(queue, index, target)
+        return await measure_full(queue, index, target, sample_persona)
     if todo:
         truth, buried = await ledger.read([b for b, _ in todo])
         points = await _points(index, target.collection, [*truth, *(buried - truth.keys())])
