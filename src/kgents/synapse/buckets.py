@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from kgents.synapse.retention import Cutoffs, Pruned
+
 BUCKET_DIGITS = 3
 BUCKETS = 16**BUCKET_DIGITS
 
@@ -68,6 +70,10 @@ class BucketLedger(Protocol):
     async def bury(self, orphans: Mapping[uuid.UUID, int]) -> None:
         """Tombstones for points found in the index that the anchor never deleted (last version: the point's), so a
         bucket's re-read finds them, and an entry planted under such an id continues above the point's version."""
+        ...
+
+    async def prune(self, cut: Cutoffs) -> Pruned:
+        """One bounded pass of pruning (`kgents.synapse.retention`)."""
         ...
 
     async def totals(self, collection: str) -> BucketRow:

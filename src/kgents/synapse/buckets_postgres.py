@@ -10,6 +10,7 @@ from typing import Any
 
 from kgents.clock import utcnow
 from kgents.synapse.buckets import BucketRow, StoredFigure, bucket_bounds
+from kgents.synapse.retention import Cutoffs, Pruned
 
 _CHANGED = (
     "SELECT d.bucket, d.changes FROM garden_digest d"
@@ -31,6 +32,27 @@ _SAVE = (
     "INSERT INTO coherency_bucket (collection, bucket, changes, matched, stale, missing, orphaned)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (collection, bucket) DO UPDATE SET changes = excluded.changes,"
     " matched = excluded.matched, stale = excluded.stale, missing = excluded.missing, orphaned = excluded.orphaned"
+)
+_PRUNE_TOMBSTONES = (
+    "DELETE FROM garden_tombstone WHERE id IN (SELECT t.id FROM garden_tombstone t"
+    " JOIN coherency_bucket c ON c.collection = $1 AND c.bucket = left(t.id::text, 3)"
+    " JOIN garden_digest d ON d.bucket = c.bucket AND d.changes = c.changes"
+    " WHERE t.deleted_at < $2 AND c.stale + c.missing + c.orphaned = 0"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox o WHERE o.entry_id = t.id)"
+    " AND NOT EXISTS (SELECT 1 FROM synapse_dead_letter x WHERE x.entry_id = t.id)"
+    " AND NOT EXISTS (SELECT 1 FROM synapse_state s WHERE s.pending_collection IS NOT NULL) LIMIT $3)"
+)
+_PRUNE_DEAD = (
+    "DELETE FROM synapse_dead_letter WHERE id IN"
+    " (SELECT id FROM synapse_dead_letter WHERE failed_at < $1 ORDER BY failed_at LIMIT $2)"
+)
+_PRUNE_AUDIT_AGE = (
+    "DELETE FROM garden_audit WHERE seq IN"
+    " (SELECT seq FROM garden_audit WHERE changed_at < $1 ORDER BY changed_at LIMIT $2)"
+)
+_PRUNE_AUDIT_ROWS = (
+    "DELETE FROM garden_audit WHERE seq IN (SELECT seq FROM garden_audit WHERE seq < coalesce("
+    "(SELECT seq FROM garden_audit ORDER BY seq DESC LIMIT 1 OFFSET $1 - 1), 0) ORDER BY seq LIMIT $2)"
 )
 _LEASE = (
     "UPDATE synapse_coherency SET holder = $1, lease_until = $2"
@@ -76,6 +98,18 @@ class PostgresBucketLedger:
                 [(i, max(1, v)) for i, v in orphans.items()],
             )
 
+    async def prune(self, cut: Cutoffs) -> Pruned:
+        async with self.pool.acquire() as conn, conn.transaction():
+            tombstones = _count(await conn.execute(_PRUNE_TOMBSTONES, cut.collection, cut.tombstones_before, cut.limit))
+            dead = audit = 0
+            if cut.dead_letters_before is not None:
+                dead = _count(await conn.execute(_PRUNE_DEAD, cut.dead_letters_before, cut.limit))
+            if cut.audit_before is not None:
+                audit += _count(await conn.execute(_PRUNE_AUDIT_AGE, cut.audit_before, cut.limit))
+            if cut.audit_keep_rows is not None:
+                audit += _count(await conn.execute(_PRUNE_AUDIT_ROWS, cut.audit_keep_rows, cut.limit))
+        return Pruned(tombstones, dead, audit)
+
     async def totals(self, collection: str) -> BucketRow:
         r = await self.pool.fetchrow(_TOTALS, collection)
         return BucketRow("*", 0, int(r[0]), int(r[1]), int(r[2]), int(r[3]))
@@ -99,3 +133,8 @@ class PostgresBucketLedger:
             return None
         figures = r[0] if isinstance(r[0], dict) else json.loads(r[0])
         return StoredFigure(figures, r[1], str(r[2]))
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as 'DELETE 3'."""
+    return int(str(status).rsplit(" ", 1)[-1])

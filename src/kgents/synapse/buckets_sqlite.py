@@ -12,6 +12,7 @@ from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.synapse.buckets import BucketRow, StoredFigure, bucket_bounds
 from kgents.synapse.claim_sqlite import ts
+from kgents.synapse.retention import Cutoffs, Pruned
 
 _CHANGED = (
     "SELECT d.bucket, d.changes FROM garden_digest d"
@@ -22,8 +23,7 @@ _CHANGED = (
     " AND NOT EXISTS (SELECT 1 FROM garden_digest d WHERE d.bucket = c.bucket)"
 )
 _RANGES = (
-    "json_each(?) b JOIN {table} t"
-    " ON t.id >= json_extract(b.value, '$[0]') AND t.id < json_extract(b.value, '$[1]')"
+    "json_each(?) b JOIN {table} t ON t.id >= json_extract(b.value, '$[0]') AND t.id < json_extract(b.value, '$[1]')"
 )
 _TOTALS = (
     "SELECT coalesce(sum(matched), 0), coalesce(sum(stale), 0), coalesce(sum(missing), 0),"
@@ -32,6 +32,27 @@ _TOTALS = (
 _SAVE = (
     "INSERT OR REPLACE INTO coherency_bucket (collection, bucket, changes, matched, stale, missing, orphaned)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_PRUNE_TOMBSTONES = (
+    "DELETE FROM garden_tombstone WHERE id IN (SELECT t.id FROM garden_tombstone t"
+    " JOIN coherency_bucket c ON c.collection = ?1 AND c.bucket = substr(t.id, 1, 3)"
+    " JOIN garden_digest d ON d.bucket = c.bucket AND d.changes = c.changes"
+    " WHERE t.deleted_at < ?2 AND c.stale + c.missing + c.orphaned = 0"
+    " AND NOT EXISTS (SELECT 1 FROM garden_outbox o WHERE o.entry_id = t.id)"
+    " AND NOT EXISTS (SELECT 1 FROM synapse_dead_letter x WHERE x.entry_id = t.id)"
+    " AND NOT EXISTS (SELECT 1 FROM synapse_state s WHERE s.pending_collection IS NOT NULL) LIMIT ?3)"
+)
+_PRUNE_DEAD = (
+    "DELETE FROM synapse_dead_letter WHERE id IN"
+    " (SELECT id FROM synapse_dead_letter WHERE failed_at < ? ORDER BY failed_at LIMIT ?)"
+)
+_PRUNE_AUDIT_AGE = (
+    "DELETE FROM garden_audit WHERE seq IN"
+    " (SELECT seq FROM garden_audit WHERE changed_at < ? ORDER BY changed_at LIMIT ?)"
+)
+_PRUNE_AUDIT_ROWS = (
+    "DELETE FROM garden_audit WHERE seq IN (SELECT seq FROM garden_audit WHERE seq < coalesce("
+    "(SELECT seq FROM garden_audit ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1), 0) ORDER BY seq LIMIT ?2)"
 )
 _LEASE = (
     "UPDATE synapse_coherency SET holder = ?1, lease_until = ?2"
@@ -95,6 +116,23 @@ class SqliteBucketLedger:
 
         if params:
             await self.db.run(work)
+
+    async def prune(self, cut: Cutoffs) -> Pruned:
+        def work() -> Pruned:
+            with self.db.write(durable=False) as conn:
+                tombstones = conn.execute(_PRUNE_TOMBSTONES, (cut.collection, ts(cut.tombstones_before), cut.limit))
+                done = Pruned(tombstones=int(tombstones.rowcount))
+                if cut.dead_letters_before is not None:
+                    gone = conn.execute(_PRUNE_DEAD, (ts(cut.dead_letters_before), cut.limit)).rowcount
+                    done = Pruned(done.tombstones, int(gone))
+                audit = 0
+                if cut.audit_before is not None:
+                    audit += int(conn.execute(_PRUNE_AUDIT_AGE, (ts(cut.audit_before), cut.limit)).rowcount)
+                if cut.audit_keep_rows is not None:
+                    audit += int(conn.execute(_PRUNE_AUDIT_ROWS, (cut.audit_keep_rows, cut.limit)).rowcount)
+                return Pruned(done.tombstones, done.dead_letters, audit)
+
+        return await self.db.run(work)
 
     async def totals(self, collection: str) -> BucketRow:
         r = (await self._fetchall(_TOTALS, (collection,)))[0]

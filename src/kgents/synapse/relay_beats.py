@@ -23,6 +23,7 @@ from kgents.synapse.coherency_buckets import BucketedCoherency
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
 from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import Heartbeat
+from kgents.synapse.retention import PRUNE_INTERVAL_S, Pruned, Retention, cutoffs
 
 log = logging.getLogger("kgents.synapse")
 
@@ -43,6 +44,7 @@ class RelayBeats:
         *,
         heartbeat_interval_s: float,
         coherency_interval_s: float,
+        retention: Retention | None = None,
     ) -> None:
         self.queue = queue
         self.index = index
@@ -54,6 +56,10 @@ class RelayBeats:
         self._last_sample: float | None = None
         self._measurer = BucketedCoherency(queue, index)
         self._pause_s = coherency_interval_s
+        self.retention = retention or Retention()
+        self._last_prune: float | None = None
+        self.pruned = Pruned()
+        """What this relay's prunes removed so far."""
 
     async def beat(self) -> None:
         """Write this relay's heartbeat and add its new counts to the anchor's totals."""
@@ -94,7 +100,26 @@ class RelayBeats:
         self.stats.coherency = figure
         await ledger.publish(figure, self.relay_id)
         await self._sample_drift(figure)
+        await self._prune(state.active.collection)
         return True
+
+    async def _prune(self, collection: str) -> None:
+        """The anchor's housekeeping (`kgents.synapse.retention`), by the measuring relay, at most every
+        PRUNE_INTERVAL_S; a failure is logged and never stops the relay."""
+        now = time.monotonic()
+        if self._last_prune is not None and now - self._last_prune < PRUNE_INTERVAL_S:
+            return
+        self._last_prune = now
+        try:
+            done = await self.queue.buckets().prune(cutoffs(self.retention, collection, utcnow()))
+        except Exception as exc:
+            log.warning("synapse: pruning the anchor failed: %s", describe(exc))
+            return
+        self.pruned = Pruned(
+            self.pruned.tombstones + done.tombstones,
+            self.pruned.dead_letters + done.dead_letters,
+            self.pruned.audit + done.audit,
+        )
 
     async def _sample_drift(self, report: dict[str, Any]) -> None:
         """Append the measurement to the anchor's drift history, at most every RELAY_SAMPLE_S (housekeeping: a

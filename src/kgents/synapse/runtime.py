@@ -30,6 +30,7 @@ from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.retention import Retention
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
 IN_PROCESS_LEASE_S = 5.0
@@ -103,7 +104,7 @@ class Synapse:
         return self.index.backend == "edge"
 
     def relay(self, config: RelayConfig | None = None) -> Relay:
-        return Relay(self.queue, self.index, self.embedders, config)
+        return Relay(self.queue, self.index, self.embedders, config, retention=Retention.of(self.settings))
 
     def recall(self) -> HybridRecall:
         return HybridRecall(self.store, self.queue, self.index, self.embedders, state=self.current_state)
