@@ -2,7 +2,7 @@
 connections, with their age; nothing is measured in full and nothing is written on a read.
 
 - resonance: the coherency the measuring relay published in the anchor (`synapse_coherency`, with its age and who
-  measured it), a timed search of one hit and the index's point count;
+  measured it, and the points it accounted for) and a timed search of one hit;
 - durability: the server's own pool (its size and free share), a timed read round trip, and the commit time of the
   freshest live relay's heartbeat (a commit it makes anyway);
 - synapse: the relay side's figures over the server's queue (expired heartbeats are left for the relays to purge).
@@ -34,8 +34,11 @@ async def served_resonance(synapse: Synapse, settings: Settings, t: Thresholds) 
     began = time.perf_counter()
     await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
     search_ms = elapsed_ms(began)
-    points = await synapse.index.count(state.active.collection)
     stored = await synapse.queue.buckets().figure()
+    held = None if stored is None else stored.figures.get("index_points")
+    # the points the measurement accounted for (checked against the index's count by the relay); a count of
+    # our own only without one (on the embedded index a count walks every point)
+    points = int(held) if held is not None else await synapse.index.count(state.active.collection)
     age = None if stored is None else max(0.0, (utcnow() - stored.measured_at).total_seconds())
     figures: dict[str, Any] = {
         "coherency_with_truth": None,

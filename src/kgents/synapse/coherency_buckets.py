@@ -13,6 +13,7 @@ account for: `BucketedCoherency` then measures in full once the outbox is idle. 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,10 +61,16 @@ async def measure_full(
 
 
 async def measure_changed(
-    queue: RelayQueue, index: VectorIndex, target: Target, sample_persona: str | None = None
+    queue: RelayQueue,
+    index: VectorIndex,
+    target: Target,
+    sample_persona: str | None = None,
+    *,
+    count: bool = True,
 ) -> Measured:
     """Re-read only the buckets that changed or disagreed; a full measurement (with sample ids of
-    `sample_persona`) when none was ever kept for this collection or when most buckets changed."""
+    `sample_persona`) when none was ever kept for this collection or when most buckets changed. `count`: check
+    the index's point count too (it grows with the index on the embedded one, so a relay checks it less often)."""
     ledger = queue.buckets()
     todo = await ledger.changed(target.collection)
     if len(todo) > FULL_SHARE * BUCKETS or await ledger.measured(target.collection) == 0:
@@ -84,7 +91,7 @@ async def measure_changed(
         orphaned=totals.orphaned,
         measured_at=utcnow(),
     )
-    counted = await index.count(target.collection) == held
+    counted = not count or await index.count(target.collection) == held
     return Measured(report, len(todo), full=False, counted=counted)
 
 
@@ -100,16 +107,23 @@ async def _points(index: VectorIndex, collection: str, ids: Sequence[uuid.UUID])
 
 
 class BucketedCoherency:
-    """A measurer that keeps going by bucket and measures in full only when the index's count disagreed twice in
-    a row with the outbox idle (so a write applied between two reads never costs a full scan)."""
+    """A measurer that keeps going by bucket, checks the index's count at most every `count_every_s` (and at
+    once after a disagreement), and measures in full only when the count disagreed twice in a row with the outbox
+    idle (so a write applied between two reads never costs a full scan)."""
 
-    def __init__(self, queue: RelayQueue, index: VectorIndex) -> None:
+    def __init__(self, queue: RelayQueue, index: VectorIndex, *, count_every_s: float = 0.0) -> None:
         self.queue = queue
         self.index = index
+        self.count_every_s = count_every_s
         self._suspect = False
+        self._counted_at: float | None = None
 
     async def measure(self, target: Target) -> Measured:
-        measured = await measure_changed(self.queue, self.index, target)
+        now = time.monotonic()
+        due = self._suspect or self._counted_at is None or now - self._counted_at >= self.count_every_s
+        measured = await measure_changed(self.queue, self.index, target, count=due)
+        if due:
+            self._counted_at = now
         if measured.counted:
             self._suspect = False
             return measured

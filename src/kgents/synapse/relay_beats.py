@@ -27,6 +27,8 @@ from kgents.synapse.retention import PRUNE_INTERVAL_S, Pruned, Retention, cutoff
 
 log = logging.getLogger("kgents.synapse")
 
+COUNT_CHECK_S = 30.0
+"""How often the measuring relay checks the index's point count (linear in the index on the embedded one)."""
 MEASURE_LEASE_S = 30.0
 """The least time the measuring relay holds its lease (renewed at each measurement; three pauses when longer)."""
 
@@ -54,7 +56,7 @@ class RelayBeats:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.coherency_interval_s = coherency_interval_s
         self._last_sample: float | None = None
-        self._measurer = BucketedCoherency(queue, index)
+        self._measurer = BucketedCoherency(queue, index, count_every_s=COUNT_CHECK_S)
         self._pause_s = coherency_interval_s
         self.retention = retention or Retention()
         self._last_prune: float | None = None
