@@ -7,8 +7,8 @@ process (issue 17): the embedded default (SQLite + the embedded index) through t
   the server's own pool, no write) against the old one (a full coherency scan of both stores, a new store with
   three commits and a drift sample) on the same hub, in alternating rounds;
 - idle beat: a relay's heartbeat and coherency measurement with no writes, by bucket against the full scan;
-- bytes per entry of the anchor (SQLite file + WAL) and of the index folder, and what the outbox payload cost
-  (the JSON row it copied, as the audit's new_row holds it).
+- bytes per entry of the anchor (SQLite file + WAL) and of the index folder, what the outbox payload cost (the
+  JSON row it copied, as the audit's new_row holds it), and the audit of a nurture as a diff against two rows.
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ async def run(entries: int, rounds: int, root: Path) -> None:
         print(line("scrape: full measurement (before)", old_s))
         print(line("idle relay beat: by bucket (now)", new_b, old_b))
         print(line("idle relay beat: full scan (before)", old_b))
+        for entry in (await memory.list(limit=200))[:200]:
+            await memory.nurture(entry.id, evidence="seen again in the health bench")
         await report_bytes(hub, settings, entries)
     finally:
         await hub.close()
@@ -120,10 +122,14 @@ async def report_bytes(hub: MemoryHub, settings: Settings, entries: int) -> None
     anchor = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
     sql = "SELECT avg(length(new_row)), count(*) FROM garden_audit WHERE operation = 'INSERT'"
     payload, audits = await db.run(lambda: db.conn.execute(sql).fetchone())
+    sql = "SELECT avg(length(old_row) + length(new_row)) FROM garden_audit WHERE operation = 'UPDATE'"
+    update = (await db.run(lambda: db.conn.execute(sql).fetchone()))[0] or 0.0
     index = folder_bytes(settings.home / "index")
     print(f"{'anchor bytes per entry':<40} {anchor / entries:9.0f}   ({anchor:,} bytes, {audits:,} audit rows)")
     print(f"{'index bytes per entry':<40} {index / entries:9.0f}   ({index:,} bytes)")
     print(f"{'outbox payload no longer stored':<40} {payload or 0:9.0f}   bytes per pending event")
+    full = 2 * (payload or 0)
+    print(f"{'audit of a nurture, as a diff':<40} {update:9.0f}   bytes (both full rows: ~{full:.0f})")
 
 
 def main() -> None:

@@ -112,3 +112,15 @@ async def _dead_letter(env: Env, *, days_ago: float) -> None:
             conn.execute(head + "?)", (stamp,))
 
     await queue.db.run(work)
+
+
+async def test_the_audit_of_an_update_keeps_only_what_changed(env: Env) -> None:
+    g = env.garden()
+    e = await g.plant("a long memory whose text an update leaves alone " * 8, "VALUE", tags=["kept"])
+    await g.nurture(e.id, confidence=0.8)
+    history = await g.history(e.id)
+    update = history[-1]
+    assert update.old is not None and update.new is not None and "content" not in update.new
+    assert set(update.changed_fields()) == set(update.new) == set(update.old)
+    assert {"confidence", "version"} <= set(update.new) and update.new["confidence"] == 0.8
+    assert history[0].new is not None and history[0].new["content"] == e.content, "a plant keeps the whole row"
