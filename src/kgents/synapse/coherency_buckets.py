@@ -78,7 +78,11 @@ async def measure_changed(
     if todo:
         truth, buried = await ledger.read([b for b, _ in todo])
         points = await _points(index, target.collection, [*truth, *(buried - truth.keys())])
-        await ledger.save(target.collection, classify(dict(todo), truth, points), replace=False)
+        try:
+            await ledger.save(target.collection, classify(dict(todo), truth, points), replace=False)
+        except Exception as exc:  # a read-only home cannot keep buckets: measure in full without them
+            log.debug("synapse: could not keep the buckets' coherency: %s", exc)
+            return await measure_full(queue, index, target, sample_persona)
     totals = await ledger.totals(target.collection)
     held = totals.matched + totals.stale + totals.orphaned
     report = CoherencyReport(
