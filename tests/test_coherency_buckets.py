@@ -144,3 +144,23 @@ async def test_a_full_measure_rewrites_every_bucket(env: Env) -> None:
     measured = await measure_full(env.queue, env.index, env.state.active)
     assert measured.full and measured.report.coherent
     assert await env.queue.buckets().measured(env.state.active.collection) >= 1
+
+
+async def test_of_two_running_relays_one_measures_and_both_show_its_figure(env: Env) -> None:
+    import dataclasses
+
+    from tests.helpers import wait_until
+    from tests.synapse_env import FAST
+
+    g = env.garden()
+    for i in range(3):
+        await g.plant(f"measured once {i}", "VALUE")
+    config = dataclasses.replace(FAST, coherency_interval_s=0.2)
+    first, second = env.start(env.relay(config)), env.start(env.relay(config))
+    ledger = env.queue.buckets()
+    figure = await wait_until(
+        ledger.figure, lambda f: f is not None and f.figures["matched"] == 3, timeout=15, what="a published figure"
+    )
+    assert figure is not None and figure.measured_by in (first.relay_id, second.relay_id)
+    measuring = [r for r in (first, second) if r.stats.coherency is not None]
+    assert [r.relay_id for r in measuring] == [figure.measured_by], "exactly one relay measures"
