@@ -56,7 +56,7 @@ class Backend(Protocol):
         ...
 
     async def health(self) -> TriadHealth:
-        """The triad's health, measured by this server (the owner of the embedded index)."""
+        """The triad's health as this server serves it: the last figures, with their age, never a full scan."""
         ...
 
     async def persona_grant(self, token: str) -> Grant | None:
