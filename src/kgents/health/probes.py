@@ -7,6 +7,7 @@ opens its own connections, so a slow part never holds up the others.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
@@ -69,13 +70,6 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
         figures["read_only"] = False
         size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
         figures |= {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
-        figures["database_bytes"] = int(
-            await pool.fetchval(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
-                " AND c.relkind = 'r'"
-            )
-        )
     elif isinstance(store, SqliteGardenStore):
         anchor = store.db
         stamp = utcnow().isoformat(timespec="microseconds")
@@ -94,12 +88,28 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = anchor.read_only
-        path = anchor.path
-        figures["database_bytes"] = sum(
-            p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
-        )
+    figures["database_bytes"] = await anchor_bytes(store.relay_side())
     figures["pending_events"] = await store.relay_side().queue_depth(QUEUE_DEPTH_CAP)
     return figures
+
+
+_PG_BYTES = (
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+)
+
+
+async def anchor_bytes(queue: Any) -> int:
+    """The anchor's size: the SQLite file and its WAL, or the schema's tables with their indexes and TOAST."""
+    if queue.backend == "postgres":
+        return int(await queue.pool.fetchval(_PG_BYTES))
+    path = queue.db.path
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (the embedded index's folder; 0 when there is none)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
 async def probe_reflex(settings: Settings, t: Thresholds) -> PartHealth:

@@ -17,7 +17,7 @@ from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.health.levels import Thresholds, durability_verdict, resonance_verdict
 from kgents.health.model import Level, PartHealth
-from kgents.health.probes import anchor_backend, elapsed_ms, synapse_part
+from kgents.health.probes import anchor_backend, anchor_bytes, elapsed_ms, synapse_part
 from kgents.health.resonance import PROBE_QUERY, STAND_IN_MAX_AGE_S, index_name
 
 if TYPE_CHECKING:
@@ -79,16 +79,12 @@ async def served_durability(
         await pool.fetchval("SELECT 1")
         size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
         figures |= {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
-        figures["database_bytes"] = int(await pool.fetchval(_PG_BYTES))
     else:
         db = queue.db
         await db.run(lambda: db.conn.execute("SELECT 1").fetchone())
         figures["read_only"] = db.read_only
-        path = db.path
-        figures["database_bytes"] = sum(
-            p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
-        )
     figures["connect_ms"] = round(elapsed_ms(began), 3)
+    figures["database_bytes"] = await anchor_bytes(queue)
     beats = [r.stats.get("beat_commit_ms") for r in metrics.relays if r.alive]
     commits = [float(b) for b in beats if b is not None]
     figures["commit_ms"] = min(commits) if commits else None
@@ -97,12 +93,6 @@ async def served_durability(
     if figures["commit_ms"] is None:  # no relay beats here: the round trip says the anchor answers
         verdict = durability_verdict(figures["connect_ms"], figures["pool_available"], t)
     return PartHealth("durability", verdict.level, verdict.reason, anchor_backend(settings), figures)
-
-
-_PG_BYTES = (
-    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-)
 
 
 async def served_synapse(metrics: SynapseMetrics, settings: Settings, t: Thresholds) -> PartHealth:
