@@ -129,6 +129,10 @@ async def test_one_relay_holds_the_measuring_lease(env: Env) -> None:
     assert not await ledger.take_lease("relay-b", 30.0)
     assert await ledger.take_lease("relay-a", 0.0)  # its own: renewed (here to expire at once)
     assert await ledger.take_lease("relay-b", 30.0)  # expired: taken over
+    await ledger.release("relay-a")  # not its lease: nothing changes
+    assert not await ledger.take_lease("relay-a", 30.0)
+    await ledger.release("relay-b")
+    assert await ledger.take_lease("relay-a", 30.0)
     assert await ledger.figure() is None
     await ledger.publish({"coherency_with_truth": 1.0, "matched": 3}, "relay-b")
     figure = await ledger.figure()

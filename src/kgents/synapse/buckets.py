@@ -84,6 +84,10 @@ class BucketLedger(Protocol):
         """True if `holder` measures: the lease was free, expired or already its own; renewed for `ttl_s`."""
         ...
 
+    async def release(self, holder: str) -> None:
+        """Give the lease up (a stopping relay), so another relay measures at its next beat."""
+        ...
+
     async def publish(self, figures: Mapping[str, Any], by: str) -> None:
         """Keep the last figure (a read of it never measures)."""
         ...

@@ -119,6 +119,11 @@ class PostgresBucketLedger:
         status = await self.pool.execute(_LEASE, holder, now + timedelta(seconds=ttl_s), now)
         return str(status).endswith(" 1")
 
+    async def release(self, holder: str) -> None:
+        await self.pool.execute(
+            "UPDATE synapse_coherency SET holder = NULL, lease_until = NULL WHERE id = 1 AND holder = $1", holder
+        )
+
     async def publish(self, figures: Mapping[str, Any], by: str) -> None:
         await self.pool.execute(
             "UPDATE synapse_coherency SET figures = $1, measured_at = $2, measured_by = $3 WHERE id = 1",

@@ -54,6 +54,7 @@ _PRUNE_AUDIT_ROWS = (
     "DELETE FROM garden_audit WHERE seq IN (SELECT seq FROM garden_audit WHERE seq < coalesce("
     "(SELECT seq FROM garden_audit ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1), 0) ORDER BY seq LIMIT ?2)"
 )
+_RELEASE = "UPDATE synapse_coherency SET holder = NULL, lease_until = NULL WHERE id = 1 AND holder = ?"
 _LEASE = (
     "UPDATE synapse_coherency SET holder = ?1, lease_until = ?2"
     " WHERE id = 1 AND (holder IS NULL OR holder = ?1 OR lease_until IS NULL OR lease_until < ?3)"
@@ -147,6 +148,13 @@ class SqliteBucketLedger:
                 return int(conn.execute(_LEASE, params).rowcount) == 1
 
         return await self.db.run(work)
+
+    async def release(self, holder: str) -> None:
+        def work() -> None:
+            with self.db.write(durable=False) as conn:
+                conn.execute(_RELEASE, (holder,))
+
+        await self.db.run(work)
 
     async def publish(self, figures: Mapping[str, Any], by: str) -> None:
         params = (json.dumps(dict(figures), default=str), ts(utcnow()), by)

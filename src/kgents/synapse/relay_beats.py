@@ -157,6 +157,8 @@ class RelayBeats:
                 measuring.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await measuring
+                with contextlib.suppress(Exception):  # another relay measures at once, not when the lease runs out
+                    await self.queue.buckets().release(self.relay_id)
 
     async def _measure(self) -> float:
         """Measure coherency into the stats; returns the seconds it took."""
