@@ -1,7 +1,9 @@
 """What a health read and a relay's idle beat cost at N entries, beside the old full measurement run in the same
 process (issue 17): the embedded default (SQLite + the embedded index) through the server's hub.
 
-    python bench/health_cost.py [--entries 10000 100000] [--rounds 20] [--dir /dev/shm]
+    python bench/health_cost.py [--entries 10000 100000] [--rounds 20] [--dir /dev/shm] [--postgres URL]
+
+`--postgres`: the anchor in a schema of its own on that server (dropped afterwards), the index embedded.
 
 - scrape: `/v1/health` / `/metrics` (`MemoryHub.health()` rendered for Prometheus): today's (the published figure,
   the server's own pool, no write) against the old one (a full coherency scan of both stores, a new store with
@@ -27,6 +29,7 @@ from typing import Any
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.health.collect import collect_health, default_probes
+from kgents.health.probes import anchor_bytes
 from kgents.health.prometheus import render_prometheus
 from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryItem
@@ -37,6 +40,10 @@ from kgents.synapse.metrics import RelayStats
 from kgents.synapse.relay_beats import RelayBeats
 
 BATCH = 1000
+INSERTED = "SELECT avg(length(new_row)), count(*) FROM garden_audit WHERE operation = 'INSERT'"
+INSERTED_PG = "SELECT avg(length(new_row::text)), count(*) FROM garden_audit WHERE operation = 'INSERT'"
+UPDATED = "SELECT avg(length(old_row) + length(new_row)) FROM garden_audit WHERE operation = 'UPDATE'"
+UPDATED_PG = "SELECT avg(length(old_row::text) + length(new_row::text)) FROM garden_audit WHERE operation = 'UPDATE'"
 
 
 def line(name: str, samples: list[float], base: list[float] | None = None) -> str:
@@ -61,8 +68,9 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-async def run(entries: int, rounds: int, root: Path) -> None:
-    settings = Settings(home=root / f"home-{entries}")
+async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> None:
+    schema = f"health_bench_{os.getpid()}_{entries}"
+    settings = Settings(home=root / f"home-{entries}", postgres_url=postgres, postgres_schema=schema)
     hub = await MemoryHub.open(settings)
     try:
         memory = await hub.memory("kent")
@@ -103,7 +111,8 @@ async def run(entries: int, rounds: int, root: Path) -> None:
         scrape_rounds = rounds if entries <= 20_000 else max(5, rounds // 4)
         new_s, old_s = await alternate(scrape_rounds, new_scrape, old_scrape)
         new_b, old_b = await alternate(scrape_rounds, new_beat, old_beat)
-        print(f"\n== {entries:,} entries ({scrape_rounds} rounds each, alternating)")
+        anchor = "PostgreSQL" if postgres else "SQLite"
+        print(f"\n== {entries:,} entries, {anchor} ({scrape_rounds} rounds each, alternating)")
         print(line("scrape: last figures (now)", new_s, old_s))
         print(line("scrape: full measurement (before)", old_s))
         print(line("idle relay beat: by bucket (now)", new_b, old_b))
@@ -113,17 +122,28 @@ async def run(entries: int, rounds: int, root: Path) -> None:
         await report_bytes(hub, settings, entries)
     finally:
         await hub.close()
+        if postgres:
+            await drop_schema(postgres, schema)
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 async def report_bytes(hub: MemoryHub, settings: Settings, entries: int) -> None:
-    db: Any = hub.synapse.queue.db  # type: ignore[attr-defined]
-    path = db.path
-    await db.run(lambda: db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
-    anchor = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    sql = "SELECT avg(length(new_row)), count(*) FROM garden_audit WHERE operation = 'INSERT'"
-    payload, audits = await db.run(lambda: db.conn.execute(sql).fetchone())
-    sql = "SELECT avg(length(old_row) + length(new_row)) FROM garden_audit WHERE operation = 'UPDATE'"
-    update = (await db.run(lambda: db.conn.execute(sql).fetchone()))[0] or 0.0
+    queue: Any = hub.synapse.queue
+    if queue.backend == "sqlite":
+        await queue.db.run(lambda: queue.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+    anchor = await anchor_bytes(queue)
+    cast = queue.backend == "postgres"
+    payload, audits = await fetchrow(queue, INSERTED_PG if cast else INSERTED)
+    update = float((await fetchrow(queue, UPDATED_PG if cast else UPDATED))[0] or 0.0)
     index = folder_bytes(settings.home / "index")
     print(f"{'anchor bytes per entry':<40} {anchor / entries:9.0f}   ({anchor:,} bytes, {audits:,} audit rows)")
     print(f"{'index bytes per entry':<40} {index / entries:9.0f}   ({index:,} bytes)")
@@ -132,15 +152,22 @@ async def report_bytes(hub: MemoryHub, settings: Settings, entries: int) -> None
     print(f"{'audit of a nurture, as a diff':<40} {update:9.0f}   bytes (both full rows: ~{full:.0f})")
 
 
+async def fetchrow(queue: Any, sql: str) -> tuple[Any, ...]:
+    if queue.backend == "postgres":
+        return tuple(await queue.pool.fetchrow(sql))
+    return tuple(await queue.db.run(lambda: queue.db.conn.execute(sql).fetchone()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL URL: the anchor there, in a schema of its own")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for n in args.entries:
-            asyncio.run(run(n, args.rounds, Path(tmp)))
+            asyncio.run(run(n, args.rounds, Path(tmp), args.postgres))
 
 
 if __name__ == "__main__":
