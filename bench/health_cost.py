@@ -92,7 +92,7 @@ async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> No
 
         async def old_scrape() -> None:
             probes = default_probes(record="server")
-            probes["resonance"] = partial(measure_resonance, synapse, record="server")
+            probes["resonance"] = partial(measure_resonance, synapse, record="server", full=True)
             render_prometheus(await collect_health(settings, probes=probes, drain=False))
 
         async def new_scrape() -> None:

@@ -45,13 +45,13 @@ async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | No
 
 
 async def measure_resonance(
-    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None
+    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None, full: bool = False
 ) -> PartHealth:
-    """The resonance part measured over an opened stack (a probe's own, or the server's, which owns the index)."""
+    """The resonance part measured over an opened stack: coherency by bucket (`full`: every (id, version))."""
     from kgents.garden.filters import EntryFilter
 
     name = index_name(settings)
-    data = await synapse.coherency_figure()  # by bucket: what changed since the last measurement
+    data = await synapse.coherency_figure(full=full)
     state = synapse.state
     embedder = synapse.embedders(state.active.embedder)
     vector = embedder.embed([PROBE_QUERY])[0]
