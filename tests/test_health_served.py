@@ -4,6 +4,7 @@ store in full, open no store of their own and write nothing; they serve the meas
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from kgents.health.model import Level
 from kgents.health.prometheus import render_prometheus
 from kgents.server.hub import MemoryHub
 from kgents.synapse.coherency_buckets import measure_changed
+from tests.helpers import REDIS_URL, unique_name
 
 WRITTEN = (
     "SELECT (SELECT beats FROM health_probe), (SELECT count(*) FROM drift_history),"
@@ -92,3 +94,21 @@ async def test_without_a_figure_coherency_is_unknown_not_measured(
     resonance = health.part("resonance")
     assert resonance is not None and resonance.level == Level.UNKNOWN and "no relay has measured" in resonance.reason
     assert counted.calls == {}
+
+
+async def test_with_redis_the_reflex_part_reads_the_servers_own_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgents.soul.redis_spark import RedisSpark
+
+    settings = Settings(home=tmp_path / "home", redis_url=REDIS_URL, spark_prefix=unique_name("served"))
+    opened = await MemoryHub.open(settings)
+    try:
+        counted = Counted(monkeypatch)
+        counted.wrap(RedisSpark, "open")
+        reflex = (await opened.health()).part("reflex")
+        assert reflex is not None and reflex.configured and reflex.figures["latency_ms"] is not None, reflex
+        assert reflex.level != Level.CRITICAL and reflex.backend == "Redis"
+        assert counted.calls == {}, "a scrape opened a Redis connection of its own"
+    finally:
+        await opened.close()

@@ -17,6 +17,7 @@ from kgents.health.model import Level, PartHealth
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
+    from kgents.soul.spark import SparkStore
     from kgents.synapse.metrics import SynapseMetrics
 
 COMMIT_TRIES = 2
@@ -112,30 +113,40 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
+def reflex_unconfigured() -> PartHealth:
+    return PartHealth(
+        "reflex",
+        Level.HEALTHY,
+        "Redis not configured: the in-process Spark serves each process (not a fault)",
+        "embedded",
+        {"hit_rate": None, "memory_used_bytes": None, "memory_max_bytes": None, "commands_per_s": None},
+        configured=False,
+    )
+
+
 async def probe_reflex(settings: Settings, t: Thresholds) -> PartHealth:
     """Redis when configured: a timed lookup, hit rate, memory, commands/s. Not configured is not a fault."""
     if not settings.redis_url:
-        return PartHealth(
-            "reflex",
-            Level.HEALTHY,
-            "Redis not configured: the in-process Spark serves each process (not a fault)",
-            "embedded",
-            {"hit_rate": None, "memory_used_bytes": None, "memory_max_bytes": None, "commands_per_s": None},
-            configured=False,
-        )
-    from kgents.soul.metrics import hit_rate, memory_pressure
+        return reflex_unconfigured()
     from kgents.soul.redis_spark import RedisSpark
 
     spark = await RedisSpark.open(settings.redis_url, settings.spark_prefix, heartbeat=False, strict=True)
     try:
-        began = time.perf_counter()
-        await spark.get(settings.persona, PROBE_SOUL)
-        latency = elapsed_ms(began)
-        stats = await spark.stats()
+        return await reflex_part(spark, settings, t)
     finally:
         await spark.close()
+
+
+async def reflex_part(spark: SparkStore, settings: Settings, t: Thresholds) -> PartHealth:
+    """The reflex part over an opened Redis Spark (a probe's own, or a server's)."""
+    from kgents.soul.metrics import hit_rate, memory_pressure
+
+    began = time.perf_counter()
+    await spark.get(settings.persona, PROBE_SOUL)
+    latency = elapsed_ms(began)
+    stats = await spark.stats()
     if not stats.reachable:
-        raise ConnectionError(f"Redis {redact_url(settings.redis_url)} stopped answering")
+        raise ConnectionError(f"Redis {redact_url(settings.redis_url or '')} stopped answering")
     hits, misses = stats.keyspace_hits or 0, stats.keyspace_misses or 0
     rate = hit_rate(hits, misses)
     pressure = memory_pressure(stats.used_memory_bytes, stats.max_memory_bytes)

@@ -17,9 +17,10 @@ from starlette.types import ASGIApp
 
 from kgents.config import Settings, check_persona
 from kgents.errors import ValidationError
-from kgents.health.collect import collect_health, default_probes
+from kgents.health.collect import collect_health
 from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
+from kgents.health.probes import reflex_part, reflex_unconfigured
 from kgents.health.served import served_durability, served_resonance, served_synapse
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
@@ -109,7 +110,7 @@ class MemoryHub:
 
     async def health(self) -> TriadHealth:
         """Health served here (`kgents.health.served`): the last figures over this server's own pool and index,
-        with their age; no full measurement, no new pool, no write (the reflex part keeps its usual probe)."""
+        with their age; no full measurement, no new pool or connection, no write."""
         figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
 
         async def relay_side() -> SynapseMetrics:
@@ -124,8 +125,10 @@ class MemoryHub:
         async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
             return await served_synapse(await relay_side(), settings, t)
 
-        probes = default_probes()
-        probes |= {"durability": durability, "resonance": resonance, "synapse": synapse}
+        async def reflex(settings: Settings, t: Thresholds) -> PartHealth:  # this server's own Spark
+            return await reflex_part(self.spark, settings, t) if settings.redis_url else reflex_unconfigured()
+
+        probes = {"durability": durability, "resonance": resonance, "reflex": reflex, "synapse": synapse}
         try:
             return await collect_health(self.settings, probes=probes, drain=False)
         finally:
