@@ -15,12 +15,12 @@ from kgents.config import Settings
 from kgents.resonance.protocols import IndexPoint
 from kgents.synapse.coherency import CoherencyReport
 from kgents.synapse.coherency_buckets import BucketedCoherency, measure_changed, measure_full
-from tests.synapse_env import Env, open_env
+from tests.synapse_env import INDEX_KINDS, Env, open_env
 
 
-@pytest.fixture
-async def env(anchor_settings: Settings) -> AsyncIterator[Env]:
-    async with open_env(anchor_settings, "qdrant") as opened:
+@pytest.fixture(params=INDEX_KINDS)
+async def env(anchor_settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    async with open_env(anchor_settings, request.param) as opened:
         yield opened
 
 
