@@ -117,6 +117,9 @@ async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> No
         print(line("scrape: full measurement (before)", old_s))
         print(line("idle relay beat: by bucket (now)", new_b, old_b))
         print(line("idle relay beat: full scan (before)", old_b))
+        cpu = await idle_cpu(new_beat, scrape_rounds)
+        share = cpu / (1000.0 * beats.coherency_interval_s) * 100.0
+        print(f"{'idle relay beat: CPU (now)':<40} {cpu:9.3f} ms   = {share:.2f} % of a core at one beat per 2 s")
         for entry in (await memory.list(limit=200))[:200]:
             await memory.nurture(entry.id, evidence="seen again in the health bench")
         await report_bytes(hub, settings, entries)
@@ -124,6 +127,14 @@ async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> No
         await hub.close()
         if postgres:
             await drop_schema(postgres, schema)
+
+
+async def idle_cpu(beat: Callable[[], Awaitable[object]], rounds: int) -> float:
+    """CPU milliseconds (this process, every thread) one idle beat costs, on average."""
+    began = time.process_time()
+    for _ in range(rounds):
+        await beat()
+    return (time.process_time() - began) * 1000.0 / rounds
 
 
 async def drop_schema(url: str, schema: str) -> None:
