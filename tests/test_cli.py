@@ -79,6 +79,7 @@ def test_db_commands(cli: Cli) -> None:
     assert isinstance(info, dict)
     assert info["persona"] == "kent" and info["entries"] == 1 and info["outbox_pending"] == 1
     assert Path(info["home"]).is_absolute()
+    assert info["anchor_bytes_per_entry"] == info["anchor_bytes"] > 0 and info["index_bytes_per_entry"] > 0
     everyone = cli.json("db", "info", "--all-personas")
     assert isinstance(everyone, dict) and everyone["personas"] == {"kent": 1}
 
@@ -90,7 +91,7 @@ def test_db_info_shows_only_this_persona_unless_asked(cli: Cli) -> None:
     assert isinstance(info, dict)
     assert "personas" not in info and info["entries"] == 1
     code, out, _ = cli("db", "info")
-    assert code == 0 and "ada" not in out and "kent (1 entry)" in out
+    assert code == 0 and "ada" not in out and "kent (1 entry)" in out and "bytes per entry" in out
     code, out, _ = cli("db", "info", "--all-personas")
     assert code == 0 and "ada (1)" in out and "operator view" in out
 

@@ -30,15 +30,16 @@ def test_health_and_metrics_come_from_the_server_that_owns_the_index(tmp_path: P
                 what="the server's health to show the planted entry",
             )
             scraped = http.get("/metrics", headers=headers)
-        assert health["schema_version"] == 1 and health["parts"]["resonance"]["figures"]["measured_by"] == "this probe"
+        served = health["parts"]["resonance"]["figures"]
+        assert health["schema_version"] == 1 and served["measured_by"].startswith("relay ") and served["age_s"] < 120
         assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
         families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
         coherency = [s.value for s in families["kgents_index_coherency_ratio"].samples]
         assert coherency == [1.0]
-        # the CLI reads through the server: a figure measured now by the owner, not a relay's stand-in
+        # the CLI reads through the server: the figure its relay measured last, with its age
         status = cli(settings, "status", "--json")
         assert status.returncode == 0, status.stderr
         resonance = json.loads(status.stdout)["parts"]["resonance"]
-        assert resonance["figures"]["measured_by"] == "this probe" and resonance["figures"]["matched"] == 1
+        assert resonance["figures"]["measured_by"].startswith("relay ") and resonance["figures"]["matched"] == 1
         invoked = cli(settings, "invoke", "self.vitals.triad.coherency", "--json")
         assert invoked.returncode == 0 and json.loads(invoked.stdout)["coherency_with_truth"] == 1.0, invoked.stderr

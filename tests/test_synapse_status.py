@@ -183,8 +183,9 @@ def test_status_samples_only_the_asking_personas_entries(cli: CliHarness) -> Non
     asyncio.run(_plant(settings, "kent", 1))
     asyncio.run(_plant(settings, "ada", 6))
     asyncio.run(_lose_every_point(settings))  # indexed, then lost: what a drain before measuring cannot mend
-    status = json.loads(cli("synapse", "status", "--json")[1])
+    status = json.loads(cli("synapse", "status", "--json", "--full")[1])
     assert status["coherency"]["missing"] == 7, "the counts are operator-wide"
+    assert status["coherency"]["full"] is True
 
     async def ids_of(persona: str) -> set[str]:
         store = await open_store(settings)

@@ -38,6 +38,7 @@ DEFAULT_SOUL_TTL_S = 24 * 3600.0
 MAX_SOUL_TTL_S = 30 * 24 * 3600.0
 DEFAULT_SPARK_PREFIX = "default"
 DEFAULT_LLM_TIMEOUT_S = 10.0
+DEFAULT_DEAD_LETTER_KEEP_DAYS = 30.0
 DEFAULT_LLM_RETRIES = 2
 DEFAULT_LLM_BACKOFF_S = 0.5
 
@@ -158,6 +159,12 @@ class Settings:
     """A running `kgents serve` to go through (KGENTS_SERVER_URL); None finds this home's own server, if any."""
     server_token: str | None = field(default=None, repr=False)
     """The bearer token of that server (KGENTS_SERVER_TOKEN); None reads this home's token file. Never printed."""
+    audit_keep_days: float | None = None
+    """Audit rows older than this many days are pruned (KGENTS_AUDIT_KEEP_DAYS); None keeps them all."""
+    audit_keep_rows: int | None = None
+    """Only the newest this many audit rows are kept (KGENTS_AUDIT_KEEP_ROWS); None keeps them all."""
+    dead_letter_keep_days: float | None = DEFAULT_DEAD_LETTER_KEEP_DAYS
+    """Dead letters older than this many days are pruned (KGENTS_DEAD_LETTER_KEEP_DAYS)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.home, str) and not self.home.strip():  # Path("") would be the working directory
@@ -189,6 +196,7 @@ class Settings:
         retries = check_number("KGENTS_LLM_RETRIES", self.llm_retries, 0, 10, whole=True)
         object.__setattr__(self, "llm_retries", int(retries))
         object.__setattr__(self, "llm_backoff_s", check_number("KGENTS_LLM_BACKOFF", self.llm_backoff_s, 0, 60))
+        self._check_retention()
         if not isinstance(self.spark_prefix, str) or not PERSONA_RE.fullmatch(self.spark_prefix):
             raise ConfigError(
                 "KGENTS_SPARK_PREFIX must be 1-64 characters of letters, digits, '_', '.' or '-'"
@@ -223,9 +231,23 @@ class Settings:
             "llm_backoff_s": pick("KGENTS_LLM_BACKOFF") or DEFAULT_LLM_BACKOFF_S,
             "server_url": pick("KGENTS_SERVER_URL"),
             "server_token": pick("KGENTS_SERVER_TOKEN"),
+            "audit_keep_days": pick("KGENTS_AUDIT_KEEP_DAYS"),
+            "audit_keep_rows": pick("KGENTS_AUDIT_KEEP_ROWS"),
+            "dead_letter_keep_days": pick("KGENTS_DEAD_LETTER_KEEP_DAYS") or DEFAULT_DEAD_LETTER_KEEP_DAYS,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def _check_retention(self) -> None:
+        for name, env, whole in (
+            ("audit_keep_days", "KGENTS_AUDIT_KEEP_DAYS", False),
+            ("audit_keep_rows", "KGENTS_AUDIT_KEEP_ROWS", True),
+            ("dead_letter_keep_days", "KGENTS_DEAD_LETTER_KEEP_DAYS", False),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                number = check_number(env, value, 1 if whole else 0.001, 1e9, whole=whole)
+                object.__setattr__(self, name, int(number) if whole else number)
 
     def with_persona(self, persona: str) -> Settings:
         return replace(self, persona=persona)

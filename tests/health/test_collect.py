@@ -214,9 +214,9 @@ async def test_an_index_owned_by_a_running_relay_reads_the_relays_figure(tmp_pat
 
         health = await wait_until(
             collected,
-            lambda h: part(h, "resonance").figures.get("matched") == 3,
+            lambda h: part(h, "resonance").figures.get("matched") == 3 and part(h, "synapse").figures["relays_alive"],
             timeout=20,
-            what="the relay's measurement",
+            what="the relay's measurement and heartbeat (it publishes its first figure before its first beat)",
         )
         resonance = part(health, "resonance")
         assert resonance.level is Level.THRIVING and "as measured by the relay that owns the index" in resonance.reason

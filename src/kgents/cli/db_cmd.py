@@ -61,10 +61,14 @@ def info(
 
     async def work() -> dict[str, Any]:
         from kgents.garden import open_store
+        from kgents.health.probes import anchor_bytes, folder_bytes
 
         store = await open_store(settings)
         try:
             personas = await store.personas()
+            everyone = sum(personas.values())
+            size = await anchor_bytes(store.relay_side())
+            index = None if settings.qdrant_url else folder_bytes(settings.home / "index")
             data: dict[str, Any] = {
                 "home": str(settings.home),
                 "anchor": settings.describe_anchor(),
@@ -74,6 +78,10 @@ def info(
                 "entries": personas.get(settings.persona, 0),
                 "outbox_pending": await store.outbox_depth(),
                 "home_warning": home_exposure(settings.home),
+                "anchor_bytes": size,
+                "anchor_bytes_per_entry": round(size / everyone) if everyone else None,
+                "index_bytes": index,
+                "index_bytes_per_entry": round(index / everyone) if everyone and index is not None else None,
             }
             if all_personas:
                 data["personas"] = personas
@@ -94,6 +102,7 @@ def info(
     count = data["entries"]
     table.add_row("persona", f"{data['persona']} ({count:,} {'entry' if count == 1 else 'entries'})")
     table.add_row("outbox pending", f"{data['outbox_pending']:,} (all personas)")
+    table.add_row("bytes per entry", bytes_line(data))
     if data["home_warning"]:
         table.add_row("warning", data["home_warning"])
     if all_personas:
@@ -101,3 +110,12 @@ def info(
         listed = ", ".join(f"{p} ({n:,})" for p, n in personas.items()) or "none yet"
         table.add_row("all personas", f"{listed} (operator view)")
     console.print(table)
+
+
+def bytes_line(data: dict[str, Any]) -> str:
+    """`anchor 1,187 · index 5,896 (all personas)` (the embedded index's folder; a Qdrant server's is not here)."""
+    anchor, index = data["anchor_bytes_per_entry"], data["index_bytes_per_entry"]
+    if anchor is None:
+        return f"no entries yet (anchor {data['anchor_bytes']:,} bytes)"
+    shown = f"anchor {anchor:,}" + ("" if index is None else f" · index {index:,}")
+    return f"{shown} (all personas)"

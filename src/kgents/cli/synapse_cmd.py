@@ -176,7 +176,7 @@ async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[st
     return metrics, letters, state.to_dict() if state else None
 
 
-async def gather_status(settings: Settings) -> StatusData:
+async def gather_status(settings: Settings, *, full: bool = False) -> StatusData:
     """Everything `status` shows. Through the home's server when one runs (it measures coherency now); when
     another process owns the embedded index, the coherency its relay measured last (from its heartbeat) stands
     in for a measurement of our own."""
@@ -199,7 +199,7 @@ async def gather_status(settings: Settings) -> StatusData:
         return StatusData(metrics, report, note, index, letters)
     if isinstance(opened, ServerInfo):
         async with RemoteMemory(opened, settings.persona) as memory:
-            measured = await memory.synapse_coherency()
+            measured = await memory.synapse_coherency(full=full)
         metrics, letters, index = await anchor_facts(settings)
         report = with_age(measured["coherency"], utcnow())
         note = f"measured now by the server that owns the index and relays for it, at {opened.url}"
@@ -208,7 +208,7 @@ async def gather_status(settings: Settings) -> StatusData:
     try:
         if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
             await catch_up_shown(synapse, DRAIN_TIMEOUT_S)
-        report = with_age((await synapse.coherency(settings.persona)).to_dict(), utcnow())
+        report = with_age(await synapse.coherency_figure(settings.persona, full=full), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
         return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
     finally:
@@ -216,14 +216,21 @@ async def gather_status(settings: Settings) -> StatusData:
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Queue, lag, relays, circuit and the measured coherency of the index with the anchor.
+def status(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="compare every (id, version) of both sides, not only what changed")
+    ] = False,
+) -> None:
+    """Queue, lag, relays, circuit and the measured coherency of the index with the anchor (by bucket: what
+    changed since the last measurement; `--full`: everything, with sample ids).
 
     Operator-wide: the queue, relays and coherency counts cover every persona of the anchor; sample entry ids
     (stale, missing, orphaned) are only this persona's."""
     settings = state(ctx).settings()
     try:
-        data = run(lambda: gather_status(settings))
+        data = run(lambda: gather_status(settings, full=full))
     except BackendUnavailableError as exc:  # the anchor is down: that is the status, not a failure to report it
         _unreachable(str(exc), as_json)
     coherency = None if data.coherency is None else float(data.coherency["coherency_with_truth"])

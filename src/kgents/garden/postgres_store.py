@@ -268,7 +268,7 @@ class PostgresGardenStore:
     @pg.translate_errors
     async def outbox_peek(self, persona: str, limit: int = 100) -> list[OutboxEvent]:
         rows = await self._pool.fetch(
-            "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+            "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts"
             " FROM garden_outbox WHERE persona = $1 ORDER BY seq LIMIT $2",
             check_persona(persona),
             limit,
@@ -281,7 +281,6 @@ class PostgresGardenStore:
                 operation=Operation(r["operation"]),
                 entry_version=r["entry_version"],
                 created_at=r["created_at"],
-                payload=r["payload"],
                 attempts=r["attempts"],
             )
             for r in rows

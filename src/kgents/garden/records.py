@@ -167,5 +167,4 @@ class OutboxEvent:
     operation: Operation
     entry_version: int
     created_at: datetime
-    payload: Mapping[str, Any] | None = field(default=None, compare=False)
     attempts: int = 0

@@ -42,7 +42,7 @@ _LEASE = (
     " AND (o.claimed_until IS NULL OR o.claimed_until < ?3)"
     " AND NOT EXISTS (SELECT 1 FROM garden_outbox b WHERE b.entry_id = o.entry_id"
     "   AND b.claimed_until >= ?3 AND b.claimed_by <> ?1))"
-    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+    " RETURNING seq, entry_id, persona, operation, entry_version, created_at, attempts"
 )
 """The relay's lease rules (synapse.anchor_sqlite), applied to the rows of entries just written."""
 _TOMBSTONES = "SELECT id, last_version FROM garden_tombstone WHERE id IN (SELECT value FROM json_each(?))"
@@ -120,7 +120,7 @@ def _json_or_none(text: str | None) -> Any:
 
 
 def _event(r: Sequence[Any]) -> OutboxEvent:
-    """An outbox row (seq, entry_id, persona, operation, entry_version, created_at, payload, attempts)."""
+    """An outbox row (seq, entry_id, persona, operation, entry_version, created_at, attempts)."""
     return OutboxEvent(
         seq=r[0],
         entry_id=uuid.UUID(r[1]),
@@ -128,8 +128,7 @@ def _event(r: Sequence[Any]) -> OutboxEvent:
         operation=Operation(r[3]),
         entry_version=r[4],
         created_at=datetime.fromisoformat(r[5]),
-        payload=_json_or_none(r[6]),
-        attempts=r[7],
+        attempts=r[6],
     )
 
 
@@ -274,7 +273,7 @@ class SqliteGardenStore:
     async def outbox_peek(self, persona: str, limit: int = 100) -> list[OutboxEvent]:
         persona = check_persona(persona)
         sql = (
-            "SELECT seq, entry_id, persona, operation, entry_version, created_at, payload, attempts"
+            "SELECT seq, entry_id, persona, operation, entry_version, created_at, attempts"
             " FROM garden_outbox WHERE persona = ? ORDER BY seq LIMIT ?"
         )
         rows = await self._db.run(lambda: self._db.conn.execute(sql, (persona, limit)).fetchall())

@@ -7,6 +7,7 @@ opens its own connections, so a slow part never holds up the others.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
@@ -16,6 +17,8 @@ from kgents.health.model import Level, PartHealth
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
+    from kgents.soul.spark import SparkStore
+    from kgents.synapse.metrics import SynapseMetrics
 
 COMMIT_TRIES = 2
 """Commits timed per probe; the best counts (SQLite serialises writers, so one may wait on another's commit)."""
@@ -68,13 +71,6 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
         figures["read_only"] = False
         size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
         figures |= {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
-        figures["database_bytes"] = int(
-            await pool.fetchval(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
-                " AND c.relkind = 'r'"
-            )
-        )
     elif isinstance(store, SqliteGardenStore):
         anchor = store.db
         stamp = utcnow().isoformat(timespec="microseconds")
@@ -93,38 +89,64 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = anchor.read_only
-        path = anchor.path
-        figures["database_bytes"] = sum(
-            p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
-        )
+    figures["database_bytes"] = await anchor_bytes(store.relay_side())
     figures["pending_events"] = await store.relay_side().queue_depth(QUEUE_DEPTH_CAP)
     return figures
+
+
+_PG_BYTES = (
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+)
+
+
+async def anchor_bytes(queue: Any) -> int:
+    """The anchor's size: the SQLite file and its WAL, or the schema's tables with their indexes and TOAST."""
+    if queue.backend == "postgres":
+        return int(await queue.pool.fetchval(_PG_BYTES))
+    path = queue.db.path
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (the embedded index's folder; 0 when there is none)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def reflex_unconfigured() -> PartHealth:
+    return PartHealth(
+        "reflex",
+        Level.HEALTHY,
+        "Redis not configured: the in-process Spark serves each process (not a fault)",
+        "embedded",
+        {"hit_rate": None, "memory_used_bytes": None, "memory_max_bytes": None, "commands_per_s": None},
+        configured=False,
+    )
 
 
 async def probe_reflex(settings: Settings, t: Thresholds) -> PartHealth:
     """Redis when configured: a timed lookup, hit rate, memory, commands/s. Not configured is not a fault."""
     if not settings.redis_url:
-        return PartHealth(
-            "reflex",
-            Level.HEALTHY,
-            "Redis not configured: the in-process Spark serves each process (not a fault)",
-            "embedded",
-            {"hit_rate": None, "memory_used_bytes": None, "memory_max_bytes": None, "commands_per_s": None},
-            configured=False,
-        )
-    from kgents.soul.metrics import hit_rate, memory_pressure
+        return reflex_unconfigured()
     from kgents.soul.redis_spark import RedisSpark
 
     spark = await RedisSpark.open(settings.redis_url, settings.spark_prefix, heartbeat=False, strict=True)
     try:
-        began = time.perf_counter()
-        await spark.get(settings.persona, PROBE_SOUL)
-        latency = elapsed_ms(began)
-        stats = await spark.stats()
+        return await reflex_part(spark, settings, t)
     finally:
         await spark.close()
+
+
+async def reflex_part(spark: SparkStore, settings: Settings, t: Thresholds) -> PartHealth:
+    """The reflex part over an opened Redis Spark (a probe's own, or a server's)."""
+    from kgents.soul.metrics import hit_rate, memory_pressure
+
+    began = time.perf_counter()
+    await spark.get(settings.persona, PROBE_SOUL)
+    latency = elapsed_ms(began)
+    stats = await spark.stats()
     if not stats.reachable:
-        raise ConnectionError(f"Redis {redact_url(settings.redis_url)} stopped answering")
+        raise ConnectionError(f"Redis {redact_url(settings.redis_url or '')} stopped answering")
     hits, misses = stats.keyspace_hits or 0, stats.keyspace_misses or 0
     rate = hit_rate(hits, misses)
     pressure = memory_pressure(stats.used_memory_bytes, stats.max_memory_bytes)
@@ -158,6 +180,11 @@ async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
         metrics = await collect_metrics(store.relay_side())
     finally:
         await store.close()
+    return synapse_part(metrics, settings, t)
+
+
+def synapse_part(metrics: SynapseMetrics, settings: Settings, t: Thresholds) -> PartHealth:
+    """The synapse part from the relay side's figures."""
     expected = relay_expected(settings, metrics.relays_alive)
     verdict = synapse_verdict(
         pending=metrics.queue_depth,

@@ -45,13 +45,13 @@ async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | No
 
 
 async def measure_resonance(
-    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None
+    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None, full: bool = False
 ) -> PartHealth:
-    """The resonance part measured over an opened stack (a probe's own, or the server's, which owns the index)."""
+    """The resonance part measured over an opened stack: coherency by bucket (`full`: every (id, version))."""
     from kgents.garden.filters import EntryFilter
 
     name = index_name(settings)
-    report = await synapse.coherency()
+    data = await synapse.coherency_figure(full=full)
     state = synapse.state
     embedder = synapse.embedders(state.active.embedder)
     vector = embedder.embed([PROBE_QUERY])[0]
@@ -59,15 +59,15 @@ async def measure_resonance(
     await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
     search_ms = (time.perf_counter() - began) * 1000.0
     points = await synapse.index.count(state.active.collection)
-    data = report.to_dict()
     if record:
         await append_sample(synapse.store, sample_from_coherency(data, record, (await synapse.metrics()).to_dict()))
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}
-    verdict = resonance_verdict(report.coherency_with_truth, search_ms, name, counts, t)
+    coherency = float(data["coherency_with_truth"])
+    verdict = resonance_verdict(coherency, search_ms, name, counts, t)
     figures: dict[str, Any] = {
-        "coherency_with_truth": report.coherency_with_truth,
+        "coherency_with_truth": coherency,
         **counts,
-        "total": report.total,
+        "total": int(data["total"]),
         "search_ms": round(search_ms, 3),
         "entries_indexed": points,
         "collection": state.active.collection,
@@ -80,17 +80,16 @@ async def measure_resonance(
 
 
 async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealth:
-    """The embedded index is another process's: use its relay's figure, else the newest history sample."""
+    """The embedded index is another process's: use the figure its measuring relay published, else the newest
+    history sample."""
     from kgents.garden import open_store
-    from kgents.synapse.metrics import collect_metrics
 
     name = index_name(settings)
     now = utcnow()
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(store.relay_side())
-        found = [r.stats["coherency"] for r in metrics.relays if r.alive and r.stats.get("coherency")]
-        report: dict[str, Any] | None = max(found, key=lambda c: str(c["measured_at"])) if found else None
+        stored = await store.relay_side().buckets().figure()
+        report: dict[str, Any] | None = None if stored is None else stored.figures
         source = "the relay that owns the index"
         if report is None:
             history = await read_history(store, 1)

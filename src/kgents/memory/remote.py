@@ -226,9 +226,11 @@ class RemoteMemory:
         data: dict[str, Any] = await self.call(method, "/admin" + path, body, absolute=True)
         return data
 
-    async def synapse_coherency(self) -> dict[str, Any]:
-        """Coherency measured now by the index's owner (every persona's counts; sample ids only of ours)."""
-        return await self._admin("GET", f"/synapse/coherency?persona={quote(self._persona, safe='')}")
+    async def synapse_coherency(self, *, full: bool = False) -> dict[str, Any]:
+        """Coherency measured now by the index's owner (every persona's counts; sample ids only of ours): by
+        bucket, or every (id, version) of both sides with `full`."""
+        whole = "&full=1" if full else ""
+        return await self._admin("GET", f"/synapse/coherency?persona={quote(self._persona, safe='')}{whole}")
 
     async def synapse_index(self) -> dict[str, Any]:
         """The index as the server sees it: location, active collection, embedder, points."""

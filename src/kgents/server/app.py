@@ -56,7 +56,7 @@ class Backend(Protocol):
         ...
 
     async def health(self) -> TriadHealth:
-        """The triad's health, measured by this server (the owner of the embedded index)."""
+        """The triad's health as this server serves it: the last figures, with their age, never a full scan."""
         ...
 
     async def persona_grant(self, token: str) -> Grant | None:
@@ -318,6 +318,8 @@ def operator(backend: Backend, action: str) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         options = await read_json(request) if request.method == "POST" else {}
+        if request.method == "GET" and request.query_params.get("full") in ("1", "true"):
+            options = {"full": True}
         if not isinstance(options, dict):
             raise ValidationError("the request body must be a JSON object")
         persona = request.query_params.get("persona") or None

@@ -11,17 +11,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from starlette.types import ASGIApp
 
 from kgents.config import Settings, check_persona
 from kgents.errors import ValidationError
-from kgents.health.collect import collect_health, default_probes
+from kgents.health.collect import collect_health
 from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
-from kgents.health.resonance import measure_resonance
+from kgents.health.probes import reflex_part, reflex_unconfigured
+from kgents.health.served import served_durability, served_resonance, served_synapse
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
@@ -29,6 +29,7 @@ from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
 from kgents.server.tokens import Tokens, token_store
 from kgents.soul import open_spark
 from kgents.soul.spark import SparkStore
+from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -80,9 +81,9 @@ class MemoryHub:
         return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
 
     async def operator(self, action: str, persona: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
-        if action == "coherency":
-            report = await self.synapse.coherency(persona)
-            return {"coherency": report.to_dict(), "index": (await self.synapse.refresh_state()).to_dict()}
+        if action == "coherency":  # by bucket (what changed since the last measurement), or in full when asked
+            report = await self.synapse.coherency_figure(persona, full=bool(options.get("full")))
+            return {"coherency": report, "index": (await self.synapse.refresh_state()).to_dict()}
         if action == "index":
             return await self.synapse.index_status()
         if action == "reconcile":
@@ -108,15 +109,31 @@ class MemoryHub:
         return await forget_on(self.synapse, self.spark, persona, purge_history=purge_history)
 
     async def health(self) -> TriadHealth:
-        """Health collected here: the resonance part over this server's own stack (it owns the embedded index, so
-        no probe could open it), the other parts by their usual probes; the in-process relay keeps the outbox
-        drained, so no drain first."""
-        probes = default_probes(record="server")
-        probes["resonance"] = partial(self._resonance, record="server")
-        return await collect_health(self.settings, probes=probes, drain=False)
+        """Health served here (`kgents.health.served`): the last figures over this server's own pool and index,
+        with their age; no full measurement, no new pool or connection, no write."""
+        figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
 
-    async def _resonance(self, settings: Settings, t: Thresholds, *, record: str | None) -> PartHealth:
-        return await measure_resonance(self.synapse, settings, t, record=record)
+        async def relay_side() -> SynapseMetrics:
+            return await asyncio.shield(figures)  # read once, by the two parts that use it
+
+        async def durability(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_durability(self.synapse, settings, t, await relay_side())
+
+        async def resonance(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_resonance(self.synapse, settings, t)
+
+        async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
+            return await served_synapse(await relay_side(), settings, t)
+
+        async def reflex(settings: Settings, t: Thresholds) -> PartHealth:  # this server's own Spark
+            return await reflex_part(self.spark, settings, t) if settings.redis_url else reflex_unconfigured()
+
+        probes = {"durability": durability, "resonance": resonance, "reflex": reflex, "synapse": synapse}
+        try:
+            return await collect_health(self.settings, probes=probes, drain=False)
+        finally:
+            if not figures.done():
+                figures.cancel()
 
     async def persona_grant(self, token: str) -> Grant | None:
         record = await self.tokens.verify(token)

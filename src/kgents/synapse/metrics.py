@@ -52,7 +52,10 @@ class RelayStats:
     """The index-state generation this relay last read: a reindex drops the old collection only once every live
     relay has moved past the switch."""
     coherency: dict[str, Any] | None = None
-    """The relay's latest coherency measurement (it may own the embedded index no other process can open)."""
+    """The relay's latest coherency measurement, if it holds the measuring lease."""
+    beat_commit_ms: float | None = None
+    """How long this relay's last heartbeat took to commit (the anchor's commit time, measured by work it does
+    anyway, so a health read never writes)."""
     mode: str = "relay"
     """`relay` (`kgents synapse run`) or `in-process` (a command's own drain on the embedded index)."""
     reported: tuple[int, int, int] = (0, 0, 0)
@@ -102,6 +105,7 @@ class RelayStats:
             "last_error": self.last_error,
             "generation": self.generation,
             "coherency": self.coherency,
+            "beat_commit_ms": self.beat_commit_ms,
             "mode": self.mode,
         }
 
@@ -155,13 +159,16 @@ def purge_horizon(now: datetime) -> datetime:
     return now - timedelta(seconds=HEARTBEAT_PURGE_S)
 
 
-async def collect_metrics(queue: RelayQueue, local: RelayStats | None = None) -> SynapseMetrics:
+async def collect_metrics(
+    queue: RelayQueue, local: RelayStats | None = None, *, purge: bool = True
+) -> SynapseMetrics:
     """Queue facts from the anchor, counters from its totals (every relay and in-process drain, ended ones too),
     relay facts from the live heartbeats (and `local`, the in-process relay). Long-expired heartbeats are
-    purged on the way."""
+    purged on the way (unless `purge` is False: a health read never writes)."""
     now = utcnow()
     try:
-        await queue.purge_heartbeats(purge_horizon(now))
+        if purge:
+            await queue.purge_heartbeats(purge_horizon(now))
     except Exception as exc:  # housekeeping only (a read-only anchor still has a status)
         log.debug("synapse: could not purge expired heartbeats: %s", type(exc).__name__)
     depth = await queue.queue_depth(QUEUE_DEPTH_CAP)

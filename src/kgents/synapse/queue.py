@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from kgents.synapse.buckets import BucketLedger
 from kgents.synapse.records import (
     ClaimedEvent,
     DeadLetter,
@@ -120,6 +121,10 @@ class RelayQueue(Protocol):
 
     async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
         """Entries of every persona in id order, after `after` (for reindex)."""
+        ...
+
+    def buckets(self) -> BucketLedger:
+        """Bucketed coherency's side of the anchor (`kgents.synapse.buckets`)."""
         ...
 
     async def beat(self, heartbeat: Heartbeat) -> None: ...

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from datetime import datetime
 from typing import Any, TypeVar
 
+from kgents.synapse.buckets_postgres import PostgresBucketLedger
 from kgents.synapse.claim_postgres import PostgresClaim, current_rows, state_of
 from kgents.synapse.queue import NOTIFY_CHANNEL, lock_key
 from kgents.synapse.records import (
@@ -203,6 +204,9 @@ class PostgresRelayQueue:
     async def versions(self) -> dict[uuid.UUID, tuple[str, int]]:
         rows = await self.pool.fetch("SELECT id, persona, version FROM persona_garden")
         return {r["id"]: (r["persona"], int(r["version"])) for r in rows}
+
+    def buckets(self) -> PostgresBucketLedger:
+        return PostgresBucketLedger(self.pool)
 
     async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
         sql = (

@@ -21,6 +21,7 @@ from typing import Any
 
 from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
+from kgents.synapse.buckets_sqlite import SqliteBucketLedger
 from kgents.synapse.claim_sqlite import REQUEUE, SqliteClaim, requeue_rows, ts
 from kgents.synapse.records import (
     ENTRY_STATE_COLUMNS,
@@ -192,6 +193,9 @@ class SqliteRelayQueue:
     async def scan(self, after: uuid.UUID | None, limit: int) -> list[EntryState]:
         sql = f"SELECT {ENTRY_STATE_COLUMNS} FROM persona_garden WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608
         return [_state_of(r) for r in await self._fetchall(sql, ("" if after is None else str(after), limit))]
+
+    def buckets(self) -> SqliteBucketLedger:
+        return SqliteBucketLedger(self.db)
 
     async def beat(self, heartbeat: Heartbeat) -> None:
         params = (

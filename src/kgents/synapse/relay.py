@@ -41,6 +41,7 @@ from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_let
 from kgents.synapse.queue import Claim, ClaimLostError, RelayQueue
 from kgents.synapse.records import ClaimedEvent, EntryState, IndexState, Target
 from kgents.synapse.relay_beats import RelayBeats
+from kgents.synapse.retention import Retention
 
 log = logging.getLogger("kgents.synapse")
 
@@ -97,6 +98,7 @@ class Relay:
         embedders: EmbedderResolver,
         config: RelayConfig | None = None,
         relay_id: str | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.queue = queue
         self.index = index
@@ -116,6 +118,7 @@ class Relay:
             self.started_at,
             heartbeat_interval_s=self.config.heartbeat_interval_s,
             coherency_interval_s=self.config.coherency_interval_s,
+            retention=retention or Retention(),
         )
         self.on_batch: Callable[[BatchOutcome], None] | None = None
         """Test and bench hook: called after each committed batch."""

@@ -21,6 +21,7 @@ from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
+from kgents.synapse.coherency_buckets import measure_changed, measure_full
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
 from kgents.synapse.queue import RelayQueue
@@ -29,6 +30,7 @@ from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
+from kgents.synapse.retention import Retention
 from kgents.synapse.state import check_embedder, collection_prefix, ensure_state
 
 IN_PROCESS_LEASE_S = 5.0
@@ -102,7 +104,7 @@ class Synapse:
         return self.index.backend == "edge"
 
     def relay(self, config: RelayConfig | None = None) -> Relay:
-        return Relay(self.queue, self.index, self.embedders, config)
+        return Relay(self.queue, self.index, self.embedders, config, retention=Retention.of(self.settings))
 
     def recall(self) -> HybridRecall:
         return HybridRecall(self.store, self.queue, self.index, self.embedders, state=self.current_state)
@@ -158,6 +160,17 @@ class Synapse:
         """Measured now, over every persona; sample ids only of `sample_persona` (None: the settings' persona)."""
         persona = sample_persona or self.settings.persona
         return await measure(self.queue, self.index, (await self.refresh_state()).active, persona)
+
+    async def coherency_figure(self, sample_persona: str | None = None, *, full: bool = False) -> dict[str, Any]:
+        """Measured now: by bucket (only what changed since the last measurement is read), or every (id,
+        version) of both sides with `full` (sample ids only then, of `sample_persona`)."""
+        target = (await self.refresh_state()).active
+        persona = sample_persona or self.settings.persona
+        if full:
+            measured = await measure_full(self.queue, self.index, target, persona)
+        else:
+            measured = await measure_changed(self.queue, self.index, target, persona)
+        return {**measured.report.to_dict(), "buckets_read": measured.buckets_read, "full": measured.full}
 
     async def metrics(self) -> SynapseMetrics:
         return await collect_metrics(self.queue)
