@@ -112,7 +112,11 @@ def alternatives(rows: list[Row], memorable: set[tuple[str, str]]) -> list[tuple
 
     said = table()
     out = []
-    designs = (("cues + embedder", False, EMBEDDING_L2), ("cues + embedder, one L2", False, L2), ("cues alone", True, L2))
+    designs = (
+        ("cues + embedder", False, EMBEDDING_L2),
+        ("cues + embedder, one L2", False, L2),
+        ("cues alone", True, L2),
+    )
     for name, cues_only, embedding_l2 in designs:
         weights = train(said, cues_only, L2, 0.5, embedding_l2)
         scored = [(r, [p for _, p in sentence_scores(r.text, weights)]) for r in rows]
