@@ -2,7 +2,8 @@
 
 Each cue is a number in about [0, 1] answering one question a person would ask of a line: is the speaker its
 subject, does it tell of a past or planned event, is it a reaction to the other person, a request to the agent, a
-hypothetical, a quote, small talk, a question? Pure functions, no I/O.
+hypothetical, a quote, small talk, a question, an exclamation about anything but the speaker? Pure functions, no
+I/O.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ CUE_NAMES: tuple[str, ...] = (
     "small talk",
     "correction",
     "question",
+    "exclaimed reaction",
     "length",
     "number",
     "names",
@@ -145,6 +147,7 @@ def cues(sentence: str) -> list[float]:
         _SMALL.search(low) and n <= 6,
         _CORRECTION.search(low),
         text.endswith("?"),
+        text.endswith("!") and not _FIRST_SUBJECT.search(low) and not _FIRST_OBJECT.search(low),
     ]
     names = sum(1 for w in _NAME.findall(text) if w not in _NOT_NAMES)
     return [
