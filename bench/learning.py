@@ -102,23 +102,29 @@ def turn_level(rows: list[Row], memorable: set[tuple[str, str]]) -> dict[str, tu
 
 def alternatives(rows: list[Row], memorable: set[tuple[str, str]]) -> list[tuple[str, float, float, int]]:
     """Other designs, each fitted on tests/data/memorable.tsv only and scored here: (name, precision, recall, kept).
-    The learner alone (every sentence, questions included; no rules) at several thresholds, the cues alone, and a
-    message scored by its best sentence instead of all its sentences at once (noisy-or, what the K-gent does)."""
+    The learner alone (every sentence, questions included; no rules) at several thresholds, the cues alone, one
+    penalty for cues and embedding alike (L2 30, before the embedding had its own), and a message scored by its best
+    sentence instead of all its sentences at once (noisy-or, what the K-gent does)."""
     from dataclasses import replace as with_
 
     from kgents.kgent.memorable import sentence_scores
-    from train_memorable import L2, table, train
+    from train_memorable import EMBEDDING_L2, L2, table, train
 
     said = table()
     out = []
-    for name, cues_only in (("cues + embedder", False), ("cues alone", True)):
-        weights = train(said, cues_only, L2, 0.5)
+    designs = (
+        ("cues + embedder", False, EMBEDDING_L2),
+        ("cues + embedder, one L2", False, L2),
+        ("cues alone", True, L2),
+    )
+    for name, cues_only, embedding_l2 in designs:
+        weights = train(said, cues_only, L2, 0.5, embedding_l2)
         scored = [(r, [p for _, p in sentence_scores(r.text, weights)]) for r in rows]
         for threshold in (0.5, 0.7, 0.8, 0.9):
             w = with_(weights, threshold=threshold)
             kept = {(r.conv, r.dia_id) for r, ps in scored if max(ps) >= w.threshold}
             out.append((f"{name}, best sentence >= {threshold}", *_pr(kept, memorable)))
-        for threshold in (0.7, 0.8, 0.9):
+        for threshold in (0.7, 0.8, 0.81, 0.9):
             noisy = {(r.conv, r.dia_id) for r, ps in scored if 1 - float(np.prod([1 - p for p in ps])) >= threshold}
             out.append((f"{name}, noisy-or of the sentences >= {threshold}", *_pr(noisy, memorable)))
     return out

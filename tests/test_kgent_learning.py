@@ -51,6 +51,24 @@ def test_the_shipped_weights_are_the_ones_the_table_gives() -> None:
     assert np.allclose(again.cue, ours.cue, atol=1e-3) and np.allclose(again.embedding, ours.embedding, atol=1e-3)
 
 
+def test_the_cues_of_casual_chat() -> None:
+    """News with its subject dropped is an event; an exclamation about the other person is a reaction, one about the
+    speaker's own life is not."""
+    from kgents.kgent.cues import CUE_NAMES, cues
+
+    def cue(name: str, line: str) -> float:
+        return cues(line)[CUE_NAMES.index(name)]
+
+    assert cue("past event", "Just got back from a week in Crete") == 1.0
+    assert cue("past event", "Went hiking with my dad on Sunday") == 1.0
+    assert cue("past event", "The weather was lovely") == 0.0
+    assert cue("time words", "We went camping over the weekend") == 1.0
+    assert cue("exclaimed reaction", "So proud of you!") == 1.0
+    assert cue("exclaimed reaction", "That sounds amazing!") == 1.0
+    assert cue("exclaimed reaction", "I finally finished my degree!") == 0.0
+    assert cue("exclaimed reaction", "So proud of you") == 0.0
+
+
 def test_chat_lines_are_not_memories_and_plain_facts_are() -> None:
     for line in NOT_MEMORIES:
         assert kept(line) is None, line

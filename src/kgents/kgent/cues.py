@@ -2,7 +2,8 @@
 
 Each cue is a number in about [0, 1] answering one question a person would ask of a line: is the speaker its
 subject, does it tell of a past or planned event, is it a reaction to the other person, a request to the agent, a
-hypothetical, a quote, small talk, a question? Pure functions, no I/O.
+hypothetical, a quote, small talk, a question, an exclamation about anything but the speaker? Pure functions, no
+I/O.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ _TIME = re.compile(
     r"\b(yesterday|last (?:week|month|year|night|weekend|summer|winter|spring|fall|time|friday|saturday|sunday)|"
     r"ago|recently|lately|next (?:week|month|year|weekend|summer)|this (?:week|month|year|weekend|summer|fall)|"
     r"tomorrow|since|when i was|growing up|as a kid|every (?:day|week|morning|night|sunday|saturday)|"
-    r"used to|these days|now|always|someday|one day|(?:in|since|back in) (?:19|20)\d\d)\b"
+    r"used to|these days|now|always|someday|one day|(?:in|since|back in) (?:19|20)\d\d|the other day|"
+    r"over the (?:weekend|summer|holidays)|this (?:morning|afternoon|evening)|tonight|earlier today|"
+    r"last (?:monday|tuesday|wednesday|thursday)|(?:on|this|next) (?:monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday)|for (?:a few|several|many|two|three|four|five|\d+) (?:days|weeks|months|years))\b"
 )
 _EVENT = re.compile(
     r"\b(i|we|i've|we've|i just|we just|just|finally|i finally|i recently|i also|i even)\s+(\w+ed|went|got|had|made|"
     r"took|saw|found|met|bought|began|started|became|gave|ran|won|lost|left|came|wrote|read|built|did|tried|joined|"
     r"moved|finished|visited|adopted|painted|signed|sold|grew|taught|drew|sang|flew|swam|threw|been)\b"
 )
+_DROPPED = re.compile(
+    r"^(?:(?:yeah|yes|yep|oh|haha|ha|well|so|and|but|actually|also|plus|btw|honestly|thanks|wow)[,!]?\s+)*"
+    r"(?:just |finally |recently |also )?(went|got|took|had|made|finished|started|joined|visited|bought|tried|"
+    r"spent|signed up|picked up|ran|met|found|saw|did|been|came back|got back)\b"
+)
+"""A casual report with the subject dropped: "Just got back from Crete", "Went hiking with my dad"."""
 _PLAN = re.compile(
     r"\b(i'm|i am|we're|we are|i'll|we'll|gonna|going to|planning|plan to|hoping to|want to|'d love to|"
     r"would love to|'d like to|thinking about|about to)\b"
@@ -48,6 +58,14 @@ _ABOUT_YOU = re.compile(
     r"the idea)\b|\bi (?:can't wait|hope|bet|agree|understand|totally get|feel you|see what|know what you|"
     r"remember you|wish you)\b"
 )
+_OPINION = re.compile(
+    r"^(?:(?:yeah|yes|oh|and|but|so|honestly|totally|well)[,!]?\s+)*(?:i (?:think|feel like|believe|guess|reckon|"
+    r"find it|agree|totally agree)|i'm (?:so |really |very )?(?:grateful|thankful|lucky|blessed)|"
+    r"it's (?:so |really |such )|it is (?:so |really )|there's (?:something|nothing)|"
+    r"(?:life|art|music|nature|family|friendship|love|kindness) (?:is|can be|has))\b"
+)
+"""A view or a feeling rather than news: "I think it's so important to...", "I'm so grateful for..." (a value of the
+speaker's or a passing remark: the fit weighs it)."""
 _REQUEST = re.compile(
     r"^(please|let's|lets|can you|could you|would you|will you|go ahead|make|write|split|add|remove|fix|show|"
     r"tell me|give me|explain|help me|try|check|run|use|rename|translate|remind me|draft|summari[sz]e|delete|"
@@ -80,12 +98,14 @@ CUE_NAMES: tuple[str, ...] = (
     "has/is/does",
     "reaction opener",
     "about the other person",
+    "opinion",
     "request",
     "hypothetical",
     "quote",
     "small talk",
     "correction",
     "question",
+    "exclaimed reaction",
     "length",
     "number",
     "names",
@@ -115,17 +135,19 @@ def cues(sentence: str) -> list[float]:
     ]
     more = [
         _TIME.search(low),
-        _EVENT.search(low),
+        _EVENT.search(low) or _DROPPED.search(low),
         _PLAN.search(low),
         _HAVE.search(low),
         _REACT.search(low),
         _ABOUT_YOU.search(low),
+        _OPINION.search(low),
         _REQUEST.search(low),
         _HYPOTHETICAL.search(low),
         _QUOTE.search(text.lower()),
         _SMALL.search(low) and n <= 6,
         _CORRECTION.search(low),
         text.endswith("?"),
+        text.endswith("!") and not _FIRST_SUBJECT.search(low) and not _FIRST_OBJECT.search(low),
     ]
     names = sum(1 for w in _NAME.findall(text) if w not in _NOT_NAMES)
     return [
