@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from kgents.anchor.migrations import SCHEMA_RE
 from kgents.errors import ConfigError
 
 HOME_DIR = ".kgents"
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+"""A PostgreSQL schema name kgents accepts: a lower-case identifier that never needs escaping inside quotes."""
 """The default KGENTS_HOME: `~/.kgents`, one place per user whatever the working directory."""
 DEFAULT_PERSONA = "default"
 DEFAULT_SCHEMA = "kgents"

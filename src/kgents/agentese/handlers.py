@@ -14,8 +14,8 @@ from kgents.errors import ValidationError
 from kgents.garden import GardenStore, open_store
 from kgents.garden.records import OutboxEvent
 from kgents.health.collect import collect_health, default_probes
-from kgents.health.drift import read_history
 from kgents.health.model import PARTS, PartHealth, TriadHealth
+from kgents.synapse.drift import read_history
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
+from kgents.config import SCHEMA_RE
 from kgents.errors import SchemaError, ValidationError
 
 Backend = Literal["sqlite", "postgres"]
 
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-"""A PostgreSQL schema name kgents accepts: a lower-case identifier that never needs escaping inside quotes."""
 
 SQLITE_ROW_FIELDS = (
     ("id", "{r}.id"),

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.health.drift import append_sample, read_history, sample_from_coherency
 from kgents.health.levels import Thresholds, resonance_verdict
 from kgents.health.model import Level, PartHealth
+from kgents.synapse.drift import append_sample, read_history, sample_from_coherency
 
 if TYPE_CHECKING:
     from kgents.synapse.runtime import Synapse

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from kgents.clock import utcnow
-from kgents.health.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
 from kgents.resonance.protocols import VectorIndex
 from kgents.synapse.apply import describe
 from kgents.synapse.coherency_buckets import BucketedCoherency
+from kgents.synapse.drift import RELAY_SAMPLE_S, append_sample, sample_from_coherency
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, RelayStats
 from kgents.synapse.queue import RelayQueue
 from kgents.synapse.records import Heartbeat

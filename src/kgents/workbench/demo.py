@@ -14,9 +14,9 @@ import numpy as np
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.garden.records import AuditRecord, Operation
-from kgents.health.drift import DriftSample
 from kgents.health.model import Level, PartHealth, TriadHealth
 from kgents.memory.api import SoulView
+from kgents.synapse.drift import DriftSample
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PERSONA = "kent"

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from kgents.health.collect import describe_error
-from kgents.health.drift import DriftSample
+from kgents.synapse.drift import DriftSample
 from kgents.workbench.format import figure, percent
 from kgents.workbench.source import IO_S
 from kgents.workbench.widgets import Spark

@@ -16,10 +16,10 @@ from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import AuditRecord
-from kgents.health.drift import DriftSample
 from kgents.health.levels import DEFAULT_THRESHOLDS, Thresholds
 from kgents.health.model import TriadHealth
 from kgents.memory.api import MemoryAPI, SoulView
+from kgents.synapse.drift import DriftSample
 
 GARDEN_LIMIT = 500
 """At most this many entries are listed or mapped."""
