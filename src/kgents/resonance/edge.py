@@ -39,7 +39,7 @@ from kgents.resonance.index_common import (
 )
 from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload, RankedHit
+from kgents.resonance.protocols import CollectionInfo, IndexGraph, IndexHit, IndexPoint, PointPayload, RankedHit
 
 T = TypeVar("T")
 
@@ -133,12 +133,14 @@ class EdgeIndex:
             col = await self._shards.get(name)
             async with col.gate.read():
                 info = await self._shards.run(col.shard.info)
+            points, indexed = int(info.points_count), int(info.indexed_vectors_count)
             extra = {
-                "indexed_vectors": int(info.indexed_vectors_count),
+                "indexed_vectors": indexed,
+                "in_graph": col.book.in_graph(points, indexed, col.lexical),
                 "segments": int(info.segments_count),
                 "building": col.build is not None,
             }
-            infos.append(CollectionInfo(name, col.embedder, col.dimension, int(info.points_count), extra))
+            infos.append(CollectionInfo(name, col.embedder, col.dimension, points, extra))
         return infos
 
     async def drop_collection(self, name: str) -> None:
@@ -160,6 +162,8 @@ class EdgeIndex:
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
             fresh = [point(p, vectors[p.id], col.lexical) for p in todo if p.id not in stored]
+            if fresh and col.lexical:  # the graph's count needs the points without a lexical term (edge_graph)
+                col.book.empty_written += sum(1 for p in todo if p.id not in stored and not p.lexical)
             if fresh:
                 done.append(qe.UpdateOperation.upsert_points(fresh, update_mode=qe.UpdateMode.InsertOnly))
                 col.shard.update(done[-1])
@@ -309,6 +313,14 @@ class EdgeIndex:
     async def optimize(self, collection: str) -> bool:
         """Build the HNSW graph now, off this process; True if a new shard was swapped in (see `edge_shard`)."""
         return await self._shards.optimize(collection)
+
+    # -- GraphBuilder ---------------------------------------------------------------------------------------
+
+    async def graph(self, collection: str) -> IndexGraph:
+        return await self._shards.graph(collection)
+
+    async def build_graph(self, collection: str, *, now: bool = True, timeout_s: float | None = None) -> IndexGraph:
+        return await self._shards.build_graph(collection, now=now, timeout_s=timeout_s)
 
     async def _stored_versions(self, col: OpenCollection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         return versions_of(await self._shards.run(col.shard.retrieve, ids, ["version"], False))
