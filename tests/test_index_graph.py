@@ -98,3 +98,18 @@ async def test_building_shows_its_phase_and_a_build_can_be_awaited(tmp_path: Pat
         assert (await index.build_graph("c", now=True, timeout_s=5)).state == "built"  # nothing left to build
     finally:
         await index.close()
+
+
+async def test_building_now_also_takes_what_came_after_a_running_build(tmp_path: Path) -> None:
+    index = EdgeIndex.open(tmp_path / "index", auto_build_after=None, indexing_threshold_kb=16)
+    try:
+        await index.ensure_collection("c", "e", DIM)
+        await index.upsert("c", lexical_points(3000, seed=4))
+        running = asyncio.create_task(index.build_graph("c", now=True))
+        await wait_until(lambda: index.graph("c"), lambda g: g.phase == "graph", timeout=30, what="the copy")
+        await index.upsert("c", lexical_points(500, seed=5))  # after the copy: the running build misses them
+        graph = await index.build_graph("c", now=True, timeout_s=120)
+        assert (graph.state, graph.points, graph.in_graph, graph.outside) == ("built", 3500, 3500, 0)
+        await running
+    finally:
+        await index.close()

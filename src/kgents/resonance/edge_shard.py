@@ -237,17 +237,25 @@ class EdgeShards:
         return col.book.state(points, indexed, col.lexical, self.auto_build_after)
 
     async def build_graph(self, name: str, *, now: bool = True, timeout_s: float | None = None) -> IndexGraph:
-        """Wait for the running build (first starting one if `now` and any point is outside the graph), at most
-        `timeout_s`; the state then. A build that failed raises its error here."""
+        """Wait for the running build, then, if `now`, build what is still outside the graph (a build that runs
+        took only what its copy held); at most `timeout_s`, the state then. A build that failed raises here."""
         col = await self.get(name)
-        if col.build is None and now and (await self.graph(name)).outside > 0:
-            self._start_build(name, col)
-        task = col.build
-        if task is not None:
-            done, _ = await asyncio.wait({task}, timeout=timeout_s)
-            if task in done and not task.cancelled() and task.exception() is not None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        while True:
+            task = col.build
+            if task is None:
+                if not (now and (await self.graph(name)).outside > 0):
+                    return await self.graph(name)
+                self._start_build(name, col)
+                task, now = col.build, False  # ours copies the shard now: it takes all that is outside
+            # else a build that copied the shard earlier runs: with `now`, one of ours follows it
+            assert task is not None
+            done, _ = await asyncio.wait({task}, timeout=None if deadline is None else max(0.0, deadline - loop.time()))
+            if task not in done:
+                return await self.graph(name)
+            if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
-        return await self.graph(name)
 
     def _start_build(self, name: str, col: OpenCollection) -> None:
         col.book.enter("copy")
