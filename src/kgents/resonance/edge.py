@@ -58,6 +58,7 @@ class EdgeIndex:
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+        int8: bool = False,
     ) -> None:
         self.root = root
         self._lock = OwnerLock(root / "owner.lock")
@@ -66,6 +67,7 @@ class EdgeIndex:
             auto_build_after=auto_build_after,
             indexing_threshold_kb=indexing_threshold_kb,
             build_timeout_s=build_timeout_s,
+            int8=int8,
         )
 
     @classmethod
@@ -75,13 +77,16 @@ class EdgeIndex:
         *,
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
+        int8: bool = False,
     ) -> EdgeIndex:
         """Take ownership of the index directory or raise `IndexLockedError` naming the current owner.
 
         `auto_build_after`: unindexed points that start a background HNSW build (None: only `optimize()`);
-        `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default).
+        `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default);
+        `int8`: new collections keep int8 copies of the dense vectors in RAM for the graph's search and the
+        float originals on disk for rescoring (measured in bench/recall.py --int8; not the default).
         """
-        index = cls(root, auto_build_after=auto_build_after, indexing_threshold_kb=indexing_threshold_kb)
+        index = cls(root, auto_build_after=auto_build_after, indexing_threshold_kb=indexing_threshold_kb, int8=int8)
         index._lock.acquire()
         return index
 

@@ -55,6 +55,8 @@ HNSW = qe.HnswIndexConfig(
     m=16, ef_construct=100, full_scan_threshold=10_000, max_indexing_threads=max(1, (os.cpu_count() or 2) - 1)
 )
 """Qdrant's defaults, but the build leaves one core to the searches."""
+INT8 = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+"""`int8`: the graph searches int8 copies held in RAM, rescored on the float originals (on disk)."""
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,10 @@ class EdgeShards:
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+        int8: bool = False,
     ) -> None:
         self.root = root
+        self.int8 = int8
         self.auto_build_after = auto_build_after
         self.indexing_threshold_kb = indexing_threshold_kb
         self.build_timeout_s = build_timeout_s
@@ -140,8 +144,12 @@ class EdgeShards:
         optimizers = None
         if self.indexing_threshold_kb is not None:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
+        quantized = self.int8 and not (shard_dir / "edge_config.json").exists()
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            vectors=qe.EdgeVectorParams(
+                size=dimension, distance=qe.Distance.Cosine, memory=qe.Memory.Cold if quantized else None
+            ),
+            quantization_config=INT8 if quantized else None,
             sparse_vectors={LEXICAL_VECTOR: LEXICAL_PARAMS} if lexical else None,
             optimizers=optimizers,
             hnsw_config=HNSW,
