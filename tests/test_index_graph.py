@@ -45,6 +45,7 @@ async def test_points_outside_the_graph_are_counted_without_the_lexical_vectors(
         built = await index.build_graph("c", now=True, timeout_s=120)
         assert (built.state, built.in_graph, built.outside) == ("built", 3000, 0)
         assert built.last_build_s is not None and built.last_build_s > 0
+        assert built.last_pause_s is not None and 0 < built.last_pause_s < built.last_build_s
 
         await index.upsert("c", lexical_points(40, seed=2, empty_every=2))  # half with an empty lexical vector
         later = await index.graph("c")

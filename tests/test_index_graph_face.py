@@ -67,11 +67,11 @@ def test_build_through_the_server_and_the_cli(tmp_path: Path) -> None:
 
 
 def test_graph_lines() -> None:
-    common = {"points": 1000, "builds_after": 500, "last_build_s": 2.5}
+    common = {"points": 1000, "builds_after": 500, "last_build_s": 2.5, "last_pause_s": 0.25}
     built = {**common, "state": "built", "in_graph": 900, "outside": 100}
     assert graph_line(built) == (
-        "graph      built: 900 of 1,000 points in the graph, 100 searched exactly beside it; last build 2.5 s;"
-        " a build starts by itself at 500 outside"
+        "graph      built: 900 of 1,000 points in the graph, 100 searched exactly beside it; last build 2.5 s"
+        " (writes waited 0.2 s); a build starts by itself at 500 outside"
     )
     building = {**common, "state": "building", "in_graph": 0, "outside": 1000, "phase": "graph", "progress": 0.42}
     assert graph_line({**building, "elapsed_s": 3.0}) == (

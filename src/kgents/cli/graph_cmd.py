@@ -32,6 +32,8 @@ def graph_line(graph: dict[str, Any] | None) -> str | None:
         )
     if graph["state"] == "built":
         last = "" if graph.get("last_build_s") is None else f"; last build {graph['last_build_s']:.1f} s"
+        if graph.get("last_pause_s") is not None:
+            last += f" (writes waited {graph['last_pause_s']:.1f} s)"
         return (
             f"graph      built: {graph['in_graph']:,} of {points:,} points in the graph, {outside:,} searched exactly"
             f" beside it{last}{by_itself}"

@@ -35,6 +35,9 @@ class GraphBook:
     gap: int | None
     """Points without a non-empty lexical vector (None: no graph was ever built, so none is in one)."""
     last_build_s: float | None = None
+    last_pause_s: float | None = None
+    pause_s: float = 0.0
+    """This build's time with writes waiting (the copy, the swap)."""
     seconds_per_point: float = SECONDS_PER_POINT
     phase: str | None = None
     started: float | None = None
@@ -52,6 +55,7 @@ class GraphBook:
             return cls(
                 gap=None if gap is None else int(gap),
                 last_build_s=kept.get("last_build_s"),
+                last_pause_s=kept.get("last_pause_s"),
                 seconds_per_point=float(kept.get("seconds_per_point") or SECONDS_PER_POINT),
             )
         # No record: a graph exists only if an older kgents built one, which shows as more indexed vectors
@@ -60,7 +64,12 @@ class GraphBook:
 
     def to_meta(self) -> dict[str, Any]:
         gap = None if self.gap is None else self.gap + self.empty_written - self.empty_at_copy
-        return {"gap": gap, "last_build_s": self.last_build_s, "seconds_per_point": self.seconds_per_point}
+        return {
+            "gap": gap,
+            "last_build_s": self.last_build_s,
+            "last_pause_s": self.last_pause_s,
+            "seconds_per_point": self.seconds_per_point,
+        }
 
     def in_graph(self, points: int, indexed: int, lexical: bool) -> int:
         """Dense vectors in the graph, from the engine's counters."""
@@ -78,7 +87,9 @@ class GraphBook:
     def enter(self, phase: str, points: int | None = None) -> None:
         now = time.monotonic()
         if phase == "copy":
-            self.started = now
+            self.started, self.pause_s = now, 0.0
+        elif self.phase == "copy" and self.phase_started is not None:
+            self.pause_s += now - self.phase_started
         if points is not None:
             self.points_at_copy = points
             self.empty_at_copy = self.empty_written
@@ -93,15 +104,18 @@ class GraphBook:
             self.gap = built.points - built.lexical
 
     def finished(self, swapped: bool) -> None:
-        if swapped and self.started is not None:
-            self.last_build_s = round(time.monotonic() - self.started, 3)
+        now = time.monotonic()
+        if swapped and self.started is not None and self.phase_started is not None:
+            self.last_build_s = round(now - self.started, 3)
+            self.last_pause_s = round(self.pause_s + now - self.phase_started, 3)  # the copy and the swap
         self.phase = self.started = self.phase_started = None
 
     def state(self, points: int, indexed: int, lexical: bool, builds_after: int | None) -> IndexGraph:
         in_graph = self.in_graph(points, indexed, lexical)
         counts = (points, in_graph, points - in_graph, builds_after)
         if self.phase is None or self.started is None:
-            return IndexGraph("built" if in_graph else "plain", *counts, last_build_s=self.last_build_s)
+            state = "built" if in_graph else "plain"
+            return IndexGraph(state, *counts, last_build_s=self.last_build_s, last_pause_s=self.last_pause_s)
         now = time.monotonic()
         return IndexGraph(
             "building",
@@ -110,6 +124,7 @@ class GraphBook:
             progress=self.progress(now),
             elapsed_s=round(now - self.started, 3),
             last_build_s=self.last_build_s,
+            last_pause_s=self.last_pause_s,
         )
 
     def progress(self, now: float) -> float:

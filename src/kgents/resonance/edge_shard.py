@@ -316,11 +316,13 @@ class EdgeShards:
             col.book.enter("swap")
             await self._swap(name, col)
             swapped = True
+            col.book.finished(swapped=True)
             self._keep_book(name, col)
             await asyncio.to_thread(shutil.rmtree, old, True)
             return True
         finally:
-            col.book.finished(swapped)
+            if not swapped:
+                col.book.finished(swapped=False)
             col.replay = None
             col.build = None
             await asyncio.to_thread(shutil.rmtree, build, True)

@@ -234,6 +234,8 @@ class IndexGraph:
     """While building: the estimated share done, from the last build's pace."""
     elapsed_s: float | None = None
     last_build_s: float | None = None
+    last_pause_s: float | None = None
+    """How long writes waited during the last build: the copy of the collection and the swap."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -246,6 +248,7 @@ class IndexGraph:
             "progress": self.progress,
             "elapsed_s": self.elapsed_s,
             "last_build_s": self.last_build_s,
+            "last_pause_s": self.last_pause_s,
         }
 
 
