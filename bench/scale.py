@@ -13,7 +13,7 @@ embedder; `--postgres URL`: the anchor on PostgreSQL, in a throwaway schema): is
   garden (and its first recall), and one `/metrics` scrape of a `kgents serve` on that home (first and p50).
 
     python bench/scale.py [--entries 100000] [--slices 10] [--batch 1000] [--queries 200] [--dir D]
-        [--postgres URL] [--no-server] [--json]
+        [--postgres URL] [--no-server] [--int8] [--no-auto-build] [--json]
 
 Targets (issue 17): recall dense <= 1.3x the raw engine, hybrid <= 2x; remember_many sustained >= 80 % of its
 empty-garden rate; one scrape <= 20 ms at 1M. Heavy: run it under `nice -n 10` on a shared machine.
@@ -42,8 +42,11 @@ from kgents.garden.filters import EntryFilter
 from kgents.memory.api import MemoryItem
 from kgents.memory.http_client import HttpClient
 from kgents.memory.local import AsyncMemory
+from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.edge_lexical import signal_requests
 from kgents.resonance.edge_query import search_filter
+from kgents.resonance.edge_shard import DEFAULT_AUTO_BUILD_AFTER
+from kgents.resonance.factory import index_root
 from kgents.resonance.lexical import query_terms
 from kgents.stats import percentile
 from kgents.synapse.recall import POOL
@@ -62,11 +65,14 @@ def p(values: list[float], q: float) -> float:
     return round(found, 3) if found is not None else float("nan")
 
 
-def rss_mb() -> float:
+def rss_mb() -> dict[str, float]:
+    """This process's resident memory: all, anonymous (the heap) and file-backed (the index's mapped files)."""
+    found = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            found[key] = round(int(value.split()[0]) / 1024, 1)
+    return found
 
 
 def folder_bytes(path: Path) -> int:
@@ -95,7 +101,7 @@ async def fill(memory: AsyncMemory, entries: int, slices: int, batch: int) -> di
     builds: list[dict[str, Any]] = []
     warm = min(batch, entries)  # one batch first, untimed: the embedder's and the connections' first use
     await memory.remember_many([MemoryItem(sentence(rng, j)) for j in range(warm)])
-    spent, in_slice, done, building_since = 0.0, 0, warm, None
+    spent, in_slice, done, last = 0.0, 0, warm, None
     while done < entries:
         items = [MemoryItem(sentence(rng, done + j)) for j in range(min(batch, entries - done))]
         began = time.perf_counter()
@@ -103,11 +109,9 @@ async def fill(memory: AsyncMemory, entries: int, slices: int, batch: int) -> di
         spent += time.perf_counter() - began
         done, in_slice = done + len(items), in_slice + len(items)
         graph = await memory.synapse.graph()  # the engine's counters: microseconds
-        if graph is not None and graph.state == "building" and building_since is None:
-            building_since = done
-        elif graph is not None and graph.state != "building" and building_since is not None:
-            builds.append({"started_near": building_since, "ended_near": done, "seconds": graph.last_build_s})
-            building_since = None
+        if graph is not None and graph.last_build_s is not None and graph.last_build_s != last:  # one swapped in
+            last = graph.last_build_s
+            builds.append({"swapped_near": done, "seconds": last, "writes_waited_s": graph.last_pause_s})
         if in_slice >= per_slice or done == entries:
             rates.append(round(in_slice / spent))
             spent, in_slice = 0.0, 0
@@ -216,13 +220,19 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             home=home, persona=PERSONA, postgres_url=args.postgres, postgres_schema=f"scale_{os.getpid()}"
         )
     out: dict[str, Any] = {"entries": args.entries, "anchor": "postgres" if args.postgres else "sqlite", **machine()}
-    memory = await AsyncMemory.open(settings, PERSONA)
+    index = None
+    if args.int8 or args.no_auto_build:  # the default index but for these
+        auto = None if args.no_auto_build else DEFAULT_AUTO_BUILD_AFTER
+        index = EdgeIndex.open(index_root(settings), auto_build_after=auto, int8=args.int8)
+    out["int8"], out["auto_build"] = args.int8, not args.no_auto_build
+    memory = await AsyncMemory.open(settings, PERSONA, index=index)
     try:
         out["embedder"] = memory.synapse.state.active.embedder
         out["remember_many"] = await fill(memory, args.entries, args.slices, args.batch)
         rates = out["remember_many"]["rates_per_s"]
         out["remember_many"]["sustained_vs_empty"] = round(min(rates) / rates[0], 3)
         out["remember_many"]["last_vs_empty"] = round(rates[-1] / rates[0], 3)
+        out["rss_after_fill_mb"] = rss_mb()
         out["graph_before_build"] = (await memory.status())["index_graph"]
         began = time.perf_counter()
         out["graph"] = await memory.build_index(now=True)
@@ -250,14 +260,16 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
 
 def report(out: dict[str, Any]) -> None:
     rm, rc = out["remember_many"], out["recall"]
-    print(f"kgents at scale: {out['entries']:,} entries, anchor {out['anchor']}, embedder {out['embedder']}")
+    print(f"kgents at scale: {out['entries']:,} entries, anchor {out['anchor']}, embedder {out['embedder']}", end="")
+    print(f", int8 {out['int8']}, builds while writing {out['auto_build']}")
     print(f"machine: {out['cpus']} cpus, load {out['load_at_start']} -> {out['load_at_end']}, commit {out['commit']}")
     print(f"remember_many per {rm['slice']:,}: {', '.join(f'{r:,}' for r in rm['rates_per_s'])} /s")
     sustained, last = rm["sustained_vs_empty"], rm["last_vs_empty"]
     print(f"  sustained {sustained:.0%} of the empty garden's rate (last slice {last:.0%})")
     for b in rm["builds_while_writing"]:
-        began, ended = b["started_near"], b["ended_near"]
-        print(f"  a build started by itself near {began:,}, swapped in near {ended:,}: {b['seconds']} s")
+        print(
+            f"  a build swapped in near {b['swapped_near']:,}: {b['seconds']} s, writes waited {b['writes_waited_s']} s"
+        )
     print(f"graph before the last build: {out['graph_before_build']}")
     print(f"build_index(now) {out['build_s']} s -> {out['graph']}")
     print(f"recall raw engine (baseline) p50 {rc['raw_ms']['p50']} ms, p95 {rc['raw_ms']['p95']} ms")
@@ -269,6 +281,7 @@ def report(out: dict[str, Any]) -> None:
         r = rc[f"{mode}_ms"]
         print(f"recall {mode:<6} p50 {r['p50']} ms, p95 {r['p95']} ms: {r['ratio_p50']}x the raw engine")
     print(f"RSS {out['rss_mb']} MB (max {out['max_rss_mb']} MB); bytes per entry {out['bytes_per_entry']}")
+    print(f"RSS after filling, before the last build: {out['rss_after_fill_mb']} MB")
     print(f"open again {out['reopen']}; /metrics {out['metrics_scrape']}")
 
 
@@ -281,9 +294,12 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to make the temporary home (default: the system's)")
     parser.add_argument("--postgres", default=None, help="the anchor on this PostgreSQL (a throwaway schema)")
     parser.add_argument("--no-server", action="store_true", help="skip the /metrics scrape of a kgents serve")
+    parser.add_argument("--int8", action="store_true", help="the dense vectors' graph on int8 copies")
+    parser.add_argument("--no-auto-build", action="store_true", help="no build while writing (one at the end)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        (Path(tmp) / "home").mkdir(mode=0o700)
         out = asyncio.run(run(args, Path(tmp) / "home"))
     print(json.dumps(out)) if args.json else report(out)
 
