@@ -55,7 +55,8 @@ from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 from kgents.synapse.runtime import Synapse, open_synapse
 
 GRAPH_KB = 64
-"""--graph: the engine's indexing threshold, low enough for a graph over the data set's few thousand turns."""
+"""--graph: the engine's indexing and full-scan thresholds, low enough for a graph over the data set's few thousand
+turns that its searches walk (below the full-scan threshold a segment is scanned, graph or not)."""
 KS = (5, 10, 20)
 CUTS = tuple(sorted({0.05, 0.08, 0.1, 0.12, DEFAULT_MIN_SCORE, 0.15}))
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -294,7 +295,9 @@ async def measure(args: argparse.Namespace, turns: list[Turn], questions: list[Q
     with tempfile.TemporaryDirectory() as home:
         index = None
         if args.graph or args.int8:  # an index with a graph even at this size (and int8 copies if asked)
-            index = EdgeIndex.open(Path(home) / "index", indexing_threshold_kb=GRAPH_KB, int8=args.int8)
+            index = EdgeIndex.open(
+                Path(home) / "index", indexing_threshold_kb=GRAPH_KB, full_scan_kb=GRAPH_KB, int8=args.int8
+            )
         synapse = await open_synapse(Settings(home=Path(home), persona="bench"), index=index)
         try:
             targets = await plant_paraphrase(synapse)

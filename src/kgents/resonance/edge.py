@@ -59,6 +59,7 @@ class EdgeIndex:
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
         int8: bool = False,
+        full_scan_kb: int | None = None,
     ) -> None:
         self.root = root
         self._lock = OwnerLock(root / "owner.lock")
@@ -68,6 +69,7 @@ class EdgeIndex:
             indexing_threshold_kb=indexing_threshold_kb,
             build_timeout_s=build_timeout_s,
             int8=int8,
+            full_scan_kb=full_scan_kb,
         )
 
     @classmethod
@@ -78,15 +80,23 @@ class EdgeIndex:
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
         int8: bool = False,
+        full_scan_kb: int | None = None,
     ) -> EdgeIndex:
         """Take ownership of the index directory or raise `IndexLockedError` naming the current owner.
 
         `auto_build_after`: unindexed points that start a background HNSW build (None: only `optimize()`);
         `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default);
         `int8`: new collections keep int8 copies of the dense vectors in RAM for the graph's search and the
-        float originals on disk for rescoring (measured in bench/recall.py --int8; not the default).
+        float originals on disk for rescoring (measured in bench/recall.py --int8; not the default);
+        `full_scan_kb`: the segment size below which a search scans instead of walking the graph (a bench's knob).
         """
-        index = cls(root, auto_build_after=auto_build_after, indexing_threshold_kb=indexing_threshold_kb, int8=int8)
+        index = cls(
+            root,
+            auto_build_after=auto_build_after,
+            indexing_threshold_kb=indexing_threshold_kb,
+            int8=int8,
+            full_scan_kb=full_scan_kb,
+        )
         index._lock.acquire()
         return index
 

@@ -51,10 +51,16 @@ DEFAULT_AUTO_BUILD_AFTER = 20_000
 BUILD_CHECK_EVERY = 1_000
 DEFAULT_BUILD_TIMEOUT_S = 3_600.0
 
-HNSW = qe.HnswIndexConfig(
-    m=16, ef_construct=100, full_scan_threshold=10_000, max_indexing_threads=max(1, (os.cpu_count() or 2) - 1)
-)
-"""Qdrant's defaults, but the build leaves one core to the searches."""
+FULL_SCAN_KB = 10_000
+"""Segments smaller than this are scanned, not searched through their graph (the engine's default)."""
+
+
+def hnsw(full_scan_kb: int = FULL_SCAN_KB) -> qe.HnswIndexConfig:
+    """Qdrant's defaults, but the build leaves one core to the searches."""
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=full_scan_kb, max_indexing_threads=threads)
+
+
 INT8 = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
 """`int8`: the graph searches int8 copies held in RAM, rescored on the float originals (on disk)."""
 
@@ -91,9 +97,11 @@ class EdgeShards:
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
         int8: bool = False,
+        full_scan_kb: int | None = None,
     ) -> None:
         self.root = root
         self.int8 = int8
+        self.hnsw = hnsw(full_scan_kb or FULL_SCAN_KB)
         self.auto_build_after = auto_build_after
         self.indexing_threshold_kb = indexing_threshold_kb
         self.build_timeout_s = build_timeout_s
@@ -152,7 +160,7 @@ class EdgeShards:
             quantization_config=INT8 if quantized else None,
             sparse_vectors={LEXICAL_VECTOR: LEXICAL_PARAMS} if lexical else None,
             optimizers=optimizers,
-            hnsw_config=HNSW,
+            hnsw_config=self.hnsw,
         )
         try:
             if (shard_dir / "edge_config.json").exists():
