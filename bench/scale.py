@@ -83,6 +83,22 @@ def anchor_size(home: Path) -> int:
     return sum(f.stat().st_size for f in home.glob("*.db*"))
 
 
+async def postgres_size(url: str, schema: str) -> int:
+    """The schema's tables with their indexes and TOAST."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        size = await conn.fetchval(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+            schema,
+        )
+    finally:
+        await conn.close()
+    return int(size)
+
+
 def machine() -> dict[str, Any]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     return {
@@ -243,10 +259,10 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     finally:
         await memory.close()
     index_bytes = folder_bytes(home / "index")
-    anchor_bytes = None if args.postgres else anchor_size(home)
+    anchor_bytes = await postgres_size(args.postgres, settings.postgres_schema) if args.postgres else anchor_size(home)
     out["bytes_per_entry"] = {
         "index": round(index_bytes / args.entries),
-        "anchor": None if anchor_bytes is None else round(anchor_bytes / args.entries),
+        "anchor": round(anchor_bytes / args.entries),
     }
     out["reopen"] = await reopen(settings)
     out["metrics_scrape"] = None if args.no_server or args.postgres else await scrape(settings)
