@@ -37,6 +37,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+import memory as memory_bench  # bench/memory.py
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.memory.api import MemoryItem
@@ -135,17 +136,11 @@ async def fill(memory: AsyncMemory, entries: int, slices: int, batch: int) -> di
 
 
 async def alternate(rounds: int, *ops: Callable[[int], Awaitable[object]]) -> list[list[float]]:
-    """The operations round after round in turn (after 10 rounds of warming up), in ms."""
+    """bench/memory.py's, in ms, after 10 rounds of warming up."""
     for i in range(10):
         for op in ops:
             await op(-1 - i)
-    samples: list[list[float]] = [[] for _ in ops]
-    for i in range(rounds):
-        for op, out in zip(ops, samples, strict=True):
-            began = time.perf_counter()
-            await op(i)
-            out.append((time.perf_counter() - began) * 1000)
-    return samples
+    return await memory_bench.alternate(rounds, *ops)
 
 
 async def recall_figures(memory: AsyncMemory, rounds: int) -> dict[str, Any]:

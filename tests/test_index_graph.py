@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,21 @@ def lexical_points(n: int, seed: int, empty_every: int = 0) -> list[IndexPoint]:
     return out
 
 
-async def test_points_outside_the_graph_are_counted_without_the_lexical_vectors(tmp_path: Path) -> None:
-    index = EdgeIndex.open(tmp_path / "index", auto_build_after=None, indexing_threshold_kb=16)
+@asynccontextmanager
+async def small_index(root: Path, points: int, seed: int, empty_every: int = 0) -> AsyncIterator[EdgeIndex]:
+    """An index whose graph takes a few thousand points (a low indexing threshold), no automatic build, and
+    collection "c" holding `points` lexical points."""
+    index = EdgeIndex.open(root, auto_build_after=None, indexing_threshold_kb=16)
     try:
         await index.ensure_collection("c", "e", DIM)
-        await index.upsert("c", lexical_points(3000, seed=1, empty_every=10))
+        await index.upsert("c", lexical_points(points, seed=seed, empty_every=empty_every))
+        yield index
+    finally:
+        await index.close()
+
+
+async def test_points_outside_the_graph_are_counted_without_the_lexical_vectors(tmp_path: Path) -> None:
+    async with small_index(tmp_path / "index", 3000, seed=1, empty_every=10) as index:
         plain = await index.graph("c")
         assert (plain.state, plain.points, plain.in_graph, plain.outside) == ("plain", 3000, 0, 3000)
         assert plain.builds_after is None
@@ -50,8 +62,6 @@ async def test_points_outside_the_graph_are_counted_without_the_lexical_vectors(
         await index.upsert("c", lexical_points(40, seed=2, empty_every=2))  # half with an empty lexical vector
         later = await index.graph("c")
         assert (later.points, later.in_graph, later.outside) == (3040, 3000, 40)
-    finally:
-        await index.close()
 
     reopened = EdgeIndex.open(tmp_path / "index", auto_build_after=None)
     try:
@@ -78,10 +88,7 @@ async def test_build_starts_by_itself_past_the_threshold_with_lexical_vectors(tm
 
 
 async def test_building_shows_its_phase_and_a_build_can_be_awaited(tmp_path: Path) -> None:
-    index = EdgeIndex.open(tmp_path / "index", auto_build_after=None, indexing_threshold_kb=16)
-    try:
-        await index.ensure_collection("c", "e", DIM)
-        await index.upsert("c", lexical_points(3000, seed=3))
+    async with small_index(tmp_path / "index", 3000, seed=3) as index:
         waited = await index.build_graph("c", now=False, timeout_s=5)  # nothing runs: the state at once
         assert waited.state == "plain"
 
@@ -97,20 +104,13 @@ async def test_building_shows_its_phase_and_a_build_can_be_awaited(tmp_path: Pat
         assert short.state in {"building", "built"}
         assert (await build).state == "built"
         assert (await index.build_graph("c", now=True, timeout_s=5)).state == "built"  # nothing left to build
-    finally:
-        await index.close()
 
 
 async def test_building_now_also_takes_what_came_after_a_running_build(tmp_path: Path) -> None:
-    index = EdgeIndex.open(tmp_path / "index", auto_build_after=None, indexing_threshold_kb=16)
-    try:
-        await index.ensure_collection("c", "e", DIM)
-        await index.upsert("c", lexical_points(3000, seed=4))
+    async with small_index(tmp_path / "index", 3000, seed=4) as index:
         running = asyncio.create_task(index.build_graph("c", now=True))
         await wait_until(lambda: index.graph("c"), lambda g: g.phase == "graph", timeout=30, what="the copy")
         await index.upsert("c", lexical_points(500, seed=5))  # after the copy: the running build misses them
         graph = await index.build_graph("c", now=True, timeout_s=120)
         assert (graph.state, graph.points, graph.in_graph, graph.outside) == ("built", 3500, 3500, 0)
         await running
-    finally:
-        await index.close()
