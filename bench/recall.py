@@ -15,8 +15,8 @@ index time. Then, for the default (hybrid):
 - the K-gent's answers (`KGent.answer`): how often they cite an evidence turn, and how often a never-said
   question cites nothing.
 No language model anywhere. The data is read by path and never copied. `--graph` searches an HNSW graph built
-after planting (the default index searches these few thousand points exactly); `--int8` builds it on int8 copies
-of the vectors (issue 17: kept only if recall holds).
+after planting (the default index searches these few thousand points exactly) on float vectors; `--int8` builds it
+on int8 copies of them, as new collections do since issue 17 (kept because recall held).
 
     python bench/recall.py ../shared/data/locomo-dev [--modes dense,lexical,hybrid] [--pools 100]
         [--context 0.3] [--no-paraphrase] [--no-answers] [--graph] [--int8]

@@ -13,7 +13,7 @@ embedder; `--postgres URL`: the anchor on PostgreSQL, in a throwaway schema): is
   garden (and its first recall), and one `/metrics` scrape of a `kgents serve` on that home (first and p50).
 
     python bench/scale.py [--entries 100000] [--slices 10] [--batch 1000] [--queries 200] [--dir D]
-        [--postgres URL] [--no-server] [--int8] [--no-auto-build] [--json]
+        [--postgres URL] [--no-server] [--no-int8] [--no-auto-build] [--json]
 
 Targets (issue 17): recall dense <= 1.3x the raw engine, hybrid <= 2x; remember_many sustained >= 80 % of its
 empty-garden rate; one scrape <= 20 ms at 1M. Heavy: run it under `nice -n 10` on a shared machine.
@@ -232,10 +232,10 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"entries": args.entries, "anchor": "postgres" if args.postgres else "sqlite", **machine()}
     index = None
-    if args.int8 or args.no_auto_build:  # the default index but for these
+    if args.no_int8 or args.no_auto_build:  # the default index but for these
         auto = None if args.no_auto_build else DEFAULT_AUTO_BUILD_AFTER
-        index = EdgeIndex.open(index_root(settings), auto_build_after=auto, int8=args.int8)
-    out["int8"], out["auto_build"] = args.int8, not args.no_auto_build
+        index = EdgeIndex.open(index_root(settings), auto_build_after=auto, int8=not args.no_int8)
+    out["int8"], out["auto_build"] = not args.no_int8, not args.no_auto_build
     memory = await AsyncMemory.open(settings, PERSONA, index=index)
     try:
         out["embedder"] = memory.synapse.state.active.embedder
@@ -305,7 +305,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to make the temporary home (default: the system's)")
     parser.add_argument("--postgres", default=None, help="the anchor on this PostgreSQL (a throwaway schema)")
     parser.add_argument("--no-server", action="store_true", help="skip the /metrics scrape of a kgents serve")
-    parser.add_argument("--int8", action="store_true", help="the dense vectors' graph on int8 copies")
+    parser.add_argument("--no-int8", action="store_true", help="float vectors only (the layout before issue 17)")
     parser.add_argument("--no-auto-build", action="store_true", help="no build while writing (one at the end)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()

@@ -23,7 +23,13 @@ from kgents.garden.filters import EntryFilter
 from kgents.home import private_dir
 from kgents.resonance.edge_lexical import ids_without_lexical, point, ranked, signal_requests
 from kgents.resonance.edge_query import not_newer, search_filter
-from kgents.resonance.edge_shard import DEFAULT_AUTO_BUILD_AFTER, DEFAULT_BUILD_TIMEOUT_S, EdgeShards, OpenCollection
+from kgents.resonance.edge_shard import (
+    DEFAULT_AUTO_BUILD_AFTER,
+    DEFAULT_BUILD_TIMEOUT_S,
+    DEFAULT_INT8,
+    EdgeShards,
+    OpenCollection,
+)
 from kgents.resonance.index_common import (
     META_LEXICAL,
     check_limit,
@@ -58,7 +64,7 @@ class EdgeIndex:
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
-        int8: bool = False,
+        int8: bool = DEFAULT_INT8,
         full_scan_kb: int | None = None,
     ) -> None:
         self.root = root
@@ -79,7 +85,7 @@ class EdgeIndex:
         *,
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
-        int8: bool = False,
+        int8: bool = DEFAULT_INT8,
         full_scan_kb: int | None = None,
     ) -> EdgeIndex:
         """Take ownership of the index directory or raise `IndexLockedError` naming the current owner.
@@ -87,7 +93,7 @@ class EdgeIndex:
         `auto_build_after`: unindexed points that start a background HNSW build (None: only `optimize()`);
         `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default);
         `int8`: new collections keep int8 copies of the dense vectors in RAM for the graph's search and the
-        float originals on disk for rescoring (measured in bench/recall.py --int8; not the default);
+        float originals on disk for rescoring (`edge_shard.DEFAULT_INT8` says what it was measured to cost);
         `full_scan_kb`: the segment size below which a search scans instead of walking the graph (a bench's knob).
         """
         index = cls(
