@@ -131,6 +131,7 @@ async def fill(memory: AsyncMemory, entries: int, slices: int, batch: int) -> di
             builds.append({"swapped_near": done, "seconds": last, "writes_waited_s": graph.last_pause_s})
         if in_slice >= per_slice or done == entries:
             rates.append(round(in_slice / spent))
+            print(f"{done:,} entries: {rates[-1]:,} /s", file=sys.stderr, flush=True)  # a long run's progress
             spent, in_slice = 0.0, 0
     return {"slice": per_slice, "rates_per_s": rates, "builds_while_writing": builds}
 
