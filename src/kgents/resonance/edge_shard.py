@@ -284,10 +284,12 @@ class EdgeShards:
 
     def _keep_book(self, name: str, col: OpenCollection) -> None:
         """What the graph's counts need across restarts, into the meta file (never fails a close)."""
-        meta = self.read_meta(name)
-        if meta is not None:
-            with contextlib.suppress(OSError):
-                self.write_meta(name, {**meta, GRAPH_META: col.book.to_meta()})
+        try:
+            meta = self.read_meta(name)
+            if meta is not None and meta.get(GRAPH_META) != (kept := col.book.to_meta()):
+                self.write_meta(name, {**meta, GRAPH_META: kept})
+        except Exception as exc:  # a read-only or full home: the counts are measured again by the next build
+            log.warning("could not keep the vector index's graph counts of %s: %s", name, exc)
 
     async def _maybe_build(self, name: str, col: OpenCollection) -> None:
         if self.auto_build_after is None or col.build is not None:
