@@ -61,9 +61,9 @@ def test_build_through_the_server_and_the_cli(tmp_path: Path) -> None:
 
     alone = cli(settings, "synapse", "build", "--wait-only")  # no server: the index opened by the command
     assert alone.returncode == 0, alone.stderr
-    assert "graph      plain: all 20 points searched exactly" in alone.stdout
+    assert "graph      plain: 20 points, all searched exactly" in alone.stdout
     text = cli(settings, "synapse", "status")
-    assert "graph      plain: all 20 points" in text.stdout, text.stdout + text.stderr
+    assert "graph      plain: 20 points" in text.stdout, text.stdout + text.stderr
 
 
 def test_graph_lines() -> None:
@@ -76,5 +76,8 @@ def test_graph_lines() -> None:
     building = {**common, "state": "building", "in_graph": 0, "outside": 1000, "phase": "graph", "progress": 0.42}
     assert graph_line({**building, "elapsed_s": 3.0}) == (
         "graph      building (graph, ~42 %, 3.0 s): 1,000 points, 0 in the graph so far"
+    )
+    assert graph_line({**common, "state": "plain", "points": 1, "in_graph": 0, "outside": 1}) == (
+        "graph      plain: 1 point, all searched exactly; a build starts by itself at 500 outside"
     )
     assert graph_line(None) is None

@@ -38,7 +38,7 @@ def graph_line(graph: dict[str, Any] | None) -> str | None:
             f"graph      built: {graph['in_graph']:,} of {points:,} points in the graph, {outside:,} searched exactly"
             f" beside it{last}{by_itself}"
         )
-    return f"graph      plain: all {points:,} points searched exactly{by_itself}"
+    return f"graph      plain: {points:,} point{'' if points == 1 else 's'}, all searched exactly{by_itself}"
 
 
 def build(
