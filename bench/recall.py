@@ -14,10 +14,12 @@ index time. Then, for the default (hybrid):
 - time in the question: tests/data/time_queries*.tsv through our grammar and through dateparser when installed;
 - the K-gent's answers (`KGent.answer`): how often they cite an evidence turn, and how often a never-said
   question cites nothing.
-No language model anywhere. The data is read by path and never copied.
+No language model anywhere. The data is read by path and never copied. `--graph` searches an HNSW graph built
+after planting (the default index searches these few thousand points exactly) on float vectors; `--int8` builds it
+on int8 copies of them, as new collections do since issue 17 (kept because recall held).
 
     python bench/recall.py ../shared/data/locomo-dev [--modes dense,lexical,hybrid] [--pools 100]
-        [--context 0.3] [--no-paraphrase] [--no-answers]
+        [--context 0.3] [--no-paraphrase] [--no-answers] [--graph] [--int8]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import paraphrase
 import time_labels
 from kgents.config import Settings
 from kgents.garden import PersonaGarden
+from kgents.resonance.edge import EdgeIndex
 from kgents.stats import percentile
 from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode
 from kgents.synapse.recall import HybridRecall
@@ -51,6 +54,9 @@ from kgents.synapse.relay import RelayConfig
 from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 from kgents.synapse.runtime import Synapse, open_synapse
 
+GRAPH_KB = 64
+"""--graph: the engine's indexing and full-scan thresholds, low enough for a graph over the data set's few thousand
+turns that its searches walk (below the full-scan threshold a segment is scanned, graph or not)."""
 KS = (5, 10, 20)
 CUTS = tuple(sorted({0.05, 0.08, 0.1, 0.12, DEFAULT_MIN_SCORE, 0.15}))
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -287,10 +293,17 @@ async def measure(args: argparse.Namespace, turns: list[Turn], questions: list[Q
     results: dict[str, Score] = {}
     para: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as home:
-        synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
+        index = None
+        if args.graph or args.int8:  # an index with a graph even at this size (and int8 copies if asked)
+            index = EdgeIndex.open(
+                Path(home) / "index", indexing_threshold_kb=GRAPH_KB, full_scan_kb=GRAPH_KB, int8=args.int8
+            )
+        synapse = await open_synapse(Settings(home=Path(home), persona="bench"), index=index)
         try:
             targets = await plant_paraphrase(synapse)
             dia, plant_s = await plant_all(synapse, turns)
+            if index is not None:
+                console.print(f"the graph: {await synapse.build_graph(now=True)}")
             pool = int(args.pools.split(",")[0])
             for mode in (RecallMode(m) for m in args.modes.split(",")):
                 pools = [int(p) for p in args.pools.split(",")] if mode is RecallMode.HYBRID else [pool]
@@ -337,6 +350,8 @@ async def main() -> None:
     parser.add_argument("--depths", default="", help="also: the hybrid reading this many candidates' rows (e.g. 50,75)")
     parser.add_argument("--no-paraphrase", action="store_true", help="skip bench/paraphrase.py at the end")
     parser.add_argument("--no-answers", action="store_true", help="skip the K-gent's cited answers")
+    parser.add_argument("--graph", action="store_true", help="search an HNSW graph built after planting")
+    parser.add_argument("--int8", action="store_true", help="the graph on int8 copies of the vectors (implies --graph)")
     args = parser.parse_args()
     turns, questions = load(args.data)
     await measure(args, turns, questions)

@@ -43,6 +43,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/personas/{persona}/soul/nudge"): {"shifts": {"joy": 0.01}},
     ("POST", "/v1/personas/{persona}/soul/interactions"): {"tokens": 1},
     ("POST", "/v1/personas/{persona}/dream"): {"dry_run": True},
+    ("POST", "/v1/personas/{persona}/index/build"): {"now": False, "wait": 0},
     ("POST", "/v1/admin/synapse/reconcile"): {},
     ("POST", "/v1/admin/synapse/reindex"): {},
     ("POST", "/mcp"): {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},

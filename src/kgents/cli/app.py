@@ -17,6 +17,7 @@ from kgents.cli import (
     dream_cmd,
     garden_cmd,
     ghost_cmd,
+    graph_cmd,
     invoke_cmd,
     logs,
     mcp_cmd,
@@ -44,6 +45,7 @@ app = typer.Typer(
 )
 garden_cmd.app.command("search")(search_cmd.search)
 synapse_cmd.app.command("alive")(synapse_alive.alive)
+synapse_cmd.app.command("build")(graph_cmd.build)
 app.add_typer(garden_cmd.app, name="garden")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(db_cmd.app, name="db")

@@ -17,6 +17,7 @@ import typer
 
 from kgents.cli.context import confirmed, console, print_json, run, state
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
+from kgents.cli.graph_cmd import graph_line
 from kgents.cli.progress import LongWork
 from kgents.clock import utcnow
 from kgents.config import Settings
@@ -137,6 +138,8 @@ class StatusData:
     dead_letters: list[dict[str, Any]]
     fault: str | None = None
     """What is broken in the index itself and the command that repairs it (a missing collection)."""
+    graph: dict[str, Any] | None = None
+    """The index's HNSW graph (`IndexGraph.to_dict()`), where the index was reached."""
 
 
 def fault_lines(data: StatusData) -> list[str]:
@@ -200,17 +203,19 @@ async def gather_status(settings: Settings, *, full: bool = False) -> StatusData
     if isinstance(opened, ServerInfo):
         async with RemoteMemory(opened, settings.persona) as memory:
             measured = await memory.synapse_coherency(full=full)
+            graph = (await memory.synapse_index()).get("graph")
         metrics, letters, index = await anchor_facts(settings)
         report = with_age(measured["coherency"], utcnow())
         note = f"measured now by the server that owns the index and relays for it, at {opened.url}"
-        return StatusData(metrics, report, note, index, letters)
+        return StatusData(metrics, report, note, index, letters, graph=graph)
     synapse = opened
     try:
         if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
             await catch_up_shown(synapse, DRAIN_TIMEOUT_S)
         report = with_age(await synapse.coherency_figure(settings.persona, full=full), utcnow())
         letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
-        return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters)
+        graph = None if (found := await synapse.graph()) is None else found.to_dict()
+        return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters, graph=graph)
     finally:
         await synapse.close()
 
@@ -243,6 +248,7 @@ def status(
                 "level": level.value,
                 "fault": data.fault,
                 "index": data.index,
+                "graph": data.graph,
                 "metrics": data.metrics.to_dict(),
                 "coherency": data.coherency,
                 "coherency_note": data.note,
@@ -255,6 +261,8 @@ def status(
         lines.insert(0, f"status     {level.value}")
         lines.insert(2, coherency_line(data.coherency, data.note))
         lines[3:3] = fault_lines(data)
+        if (graph := graph_line(data.graph)) is not None:
+            lines.insert(2, graph)
         for line in lines:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         for letter in data.dead_letters:

@@ -153,7 +153,14 @@ class MemoryAPI(Protocol):
         ...
 
     async def status(self) -> dict[str, Any]:
-        """A summary of this memory's health: entries, pending events, coherency, soul source."""
+        """A summary of this memory's health: entries, pending events, coherency, soul source, and the index's
+        HNSW graph (`index_graph`: `IndexGraph.to_dict()`, None where a Qdrant server builds its own)."""
+        ...
+
+    async def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
+        """Wait for the index's HNSW graph to be built, first starting a build if `now` (the embedded index builds
+        it by itself past a threshold: this is for a caller that wants it now, or wants to know it is done);
+        `wait_s` seconds at most (the build goes on). The graph's state then, as `status()["index_graph"]`."""
         ...
 
     async def close(self) -> None: ...

@@ -299,7 +299,12 @@ class AsyncMemory:
             "entries": entries,
             "pending": pending,
             "soul_source": recovery.source.value,
+            "index_graph": None if (graph := await synapse.graph()) is None else graph.to_dict(),
         }
+
+    async def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
+        graph = await self.synapse.build_graph(now=now, timeout_s=wait_s)
+        return None if graph is None else graph.to_dict()
 
 
 def soul_view(state: SoulState, source: str) -> SoulView:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -220,6 +221,18 @@ class RemoteMemory:
     async def status(self) -> dict[str, Any]:
         data: dict[str, Any] = await self.call("GET", "/status")
         return data
+
+    async def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
+        """The server waits up to `wire.BUILD_WAIT_S` a request, so a long build is awaited in several short
+        requests (none held open for minutes)."""
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        while True:
+            left = wire.BUILD_WAIT_S if deadline is None else max(0.0, deadline - time.monotonic())
+            body = {"now": now, "wait": min(wire.BUILD_WAIT_S, left)}
+            graph: dict[str, Any] | None = (await self.call("POST", "/index/build", body, idempotent=True))["graph"]
+            if graph is None or graph["state"] != "building" or left <= 0:
+                return graph
+            now = False
 
     # -- operator-wide (the index's owner answers; the operator token only) ---------------------------------------
     async def _admin(self, method: str, path: str, body: Any = None) -> dict[str, Any]:

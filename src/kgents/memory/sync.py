@@ -197,3 +197,6 @@ class Memory:
 
     def status(self) -> dict[str, Any]:
         return self._call(lambda m: m.status())
+
+    def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
+        return self._call(lambda m: m.build_index(now=now, wait_s=wait_s))

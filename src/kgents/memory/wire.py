@@ -88,6 +88,10 @@ def error_from_body(status: int, body: object) -> KgentsError:
 
 
 # -- reading requests --------------------------------------------------------------------------------------------
+BUILD_WAIT_S = 20.0
+"""The longest one request to wait for the index's graph waits (`RemoteMemory.build_index` asks again)."""
+
+
 def fields_of(body: object, allowed: frozenset[str], what: str) -> dict[str, Any]:
     """A JSON object with only `allowed` keys (a typo is an error, never silently ignored)."""
     if not isinstance(body, dict):

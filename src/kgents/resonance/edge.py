@@ -24,7 +24,13 @@ from kgents.garden.filters import EntryFilter
 from kgents.home import private_dir
 from kgents.resonance.edge_lexical import ids_without_lexical, point, ranked, signal_requests
 from kgents.resonance.edge_query import not_newer, persona_filter, search_filter
-from kgents.resonance.edge_shard import DEFAULT_AUTO_BUILD_AFTER, DEFAULT_BUILD_TIMEOUT_S, EdgeShards, OpenCollection
+from kgents.resonance.edge_shard import (
+    DEFAULT_AUTO_BUILD_AFTER,
+    DEFAULT_BUILD_TIMEOUT_S,
+    DEFAULT_INT8,
+    EdgeShards,
+    OpenCollection,
+)
 from kgents.resonance.index_common import (
     META_LEXICAL,
     check_limit,
@@ -40,7 +46,7 @@ from kgents.resonance.index_common import (
 )
 from kgents.resonance.lexical import ANALYZER, LEXICAL_VECTOR, SparseTerms
 from kgents.resonance.lock import OwnerLock
-from kgents.resonance.protocols import CollectionInfo, IndexHit, IndexPoint, PointPayload, RankedHit
+from kgents.resonance.protocols import CollectionInfo, IndexGraph, IndexHit, IndexPoint, PointPayload, RankedHit
 
 T = TypeVar("T")
 
@@ -59,6 +65,8 @@ class EdgeIndex:
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+        int8: bool = DEFAULT_INT8,
+        full_scan_kb: int | None = None,
     ) -> None:
         self.root = root
         self._lock = OwnerLock(root / "owner.lock")
@@ -67,6 +75,8 @@ class EdgeIndex:
             auto_build_after=auto_build_after,
             indexing_threshold_kb=indexing_threshold_kb,
             build_timeout_s=build_timeout_s,
+            int8=int8,
+            full_scan_kb=full_scan_kb,
         )
 
     @classmethod
@@ -76,13 +86,24 @@ class EdgeIndex:
         *,
         auto_build_after: int | None = DEFAULT_AUTO_BUILD_AFTER,
         indexing_threshold_kb: int | None = None,
+        int8: bool = DEFAULT_INT8,
+        full_scan_kb: int | None = None,
     ) -> EdgeIndex:
         """Take ownership of the index directory or raise `IndexLockedError` naming the current owner.
 
         `auto_build_after`: unindexed points that start a background HNSW build (None: only `optimize()`);
-        `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default).
+        `indexing_threshold_kb`: the engine's segment size below which no HNSW is built (None: its default);
+        `int8`: new collections keep int8 copies of the dense vectors in RAM for the graph's search and the
+        float originals on disk for rescoring (`edge_shard.DEFAULT_INT8` says what it was measured to cost);
+        `full_scan_kb`: the segment size below which a search scans instead of walking the graph (a bench's knob).
         """
-        index = cls(root, auto_build_after=auto_build_after, indexing_threshold_kb=indexing_threshold_kb)
+        index = cls(
+            root,
+            auto_build_after=auto_build_after,
+            indexing_threshold_kb=indexing_threshold_kb,
+            int8=int8,
+            full_scan_kb=full_scan_kb,
+        )
         index._lock.acquire()
         return index
 
@@ -132,12 +153,14 @@ class EdgeIndex:
             col = await self._shards.get(name)
             async with col.gate.read():
                 info = await self._shards.run(col.shard.info)
+            points, indexed = int(info.points_count), int(info.indexed_vectors_count)
             extra = {
-                "indexed_vectors": int(info.indexed_vectors_count),
+                "indexed_vectors": indexed,
+                "in_graph": col.book.in_graph(points, indexed, col.lexical),
                 "segments": int(info.segments_count),
                 "building": col.build is not None,
             }
-            infos.append(CollectionInfo(name, col.embedder, col.dimension, int(info.points_count), extra))
+            infos.append(CollectionInfo(name, col.embedder, col.dimension, points, extra))
         return infos
 
     async def drop_collection(self, name: str) -> None:
@@ -159,6 +182,8 @@ class EdgeIndex:
             # New ids go in insert-only (a guard filter halves write speed and has nothing to guard there);
             # existing ones carry the engine-side `version <= new` condition.
             fresh = [point(p, vectors[p.id], col.lexical) for p in todo if p.id not in stored]
+            if fresh and col.lexical:  # the graph's count needs the points without a lexical term (edge_graph)
+                col.book.empty_written += sum(1 for p in todo if p.id not in stored and not p.lexical)
             if fresh:
                 done.append(qe.UpdateOperation.upsert_points(fresh, update_mode=qe.UpdateMode.InsertOnly))
                 col.shard.update(done[-1])
@@ -317,6 +342,14 @@ class EdgeIndex:
     async def optimize(self, collection: str) -> bool:
         """Build the HNSW graph now, off this process; True if a new shard was swapped in (see `edge_shard`)."""
         return await self._shards.optimize(collection)
+
+    # -- GraphBuilder ---------------------------------------------------------------------------------------
+
+    async def graph(self, collection: str) -> IndexGraph:
+        return await self._shards.graph(collection)
+
+    async def build_graph(self, collection: str, *, now: bool = True, timeout_s: float | None = None) -> IndexGraph:
+        return await self._shards.build_graph(collection, now=now, timeout_s=timeout_s)
 
     async def _stored_versions(self, col: OpenCollection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         return versions_of(await self._shards.run(col.shard.retrieve, ids, ["version"], False))

@@ -6,17 +6,22 @@ the owner copies the shard (a flushed, consistent copy taken while writes wait),
 copy, and the owner swaps it in during a short pause, replaying the writes that arrived meanwhile. Reads go on
 during the build; only the copy (writes) and the swap (reads and writes, well under a second) wait.
 
-Run as `python -m kgents.resonance.edge_build <shard dir>`: the child half. It prints 1 if it built anything.
+Run as `python -m kgents.resonance.edge_build <shard dir>`: the child half. It prints one JSON object: whether it
+built anything, and the copy's points, indexed vectors and non-empty lexical vectors after the build (the engine's
+indexed count adds those to the dense vectors in the graph, see `edge_graph.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kgents.errors import BackendUnavailableError
 
@@ -79,13 +84,26 @@ def _die_with_parent() -> None:
         pass
 
 
-async def optimise_copy(build: Path, timeout_s: float) -> bool:
-    """Optimise the shard copy at `build` in a child process; True if it built or merged anything."""
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What the child reports of the copy it optimised."""
+
+    changed: bool
+    """Whether it built or merged anything."""
+    points: int
+    indexed: int
+    lexical: int
+    """Points with a non-empty lexical vector."""
+
+
+async def optimise_copy(build: Path, timeout_s: float, lexical: bool) -> Built:
+    """Optimise the shard copy at `build` in a child process (`lexical`: the collection keeps lexical vectors)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kgents.resonance.edge_build",
         str(build),
+        "lexical" if lexical else "dense",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -100,10 +118,28 @@ async def optimise_copy(build: Path, timeout_s: float) -> bool:
     if proc.returncode != 0:
         last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise BackendUnavailableError(f"building the vector index failed (exit {proc.returncode}): {last[:200]}")
-    return out.decode().strip() == "1"
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    return Built(bool(found["changed"]), int(found["points"]), int(found["indexed"]), int(found["lexical"]))
 
 
-def _child(path: str) -> None:
+def non_empty_lexical(shard: Any, page: int = 4096) -> int:
+    """Points holding a non-empty lexical vector (a full scroll: the child's work, never a request's)."""
+    import qdrant_edge as qe
+
+    from kgents.resonance.lexical import LEXICAL_VECTOR
+
+    found, offset = 0, None
+    while True:
+        request = qe.ScrollRequest(offset=offset, limit=page, with_payload=False, with_vector=[LEXICAL_VECTOR])
+        records, offset = shard.scroll(request)
+        for record in records:
+            sparse = (record.vector or {}).get(LEXICAL_VECTOR)
+            found += sparse is not None and len(sparse.indices) > 0
+        if offset is None:
+            return found
+
+
+def _child(path: str, lexical: bool) -> None:
     import os
 
     import qdrant_edge as qe
@@ -111,12 +147,15 @@ def _child(path: str) -> None:
     os.nice(10)  # the serving process keeps the CPU it needs; the graph can wait
     shard = qe.EdgeShard.load(path)
     try:
-        built = shard.optimize()
+        changed = shard.optimize()
         shard.flush()
+        info = shard.info()
+        with_lexical = non_empty_lexical(shard) if lexical else 0
     finally:
         shard.close()
-    print(1 if built else 0)
+    found = {"changed": changed, "points": info.points_count, "indexed": info.indexed_vectors_count}
+    print(json.dumps({**found, "lexical": with_lexical}))
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1])
+    _child(sys.argv[1], sys.argv[2:] == ["lexical"])

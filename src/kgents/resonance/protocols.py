@@ -217,3 +217,55 @@ class LexicalIndex(Protocol):
     async def drop_lexical(self, collection: str, ids: Sequence[uuid.UUID]) -> None:
         """Remove the lexical vector of these points (an operator's or a test's tool)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexGraph:
+    """The HNSW graph of a collection, as `status` shows it: `built` (searches walk the graph, and points written
+    since are searched exactly beside it), `building` (a build runs: its phase and estimated progress), or `plain`
+    (no graph: every search is exact, which stays fast below the automatic build's threshold)."""
+
+    state: str
+    points: int
+    in_graph: int
+    """Dense vectors in the graph."""
+    outside: int
+    """Dense vectors outside it, searched exactly."""
+    builds_after: int | None
+    """Points outside the graph that start a build by themselves (None: only on demand)."""
+    phase: str | None = None
+    """While building: `copy` (writes wait), `graph` (in a child process; reads and writes go on) or `swap`."""
+    progress: float | None = None
+    """While building: the estimated share done, from the last build's pace."""
+    elapsed_s: float | None = None
+    last_build_s: float | None = None
+    last_pause_s: float | None = None
+    """How long writes waited during the last build: the copy of the collection and the swap."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "points": self.points,
+            "in_graph": self.in_graph,
+            "outside": self.outside,
+            "builds_after": self.builds_after,
+            "phase": self.phase,
+            "progress": self.progress,
+            "elapsed_s": self.elapsed_s,
+            "last_build_s": self.last_build_s,
+            "last_pause_s": self.last_pause_s,
+        }
+
+
+@runtime_checkable
+class GraphBuilder(Protocol):
+    """An index whose HNSW graph this process builds (the embedded one; a Qdrant server builds its own)."""
+
+    async def graph(self, collection: str) -> IndexGraph:
+        """The graph's state now (no scan: the engine's counters)."""
+        ...
+
+    async def build_graph(self, collection: str, *, now: bool = True, timeout_s: float | None = None) -> IndexGraph:
+        """Wait for the build that runs, first starting one if `now` (none starts when every point is in the
+        graph already); give up waiting after `timeout_s` (the build goes on) and return the state then."""
+        ...

@@ -341,9 +341,25 @@ def dream(backend: Backend) -> Handler:
     return handler
 
 
+def build_index(backend: Backend) -> Handler:
+    """POST /v1/personas/{persona}/index/build: wait up to `wait` s for the index's graph, first building if `now`."""
+
+    async def handler(memory: MemoryAPI, request: Request) -> Response:
+        body = wire.fields_of(await read_json(request), frozenset({"now", "wait"}), "the build request")
+        now = body.get("now", True)
+        if not isinstance(now, bool):
+            raise ValidationError("now must be true or false")
+        wait = wire.as_number(body.get("wait", wire.BUILD_WAIT_S), "wait")
+        if not 0 <= wait <= wire.BUILD_WAIT_S:
+            raise ValidationError(f"wait must be in [0, {wire.BUILD_WAIT_S:g}] seconds")
+        return JSONResponse(await backend.operator("build", memory.persona, {"now": now, "wait": wait}))
+
+    return handler
+
+
 def backend_persona_routes(backend: Backend) -> list[tuple[str, Handler, str, Need]]:
     """The persona routes that need the backend itself (beside PERSONA_ROUTES)."""
-    return [("/dream", dream(backend), "POST", Need.WRITE)]
+    return [("/dream", dream(backend), "POST", Need.WRITE), ("/index/build", build_index(backend), "POST", Need.WRITE)]
 
 
 def forget_persona(backend: Backend) -> Endpoint:

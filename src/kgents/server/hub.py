@@ -93,6 +93,9 @@ class MemoryHub:
             if not isinstance(embedder, str):
                 raise ValidationError("embedder must be a name")
             return (await self.synapse.reindex(embedder)).to_dict()
+        if action == "build":  # the index's graph: built (or awaited) by the process that holds the index
+            graph = await self.synapse.build_graph(now=bool(options["now"]), timeout_s=float(options["wait"]))
+            return {"graph": None if graph is None else graph.to_dict()}
         if action == "dream":  # the persona's dream, in the process that holds the index
             from kgents.hypnagogia.run import serve_dream
 

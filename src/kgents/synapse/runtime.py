@@ -18,7 +18,7 @@ from typing import Any
 from kgents.config import Settings
 from kgents.garden import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
-from kgents.resonance.protocols import Embedder, VectorIndex
+from kgents.resonance.protocols import Embedder, GraphBuilder, IndexGraph, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.coherency_buckets import measure_changed, measure_full
@@ -185,7 +185,20 @@ class Synapse:
             "embedder": state.active.embedder,
             "points": await self.index.count(state.active.collection),
             "reindexing": None if state.pending is None else state.pending.collection,
+            "graph": None if (graph := await self.graph()) is None else graph.to_dict(),
         }
+
+    async def graph(self) -> IndexGraph | None:
+        """The active collection's HNSW graph, where this process builds it (None: the index server builds its own)."""
+        if not isinstance(self.index, GraphBuilder):
+            return None
+        return await self.index.graph(self.state.active.collection)
+
+    async def build_graph(self, *, now: bool = True, timeout_s: float | None = None) -> IndexGraph | None:
+        """Wait for the graph's build (first starting one if `now`), at most `timeout_s`: `GraphBuilder.build_graph`."""
+        if not isinstance(self.index, GraphBuilder):
+            return None
+        return await self.index.build_graph(self.state.active.collection, now=now, timeout_s=timeout_s)
 
     async def reconcile(self) -> ReconcileReport:
         return await reconcile(self.queue, self.index, self.embedders, await self.refresh_state())
