@@ -10,7 +10,8 @@ embedder; `--postgres URL`: the anchor on PostgreSQL, in a throwaway schema): is
   in turn with them so the machine's load weighs on all alike; the ratios to it are issue 17's targets; beside
   it, what the hybrid asks of the engine (both signals, each `POOL` deep);
 - RSS of this process, bytes per entry on disk (index and anchor), the time to open the memory again on the full
-  garden (and its first recall), and one `/metrics` scrape of a `kgents serve` on that home (first and p50).
+  garden (and its first recall), and one `/metrics` scrape of a `kgents serve` on that home (first and p50 just
+  after it starts, and p50 once its relay has published its first figure).
 
     python bench/scale.py [--entries 100000] [--slices 10] [--batch 1000] [--queries 200] [--dir D]
         [--postgres URL] [--no-server] [--no-int8] [--no-auto-build] [--json]
@@ -197,8 +198,29 @@ async def reopen(settings: Settings) -> dict[str, float]:
     return {"open_s": round(opened - began, 3), "first_recall_s": round(first - opened, 3)}
 
 
+async def timed_scrape(client: HttpClient) -> float:
+    t0 = time.perf_counter()
+    answer = await client.request("GET", "/metrics")
+    assert answer.status == 200, answer.status
+    return (time.perf_counter() - t0) * 1000
+
+
+async def settled(client: HttpClient, started: float, within_s: float = 120.0) -> float | None:
+    """Seconds from the server's start (`started`, perf_counter) until its relay has published a coherency
+    figure of its own (one younger than the server): until then a scrape shares the CPU with that first
+    measurement. None if not within `within_s`."""
+    while (now := time.perf_counter()) - started < within_s:
+        answer = await client.request("GET", "/v1/health")
+        age = json.loads(answer.body)["parts"]["resonance"]["figures"].get("age_s")
+        if age is not None and age < now - started:
+            return round(now - started, 2)
+        await asyncio.sleep(0.2)
+    return None
+
+
 async def scrape(settings: Settings, rounds: int = 5) -> dict[str, Any]:
-    """Start `kgents serve` on the home, then GET /metrics `rounds` times (the first, and the p50 of the rest)."""
+    """Start `kgents serve` on the home, then GET /metrics `rounds` times (the first, and the p50 of the rest),
+    and `rounds` times again once its relay has published its first figure (the steady state's p50)."""
     from server import start_server  # bench/server.py
 
     began = time.perf_counter()
@@ -207,18 +229,17 @@ async def scrape(settings: Settings, rounds: int = 5) -> dict[str, Any]:
         client = HttpClient(info.url, {"Authorization": f"Bearer {info.token}"}, timeout_s=600)
         ready = await client.request("GET", "/readyz")
         started = time.perf_counter() - began
-        samples = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            answer = await client.request("GET", "/metrics")
-            samples.append((time.perf_counter() - t0) * 1000)
-            assert answer.status == 200, answer.status
+        samples = [await timed_scrape(client) for _ in range(rounds)]
+        measured = await settled(client, began)
+        steady = [await timed_scrape(client) for _ in range(rounds)]
         await client.aclose()
         return {
             "server_ready_s": round(started, 3),
             "readyz": ready.status,
             "first_ms": round(samples[0], 1),
             "p50_ms": p(samples[1:], 0.5),
+            "relay_measured_at_s": measured,
+            "steady_p50_ms": p(steady, 0.5),
         }
     finally:
         proc.terminate()

@@ -68,6 +68,8 @@ class FaultyIndex:
         self.inner = inner
         self.down = False
         self.signal_searches = 0
+        self.signal_limits: list[int] = []
+        """The depth each `search_signals` asked for."""
         self.failed_calls = 0
         self.upserts: list[tuple[uuid.UUID, int]] = []
         self.in_flight: dict[uuid.UUID, int] = {}
@@ -167,6 +169,7 @@ class FaultyIndex:
     ) -> tuple[list[RankedHit], list[RankedHit]]:
         self._check()
         self.signal_searches += 1
+        self.signal_limits.append(limit)
         dense, lexical = await self.inner.search_signals(collection, vector, terms, persona, flt, limit)
         return list(dense), list(lexical)
 

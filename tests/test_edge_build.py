@@ -4,11 +4,15 @@ writes made during the build survive the swap, and a crash mid-swap is repaired 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kgents.garden.filters import EntryFilter
 from kgents.resonance.edge import EdgeIndex
@@ -118,3 +122,21 @@ async def test_interrupted_swap_is_repaired_on_open(tmp_path: Path) -> None:
         assert not (folder / "shard.old").exists() and not (folder / "shard.build").exists()
     finally:
         await index.close()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_the_build_child_yields_the_cpu(idle: bool) -> None:
+    """A build that started by itself runs at the scheduler's idle weight, one asked for at nice 10: the
+    writers of the serving process keep their rate on a small machine."""
+    check = (
+        "import os, sys; from kgents.resonance.edge_build import lower_priority; lower_priority(sys.argv[1] == 'idle');"
+        " print(os.sched_getscheduler(0), os.nice(0))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, "idle" if idle else "asked"], capture_output=True, text=True, check=True
+    )
+    policy, niceness = (int(x) for x in done.stdout.split())
+    if idle:
+        assert policy == os.SCHED_IDLE
+    else:
+        assert (policy, niceness) == (os.SCHED_OTHER, min(os.nice(0) + 10, 19))

@@ -17,7 +17,7 @@ from kgents.resonance.protocols import RankedHit as Ranked
 from kgents.synapse import reading, relevance, who
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.fusion import RecallMode
-from kgents.synapse.recall import HybridRecall
+from kgents.synapse.recall import DENSE_MARGIN, POOL, HybridRecall
 from tests.helpers import wait_until
 from tests.synapse_env import INDEX_KINDS, Env, open_env
 
@@ -97,6 +97,25 @@ async def test_a_page_min_score_trims_is_searched_once(env: Env) -> None:
     before = env.index.signal_searches
     hits = await narrow.recall("kent", "zorblax harbour", 5, min_score=0.999)
     assert len(hits) < 5 and env.index.signal_searches == before + 1
+
+
+async def test_dense_asks_the_engine_for_its_page_and_fills_it_past_compost(env: Env) -> None:
+    """A dense recall asks for what its page needs, not the hybrid's pool; COMPOST crowding that page (left out
+    only by the truth's filter) costs one more search without it, and the page is still full."""
+    g = env.garden()
+    crowd = [await g.plant(f"zorblax harbour zorblax harbour note {i}", "VALUE") for i in range(8)]
+    for entry in crowd:
+        await g.compost(entry.id)
+    live = [await g.plant(f"a short remark about zorblax number {i}", "INSIGHT") for i in range(4)]
+    await env.relay().drain()
+    recall, asked = env.recall(), env.index.signal_limits
+    dense = RecallMode.DENSE
+    hits = await recall.recall("kent", "zorblax harbour", 3, mode=dense)
+    assert len(hits) == 3 and {h.entry.id for h in hits} <= {e.id for e in live}
+    assert asked == [DENSE_MARGIN * 3, POOL]  # the page crowded out: once more without COMPOST
+    asked.clear()
+    everything = await recall.recall("kent", "zorblax harbour", 3, EntryFilter(include_compost=True), mode=dense)
+    assert len(everything) == 3 and asked == [3]  # nothing the truth refuses: the page's depth, one search
 
 
 async def test_observed_at_filters_hold_inside_both_searches(env: Env) -> None:

@@ -6,9 +6,9 @@ the owner copies the shard (a flushed, consistent copy taken while writes wait),
 copy, and the owner swaps it in during a short pause, replaying the writes that arrived meanwhile. Reads go on
 during the build; only the copy (writes) and the swap (reads and writes, well under a second) wait.
 
-Run as `python -m kgents.resonance.edge_build <shard dir>`: the child half. It prints one JSON object: whether it
-built anything, and the copy's points, indexed vectors and non-empty lexical vectors after the build (the engine's
-indexed count adds those to the dense vectors in the graph, see `edge_graph.py`).
+Run as `python -m kgents.resonance.edge_build <shard dir> lexical|dense [idle]`: the child half. It prints one
+JSON object: whether it built anything, and the copy's points, indexed vectors and non-empty lexical vectors after
+the build (the engine's indexed count adds those to the dense vectors in the graph, see `edge_graph.py`).
 """
 
 from __future__ import annotations
@@ -96,14 +96,32 @@ class Built:
     """Points with a non-empty lexical vector."""
 
 
-async def optimise_copy(build: Path, timeout_s: float, lexical: bool) -> Built:
-    """Optimise the shard copy at `build` in a child process (`lexical`: the collection keeps lexical vectors)."""
+def lower_priority(idle: bool) -> None:
+    """In the child: yield the CPU to the serving process. `idle` (a build that started by itself): Linux's
+    SCHED_IDLE, the least weight the scheduler has (3 against a normal thread's 1,024: on 2 busy cores the
+    writers keep their rate); else, or where SCHED_IDLE is missing, nice 10 (a build someone waits for).
+    Threads the engine starts later inherit it."""
+    import os
+
+    if idle and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    os.nice(10)
+
+
+async def optimise_copy(build: Path, timeout_s: float, lexical: bool, idle: bool = False) -> Built:
+    """Optimise the shard copy at `build` in a child process (`lexical`: the collection keeps lexical vectors;
+    `idle`: at the lowest CPU priority, `lower_priority`)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kgents.resonance.edge_build",
         str(build),
         "lexical" if lexical else "dense",
+        *(["idle"] if idle else []),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -139,12 +157,10 @@ def non_empty_lexical(shard: Any, page: int = 4096) -> int:
             return found
 
 
-def _child(path: str, lexical: bool) -> None:
-    import os
-
+def _child(path: str, lexical: bool, idle: bool) -> None:
     import qdrant_edge as qe
 
-    os.nice(10)  # the serving process keeps the CPU it needs; the graph can wait
+    lower_priority(idle)  # the serving process keeps the CPU it needs; the graph can wait
     shard = qe.EdgeShard.load(path)
     try:
         changed = shard.optimize()
@@ -158,4 +174,4 @@ def _child(path: str, lexical: bool) -> None:
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2:] == ["lexical"])
+    _child(sys.argv[1], sys.argv[2:3] == ["lexical"], sys.argv[3:] == ["idle"])

@@ -277,9 +277,9 @@ class EdgeShards:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    def _start_build(self, name: str, col: OpenCollection) -> None:
+    def _start_build(self, name: str, col: OpenCollection, idle: bool = False) -> None:
         col.book.enter("copy")
-        col.build = asyncio.create_task(self._build_and_swap(name, col))
+        col.build = asyncio.create_task(self._build_and_swap(name, col, idle))
         col.build.add_done_callback(_log_build_failure)
 
     def _keep_book(self, name: str, col: OpenCollection) -> None:
@@ -301,7 +301,7 @@ class EdgeShards:
             # If the engine finds nothing to build (segments under its indexing threshold), wait for as many
             # new points again before trying, instead of copying the shard every BUILD_CHECK_EVERY writes.
             col.next_build_at = outside + self.auto_build_after
-            self._start_build(name, col)
+            self._start_build(name, col, idle=True)  # nobody waits for it: at the lowest CPU priority
 
     async def _stop_build(self, col: OpenCollection) -> None:
         task = col.build
@@ -310,7 +310,7 @@ class EdgeShards:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _build_and_swap(self, name: str, col: OpenCollection) -> bool:
+    async def _build_and_swap(self, name: str, col: OpenCollection, idle: bool) -> bool:
         folder = self.dir(name)
         live, build, old = folder / LIVE, folder / BUILD, folder / OLD
         swapped = False
@@ -322,7 +322,7 @@ class EdgeShards:
                 await asyncio.to_thread(shutil.copytree, live, build)
                 col.replay = []
                 col.book.enter("graph", int(col.shard.info().points_count))
-            built = await optimise_copy(build, self.build_timeout_s, col.lexical)
+            built = await optimise_copy(build, self.build_timeout_s, col.lexical, idle)
             col.book.built(built, col.lexical)
             if not built.changed:
                 return False

@@ -4,13 +4,14 @@ One walk for every caller (the Python face, the CLI, AGENTESE, the benches): the
 time it names, relative to `asked_at`: `reading.py`), the index state read (`state`: the embedded index's owner
 keeps it in memory), the query embedded once, and the index finds both signals' candidates in one call with the
 filter inside both searches (persona given apart from it), each `POOL` deep whatever the limit: a hybrid fused
-from only the first k of each list loses to the lexical signal alone. A hybrid recall scores every candidate on
-the relevance scale (`relevance.py`), reads the rows of the first `CONTEXT_DEPTH` with their neighbours in one
-anchor round trip (`Neighboured.glance`: their person and their time, without building the entries), finds the
-people the query names among them (`who.py`), prefers their memories and those of the time it names, and averages
-in a share of each one's best neighbour (`fusion.py`: the persona's memories observed just before and after it, a
-conversation's adjacent turns, counted only among the candidates). The hits come from those rows where they can,
-kept only if the truth still passes the filter (the index may lag by milliseconds).
+from only the first k of each list loses to the lexical signal alone (a dense recall asks only for what its page
+needs: `DENSE_MARGIN`). A hybrid recall scores every candidate on the relevance scale (`relevance.py`), reads the
+rows of the first `CONTEXT_DEPTH` with their neighbours in one anchor round trip (`Neighboured.glance`: their person
+and their time, without building the entries), finds the people the query names among them (`who.py`), prefers their
+memories and those of the time it names, and averages in a share of each one's best neighbour (`fusion.py`: the
+persona's memories observed just before and after it, a conversation's adjacent turns, counted only among the
+candidates). The hits come from those rows where they can, kept only if the truth still passes the filter (the
+index may lag by milliseconds).
 
 COMPOST: the filter is the one `EntryFilter` (COMPOST left out unless it sets `include_compost` or names
 COMPOST). Leaving COMPOST out inside the index slows its searches (any condition on the stage: 0.7 vs 0.5 ms at
@@ -55,6 +56,10 @@ alone at k = 10, 200 gains little and costs 2-3 ms a search)."""
 CONTEXT_DEPTH = 100
 """The candidates whose rows (their person, their time) and neighbours (in observed_at order) are read in one
 anchor round trip (bench/recall.py's dev split: 50 lost 0.8 points recall_any@10 to 100, 150 gained nothing)."""
+DENSE_MARGIN = 2
+"""A dense recall asks the engine for `limit` candidates, or this many times `limit` when the truth's filter may
+refuse some of them (COMPOST, left out of the index's filter); then, only for a page cut short by refused or
+missing candidates, once more without COMPOST at least `POOL` deep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +133,18 @@ class HybridRecall:
         """Where the active collection comes from (default: read from the anchor at every recall)."""
 
     async def signals(
-        self, collection: str, embedder_name: str, query: str, persona: str, flt: EntryFilter, mode: RecallMode
+        self,
+        collection: str,
+        embedder_name: str,
+        query: str,
+        persona: str,
+        flt: EntryFilter,
+        mode: RecallMode,
+        depth: int | None = None,
     ) -> tuple[list[RankedHit], list[RankedHit] | None]:
-        """Each signal's candidates of `persona`'s points passing `flt`: (dense, lexical), lexical None when the
-        collection has no lexical signal."""
+        """Each signal's candidates of `persona`'s points passing `flt`, `depth` deep (default `pool`): (dense,
+        lexical), lexical None when the collection has no lexical signal."""
+        depth = depth or self.pool
         lexical_index = self.index if isinstance(self.index, LexicalIndex) else None
         if lexical_index is not None and not await lexical_index.has_lexical(collection):
             lexical_index = None
@@ -140,10 +153,10 @@ class HybridRecall:
             embedded = (await embed(self.embedders(embedder_name), [query]))[0]
             vector = embedded if np.any(embedded) else None  # no known word (only emoji, say): close to nothing
         if lexical_index is None:
-            hits = [] if vector is None else await self.index.search(collection, vector, persona, flt, self.pool)
+            hits = [] if vector is None else await self.index.search(collection, vector, persona, flt, depth)
             return [RankedHit(h.id, h.score) for h in hits], None
         terms = query_terms(query) if mode is not RecallMode.DENSE else None
-        return await lexical_index.search_signals(collection, vector, terms, persona, flt, self.pool)
+        return await lexical_index.search_signals(collection, vector, terms, persona, flt, depth)
 
     async def recall(
         self,
@@ -168,16 +181,34 @@ class HybridRecall:
         if state is None:
             return []
         loose = replace(flt, include_compost=True) if not flt.lifecycles and not flt.include_compost else flt
+        if mode is RecallMode.DENSE:
+            return await self.dense(_Walk(self, persona, query, reading, flt, limit, min_score), state, loose)
         found: list[RecallHit] = []
         for asked_flt in dict.fromkeys((loose, flt)):
             dense, lexical = await self.signals(
                 state.active.collection, state.active.embedder, reading.text, persona, asked_flt, mode
             )
             walk = _Walk(self, persona, query, reading, flt, limit, min_score)
-            found, refused = await walk.found(dense, lexical, mode)
+            found, refused, _ = await walk.found(dense, lexical, mode)
             if len(found) == limit or not refused or (len(dense) < self.pool and len(lexical or ()) < self.pool):
                 break  # enough; or no candidate was one the filter refuses (asking without them finds the same);
                 # or each search saw every point passing the filter
+        return found
+
+    async def dense(self, walk: _Walk, state: IndexState, loose: EntryFilter) -> list[RecallHit]:
+        """A dense recall asks the engine for what the page needs (`DENSE_MARGIN`): the engine's work and the
+        candidates it returns follow the limit, not the hybrid's pool."""
+        limit, flt = walk.limit, walk.flt
+        first = limit if loose == flt else DENSE_MARGIN * limit
+        found: list[RecallHit] = []
+        for asked_flt, depth in ((loose, first), (flt, max(self.pool, DENSE_MARGIN * limit))):
+            active = state.active
+            dense, _ = await self.signals(
+                active.collection, active.embedder, walk.reading.text, walk.persona, asked_flt, RecallMode.DENSE, depth
+            )
+            found, refused, missing = await walk.found(dense, None, RecallMode.DENSE)
+            if len(found) == limit or not (refused or missing) or len(dense) < depth:
+                break  # enough; or nothing refused nor missing (a min_score cut); or no more points pass
         return found
 
 
@@ -198,9 +229,10 @@ class _Walk:
 
     async def found(
         self, dense: list[RankedHit], lexical: list[RankedHit] | None, mode: RecallMode
-    ) -> tuple[list[RecallHit], int]:
+    ) -> tuple[list[RecallHit], int, int]:
         """The candidates scored (and weighed by what the query prefers, and lifted by their neighbours), then
-        the first `limit` the truth still holds and `flt` accepts; and how many candidates `flt` refused."""
+        the first `limit` the truth still holds and `flt` accepts; how many candidates `flt` refused, and how
+        many the truth no longer holds."""
         rows: dict[uuid.UUID, Neighboured] = {}
         if mode is RecallMode.HYBRID and lexical is not None:
             found, rows = await self.hybrid(dense, lexical)
@@ -260,29 +292,31 @@ class _Walk:
 
     async def hydrate(
         self, found: list[Candidate], rows: dict[uuid.UUID, Neighboured]
-    ) -> tuple[list[RecallHit], int]:
-        """Page by page, the entries of `found` the truth holds and `flt` accepts, and how many it refused; rows
-        already read are not read again."""
+    ) -> tuple[list[RecallHit], int, int]:
+        """Page by page, the entries of `found` the truth holds and `flt` accepts, how many it refused and how
+        many the truth no longer holds; rows already read are not read again."""
         kept = found if self.min_score is None else [c for c in found if c.score >= self.min_score]
         hits: list[RecallHit] = []
-        refused = 0
-        step = self.limit * 2
-        for start in range(0, len(kept), step):
+        refused = lost = 0
+        start, step = 0, self.limit  # the first page reads what the limit needs (a row costs ~20 us to build)
+        while start < len(kept):
             page = kept[start : start + step]
+            start, step = start + step, self.limit * 2
             missing = [c.id for c in page if c.id not in rows]
             fetched = await self.recall.store.get_many(self.persona, missing) if missing else {}
             for c in page:
                 row = rows.get(c.id)
                 entry = row.entry if row is not None else fetched.get(c.id)
                 if entry is None:  # the index may lag the truth by milliseconds
+                    lost += 1
                     continue
                 if not self.flt.accepts(entry):
                     refused += 1
                     continue
                 hits.append(RecallHit(entry, c.score, c.dense_rank, c.lexical_rank, self.why(c)))
                 if len(hits) == self.limit:
-                    return hits, refused
-        return hits, refused
+                    return hits, refused, lost
+        return hits, refused, lost
 
 
 def _score(c: Candidate) -> float:
