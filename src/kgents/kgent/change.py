@@ -56,7 +56,8 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _FROM = re.compile(
-    r"\b(?:switched|moved|changed) from ([\w.-]+)|\bno longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
+    r"\b(?:switched|moved|changed) from ([\w.-]+)|"
+    r"\b(?:i|we)(?:'m|'re| am| are)? no longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
     r"\bi(?:'ve| have| just)? (?:left|quit) (?:my (?:job|position) (?:at|with) )?(?:the )?([\w.-]+)|"
     r"\bi (?:just )?lost my job (?:at|with) (?:the )?([\w.-]+)"
 )
@@ -94,7 +95,7 @@ def relation(old: str, new: str, score: float, threshold: float = SAME_THRESHOLD
         return Relation.DISTINCT
     a, b = slot_of(old), slot_of(new)
     left = given_up(new)
-    if left is not None and left in unlabelled(old).lower().split():
+    if left is not None and a is not None and left in a[1].split():  # the value the old fact holds
         return Relation.SUPERSEDES
     if a is not None and b is not None and a[0] == b[0]:
         return Relation.SAME if a[1] == b[1] else Relation.SUPERSEDES
