@@ -128,7 +128,8 @@ async def test_a_change_of_mind_supersedes_and_history_keeps_the_old(memory: Asy
 
 
 async def test_a_fact_is_composted_only_by_a_change_of_its_own(memory: AsyncMemory) -> None:
-    """Leaving work for the day is no change of job, and someone else leaving a place is not the user leaving it."""
+    """Leaving work for the day is no change of job, nor is starting at the gym; someone else leaving a place is not
+    the user leaving it."""
     kg = KGent(memory)
     facts = ("I drive to work every day", "I got a job at Acme", "I live in Lisbon")
     kept = [(await kg.observe(f)).kept for f in facts]
@@ -136,6 +137,8 @@ async def test_a_fact_is_composted_only_by_a_change_of_its_own(memory: AsyncMemo
         "I left work early today to pick up the kids.",
         "Honestly my brother no longer works at Acme.",
         "Honestly my sister no longer lives in Lisbon.",
+        "I just started at the gym, three times a week.",
+        "I work at home on Fridays.",
     ):
         reply = await kg.observe(line)
         assert reply.learned is None or reply.learned.action is not Action.SUPERSEDED, line

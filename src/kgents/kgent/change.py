@@ -26,6 +26,7 @@ class Relation(StrEnum):
 
 
 _VALUE = r"((?:the |a |an )?[\w'&.-]+(?: [A-Z0-9][\w'&.-]*)*)"
+_NAME = r"([A-Z][\w'&.-]*(?: [A-Z0-9][\w'&.-]*)*)"
 _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (slot, re.compile(pattern))
     for slot, pattern in (
@@ -36,8 +37,9 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "work",
-            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:work|working|started|joined|got a job)"
-            rf" (?:at|for) {_VALUE}|\b(?<!lost )[Mm]y (?:new )?job (?:is )?at {_VALUE}",
+            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:(?:work|working|got a job)"
+            rf" (?:at|for) (?!home\b){_VALUE}|(?:started|joined) (?:at|for) {_NAME})"  # started at the gym: no job
+            rf"|\b(?<!lost )[Mm]y (?:new )?job (?:is )?at {_VALUE}",
         ),
         (
             "role",
