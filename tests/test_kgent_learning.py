@@ -127,6 +127,27 @@ async def test_a_change_of_mind_supersedes_and_history_keeps_the_old(memory: Asy
     assert again.learned.entry.id == porto.learned.entry.id
 
 
+async def test_a_fact_is_composted_only_by_a_change_of_its_own(memory: AsyncMemory) -> None:
+    """Leaving work for the day is no change of job, nor is starting at the gym; someone else leaving a place is not
+    the user leaving it."""
+    kg = KGent(memory)
+    facts = ("I drive to work every day", "I got a job at Acme", "I live in Lisbon")
+    kept = [(await kg.observe(f)).kept for f in facts]
+    for line in (
+        "I left work early today to pick up the kids.",
+        "Honestly my brother no longer works at Acme.",
+        "Honestly my sister no longer lives in Lisbon.",
+        "I just started at the gym, three times a week.",
+        "I work at home on Fridays.",
+    ):
+        reply = await kg.observe(line)
+        assert reply.learned is None or reply.learned.action is not Action.SUPERSEDED, line
+    for entry in kept:
+        assert entry is not None and (await memory.get(entry.id)).lifecycle is not Lifecycle.COMPOST, entry
+    quit_ = await kg.observe("I no longer work at Acme")
+    assert quit_.learned is not None and quit_.learned.action is Action.SUPERSEDED
+
+
 async def test_facts_differing_in_specifics_stay_two(memory: AsyncMemory) -> None:
     kg = KGent(memory)
     for line in ("I went to Paris in 2019", "I went to Paris in 2021", "I adopted a dog last month"):

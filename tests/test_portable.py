@@ -306,3 +306,29 @@ async def test_a_large_memory_exports_whole(memory: AsyncMemory) -> None:
     bundle = await read_bundle(memory.garden.store, snapshots_of(memory), "kent")
     assert len(bundle.entries) == len({e.id for e in bundle.entries}) == 10_050, "two pages, every entry once"
     assert len(parse_bundle(bundle_lines(bundle)).entries) == 10_050
+
+
+async def test_an_entry_planted_again_under_its_id_meanwhile_is_exported_once(
+    memory: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry of the first page forgotten and planted again under its id (a later observed time) while the export
+    reads on: the bundle still names each id once, so it imports."""
+    await memory.remember_many([MemoryItem(f"fact {i} about the garden") for i in range(5)])
+    monkeypatch.setattr(portable, "_PAGE", 2)
+    store = memory.garden.store
+    query = store.query
+    pages: list[list[GardenEntry]] = []
+
+    async def query_then_replant(persona: str, flt: Any, page: Any = None, **kwargs: Any) -> list[GardenEntry]:
+        found = await query(persona, flt, page, **kwargs)
+        if not pages:
+            await memory.forget(found[0].id)
+            await memory.remember("planted again", entry_id=found[0].id)
+        pages.append(found)
+        return found
+
+    monkeypatch.setattr(store, "query", query_then_replant)
+    bundle = await read_bundle(store, snapshots_of(memory), "kent")
+    exported = [e.id for e in bundle.entries]
+    assert len(exported) == len(set(exported)) == 5, exported
+    parse_bundle(bundle_lines(bundle))

@@ -26,6 +26,7 @@ class Relation(StrEnum):
 
 
 _VALUE = r"((?:the |a |an )?[\w'&.-]+(?: [A-Z0-9][\w'&.-]*)*)"
+_NAME = r"([A-Z][\w'&.-]*(?: [A-Z0-9][\w'&.-]*)*)"
 _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (slot, re.compile(pattern))
     for slot, pattern in (
@@ -36,8 +37,9 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "work",
-            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:work|working|started|joined|got a job)"
-            rf" (?:at|for) {_VALUE}|\b(?<!lost )[Mm]y (?:new )?job (?:is )?at {_VALUE}",
+            r"\b(?:[Ii]|[Ww]e)(?:'ve|'m| have| am)? (?:now |just )?(?:(?:work|working|got a job)"
+            rf" (?:at|for) (?!home\b){_VALUE}|(?:started|joined) (?:at|for) {_NAME})"  # started at the gym: no job
+            rf"|\b(?<!lost )[Mm]y (?:new )?job (?:is )?at {_VALUE}",
         ),
         (
             "role",
@@ -56,7 +58,8 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _FROM = re.compile(
-    r"\b(?:switched|moved|changed) from ([\w.-]+)|\bno longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
+    r"\b(?:switched|moved|changed) from ([\w.-]+)|"
+    r"\b(?:i|we)(?:'m|'re| am| are)? no longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
     r"\bi(?:'ve| have| just)? (?:left|quit) (?:my (?:job|position) (?:at|with) )?(?:the )?([\w.-]+)|"
     r"\bi (?:just )?lost my job (?:at|with) (?:the )?([\w.-]+)"
 )
@@ -94,7 +97,7 @@ def relation(old: str, new: str, score: float, threshold: float = SAME_THRESHOLD
         return Relation.DISTINCT
     a, b = slot_of(old), slot_of(new)
     left = given_up(new)
-    if left is not None and left in unlabelled(old).lower().split():
+    if left is not None and a is not None and left in a[1].split():  # the value the old fact holds
         return Relation.SUPERSEDES
     if a is not None and b is not None and a[0] == b[0]:
         return Relation.SAME if a[1] == b[1] else Relation.SUPERSEDES

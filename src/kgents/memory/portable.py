@@ -102,12 +102,14 @@ async def read_bundle(store: GardenStore, snapshots: SnapshotStore, persona: str
     key (observed, id: neither ever changes, and the anchor's index on them answers each page), so an entry that
     stays is never left out, one planted meanwhile may be, and none appears twice."""
     persona = check_persona(persona)
-    entries: list[GardenEntry] = []
+    found: dict[uuid.UUID, GardenEntry] = {}
     after: tuple[Any, uuid.UUID] | None = None
     while True:
         query = GardenQuery(order_by=OrderBy.OBSERVED, descending=False, limit=_PAGE, after=after)
         page = await store.query(persona, None, query)
-        entries += page
+        for entry in page:  # an id planted again meanwhile (a later observed time): once, as it is now
+            found.pop(entry.id, None)
+            found[entry.id] = entry
         if len(page) < _PAGE:
             break
         after = page_key(page[-1], OrderBy.OBSERVED)
@@ -116,7 +118,7 @@ async def read_bundle(store: GardenStore, snapshots: SnapshotStore, persona: str
         state = await snapshots.get(persona, soul_id)
         if state is not None:
             souls.append(SoulRecord(soul_id, revision, state))
-    return MemoryBundle(persona, tuple(entries), tuple(souls))
+    return MemoryBundle(persona, tuple(found.values()), tuple(souls))
 
 
 def _object(text: str, number: int) -> dict[str, Any]:
