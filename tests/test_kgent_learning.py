@@ -139,6 +139,9 @@ async def test_a_fact_is_composted_only_by_a_change_of_its_own(memory: AsyncMemo
         "Honestly my sister no longer lives in Lisbon.",
         "I just started at the gym, three times a week.",
         "I work at home on Fridays.",
+        "I'm moving to the couch for a nap.",
+        "I am based in the office on Mondays.",
+        "I left Lisbon this morning to visit my parents.",
     ):
         reply = await kg.observe(line)
         assert reply.learned is None or reply.learned.action is not Action.SUPERSEDED, line
@@ -146,6 +149,8 @@ async def test_a_fact_is_composted_only_by_a_change_of_its_own(memory: AsyncMemo
         assert entry is not None and (await memory.get(entry.id)).lifecycle is not Lifecycle.COMPOST, entry
     quit_ = await kg.observe("I no longer work at Acme")
     assert quit_.learned is not None and quit_.learned.action is Action.SUPERSEDED
+    moved = await kg.observe("I've moved to Porto")
+    assert moved.learned is not None and moved.learned.action is Action.SUPERSEDED
 
 
 async def test_facts_differing_in_specifics_stay_two(memory: AsyncMemory) -> None:

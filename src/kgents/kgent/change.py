@@ -33,7 +33,8 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "home",
             r"\b(?:[Ii]|[Ww]e)(?:'ve|'m|'re| have| am| are)? (?:now |just |recently |finally )?(?:live|living|"
-            rf"reside|moved|moving|relocated|settled|based)(?: back)? (?:in|to|near) {_VALUE}",
+            rf"reside|moved|moving|relocated|settled|based)(?: back)? (?:in|to|near) {_NAME}",  # a place by its name:
+            # moving to the couch, based in the office: no home
         ),
         (
             "work",
@@ -60,7 +61,9 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _FROM = re.compile(
     r"\b(?:switched|moved|changed) from ([\w.-]+)|"
     r"\b(?:i|we)(?:'m|'re| am| are)? no longer (?:\w+ )?(?:at|in|for|use) (?:the )?([\w.-]+)|"
-    r"\bi(?:'ve| have| just)? (?:left|quit) (?:my (?:job|position) (?:at|with) )?(?:the )?([\w.-]+)|"
+    r"\bi(?:'ve| have| just)? (?:left|quit) (?:my (?:job|position) (?:at|with) )?(?:the )?([\w.-]+)"
+    r"(?=\s*(?:$|[.!?,;]|for good|behind|last|in \d{4}|(?:and|to) (?:join|start|move|work|became|now)))|"
+    # "left Lisbon this morning": a trip, not a move
     r"\bi (?:just )?lost my job (?:at|with) (?:the )?([\w.-]+)"
 )
 _LIGHT = frozenset(["got", "get", "go", "just", "now", "also", "still", "realli", "veri", "much", "alway", "actual"])
