@@ -182,6 +182,26 @@ async def test_mcp_over_http_is_the_tokens_persona(server: ServerProcess) -> Non
     assert not failed and {h["persona"] for h in theirs["hits"]} == {"alice"}, "alice's token reaches nothing of kent's"
 
 
+def test_a_persona_token_sees_its_graph_state_but_not_the_whole_index(server: ServerProcess) -> None:
+    """The index is every persona's: its counts tell how much the others hold, so only the operator sees them."""
+    operator = {"Authorization": f"Bearer {server.token}"}
+    for i in range(3):
+        httpx.post(f"{server.url}/v1/personas/bob/memories", json={"content": f"bob's {i}"}, headers=operator)
+    alice = {"Authorization": f"Bearer {make_token(server.settings, 'alice')}"}
+    base = f"{server.url}/v1/personas/alice"
+    seen = {
+        who: (
+            httpx.get(f"{base}/status", headers=headers).json()["index_graph"],
+            httpx.post(f"{base}/index/build", json={"wait": 5}, headers=headers).json()["graph"],
+        )
+        for who, headers in (("operator", operator), ("alice", alice))
+    }
+    for graph in seen["operator"]:
+        assert graph is not None and graph["points"] >= 3
+    for graph in seen["alice"]:
+        assert graph is not None and "state" in graph and not {"points", "in_graph", "outside"} & set(graph), graph
+
+
 def test_memory_holding_a_persona_token_is_that_persona(server: ServerProcess) -> None:
     token = make_token(server.settings, "alice")
     settings = Settings(home=server.settings.home / "elsewhere", server_url=server.url, server_token=token)

@@ -90,6 +90,18 @@ def error_from_body(status: int, body: object) -> KgentsError:
 # -- reading requests --------------------------------------------------------------------------------------------
 BUILD_WAIT_S = 20.0
 """The longest one request to wait for the index's graph waits (`RemoteMemory.build_index` asks again)."""
+INDEX_WIDE = frozenset({"points", "in_graph", "outside", "builds_after"})
+"""The graph's counts of the whole index, every persona's points: the operator's to see, not a persona's."""
+
+
+def persona_graph(graph: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The index graph's state as one persona may see it: its state, phase and progress, no index-wide counts."""
+    return None if graph is None else {k: v for k, v in graph.items() if k not in INDEX_WIDE}
+
+
+def persona_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A persona's `status()` as a persona token may see it (`persona_graph` of its `index_graph`)."""
+    return {**status, "index_graph": persona_graph(status.get("index_graph"))}
 
 
 def fields_of(body: object, allowed: frozenset[str], what: str) -> dict[str, Any]:

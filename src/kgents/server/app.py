@@ -310,7 +310,8 @@ async def record_interaction(memory: MemoryAPI, request: Request) -> Response:
 
 
 async def status(memory: MemoryAPI, request: Request) -> Response:
-    return JSONResponse(await memory.status())
+    found = await memory.status()
+    return JSONResponse(found if grant_of(request.scope).operator else wire.persona_status(found))
 
 
 def operator(backend: Backend, action: str) -> Endpoint:
@@ -352,7 +353,10 @@ def build_index(backend: Backend) -> Handler:
         wait = wire.as_number(body.get("wait", wire.BUILD_WAIT_S), "wait")
         if not 0 <= wait <= wire.BUILD_WAIT_S:
             raise ValidationError(f"wait must be in [0, {wire.BUILD_WAIT_S:g}] seconds")
-        return JSONResponse(await backend.operator("build", memory.persona, {"now": now, "wait": wait}))
+        built = await backend.operator("build", memory.persona, {"now": now, "wait": wait})
+        if not grant_of(request.scope).operator:
+            built = {"graph": wire.persona_graph(built["graph"])}
+        return JSONResponse(built)
 
     return handler
 

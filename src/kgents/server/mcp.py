@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from kgents import __version__
 from kgents.errors import KgentsError, ValidationError
 from kgents.garden.filters import EntryFilter
+from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, MemoryAPI
 from kgents.synapse.relevance import DEFAULT_MIN_SCORE
 
@@ -250,7 +251,7 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
     @server.tool(annotations=READ_ONLY)
     async def status() -> dict[str, Any]:
         """How this memory is: entries, events waiting for the index, coherency, where the soul came from."""
-        return dict(await call(lambda m: m.status()))
+        return wire.persona_status(await call(lambda m: m.status()))
 
     return MCPServer(name="kgents", version=__version__, instructions=INSTRUCTIONS, tools=server.tools)
 
