@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 
+from bench.campaign import Claim
 from rich.console import Console
 
 from kgents.errors import BackendUnavailableError, KgentsError, NotIndexedError, OutcomeUnknownError
@@ -33,13 +34,6 @@ def outcome_of(error: BaseException | None) -> str:
 
 def tally(counter: collections.Counter[str]) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(counter.items())) or "none"
-
-
-@dataclass
-class Claim:
-    what: str
-    ok: bool
-    detail: str
 
 
 @dataclass
