@@ -52,6 +52,11 @@ def fs_type(path: Path, mountinfo: str | None = None) -> str:
     return kind
 
 
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (the embedded index's folder; 0 when there is none)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
 def sparse_slack(folder: Path) -> int:
     """Bytes the files under `folder` may still claim: their sizes beyond the blocks they hold (sparse files
     mapped whole)."""

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
-from kgents.anchor.lost import backend_error
+from kgents.anchor.lost import backend_error, first_line
 from kgents.anchor.migrations import check_schema_name, load_migrations, pending_migrations
 from kgents.config import redact_url
 from kgents.errors import BackendUnavailableError, SchemaError
@@ -27,9 +27,6 @@ async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def describe_failure(url: str, exc: BaseException) -> str:
@@ -46,7 +43,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
     elif isinstance(exc, OSError):
         reason = exc.strerror or type(exc).__name__
     else:
-        reason = _first_line(exc)
+        reason = first_line(exc)
     return f"KGENTS_POSTGRES_URL: cannot connect to {shown}: {reason}"
 
 
@@ -117,7 +114,7 @@ async def ensure_schema(url: str, schema: str) -> None:
     except _CONNECT_FAILURES as exc:
         raise BackendUnavailableError(describe_failure(url, exc)) from None
     except asyncpg.PostgresError as exc:
-        raise SchemaError(f"KGENTS_POSTGRES_SCHEMA: cannot create schema {schema!r}: {_first_line(exc)}") from None
+        raise SchemaError(f"KGENTS_POSTGRES_SCHEMA: cannot create schema {schema!r}: {first_line(exc)}") from None
     finally:
         await conn.close()
 

@@ -60,8 +60,9 @@ def info(
     settings = state(ctx).settings()
 
     async def work() -> dict[str, Any]:
+        from kgents.disk import folder_bytes
         from kgents.garden import open_store
-        from kgents.health.probes import anchor_bytes, folder_bytes
+        from kgents.health.probes import anchor_bytes
 
         store = await open_store(settings)
         try:

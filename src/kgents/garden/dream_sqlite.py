@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kgents.anchor.sqlite import Database
 from kgents.garden.dream_ledger import NEVER, Decayed, DecayRule, DreamState, Pending, decay_statements
 from kgents.garden.model import Lifecycle
+from kgents.garden.sqlite_store import _ts
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
@@ -34,9 +35,6 @@ _FINISH = (
     " dreamt_at = coalesce(?4, dreamt_at) WHERE persona = ?1 AND lease_owner = ?2"
 )
 
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class SqliteDreamLedger:

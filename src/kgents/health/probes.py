@@ -7,7 +7,6 @@ opens its own connections, so a slow part never holds up the others.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgents.clock import utcnow
@@ -69,8 +68,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = False
-        size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
-        figures |= {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
+        figures |= pool_figures(pool)
     elif isinstance(store, SqliteGardenStore):
         anchor = store.db
         stamp = utcnow().isoformat(timespec="microseconds")
@@ -108,9 +106,10 @@ async def anchor_bytes(queue: Any) -> int:
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
-def folder_bytes(path: Path) -> int:
-    """Bytes of the files under `path` (the embedded index's folder; 0 when there is none)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+def pool_figures(pool: Any) -> dict[str, Any]:
+    """An asyncpg pool's size, its maximum and the share of its maximum still free (idle or not yet opened)."""
+    size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
+    return {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
 
 
 def reflex_unconfigured() -> PartHealth:

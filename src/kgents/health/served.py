@@ -17,7 +17,7 @@ from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.health.levels import Thresholds, durability_verdict, resonance_verdict
 from kgents.health.model import Level, PartHealth
-from kgents.health.probes import anchor_backend, anchor_bytes, elapsed_ms, synapse_part
+from kgents.health.probes import anchor_backend, anchor_bytes, elapsed_ms, pool_figures
 from kgents.health.resonance import PROBE_QUERY, STAND_IN_MAX_AGE_S, index_name
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ async def served_durability(
     if queue.backend == "postgres":
         pool = queue.pool
         await pool.fetchval("SELECT 1")
-        size, maximum, idle = pool.get_size(), pool.get_max_size(), pool.get_idle_size()
-        figures |= {"pool_size": size, "pool_max": maximum, "pool_available": (maximum - size + idle) / maximum}
+        figures |= pool_figures(pool)
     else:
         db = queue.db
         await db.run(lambda: db.conn.execute("SELECT 1").fetchone())
@@ -95,5 +94,3 @@ async def served_durability(
     return PartHealth("durability", verdict.level, verdict.reason, anchor_backend(settings), figures)
 
 
-async def served_synapse(metrics: SynapseMetrics, settings: Settings, t: Thresholds) -> PartHealth:
-    return synapse_part(metrics, settings, t)

@@ -158,8 +158,7 @@ class HypnagogicCycle:
         if apply:
             for group in groups:
                 written.update(await self._promote(group))
-            await self.ledger.settle(m.persona, [(p.entry.id, p.version) for p in pending])
-            await self.ledger.settle(m.persona, list(written.items()))
+            await self.ledger.settle(m.persona, [*((p.entry.id, p.version) for p in pending), *written.items()])
             if shifts:
                 await m.nudge(shifts)
             decays = await self._decay(now)

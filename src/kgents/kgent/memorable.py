@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -91,7 +92,12 @@ def score(text: str, weights: Weights | None = None) -> float:
     to (a noisy-or; 0 for an empty message). bench/learning.py --alternatives compares it with the best sentence's."""
     if not text.strip():
         return 0.0
-    return 1.0 - math.prod(1.0 - p for _, p in sentence_scores(text, weights))
+    return chance(sentence_scores(text, weights))
+
+
+def chance(scored: Sequence[tuple[str, float]]) -> float:
+    """The noisy-or of the sentences' chances (sentence, chance): that some sentence tells something lasting."""
+    return 1.0 - math.prod(1.0 - p for _, p in scored)
 
 
 def memorable(text: str, weights: Weights | None = None) -> bool:

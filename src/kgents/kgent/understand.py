@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from kgents.kgent.cues import sentences
 from kgents.kgent.extract import Statement, extract, is_question, is_small_talk
+from kgents.kgent.memorable import chance as noisy_or
 from kgents.kgent.memorable import sentence_scores, shipped
 from kgents.kgent.subject import subject_of
 
@@ -38,10 +38,6 @@ class Reading:
     score: float
     """The learner's probability that some sentence tells something lasting (`memorable.score`)."""
 
-    @property
-    def episode(self) -> bool:
-        return not self.lasting
-
 
 def read(text: str) -> Reading | None:
     """The reading of a user message; None for small talk, an empty line or nothing but questions (nothing to
@@ -53,7 +49,7 @@ def read(text: str) -> Reading | None:
         return None
     weights = shipped()
     scored = sentence_scores(" ".join(said), weights)
-    chance = 1.0 - math.prod(1.0 - p for _, p in scored)  # memorable.score: some sentence tells something
+    chance = noisy_or(scored)
     subject = subject_of(max(scored, key=lambda sp: sp[1])[0])
     statement = extract(" ".join(said))
     if subject is not None:

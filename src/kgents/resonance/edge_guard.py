@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgents.disk import FAULT_ALLOCATING, MIB, free_bytes, fs_type, full_error, sparse_slack
+from kgents.disk import FAULT_ALLOCATING, MIB, folder_bytes, free_bytes, fs_type, full_error, sparse_slack
 from kgents.errors import BackendUnavailableError
 from kgents.home import private_dir, write_private
 
@@ -69,7 +69,7 @@ class DiskGuard:
     def check_copy(self, folder: Path, what: str) -> None:
         """StorageFullError unless the disk holds a whole copy of `folder` (copied dense) and the room `check`
         asks for."""
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        size = folder_bytes(folder)
         need = size + self.need(fresh=True)
         if free_bytes(self.root) < need:
             raise full_error(self.root, f"the embedded vector index did not {what}", need=need)

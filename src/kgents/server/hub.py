@@ -20,8 +20,8 @@ from kgents.errors import ValidationError
 from kgents.health.collect import collect_health
 from kgents.health.levels import Thresholds
 from kgents.health.model import PartHealth, TriadHealth
-from kgents.health.probes import reflex_part, reflex_unconfigured
-from kgents.health.served import served_durability, served_resonance, served_synapse
+from kgents.health.probes import reflex_part, reflex_unconfigured, synapse_part
+from kgents.health.served import served_durability, served_resonance
 from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
@@ -126,7 +126,7 @@ class MemoryHub:
             return await served_resonance(self.synapse, settings, t)
 
         async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
-            return await served_synapse(await relay_side(), settings, t)
+            return synapse_part(await relay_side(), settings, t)
 
         async def reflex(settings: Settings, t: Thresholds) -> PartHealth:  # this server's own Spark
             return await reflex_part(self.spark, settings, t) if settings.redis_url else reflex_unconfigured()

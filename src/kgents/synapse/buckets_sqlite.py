@@ -168,7 +168,8 @@ class SqliteBucketLedger:
         await self.db.run(work)
 
     async def figure(self) -> StoredFigure | None:
-        rows = await self._fetchall("SELECT figures, measured_at, measured_by FROM synapse_coherency WHERE id = 1")
+        sql = "SELECT figures, measured_at, measured_by FROM synapse_coherency WHERE id = 1"
+        rows = await self.db.read(lambda c: c.execute(sql).fetchall())  # a scrape's read: never behind a write
         if not rows or rows[0][0] is None:
             return None
         return StoredFigure(json.loads(rows[0][0]), datetime.fromisoformat(rows[0][1]), str(rows[0][2]))

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kgents.clock import utcnow
 from kgents.resonance.protocols import VectorIndex
@@ -40,6 +41,10 @@ class Measured:
     full: bool
     counted: bool
     """True when the index's point count agrees with the points the buckets account for."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figure as published and served: the report, the buckets read and whether it was full."""
+        return {**self.report.to_dict(), "buckets_read": self.buckets_read, "full": self.full}
 
 
 async def measure_full(

@@ -98,7 +98,7 @@ class RelayBeats:
             self.stats.coherency = None  # another relay measures: its figure is in the anchor
             return False
         measured = await self._measurer.measure(state.active)
-        figure = {**measured.report.to_dict(), "buckets_read": measured.buckets_read, "full": measured.full}
+        figure = measured.to_dict()
         self.stats.coherency = figure
         await ledger.publish(figure, self.relay_id)
         await self._sample_drift(figure)

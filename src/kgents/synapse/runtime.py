@@ -170,7 +170,7 @@ class Synapse:
             measured = await measure_full(self.queue, self.index, target, persona)
         else:
             measured = await measure_changed(self.queue, self.index, target, persona)
-        return {**measured.report.to_dict(), "buckets_read": measured.buckets_read, "full": measured.full}
+        return measured.to_dict()
 
     async def metrics(self) -> SynapseMetrics:
         return await collect_metrics(self.queue)
