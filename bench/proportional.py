@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from kgents.config import Settings
-from kgents.garden import GardenQuery, OrderBy, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
-from kgents.garden.records import MAX_QUERY_LIMIT
+from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.memory.portable import read_bundle
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.edge_lexical import ranked, signal_requests

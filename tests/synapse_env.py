@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
 from kgents.resonance.protocols import Embedder, VectorIndex

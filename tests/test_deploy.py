@@ -16,7 +16,7 @@ import yaml
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.synapse.records import Heartbeat
 from tests.helpers import CliHarness
 

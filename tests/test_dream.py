@@ -16,17 +16,18 @@ from bench.extraction import best_threshold, judged, pair_scores, pairs
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.errors import ValidationError
-from kgents.garden import PersonaGarden, open_store
 from kgents.garden.dream_ledger import midnight
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
+from kgents.home.discovery import ServerInfo
 from kgents.hypnagogia import DreamResult, HypnagogicCycle, dream
 from kgents.kgent import KGent
 from kgents.kgent.learn import Action
 from kgents.kgent.sameness import SAME_THRESHOLD, differing_specifics, same_facts
 from kgents.memory import AsyncMemory
 from kgents.memory.api import MemoryAPI, MemoryItem
-from kgents.server.discovery import ServerInfo
 from tests.helpers import PG_URL
 
 PARAPHRASES = (

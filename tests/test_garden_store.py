@@ -15,21 +15,12 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import ConflictError, LifecycleError, NotFoundError, ValidationError
-from kgents.garden import (
-    EntryType,
-    GardenEntry,
-    GardenQuery,
-    GardenStore,
-    Lifecycle,
-    Operation,
-    OrderBy,
-    PersonaGarden,
-    open_store,
-)
 from kgents.garden.dream_ledger import Decayed, DecayRule
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import MAX_EVIDENCE_ITEMS
-from kgents.garden.records import page_key
+from kgents.garden.model import MAX_EVIDENCE_ITEMS, EntryType, GardenEntry, Lifecycle
+from kgents.garden.records import GardenQuery, Operation, OrderBy, page_key
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from tests.helpers import kgents_env
 
 

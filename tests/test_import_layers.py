@@ -11,7 +11,7 @@ import kgents
 
 ROOT = Path(kgents.__file__).parent
 LAYERS = (
-    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread"},
+    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread", "axes"},
     {"anchor"},
     {"garden", "soul"},
     {"resonance"},
@@ -24,7 +24,7 @@ LAYERS = (
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 KNOWN_UP = {
     ("garden", "synapse"): "a store builds the relay's queue (relay_side)",
-    ("memory", "server"): "the face finds and owns the home's server (discovery, owner, attach)",
+    ("memory", "server"): "the sync face attaches again through server.attach",
 }
 
 

@@ -16,8 +16,8 @@ import pytest
 from kgents import AsyncMemory, EntryFilter, Memory, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, NotFoundError, ValidationError
-from kgents.garden import UPDATABLE
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.garden.service import UPDATABLE
 from kgents.memory.api import MemoryAPI
 from kgents.memory.remote import RemoteMemory
 from kgents.resonance.protocols import VectorIndex

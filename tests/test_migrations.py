@@ -51,8 +51,8 @@ async def test_postgres_migrate_is_idempotent_and_recorded(pg_schema: str) -> No
 
 
 async def test_postgres_triggers_guard_identity_and_version(pg_schema: str) -> None:
-    from kgents.garden import PersonaGarden
     from kgents.garden.postgres_store import PostgresGardenStore
+    from kgents.garden.service import PersonaGarden
 
     store = await PostgresGardenStore.open(PG_URL, pg_schema)
     try:
@@ -72,7 +72,7 @@ async def test_postgres_triggers_guard_identity_and_version(pg_schema: str) -> N
 
 
 async def test_sqlite_triggers_guard_identity_and_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from kgents.garden import PersonaGarden
+    from kgents.garden.service import PersonaGarden
     from kgents.garden.sqlite_store import SqliteGardenStore
 
     store = await SqliteGardenStore.open(tmp_path / "a.db")

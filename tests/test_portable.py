@@ -13,8 +13,8 @@ import pytest
 from kgents import AsyncMemory, EntryFilter, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, ValidationError
-from kgents.garden import PersonaGarden
 from kgents.garden.model import GardenEntry
+from kgents.garden.service import PersonaGarden
 from kgents.memory import portable
 from kgents.memory.forget import forget_persona
 from kgents.memory.portable import (

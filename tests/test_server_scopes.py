@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import ConfigError, PermissionDeniedError
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.server.app import Backend, route_needs
 from kgents.server.auth import Need
 from kgents.server.tokens import Tokens, token_store

@@ -20,7 +20,7 @@ import pytest
 
 from kgents import AsyncMemory
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.resonance.edge import EdgeIndex
 from kgents.server.tokens import Tokens, token_store
 from tests.server_support import ServerProcess, running_server

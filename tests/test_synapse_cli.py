@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from kgents.config import Settings
-from kgents.garden import GardenQuery, PersonaGarden, open_store
+from kgents.garden.records import GardenQuery
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import CliHarness as Cli
 from tests.helpers import kgents_env as _env

@@ -13,7 +13,7 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import IndexMismatchError
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.synapse.runtime import Synapse, open_synapse
 from tests.helpers import CliHarness
 
@@ -104,9 +104,9 @@ def test_an_anchor_from_before_index_identities_is_claimed_by_the_first_index(an
 
 async def _forget_identity(settings: Settings) -> None:
     """The anchor as an older kgents left it: a Synapse state with no index identity."""
-    from kgents.garden import open_store
     from kgents.garden.postgres_store import PostgresGardenStore
     from kgents.garden.sqlite_store import SqliteGardenStore
+    from kgents.garden.store import open_store
 
     store = await open_store(settings)
     try:

@@ -11,7 +11,8 @@ import pytest
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.synapse.queue import ClaimLostError, RelayQueue
 from tests.helpers import wait_until
 from tests.synapse_support import no_other_claim_for, take_claim_away

@@ -13,8 +13,9 @@ import pytest
 from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.garden.records import Lease
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.synapse.queue import ClaimLostError, RelayQueue
 from kgents.synapse.records import ClaimedEvent
 from tests.helpers import wait_until

@@ -16,7 +16,8 @@ import pytest
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.synapse.metrics import HEARTBEAT_PURGE_S, collect_metrics
 from kgents.synapse.records import Heartbeat
 from kgents.synapse.relay import anchor_recovered

@@ -10,7 +10,7 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import NotFoundError, ValidationError
-from kgents.garden import GardenStore
+from kgents.garden.store import GardenStore
 from kgents.server.tokens import Tokens, token_id_of, token_store
 from tests.helpers import CliHarness
 

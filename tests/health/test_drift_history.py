@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.synapse.drift import DriftSample, append_sample, read_history
 from tests.health.support import plant
 from tests.helpers import wait_until

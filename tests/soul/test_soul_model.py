@@ -7,10 +7,11 @@ import math
 
 import pytest
 
+from kgents.axes import AXES
 from kgents.config import Settings
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import AXES, DialogueMode, Eigenvector, SoulDataError, SoulState
 from kgents.soul.metrics import OpTimer, hit_rate, memory_pressure, percentile, reflex_level, reflex_metrics
+from kgents.soul.model import DialogueMode, Eigenvector, SoulDataError, SoulState
 from kgents.soul.spark import Breaker, ModeChange, SparkStats
 
 

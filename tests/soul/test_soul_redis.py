@@ -17,8 +17,11 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError
-from kgents.soul import DialogueMode, ModeChange, RecoverySource, SoulService, open_service
+from kgents.soul.model import DialogueMode
 from kgents.soul.redis_spark import RedisSpark
+from kgents.soul.service import RecoverySource, SoulService
+from kgents.soul.session import open_service
+from kgents.soul.spark import ModeChange
 from tests.helpers import REDIS_URL, wait_until
 from tests.soul.conftest import PrivateRedis, free_port
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kgents.agentese.resolver import AgentContext, Args, Registry
 from kgents.clock import utcnow
 from kgents.errors import ValidationError
-from kgents.garden import GardenStore, open_store
 from kgents.garden.records import OutboxEvent
+from kgents.garden.store import GardenStore, open_store
 from kgents.health.collect import collect_health, default_probes
 from kgents.health.model import PARTS, PartHealth, TriadHealth
 from kgents.synapse.drift import read_history
@@ -37,7 +37,7 @@ async def triad_health(ctx: AgentContext) -> TriadHealth:
 async def _served_health(ctx: AgentContext) -> TriadHealth | None:
     import asyncio
 
-    from kgents.server.discovery import find_server
+    from kgents.home.discovery import find_server
 
     info = await asyncio.to_thread(find_server, ctx.settings)
     if info is None:
@@ -172,8 +172,8 @@ async def _on_index(
 ) -> T:
     """`served` through this home's server when one runs (it owns the embedded index), else `here` on the stack
     opened in this process (caught up first); while another process owns the embedded index, wait for it."""
-    from kgents.server.discovery import ServerInfo
-    from kgents.server.owner import server_or_own
+    from kgents.home.discovery import ServerInfo
+    from kgents.home.owner import server_or_own
     from kgents.synapse.runtime import open_synapse
 
     opened = await server_or_own(ctx.settings, lambda: open_synapse(ctx.settings), progress=ctx.progress)
@@ -205,7 +205,7 @@ async def _index_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
 
 @REGISTRY.register("world.database.index.search", "this persona's memory recalled for TEXT (limit=N)")
 async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
-    from kgents.synapse.recall import RecallHit
+    from kgents.synapse.hit import RecallHit
 
     text = args.text
     if not text:

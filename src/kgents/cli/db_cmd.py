@@ -61,7 +61,7 @@ def info(
 
     async def work() -> dict[str, Any]:
         from kgents.disk import folder_bytes
-        from kgents.garden import open_store
+        from kgents.garden.store import open_store
         from kgents.health.probes import anchor_bytes
 
         store = await open_store(settings)

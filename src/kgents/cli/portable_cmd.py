@@ -12,7 +12,7 @@ import typer
 from kgents.cli.context import confirmed, console, persona_flag, print_json, read_input, run, state
 from kgents.cli.progress import LongWork, counted
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.memory.forget import forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
 

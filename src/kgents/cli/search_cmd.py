@@ -18,7 +18,7 @@ from kgents.cli.garden_cmd import (
 from kgents.cli.render import clip, confidence_bar, short_id
 
 if TYPE_CHECKING:
-    from kgents.synapse.recall import RecallHit
+    from kgents.synapse.hit import RecallHit
     from kgents.synapse.runtime import Synapse
 
 CATCH_UP_S = 60.0
@@ -119,8 +119,9 @@ def search(
 
     async def go() -> tuple[list[RecallHit], int, bool, bool]:
         from kgents.cli.index_access import open_local_or_server
+        from kgents.home.discovery import ServerInfo
         from kgents.memory.remote import RemoteMemory
-        from kgents.server.discovery import ServerInfo
+
         opened = await open_local_or_server(settings)
         if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
             async with RemoteMemory(opened, settings.persona) as memory:

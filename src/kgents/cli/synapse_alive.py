@@ -10,7 +10,7 @@ import typer
 from kgents.cli.context import console, run, state
 from kgents.cli.exit_codes import ExitCode
 from kgents.clock import utcnow
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 
 
 def alive(

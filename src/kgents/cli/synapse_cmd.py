@@ -22,7 +22,7 @@ from kgents.cli.progress import LongWork
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.health.model import Level
 
 if TYPE_CHECKING:
@@ -185,8 +185,8 @@ async def gather_status(settings: Settings, *, full: bool = False) -> StatusData
     in for a measurement of our own."""
     from kgents.cli.index_access import catch_up_shown, open_local_or_server
     from kgents.health.collect import DRAIN_TIMEOUT_S, embedded_default
+    from kgents.home.discovery import ServerInfo
     from kgents.memory.remote import RemoteMemory
-    from kgents.server.discovery import ServerInfo
     from kgents.synapse.faults import MissingCollectionError
 
     try:
@@ -303,7 +303,7 @@ def run_relay(
     settings = state(ctx).settings()
     if not settings.qdrant_url and not once:
         from kgents.cli.serve_cmd import run_server
-        from kgents.server.discovery import DEFAULT_HOST
+        from kgents.home.discovery import DEFAULT_HOST
 
         processed = run_server(settings, DEFAULT_HOST, port)
         console.print(f"synapse stopped after {processed:,} events", markup=False)
@@ -423,4 +423,3 @@ def adopt(
         markup=False,
         soft_wrap=True,
     )
-

@@ -26,7 +26,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 async def _with_tokens(settings: Settings, work: Callable[[Tokens], Awaitable[T]]) -> T:
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
     from kgents.server.tokens import Tokens, token_store
 
     store = await open_store(settings)

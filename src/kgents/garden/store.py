@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 
 if TYPE_CHECKING:
@@ -100,3 +101,14 @@ class GardenStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def open_store(settings: Settings) -> GardenStore:
+    """The garden store the settings point at: PostgreSQL when a URL is set, else SQLite under KGENTS_HOME."""
+    if settings.postgres_url:
+        from kgents.garden.postgres_store import PostgresGardenStore
+
+        return await PostgresGardenStore.open(settings.postgres_url, settings.postgres_schema)
+    from kgents.garden.sqlite_store import SqliteGardenStore
+
+    return await SqliteGardenStore.open(settings.sqlite_path)

@@ -39,7 +39,7 @@ def elapsed_ms(began: float) -> float:
 
 async def probe_durability(settings: Settings, t: Thresholds) -> PartHealth:
     """Reachable, a timed real commit, pool use, pending CDC events and the database size."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
 
     began = time.perf_counter()
     store = await open_store(settings)
@@ -171,7 +171,7 @@ def relay_expected(settings: Settings, relays_alive: int) -> bool:
 
 async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
     """Events processed, oldest pending age, lag, dead letters, breaker, heartbeat age, relays alive."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
     from kgents.synapse.metrics import collect_metrics
 
     store = await open_store(settings)

@@ -82,7 +82,7 @@ async def measure_resonance(
 async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealth:
     """The embedded index is another process's: use the figure its measuring relay published, else the newest
     history sample."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
 
     name = index_name(settings)
     now = utcnow()

@@ -189,7 +189,7 @@ def _ask_in_new_process(settings: Settings) -> dict[str, Any]:
 async def _durability(settings: Settings) -> tuple[list[uuid.UUID], int]:
     """Start a writer, kill -9 it after WRITER_ACKS acknowledged writes, count those found in the anchor."""
     acked = await asyncio.to_thread(_killed_writer, settings)
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
 
     store = await open_store(settings)
     try:

@@ -101,7 +101,7 @@ async def tear_down(sandbox: Sandbox, index: VectorIndex | None = None) -> None:
 async def _drop_collections(settings: Settings, given: VectorIndex | None) -> None:
     """The collections of the demo's anchor: those its state names and any stamped with its index identity."""
     from kgents.errors import NotFoundError
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
     from kgents.resonance.factory import open_index
 
     store = await open_store(settings)

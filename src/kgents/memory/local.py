@@ -16,10 +16,11 @@ from typing import Any
 
 from kgents.config import Settings, check_persona
 from kgents.errors import ConflictError, NotFoundError, ValidationError
-from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
 from kgents.memory.inline import Indexer
 from kgents.memory.recall import recall
@@ -313,6 +314,6 @@ def soul_view(state: SoulState, source: str) -> SoulView:
 
 
 async def _open_spark(settings: Settings) -> SparkStore:
-    from kgents.soul import open_spark
+    from kgents.soul.session import open_spark
 
     return await open_spark(settings)

@@ -153,8 +153,16 @@ def as_list(value: object, what: str) -> tuple[Any, ...]:
 
 
 FILTER_FIELDS = frozenset(
-    {"lifecycles", "entry_types", "tags", "min_confidence", "text", "observed_after", "observed_before",
-     "include_compost"}
+    {
+        "lifecycles",
+        "entry_types",
+        "tags",
+        "min_confidence",
+        "text",
+        "observed_after",
+        "observed_before",
+        "include_compost",
+    }
 )
 
 

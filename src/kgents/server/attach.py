@@ -14,9 +14,9 @@ import contextlib
 from types import TracebackType
 
 from kgents.config import Settings, check_persona
+from kgents.home.discovery import DEFAULT_HOST, ServerInfo, pid_alive
+from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 from kgents.memory.api import MemoryAPI
-from kgents.server.discovery import DEFAULT_HOST, ServerInfo, pid_alive
-from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
 
 
 class HomeAttachment:

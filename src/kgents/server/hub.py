@@ -27,7 +27,7 @@ from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
 from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
 from kgents.server.tokens import Tokens, token_store
-from kgents.soul import open_spark
+from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import Relay, RelayConfig

@@ -23,7 +23,7 @@ from kgents.anchor import postgres as pg
 from kgents.clock import utcnow
 from kgents.config import check_persona
 from kgents.errors import NotFoundError, ValidationError
-from kgents.server.discovery import PERSONA_TOKEN_PREFIX as PREFIX
+from kgents.home.discovery import PERSONA_TOKEN_PREFIX as PREFIX
 
 ID_HEX = 12
 _TOKEN_RE = re.compile(rf"^{PREFIX}([0-9a-f]{{{ID_HEX}}})_[A-Za-z0-9_-]{{43}}$")

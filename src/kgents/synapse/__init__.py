@@ -4,34 +4,3 @@ index is with the truth, repairs it (reconcile, reindex) and answers semantic se
 Start from `open_synapse(settings)` (the whole stack) or build a `Relay` from a store's `relay_side()`, a `VectorIndex`
 and an embedder resolver.
 """
-
-from __future__ import annotations
-
-from kgents.synapse.coherency import CoherencyReport, ReconcileReport, compare, measure, reconcile
-from kgents.synapse.metrics import RelayStats, SynapseMetrics, collect_metrics
-from kgents.synapse.policy import CircuitBreaker, CircuitState
-from kgents.synapse.queue import RelayQueue
-from kgents.synapse.reindex import ReindexReport, reindex
-from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
-
-__all__ = [
-    "CircuitBreaker",
-    "CircuitState",
-    "CoherencyReport",
-    "DrainResult",
-    "ReconcileReport",
-    "ReindexReport",
-    "Relay",
-    "RelayConfig",
-    "RelayQueue",
-    "RelayStats",
-    "Synapse",
-    "SynapseMetrics",
-    "collect_metrics",
-    "compare",
-    "measure",
-    "open_synapse",
-    "reconcile",
-    "reindex",
-]

@@ -159,9 +159,7 @@ def purge_horizon(now: datetime) -> datetime:
     return now - timedelta(seconds=HEARTBEAT_PURGE_S)
 
 
-async def collect_metrics(
-    queue: RelayQueue, local: RelayStats | None = None, *, purge: bool = True
-) -> SynapseMetrics:
+async def collect_metrics(queue: RelayQueue, local: RelayStats | None = None, *, purge: bool = True) -> SynapseMetrics:
     """Queue facts from the anchor, counters from its totals (every relay and in-process drain, ended ones too),
     relay facts from the live heartbeats (and `local`, the in-process relay). Long-expired heartbeats are
     purged on the way (unless `purge` is False: a health read never writes)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgents.config import Settings
-from kgents.garden import GardenStore, open_store
+from kgents.garden.store import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, GraphBuilder, IndexGraph, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
