@@ -41,6 +41,7 @@ from kgents.resonance.edge_lexical import ranked, signal_requests
 from kgents.resonance.edge_query import search_filter
 from kgents.resonance.lexical import document_terms, query_terms
 from kgents.resonance.protocols import IndexPoint, PointPayload
+from kgents.soul.snapshot import snapshots_on
 from kgents.stats import percentile
 
 DIM = 256
@@ -191,7 +192,7 @@ async def export_rounds(entries: int, rounds: int) -> dict[str, Any]:
                 return await read_by_offset(garden)
 
             async def by_key() -> int:
-                return len((await read_bundle(store, store.snapshot_store(), "big")).entries)
+                return len((await read_bundle(store, snapshots_on(store.anchor), "big")).entries)
 
             found: dict[str, Any] = {"entries": entries}
             readers: list[tuple[str, Callable[[], Awaitable[int]]]] = [

@@ -464,12 +464,12 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
     assert await garden.count() == 0
 
 
-# -- the dream's side (store.dream_side()): what changed since the last dream, the bulk decay, the lease --------------
+# -- the dream's ledger (store.dream_ledger()): what changed since the last dream, the bulk decay, the lease ----------
 DECAY_RULE = DecayRule(stale_days=30, per_day=0.01, floor=0.1)
 
 
 async def test_the_dream_sees_what_changed_and_settles_at_the_version_it_saw(garden: PersonaGarden) -> None:
-    ledger = garden.store.dream_side()
+    ledger = garden.store.dream_ledger()
     a = await garden.plant("I prefer minimal code", "PREFERENCE")
     b = await garden.plant("I value quiet mornings", "VALUE")
     pending = {p.entry.id: p.version for p in await ledger.pending("kent", 100)}
@@ -499,7 +499,7 @@ def _stale(garden: PersonaGarden, text: str, confidence: float, stage: Lifecycle
 async def test_decay_is_one_statement_that_follows_confidence_down_and_counts_each_day_once(
     garden: PersonaGarden,
 ) -> None:
-    ledger, today = garden.store.dream_side(), datetime.now(UTC).date()
+    ledger, today = garden.store.dream_ledger(), datetime.now(UTC).date()
     tree = _stale(garden, "a tree", 0.72, Lifecycle.TREE, 40)  # stale for 10 days: 0.62, a SAPLING
     weak = _stale(garden, "a weak seed", 0.15, Lifecycle.SEED, 40)  # 0.05: COMPOST
     flower = _stale(garden, "a flower", 0.95, Lifecycle.FLOWER, 33)  # 3 days: 0.92, still a FLOWER
@@ -537,7 +537,7 @@ async def test_decay_is_one_statement_that_follows_confidence_down_and_counts_ea
 
 
 async def test_one_dream_of_a_persona_holds_the_lease(garden: PersonaGarden) -> None:
-    ledger = garden.store.dream_side()
+    ledger = garden.store.dream_ledger()
     assert await ledger.claim("kent", "one", 60) and not await ledger.claim("kent", "two", 60)
     assert await ledger.claim("anna", "two", 60)  # another persona dreams at the same time
     await ledger.finish("kent", "one", datetime.now(UTC))

@@ -23,7 +23,6 @@ LAYERS = (
 )
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 KNOWN_UP = {
-    ("garden", "synapse"): "a store builds the relay's queue (relay_side)",
     ("memory", "server"): "the sync face attaches again through server.attach",
 }
 

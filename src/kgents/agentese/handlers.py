@@ -16,6 +16,7 @@ from kgents.garden.store import GardenStore, open_store
 from kgents.health.collect import collect_health, default_probes
 from kgents.health.model import PARTS, PartHealth, TriadHealth
 from kgents.synapse.drift import read_history
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
@@ -156,7 +157,7 @@ async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     async with _store(ctx) as store:
-        anchor = store.relay_side()
+        anchor = queue_on(store.anchor)
         oldest = await anchor.oldest_pending()
         return {
             "pending": await anchor.queue_depth(QUEUE_DEPTH_CAP),

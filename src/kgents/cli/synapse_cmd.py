@@ -24,6 +24,7 @@ from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
 from kgents.garden.store import open_store
 from kgents.health.model import Level
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
@@ -170,7 +171,7 @@ async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[st
 
     store = await open_store(settings)
     try:
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         metrics = await collect_metrics(queue)
         letters = [d.to_dict() for d in await queue.dead_letters(5)]
         state = await queue.read_state()

@@ -13,6 +13,7 @@ from kgents.clock import utcnow
 from kgents.config import Settings, redact_url
 from kgents.health.levels import Thresholds, durability_verdict, reflex_verdict, synapse_verdict
 from kgents.health.model import Level, PartHealth
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
@@ -87,8 +88,8 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = anchor.read_only
-    figures["database_bytes"] = await anchor_bytes(store.relay_side())
-    figures["pending_events"] = await store.relay_side().queue_depth(QUEUE_DEPTH_CAP)
+    figures["database_bytes"] = await anchor_bytes(queue_on(store.anchor))
+    figures["pending_events"] = await queue_on(store.anchor).queue_depth(QUEUE_DEPTH_CAP)
     return figures
 
 
@@ -176,7 +177,7 @@ async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
 
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(store.relay_side())
+        metrics = await collect_metrics(queue_on(store.anchor))
     finally:
         await store.close()
     return synapse_part(metrics, settings, t)

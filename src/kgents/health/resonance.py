@@ -17,6 +17,7 @@ from kgents.config import Settings
 from kgents.health.levels import Thresholds, resonance_verdict
 from kgents.health.model import Level, PartHealth
 from kgents.synapse.drift import append_sample, read_history, sample_from_coherency
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.synapse.runtime import Synapse
@@ -88,7 +89,7 @@ async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealt
     now = utcnow()
     store = await open_store(settings)
     try:
-        stored = await store.relay_side().buckets().figure()
+        stored = await queue_on(store.anchor).buckets().figure()
         report: dict[str, Any] | None = None if stored is None else stored.figures
         source = "the relay that owns the index"
         if report is None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kgents.config import Settings
 from kgents.errors import ConfigError
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.resonance.protocols import VectorIndex
@@ -106,7 +107,7 @@ async def _drop_collections(settings: Settings, given: VectorIndex | None) -> No
 
     store = await open_store(settings)
     try:
-        state = await store.relay_side().read_state()
+        state = await queue_on(store.anchor).read_state()
     finally:
         await store.close()
     if state is None:

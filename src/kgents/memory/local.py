@@ -28,6 +28,7 @@ from kgents.memory.replay import forgotten_already, stored_already
 from kgents.resonance.protocols import VectorIndex
 from kgents.soul.model import SoulState
 from kgents.soul.service import SoulService
+from kgents.soul.snapshot import snapshots_on
 from kgents.soul.spark import SparkStore
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -57,7 +58,7 @@ class AsyncMemory:
         memory._store = synapse.store
         memory._synapse = synapse
         memory._soul = SoulService(
-            spark, synapse.store.snapshot_store(), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
+            spark, snapshots_on(synapse.store.anchor), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
         )
         memory._garden = PersonaGarden(synapse.store, memory.persona)
         memory._indexer = Indexer(synapse)
@@ -81,7 +82,10 @@ class AsyncMemory:
         try:
             self._synapse = await open_synapse(settings, store=store, index=index)
             self._soul = SoulService(
-                await _open_spark(settings), store.snapshot_store(), settings.persona, ttl_s=settings.soul_ttl_seconds
+                await _open_spark(settings),
+                snapshots_on(store.anchor),
+                settings.persona,
+                ttl_s=settings.soul_ttl_seconds,
             )
         except BaseException:
             if self._synapse is not None:

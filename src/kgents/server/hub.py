@@ -116,17 +116,17 @@ class MemoryHub:
         with their age; no full measurement, no new pool or connection, no write."""
         figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
 
-        async def relay_side() -> SynapseMetrics:
+        async def relay_figures() -> SynapseMetrics:
             return await asyncio.shield(figures)  # read once, by the two parts that use it
 
         async def durability(settings: Settings, t: Thresholds) -> PartHealth:
-            return await served_durability(self.synapse, settings, t, await relay_side())
+            return await served_durability(self.synapse, settings, t, await relay_figures())
 
         async def resonance(settings: Settings, t: Thresholds) -> PartHealth:
             return await served_resonance(self.synapse, settings, t)
 
         async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
-            return synapse_part(await relay_side(), settings, t)
+            return synapse_part(await relay_figures(), settings, t)
 
         async def reflex(settings: Settings, t: Thresholds) -> PartHealth:  # this server's own Spark
             return await reflex_part(self.spark, settings, t) if settings.redis_url else reflex_unconfigured()

@@ -24,7 +24,7 @@ from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, 
 from kgents.synapse.coherency_buckets import measure_changed, measure_full
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
 from kgents.synapse.policy import CircuitState
-from kgents.synapse.queue import RelayQueue
+from kgents.synapse.queue import RelayQueue, queue_on
 from kgents.synapse.rebuild import refill_rebuilt
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
@@ -260,7 +260,7 @@ async def open_synapse(
     opened_index: Any = None
     try:
         opened_index = index or await _default_index(settings)
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         embedders = embedders or EmbedderCache()
         configured = configured_embedder(settings)
         schema = settings.postgres_schema if settings.postgres_url else None
