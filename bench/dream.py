@@ -75,8 +75,8 @@ async def audit_rows(memory: AsyncMemory) -> int:
     store = memory.garden.store
     sql = "SELECT count(*) FROM garden_audit WHERE persona = "
     if store.backend == "postgres":
-        return int(await store.pool.fetchval(sql + "$1", PERSONA))  # type: ignore[attr-defined]
-    db = store.db  # type: ignore[attr-defined]
+        return int(await store.anchor.pool.fetchval(sql + "$1", PERSONA))  # type: ignore[attr-defined]
+    db = store.anchor  # type: ignore[attr-defined]
     return int(await db.run(lambda: db.conn.execute(sql + "?", (PERSONA,)).fetchone()[0]))
 
 

@@ -98,7 +98,7 @@ async def test_lost_postgres_connection_is_one_clear_error_then_recovers(tmp_pat
     try:
         garden = PersonaGarden(store, "kent")
         kept = await garden.plant("Survives a dropped connection", "VALUE")
-        pid = await store.pool.fetchval("SELECT pg_backend_pid()")
+        pid = await store.anchor.pool.fetchval("SELECT pg_backend_pid()")
         admin = await asyncpg.connect(PG_URL)
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)

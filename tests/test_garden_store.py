@@ -446,13 +446,13 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
     store = garden.store
     sql = "INSERT INTO persona_garden (id, persona, content, entry_type, lifecycle, confidence, planted_at,"
     if store.backend == "postgres":
-        pool = store.pool  # type: ignore[attr-defined]
+        pool = store.anchor.pool  # type: ignore[attr-defined]
         with pytest.raises(Exception, match="continue its old version"):
             await pool.execute(
                 sql + " last_nurtured) VALUES ($1, 'kent', 'x', 'VALUE', 'SEED', 0.5, now(), now())", e.id
             )
     else:
-        db = store.db  # type: ignore[attr-defined]
+        db = store.anchor  # type: ignore[attr-defined]
 
         def work() -> None:
             with db.write() as conn:

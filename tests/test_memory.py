@@ -356,9 +356,9 @@ async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> No
     memory = in_process_only(memory)
     store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
     if store.backend == "sqlite":
-        shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
+        shared = {id(store.anchor), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
     else:
-        shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
+        shared = {id(store.anchor.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
     assert len(shared) == 1
 
 

@@ -58,12 +58,12 @@ async def test_postgres_triggers_guard_identity_and_version(pg_schema: str) -> N
     try:
         entry = await PersonaGarden(store, "kent").plant("Guarded", "VALUE")
         with pytest.raises(asyncpg.CheckViolationError, match="version"):
-            await store.pool.execute("UPDATE persona_garden SET confidence = 0.9 WHERE id = $1", entry.id)
+            await store.anchor.pool.execute("UPDATE persona_garden SET confidence = 0.9 WHERE id = $1", entry.id)
         with pytest.raises(asyncpg.CheckViolationError, match="never change"):
-            await store.pool.execute(
+            await store.anchor.pool.execute(
                 "UPDATE persona_garden SET persona = 'ada', version = version + 1 WHERE id = $1", entry.id
             )
-        await store.pool.execute(
+        await store.anchor.pool.execute(
             "UPDATE persona_garden SET confidence = 0.9, version = version + 1 WHERE id = $1", entry.id
         )
         assert await store.outbox_depth() == 2

@@ -112,14 +112,14 @@ async def _forget_identity(settings: Settings) -> None:
     try:
         sql = "UPDATE synapse_state SET index_id = NULL, index_location = NULL"
         if isinstance(store, PostgresGardenStore):
-            await store.pool.execute(sql)
+            await store.anchor.pool.execute(sql)
         elif isinstance(store, SqliteGardenStore):
 
             def work() -> None:
-                with store.db.write() as conn:
+                with store.anchor.write() as conn:
                     conn.execute(sql)
 
-            await store.db.run(work)
+            await store.anchor.run(work)
     finally:
         await store.close()
 

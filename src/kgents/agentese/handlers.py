@@ -244,5 +244,5 @@ async def _drift_lag(ctx: AgentContext, args: Args) -> dict[str, Any]:
 @REGISTRY.register("time.drift.history", "the rolling coherency and lag samples, oldest first (limit=N)")
 async def _drift_history(ctx: AgentContext, args: Args) -> dict[str, Any]:
     async with _store(ctx) as store:
-        samples = await read_history(store, args.integer("limit", 20))
+        samples = await read_history(store.anchor, args.integer("limit", 20))
     return {"samples": [s.to_dict() for s in samples]}

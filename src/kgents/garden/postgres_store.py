@@ -140,10 +140,6 @@ class PostgresGardenStore:
         return store
 
     @property
-    def pool(self) -> Any:
-        return self._pool
-
-    @property
     def anchor(self) -> PostgresAnchor:
         return PostgresAnchor(self._pool, self.schema)
 

@@ -147,10 +147,6 @@ class SqliteGardenStore:
         return store
 
     @property
-    def db(self) -> Database:
-        return self._db
-
-    @property
     def anchor(self) -> Database:
         return self._db
 

@@ -61,7 +61,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
 
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None}
     if isinstance(store, PostgresGardenStore):
-        pool = store.pool
+        pool = store.anchor.pool
         timings = []
         for _ in range(COMMIT_TRIES):
             began = time.perf_counter()
@@ -71,7 +71,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
         figures["read_only"] = False
         figures |= pool_figures(pool)
     elif isinstance(store, SqliteGardenStore):
-        anchor = store.db
+        anchor = store.anchor
         stamp = utcnow().isoformat(timespec="microseconds")
 
         def commit() -> None:

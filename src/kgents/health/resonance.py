@@ -61,7 +61,9 @@ async def measure_resonance(
     search_ms = (time.perf_counter() - began) * 1000.0
     points = await synapse.index.count(state.active.collection)
     if record:
-        await append_sample(synapse.store, sample_from_coherency(data, record, (await synapse.metrics()).to_dict()))
+        await append_sample(
+            synapse.store.anchor, sample_from_coherency(data, record, (await synapse.metrics()).to_dict())
+        )
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}
     coherency = float(data["coherency_with_truth"])
     verdict = resonance_verdict(coherency, search_ms, name, counts, t)
@@ -93,7 +95,7 @@ async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealt
         report: dict[str, Any] | None = None if stored is None else stored.figures
         source = "the relay that owns the index"
         if report is None:
-            history = await read_history(store, 1)
+            history = await read_history(store.anchor, 1)
             if history and history[-1].coherency is not None:
                 s = history[-1]
                 report = {**s.to_dict(), "coherency_with_truth": s.coherency}

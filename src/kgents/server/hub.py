@@ -26,7 +26,7 @@ from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
 from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
-from kgents.server.tokens import Tokens, token_store
+from kgents.server.tokens import Tokens, tokens_on
 from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.metrics import SynapseMetrics, collect_metrics
@@ -50,7 +50,7 @@ class MemoryHub:
         self._memories: dict[str, AsyncMemory] = {}
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
-        self.tokens = Tokens(token_store(synapse.store))
+        self.tokens = Tokens(tokens_on(synapse.store.anchor))
 
     @classmethod
     async def open(cls, settings: Settings) -> MemoryHub:

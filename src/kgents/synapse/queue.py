@@ -79,6 +79,11 @@ class RelayQueue(Protocol):
     @property
     def backend(self) -> str: ...
 
+    @property
+    def anchor(self) -> Anchor:
+        """The opened anchor this queue is on."""
+        ...
+
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[Claim]:
         """Claim up to `limit` due rows. On normal exit the outcome commits (ClaimLostError if the claim was lost
         first); on an exception it is undone (PostgreSQL rolls back, SQLite releases the leases still held), so
