@@ -108,9 +108,3 @@ class HomeAttachment:
     async def close(self) -> None:
         async with self._lock:
             await self._detach()
-
-
-def attaches(settings: Settings) -> bool:
-    """Whether a long-lived process should attach to the home (the embedded default, no KGENTS_SERVER_URL): the
-    embedded index has one owner. With the real triad, or a server named by URL, it opens the face as usual."""
-    return not settings.qdrant_url and not settings.server_url
