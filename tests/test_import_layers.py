@@ -11,7 +11,7 @@ import kgents
 
 ROOT = Path(kgents.__file__).parent
 LAYERS = (
-    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread"},
+    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread", "breaker"},
     {"anchor"},
     {"garden", "soul"},
     {"resonance"},

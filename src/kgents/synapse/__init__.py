@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, compare, measure, reconcile
 from kgents.synapse.metrics import RelayStats, SynapseMetrics, collect_metrics
-from kgents.synapse.policy import CircuitBreaker, CircuitState
 from kgents.synapse.queue import RelayQueue
 from kgents.synapse.reindex import ReindexReport, reindex
 from kgents.synapse.relay import Relay, RelayConfig
 from kgents.synapse.runtime import DrainResult, Synapse, open_synapse
 
 __all__ = [
-    "CircuitBreaker",
-    "CircuitState",
     "CoherencyReport",
     "DrainResult",
     "ReconcileReport",
