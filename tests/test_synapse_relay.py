@@ -426,3 +426,15 @@ async def test_a_replanted_id_lands_even_when_the_delete_was_never_relayed(env: 
     assert stored.version == again.version == 3
     assert env.embedder.texts[-1] == "a new text about baking bread"
     await coherent(env)
+
+
+async def test_a_half_open_trial_that_finds_nothing_to_do_is_given_back(env: Env) -> None:
+    relay = env.relay()
+    relay.breaker.record_failure(0.0)
+    relay.breaker.record_failure(0.0)  # open since long ago (the relay's clock is monotonic): the next batch tries
+    assert (await relay.run_once()).claimed == 0  # the trial, with nothing due: no verdict
+    assert relay.breaker.state is BreakerState.HALF_OPEN and not relay.breaker.trial_out
+    entry = await env.garden().plant("a trial that reaches the index", "PREFERENCE")
+    assert (await relay.run_once()).claimed == 1, "the next batch makes the trial; the breaker is not stuck"
+    assert relay.breaker.state is BreakerState.CLOSED
+    assert entry.id in await env.index.versions(env.state.active.collection)

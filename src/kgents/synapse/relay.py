@@ -106,7 +106,7 @@ class Relay:
         self.embedders = embedders
         self.config = config or RelayConfig()
         self.relay_id = relay_id or new_relay_id()
-        self.breaker = Breaker(self.config.breaker_threshold, self.config.breaker_reset_s)
+        self.breaker = Breaker(failure_threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_reset_s)
         self.stats = RelayStats()
         self.started_at = utcnow()
         self._wake = asyncio.Event()
