@@ -314,7 +314,8 @@ async def test_concurrent_nurture_from_two_connections_loses_nothing(anchor_sett
 NURTURE_SCRIPT = """
 import asyncio, sys, uuid
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 
 async def main():
     store = await open_store(Settings.from_env())
@@ -359,7 +360,8 @@ def test_entries_persist_across_process_restart(anchor_settings: Settings) -> No
         """
         import asyncio, json
         from kgents.config import Settings
-        from kgents.garden import PersonaGarden, open_store
+        from kgents.garden.service import PersonaGarden
+        from kgents.garden.store import open_store
 
         async def main():
             store = await open_store(Settings.from_env())
@@ -377,7 +379,8 @@ def test_entries_persist_across_process_restart(anchor_settings: Settings) -> No
         f"""
         import asyncio, json
         from kgents.config import Settings
-        from kgents.garden import PersonaGarden, open_store
+        from kgents.garden.service import PersonaGarden
+        from kgents.garden.store import open_store
 
         async def main():
             store = await open_store(Settings.from_env())

@@ -11,7 +11,7 @@ import kgents
 
 ROOT = Path(kgents.__file__).parent
 LAYERS = (
-    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread", "axes"},
+    {"config", "errors", "home", "clock", "stats", "disk", "loop_thread", "axes", "breaker"},
     {"anchor"},
     {"garden", "soul"},
     {"resonance"},

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from kgents.breaker import BreakerState
 from kgents.clock import utcnow
 from kgents.stats import percentile
-from kgents.synapse.policy import CircuitState, is_alive
+from kgents.synapse.policy import is_alive
 from kgents.synapse.queue import RelayQueue
 
 log = logging.getLogger("kgents.synapse")
@@ -46,7 +47,7 @@ class RelayStats:
     batches: int = 0
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     completions: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=4_096))
-    circuit: CircuitState = CircuitState.CLOSED
+    circuit: BreakerState = BreakerState.CLOSED
     last_error: str | None = None
     generation: int | None = None
     """The index-state generation this relay last read: a reindex drops the old collection only once every live
@@ -148,10 +149,10 @@ class SynapseMetrics:
 
 
 def _worst_circuit(states: list[str]) -> str:
-    for state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
+    for state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
         if state.value in states:
             return state.value
-    return CircuitState.CLOSED.value
+    return BreakerState.CLOSED.value
 
 
 def purge_horizon(now: datetime) -> datetime:

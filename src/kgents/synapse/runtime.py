@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kgents.breaker import BreakerState
 from kgents.config import Settings
 from kgents.garden.store import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
@@ -23,7 +24,6 @@ from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.coherency_buckets import measure_changed, measure_full
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
-from kgents.synapse.policy import CircuitState
 from kgents.synapse.queue import RelayQueue, queue_on
 from kgents.synapse.rebuild import refill_rebuilt
 from kgents.synapse.recall import HybridRecall
@@ -135,7 +135,7 @@ class Synapse:
                 done = await relay.drain(min(left, IN_PROCESS_BEAT_S))
                 completed += done
                 await relay.beats.beat()
-                if relay.breaker.state is not CircuitState.CLOSED:
+                if relay.breaker.state is not BreakerState.CLOSED:
                     break  # the index is down: stop here, the pending count says how far behind it is
                 if done == 0:  # nothing claimable now: stop, or wait for retries and leases to come due
                     if not until_empty or not await self.queue.queue_depth(1):
