@@ -3,27 +3,42 @@ code, from Jupyter and from inside any other running loop (calls never touch the
 
 from __future__ import annotations
 
-import builtins
 import contextlib
+import functools
 import logging
-import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from kgents.config import Settings
-from kgents.garden.filters import EntryFilter
-from kgents.garden.model import EntryType, GardenEntry
-from kgents.garden.records import AuditRecord
 from kgents.loop_thread import LoopThread
-from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, RecallHit, SoulView
+from kgents.memory.api import MemoryAPI
 from kgents.memory.attachment import Attachment, attach_home, attaches
 from kgents.memory.endpoint import ServerGoneError
 from kgents.memory.factory import open_memory
 
 T = TypeVar("T")
+P = ParamSpec("P")
 log = logging.getLogger("kgents.memory")
+
+
+def _face(method: Callable[Concatenate[MemoryAPI, P], Coroutine[Any, Any, T]]) -> Callable[Concatenate[Memory, P], T]:
+    """`Memory`'s method of one `MemoryAPI` method: the same parameters, waiting for the coroutine of the memory
+    underneath on this Memory's loop thread. Typed from the protocol (`Memory(...).recall(...)` is a
+    `list[RecallHit]` to mypy), with its name, docstring and signature (`__wrapped__`: `help()`, `inspect`), so the
+    synchronous face cannot drift from the asynchronous one."""
+    name = method.__name__
+
+    def call(self: Memory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        def work(memory: MemoryAPI) -> Coroutine[Any, Any, T]:
+            bound: Callable[P, Coroutine[Any, Any, T]] = getattr(memory, name)
+            return bound(*args, **kwargs)
+
+        return self._call(work)
+
+    functools.update_wrapper(call, method)
+    call.__module__, call.__qualname__ = __name__, f"Memory.{name}"
+    return call
 
 
 class Memory:
@@ -104,96 +119,21 @@ class Memory:
             with contextlib.suppress(Exception):
                 self.close()
 
-    # -- the face, call for call ---------------------------------------------------------------------------------
-    def remember(
-        self,
-        content: str,
-        *,
-        type: EntryType | str = DEFAULT_TYPE,
-        tags: Sequence[str] = (),
-        confidence: float = 0.5,
-        observed_at: datetime | None = None,
-        evidence: Sequence[str] = (),
-        affinities: Mapping[str, float] | None = None,
-        entry_id: uuid.UUID | None = None,
-    ) -> GardenEntry:
-        return self._call(
-            lambda m: m.remember(
-                content,
-                type=type,
-                tags=tags,
-                confidence=confidence,
-                observed_at=observed_at,
-                evidence=evidence,
-                affinities=affinities,
-                entry_id=entry_id,
-            )
-        )
-
-    def remember_many(self, items: Sequence[MemoryItem]) -> builtins.list[GardenEntry]:
-        return self._call(lambda m: m.remember_many(items))
-
-    def recall(
-        self,
-        query: str,
-        *,
-        limit: int = 10,
-        filters: EntryFilter | None = None,
-        min_score: float | None = None,
-        explain: bool = False,
-        mode: str = "hybrid",
-        asked_at: datetime | None = None,
-    ) -> builtins.list[RecallHit]:
-        return self._call(
-            lambda m: m.recall(
-                query, limit=limit, filters=filters, min_score=min_score, explain=explain, mode=mode, asked_at=asked_at
-            )
-        )
-
-    def get(self, entry: EntryRef) -> GardenEntry:
-        return self._call(lambda m: m.get(entry))
-
-    def list(
-        self, filters: EntryFilter | None = None, *, order_by: str = "confidence", limit: int = 100, offset: int = 0
-    ) -> builtins.list[GardenEntry]:
-        return self._call(lambda m: m.list(filters, order_by=order_by, limit=limit, offset=offset))
-
-    def update(self, entry: EntryRef, **fields: Any) -> GardenEntry:
-        return self._call(lambda m: m.update(entry, **fields))
-
-    def nurture(
-        self, entry: EntryRef, *, evidence: str | None = None, delta: float = 0.05, confidence: float | None = None
-    ) -> GardenEntry:
-        return self._call(lambda m: m.nurture(entry, evidence=evidence, delta=delta, confidence=confidence))
-
-    def forget(self, entry: EntryRef) -> None:
-        self._call(lambda m: m.forget(entry))
-
-    def reassess(self, entry: EntryRef, *, confidence: float, evidence: str | None = None) -> GardenEntry:
-        return self._call(lambda m: m.reassess(entry, confidence=confidence, evidence=evidence))
-
-    def compost(
-        self, entry: EntryRef, *, successor: EntryRef | None = None, evidence: str | None = None
-    ) -> GardenEntry:
-        return self._call(lambda m: m.compost(entry, successor=successor, evidence=evidence))
-
-    def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
-        return self._call(lambda m: m.history(entry))
-
-    def soul(self) -> SoulView:
-        return self._call(lambda m: m.soul())
-
-    def set_mode(self, mode: str) -> SoulView:
-        return self._call(lambda m: m.set_mode(mode))
-
-    def nudge(self, shifts: Mapping[str, float]) -> SoulView:
-        return self._call(lambda m: m.nudge(shifts))
-
-    def record_interaction(self, tokens: int = 0) -> SoulView:
-        return self._call(lambda m: m.record_interaction(tokens))
-
-    def status(self) -> dict[str, Any]:
-        return self._call(lambda m: m.status())
-
-    def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
-        return self._call(lambda m: m.build_index(now=now, wait_s=wait_s))
+    # -- the face, call for call: each method of `MemoryAPI` but `close`, derived by `_face` ---------------------
+    remember = _face(MemoryAPI.remember)
+    remember_many = _face(MemoryAPI.remember_many)
+    recall = _face(MemoryAPI.recall)
+    get = _face(MemoryAPI.get)
+    list = _face(MemoryAPI.list)
+    update = _face(MemoryAPI.update)  # type: ignore[arg-type]  # its `self` is not positional-only beside **fields
+    nurture = _face(MemoryAPI.nurture)
+    forget = _face(MemoryAPI.forget)
+    reassess = _face(MemoryAPI.reassess)
+    compost = _face(MemoryAPI.compost)
+    history = _face(MemoryAPI.history)
+    soul = _face(MemoryAPI.soul)
+    set_mode = _face(MemoryAPI.set_mode)
+    nudge = _face(MemoryAPI.nudge)
+    record_interaction = _face(MemoryAPI.record_interaction)
+    status = _face(MemoryAPI.status)
+    build_index = _face(MemoryAPI.build_index)
