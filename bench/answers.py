@@ -15,7 +15,7 @@ from rich.table import Table
 from kgents.kgent.session import KGent
 from kgents.memory.local import AsyncMemory
 from kgents.soul.session import open_spark
-from kgents.synapse.runtime import Synapse
+from kgents.synapse.runtime import Stack
 
 
 class Asked(Protocol):
@@ -36,26 +36,26 @@ class Cited:
 
 
 async def cited(
-    synapse: Synapse,
+    stack: Stack,
     dia: dict[Any, str],
     questions: list[Any],
     never: list[tuple[str, str]],
     when: dict[str, datetime],
 ) -> list[Cited]:
-    spark = await open_spark(synapse.settings)
+    spark = await open_spark(stack.settings)
     memories: dict[str, AsyncMemory] = {}
     out = []
     try:
         for name, bar in (("answers with the relevance bar (now)", True), ("the five best hits (before)", False)):
             hits = held = 0
             for q in questions:
-                kgent = KGent(_memory(memories, synapse, spark, q.conv), relevance_bar=bar)
+                kgent = KGent(_memory(memories, stack, spark, q.conv), relevance_bar=bar)
                 reply = await kgent.answer(q.text, asked_at=when[q.conv])
                 held += bool({dia[e.id] for e in reply.cited} & q.evidence)
                 hits += len(reply.cited)
             silent = 0
             for conv, text in never:
-                kgent = KGent(_memory(memories, synapse, spark, conv), relevance_bar=bar)
+                kgent = KGent(_memory(memories, stack, spark, conv), relevance_bar=bar)
                 silent += not (await kgent.answer(text, asked_at=when[conv])).cited
             out.append(Cited(name, held / len(questions), silent / len(never), hits / len(questions)))
     finally:
@@ -65,9 +65,9 @@ async def cited(
     return out
 
 
-def _memory(memories: dict[str, AsyncMemory], synapse: Synapse, spark: Any, conv: str) -> AsyncMemory:
+def _memory(memories: dict[str, AsyncMemory], stack: Stack, spark: Any, conv: str) -> AsyncMemory:
     if conv not in memories:
-        memories[conv] = AsyncMemory.shared(synapse, spark, f"locomo-{conv}")
+        memories[conv] = AsyncMemory.shared(stack, spark, f"locomo-{conv}")
     return memories[conv]
 
 

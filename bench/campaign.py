@@ -203,15 +203,15 @@ def second_home(c: Campaign) -> None:
 
 async def final_coherency(c: Campaign) -> None:
     from kgents.config import Settings
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
     env = c.env(c.home_a)
-    synapse = await open_synapse(Settings.from_env(env))
+    stack = await open_stack(Settings.from_env(env))
     try:
         started = time.monotonic()
-        while await synapse.queue.queue_depth(1) and time.monotonic() - started < 120:
-            await synapse.drain(timeout_s=30)
-        report = await synapse.coherency()
+        while await stack.queue.queue_depth(1) and time.monotonic() - started < 120:
+            await stack.drain(timeout_s=30)
+        report = await stack.coherency()
         d = report.to_dict()
         c.claim(
             "coherency_with_truth after the campaign",
@@ -220,7 +220,7 @@ async def final_coherency(c: Campaign) -> None:
             f" missing {d.get('missing')}, orphaned {d.get('orphaned')})",
         )
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 def free_port() -> int:

@@ -95,12 +95,12 @@ async def plant_garden(memory: AsyncMemory, texts: Texts, entries: int) -> tuple
 async def build_graph(memory: AsyncMemory) -> float | None:
     """The embedded index's HNSW graph built over the planted garden, as a garden that has lived a while has it (the
     index builds one by itself once 20,000 points wait); the seconds it took, or None where there is none to build."""
-    synapse = memory.synapse
-    optimize = getattr(synapse.index, "optimize", None)
+    stack = memory.stack
+    optimize = getattr(stack.index, "optimize", None)
     if optimize is None:
         return None
     began = time.perf_counter()
-    await optimize(synapse.state.active.collection)
+    await optimize(stack.state.active.collection)
     return time.perf_counter() - began
 
 

@@ -175,7 +175,7 @@ def _wait_coherent(memory: Memory, timeout_s: float = 90.0) -> dict[str, Any]:
             if hasattr(inner, "synapse_coherency"):
                 found = memory._run(inner.synapse_coherency())["coherency"]
             else:
-                found = memory._run(inner.synapse.coherency()).to_dict()
+                found = memory._run(inner.stack.coherency()).to_dict()
         except Exception as exc:
             found = {"error": str(exc)}
         if found.get("coherency_with_truth") == 1.0:
@@ -273,9 +273,9 @@ async def inline_race(report: Report, base: Path, pg_url: str, count: int = 60) 
             for i in range(count):
                 await memory.remember(f"race note {i}")
             memory.garden.plant_many = plant_many  # type: ignore[method-assign]
-            await memory.synapse.catch_up(30)
-            measured = await memory.synapse.coherency()
-            pending = await memory.synapse.queue.queue_depth(1000)
+            await memory.stack.catch_up(30)
+            measured = await memory.stack.coherency()
+            pending = await memory.stack.queue.queue_depth(1000)
     finally:
         await drop_schema(pg_url, schema)
     stale = len(measured.stale_ids)

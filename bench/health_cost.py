@@ -1,13 +1,13 @@
 """What a health read and a relay's idle beat cost at N entries, beside the old full measurement run in the same
-process (issue 17): the embedded default (SQLite + the embedded index) through the server's hub.
+process (issue 17): the embedded default (SQLite + the embedded index) through the served home.
 
     python bench/health_cost.py [--entries 10000 100000] [--rounds 20] [--dir /dev/shm] [--postgres URL]
 
 `--postgres`: the anchor in a schema of its own on that server (dropped afterwards), the index embedded.
 
-- scrape: `/v1/health` / `/metrics` (`MemoryHub.health()` rendered for Prometheus): today's (the published figure,
+- scrape: `/v1/health` / `/metrics` (`ServedHome.health()` rendered for Prometheus): today's (the published figure,
   the server's own pool, no write) against the old one (a full coherency scan of both stores, a new store with
-  three commits and a drift sample) on the same hub, in alternating rounds;
+  three commits and a drift sample) on the same served home, in alternating rounds;
 - idle beat: a relay's heartbeat and coherency measurement with no writes, by bucket against the full scan;
 - bytes per entry of the anchor (SQLite file + WAL) and of the index folder, what the outbox payload cost (the
   JSON row it copied, as the audit's new_row holds it), and the audit of a nurture as a diff against two rows.
@@ -33,7 +33,7 @@ from kgents.health.probes import anchor_bytes
 from kgents.health.prometheus import render_prometheus
 from kgents.health.resonance import measure_resonance
 from kgents.memory.api import MemoryItem
-from kgents.server.hub import MemoryHub
+from kgents.server.served_home import ServedHome
 from kgents.stats import percentile
 from kgents.synapse.coherency import measure
 from kgents.synapse.metrics import RelayStats
@@ -71,17 +71,17 @@ def folder_bytes(path: Path) -> int:
 async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> None:
     schema = f"health_bench_{os.getpid()}_{entries}"
     settings = Settings(home=root / f"home-{entries}", postgres_url=postgres, postgres_schema=schema)
-    hub = await MemoryHub.open(settings)
+    served = await ServedHome.open(settings)
     try:
-        memory = await hub.memory("kent")
+        memory = await served.memory("kent")
         for start in range(0, entries, BATCH):
             items = [MemoryItem(f"memory {i} about health checks and their cost") for i in range(start, start + BATCH)]
             await memory.remember_many(items[: max(0, min(BATCH, entries - start))])
-        synapse = hub.synapse
+        stack = served.stack
         stats = RelayStats()
         beats = RelayBeats(
-            synapse.queue,
-            synapse.index,
+            stack.queue,
+            stack.index,
             stats,
             f"bench:{socket.gethostname()}:{os.getpid()}",
             utcnow(),
@@ -92,17 +92,17 @@ async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> No
 
         async def old_scrape() -> None:
             probes = default_probes(record="server")
-            probes["resonance"] = partial(measure_resonance, synapse, record="server", full=True)
+            probes["resonance"] = partial(measure_resonance, stack, record="server", full=True)
             render_prometheus(await collect_health(settings, probes=probes, drain=False))
 
         async def new_scrape() -> None:
-            render_prometheus(await hub.health())
+            render_prometheus(await served.health())
 
         async def old_beat() -> None:
             await beats.beat()
-            state = await synapse.queue.read_state()
+            state = await stack.queue.read_state()
             assert state is not None
-            await measure(synapse.queue, synapse.index, state.active)
+            await measure(stack.queue, stack.index, state.active)
 
         async def new_beat() -> None:
             await beats.beat()
@@ -122,9 +122,9 @@ async def run(entries: int, rounds: int, root: Path, postgres: str | None) -> No
         print(f"{'idle relay beat: CPU (now)':<40} {cpu:9.3f} ms   = {share:.2f} % of a core at one beat per 2 s")
         for entry in (await memory.list(limit=200))[:200]:
             await memory.nurture(entry.id, evidence="seen again in the health bench")
-        await report_bytes(hub, settings, entries)
+        await report_bytes(served, settings, entries)
     finally:
-        await hub.close()
+        await served.close()
         if postgres:
             await drop_schema(postgres, schema)
 
@@ -147,8 +147,8 @@ async def drop_schema(url: str, schema: str) -> None:
         await conn.close()
 
 
-async def report_bytes(hub: MemoryHub, settings: Settings, entries: int) -> None:
-    queue: Any = hub.synapse.queue
+async def report_bytes(served: ServedHome, settings: Settings, entries: int) -> None:
+    queue: Any = served.stack.queue
     if queue.backend == "sqlite":
         await queue.db.run(lambda: queue.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
     anchor = await anchor_bytes(queue)

@@ -148,7 +148,7 @@ def pair_accuracy(path: Path = PAIRS) -> tuple[int, int, list[str]]:
 
 
 async def replay(
-    synapse: Any, spark: Any, rows: list[Row], chat: bool = False
+    stack: Any, spark: Any, rows: list[Row], chat: bool = False
 ) -> tuple[dict[Any, set[str]], set[Any], dict[str, int]]:
     """Each conversation through a K-gent in persona learned-<conv>: entry id → turns, the episode ids, actions."""
     from kgents.memory.local import AsyncMemory
@@ -160,7 +160,7 @@ async def replay(
     for r in rows:
         by_conv[r.conv].append(r)
     for conv, conv_rows in by_conv.items():
-        memory = AsyncMemory.shared(synapse, spark, f"learned-{conv}")
+        memory = AsyncMemory.shared(stack, spark, f"learned-{conv}")
         kgent = KGent(memory)
         try:
             for r in conv_rows:
@@ -182,7 +182,7 @@ async def replay(
 
 
 async def ask(
-    synapse: Any,
+    stack: Any,
     questions: list[Any],
     persona: str,
     turns_of: dict[Any, set[str]],
@@ -190,7 +190,7 @@ async def ask(
     leave_out: set[Any] = frozenset(),  # type: ignore[assignment]
 ) -> dict[int, float]:
     """recall_any@k (%) of the questions asked in `persona`-<conv>."""
-    recall = synapse.recall()
+    recall = stack.recall()
     hits_at: dict[int, list[bool]] = {k: [] for k in KS}
     for q in questions:
         depth = max(KS) if not leave_out else 100
@@ -205,7 +205,7 @@ async def ask(
 async def learn_then_recall(folder: Path, rows: list[Row], chat: bool = False) -> dict[str, Any]:
     from kgents.soul.session import open_spark
     from kgents.synapse.relay import RelayConfig
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
     turns, questions = recall_bench.load(folder)
     convs = {r.conv for r in rows}
@@ -213,21 +213,21 @@ async def learn_then_recall(folder: Path, rows: list[Row], chat: bool = False) -
     questions = [q for q in questions if q.conv in convs]
     when = recall_bench.asked_at(turns)
     with tempfile.TemporaryDirectory() as home:
-        synapse = await open_synapse(Settings(home=Path(home), persona="bench"))
-        spark = await open_spark(synapse.settings)
+        stack = await open_stack(Settings(home=Path(home), persona="bench"))
+        spark = await open_spark(stack.settings)
         try:
             began = time.perf_counter()
-            turns_of, episodes, actions = await replay(synapse, spark, rows, chat)
+            turns_of, episodes, actions = await replay(stack, spark, rows, chat)
             replay_s = time.perf_counter() - began
-            await synapse.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
-            dia, _ = await recall_bench.plant_all(synapse, turns)
+            await stack.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
+            dia, _ = await recall_bench.plant_all(stack, turns)
             every = {i: {d} for i, d in dia.items()}
-            learned = await ask(synapse, questions, "learned", turns_of, when)
-            lasting = await ask(synapse, questions, "learned", turns_of, when, leave_out=episodes)
-            store_all = await ask(synapse, questions, "locomo", every, when)
+            learned = await ask(stack, questions, "learned", turns_of, when)
+            lasting = await ask(stack, questions, "learned", turns_of, when, leave_out=episodes)
+            store_all = await ask(stack, questions, "locomo", every, when)
         finally:
             await spark.close()
-            await synapse.close()
+            await stack.close()
     return {
         "learned": learned,
         "lasting only": lasting,

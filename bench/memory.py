@@ -81,14 +81,14 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
         folder = Path(tmp)
         settings = Settings(home=folder / "home", embedder="minilm-static-256")
         async with AsyncMemory("kent", settings) as memory:
-            backend = memory.synapse.index.backend
+            backend = memory.stack.index.backend
             print(f"kgents face bench: {entries:,} entries, {rounds} rounds, index {backend}, home in {folder}")
             print(line("raw SQLite INSERT + COMMIT (baseline)", raw_insert_ms(folder, rounds)))
             garden = PersonaGarden(memory.garden.store, "kent")
 
             async def plant_and_drain(i: int) -> None:
                 await garden.plant(f"baseline note {i} about tabs and spaces", "INSIGHT")
-                await memory.synapse.drain()
+                await memory.stack.drain()
 
             async def remember(i: int) -> None:
                 await memory.remember(f"note {i} about small modules and tests")
@@ -113,7 +113,7 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
             async def recall(i: int) -> None:
                 await memory.recall(queries[i % len(queries)], limit=10)
 
-            embedder = memory.synapse.embedders(memory.synapse.state.active.embedder)
+            embedder = memory.stack.embedders(memory.stack.state.active.embedder)
 
             async def embedded(i: int) -> None:
                 getattr(embedder, "clear", lambda: None)()  # the query embedded again (the clear costs µs)

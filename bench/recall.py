@@ -52,7 +52,7 @@ from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.relay import RelayConfig
 from kgents.synapse.relevance import DEFAULT_MIN_SCORE
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import Stack, open_stack
 
 GRAPH_KB = 64
 """--graph: the engine's indexing and full-scan thresholds, low enough for a graph over the data set's few thousand
@@ -144,7 +144,7 @@ def asked_at(turns: list[Turn]) -> dict[str, datetime]:
     return {conv: when + timedelta(days=1) for conv, when in last.items()}
 
 
-async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str], float]:
+async def plant_all(stack: Stack, turns: list[Turn]) -> tuple[dict[Any, str], float]:
     """Plant every turn and drain the relay; the entry id → dia_id map and the seconds it took."""
     began = time.perf_counter()
     by_conv: dict[str, list[Turn]] = defaultdict(list)
@@ -152,12 +152,12 @@ async def plant_all(synapse: Synapse, turns: list[Turn]) -> tuple[dict[Any, str]
         by_conv[t.conv].append(t)
     dia: dict[Any, str] = {}
     for conv, conv_turns in by_conv.items():
-        garden = PersonaGarden(synapse.store, persona_of(conv))
+        garden = PersonaGarden(stack.store, persona_of(conv))
         entries = [garden.new_entry(t.content, "INSIGHT", observed_at=observed(t)) for t in conv_turns]
         for entry, turn in zip(entries, conv_turns, strict=True):
             dia[entry.id] = turn.dia_id
         await garden.plant_many(entries)
-    await synapse.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
+    await stack.relay(RelayConfig(batch_size=512)).drain(timeout_s=3_600)
     return dia, time.perf_counter() - began
 
 
@@ -197,9 +197,9 @@ async def never_said_tops(recall: HybridRecall, when: dict[str, datetime]) -> li
 PARAPHRASE_PERSONA = "paraphrase"
 
 
-async def plant_paraphrase(synapse: Synapse) -> dict[Any, int]:
+async def plant_paraphrase(stack: Stack) -> dict[Any, int]:
     """bench/paraphrase.py's garden as one persona's memories: entry id → its index in GARDEN."""
-    garden = PersonaGarden(synapse.store, PARAPHRASE_PERSONA)
+    garden = PersonaGarden(stack.store, PARAPHRASE_PERSONA)
     entries = [garden.new_entry(text, "PREFERENCE") for text in paraphrase.GARDEN]
     await garden.plant_many(entries)
     return {e.id: i for i, e in enumerate(entries)}
@@ -298,12 +298,12 @@ async def measure(args: argparse.Namespace, turns: list[Turn], questions: list[Q
             index = EdgeIndex.open(
                 Path(home) / "index", indexing_threshold_kb=GRAPH_KB, full_scan_kb=GRAPH_KB, int8=args.int8
             )
-        synapse = await open_synapse(Settings(home=Path(home), persona="bench"), index=index)
+        stack = await open_stack(Settings(home=Path(home), persona="bench"), index=index)
         try:
-            targets = await plant_paraphrase(synapse)
-            dia, plant_s = await plant_all(synapse, turns)
+            targets = await plant_paraphrase(stack)
+            dia, plant_s = await plant_all(stack, turns)
             if index is not None:
-                console.print(f"the graph: {await synapse.build_graph(now=True)}")
+                console.print(f"the graph: {await stack.build_graph(now=True)}")
             pool = int(args.pools.split(",")[0])
             for mode in (RecallMode(m) for m in args.modes.split(",")):
                 pools = [int(p) for p in args.pools.split(",")] if mode is RecallMode.HYBRID else [pool]
@@ -314,25 +314,23 @@ async def measure(args: argparse.Namespace, turns: list[Turn], questions: list[Q
                             label += f" neighbours x{c:g}"
                         elif mode is RecallMode.HYBRID and p == pool:
                             label += " (the default)"
-                        recall = HybridRecall(
-                            synapse.store, synapse.queue, synapse.index, synapse.embedders, pool=p, context=c
-                        )
+                        recall = HybridRecall(stack.store, stack.queue, stack.index, stack.embedders, pool=p, context=c)
                         results[label] = await ask_all(recall, questions, dia, mode, label, when)
                         para[label] = paraphrase_scores(await paraphrase_ranks(recall, targets, mode))
             for depth in (int(d) for d in args.depths.split(",") if d):
                 label = f"hybrid, rows of the first {depth}"
-                deep = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, depth=depth)
+                deep = HybridRecall(stack.store, stack.queue, stack.index, stack.embedders, depth=depth)
                 results[label] = await ask_all(deep, questions, dia, RecallMode.HYBRID, label, when)
-            plain = HybridRecall(synapse.store, synapse.queue, synapse.index, synapse.embedders, prefer=False)
+            plain = HybridRecall(stack.store, stack.queue, stack.index, stack.embedders, prefer=False)
             label = "hybrid, no person or time preference"
             results[label] = await ask_all(plain, questions, dia, RecallMode.HYBRID, label, when)
-            default = synapse.recall()
+            default = stack.recall()
             score = await ask_all(default, questions, dia, RecallMode.HYBRID, "the default again", when)
             tops = await never_said_tops(default, when)
             para_ranked = await paraphrase_ranks(default, targets, RecallMode.HYBRID)
-            cited = None if args.no_answers else await answers.cited(synapse, dia, questions, never_said(), when)
+            cited = None if args.no_answers else await answers.cited(stack, dia, questions, never_said(), when)
         finally:
-            await synapse.close()
+            await stack.close()
     console.print(table(results, plant_s, len(turns)))
     console.print(paraphrase_table(para))
     console.print(calibration_table(score, tops, para_ranked))

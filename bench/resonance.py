@@ -1,6 +1,6 @@
 """Resonance and Synapse figures: search latency, write → searchable latency, relay throughput, embedder speed.
 
-For each anchor (embedded SQLite, PostgreSQL) and size, on the index `open_synapse` picks (embedded: qdrant-edge
+For each anchor (embedded SQLite, PostgreSQL) and size, on the index `open_stack` picks (embedded: qdrant-edge
 under a temporary KGENTS_HOME):
 - embedder sentences/s (raw model, no cache), as the baseline every other figure stands on;
 - relay throughput: N planted entries drained from the outbox into the index (events/s);
@@ -35,7 +35,7 @@ from kgents.garden.service import PersonaGarden
 from kgents.stats import percentile
 from kgents.synapse.fusion import RecallMode
 from kgents.synapse.relay import RelayConfig
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import Stack, open_stack
 
 PERSONA = "bench"
 SUBJECTS = [
@@ -120,8 +120,8 @@ def ms(values: list[float]) -> str:
     return f"p50 {p50:.2f} ms, p95 {p95:.2f} ms" if p50 is not None and p95 is not None else "-"
 
 
-def embedder_rate(synapse: Synapse, n: int = 10_000) -> float:
-    embedder: Any = synapse.embedders(synapse.state.active.embedder)
+def embedder_rate(stack: Stack, n: int = 10_000) -> float:
+    embedder: Any = stack.embedders(stack.state.active.embedder)
     raw = getattr(embedder, "inner", embedder)
     texts = [sentence(random.Random(7), i) for i in range(n)]
     raw.embed(texts[:100])
@@ -142,8 +142,8 @@ async def plant(garden: PersonaGarden, n: int, rng: random.Random) -> float:
     return time.perf_counter() - began
 
 
-async def recall_latencies(synapse: Synapse, queries: int, rng: random.Random, mode: RecallMode) -> list[float]:
-    recall = synapse.recall()
+async def recall_latencies(stack: Stack, queries: int, rng: random.Random, mode: RecallMode) -> list[float]:
+    recall = stack.recall()
     await recall.recall(PERSONA, "warm up", 10, mode=mode)
     samples = []
     for _ in range(queries):
@@ -154,18 +154,18 @@ async def recall_latencies(synapse: Synapse, queries: int, rng: random.Random, m
     return samples
 
 
-async def write_to_searchable(synapse: Synapse, garden: PersonaGarden, writes: int, rate: float) -> list[float]:
-    relay = synapse.relay(RelayConfig(batch_size=256, idle_poll_s=0.005, poll_interval_s=0.5))
+async def write_to_searchable(stack: Stack, garden: PersonaGarden, writes: int, rate: float) -> list[float]:
+    relay = stack.relay(RelayConfig(batch_size=256, idle_poll_s=0.005, poll_interval_s=0.5))
     runner = asyncio.create_task(relay.run())
-    collection = synapse.state.active.collection
+    collection = stack.state.active.collection
     samples: list[float] = []
 
     async def one(i: int) -> None:
         entry = garden.new_entry(f"steady write {i} {uuid.uuid4().hex[:6]}", "INSIGHT")
         began = time.perf_counter()
-        await synapse.store.insert([entry])
+        await stack.store.insert([entry])
         relay.wake()  # the in-process wake-up (PostgreSQL's NOTIFY would wake a relay in another process)
-        while entry.id not in await synapse.index.retrieve(collection, [entry.id]):  # noqa: ASYNC110
+        while entry.id not in await stack.index.retrieve(collection, [entry.id]):  # noqa: ASYNC110
             await asyncio.sleep(0.0005)
         samples.append((time.perf_counter() - began) * 1000)
 
@@ -192,27 +192,27 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
         from kgents.resonance.server import QdrantServerIndex
 
         index = QdrantServerIndex.in_memory()
-    synapse = await open_synapse(settings, index=index)
+    stack = await open_stack(settings, index=index)
     rng = random.Random(size)
     try:
-        garden = PersonaGarden(synapse.store, PERSONA)
-        rate = embedder_rate(synapse)
+        garden = PersonaGarden(stack.store, PERSONA)
+        rate = embedder_rate(stack)
         plant_s = await plant(garden, size, rng)
-        relay = synapse.relay(RelayConfig(batch_size=args.batch))
+        relay = stack.relay(RelayConfig(batch_size=args.batch))
         began = time.perf_counter()
         drained = await relay.drain(timeout_s=3_600)
         relay_s = time.perf_counter() - began
-        report = await synapse.coherency()
-        optimize = getattr(synapse.index, "optimize", None)
+        report = await stack.coherency()
+        optimize = getattr(stack.index, "optimize", None)
         if args.build and optimize is not None:  # search the HNSW graph, not the plain segments before it is built
-            await optimize(synapse.state.active.collection)
-        searches = await recall_latencies(synapse, args.queries, rng, RecallMode.DENSE)
-        lexical = await recall_latencies(synapse, args.queries, rng, RecallMode.LEXICAL)
-        hybrid = await recall_latencies(synapse, args.queries, rng, RecallMode.HYBRID)
-        writes = await write_to_searchable(synapse, garden, args.writes, args.rate)
+            await optimize(stack.state.active.collection)
+        searches = await recall_latencies(stack, args.queries, rng, RecallMode.DENSE)
+        lexical = await recall_latencies(stack, args.queries, rng, RecallMode.LEXICAL)
+        hybrid = await recall_latencies(stack, args.queries, rng, RecallMode.HYBRID)
+        writes = await write_to_searchable(stack, garden, args.writes, args.rate)
         return {
-            "case": f"{anchor} + {synapse.index.backend}, {size:,} entries",
-            "embedder": f"{rate:,.0f} sentences/s ({synapse.state.active.embedder})",
+            "case": f"{anchor} + {stack.index.backend}, {size:,} entries",
+            "embedder": f"{rate:,.0f} sentences/s ({stack.state.active.embedder})",
             "plant": f"{size / plant_s:,.0f} entries/s",
             "relay": f"{drained / relay_s:,.0f} events/s ({drained:,} in {relay_s:.1f} s), coherency "
             f"{report.coherency_with_truth:.4f}",
@@ -222,7 +222,7 @@ async def run_case(anchor: str, size: int, args: argparse.Namespace, home: Path)
             "write→searchable": ms(writes) + f" at {args.rate:g} writes/s",
         }
     finally:
-        await synapse.close()
+        await stack.close()
         if anchor == "postgres":
             await drop_schema(args.postgres_url, schema)
 

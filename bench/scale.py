@@ -126,7 +126,7 @@ async def fill(memory: AsyncMemory, entries: int, slices: int, batch: int) -> di
         await memory.remember_many(items)
         spent += time.perf_counter() - began
         done, in_slice = done + len(items), in_slice + len(items)
-        graph = await memory.synapse.graph()  # the engine's counters: microseconds
+        graph = await memory.stack.graph()  # the engine's counters: microseconds
         if graph is not None and graph.last_build_s is not None and graph.last_build_s != last:  # one swapped in
             last = graph.last_build_s
             builds.append({"swapped_near": done, "seconds": last, "writes_waited_s": graph.last_pause_s})
@@ -146,11 +146,11 @@ async def alternate(rounds: int, *ops: Callable[[int], Awaitable[object]]) -> li
 
 
 async def recall_figures(memory: AsyncMemory, rounds: int) -> dict[str, Any]:
-    synapse = memory.synapse
-    collection = synapse.state.active.collection
-    embedder: Any = synapse.embedders(synapse.state.active.embedder)
+    stack = memory.stack
+    collection = stack.state.active.collection
+    embedder: Any = stack.embedders(stack.state.active.embedder)
     raw_embedder = getattr(embedder, "inner", embedder)
-    shard = (await synapse.index._shards.get(collection)).shard  # type: ignore[attr-defined]
+    shard = (await stack.index._shards.get(collection)).shard  # type: ignore[attr-defined]
     where = search_filter(PERSONA, EntryFilter())
 
     def query(i: int, salt: str) -> str:
@@ -260,7 +260,7 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     out["int8"], out["auto_build"] = not args.no_int8, not args.no_auto_build
     memory = await AsyncMemory.open(settings, PERSONA, index=index)
     try:
-        out["embedder"] = memory.synapse.state.active.embedder
+        out["embedder"] = memory.stack.state.active.embedder
         out["remember_many"] = await fill(memory, args.entries, args.slices, args.batch)
         rates = out["remember_many"]["rates_per_s"]
         out["remember_many"]["sustained_vs_empty"] = round(min(rates) / rates[0], 3)

@@ -82,12 +82,12 @@ def test_a_writer_whose_disk_fills_is_told_and_the_home_works_again_once_space_i
 
         async def after() -> None:
             async with await AsyncMemory.open(settings) as memory:
-                await memory.synapse.catch_up(60)
+                await memory.stack.catch_up(60)
                 stored = {e.id for e in await memory.list(limit=1000)}
                 written = {i for i, o in outcomes.items() if o in ("acknowledged", "kept")}
                 assert written <= stored, "an acknowledged or kept write is missing"
                 assert not {i for i, o in outcomes.items() if o == "refused"} & stored, "a refused write was kept"
-                report = await memory.synapse.coherency()
+                report = await memory.stack.coherency()
                 assert report.coherency_with_truth == 1.0, report.to_dict()
                 again = await memory.remember("written once the disk had room again")
                 assert [h.entry.id for h in await memory.recall("once the disk had room again", limit=1)] == [again.id]
@@ -103,7 +103,7 @@ async def test_an_index_that_cannot_be_read_is_rebuilt_from_the_anchor(
     settings = Settings(home=tmp_path / "home", persona="kent")
     async with await AsyncMemory.open(settings) as memory:
         entries = [await memory.remember(f"fact {i} about the garden") for i in range(12)]
-        collection = memory.synapse.state.active.collection
+        collection = memory.stack.state.active.collection
     folder = settings.home / "index" / "collections" / collection
     for damage in ("died", "unreadable"):
         if damage == "died":
@@ -114,7 +114,7 @@ async def test_an_index_that_cannot_be_read_is_rebuilt_from_the_anchor(
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             async with await AsyncMemory.open(settings) as memory:
-                report = await memory.synapse.coherency()
+                report = await memory.stack.coherency()
                 assert report.coherency_with_truth == 1.0 and report.index_points == 12, report.to_dict()
                 hits = await memory.recall("fact 7 about the garden", limit=1)
                 assert [h.entry.id for h in hits] == [entries[7].id]

@@ -1,4 +1,4 @@
-"""A scrape costs what it reads, on both anchors: `/metrics` and `/v1/health` (the hub's health) scan neither
+"""A scrape costs what it reads, on both anchors: `/metrics` and `/v1/health` (the served home's health) scan neither
 store in full, open no store of their own and write nothing; they serve the measuring relay's last figure."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import kgents.garden
 from kgents.config import Settings
 from kgents.health.model import Level
 from kgents.health.prometheus import render_prometheus
-from kgents.server.hub import MemoryHub
+from kgents.server.served_home import ServedHome
 from kgents.synapse.coherency_buckets import measure_changed
 from tests.helpers import REDIS_URL, unique_name
 
@@ -25,16 +25,16 @@ WRITTEN = (
 
 
 @pytest.fixture
-async def hub(anchor_settings: Settings) -> AsyncIterator[MemoryHub]:
-    opened = await MemoryHub.open(anchor_settings)
+async def served(anchor_settings: Settings) -> AsyncIterator[ServedHome]:
+    opened = await ServedHome.open(anchor_settings)
     try:
         yield opened
     finally:
         await opened.close()
 
 
-async def written(hub: MemoryHub) -> tuple[Any, ...]:
-    queue: Any = hub.synapse.queue
+async def written(served: ServedHome) -> tuple[Any, ...]:
+    queue: Any = served.stack.queue
     if queue.backend == "postgres":
         return tuple(await queue.pool.fetchrow(WRITTEN))
     row = await queue.db.run(lambda: queue.db.conn.execute(WRITTEN).fetchone())
@@ -60,22 +60,22 @@ class Counted:
 
 
 async def test_a_scrape_scans_nothing_in_full_and_writes_nothing(
-    hub: MemoryHub, monkeypatch: pytest.MonkeyPatch
+    served: ServedHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    memory = await hub.memory("kent")
+    memory = await served.memory("kent")
     for i in range(5):
         await memory.remember(f"I like scrapes that cost little {i}")
-    state = hub.synapse.state
-    measured = await measure_changed(hub.synapse.queue, hub.synapse.index, state.active)
-    await hub.synapse.queue.buckets().publish(measured.report.to_dict(), "relay-under-test")
+    state = served.stack.state
+    measured = await measure_changed(served.stack.queue, served.stack.index, state.active)
+    await served.stack.queue.buckets().publish(measured.report.to_dict(), "relay-under-test")
     counted = Counted(monkeypatch)
-    counted.wrap(hub.synapse.index, "versions")
-    counted.wrap(hub.synapse.queue, "versions")
+    counted.wrap(served.stack.index, "versions")
+    counted.wrap(served.stack.queue, "versions")
     counted.wrap(kgents.garden, "open_store")
-    before = await written(hub)
-    health = await hub.health()
-    text = render_prometheus(await hub.health()).decode()
-    assert await written(hub) == before, "a read wrote to the anchor"
+    before = await written(served)
+    health = await served.health()
+    text = render_prometheus(await served.health()).decode()
+    assert await written(served) == before, "a read wrote to the anchor"
     assert counted.calls == {}, counted.calls
     resonance = health.part("resonance")
     assert resonance is not None and resonance.level != Level.UNKNOWN
@@ -86,11 +86,11 @@ async def test_a_scrape_scans_nothing_in_full_and_writes_nothing(
 
 
 async def test_without_a_figure_coherency_is_unknown_not_measured(
-    hub: MemoryHub, monkeypatch: pytest.MonkeyPatch
+    served: ServedHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counted = Counted(monkeypatch)
-    counted.wrap(hub.synapse.index, "versions")
-    health = await hub.health()
+    counted.wrap(served.stack.index, "versions")
+    health = await served.health()
     resonance = health.part("resonance")
     assert resonance is not None and resonance.level == Level.UNKNOWN and "no relay has measured" in resonance.reason
     assert counted.calls == {}
@@ -102,7 +102,7 @@ async def test_with_redis_the_reflex_part_reads_the_servers_own_spark(
     from kgents.soul.redis_spark import RedisSpark
 
     settings = Settings(home=tmp_path / "home", redis_url=REDIS_URL, spark_prefix=unique_name("served"))
-    opened = await MemoryHub.open(settings)
+    opened = await ServedHome.open(settings)
     try:
         counted = Counted(monkeypatch)
         counted.wrap(RedisSpark, "open")

@@ -102,7 +102,7 @@ async def _seed(settings: Settings) -> None:
     async with AsyncMemory(settings=settings) as memory:
         await memory.remember("I prefer Zorblax keyboards with short travel")
         await memory.remember("I value tests that talk to real databases")
-        await memory.synapse.catch_up()
+        await memory.stack.catch_up()
 
 
 @pytest.mark.parametrize("seeded", [True, False], ids=["adopted", "fresh"])
@@ -201,7 +201,7 @@ async def test_tear_down_drops_the_demos_qdrant_collections_and_no_other(
         memory = await AsyncMemory.open(settings, "kent", index=Kept(qdrant))
         try:
             await memory.remember("I prefer Zorblax keyboards with short travel")
-            await memory.synapse.catch_up()
+            await memory.stack.catch_up()
         finally:
             await memory.close()
         return {c.name for c in await qdrant.collections()}

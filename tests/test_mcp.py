@@ -116,7 +116,7 @@ async def test_in_memory(memory: AsyncMemory) -> None:
 
 async def test_another_persona_is_unreachable(memory: AsyncMemory) -> None:
     theirs = await PersonaGarden(memory.garden.store, "ana").plant("Ana's secret: minimal code", "PREFERENCE")
-    await memory.synapse.catch_up(30)
+    await memory.stack.catch_up(30)
 
     async def opened() -> MemoryAPI:  # the source may be async
         return memory

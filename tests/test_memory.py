@@ -74,7 +74,7 @@ async def _in_process(face_settings: Settings) -> AsyncIterator[Opener]:
     first = None if face_settings.postgres_url is None else QdrantServerIndex.in_memory()
 
     async def opener(persona: str) -> MemoryAPI:
-        shared = opened[0].synapse.index if opened else first
+        shared = opened[0].stack.index if opened else first
         index: VectorIndex | None = _Shared(shared) if opened and shared is not None else shared
         memory = await AsyncMemory.open(face_settings, persona, index=index)
         opened.append(memory)
@@ -352,9 +352,9 @@ async def test_compost_crowding_both_candidate_pools_still_leaves_the_live_entry
 
 
 async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> None:
-    """One open: the garden, the relay side and the soul's snapshots share one SQLite connection or one pool."""
+    """One open: the garden, the queue and the soul's snapshots share one SQLite connection or one pool."""
     memory = in_process_only(memory)
-    store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
+    store, queue, snapshots = memory.garden.store, memory.stack.queue, memory.souls.snapshots
     if store.backend == "sqlite":
         shared = {id(store.anchor), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
     else:

@@ -39,7 +39,7 @@ async def watched(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 async def test_inline_apply_beside_a_running_relay(watched: tuple[AsyncMemory, FaultyIndex]) -> None:
     memory, index = watched
-    relay = memory.synapse.relay(FAST)
+    relay = memory.stack.relay(FAST)
     running = asyncio.create_task(relay.run())
     try:
         entries = await asyncio.gather(*(memory.remember(f"note {i} on small modules") for i in range(30)))
@@ -51,8 +51,8 @@ async def test_inline_apply_beside_a_running_relay(watched: tuple[AsyncMemory, F
         relay.stop()
         await asyncio.wait_for(running, 10)
     assert index.max_concurrent_per_entry == 1, "an entry was written by two appliers at once"
-    assert await memory.synapse.queue.queue_depth(100) == 0
-    report = await memory.synapse.coherency()
+    assert await memory.stack.queue.queue_depth(100) == 0
+    report = await memory.stack.coherency()
     assert report.coherent, report.to_dict()
 
 
@@ -63,11 +63,11 @@ async def test_a_writer_dead_before_its_apply_leaves_the_rows_to_a_relay(
     entry = memory.garden.new_entry("the face died right after its insert", "INSIGHT")
     await memory.garden.plant_many([entry], Lease("a-dead-face", 0.3))  # leased, never applied
     assert await memory.recall("the face died") == []
-    relay = memory.synapse.relay(FAST)
+    relay = memory.stack.relay(FAST)
 
     async def drained() -> int:
         await relay.run_once()
-        return await memory.synapse.queue.queue_depth(10)
+        return await memory.stack.queue.queue_depth(10)
 
     await wait_until(drained, lambda depth: depth == 0, what="the relay taking the dead writer's rows")
     assert [h.entry.id for h in await memory.recall("the face died")] == [entry.id]
@@ -81,13 +81,13 @@ async def test_face_writes_during_an_in_process_reindex_reach_the_new_collection
     async with await AsyncMemory.open(settings, "kent") as memory:
         for i in range(300):
             await memory.remember(f"an early note number {i}")
-        synapse = memory.synapse
-        rebuilding = asyncio.create_task(synapse.reindex(synapse.state.active.embedder))
-        await wait_until(lambda: synapse.queue.read_state(), lambda s: s is not None and s.pending is not None)
+        stack = memory.stack
+        rebuilding = asyncio.create_task(stack.reindex(stack.state.active.embedder))
+        await wait_until(lambda: stack.queue.read_state(), lambda s: s is not None and s.pending is not None)
         during = [await memory.remember(f"a note written during the reindex {i}") for i in range(20)]
         report = await rebuilding
-        after = await synapse.coherency()
-        assert report.new.collection == synapse.state.active.collection
+        after = await stack.coherency()
+        assert report.new.collection == stack.state.active.collection
         assert after.coherency_with_truth == 1.0, after.to_dict()
         hits = await memory.recall("written during the reindex", limit=50)
         assert {e.id for e in during} <= {h.entry.id for h in hits}
@@ -102,7 +102,7 @@ async def test_a_batch_larger_than_the_lock_table_is_applied(tmp_path: Path, pg_
     async with await AsyncMemory.open(settings, index=QdrantServerIndex.in_memory()) as memory:
         stored = await memory.remember_many([MemoryItem(f"fact {i} about the garden") for i in range(20_000)])
         assert len(stored) == 20_000
-        assert not await memory.synapse.queue.pending_of([e.id for e in stored])
+        assert not await memory.stack.queue.pending_of([e.id for e in stored])
         hits = await memory.recall("fact 12345 about the garden", limit=3)
         assert hits and hits[0].entry.content == "fact 12345 about the garden"
 
@@ -129,8 +129,8 @@ async def test_a_change_committed_before_the_inline_claim_is_not_overwritten(
     memory.garden.plant_many = planted_then_changed  # type: ignore[method-assign]
     entry = await memory.remember("written first")
     memory.garden.plant_many = plant_many  # type: ignore[method-assign]
-    await memory.synapse.relay(FAST).drain(5)  # rows the writer did not claim are a relay's (SQLite)
-    report = await memory.synapse.coherency()
+    await memory.stack.relay(FAST).drain(5)  # rows the writer did not claim are a relay's (SQLite)
+    report = await memory.stack.coherency()
     assert report.coherent, report.to_dict()
     hits = await memory.recall("changed before the claim written first", limit=5)
     if change == "update":

@@ -79,13 +79,13 @@ async def fill(memory: AsyncMemory) -> None:
 
 
 async def drained(memory: AsyncMemory) -> None:
-    assert (await memory.synapse.catch_up(30)).caught_up
-    report = await memory.synapse.coherency()
+    assert (await memory.stack.catch_up(30)).caught_up
+    report = await memory.stack.coherency()
     assert report.coherent, report
 
 
 async def searches(memory: AsyncMemory, persona: str) -> list[list[tuple[str, float]]]:
-    search = memory.synapse.recall()
+    search = memory.stack.recall()
     found = []
     for query in QUERIES:
         hits = await search.recall(persona, query, 5, EntryFilter(include_compost=True), mode=RecallMode.DENSE)
@@ -94,11 +94,9 @@ async def searches(memory: AsyncMemory, persona: str) -> list[list[tuple[str, fl
 
 
 async def forget(memory: AsyncMemory, persona: str, purge: bool = False) -> Any:
-    synapse = memory.synapse
-    collections = [t.collection for t in (await synapse.refresh_state()).targets()]
-    return await forget_persona(
-        synapse.store, synapse.index, collections, memory.souls.spark, persona, purge_history=purge
-    )
+    stack = memory.stack
+    collections = [t.collection for t in (await stack.refresh_state()).targets()]
+    return await forget_persona(stack.store, stack.index, collections, memory.souls.spark, persona, purge_history=purge)
 
 
 async def test_export_forget_import_restores_entries_and_search(memory: AsyncMemory) -> None:
@@ -225,11 +223,11 @@ async def test_forget_leaves_no_trace(memory: AsyncMemory, purge: bool) -> None:
     assert (left["garden_audit"] == 0) is purge, "the audit rows go only with --purge-history"
     assert await tombstones(memory, ids) == 0
     assert await persona_tombstones(memory) == [("kent", 3, purge)]
-    collection = (await memory.synapse.refresh_state()).active.collection
-    assert all(owner != "kent" for owner, _v in (await memory.synapse.index.versions(collection)).values())
+    collection = (await memory.stack.refresh_state()).active.collection
+    assert all(owner != "kent" for owner, _v in (await memory.stack.index.versions(collection)).values())
     assert [k async for k in redis.scan_iter(match=f"kgents:{memory.settings.spark_prefix}:*:kent:*")] == []
     assert await memory.souls.spark.get("kent", "kent") is None, "a cache read finds nothing"
-    report = await memory.synapse.coherency()
+    report = await memory.stack.coherency()
     assert report.coherent and report.missing == 0 and report.orphaned == 0
     assert await searches(memory, "kent") == [[], [], []]
     assert await rows_of(memory, "ana") == ana, "another persona is untouched"
@@ -238,13 +236,13 @@ async def test_forget_leaves_no_trace(memory: AsyncMemory, purge: bool) -> None:
 async def test_forget_deletes_by_persona_without_reading_every_point(memory: AsyncMemory) -> None:
     """The index deletes kent's points by a persona filter: no scan of every point (ana's too) on the way."""
     await fill(memory)
-    collection = (await memory.synapse.refresh_state()).active.collection
-    watched = FaultyIndex(memory.synapse.index)
-    kent_points = sum(owner == "kent" for owner, _v in (await memory.synapse.index.versions(collection)).values())
-    report = await forget_persona(memory.synapse.store, watched, [collection], memory.souls.spark, "kent")
+    collection = (await memory.stack.refresh_state()).active.collection
+    watched = FaultyIndex(memory.stack.index)
+    kent_points = sum(owner == "kent" for owner, _v in (await memory.stack.index.versions(collection)).values())
+    report = await forget_persona(memory.stack.store, watched, [collection], memory.souls.spark, "kent")
     assert watched.version_scans == 0, "forget read every point of the collection"
     assert report.points == kent_points == 4
-    owners = [owner for owner, _v in (await memory.synapse.index.versions(collection)).values()]
+    owners = [owner for owner, _v in (await memory.stack.index.versions(collection)).values()]
     assert owners == ["ana"], "only kent's points went"
 
 

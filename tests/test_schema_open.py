@@ -16,7 +16,7 @@ from kgents.anchor import postgres as pg
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, SchemaError, ValidationError
 from kgents.garden.postgres_store import PostgresGardenStore
-from kgents.synapse.runtime import open_synapse
+from kgents.synapse.runtime import open_stack
 from kgents.synapse.state import collection_name, collection_prefix
 from tests.helpers import PG_URL
 
@@ -115,11 +115,11 @@ async def test_a_63_character_schema_opens_synapse(tmp_path: Path) -> None:
     schema = f"kgents_test_{uuid.uuid4().hex}".ljust(63, "x")
     settings = Settings(home=tmp_path / "home", postgres_url=PG_URL, postgres_schema=schema)
     try:
-        synapse = await open_synapse(settings)
+        stack = await open_stack(settings)
         try:
-            assert len(synapse.state.active.collection) <= 64
+            assert len(stack.state.active.collection) <= 64
         finally:
-            await synapse.close()
+            await stack.close()
     finally:
         await pg.drop_schema(PG_URL, schema)
 

@@ -18,7 +18,7 @@ from kgents.config import Settings
 from kgents.garden.service import PersonaGarden
 from kgents.garden.store import open_store
 from kgents.home.discovery import home_server
-from kgents.synapse.runtime import open_synapse
+from kgents.synapse.runtime import open_stack
 from tests.helpers import kgents_env, wait_until, wait_until_sync
 from tests.server_support import KGENTS, cli, running_server
 
@@ -115,17 +115,17 @@ async def test_sigterm_finishes_the_relay_batch_in_flight(tmp_path: Path) -> Non
     assert outbox(settings, "claimed_by IS NOT NULL") == 0  # no batch abandoned mid-way: no claim left behind
     drained = cli(settings, "synapse", "run", "--once")
     assert drained.returncode == 0, drained.stderr
-    synapse = await open_synapse(settings)
+    stack = await open_stack(settings)
     try:
-        assert (await synapse.coherency()).coherency_with_truth == 1.0
+        assert (await stack.coherency()).coherency_with_truth == 1.0
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 async def test_a_command_waits_for_the_owner_of_the_index(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", persona="kent")
     assert cli(settings, "garden", "plant", "I prefer minimal code").returncode == 0
-    synapse = await open_synapse(settings)  # this process owns the embedded index for now
+    stack = await open_stack(settings)  # this process owns the embedded index for now
     search = await asyncio.create_subprocess_exec(
         str(KGENTS),
         "garden",
@@ -142,7 +142,7 @@ async def test_a_command_waits_for_the_owner_of_the_index(tmp_path: Path) -> Non
         assert "waiting up to 60 s for the embedded index" in told and f"pid {os.getpid()}" in told
         assert search.returncode is None
     finally:
-        await synapse.close()
+        await stack.close()
     out, err = await asyncio.wait_for(search.communicate(), 60)
     assert search.returncode == 0, err
     assert json.loads(out)["hits"][0]["content"] == "I prefer minimal code"

@@ -119,9 +119,9 @@ async def test_a_search_leaves_the_event_loop_free_while_the_engine_queries(tmp_
     memory = await AsyncMemory.open(Settings(home=tmp_path / "home", persona="kent"))
     try:
         made = await memory.remember("Green tea in the morning")
-        index = memory.synapse.index
+        index = memory.stack.index
         assert isinstance(index, EdgeIndex)
-        collection = (await memory.synapse.refresh_state()).active.collection
+        collection = (await memory.stack.refresh_state()).active.collection
         opened = await index._shards.get(collection)
         gate = Gate()
         opened.shard = HeldShard(opened.shard, gate)

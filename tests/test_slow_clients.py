@@ -16,8 +16,8 @@ import pytest
 
 from kgents.config import Settings
 from kgents.home.discovery import ensure_token
-from kgents.server.hub import MemoryHub
 from kgents.server.run import hosting
+from kgents.server.served_home import ServedHome
 from kgents.server.slow_clients import GuardedHttpToolsProtocol
 
 pytestmark = pytest.mark.slow
@@ -32,13 +32,13 @@ async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     monkeypatch.setattr(GuardedHttpToolsProtocol, "header_timeout_s", HEAD_S)
     monkeypatch.setattr(GuardedHttpToolsProtocol, "body_timeout_s", BODY_S)
     settings = Settings(home=tmp_path / "home")
-    hub = await MemoryHub.open(settings)
+    served = await ServedHome.open(settings)
     try:
-        async with hosting(hub, port=0, announce_file=False) as hosted:
+        async with hosting(served, port=0, announce_file=False) as hosted:
             host, port = hosted.url.removeprefix("http://").rsplit(":", 1)
             yield host, int(port), ensure_token(settings)
     finally:
-        await hub.close()
+        await served.close()
 
 
 def request_head(token: str | None, length: int) -> bytes:

@@ -19,7 +19,7 @@ from kgents.garden.records import GardenQuery
 from kgents.garden.service import PersonaGarden
 from kgents.garden.store import open_store
 from kgents.synapse.queue import queue_on
-from kgents.synapse.runtime import open_synapse
+from kgents.synapse.runtime import open_stack
 from tests.helpers import CliHarness as Cli
 from tests.helpers import kgents_env as _env
 from tests.helpers import wait_until
@@ -147,25 +147,25 @@ def test_relay_killed_mid_batch_then_restarted(anchor_settings: Settings) -> Non
     assert 0 < left < total, "killed mid-stream"
 
     async def restart() -> None:
-        synapse = await open_synapse(settings)
+        stack = await open_stack(settings)
         try:
 
             async def drained() -> tuple[float, int]:
-                await synapse.drain()
-                return (await synapse.coherency()).coherency_with_truth, await synapse.store.outbox_depth()
+                await stack.drain()
+                return (await stack.coherency()).coherency_with_truth, await stack.store.outbox_depth()
 
             # the killed relay's last batch may be applied but still leased to it until its lease runs out
             await wait_until(drained, lambda r: r == (1.0, 0), timeout=60, what="coherency 1.0, outbox empty")
             # Points are keyed by entry id, so counting them cannot find a duplicate; what a crash could leave is an
             # orphan, a missing entry or an old version: compare the index with the truth, id by id.
-            collection = synapse.state.active.collection
-            truth = await PersonaGarden(synapse.store, "kent").query(None, GardenQuery(limit=total))
+            collection = stack.state.active.collection
+            truth = await PersonaGarden(stack.store, "kent").query(None, GardenQuery(limit=total))
             assert len(truth) == total
-            assert await synapse.index.versions(collection) == {e.id: ("kent", e.version) for e in truth}
-            assert await synapse.index.count(collection) == total, "the count API agrees with the scroll"
-            assert await synapse.queue.dead_letter_count() == 0
+            assert await stack.index.versions(collection) == {e.id: ("kent", e.version) for e in truth}
+            assert await stack.index.count(collection) == total, "the count API agrees with the scroll"
+            assert await stack.queue.dead_letter_count() == 0
         finally:
-            await synapse.close()
+            await stack.close()
 
     asyncio.run(restart())
 
@@ -214,11 +214,11 @@ def test_a_cli_plant_is_searchable_when_it_returns(cli: Cli, anchor_settings: Se
     planted = json.loads(out)
 
     async def index_now() -> tuple[int, dict[str, object]]:
-        synapse = await open_synapse(anchor_settings)  # opening drains nothing
+        stack = await open_stack(anchor_settings)  # opening drains nothing
         try:
-            return await synapse.queue.queue_depth(10), (await synapse.coherency("kent")).to_dict()
+            return await stack.queue.queue_depth(10), (await stack.coherency("kent")).to_dict()
         finally:
-            await synapse.close()
+            await stack.close()
 
     pending, report = asyncio.run(index_now())
     assert pending == 0 and (report["matched"], report["missing"]) == (1, 0), report

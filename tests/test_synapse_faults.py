@@ -14,7 +14,7 @@ from kgents.config import Settings
 from kgents.errors import NotFoundError
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.faults import MissingCollectionError
-from kgents.synapse.runtime import open_synapse
+from kgents.synapse.runtime import open_stack
 from kgents.synapse.state import collection_prefix, ensure_state
 from tests.helpers import CliHarness as Cli
 from tests.helpers import wait_until
@@ -71,12 +71,12 @@ def test_status_says_to_reconcile_and_reconcile_refills(cli: Cli, anchor_setting
     assert cli("synapse", "run", "--once")[0] == 0
 
     async def drop() -> str:
-        synapse = await open_synapse(anchor_settings)
+        stack = await open_stack(anchor_settings)
         try:
-            await synapse.index.drop_collection(synapse.state.active.collection)
-            return synapse.state.active.collection
+            await stack.index.drop_collection(stack.state.active.collection)
+            return stack.state.active.collection
         finally:
-            await synapse.close()
+            await stack.close()
 
     col = asyncio.run(drop())
     code, out, err = cli("synapse", "status")

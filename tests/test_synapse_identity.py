@@ -14,12 +14,12 @@ import pytest
 from kgents.config import Settings
 from kgents.errors import IndexMismatchError
 from kgents.garden.service import PersonaGarden
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import Stack, open_stack
 from tests.helpers import CliHarness
 
 
-async def _plant(synapse: Synapse, *texts: str) -> None:
-    garden = PersonaGarden(synapse.store, "kent")
+async def _plant(stack: Stack, *texts: str) -> None:
+    garden = PersonaGarden(stack.store, "kent")
     await garden.plant_many([garden.new_entry(t, "PREFERENCE") for t in texts])
 
 
@@ -30,38 +30,38 @@ def test_a_second_home_never_drains_the_first_homes_outbox(
     second = replace(first, home=tmp_path / "second-home")
 
     async def first_home_indexes() -> None:
-        synapse = await open_synapse(first)
+        stack = await open_stack(first)
         try:
-            await _plant(synapse, "I prefer minimal code", "tests talk to real databases")
-            assert (await synapse.catch_up(timeout_s=30)).pending == 0
-            await _plant(synapse, "pasta wants fresh basil")  # left in the outbox for the first home's relay
+            await _plant(stack, "I prefer minimal code", "tests talk to real databases")
+            assert (await stack.catch_up(timeout_s=30)).pending == 0
+            await _plant(stack, "pasta wants fresh basil")  # left in the outbox for the first home's relay
         finally:
-            await synapse.close()
+            await stack.close()
 
     async def second_home_opens() -> str | None:
         try:
-            synapse = await open_synapse(second)
+            stack = await open_stack(second)
         except IndexMismatchError as exc:
             return str(exc)
         try:  # SQLite: a home of its own, its own anchor and index
-            assert synapse.state.identity is not None
-            assert str(second.home) in synapse.state.identity.location
-            await _plant(synapse, "a memory of the second home")
-            assert (await synapse.catch_up(timeout_s=30)).pending == 0
-            assert (await synapse.coherency()).coherency_with_truth == 1.0
+            assert stack.state.identity is not None
+            assert str(second.home) in stack.state.identity.location
+            await _plant(stack, "a memory of the second home")
+            assert (await stack.catch_up(timeout_s=30)).pending == 0
+            assert (await stack.coherency()).coherency_with_truth == 1.0
         finally:
-            await synapse.close()
+            await stack.close()
         return None
 
     async def first_home_carries_on() -> None:
-        synapse = await open_synapse(first)
+        stack = await open_stack(first)
         try:
-            assert await synapse.store.outbox_depth() == 1, "nobody took the first home's pending event"
-            assert (await synapse.catch_up(timeout_s=30)).pending == 0
-            report = await synapse.coherency()
+            assert await stack.store.outbox_depth() == 1, "nobody took the first home's pending event"
+            assert (await stack.catch_up(timeout_s=30)).pending == 0
+            report = await stack.coherency()
             assert report.coherency_with_truth == 1.0 and report.matched == 3
         finally:
-            await synapse.close()
+            await stack.close()
 
     asyncio.run(first_home_indexes())
     refused = asyncio.run(second_home_opens())
@@ -85,19 +85,19 @@ def test_an_anchor_from_before_index_identities_is_claimed_by_the_first_index(an
     settings = anchor_settings.with_persona("kent")
 
     async def scenario() -> None:
-        synapse = await open_synapse(settings)
+        stack = await open_stack(settings)
         try:
-            identity = synapse.state.identity
+            identity = stack.state.identity
             assert identity is not None
-            assert await synapse.index.index_id(synapse.state.active.collection) == identity.id
+            assert await stack.index.index_id(stack.state.active.collection) == identity.id
         finally:
-            await synapse.close()
+            await stack.close()
         await _forget_identity(settings)
-        synapse = await open_synapse(settings)  # the same index claims it again (its stamp is kept)
+        stack = await open_stack(settings)  # the same index claims it again (its stamp is kept)
         try:
-            assert synapse.state.identity is not None and synapse.state.identity.id == identity.id
+            assert stack.state.identity is not None and stack.state.identity.id == identity.id
         finally:
-            await synapse.close()
+            await stack.close()
 
     asyncio.run(scenario())
 
@@ -131,12 +131,12 @@ def test_adopt_moves_the_anchor_over_to_this_index(
     second = replace(first, home=tmp_path / "second-home") if first.postgres_url else first
 
     async def index_in_first_home() -> None:
-        synapse = await open_synapse(first)
+        stack = await open_stack(first)
         try:
-            await _plant(synapse, "I prefer minimal code", "tests talk to real databases")
-            assert (await synapse.catch_up(timeout_s=30)).pending == 0
+            await _plant(stack, "I prefer minimal code", "tests talk to real databases")
+            assert (await stack.catch_up(timeout_s=30)).pending == 0
         finally:
-            await synapse.close()
+            await stack.close()
 
     asyncio.run(index_in_first_home())
     cli = CliHarness(second, capsys, monkeypatch)
@@ -165,12 +165,12 @@ def test_a_lost_index_folder_says_how_to_rebuild_it(
     settings = anchor_settings.with_persona("kent")
 
     async def index_it() -> None:
-        synapse = await open_synapse(settings)
+        stack = await open_stack(settings)
         try:
-            await _plant(synapse, "I prefer minimal code")
-            assert (await synapse.catch_up(timeout_s=30)).pending == 0
+            await _plant(stack, "I prefer minimal code")
+            assert (await stack.catch_up(timeout_s=30)).pending == 0
         finally:
-            await synapse.close()
+            await stack.close()
 
     asyncio.run(index_it())
     shutil.rmtree(settings.home / "index")

@@ -23,7 +23,7 @@ from kgents.synapse.queue import queue_on
 from kgents.synapse.records import Heartbeat
 from kgents.synapse.relay import anchor_recovered
 from kgents.synapse.relay_beats import measure_pause
-from kgents.synapse.runtime import open_synapse
+from kgents.synapse.runtime import open_stack
 from tests.helpers import CliHarness, kgents_env, wait_until, wait_until_sync
 from tests.synapse_env import Env, open_env
 
@@ -53,15 +53,15 @@ async def _plant(settings: Settings, persona: str, count: int) -> None:
 
 async def test_drain_until_empty_needs_no_caller_loop(anchor_settings: Settings) -> None:
     await _plant(anchor_settings, "kent", 300)
-    synapse = await open_synapse(anchor_settings)
+    stack = await open_stack(anchor_settings)
     try:
-        late = await synapse.drain(timeout_s=0.0)
+        late = await stack.drain(timeout_s=0.0)
         assert (late.completed, late.pending, late.caught_up) == (0, 300, False)
-        done = await synapse.catch_up(timeout_s=60)
+        done = await stack.catch_up(timeout_s=60)
         assert (done.completed, done.pending, done.caught_up) == (300, 0, True)
-        assert (await synapse.coherency()).coherency_with_truth == 1.0
+        assert (await stack.coherency()).coherency_with_truth == 1.0
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 def test_search_that_could_not_catch_up_warns_and_reports_pending(cli: CliHarness) -> None:
@@ -77,13 +77,13 @@ def test_search_that_could_not_catch_up_warns_and_reports_pending(cli: CliHarnes
 
 
 async def _lose_every_point(settings: Settings) -> None:
-    synapse = await open_synapse(settings)
+    stack = await open_stack(settings)
     try:
-        await synapse.catch_up(60)
-        collection = synapse.state.active.collection
-        await synapse.index.delete(collection, list(await synapse.index.versions(collection)))
+        await stack.catch_up(60)
+        collection = stack.state.active.collection
+        await stack.index.delete(collection, list(await stack.index.versions(collection)))
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 def cli_settings() -> Settings:
@@ -128,11 +128,11 @@ async def test_last_error_clears_once_the_index_is_back(env: Env) -> None:
 
 async def test_in_process_drains_count_in_the_status(anchor_settings: Settings) -> None:
     await _plant(anchor_settings, "kent", 12)
-    synapse = await open_synapse(anchor_settings)
+    stack = await open_stack(anchor_settings)
     try:
-        assert (await synapse.catch_up(timeout_s=60)).completed == 12
+        assert (await stack.catch_up(timeout_s=60)).completed == 12
     finally:
-        await synapse.close()  # the process's drain is over: only the anchor's totals remember it
+        await stack.close()  # the process's drain is over: only the anchor's totals remember it
     store = await open_store(anchor_settings)
     try:
         metrics = await collect_metrics(queue_on(store.anchor))

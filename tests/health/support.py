@@ -31,11 +31,11 @@ async def plant(settings: Settings, contents: tuple[str, ...] = CONTENTS, person
 
 async def drain(settings: Settings) -> None:
     """What a relay would do: apply every pending event to the index."""
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
-    synapse = await open_synapse(settings)
+    stack = await open_stack(settings)
     try:
-        result = await synapse.catch_up(30.0)
+        result = await stack.catch_up(30.0)
         assert result.caught_up, result
     finally:
-        await synapse.close()
+        await stack.close()

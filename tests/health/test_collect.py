@@ -131,24 +131,24 @@ async def test_relay_not_running_is_degraded_synapse(tmp_path: Path, pg_schema: 
     await drain(settings)
     await plant(settings, ("planted while no relay runs",))
     health = await timed_collect(settings, relaxed(probe_timeout_s=TIMEOUT_S, relay_grace_s=0.0))
-    synapse = part(health, "synapse")
-    assert synapse.level is Level.DEGRADED, synapse
-    assert synapse.reason.startswith("Synapse relay not running: 1 events pending"), synapse.reason
+    stack = part(health, "synapse")
+    assert stack.level is Level.DEGRADED, stack
+    assert stack.reason.startswith("Synapse relay not running: 1 events pending"), stack.reason
     assert part(health, "resonance").figures["missing"] == 1, "the probe does not drain where a relay is expected"
     assert health.level is Level.DEGRADED and exit_code_for_level(health.level) is ExitCode.WARNING
 
 
 async def test_index_drift_injected_through_the_real_index(tmp_path: Path) -> None:
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
     settings = Settings(home=tmp_path / "home")
     ids = await plant(settings)
     await drain(settings)
-    synapse = await open_synapse(settings)
+    stack = await open_stack(settings)
     try:
-        await synapse.index.delete(synapse.state.active.collection, [ids[0]])
+        await stack.index.delete(stack.state.active.collection, [ids[0]])
     finally:
-        await synapse.close()
+        await stack.close()
     health = await timed_collect(settings, relaxed(probe_timeout_s=10.0))
     resonance = part(health, "resonance")
     assert resonance.level is Level.STRAINED
@@ -192,19 +192,19 @@ async def test_a_raising_probe_never_escapes(tmp_path: Path) -> None:
         raise RuntimeError("postgresql://kent:s3cret@db/x exploded")
 
     health = await timed_collect(Settings(home=tmp_path / "home"), probes={"synapse": broken})
-    synapse = part(health, "synapse")
-    assert synapse.level is Level.CRITICAL and "s3cret" not in synapse.reason and "***" in synapse.reason
+    stack = part(health, "synapse")
+    assert stack.level is Level.CRITICAL and "s3cret" not in stack.reason and "***" in stack.reason
 
 
 async def test_an_index_owned_by_a_running_relay_reads_the_relays_figure(tmp_path: Path) -> None:
     from kgents.synapse.relay import RelayConfig
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
     from tests.helpers import wait_until
 
     settings = Settings(home=tmp_path / "home")
     await plant(settings)
-    synapse = await open_synapse(settings)  # holds the embedded index, as `kgents synapse run` does
-    relay = synapse.relay(
+    stack = await open_stack(settings)  # holds the embedded index, as `kgents synapse run` does
+    relay = stack.relay(
         RelayConfig(poll_interval_s=0.05, idle_poll_s=0.02, heartbeat_interval_s=0.1, coherency_interval_s=0.1)
     )
     running = asyncio.create_task(relay.run())
@@ -226,7 +226,7 @@ async def test_an_index_owned_by_a_running_relay_reads_the_relays_figure(tmp_pat
     finally:
         relay.stop()
         await running
-        await synapse.close()
+        await stack.close()
 
 
 def test_status_watch_refreshes_then_exits_with_the_last_level(

@@ -32,16 +32,16 @@ async def test_history_is_bounded_and_ordered(anchor_settings: Settings) -> None
 
 async def test_a_running_relay_appends_its_measurement(anchor_settings: Settings) -> None:
     from kgents.synapse.relay import RelayConfig
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
     await plant(anchor_settings)
-    synapse = await open_synapse(anchor_settings)
-    relay = synapse.relay(RelayConfig(poll_interval_s=0.05, idle_poll_s=0.02, coherency_interval_s=0.1))
+    stack = await open_stack(anchor_settings)
+    relay = stack.relay(RelayConfig(poll_interval_s=0.05, idle_poll_s=0.02, coherency_interval_s=0.1))
     running = asyncio.create_task(relay.run())
     try:
 
         async def relay_samples() -> list[DriftSample]:
-            return [s for s in await read_history(synapse.store.anchor, 50) if s.source == "relay"]
+            return [s for s in await read_history(stack.store.anchor, 50) if s.source == "relay"]
 
         samples = await wait_until(relay_samples, what="a relay sample")
         assert samples[0].coherency is not None and samples[0].pending is not None
@@ -56,4 +56,4 @@ async def test_a_running_relay_appends_its_measurement(anchor_settings: Settings
     finally:
         relay.stop()
         await running
-        await synapse.close()
+        await stack.close()

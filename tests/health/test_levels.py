@@ -93,7 +93,7 @@ def test_reflex_levels_at_each_boundary(rate: float, pressure: float | None, loo
     assert reflex_verdict(rate, pressure, lookups, T).level is level
 
 
-def _synapse(**kw: object) -> Level:
+def _stack(**kw: object) -> Level:
     args: dict[str, object] = dict(
         pending=0,
         oldest_pending_s=None,
@@ -108,25 +108,25 @@ def _synapse(**kw: object) -> Level:
 
 
 def test_synapse_levels_at_each_boundary() -> None:
-    assert _synapse() is Level.THRIVING
-    assert _synapse(pending=1, oldest_pending_s=4.9) is Level.THRIVING
-    assert _synapse(pending=1, oldest_pending_s=5.0) is Level.HEALTHY
-    assert _synapse(pending=1, oldest_pending_s=30.0) is Level.STRAINED
-    assert _synapse(pending=1, oldest_pending_s=120.0) is Level.DEGRADED
-    assert _synapse(pending=1, oldest_pending_s=600.0) is Level.CRITICAL
-    assert _synapse(pending=0, oldest_pending_s=900.0) is Level.THRIVING  # no backlog: no age
-    assert _synapse(lag_p95_ms=999.0) is Level.THRIVING
-    assert _synapse(lag_p95_ms=1000.0) is Level.HEALTHY
-    assert _synapse(lag_p95_ms=30_000.0) is Level.DEGRADED
-    assert _synapse(dead_letters=1) is Level.STRAINED
-    assert _synapse(circuit="HALF_OPEN") is Level.DEGRADED
-    assert _synapse(circuit="OPEN") is Level.CRITICAL
+    assert _stack() is Level.THRIVING
+    assert _stack(pending=1, oldest_pending_s=4.9) is Level.THRIVING
+    assert _stack(pending=1, oldest_pending_s=5.0) is Level.HEALTHY
+    assert _stack(pending=1, oldest_pending_s=30.0) is Level.STRAINED
+    assert _stack(pending=1, oldest_pending_s=120.0) is Level.DEGRADED
+    assert _stack(pending=1, oldest_pending_s=600.0) is Level.CRITICAL
+    assert _stack(pending=0, oldest_pending_s=900.0) is Level.THRIVING  # no backlog: no age
+    assert _stack(lag_p95_ms=999.0) is Level.THRIVING
+    assert _stack(lag_p95_ms=1000.0) is Level.HEALTHY
+    assert _stack(lag_p95_ms=30_000.0) is Level.DEGRADED
+    assert _stack(dead_letters=1) is Level.STRAINED
+    assert _stack(circuit="HALF_OPEN") is Level.DEGRADED
+    assert _stack(circuit="OPEN") is Level.CRITICAL
     # a backlog with no relay where one is expected: DEGRADED once past the grace
-    assert _synapse(pending=3, oldest_pending_s=10.0, relays_alive=0) is Level.HEALTHY
-    assert _synapse(pending=3, oldest_pending_s=10.1, relays_alive=0) is Level.DEGRADED
-    assert _synapse(pending=3, oldest_pending_s=900.0, relays_alive=0, relay_expected=False) is Level.THRIVING
-    assert _synapse(lag_p95_ms=60_000.0, relay_expected=False) is Level.THRIVING, "in-process: lag is by design"
-    assert _synapse(dead_letters=1, relay_expected=False) is Level.STRAINED
+    assert _stack(pending=3, oldest_pending_s=10.0, relays_alive=0) is Level.HEALTHY
+    assert _stack(pending=3, oldest_pending_s=10.1, relays_alive=0) is Level.DEGRADED
+    assert _stack(pending=3, oldest_pending_s=900.0, relays_alive=0, relay_expected=False) is Level.THRIVING
+    assert _stack(lag_p95_ms=60_000.0, relay_expected=False) is Level.THRIVING, "in-process: lag is by design"
+    assert _stack(dead_letters=1, relay_expected=False) is Level.STRAINED
 
 
 def test_synapse_reason_prefers_the_missing_relay() -> None:

@@ -20,7 +20,7 @@ from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 T = TypeVar("T")
 
@@ -168,16 +168,16 @@ async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
 
 async def _on_index(
     ctx: AgentContext,
-    here: Callable[[Synapse], Awaitable[T]],
+    here: Callable[[Stack], Awaitable[T]],
     served: Callable[[RemoteMemory], Awaitable[T]],
 ) -> T:
     """`served` through this home's server when one runs (it owns the embedded index), else `here` on the stack
     opened in this process (caught up first); while another process owns the embedded index, wait for it."""
     from kgents.home.discovery import ServerInfo
     from kgents.home.owner import server_or_own
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
-    opened = await server_or_own(ctx.settings, lambda: open_synapse(ctx.settings), progress=ctx.progress)
+    opened = await server_or_own(ctx.settings, lambda: open_stack(ctx.settings), progress=ctx.progress)
     if isinstance(opened, ServerInfo):
         from kgents.memory.remote import RemoteMemory
 
@@ -213,7 +213,7 @@ async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
         raise ValidationError("world.database.index.search needs some text")
     limit = args.integer("limit", 10)
 
-    async def here(s: Synapse) -> list[RecallHit]:
+    async def here(s: Stack) -> list[RecallHit]:
         return await s.recall().recall(ctx.settings.persona, text, limit)
 
     async def served(remote: RemoteMemory) -> list[RecallHit]:

@@ -14,7 +14,7 @@ import typer
 from kgents.cli.context import console, print_json
 
 if TYPE_CHECKING:
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 
 def graph_line(graph: dict[str, Any] | None) -> str | None:
@@ -56,7 +56,7 @@ def build(
     with --wait-only, wait for the build that runs (the index starts one by itself past a threshold)."""
     from kgents.cli.synapse_cmd import with_synapse
 
-    async def local(s: Synapse) -> dict[str, Any] | None:
+    async def local(s: Stack) -> dict[str, Any] | None:
         graph = await s.build_graph(now=not wait_only, timeout_s=wait)
         return None if graph is None else graph.to_dict()
 

@@ -21,7 +21,7 @@ from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
-    from kgents.synapse.runtime import DrainResult, Synapse
+    from kgents.synapse.runtime import DrainResult, Stack
 
 T = TypeVar("T")
 
@@ -36,20 +36,18 @@ async def open_local_or_server(
     wait_s: float = OWNER_WAIT_S,
     progress: Progress = tell,
     **open_options: Any,
-) -> Synapse | ServerInfo:
+) -> Stack | ServerInfo:
     """The home's live server if there is one, else the opened stack; while another process owns the embedded
     index, look again until `wait_s` passed (one progress line), then raise its IndexLockedError."""
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
-    return await server_or_own(
-        settings, lambda: open_synapse(settings, **open_options), wait_s=wait_s, progress=progress
-    )
+    return await server_or_own(settings, lambda: open_stack(settings, **open_options), wait_s=wait_s, progress=progress)
 
 
 async def local_or_remote(
     settings: Settings,
     persona: str,
-    work: Callable[[Synapse], Awaitable[T]],
+    work: Callable[[Stack], Awaitable[T]],
     remote: Callable[[RemoteMemory], Awaitable[T]] | None,
     *,
     what: str = "this command",
@@ -74,24 +72,24 @@ async def local_or_remote(
 WATCH_EVERY_S = 0.5
 
 
-async def catch_up_shown(synapse: Synapse, wait_s: float) -> DrainResult:
+async def catch_up_shown(stack: Stack, wait_s: float) -> DrainResult:
     """`synapse.catch_up(wait_s)` with its progress on stderr (`cli.progress`): the first search after an import
     of thousands of entries indexes them all first."""
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
-    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
+    pending = await stack.queue.queue_depth(QUEUE_DEPTH_CAP)
     if not pending:
-        return await synapse.catch_up(wait_s)
+        return await stack.catch_up(wait_s)
 
     async def watch(shown: LongWork) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY_S)
-            shown.update(max(0, pending - await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)))
+            shown.update(max(0, pending - await stack.queue.queue_depth(QUEUE_DEPTH_CAP)))
 
     async with LongWork("indexing pending writes", total=pending, unit="events") as shown:
         watcher = asyncio.create_task(watch(shown))
         try:
-            result = await synapse.catch_up(wait_s)
+            result = await stack.catch_up(wait_s)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -19,7 +19,7 @@ from kgents.soul.snapshot import snapshots_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 PersonaOpt = Annotated[
     str | None,
@@ -113,8 +113,8 @@ def forget(
 
     from kgents.cli.index_access import local_or_remote
 
-    async def local(synapse: Synapse) -> dict[str, Any]:
-        return (await forget_everywhere(synapse, named, purge_history=purge_history)).to_dict()
+    async def local(stack: Stack) -> dict[str, Any]:
+        return (await forget_everywhere(stack, named, purge_history=purge_history)).to_dict()
 
     async def remote(memory: RemoteMemory) -> dict[str, Any]:  # the home's server does it
         return await memory.forget_persona(purge_history=purge_history)

@@ -23,22 +23,22 @@ if TYPE_CHECKING:
     from kgents.garden.filters import EntryFilter
     from kgents.home.discovery import ServerInfo
     from kgents.synapse.hit import RecallHit
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 CATCH_UP_S = 60.0
 
 
-async def index_lag(synapse: Synapse, wait_s: float) -> tuple[int, bool]:
+async def index_lag(stack: Stack, wait_s: float) -> tuple[int, bool]:
     """Outbox events the index has not caught up with (after draining them here for up to `wait_s` on the
     embedded index), and whether that is worth a warning: always in-process, else only with no live relay."""
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
-    if synapse.in_process:
+    if stack.in_process:
         from kgents.cli.index_access import catch_up_shown
 
-        return (await catch_up_shown(synapse, wait_s)).pending, True
-    pending = await synapse.queue.queue_depth(QUEUE_DEPTH_CAP)
-    return pending, bool(pending) and not (await synapse.metrics()).relays_alive
+        return (await catch_up_shown(stack, wait_s)).pending, True
+    pending = await stack.queue.queue_depth(QUEUE_DEPTH_CAP)
+    return pending, bool(pending) and not (await stack.metrics()).relays_alive
 
 
 def lag_warning(pending: int, in_process: bool) -> str:
@@ -200,14 +200,14 @@ async def find_on_server(server: ServerInfo, persona: str, asked: Asked) -> Foun
     return Found(hits, pending, True, True)
 
 
-async def find_here(synapse: Synapse, persona: str, asked: Asked, wait: float) -> Found:
+async def find_here(stack: Stack, persona: str, asked: Asked, wait: float) -> Found:
     from kgents.synapse.fusion import RecallMode
 
-    pending, warn = await index_lag(synapse, wait)
-    hits = await synapse.recall().recall(
+    pending, warn = await index_lag(stack, wait)
+    hits = await stack.recall().recall(
         persona, asked.query, asked.limit, asked.filters, mode=RecallMode(asked.mode), min_score=asked.min_score
     )
-    return Found(hits, pending, warn, synapse.in_process)
+    return Found(hits, pending, warn, stack.in_process)
 
 
 def show_hits(hits: list[RecallHit], persona: str, mode: str, explain: bool) -> None:

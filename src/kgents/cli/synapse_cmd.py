@@ -29,7 +29,7 @@ from kgents.synapse.queue import queue_on
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
     from kgents.synapse.metrics import SynapseMetrics
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of te
 
 def with_synapse(
     ctx: typer.Context,
-    work: Callable[[Synapse], Awaitable[T]],
+    work: Callable[[Stack], Awaitable[T]],
     *,
     adopting: bool = False,
     recreate: bool = False,
@@ -209,16 +209,16 @@ async def gather_status(settings: Settings, *, full: bool = False) -> StatusData
         report = with_age(measured["coherency"], utcnow())
         note = f"measured now by the server that owns the index and relays for it, at {opened.url}"
         return StatusData(metrics, report, note, index, letters, graph=graph)
-    synapse = opened
+    stack = opened
     try:
         if embedded_default(settings):  # no relay runs: drain first, as `kgents status` and every command does
-            await catch_up_shown(synapse, DRAIN_TIMEOUT_S)
-        report = with_age(await synapse.coherency_figure(settings.persona, full=full), utcnow())
-        letters = [d.to_dict() for d in await synapse.queue.dead_letters(5)]
-        graph = None if (found := await synapse.graph()) is None else found.to_dict()
-        return StatusData(await synapse.metrics(), report, None, synapse.state.to_dict(), letters, graph=graph)
+            await catch_up_shown(stack, DRAIN_TIMEOUT_S)
+        report = with_age(await stack.coherency_figure(settings.persona, full=full), utcnow())
+        letters = [d.to_dict() for d in await stack.queue.dead_letters(5)]
+        graph = None if (found := await stack.graph()) is None else found.to_dict()
+        return StatusData(await stack.metrics(), report, None, stack.state.to_dict(), letters, graph=graph)
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 @app.command()
@@ -310,7 +310,7 @@ def run_relay(
         console.print(f"synapse stopped after {processed:,} events", markup=False)
         return
 
-    async def work(s: Synapse) -> int:
+    async def work(s: Stack) -> int:
         relay = s.relay(
             RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
         )
@@ -341,7 +341,7 @@ def run_relay(
 def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Compare every entry with the index and repair missing, stale and orphaned points."""
 
-    async def local(s: Synapse) -> dict[str, Any]:
+    async def local(s: Stack) -> dict[str, Any]:
         return (await s.reconcile()).to_dict()
 
     report = with_synapse(ctx, local, recreate=True, remote=lambda m: m.synapse_reconcile())
@@ -386,7 +386,7 @@ def reindex(
         )
     target = embedder or configured
 
-    async def work(s: Synapse) -> dict[str, Any]:
+    async def work(s: Stack) -> dict[str, Any]:
         name = target or s.state.active.embedder
         entries = sum((await s.store.personas()).values())
         async with LongWork(f"reindex with {name}", total=entries, unit="entries") as shown:

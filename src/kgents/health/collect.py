@@ -106,13 +106,13 @@ def embedded_default(settings: Settings) -> bool:
 
 async def drain_embedded(settings: Settings) -> None:
     """Apply pending events before measuring (as `garden search` does), so every part sees the same state."""
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
-    synapse = await open_synapse(settings)
+    stack = await open_stack(settings)
     try:
-        await synapse.catch_up(DRAIN_TIMEOUT_S)
+        await stack.catch_up(DRAIN_TIMEOUT_S)
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 async def _bounded(work: Coroutine[Any, Any, None], budget_s: float) -> None:

@@ -184,7 +184,7 @@ async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
 
 
 def synapse_part(metrics: SynapseMetrics, settings: Settings, t: Thresholds) -> PartHealth:
-    """The synapse part from the relay side's figures."""
+    """The synapse part from the queue's figures."""
     expected = relay_expected(settings, metrics.relays_alive)
     verdict = synapse_verdict(
         pending=metrics.queue_depth,

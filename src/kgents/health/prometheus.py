@@ -76,9 +76,11 @@ def metrics_for(health: TriadHealth) -> Iterator[Metric]:
         _add(family, parts.get(part_name), key, scale)
         yield family
     circuit = GaugeMetricFamily("kgents_synapse_circuit_open", "1 when the relay's breaker is open", labels=LABELS)
-    synapse = parts.get("synapse")
-    if synapse is not None and synapse.figures.get("circuit"):
-        circuit.add_metric([synapse.name, synapse.backend], 1.0 if synapse.figures["circuit"] == "OPEN" else 0.0)
+    relay_part = parts.get("synapse")
+    if relay_part is not None and relay_part.figures.get("circuit"):
+        circuit.add_metric(
+            [relay_part.name, relay_part.backend], 1.0 if relay_part.figures["circuit"] == "OPEN" else 0.0
+        )
     yield circuit
     for name, text, part_name, key in COUNTERS:
         counter = CounterMetricFamily(name, text, labels=LABELS)

@@ -20,7 +20,7 @@ from kgents.synapse.drift import append_sample, read_history, sample_from_cohere
 from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 STAND_IN_MAX_AGE_S = 120.0
 """A relay's or the history's coherency older than this is not used in place of a measurement."""
@@ -33,37 +33,35 @@ def index_name(settings: Settings) -> str:
 
 async def probe_resonance(settings: Settings, t: Thresholds, *, record: str | None = None) -> PartHealth:
     from kgents.errors import IndexLockedError
-    from kgents.synapse.runtime import open_synapse
+    from kgents.synapse.runtime import open_stack
 
     try:
-        synapse = await open_synapse(settings)
+        stack = await open_stack(settings)
     except IndexLockedError as exc:
         return await _stand_in(settings, t, str(exc))
     try:
-        return await measure_resonance(synapse, settings, t, record=record)
+        return await measure_resonance(stack, settings, t, record=record)
     finally:
-        await synapse.close()
+        await stack.close()
 
 
 async def measure_resonance(
-    synapse: Synapse, settings: Settings, t: Thresholds, *, record: str | None = None, full: bool = False
+    stack: Stack, settings: Settings, t: Thresholds, *, record: str | None = None, full: bool = False
 ) -> PartHealth:
     """The resonance part measured over an opened stack: coherency by bucket (`full`: every (id, version))."""
     from kgents.garden.filters import EntryFilter
 
     name = index_name(settings)
-    data = await synapse.coherency_figure(full=full)
-    state = synapse.state
-    embedder = synapse.embedders(state.active.embedder)
+    data = await stack.coherency_figure(full=full)
+    state = stack.state
+    embedder = stack.embedders(state.active.embedder)
     vector = embedder.embed([PROBE_QUERY])[0]
     began = time.perf_counter()
-    await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
+    await stack.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
     search_ms = (time.perf_counter() - began) * 1000.0
-    points = await synapse.index.count(state.active.collection)
+    points = await stack.index.count(state.active.collection)
     if record:
-        await append_sample(
-            synapse.store.anchor, sample_from_coherency(data, record, (await synapse.metrics()).to_dict())
-        )
+        await append_sample(stack.store.anchor, sample_from_coherency(data, record, (await stack.metrics()).to_dict()))
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}
     coherency = float(data["coherency_with_truth"])
     verdict = resonance_verdict(coherency, search_ms, name, counts, t)

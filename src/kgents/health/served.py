@@ -5,7 +5,7 @@ connections, with their age; nothing is measured in full and nothing is written 
   measured it, and the points it accounted for) and a timed search of one hit;
 - durability: the server's own pool (its size and free share), a timed read round trip, and the commit time of the
   freshest live relay's heartbeat (a commit it makes anyway);
-- synapse: the relay side's figures over the server's queue (expired heartbeats are left for the relays to purge).
+- synapse: the queue's figures over the server's queue (expired heartbeats are left for the relays to purge).
 """
 
 from __future__ import annotations
@@ -22,23 +22,23 @@ from kgents.health.resonance import PROBE_QUERY, STAND_IN_MAX_AGE_S, index_name
 
 if TYPE_CHECKING:
     from kgents.synapse.metrics import SynapseMetrics
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 
-async def served_resonance(synapse: Synapse, settings: Settings, t: Thresholds) -> PartHealth:
+async def served_resonance(stack: Stack, settings: Settings, t: Thresholds) -> PartHealth:
     from kgents.garden.filters import EntryFilter
 
     name = index_name(settings)
-    state = synapse.state
-    vector = synapse.embedders(state.active.embedder).embed([PROBE_QUERY])[0]
+    state = stack.state
+    vector = stack.embedders(state.active.embedder).embed([PROBE_QUERY])[0]
     began = time.perf_counter()
-    await synapse.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
+    await stack.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
     search_ms = elapsed_ms(began)
-    stored = await synapse.queue.buckets().figure()
+    stored = await stack.queue.buckets().figure()
     held = None if stored is None else stored.figures.get("index_points")
     # the points the measurement accounted for (checked against the index's count by the relay); a count of
     # our own only without one (on the embedded index a count walks every point)
-    points = int(held) if held is not None else await synapse.index.count(state.active.collection)
+    points = int(held) if held is not None else await stack.index.count(state.active.collection)
     age = None if stored is None else max(0.0, (utcnow() - stored.measured_at).total_seconds())
     figures: dict[str, Any] = {
         "coherency_with_truth": None,
@@ -66,10 +66,10 @@ async def served_resonance(synapse: Synapse, settings: Settings, t: Thresholds) 
     return PartHealth("resonance", verdict.level, verdict.reason, name, figures)
 
 
-async def served_durability(synapse: Synapse, settings: Settings, t: Thresholds, metrics: SynapseMetrics) -> PartHealth:
+async def served_durability(stack: Stack, settings: Settings, t: Thresholds, metrics: SynapseMetrics) -> PartHealth:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
-    queue: Any = synapse.queue
+    queue: Any = stack.queue
     began = time.perf_counter()
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None, "read_only": False}
     if queue.backend == "postgres":

@@ -51,8 +51,8 @@ async def neighbourhood(
     if len(found.entries) < 2:
         return found
     ranked = list(found.entries.values())
-    synapse = memory.synapse
-    vectors = await embed(synapse.embedders(synapse.state.active.embedder), [e.content for e in ranked])
+    stack = memory.stack
+    vectors = await embed(stack.embedders(stack.state.active.embedder), [e.content for e in ranked])
     scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(vectors, dtype=np.float32).T
     for i, j in zip(*np.nonzero(np.triu(scores >= threshold, k=1)), strict=True):
         a, b = ranked[int(i)], ranked[int(j)]

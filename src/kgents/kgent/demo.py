@@ -162,12 +162,12 @@ async def _state_preferences(kg: KGent, memory: AsyncMemory, settings: Settings,
 
 async def _relay_and_measure(memory: AsyncMemory, step: Step) -> float:
     """Relay what is pending, then measure the index against the truth; returns the coherency."""
-    drained = await memory.synapse.catch_up()
+    drained = await memory.stack.catch_up()
     step(
-        f"Synapse carried them to the index ({memory.synapse.index.backend}): searchable on return,"
+        f"Synapse carried them to the index ({memory.stack.index.backend}): searchable on return,"
         f" {drained.completed} more event(s) relayed now"
     )
-    report = await memory.synapse.coherency()
+    report = await memory.stack.coherency()
     coherency = report.coherency_with_truth
     step(
         f"coherency with the truth: {coherency:.0%} ({report.matched} matched, {report.stale} stale,"

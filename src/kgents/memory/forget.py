@@ -19,7 +19,7 @@ from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import VectorIndex
 from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
-from kgents.synapse.runtime import Synapse
+from kgents.synapse.runtime import Stack
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +66,16 @@ async def forget_persona(
     return ForgetReport(persona, entries, points, keys, purge_history)
 
 
-async def forget_on(synapse: Synapse, spark: SparkStore, persona: str, *, purge_history: bool) -> ForgetReport:
+async def forget_on(stack: Stack, spark: SparkStore, persona: str, *, purge_history: bool) -> ForgetReport:
     """`forget_persona` over an opened stack and Spark, in every collection the relay writes."""
-    collections = [target.collection for target in (await synapse.refresh_state()).targets()]
-    return await forget_persona(synapse.store, synapse.index, collections, spark, persona, purge_history=purge_history)
+    collections = [target.collection for target in (await stack.refresh_state()).targets()]
+    return await forget_persona(stack.store, stack.index, collections, spark, persona, purge_history=purge_history)
 
 
-async def forget_everywhere(synapse: Synapse, persona: str, *, purge_history: bool = False) -> ForgetReport:
+async def forget_everywhere(stack: Stack, persona: str, *, purge_history: bool = False) -> ForgetReport:
     """`forget_on` with the Spark the settings name, opened strictly (Redis must answer)."""
-    spark = await open_spark(synapse.settings, strict=True)
+    spark = await open_spark(stack.settings, strict=True)
     try:
-        return await forget_on(synapse, spark, persona, purge_history=purge_history)
+        return await forget_on(stack, spark, persona, purge_history=purge_history)
     finally:
         await spark.close()

@@ -1,6 +1,6 @@
 """Searchable on return: a write of the face applies its own outbox rows to the index before it returns.
 
-The face claims exactly the rows its write made, through the relay side's ordinary claim protocol (a SQLite lease
+The face claims exactly the rows its write made, through the queue's ordinary claim protocol (a SQLite lease
 or PostgreSQL row and entry locks), applies the entries' current rows under the index's version guard, fenced by
 that claim, and removes the rows. A `kgents synapse run` relay beside it never applies the same entry at the same
 time; a crash in between leaves the rows for the relay (the lease runs out, the transaction rolls back).
@@ -23,7 +23,7 @@ from kgents.resonance.lexical import document_terms
 from kgents.synapse.apply import embed
 from kgents.synapse.records import ClaimedEvent, EntryState
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.runtime import Synapse
+from kgents.synapse.runtime import Stack
 
 INLINE_LEASE_S = 10.0
 """How long an inline claim is exclusive: a process that dies mid-apply leaves its rows to a relay after this."""
@@ -39,10 +39,10 @@ PREFILL_TERMS = 512
 class Indexer:
     """Applies a face's own writes to the index inline."""
 
-    def __init__(self, synapse: Synapse) -> None:
-        self.synapse = synapse
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
         config = RelayConfig(lease_s=INLINE_LEASE_S, max_attempts=1_000_000, settle_behind=True)
-        self.relay: Relay = synapse.relay(config)
+        self.relay: Relay = stack.relay(config)
         self.relay.stats.mode = "inline"
 
     async def plant(self, garden: PersonaGarden, entries: Sequence[GardenEntry]) -> list[GardenEntry]:
@@ -51,7 +51,7 @@ class Indexer:
         lease = Lease(self.relay.relay_id, INLINE_LEASE_S)
         # embed and tokenise while the insert runs on the anchor's thread (the apply then finds both cached)
         texts = [e.content for e in entries]
-        embedder = self.synapse.embedders(self.synapse.state.active.embedder)
+        embedder = self.stack.embedders(self.stack.state.active.embedder)
         inserting = asyncio.ensure_future(garden.plant_many(entries, lease))
         embedding = asyncio.ensure_future(embed(embedder, texts))
         await asyncio.sleep(0)  # the insert is on the anchor's thread, a large batch's embedding on another
@@ -111,7 +111,7 @@ class Indexer:
         wanted = set(ids)
         while True:
             # the embedded index is ours alone, so its state cannot change under us; elsewhere it is read
-            state = self.synapse.state if self.synapse.in_process else None
+            state = self.stack.state if self.stack.in_process else None
             outcome = await self.relay.apply_entries(ids, state, written, leased)
             written, leased = None, ()  # a second round claims afresh and re-reads the truth
             if isinstance(outcome.outage_cause, StorageFullError):
@@ -136,4 +136,4 @@ class Indexer:
 
     async def pending(self, ids: Sequence[uuid.UUID]) -> bool:
         """Whether any outbox row of these entries is still there."""
-        return bool(await self.synapse.queue.pending_of(ids))
+        return bool(await self.stack.queue.pending_of(ids))

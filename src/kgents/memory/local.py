@@ -1,6 +1,6 @@
 """`AsyncMemory`: one persona's memory in this process, over the settings (embedded default or the real triad).
 
-One open: one SQLite connection (or one asyncpg pool) and one migration run, shared by the garden, the relay side
+One open: one SQLite connection (or one asyncpg pool) and one migration run, shared by the garden, the queue
 and the soul's snapshots. The persona is checked once, here; every call below passes it on as given.
 """
 
@@ -30,7 +30,7 @@ from kgents.soul.model import SoulState
 from kgents.soul.service import SoulService
 from kgents.soul.snapshot import snapshots_on
 from kgents.soul.spark import SparkStore
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import Stack, open_stack
 
 """The fields `update` changes (the lifecycle moves only by its own rules: nurture, compost, revive)."""
 _ORDERS = {"confidence": OrderBy.CONFIDENCE, "planted": OrderBy.PLANTED, "nurtured": OrderBy.NURTURED}
@@ -43,25 +43,25 @@ class AsyncMemory:
         base = settings or Settings.from_env()
         self._settings = base.with_persona(check_persona(persona)) if persona else base
         self._store: GardenStore | None = None
-        self._synapse: Synapse | None = None
+        self._stack: Stack | None = None
         self._soul: SoulService | None = None
         self._garden: PersonaGarden | None = None
         self._indexer: Indexer | None = None
         self._owns_stack = True
 
     @classmethod
-    def shared(cls, synapse: Synapse, spark: SparkStore, persona: str) -> AsyncMemory:
+    def shared(cls, stack: Stack, spark: SparkStore, persona: str) -> AsyncMemory:
         """A memory of `persona` over a stack opened once for many personas (`kgents serve`): it uses the
         synapse (store, index) and the Spark but leaves them open when it closes; their opener closes them."""
-        memory = cls(persona, synapse.settings)
+        memory = cls(persona, stack.settings)
         memory._owns_stack = False
-        memory._store = synapse.store
-        memory._synapse = synapse
+        memory._store = stack.store
+        memory._stack = stack
         memory._soul = SoulService(
-            spark, snapshots_on(synapse.store.anchor), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
+            spark, snapshots_on(stack.store.anchor), memory.persona, ttl_s=stack.settings.soul_ttl_seconds
         )
-        memory._garden = PersonaGarden(synapse.store, memory.persona)
-        memory._indexer = Indexer(synapse)
+        memory._garden = PersonaGarden(stack.store, memory.persona)
+        memory._indexer = Indexer(stack)
         return memory
 
     @classmethod
@@ -80,7 +80,7 @@ class AsyncMemory:
         settings = self._settings
         store = await open_store(settings)
         try:
-            self._synapse = await open_synapse(settings, store=store, index=index)
+            self._stack = await open_stack(settings, store=store, index=index)
             self._soul = SoulService(
                 await _open_spark(settings),
                 snapshots_on(store.anchor),
@@ -88,14 +88,14 @@ class AsyncMemory:
                 ttl_s=settings.soul_ttl_seconds,
             )
         except BaseException:
-            if self._synapse is not None:
-                await self._synapse.close()
+            if self._stack is not None:
+                await self._stack.close()
             else:
                 await store.close()
             raise
         self._store = store
         self._garden = PersonaGarden(store, settings.persona)
-        self._indexer = Indexer(self._synapse)
+        self._indexer = Indexer(self._stack)
 
     async def __aenter__(self) -> AsyncMemory:
         await self._open()
@@ -107,16 +107,16 @@ class AsyncMemory:
         await self.close()
 
     async def close(self) -> None:
-        synapse, soul = self._synapse, self._soul
-        self._store = self._synapse = self._soul = self._garden = self._indexer = None
+        stack, soul = self._stack, self._soul
+        self._store = self._stack = self._soul = self._garden = self._indexer = None
         if not self._owns_stack:
             return
         try:
             if soul is not None:
                 await soul.spark.close()
         finally:
-            if synapse is not None:
-                await synapse.close()  # closes the index and the store (and so the one connection)
+            if stack is not None:
+                await stack.close()  # closes the index and the store (and so the one connection)
 
     # -- parts -------------------------------------------------------------------------------------------------
     @property
@@ -134,10 +134,10 @@ class AsyncMemory:
         return self._garden
 
     @property
-    def synapse(self) -> Synapse:
-        if self._synapse is None:
+    def stack(self) -> Stack:
+        if self._stack is None:
             raise RuntimeError("this memory is not open (use `async with` or `await AsyncMemory.open()`)")
-        return self._synapse
+        return self._stack
 
     @property
     def indexer(self) -> Indexer:
@@ -266,7 +266,7 @@ class AsyncMemory:
         asked_at: datetime | None = None,
     ) -> builtins.list[RecallHit]:
         flt = filters or EntryFilter()
-        return await recall(self.synapse, self.persona, query, limit, flt, min_score, explain, mode, asked_at)
+        return await recall(self.stack, self.persona, query, limit, flt, min_score, explain, mode, asked_at)
 
     async def history(self, entry: EntryRef) -> builtins.list[AuditRecord]:
         if isinstance(entry, str) and len(entry.strip()) < 32:
@@ -291,24 +291,24 @@ class AsyncMemory:
 
     # -- health ------------------------------------------------------------------------------------------------
     async def status(self) -> dict[str, Any]:
-        synapse = self.synapse
+        stack = self.stack
         entries = await self.garden.store.count(self.persona, EntryFilter(include_compost=True))
         pending = len(await self.garden.store.outbox_peek(self.persona, 1000))
         recovery = await self.souls.recover(self.persona)
-        state = await synapse.refresh_state()
+        state = await stack.refresh_state()
         return {
             "persona": self.persona,
             "anchor": self._settings.describe_anchor(),
-            "index": synapse.index.backend,
+            "index": stack.index.backend,
             "embedder": state.active.embedder,
             "entries": entries,
             "pending": pending,
             "soul_source": recovery.source.value,
-            "index_graph": None if (graph := await synapse.graph()) is None else graph.to_dict(),
+            "index_graph": None if (graph := await stack.graph()) is None else graph.to_dict(),
         }
 
     async def build_index(self, *, now: bool = True, wait_s: float | None = None) -> dict[str, Any] | None:
-        graph = await self.synapse.build_graph(now=now, timeout_s=wait_s)
+        graph = await self.stack.build_graph(now=now, timeout_s=wait_s)
         return None if graph is None else graph.to_dict()
 
 

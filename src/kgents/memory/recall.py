@@ -11,11 +11,11 @@ from kgents.garden.model import parse_enum
 from kgents.memory.api import RecallHit
 from kgents.synapse import recall as synapse_recall
 from kgents.synapse.fusion import RecallMode
-from kgents.synapse.runtime import Synapse
+from kgents.synapse.runtime import Stack
 
 
 async def recall(
-    synapse: Synapse,
+    stack: Stack,
     persona: str,
     query: str,
     limit: int,
@@ -29,7 +29,7 @@ async def recall(
     dense / lexical), hydrated from the truth (persona checked by the caller)."""
     synapse_recall.check_query(query, limit, min_score)
     signals = parse_enum(RecallMode, mode, "mode")
-    hits = await synapse.recall().recall(
+    hits = await stack.recall().recall(
         persona, query, limit, flt, mode=signals, min_score=min_score, asked_at=check_asked_at(asked_at)
     )
     return hits if explain else [RecallHit(h.entry, h.score) for h in hits]

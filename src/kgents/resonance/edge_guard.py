@@ -11,7 +11,7 @@ not touched and the caller gets a StorageFullError with its own exit code.
 A load that failed, or that died (its marker file outlived the process that wrote it), is not tried again and
 again: the collection is moved aside under `index/broken/` (or removed when the disk has no room for it) and made
 again, empty; `rebuilt` names it with the reason, and the opener refills it from the anchor, the truth, saying so
-in one line (`synapse.runtime.open_synapse`). `kgents synapse reindex` does the same by hand.
+in one line (`synapse.runtime.open_stack`). `kgents synapse reindex` does the same by hand.
 """
 
 from __future__ import annotations

@@ -72,12 +72,12 @@ class HomeAttachment:
         return through is not None and through.pid is not None and not pid_alive(through.pid)
 
     async def _attach(self) -> None:
-        from kgents.server.hub import MemoryHub
         from kgents.server.run import hosting
+        from kgents.server.served_home import ServedHome
 
         settings = self.settings
         opened = await server_or_own(
-            settings, lambda: MemoryHub.open(settings), wait_s=self._wait_s, progress=self._progress
+            settings, lambda: ServedHome.open(settings), wait_s=self._wait_s, progress=self._progress
         )
         stack = contextlib.AsyncExitStack()
         try:

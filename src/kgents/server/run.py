@@ -29,7 +29,7 @@ from kgents.home.discovery import (
 from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
-    from kgents.server.hub import MemoryHub
+    from kgents.server.served_home import ServedHome
 
 GRACEFUL_STOP_S = 10
 """How long open requests may take to finish once a stop was asked for."""
@@ -111,20 +111,20 @@ def already_served(settings: Settings, running: ServerInfo) -> IndexLockedError:
     )
 
 
-async def open_hub(
+async def open_served_home(
     settings: Settings, *, wait_s: float = OWNER_WAIT_S, progress: Progress | None = None
-) -> tuple[MemoryHub, bool]:
+) -> tuple[ServedHome, bool]:
     """The stack a server serves, and whether it is the home's first server (it then announces itself). On the
     embedded default one process owns the index, so a second server is refused by name, also when the first is
     still starting (it holds the index before it announces itself: wait for the one or the other); with the real
     triad many may run, and the first keeps the server file."""
-    from kgents.server.hub import MemoryHub
+    from kgents.server.served_home import ServedHome
 
     if settings.qdrant_url:
         first = home_server(settings) is None
-        return await MemoryHub.open(settings), first
+        return await ServedHome.open(settings), first
     opened = await server_or_own(
-        settings, lambda: MemoryHub.open(settings), wait_s=wait_s, progress=progress, find=home_server
+        settings, lambda: ServedHome.open(settings), wait_s=wait_s, progress=progress, find=home_server
     )
     if isinstance(opened, ServerInfo):
         raise already_served(settings, opened)
@@ -132,7 +132,7 @@ async def open_hub(
 
 
 class Hosted:
-    """The app of a hub, serving on its socket until `stop()`."""
+    """The app of a served home, serving on its socket until `stop()`."""
 
     def __init__(self, server: _Server, task: asyncio.Task[None], url: str) -> None:
         self.url = url
@@ -150,20 +150,20 @@ class Hosted:
 
 @contextlib.asynccontextmanager
 async def hosting(
-    hub: MemoryHub, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, announce_file: bool = True
+    served: ServedHome, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, announce_file: bool = True
 ) -> AsyncIterator[Hosted]:
-    """Serve `hub`'s app on `host:port` with its relay running, named in the home's server file (`announce_file`)
+    """Serve `served`'s app on `host:port` with its relay running, named in the home's server file (`announce_file`)
     once it listens; on the way out the file goes, the server stops (requests in flight finish) and the relay
-    stops after its batch in flight. The hub stays open: its opener closes it."""
+    stops after its batch in flight. The served home stays open: its opener closes it."""
     from kgents.server.app import build_app
     from kgents.server.slow_clients import GuardedHttpToolsProtocol
 
-    settings = hub.settings
+    settings = served.settings
     token = ensure_token(settings)
     sock = bind(host, port)
     try:
         url = base_url(sock)
-        app = build_app(hub, token, mounts=hub.mounts())
+        app = build_app(served, token, mounts=served.mounts())
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -176,7 +176,7 @@ async def hosting(
             timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = _Server(config)
-        hub.start_relay()
+        served.start_relay()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             listening = asyncio.create_task(server.listening.wait())
@@ -191,7 +191,7 @@ async def hosting(
         finally:
             remove_server_file(settings)
             server.should_exit = True
-            hub.stop_relay()
+            served.stop_relay()
             await serving
     finally:
         sock.close()
@@ -210,24 +210,24 @@ async def serve(
     first one's name."""
     check_host(host, settings)
     ensure_token(settings)  # a placeholder or weak KGENTS_SERVER_TOKEN is refused before anything is opened
-    hub, first = await open_hub(settings, progress=progress)
+    served, first = await open_served_home(settings, progress=progress)
     try:
-        async with hosting(hub, host=host, port=port, announce_file=first) as hosted:
+        async with hosting(served, host=host, port=port, announce_file=first) as hosted:
 
             def stop() -> None:
                 hosted.stop()
-                hub.stop_relay()
+                served.stop_relay()
 
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop)
             try:
                 if announce is not None:
-                    announce(Serving(hosted.url, settings, hub.relaying))
+                    announce(Serving(hosted.url, settings, served.relaying))
                 await hosted.wait()
             finally:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
     finally:
-        await hub.close()  # stops the relay after its batch in flight, then closes the stores
-    return hub.relayed
+        await served.close()  # stops the relay after its batch in flight, then closes the stores
+    return served.relayed

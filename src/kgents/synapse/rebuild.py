@@ -8,19 +8,19 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kgents.synapse.runtime import Synapse
+    from kgents.synapse.runtime import Stack
 
 log = logging.getLogger("kgents.synapse")
 
 
-async def refill_rebuilt(synapse: Synapse) -> int:
+async def refill_rebuilt(stack: Stack) -> int:
     """Refill from the anchor every collection of the index state that the index made again; how many entries
     were put back."""
-    rebuilt: dict[str, str] = getattr(synapse.index, "rebuilt", None) or {}
-    ours = {t.collection for t in synapse.state.targets()} & set(rebuilt)
+    rebuilt: dict[str, str] = getattr(stack.index, "rebuilt", None) or {}
+    ours = {t.collection for t in stack.state.targets()} & set(rebuilt)
     if not ours:
         return 0
-    report = await synapse.reconcile()
+    report = await stack.reconcile()
     for name in ours:
         rebuilt.pop(name, None)
     log.warning(

@@ -88,7 +88,7 @@ class EmbedderCache:
 
 
 @dataclass
-class Synapse:
+class Stack:
     settings: Settings
     store: GardenStore
     queue: RelayQueue
@@ -241,7 +241,7 @@ class Synapse:
             await self.store.close()
 
 
-async def open_synapse(
+async def open_stack(
     settings: Settings,
     *,
     index: VectorIndex | None = None,
@@ -250,7 +250,7 @@ async def open_synapse(
     adopting: bool = False,
     recreate: bool = False,
     reindexing: bool = False,
-) -> Synapse:
+) -> Stack:
     """Everything the relay, reconcile, reindex and search need, opened and checked (one-line errors).
     `adopting`: open over an index the anchor may not feed yet, only to `adopt()` it. A collection missing from
     the index is MissingCollectionError unless `recreate` (for reconcile and reindex). `reindexing`: a configured
@@ -273,9 +273,9 @@ async def open_synapse(
             state = existing
         else:
             state = await ensure_state(queue, opened_index, embedder, prefix, recreate=recreate)
-        synapse = Synapse(settings, store, queue, opened_index, embedders, state, prefix)
-        await refill_rebuilt(synapse)  # a collection the index could not read, made again: refilled now
-        return synapse
+        stack = Stack(settings, store, queue, opened_index, embedders, state, prefix)
+        await refill_rebuilt(stack)  # a collection the index could not read, made again: refilled now
+        return stack
     except BaseException:
         if opened_index is not None and index is None:
             await opened_index.close()

@@ -47,9 +47,9 @@ class FluxScreen(Screen[None]):
         """Draw the app's latest state."""
         state = self.bench.state
         self.query_one(TriadHealthWidget).show(state.health, state.coherency.values, state.health_error)
-        synapse = None if state.health is None else state.health.part("synapse")
+        stack = None if state.health is None else state.health.part("synapse")
         floor_ms = self.bench.thresholds.lag_p95_ms_below[0]
-        self.query_one(SynapseMetricsWidget).show(synapse, state.lag.values, floor_ms)
+        self.query_one(SynapseMetricsWidget).show(stack, state.lag.values, floor_ms)
         self._draw_agents()
 
     def _draw_agents(self) -> None:

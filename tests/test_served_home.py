@@ -1,4 +1,4 @@
-"""The server's hub beside what holds its memories: forgetting a persona leaves a memory someone still holds (an MCP
+"""The served home beside what holds its memories: forgetting a persona leaves a memory someone still holds (an MCP
 session hosting the server keeps one) usable, and empty of what was forgotten."""
 
 from __future__ import annotations
@@ -6,18 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from kgents.config import Settings
-from kgents.server.hub import MemoryHub
+from kgents.server.served_home import ServedHome
 
 
 async def test_a_held_memory_outlives_forgetting_its_persona(tmp_path: Path) -> None:
-    hub = await MemoryHub.open(Settings(home=tmp_path / "home", persona="kent"))
+    served = await ServedHome.open(Settings(home=tmp_path / "home", persona="kent"))
     try:
-        held = await hub.memory("ada")
+        held = await served.memory("ada")
         await held.remember("ada likes long walks")
-        report = await hub.forget("ada", purge_history=False)
+        report = await served.forget("ada", purge_history=False)
         assert report.entries == 1
         assert await held.recall("long walks") == []
         again = await held.remember("ada is back")  # raised "this memory is not open" when forget closed it
-        assert [h.entry.id for h in await (await hub.memory("ada")).recall("back")] == [again.id]
+        assert [h.entry.id for h in await (await served.memory("ada")).recall("back")] == [again.id]
     finally:
-        await hub.close()
+        await served.close()

@@ -1,4 +1,4 @@
-"""What `kgents serve` serves: one opened stack (store, relay side, index, Spark) shared by every persona's memory.
+"""What `kgents serve` serves: one opened stack (store, queue, index, Spark) shared by every persona's memory.
 
 On the embedded default the server owns the index, so it also runs the relay in-process (a background task that
 drains what other processes wrote, e.g. `kgents garden plant`); with the real triad it keeps no state of its own
@@ -31,7 +31,7 @@ from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import Relay, RelayConfig
-from kgents.synapse.runtime import Synapse, open_synapse
+from kgents.synapse.runtime import Stack, open_stack
 
 log = logging.getLogger("kgents.server")
 
@@ -40,61 +40,61 @@ RELAY_CONFIG = RelayConfig(lease_s=30.0, poll_interval_s=0.25, idle_poll_s=0.25)
 processes wrote; the memories it serves index their own writes inline, so it need not poll fast."""
 
 
-class MemoryHub:
+class ServedHome:
     """One stack, many personas: `memory(persona)` is that persona's `AsyncMemory` over the shared stack."""
 
-    def __init__(self, settings: Settings, synapse: Synapse, spark: SparkStore) -> None:
+    def __init__(self, settings: Settings, stack: Stack, spark: SparkStore) -> None:
         self.settings = settings
-        self.synapse = synapse
+        self.stack = stack
         self.spark = spark
         self._memories: dict[str, AsyncMemory] = {}
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
-        self.tokens = Tokens(tokens_on(synapse.store.anchor))
+        self.tokens = Tokens(tokens_on(stack.store.anchor))
 
     @classmethod
-    async def open(cls, settings: Settings) -> MemoryHub:
-        synapse = await open_synapse(settings)
+    async def open(cls, settings: Settings) -> ServedHome:
+        stack = await open_stack(settings)
         try:
             spark = await open_spark(settings)
         except BaseException:
-            await synapse.close()
+            await stack.close()
             raise
-        return cls(settings, synapse, spark)
+        return cls(settings, stack, spark)
 
     @property
     def relaying(self) -> bool:
         """True on the embedded index: this server is its one owner, so it relays too."""
-        return self.synapse.in_process
+        return self.stack.in_process
 
     async def memory(self, persona: str) -> MemoryAPI:
         found = self._memories.get(persona)
         if found is None:  # no await between the look-up and the insert: one memory per persona
-            found = AsyncMemory.shared(self.synapse, self.spark, check_persona(persona))
+            found = AsyncMemory.shared(self.stack, self.spark, check_persona(persona))
             self._memories[persona] = found
         return found
 
     async def ready(self) -> dict[str, Any]:
         """Raises unless the anchor and the index both answer."""
-        pending = await self.synapse.queue.queue_depth(1)
-        await self.synapse.index.collections()
-        return {"anchor": self.synapse.queue.backend, "index": self.synapse.index.backend, "pending": pending > 0}
+        pending = await self.stack.queue.queue_depth(1)
+        await self.stack.index.collections()
+        return {"anchor": self.stack.queue.backend, "index": self.stack.index.backend, "pending": pending > 0}
 
     async def operator(self, action: str, persona: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
         if action == "coherency":  # by bucket (what changed since the last measurement), or in full when asked
-            report = await self.synapse.coherency_figure(persona, full=bool(options.get("full")))
-            return {"coherency": report, "index": (await self.synapse.refresh_state()).to_dict()}
+            report = await self.stack.coherency_figure(persona, full=bool(options.get("full")))
+            return {"coherency": report, "index": (await self.stack.refresh_state()).to_dict()}
         if action == "index":
-            return await self.synapse.index_status()
+            return await self.stack.index_status()
         if action == "reconcile":
-            return (await self.synapse.reconcile()).to_dict()
+            return (await self.stack.reconcile()).to_dict()
         if action == "reindex":  # the relays and this server's faces write both collections until the switch
-            embedder = options.get("embedder") or self.synapse.state.active.embedder
+            embedder = options.get("embedder") or self.stack.state.active.embedder
             if not isinstance(embedder, str):
                 raise ValidationError("embedder must be a name")
-            return (await self.synapse.reindex(embedder)).to_dict()
+            return (await self.stack.reindex(embedder)).to_dict()
         if action == "build":  # the index's graph: built (or awaited) by the process that holds the index
-            graph = await self.synapse.build_graph(now=bool(options["now"]), timeout_s=float(options["wait"]))
+            graph = await self.stack.build_graph(now=bool(options["now"]), timeout_s=float(options["wait"]))
             return {"graph": None if graph is None else graph.to_dict()}
         if action == "dream":  # the persona's dream, in the process that holds the index
             from kgents.hypnagogia.run import serve_dream
@@ -109,21 +109,21 @@ class MemoryHub:
         """Remove `persona` everywhere it lives (`kgents forget --persona` beside this server)."""
         persona = check_persona(persona)
         self._memories.pop(persona, None)  # not closed: a shared memory holds nothing, and others may hold it
-        return await forget_on(self.synapse, self.spark, persona, purge_history=purge_history)
+        return await forget_on(self.stack, self.spark, persona, purge_history=purge_history)
 
     async def health(self) -> TriadHealth:
         """Health served here (`kgents.health.served`): the last figures over this server's own pool and index,
         with their age; no full measurement, no new pool or connection, no write."""
-        figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
+        figures = asyncio.ensure_future(collect_metrics(self.stack.queue, purge=False))
 
         async def relay_figures() -> SynapseMetrics:
             return await asyncio.shield(figures)  # read once, by the two parts that use it
 
         async def durability(settings: Settings, t: Thresholds) -> PartHealth:
-            return await served_durability(self.synapse, settings, t, await relay_figures())
+            return await served_durability(self.stack, settings, t, await relay_figures())
 
         async def resonance(settings: Settings, t: Thresholds) -> PartHealth:
-            return await served_resonance(self.synapse, settings, t)
+            return await served_resonance(self.stack, settings, t)
 
         async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
             return synapse_part(await relay_figures(), settings, t)
@@ -164,7 +164,7 @@ class MemoryHub:
     def start_relay(self) -> None:
         if not self.relaying or self._relay_task is not None:
             return
-        self._relay = self.synapse.relay(RELAY_CONFIG)
+        self._relay = self.stack.relay(RELAY_CONFIG)
         self._relay.stats.mode = "server"
         self._relay_task = asyncio.create_task(self._relay.run(), name="kgents-relay")
 
@@ -193,4 +193,4 @@ class MemoryHub:
                 with contextlib.suppress(Exception):
                     await self.spark.close()
             finally:
-                await self.synapse.close()
+                await self.stack.close()
