@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from kgents.anchor.postgres import drop_schema
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.hypnagogia import HypnagogicCycle
+from kgents.hypnagogia.cycle import HypnagogicCycle
 from kgents.memory.api import MemoryItem
 from kgents.memory.local import AsyncMemory
 from kgents.stats import percentile

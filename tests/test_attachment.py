@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kgents.config import Settings
-from kgents.memory.attachment import AttachmentFactory, attach_home, attaches
+from kgents.memory.attachment import AttachmentFactory, attach_home, should_attach
 from kgents.server.attach import HomeAttachment
 
 
@@ -20,6 +20,6 @@ def test_the_installed_attachment_is_the_servers(tmp_path: Path) -> None:
 
 
 def test_only_an_embedded_home_is_attached_to(tmp_path: Path) -> None:
-    assert attaches(Settings(home=tmp_path))
-    assert not attaches(Settings(home=tmp_path, server_url="http://127.0.0.1:1"))
-    assert not attaches(Settings(home=tmp_path, qdrant_url="http://127.0.0.1:1"))
+    assert should_attach(Settings(home=tmp_path))
+    assert not should_attach(Settings(home=tmp_path, server_url="http://127.0.0.1:1"))
+    assert not should_attach(Settings(home=tmp_path, qdrant_url="http://127.0.0.1:1"))

@@ -22,10 +22,11 @@ from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.garden.service import PersonaGarden
 from kgents.garden.store import open_store
 from kgents.home.discovery import ServerInfo
-from kgents.hypnagogia import DreamResult, HypnagogicCycle, dream
-from kgents.kgent import KGent
+from kgents.hypnagogia.cycle import DreamResult, HypnagogicCycle
+from kgents.hypnagogia.run import dream
 from kgents.kgent.learn import Action
 from kgents.kgent.sameness import SAME_THRESHOLD, differing_specifics, same_facts
+from kgents.kgent.session import KGent
 from kgents.memory import AsyncMemory
 from kgents.memory.api import MemoryAPI, MemoryItem
 from tests.helpers import PG_URL

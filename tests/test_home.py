@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.health.ghost import ghost_dir
@@ -69,7 +69,7 @@ def test_a_fresh_home_and_everything_in_it_are_owner_only(tmp_path: Path) -> Non
 async def test_the_wal_and_shm_files_are_owner_only_while_open(tmp_path: Path) -> None:
     previous = os.umask(0o022)  # this test's own process only: it checks what SQLite makes beside the database
     try:
-        db = await Database.open(tmp_path / "home" / "anchor.db")
+        db = await SqliteAnchor.open(tmp_path / "home" / "anchor.db")
     finally:
         os.umask(previous)
     try:

@@ -17,11 +17,11 @@ from bench.extraction import cases, score
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden.model import EntryType, Lifecycle
-from kgents.hypnagogia import HypnagogicCycle
+from kgents.hypnagogia.cycle import HypnagogicCycle
 from kgents.hypnagogia.rules import NUDGE_BOUND, shifts_for
-from kgents.kgent import KGent
 from kgents.kgent.extract import HEDGED, extract
 from kgents.kgent.learn import Action
+from kgents.kgent.session import KGent
 from kgents.memory import AsyncMemory
 from tests.helpers import kgents_env
 

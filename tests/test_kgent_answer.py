@@ -9,8 +9,8 @@ import pytest
 
 from kgents.config import Settings
 from kgents.garden.model import EntryType
-from kgents.kgent import KGent
 from kgents.kgent.answer import NOTHING_YET, asked
+from kgents.kgent.session import KGent
 from kgents.memory import AsyncMemory
 
 UNRELATED = [

@@ -12,10 +12,10 @@ from bench.extraction import cases, kept
 from bench.train_memorable import L2, table, train
 
 from kgents.garden.model import EntryType, Lifecycle
-from kgents.kgent import KGent
 from kgents.kgent.change import Relation, relation
 from kgents.kgent.learn import Action
 from kgents.kgent.memorable import _embedder, shipped
+from kgents.kgent.session import KGent
 from kgents.kgent.understand import EPISODE_TAG, FACT_TAG, read
 from kgents.memory import AsyncMemory
 from tests import test_kgent

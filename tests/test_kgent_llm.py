@@ -22,10 +22,10 @@ import pytest
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, Lifecycle
-from kgents.kgent import KGent
 from kgents.kgent.learn import Action
 from kgents.kgent.llm import LLM
 from kgents.kgent.llm_learn import DECIDE_PROMPT, FACTS_PROMPT
+from kgents.kgent.session import KGent
 from kgents.memory import AsyncMemory
 from tests.helpers import kgents_env
 

@@ -9,7 +9,7 @@ import pytest
 
 from kgents.anchor import postgres as pg
 from kgents.anchor.migrations import load_migrations
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.errors import SchemaError
 from tests.helpers import PG_URL
 
@@ -22,7 +22,7 @@ def test_migrations_are_numbered_alike_on_both_backends() -> None:
 
 
 async def test_sqlite_migrate_is_idempotent_and_recorded(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db = await Database.open(tmp_path / "a.db")
+    db = await SqliteAnchor.open(tmp_path / "a.db")
     try:
         latest = load_migrations("sqlite")[-1].version
         assert await db.schema_version() == latest
@@ -33,7 +33,7 @@ async def test_sqlite_migrate_is_idempotent_and_recorded(tmp_path) -> None:  # t
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("INSERT INTO schema_version VALUES (9999, 'future', 'now')")
     with pytest.raises(SchemaError, match=r"\[9999\].*upgrade kgents"):
-        await Database.open(tmp_path / "a.db")
+        await SqliteAnchor.open(tmp_path / "a.db")
 
 
 async def test_postgres_migrate_is_idempotent_and_recorded(pg_schema: str) -> None:

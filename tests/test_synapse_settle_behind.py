@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.garden.records import Lease
@@ -117,7 +117,7 @@ async def test_rows_leased_as_written_are_renewed_while_in_flight(opened: tuple[
 async def test_a_write_that_need_not_wait_for_the_disk_commits_and_restores_the_setting(tmp_path: object) -> None:
     from pathlib import Path
 
-    db = await Database.open(Path(str(tmp_path)) / "anchor.db")
+    db = await SqliteAnchor.open(Path(str(tmp_path)) / "anchor.db")
     try:
 
         def work() -> tuple[int, int]:

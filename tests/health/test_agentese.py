@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kgents.agentese import REGISTRY, AgentContext, AgentPath, Args, UnknownPathError, invoke, read_health
+from kgents.agentese.handlers import REGISTRY
+from kgents.agentese.invoke import invoke, read_health
+from kgents.agentese.resolver import AgentContext, AgentPath, Args, UnknownPathError
 from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.errors import ValidationError

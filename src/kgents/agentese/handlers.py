@@ -29,9 +29,9 @@ REGISTRY = Registry()
 
 async def triad_health(ctx: AgentContext) -> TriadHealth:
     """Through this home's server when one runs (it owns the embedded index and measures it), else here."""
-    served = await _served_health(ctx)
-    if served is not None:
-        return served
+    from_server = await _served_health(ctx)
+    if from_server is not None:
+        return from_server
     return await collect_health(ctx.settings, ctx.thresholds, record=ctx.record)
 
 
@@ -50,8 +50,8 @@ async def _served_health(ctx: AgentContext) -> TriadHealth | None:
 
 
 async def part_health(ctx: AgentContext, name: str) -> PartHealth:
-    served = await _served_health(ctx)
-    if served is not None and (part := served.part(name)) is not None:
+    from_server = await _served_health(ctx)
+    if from_server is not None and (part := from_server.part(name)) is not None:
         return part
     probes = default_probes(record=ctx.record)
     health = await collect_health(ctx.settings, ctx.thresholds, probes={name: probes[name]})
@@ -169,9 +169,9 @@ async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
 async def _on_index(
     ctx: AgentContext,
     here: Callable[[Stack], Awaitable[T]],
-    served: Callable[[RemoteMemory], Awaitable[T]],
+    there: Callable[[RemoteMemory], Awaitable[T]],
 ) -> T:
-    """`served` through this home's server when one runs (it owns the embedded index), else `here` on the stack
+    """`there` through this home's server when one runs (it owns the embedded index), else `here` on the stack
     opened in this process (caught up first); while another process owns the embedded index, wait for it."""
     from kgents.home.discovery import ServerInfo
     from kgents.home.owner import server_or_own
@@ -182,7 +182,7 @@ async def _on_index(
         from kgents.memory.remote import RemoteMemory
 
         async with RemoteMemory(opened, ctx.settings.persona) as remote:
-            return await served(remote)
+            return await there(remote)
     try:
         if opened.in_process:
             await opened.catch_up(ctx.thresholds.probe_timeout_s)
@@ -192,10 +192,10 @@ async def _on_index(
 
 
 async def _index_status(ctx: AgentContext) -> dict[str, Any]:
-    async def served(remote: RemoteMemory) -> dict[str, Any]:
+    async def there(remote: RemoteMemory) -> dict[str, Any]:
         return await remote.synapse_index()
 
-    return await _on_index(ctx, lambda s: s.index_status(), served)
+    return await _on_index(ctx, lambda s: s.index_status(), there)
 
 
 @REGISTRY.register("world.database.index.count", "points in the active collection (every persona)")
@@ -216,10 +216,10 @@ async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
     async def here(s: Stack) -> list[RecallHit]:
         return await s.recall().recall(ctx.settings.persona, text, limit)
 
-    async def served(remote: RemoteMemory) -> list[RecallHit]:
+    async def there(remote: RemoteMemory) -> list[RecallHit]:
         return await remote.recall(text, limit=limit, explain=True)  # the ranks, as the walk here gives them
 
-    hits = await _on_index(ctx, here, served)
+    hits = await _on_index(ctx, here, there)
     return {"persona": ctx.settings.persona, "text": text, "hits": [h.to_dict() for h in hits]}
 
 

@@ -1,13 +1,14 @@
-"""The opened anchor: the one connection (SQLite) or pool (PostgreSQL) to the database of truth that every part
-shares. Each part builds its own side on it: the garden its store, the relay its queue
-(`synapse.queue.queue_on`), the soul its snapshots (`soul.snapshot.snapshots_on`); none builds another's."""
+"""The opened anchor: the connections (SQLite: a write one and a read-only one) or the pool (PostgreSQL) to the
+database of truth that every part shares. Each part builds the access to its own tables on it: the garden its
+store, the relay its queue (`synapse.queue.queue_on`), the soul its snapshots (`soul.snapshot.snapshots_on`), the
+server its tokens (`server.tokens.tokens_on`); none builds another part's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,5 +19,5 @@ class PostgresAnchor:
     schema: str
 
 
-Anchor = Database | PostgresAnchor
-"""An opened anchor: the embedded SQLite `Database`, or a `PostgresAnchor`."""
+Anchor = SqliteAnchor | PostgresAnchor
+"""An opened anchor: the embedded SQLite `SqliteAnchor`, or a `PostgresAnchor`."""

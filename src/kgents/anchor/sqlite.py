@@ -1,6 +1,6 @@
 """The embedded anchor: one SQLite database in WAL mode under `KGENTS_HOME`.
 
-sqlite3 is blocking, so each `Database` owns one connection on one worker thread and the async API hands it
+sqlite3 is blocking, so each `SqliteAnchor` owns one connection on one worker thread and the async API hands it
 work; within a process that serialises writes, across processes SQLite's locks (with a busy timeout) do.
 Writes use `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read lock. Reads that need not follow
 this process's queued writes go through `read`: a read-only connection on a thread of its own, so a read never
@@ -32,7 +32,7 @@ RELAXED = frozenset({"NORMAL", "OFF", "1", "0"})
 """`synchronous` settings whose commits already skip the disk wait."""
 
 
-class Database:
+class SqliteAnchor:
     """A SQLite database, migrated, reachable from async code."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
@@ -47,7 +47,7 @@ class Database:
         """True when the database (or its folder) is not writable: reads work, writes raise ConfigError."""
 
     @classmethod
-    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+    async def open(cls, path: Path, *, migrate: bool = True) -> SqliteAnchor:
         anchor = cls(path)
         try:
             await anchor.run(anchor._connect)

@@ -23,8 +23,8 @@ from kgents.cli.dream_cmd import describe_dream, dream_with_progress
 from kgents.cli.index_access import tell
 from kgents.config import Settings
 from kgents.errors import KgentsError
-from kgents.kgent import KGent
 from kgents.kgent.answer import cite
+from kgents.kgent.session import KGent
 from kgents.memory.api import MemoryAPI
 
 HELP = "/dream  /mode NAME  /forget ID  /why  /status  /quit"
@@ -167,14 +167,14 @@ async def converse(memory_of: MemorySource, settings: Settings, *, piped: bool, 
 
 async def chat_session(settings: Settings, *, piped: bool, dream: bool = True) -> None:
     """Through the home's server, or as it (the embedded default); else the memory the settings name."""
-    from kgents.memory.attachment import attaches
+    from kgents.memory.attachment import should_attach
     from kgents.memory.factory import open_memory
     from kgents.server.attach import HomeAttachment
 
     def serving(url: str) -> None:
         tell(f"kgents chat: serving KGENTS_HOME {settings.home} at {url} for its other kgents processes")
 
-    if attaches(settings):
+    if should_attach(settings):
         async with HomeAttachment(settings, progress=tell, serving=serving) as home:
             await converse(home.memory, settings, piped=piped, dream=dream)
         return

@@ -24,9 +24,9 @@ async def _migrate(settings: Settings) -> tuple[list[str], int]:
             return await pg.migrate(pool, settings.postgres_schema), await pg.schema_version(pool)
         finally:
             await pool.close()
-    from kgents.anchor.sqlite import Database
+    from kgents.anchor.sqlite import SqliteAnchor
 
-    db = await Database.open(settings.sqlite_path, migrate=False)
+    db = await SqliteAnchor.open(settings.sqlite_path, migrate=False)
     try:
         return await db.migrate(), await db.schema_version()
     finally:

@@ -12,8 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kgents.cli.context import console, err_console, print_json, run, state
-from kgents.hypnagogia import DreamResult, dream_until_done
-from kgents.hypnagogia import dream as dream_once
+from kgents.hypnagogia.cycle import DreamResult
+from kgents.hypnagogia.run import dream as dream_once
+from kgents.hypnagogia.run import dream_until_done
 from kgents.memory.api import MemoryAPI
 
 COUNT_EVERY_S = 5.0

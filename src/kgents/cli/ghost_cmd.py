@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from kgents.agentese import AgentContext, read_health
+from kgents.agentese.invoke import read_health
+from kgents.agentese.resolver import AgentContext
 from kgents.cli.context import console, err_console, run, state
 from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.status_cmd import TimeoutOpt, thresholds_with

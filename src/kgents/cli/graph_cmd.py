@@ -54,13 +54,13 @@ def build(
 ) -> None:
     """Build the index's HNSW graph now (searches and writes go on meanwhile) and wait until it is swapped in;
     with --wait-only, wait for the build that runs (the index starts one by itself past a threshold)."""
-    from kgents.cli.synapse_cmd import with_synapse
+    from kgents.cli.synapse_cmd import with_stack
 
     async def local(s: Stack) -> dict[str, Any] | None:
         graph = await s.build_graph(now=not wait_only, timeout_s=wait)
         return None if graph is None else graph.to_dict()
 
-    graph = with_synapse(ctx, local, remote=lambda m: m.build_index(now=not wait_only, wait_s=wait), what="build")
+    graph = with_stack(ctx, local, remote=lambda m: m.build_index(now=not wait_only, wait_s=wait), what="build")
     if as_json:
         print_json({"graph": graph})
         return

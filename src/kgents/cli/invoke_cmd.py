@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from kgents.agentese import REGISTRY, AgentContext, Args, invoke, to_jsonable
+from kgents.agentese.handlers import REGISTRY
+from kgents.agentese.invoke import invoke, to_jsonable
+from kgents.agentese.resolver import AgentContext, Args
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.health_render import render_part, render_triad

@@ -33,7 +33,7 @@ def mcp(
     settings = settings.with_persona(persona) if persona else settings
 
     # imported here: the MCP SDK (pydantic, starlette) would slow every other command's start
-    from kgents.memory.attachment import attaches
+    from kgents.memory.attachment import should_attach
     from kgents.memory.factory import open_memory
     from kgents.server.attach import HomeAttachment
     from kgents.server.mcp import build_mcp_server
@@ -43,7 +43,7 @@ def mcp(
 
     async def serve() -> None:
         # opened first (a bad setting is one line, then exit)
-        if attaches(settings):
+        if should_attach(settings):
             async with HomeAttachment(settings, progress=tell, serving=serving) as home:
                 signalled = await until_stopped(build_mcp_server(home.memory).run_stdio_async())
         else:

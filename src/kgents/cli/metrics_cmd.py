@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from kgents.agentese import AgentContext, read_health
+from kgents.agentese.invoke import read_health
+from kgents.agentese.resolver import AgentContext
 from kgents.cli.context import err_console, state
 from kgents.cli.status_cmd import TimeoutOpt, thresholds_with
 from kgents.health.levels import DEFAULT_THRESHOLDS

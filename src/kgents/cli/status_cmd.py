@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
-from kgents.agentese import AgentContext, read_health
+from kgents.agentese.invoke import read_health
+from kgents.agentese.resolver import AgentContext
 from kgents.cli.context import console, print_json, run, state
 from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.health_render import render_summary, render_triad

@@ -38,7 +38,7 @@ app = typer.Typer(help="Synapse, the relay that keeps the vector index in step w
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def with_synapse(
+def with_stack(
     ctx: typer.Context,
     work: Callable[[Stack], Awaitable[T]],
     *,
@@ -329,11 +329,11 @@ def run_relay(
         await relay.run()
         return relay.stats.processed
 
-    async def served(memory: RemoteMemory) -> int:
+    async def there(memory: RemoteMemory) -> int:
         console.print(f"the kgents server at {memory.server.url} relays for this home", markup=False)
         return 0
 
-    processed = with_synapse(ctx, work, remote=served)
+    processed = with_stack(ctx, work, remote=there)
     console.print(f"synapse stopped after {processed:,} events", markup=False)
 
 
@@ -344,7 +344,7 @@ def reconcile(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     async def local(s: Stack) -> dict[str, Any]:
         return (await s.reconcile()).to_dict()
 
-    report = with_synapse(ctx, local, recreate=True, remote=lambda m: m.synapse_reconcile())
+    report = with_stack(ctx, local, recreate=True, remote=lambda m: m.synapse_reconcile())
     if as_json:
         print_json(report)
     else:
@@ -392,7 +392,7 @@ def reindex(
         async with LongWork(f"reindex with {name}", total=entries, unit="entries") as shown:
             return (await s.reindex(name, shown.update)).to_dict()
 
-    report = with_synapse(ctx, work, recreate=True, reindexing=True, remote=lambda m: m.synapse_reindex(target))
+    report = with_stack(ctx, work, recreate=True, reindexing=True, remote=lambda m: m.synapse_reindex(target))
     if as_json:
         print_json(report)
     else:
@@ -413,7 +413,7 @@ def adopt(
     """Rebuild this index (KGENTS_HOME's or KGENTS_QDRANT_URL's) from the anchor and make it the one the anchor
     feeds; the index it fed before then refuses to relay or search."""
     confirmed(yes, "adopting moves the anchor over to this index for good")
-    report = with_synapse(ctx, lambda s: s.adopt(), adopting=True, what="adopt")
+    report = with_stack(ctx, lambda s: s.adopt(), adopting=True, what="adopt")
     if as_json:
         print_json(report.to_dict())
         return

@@ -1,4 +1,4 @@
-"""The dream's side of an anchor (`store.dream_ledger()`): what changed since the last dream, the bulk decay, and the
+"""The dream's ledger on an anchor (`store.dream_ledger()`): what changed since the last dream, the bulk decay, and the
 dream's own bookkeeping, kept in tables of their own (migration 0011) and never in the user's tags or versions.
 
 - `dream_pending` holds one row per entry changed since the last dream (a trigger writes it with the garden row: a
@@ -84,11 +84,11 @@ class DreamLedger(Protocol):
         `decayed_through` is already `today`); `dry_run`: what it would lower, writing nothing."""
         ...
 
-    async def claim(self, persona: str, owner: str, seconds: float) -> bool:
-        """Take the persona's dream lease for `seconds` (False while another owner holds it)."""
+    async def claim(self, persona: str, holder: str, seconds: float) -> bool:
+        """Take the persona's dream lease for `seconds` (False while another holder has it)."""
         ...
 
-    async def finish(self, persona: str, owner: str, dreamt_at: datetime | None) -> None:
+    async def finish(self, persona: str, holder: str, dreamt_at: datetime | None) -> None:
         """Release the lease; with `dreamt_at`, count a dream that ended then."""
         ...
 

@@ -98,10 +98,10 @@ class PostgresDreamLedger:
         return Decayed(len(rows), composted, tuple(r["id"] for r in rows))
 
     @pg.translate_errors
-    async def claim(self, persona: str, owner: str, seconds: float) -> bool:
+    async def claim(self, persona: str, holder: str, seconds: float) -> bool:
         now = datetime.now(UTC)
-        return await self._pool.fetchval(_CLAIM, persona, owner, now + timedelta(seconds=seconds), now) is not None
+        return await self._pool.fetchval(_CLAIM, persona, holder, now + timedelta(seconds=seconds), now) is not None
 
     @pg.translate_write_errors
-    async def finish(self, persona: str, owner: str, dreamt_at: datetime | None) -> None:
-        await self._pool.execute(_FINISH, persona, owner, 0 if dreamt_at is None else 1, dreamt_at)
+    async def finish(self, persona: str, holder: str, dreamt_at: datetime | None) -> None:
+        await self._pool.execute(_FINISH, persona, holder, 0 if dreamt_at is None else 1, dreamt_at)

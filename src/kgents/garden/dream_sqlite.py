@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.garden.dream_ledger import NEVER, Decayed, DecayRule, DreamState, Pending, decay_statements
 from kgents.garden.model import Lifecycle
 from kgents.garden.sqlite_store import _ts
@@ -37,7 +37,7 @@ _FINISH = (
 
 
 class SqliteDreamLedger:
-    def __init__(self, db: Database, store: GardenStore) -> None:
+    def __init__(self, db: SqliteAnchor, store: GardenStore) -> None:
         self._db = db
         self._store = store
 
@@ -100,9 +100,9 @@ class SqliteDreamLedger:
         composted = tuple(uuid.UUID(r[0]) for r in rows if r[1] == Lifecycle.COMPOST.value)
         return Decayed(len(rows), composted, tuple(uuid.UUID(r[0]) for r in rows))
 
-    async def claim(self, persona: str, owner: str, seconds: float) -> bool:
+    async def claim(self, persona: str, holder: str, seconds: float) -> bool:
         now = datetime.now(UTC)
-        params = (persona, owner, _ts(now + timedelta(seconds=seconds)), _ts(now))
+        params = (persona, holder, _ts(now + timedelta(seconds=seconds)), _ts(now))
 
         def work() -> bool:
             with self._db.write() as conn:
@@ -110,8 +110,8 @@ class SqliteDreamLedger:
 
         return await self._db.run(work)
 
-    async def finish(self, persona: str, owner: str, dreamt_at: datetime | None) -> None:
-        params = (persona, owner, 0 if dreamt_at is None else 1, None if dreamt_at is None else _ts(dreamt_at))
+    async def finish(self, persona: str, holder: str, dreamt_at: datetime | None) -> None:
+        params = (persona, holder, 0 if dreamt_at is None else 1, None if dreamt_at is None else _ts(dreamt_at))
 
         def work() -> None:
             with self._db.write() as conn:

@@ -75,9 +75,9 @@ def check_id_prefix(prefix: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Outbox rows leased to `owner` for `seconds` as they are written (see `GardenStore.insert`)."""
+    """Outbox rows leased to `holder` (a relay id) for `seconds` as they are written (see `GardenStore.insert`)."""
 
-    owner: str
+    holder: str
     seconds: float
     leased: list[OutboxEvent] = field(default_factory=list, compare=False)
     """Filled by the store: the rows it leased (empty where the store leases nothing, e.g. PostgreSQL)."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
@@ -135,19 +135,19 @@ class SqliteGardenStore:
 
     backend = "sqlite"
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqliteAnchor) -> None:
         self._db = db
         self._owns_db = False
 
     @classmethod
     async def open(cls, path: Path) -> SqliteGardenStore:
-        db = await Database.open(path)
+        db = await SqliteAnchor.open(path)
         store = cls(db)
         store._owns_db = True
         return store
 
     @property
-    def anchor(self) -> Database:
+    def anchor(self) -> SqliteAnchor:
         return self._db
 
     def dream_ledger(self) -> SqliteDreamLedger:
@@ -168,7 +168,7 @@ class SqliteGardenStore:
                     if lease is not None:
                         now = utcnow()
                         until = _ts(now + timedelta(seconds=lease.seconds))
-                        leased = conn.execute(_LEASE, (lease.owner, until, _ts(now), keys)).fetchall()
+                        leased = conn.execute(_LEASE, (lease.holder, until, _ts(now), keys)).fetchall()
                         lease.leased[:] = [_event(r) for r in leased]
                     return stored
             except sqlite3.IntegrityError as exc:

@@ -110,7 +110,7 @@ class HypnagogicCycle:
         self.threshold = threshold
         self.budget = budget
         self.ledger: DreamLedger = memory.garden.store.dream_ledger()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def dream(
         self, *, now: datetime | None = None, dry_run: bool = False, progress: Progress | None = None
@@ -126,14 +126,14 @@ class HypnagogicCycle:
         decay_due = ((await self.ledger.state(persona)).decayed_through or NEVER) < now.date()
         if not decay_due and not await self.ledger.pending_count(persona):
             return DreamResult()  # nothing new, no day to decay: nothing read beyond this, nothing written
-        if not await self.ledger.claim(persona, self.owner, LEASE_S):
+        if not await self.ledger.claim(persona, self.holder, LEASE_S):
             return DreamResult(busy=True)
         try:
             result = await self._weigh(await self._pending(), Decayed(), progress, now, apply=True)
         except BaseException:
-            await self.ledger.finish(persona, self.owner, None)
+            await self.ledger.finish(persona, self.holder, None)
             raise
-        await self.ledger.finish(persona, self.owner, utcnow())
+        await self.ledger.finish(persona, self.holder, utcnow())
         return result
 
     async def _pending(self) -> list[Pending]:

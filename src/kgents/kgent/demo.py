@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kgents.config import Settings
 
 if TYPE_CHECKING:
-    from kgents.kgent import KGent
+    from kgents.kgent.session import KGent
     from kgents.memory import AsyncMemory
 
 Step = Callable[[str], None]
@@ -120,7 +120,7 @@ async def scenario(settings: Settings, say: Callable[[str], None]) -> DemoRun:
 
 async def _sessions_here(settings: Settings, step: Step, figures: _Figures) -> None:
     """Sessions 1 and 2 in this process: the earlier one teaches; today's states, is stored, relayed, asked."""
-    from kgents.kgent import KGent
+    from kgents.kgent.session import KGent
     from kgents.memory import AsyncMemory
 
     async with AsyncMemory(settings=settings) as memory:
@@ -140,7 +140,7 @@ async def _sessions_here(settings: Settings, step: Step, figures: _Figures) -> N
 
 
 async def _earlier_session(memory: AsyncMemory) -> None:
-    from kgents.kgent import KGent
+    from kgents.kgent.session import KGent
 
     earlier = KGent(memory)
     await earlier.open()

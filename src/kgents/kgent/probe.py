@@ -15,7 +15,7 @@ from kgents.config import Settings
 
 
 async def ask(question: str) -> dict[str, Any]:
-    from kgents.kgent import KGent
+    from kgents.kgent.session import KGent
     from kgents.memory import AsyncMemory
 
     async with AsyncMemory(settings=Settings.from_env()) as memory:

@@ -36,7 +36,7 @@ class AttachmentFactory(Protocol):
     ) -> Attachment: ...
 
 
-def attaches(settings: Settings) -> bool:
+def should_attach(settings: Settings) -> bool:
     """Whether a long-lived process should attach to the home (the embedded default, no KGENTS_SERVER_URL): the
     embedded index has one owner. With the real triad, or a server named by URL, it opens the face as usual."""
     return not settings.qdrant_url and not settings.server_url

@@ -52,7 +52,7 @@ class AsyncMemory:
     @classmethod
     def shared(cls, stack: Stack, spark: SparkStore, persona: str) -> AsyncMemory:
         """A memory of `persona` over a stack opened once for many personas (`kgents serve`): it uses the
-        synapse (store, index) and the Spark but leaves them open when it closes; their opener closes them."""
+        stack (store, queue, index) and the Spark but leaves them open when it closes; their opener closes them."""
         memory = cls(persona, stack.settings)
         memory._owns_stack = False
         memory._store = stack.store

@@ -13,7 +13,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from kgents.config import Settings
 from kgents.loop_thread import LoopThread
 from kgents.memory.api import MemoryAPI
-from kgents.memory.attachment import Attachment, attach_home, attaches
+from kgents.memory.attachment import Attachment, attach_home, should_attach
 from kgents.memory.endpoint import ServerGoneError
 from kgents.memory.factory import open_memory
 
@@ -22,7 +22,9 @@ P = ParamSpec("P")
 log = logging.getLogger("kgents.memory")
 
 
-def _face(method: Callable[Concatenate[MemoryAPI, P], Coroutine[Any, Any, T]]) -> Callable[Concatenate[Memory, P], T]:
+def _sync_method(
+    method: Callable[Concatenate[MemoryAPI, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Memory, P], T]:
     """`Memory`'s method of one `MemoryAPI` method: the same parameters, waiting for the coroutine of the memory
     underneath on this Memory's loop thread. Typed from the protocol (`Memory(...).recall(...)` is a
     `list[RecallHit]` to mypy), with its name, docstring and signature (`__wrapped__`: `help()`, `inspect`), so the
@@ -82,7 +84,7 @@ class Memory:
         old, home, self._home = self._memory, self._home, None
         with contextlib.suppress(Exception):
             self._run(home.close() if home is not None else old.close())
-        if not attaches(self._settings):
+        if not should_attach(self._settings):
             self._memory = self._run(open_memory(self._settings, self._persona))
             return
         attached = attach_home(self._settings, self._persona, progress=log.warning)
@@ -120,20 +122,20 @@ class Memory:
                 self.close()
 
     # -- the face, call for call: each method of `MemoryAPI` but `close`, derived by `_face` ---------------------
-    remember = _face(MemoryAPI.remember)
-    remember_many = _face(MemoryAPI.remember_many)
-    recall = _face(MemoryAPI.recall)
-    get = _face(MemoryAPI.get)
-    list = _face(MemoryAPI.list)
-    update = _face(MemoryAPI.update)  # type: ignore[arg-type]  # its `self` is not positional-only beside **fields
-    nurture = _face(MemoryAPI.nurture)
-    forget = _face(MemoryAPI.forget)
-    reassess = _face(MemoryAPI.reassess)
-    compost = _face(MemoryAPI.compost)
-    history = _face(MemoryAPI.history)
-    soul = _face(MemoryAPI.soul)
-    set_mode = _face(MemoryAPI.set_mode)
-    nudge = _face(MemoryAPI.nudge)
-    record_interaction = _face(MemoryAPI.record_interaction)
-    status = _face(MemoryAPI.status)
-    build_index = _face(MemoryAPI.build_index)
+    remember = _sync_method(MemoryAPI.remember)
+    remember_many = _sync_method(MemoryAPI.remember_many)
+    recall = _sync_method(MemoryAPI.recall)
+    get = _sync_method(MemoryAPI.get)
+    list = _sync_method(MemoryAPI.list)
+    update = _sync_method(MemoryAPI.update)  # type: ignore[arg-type]  # its `self` is not positional-only beside **fields
+    nurture = _sync_method(MemoryAPI.nurture)
+    forget = _sync_method(MemoryAPI.forget)
+    reassess = _sync_method(MemoryAPI.reassess)
+    compost = _sync_method(MemoryAPI.compost)
+    history = _sync_method(MemoryAPI.history)
+    soul = _sync_method(MemoryAPI.soul)
+    set_mode = _sync_method(MemoryAPI.set_mode)
+    nudge = _sync_method(MemoryAPI.nudge)
+    record_interaction = _sync_method(MemoryAPI.record_interaction)
+    status = _sync_method(MemoryAPI.status)
+    build_index = _sync_method(MemoryAPI.build_index)

@@ -114,7 +114,7 @@ def already_served(settings: Settings, running: ServerInfo) -> IndexLockedError:
 async def open_served_home(
     settings: Settings, *, wait_s: float = OWNER_WAIT_S, progress: Progress | None = None
 ) -> tuple[ServedHome, bool]:
-    """The stack a server serves, and whether it is the home's first server (it then announces itself). On the
+    """The `ServedHome` a server serves, and whether it is the home's first server (it then announces itself). On the
     embedded default one process owns the index, so a second server is refused by name, also when the first is
     still starting (it holds the index before it announces itself: wait for the one or the other); with the real
     triad many may run, and the first keeps the server file."""

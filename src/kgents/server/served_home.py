@@ -1,4 +1,5 @@
-"""What `kgents serve` serves: one opened stack (store, queue, index, Spark) shared by every persona's memory.
+"""What `kgents serve` serves: one opened stack (store, queue, index, embedders) and one Spark,
+shared by every persona's memory (`ServedHome`).
 
 On the embedded default the server owns the index, so it also runs the relay in-process (a background task that
 drains what other processes wrote, e.g. `kgents garden plant`); with the real triad it keeps no state of its own

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from kgents.anchor import postgres as pg
 from kgents.anchor.handle import Anchor, PostgresAnchor
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.config import Settings
 
 
@@ -51,13 +51,13 @@ class SqliteSnapshotStore:
 
     backend = "sqlite"
 
-    def __init__(self, db: Database, *, owns_db: bool = False) -> None:
+    def __init__(self, db: SqliteAnchor, *, owns_db: bool = False) -> None:
         self._db = db
         self._owns_db = owns_db
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteSnapshotStore:
-        return cls(await Database.open(settings.sqlite_path), owns_db=True)
+        return cls(await SqliteAnchor.open(settings.sqlite_path), owns_db=True)
 
     async def get(self, persona: str, soul_id: str) -> str | None:
         def work(conn: sqlite3.Connection) -> str | None:

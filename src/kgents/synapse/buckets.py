@@ -44,7 +44,7 @@ class StoredFigure:
 
 
 class BucketLedger(Protocol):
-    """The anchor's side of bucketed coherency (`queue.buckets()`)."""
+    """Bucketed coherency's ledger on the anchor (`queue.buckets()`)."""
 
     async def changed(self, collection: str) -> list[tuple[str, int]]:
         """(bucket, change counter now) of every bucket to re-read: its counter moved since it was measured for

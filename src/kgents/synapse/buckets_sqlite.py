@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
 from kgents.synapse.buckets import BucketRow, StoredFigure, bucket_bounds
 from kgents.synapse.claim_sqlite import ts
@@ -71,7 +71,7 @@ def _ranges(buckets: Sequence[str]) -> str:
 
 
 class SqliteBucketLedger:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqliteAnchor) -> None:
         self.db = db
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
 from kgents.synapse.queue import ClaimLostError
 from kgents.synapse.records import ClaimedEvent, EntryState
@@ -56,7 +56,7 @@ class SqliteClaim:
 
     def __init__(
         self,
-        db: Database,
+        db: SqliteAnchor,
         current: Callable[[Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, EntryState]]],
         relay_id: str,
         events: list[ClaimedEvent],

@@ -87,7 +87,7 @@ def _row(r: Any) -> DriftSample:
 
 
 def _target(anchor: Anchor) -> tuple[str, Any]:
-    """("postgres", pool) or ("sqlite", Database) of an opened anchor."""
+    """("postgres", pool) or ("sqlite", SqliteAnchor) of an opened anchor."""
     if isinstance(anchor, PostgresAnchor):
         return "postgres", anchor.pool
     return "sqlite", anchor

@@ -1,4 +1,4 @@
-"""The relay's anchor side on PostgreSQL: `FOR UPDATE SKIP LOCKED` plus a per-entry advisory lock, in a
+"""The queue on PostgreSQL: `FOR UPDATE SKIP LOCKED` plus a per-entry advisory lock, in a
 transaction held open until the index acknowledged (the pgai Vectorizer's pattern).
 
 Row locks keep two relays off the same outbox rows; the transaction-scoped advisory lock on the entry keeps

@@ -1,4 +1,4 @@
-"""The relay's anchor side on SQLite: leases instead of row locks, because a SQLite write transaction locks
+"""The queue on SQLite: leases instead of row locks, because a SQLite write transaction locks
 the whole database and must never stay open while the index works.
 
 A claim leases due rows (`claimed_by`, `claimed_until`) in one short `BEGIN IMMEDIATE`; rows of an entry
@@ -19,7 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from kgents.anchor.sqlite import Database
+from kgents.anchor.sqlite import SqliteAnchor
 from kgents.clock import utcnow
 from kgents.synapse.buckets_sqlite import SqliteBucketLedger
 from kgents.synapse.claim_sqlite import REQUEUE, SqliteClaim, requeue_rows, ts
@@ -90,11 +90,11 @@ def _state(row: Sequence[Any] | None) -> IndexState | None:
 class SqliteRelayQueue:
     backend = "sqlite"
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqliteAnchor) -> None:
         self.db = db
 
     @property
-    def anchor(self) -> Database:
+    def anchor(self) -> SqliteAnchor:
         return self.db
 
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[SqliteClaim]:

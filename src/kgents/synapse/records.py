@@ -1,4 +1,4 @@
-"""Values the relay's anchor side hands around: claimed events, dead letters, heartbeats, the index state."""
+"""Values the queue hands around: claimed events, dead letters, heartbeats, the index state."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Opening the whole relay stack from settings: the garden store, its relay adapter, the vector index, the
-embedders and the index state. The CLI, the bench and other capabilities (health, demo) start here.
+"""Opening the stack from settings: the garden store, its queue, the vector index, the embedders and the index
+state. The CLI, the bench and other capabilities (health, demo) start here.
 
 In-process mode: the embedded index (qdrant-edge) has one owning process, so on the embedded default the
-command that opened it drains the outbox itself (`Synapse.drain`) before it reads; `kgents synapse run` is the
+command that opened it drains the outbox itself (`Stack.drain`) before it reads; `kgents synapse run` is the
 long-running relay for any backend.
 """
 
@@ -89,6 +89,9 @@ class EmbedderCache:
 
 @dataclass
 class Stack:
+    """What a process opens to work on the index: the garden store and its queue on one anchor, the index, the
+    embedders and the index state; the relay, recall and the repairs (reconcile, reindex, adopt) work over it."""
+
     settings: Settings
     store: GardenStore
     queue: RelayQueue
@@ -116,7 +119,7 @@ class Stack:
         return self.state if self.in_process else await self.refresh_state()
 
     def in_process_relay(self) -> Relay:
-        """This process's own relay (one per Synapse, so its counters add up across drains)."""
+        """This process's own relay (one per Stack, so its counters add up across drains)."""
         if self._relay is None:
             config = RelayConfig(lease_s=IN_PROCESS_LEASE_S, heartbeat_interval_s=IN_PROCESS_BEAT_S)
             self._relay = self.relay(config)

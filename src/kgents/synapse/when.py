@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from kgents.synapse.when_rules import Anchor, Clock, anchors
+from kgents.synapse.when_rules import Clock, DateMention, date_mentions
 from kgents.synapse.when_words import MONTH, NUMBER, SEASONS, WEEKDAY_WORDS, WEEKDAYS, number
 
 
@@ -74,7 +74,7 @@ def read_time(query: str, now: datetime) -> TimeSpan | None:
     if not _MAYBE.search(query):
         return None  # most queries name no time: one search instead of thirty
     clock = Clock(now)
-    found = anchors(query, clock)
+    found = date_mentions(query, clock)
     for first, second in itertools.pairwise(found):
         opener = _BETWEEN.search(query[: first.at[0]])
         if opener is not None and _AND.match(query[first.at[1] : second.at[0]]):
@@ -88,7 +88,7 @@ def read_time(query: str, now: datetime) -> TimeSpan | None:
     return _modified(query, clock, next((a for a in found if a.absolute), found[0]))
 
 
-def _modified(query: str, clock: Clock, anchor: Anchor) -> TimeSpan:
+def _modified(query: str, clock: Clock, anchor: DateMention) -> TimeSpan:
     """The anchor as the words before it change it: "since", "before", "the week before", "two days after"."""
     start: datetime | None = anchor.start
     end: datetime | None = anchor.end

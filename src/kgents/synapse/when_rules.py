@@ -1,5 +1,5 @@
 """The rules of `when.py`'s grammar: each a pattern and what the words it matches mean as a range of days,
-relative to the asking time (`Clock`). `anchors` finds every time phrase of a query; `when.read_time` combines
+relative to the asking time (`Clock`). `date_mentions` finds every time phrase of a query; `when.read_time` combines
 them with the words before them ("since", "the week before", "between ... and ...")."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from kgents.synapse.when_words import (
 
 
 @dataclass(frozen=True, slots=True)
-class Anchor:
+class DateMention:
     start: datetime
     end: datetime
     at: tuple[int, int]
@@ -294,9 +294,9 @@ def _season_range(c: Clock, year: int, first_month: int) -> tuple[datetime, date
 _ABSOLUTE = frozenset({_iso, _day_month, _month_day, _month_year, _decade, _year, _season_year})
 
 
-def anchors(query: str, clock: Clock) -> list[Anchor]:
+def date_mentions(query: str, clock: Clock) -> list[DateMention]:
     """Every time phrase of the query, leftmost-longest, none overlapping."""
-    found: list[Anchor] = []
+    found: list[DateMention] = []
     for pattern, handler in _RULES:
         for m in pattern.finditer(query):
             if (span := handler(m, clock)) is not None:
@@ -305,9 +305,9 @@ def anchors(query: str, clock: Clock) -> list[Anchor]:
                     day, month = (m[1], m[2]) if handler is _day_month else (m[2], m[1])
                     yearless = (MONTHS[month.lower().rstrip(".")], int(day))
                 absolute = handler in _ABSOLUTE and yearless is None
-                found.append(Anchor(span[0], span[1], (m.start(), m.end()), yearless, absolute))
+                found.append(DateMention(span[0], span[1], (m.start(), m.end()), yearless, absolute))
     found.sort(key=lambda a: (a.at[0] - a.at[1], a.at[0]))  # the longest first, then the leftmost
-    kept: list[Anchor] = []
+    kept: list[DateMention] = []
     for a in found:
         if all(a.at[1] <= k.at[0] or a.at[0] >= k.at[1] for k in kept):
             kept.append(a)

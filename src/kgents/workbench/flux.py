@@ -1,4 +1,4 @@
-"""FluxScreen, the home: the agent cards above the infrastructure panel (triad health and Synapse's metrics)."""
+"""FluxScreen, the start screen: the agent cards above the infrastructure panel (triad health and Synapse's metrics)."""
 
 from __future__ import annotations
 

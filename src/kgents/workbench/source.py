@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kgents.agentese import AgentContext, Args, invoke, read_health
+from kgents.agentese.invoke import invoke, read_health
+from kgents.agentese.resolver import AgentContext, Args
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import GardenEntry
