@@ -1,5 +1,5 @@
 """A process that only talks to a kgents server imports no database driver, no numpy, no index client and no
-server stack (issue 19): `from kgents import RemoteMemory` stays a thin HTTP client."""
+server libraries (issue 19): `from kgents import RemoteMemory` stays a thin HTTP client."""
 
 from __future__ import annotations
 

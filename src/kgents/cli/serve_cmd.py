@@ -1,8 +1,8 @@
 """`kgents serve`: the memory server (JSON HTTP API, MCP at /mcp) for every process on this KGENTS_HOME.
 
 On the embedded default it owns the vector index and relays in-process, so every other kgents command and Python
-face of the home goes through it; with the real triad any number may run. The server stack (uvicorn, starlette) is
-imported inside the command, so other commands start fast.
+face of the home goes through it; with the real triad any number may run. The server's libraries (uvicorn,
+starlette) are imported inside the command, so other commands start fast.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`kgents synapse …`: the CDC relay (run it), its health (status), and its repairs (reconcile, reindex).
 
-The relay stack (numpy, the index clients) is imported inside the commands, so other commands start fast.
+The relay's libraries (numpy, the index clients) are imported inside the commands, so other commands start fast.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class HomeAttachment:
         self._serving = serving
         """Told `url` when this process becomes the home's server."""
         self._lock = asyncio.Lock()
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._exits: contextlib.AsyncExitStack | None = None
         self._memory: MemoryAPI | None = None
         self._through: ServerInfo | None = None
         self.url: str | None = None
@@ -79,31 +79,31 @@ class HomeAttachment:
         opened = await server_or_own(
             settings, lambda: ServedHome.open(settings), wait_s=self._wait_s, progress=self._progress
         )
-        stack = contextlib.AsyncExitStack()
+        exits = contextlib.AsyncExitStack()
         try:
             if isinstance(opened, ServerInfo):
                 from kgents.memory.remote import RemoteMemory
 
                 remote = RemoteMemory(opened, self.persona, settings=settings)  # it follows the home's next server
-                self._memory = await stack.enter_async_context(remote)
+                self._memory = await exits.enter_async_context(remote)
                 self._through = opened
             else:
-                stack.push_async_callback(opened.close)
-                hosted = await stack.enter_async_context(hosting(opened, host=DEFAULT_HOST, port=0))
+                exits.push_async_callback(opened.close)
+                hosted = await exits.enter_async_context(hosting(opened, host=DEFAULT_HOST, port=0))
                 self._memory = await opened.memory(self.persona)
                 self.url = hosted.url
                 if self._serving is not None:
                     self._serving(hosted.url)
         except BaseException:
-            await stack.aclose()
+            await exits.aclose()
             raise
-        self._stack = stack
+        self._exits = exits
 
     async def _detach(self) -> None:
-        stack, self._stack = self._stack, None
+        exits, self._exits = self._exits, None
         self._memory = self._through = self.url = None
-        if stack is not None:
-            await stack.aclose()
+        if exits is not None:
+            await exits.aclose()
 
     async def close(self) -> None:
         async with self._lock:

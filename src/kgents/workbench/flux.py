@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class FluxScreen(Screen[None]):
-    """Home: who the agent is and how its memory is doing, refreshed every second."""
+    """The start screen: who the agent is and how its memory is doing, refreshed every second."""
 
     TITLE = "Flux"
 
