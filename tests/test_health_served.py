@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import kgents.garden
+import kgents.garden.store
 from kgents.config import Settings
 from kgents.health.model import Level
 from kgents.health.prometheus import render_prometheus
@@ -71,7 +71,7 @@ async def test_a_scrape_scans_nothing_in_full_and_writes_nothing(
     counted = Counted(monkeypatch)
     counted.wrap(served.stack.index, "versions")
     counted.wrap(served.stack.queue, "versions")
-    counted.wrap(kgents.garden, "open_store")
+    counted.wrap(kgents.garden.store, "open_store")
     before = await written(served)
     health = await served.health()
     text = render_prometheus(await served.health()).decode()
