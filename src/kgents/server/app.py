@@ -33,6 +33,7 @@ from kgents.server.routes import (
     PERSONA,
     RouteDef,
     Work,
+    open_endpoint,
     persona_endpoint,
     persona_routes,
     server_endpoint,
@@ -61,7 +62,7 @@ def api_routes(backend: Backend) -> list[BaseRoute]:
         return JSONResponse(document)
 
     docs: Work = served_document
-    routes: list[BaseRoute] = [Route(LIVEZ.path, server_endpoint(LIVEZ), methods=[LIVEZ.method])]
+    routes: list[BaseRoute] = [Route(LIVEZ.path, open_endpoint(LIVEZ), methods=[LIVEZ.method])]
     routes += [Route(r.path, server_endpoint(r), methods=[r.method]) for r in server_routes(backend, docs)]
     routes += [
         Route(f"{PERSONA}{r.path}", persona_endpoint(backend, r), methods=[r.method]) for r in persona_routes(backend)

@@ -137,6 +137,15 @@ def server_endpoint(route: RouteDef[Work]) -> Endpoint:
     return endpoint
 
 
+def open_endpoint(route: RouteDef[Work]) -> Endpoint:
+    """A route answered without a token (`kgents.server.auth.OPEN_PATHS`): no grant to judge, no body read."""
+
+    async def endpoint(request: Request) -> Response:
+        return await route.work(request, {})
+
+    return endpoint
+
+
 PERSONA_ROUTES: tuple[RouteDef[Handler], ...] = (
     RouteDef("/memories", "POST", Need.WRITE, h.remember, "Remember one thing", h.REMEMBER, status=201),
     RouteDef("/memories/batch", "POST", Need.WRITE, h.remember_many, "Remember many", h.REMEMBER_MANY, status=201),
