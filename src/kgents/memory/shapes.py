@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kgents.errors import ValidationError
 
@@ -225,13 +225,14 @@ class Field:
 @dataclass(frozen=True, slots=True)
 class Shape:
     """A JSON object request: its `fields`; `what` names it in errors (`the recall`); `prefix` goes before a
-    field's name in them (`filters.`). `open`: a field not in the table is passed on for the memory to refuse
-    by name (the documented shape still lists only `fields`)."""
+    field's name in them (`filters.`). A field not in the table (`extra`): `refused` here; passed on to the
+    `memory`, which refuses it by name (so the documented shape is closed too); or passed on and `ignored`
+    (the documented shape is open)."""
 
     what: str
     fields: Mapping[str, Field]
     prefix: str = ""
-    open: bool = False
+    extra: Literal["refused", "memory", "ignored"] = "refused"
     description: str = ""
     names: frozenset[str] = field(init=False)
 
@@ -253,7 +254,7 @@ def read(shape: Shape, body: object, what: str | None = None) -> dict[str, Any]:
     """`body` checked against `shape` (`what`: its name in errors, by default the shape's): every field read by
     its kind, defaults filled in; an unknown field, a wrong type or a missing required field is refused."""
     what = shape.what if what is None else what
-    if shape.open:
+    if shape.extra != "refused":
         fields_of(body, frozenset(body) if isinstance(body, dict) else frozenset(), what)
     else:
         fields_of(body, shape.names, what)
@@ -276,7 +277,8 @@ def schema_of(shape: Shape) -> dict[str, Any]:
     """`shape` as a JSON Schema (2020-12, as OpenAPI 3.1 uses it)."""
     properties = {name: field_schema(spec) for name, spec in shape.fields.items()}
     required = [name for name, spec in shape.fields.items() if is_required(spec)]
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema["additionalProperties"] = shape.extra == "ignored"
     if required:
         schema["required"] = required
     if shape.description:

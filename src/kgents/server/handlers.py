@@ -56,7 +56,7 @@ LIST = Shape(
 UPDATE = Shape(
     "the update",
     {name: Field(Unchecked(wire.ITEM.fields[name].kind)) for name in UPDATABLE},
-    open=True,  # the memory itself names any field it cannot update
+    extra="memory",  # the memory itself names any field it cannot update
     description="any of the fields to change",
 )
 NURTURE = Shape(
@@ -85,7 +85,7 @@ INTERACTION = Shape("the interaction", {"tokens": Field(Int(0, 10_000_000), defa
 DREAM = Shape(
     "the request body",
     {"dry_run": Field(Unchecked(Bool()), description="only say what the dream would do")},
-    open=True,  # the dream names what it does not take
+    extra="memory",  # the dream names what it does not take
 )
 BUILD = Shape(
     "the build request",

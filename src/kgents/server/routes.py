@@ -201,11 +201,11 @@ def persona_routes(backend: Backend) -> list[RouteDef[Handler]]:
     return [*PERSONA_ROUTES, *backend_persona_routes(backend)]
 
 
-ADMIN_OPTIONS = Shape("the request body", {}, open=True)
+ADMIN_OPTIONS = Shape("the request body", {}, extra="ignored")
 REINDEX = Shape(
     "the request body",
     {"embedder": Field(Unchecked(Str()), description="the embedder to index with (default: the active one)")},
-    open=True,
+    extra="ignored",
 )
 SAMPLE = Param("persona", {"type": "string"}, "sample ids in the answer are only this persona's")
 FULL = Param("full", {"type": "string", "enum": ["1", "true"]}, "measure in full, not by bucket")
