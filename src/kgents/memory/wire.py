@@ -136,7 +136,7 @@ ITEM = Shape(
     "the memory",
     {
         "content": Field(Str(), required=True, description="what to remember, in words"),
-        "type": Field(Str(), default=str(DEFAULT_TYPE), description="PREFERENCE, PATTERN, VALUE, BEHAVIOR or INSIGHT"),
+        "type": Field(Str(), default=str(DEFAULT_TYPE), description=", ".join(EntryType)),
         "tags": Field(List(Unchecked(Str())), default=None),
         "confidence": Field(Number(), default=0.5, description="how sure, in [0, 1]"),
         "observed_at": Field(Time(), nullable=True, default=None, description="when it was observed; default now"),

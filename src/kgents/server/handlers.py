@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kgents.garden.filters import EntryFilter
+from kgents.garden.records import OrderBy
 from kgents.garden.service import UPDATABLE
 from kgents.memory import wire
 from kgents.memory.api import MemoryAPI, MemoryItem
@@ -48,7 +49,7 @@ LIST = Shape(
     "the list",
     {
         "filters": FILTERS,
-        "order_by": Field(Str(), default="confidence", description="confidence, planted, nurtured or content"),
+        "order_by": Field(Str(), default="confidence", description=", ".join(OrderBy)),
         "limit": Field(Int(1, 100_000), default=100),
         "offset": Field(Int(0, 2**62), default=0),
     },
