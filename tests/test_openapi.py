@@ -16,8 +16,7 @@ from openapi_spec_validator import validate
 from kgents.config import Settings
 from kgents.errors import ValidationError
 from kgents.memory import shapes
-from kgents.server.app import Backend, route_needs
-from kgents.server.routes import PERSONA, persona_routes, server_routes
+from kgents.server.routes import PERSONA, Backend, persona_routes, route_needs, server_routes
 from tests.server_support import ServerProcess, running_server
 
 NO_BACKEND = cast(Backend, None)

@@ -22,15 +22,12 @@ from starlette.types import ASGIApp
 
 from kgents.memory import wire
 from kgents.server import openapi
-from kgents.server.auth import OPEN_PATHS as OPEN_PATHS
 from kgents.server.auth import BearerAuth
-from kgents.server.bodies import MAX_BODY_BYTES as MAX_BODY_BYTES
 from kgents.server.bodies import DeclaredBodyLimit, error_response
-from kgents.server.handlers import MAX_LIMIT as MAX_LIMIT
-from kgents.server.routes import ADMIN as ADMIN
 from kgents.server.routes import (
     LIVEZ,
     PERSONA,
+    Backend,
     RouteDef,
     Work,
     open_endpoint,
@@ -39,10 +36,6 @@ from kgents.server.routes import (
     server_endpoint,
     server_routes,
 )
-from kgents.server.routes import MCP_PATH as MCP_PATH
-from kgents.server.routes import PERSONA_ROUTES as PERSONA_ROUTES
-from kgents.server.routes import Backend as Backend
-from kgents.server.routes import route_needs as route_needs
 
 
 def described(backend: Backend) -> dict[str, Any]:
