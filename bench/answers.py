@@ -14,7 +14,7 @@ from rich.table import Table
 
 from kgents.kgent.session import KGent
 from kgents.memory.local import AsyncMemory
-from kgents.soul import open_spark
+from kgents.soul.session import open_spark
 from kgents.synapse.runtime import Synapse
 
 

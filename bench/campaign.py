@@ -92,7 +92,8 @@ async def writer(seconds: float, seed: int) -> dict[str, int]:
     """Plant, nurture, delete and re-plant under the same id until the time is up (runs in its own process)."""
     from kgents.config import Settings
     from kgents.errors import KgentsError
-    from kgents.garden import PersonaGarden, open_store
+    from kgents.garden.service import PersonaGarden
+    from kgents.garden.store import open_store
 
     rng = random.Random(seed)
     store = await open_store(Settings.from_env())

@@ -75,8 +75,8 @@ async def audit_rows(memory: AsyncMemory) -> int:
     store = memory.garden.store
     sql = "SELECT count(*) FROM garden_audit WHERE persona = "
     if store.backend == "postgres":
-        return int(await store.pool.fetchval(sql + "$1", PERSONA))  # type: ignore[attr-defined]
-    db = store.db  # type: ignore[attr-defined]
+        return int(await store.anchor.pool.fetchval(sql + "$1", PERSONA))  # type: ignore[attr-defined]
+    db = store.anchor  # type: ignore[attr-defined]
     return int(await db.run(lambda: db.conn.execute(sql + "?", (PERSONA,)).fetchone()[0]))
 
 
@@ -87,7 +87,7 @@ async def plant_garden(memory: AsyncMemory, texts: Texts, entries: int) -> tuple
     for start in range(0, entries, PLANT_BATCH):
         batch = [texts.one() for _ in range(min(PLANT_BATCH, entries - start))]
         planted = await memory.remember_many([MemoryItem(t, "PREFERENCE", evidence=[t]) for t in batch])
-        await memory.garden.store.dream_side().settle(PERSONA, [(e.id, e.version) for e in planted])
+        await memory.garden.store.dream_ledger().settle(PERSONA, [(e.id, e.version) for e in planted])
         contents += batch
     return entries / (time.perf_counter() - began), contents
 

@@ -35,8 +35,8 @@ from tests.server_support import ServerProcess, cli, start_server
 from kgents import Memory
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
+from kgents.home.discovery import read_server_file
 from kgents.memory.local import AsyncMemory
-from kgents.server.discovery import read_server_file
 
 PERSONA = "faults"
 DONE = (ACKNOWLEDGED, KEPT)

@@ -22,8 +22,11 @@ from rich.table import Table
 
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
-from kgents.garden import GardenQuery, Lifecycle, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
+from kgents.garden.model import Lifecycle
+from kgents.garden.records import GardenQuery
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.stats import percentile
 
 console = Console()

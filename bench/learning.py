@@ -203,7 +203,7 @@ async def ask(
 
 
 async def learn_then_recall(folder: Path, rows: list[Row], chat: bool = False) -> dict[str, Any]:
-    from kgents.soul import open_spark
+    from kgents.soul.session import open_spark
     from kgents.synapse.relay import RelayConfig
     from kgents.synapse.runtime import open_synapse
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kgents.config import Settings
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.memory.api import MemoryItem
 from kgents.memory.local import AsyncMemory
 from kgents.stats import percentile
@@ -106,6 +106,7 @@ async def main(entries: int, rounds: int, where: str | None) -> None:
             print(f"{'remember_many, batches of 100':<44} {batches * BATCH / took:10,.0f} entries/s")
             total = (await memory.status())["entries"]
             queries = ["small modules", "tabs or spaces", "how many trees", "tests first", "the garden"]
+
             async def semantic(i: int) -> None:
                 await memory.recall(queries[i % len(queries)], limit=10, mode="dense")
 

@@ -31,15 +31,17 @@ from typing import Any
 import numpy as np
 
 from kgents.config import Settings
-from kgents.garden import GardenQuery, OrderBy, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
-from kgents.garden.records import MAX_QUERY_LIMIT
+from kgents.garden.records import MAX_QUERY_LIMIT, GardenQuery, OrderBy
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.memory.portable import read_bundle
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.edge_lexical import ranked, signal_requests
 from kgents.resonance.edge_query import search_filter
 from kgents.resonance.lexical import document_terms, query_terms
 from kgents.resonance.protocols import IndexPoint, PointPayload
+from kgents.soul.snapshot import snapshots_on
 from kgents.stats import percentile
 
 DIM = 256
@@ -190,7 +192,7 @@ async def export_rounds(entries: int, rounds: int) -> dict[str, Any]:
                 return await read_by_offset(garden)
 
             async def by_key() -> int:
-                return len((await read_bundle(store, store.snapshot_store(), "big")).entries)
+                return len((await read_bundle(store, snapshots_on(store.anchor), "big")).entries)
 
             found: dict[str, Any] = {"entries": entries}
             readers: list[tuple[str, Callable[[], Awaitable[int]]]] = [

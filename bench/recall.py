@@ -45,7 +45,7 @@ import answers
 import paraphrase
 import time_labels
 from kgents.config import Settings
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.resonance.edge import EdgeIndex
 from kgents.stats import percentile
 from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode

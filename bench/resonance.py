@@ -31,7 +31,7 @@ from typing import Any
 
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.stats import percentile
 from kgents.synapse.fusion import RecallMode
 from kgents.synapse.relay import RelayConfig

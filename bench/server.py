@@ -27,10 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kgents.config import Settings
+from kgents.home.discovery import ServerInfo, home_server, read_server_file
 from kgents.memory.api import MemoryAPI, MemoryItem
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo, home_server, read_server_file
 from kgents.stats import percentile
 
 console = Console()
@@ -127,8 +127,9 @@ async def main(entries: int, rounds: int, blocks: int) -> None:
     table.add_row(*row("remember (searchable)", local["remember"], through["remember"]))
     table.add_row(*row("GET /livez (HTTP floor)", None, floor))
     console.print(table)
-    summary = {k: {"in_process_p50": round(q(v, 0.5), 3), "server_p50": round(q(through[k], 0.5), 3)}
-               for k, v in local.items()}
+    summary = {
+        k: {"in_process_p50": round(q(v, 0.5), 3), "server_p50": round(q(through[k], 0.5), 3)} for k, v in local.items()
+    }
     console.print(json.dumps(summary), markup=False, soft_wrap=True)
 
 

@@ -37,8 +37,9 @@ from rich.table import Table
 
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
-from kgents.soul import SoulService, open_service, open_soul
 from kgents.soul.redis_spark import RedisSpark
+from kgents.soul.service import SoulService
+from kgents.soul.session import open_service, open_soul
 from kgents.stats import percentile
 
 console = Console(width=120)

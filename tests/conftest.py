@@ -9,7 +9,8 @@ import pytest
 
 from kgents.anchor.postgres import drop_schema
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from tests.helpers import PG_URL, unique_name
 
 ANCHORS = ["sqlite", "postgres"]

@@ -177,5 +177,3 @@ with Memory() as memory:  # KGENTS_PERSONA
             outcomes.append([str(entry_id), outcome])
 print(json.dumps(outcomes))
 """
-
-

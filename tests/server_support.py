@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgents.config import Settings
-from kgents.server.discovery import ServerInfo, home_server, read_server_file
+from kgents.home.discovery import ServerInfo, home_server, read_server_file
 from tests.helpers import kgents_env, wait_until_sync
 
 KGENTS = Path(sys.executable).with_name("kgents")

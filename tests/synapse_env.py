@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.resonance.edge import EdgeIndex
 from kgents.resonance.embedders import DEFAULT_EMBEDDER, open_embedder
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.resonance.server import QdrantServerIndex
 from kgents.synapse.coherency import CoherencyReport, measure
-from kgents.synapse.queue import RelayQueue
+from kgents.synapse.queue import RelayQueue, queue_on
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
 from kgents.synapse.relay import Relay, RelayConfig
@@ -109,7 +110,7 @@ async def open_env(settings: Settings, kind: str = "qdrant") -> AsyncIterator[En
     inner = await open_inner_index(settings, kind)
     index = FaultyIndex(inner)
     embedder = CountingEmbedder(base_embedder())
-    queue = store.relay_side()
+    queue = queue_on(store.anchor)
     schema = settings.postgres_schema if settings.postgres_url else None
     state = await ensure_state(queue, index, embedder, collection_prefix(queue.backend, schema))
     env = Env(settings, store, queue, index, embedder, state)

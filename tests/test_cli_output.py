@@ -16,7 +16,7 @@ import pytest
 
 from kgents.cli import progress
 from kgents.config import Settings
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.memory.portable import MemoryBundle, bundle_lines
 from tests.helpers import CliHarness, kgents_env
 from tests.server_support import KGENTS

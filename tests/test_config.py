@@ -8,7 +8,7 @@ import pytest
 
 from kgents.config import Settings, redact_url
 from kgents.errors import BackendUnavailableError, ConfigError
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 
 
 def test_defaults_are_the_embedded_anchor_under_the_users_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,15 +90,15 @@ async def test_unwritable_home_is_one_clear_error(tmp_path: Path) -> None:
 async def test_lost_postgres_connection_is_one_clear_error_then_recovers(tmp_path: Path, pg_schema: str) -> None:
     import asyncpg
 
-    from kgents.garden import PersonaGarden
     from kgents.garden.postgres_store import PostgresGardenStore
+    from kgents.garden.service import PersonaGarden
     from tests.helpers import PG_URL
 
     store = await PostgresGardenStore.open(PG_URL, pg_schema, max_size=1)
     try:
         garden = PersonaGarden(store, "kent")
         kept = await garden.plant("Survives a dropped connection", "VALUE")
-        pid = await store.pool.fetchval("SELECT pg_backend_pid()")
+        pid = await store.anchor.pool.fetchval("SELECT pg_backend_pid()")
         admin = await asyncpg.connect(PG_URL)
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -117,9 +117,7 @@ async def test_lost_postgres_connection_is_one_clear_error_then_recovers(tmp_pat
 
 def test_server_url_and_token_are_checked_up_front_and_the_token_never_shown() -> None:
     token = "s3cret-token-0123456789"
-    settings = Settings.from_env(
-        {"KGENTS_SERVER_URL": " http://127.0.0.1:8765/ ", "KGENTS_SERVER_TOKEN": token}
-    )
+    settings = Settings.from_env({"KGENTS_SERVER_URL": " http://127.0.0.1:8765/ ", "KGENTS_SERVER_TOKEN": token})
     assert settings.server_url == "http://127.0.0.1:8765" and settings.server_token == token
     assert token not in repr(settings)
     for url in ("ftp://host", "http://", "127.0.0.1:8765", "http://host:99999"):

@@ -16,7 +16,8 @@ import yaml
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
+from kgents.synapse.queue import queue_on
 from kgents.synapse.records import Heartbeat
 from tests.helpers import CliHarness
 
@@ -219,7 +220,7 @@ async def beat(settings: Settings, host: str, age_s: float) -> None:
     try:
         now = utcnow()
         heartbeat = Heartbeat(f"{host}:1:abc", 1, host, now - timedelta(minutes=1), now - timedelta(seconds=age_s), 5.0)
-        await store.relay_side().beat(heartbeat)
+        await queue_on(store.anchor).beat(heartbeat)
     finally:
         await store.close()
 

@@ -16,17 +16,18 @@ from bench.extraction import best_threshold, judged, pair_scores, pairs
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.errors import ValidationError
-from kgents.garden import PersonaGarden, open_store
 from kgents.garden.dream_ledger import midnight
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
+from kgents.home.discovery import ServerInfo
 from kgents.hypnagogia import DreamResult, HypnagogicCycle, dream
 from kgents.kgent import KGent
 from kgents.kgent.learn import Action
 from kgents.kgent.sameness import SAME_THRESHOLD, differing_specifics, same_facts
 from kgents.memory import AsyncMemory
 from kgents.memory.api import MemoryAPI, MemoryItem
-from kgents.server.discovery import ServerInfo
 from tests.helpers import PG_URL
 
 PARAPHRASES = (
@@ -250,7 +251,7 @@ async def test_a_day_of_decay_is_written_once(bench_memory: AsyncMemory) -> None
 
 async def test_a_dream_beside_another_of_the_persona_does_nothing(memory: AsyncMemory) -> None:
     await _plant(memory, *PARAPHRASES[:3])
-    assert await memory.garden.store.dream_side().claim("kent", "another process", 60)
+    assert await memory.garden.store.dream_ledger().claim("kent", "another process", 60)
     before = await _state(memory)
     busy = await HypnagogicCycle(memory).dream()
     assert busy.busy and not busy.changed and await _state(memory) == before
@@ -280,7 +281,7 @@ async def test_the_former_dreams_tags_carry_over(
     monkeypatch.setattr(f"{module}.load_migrations", everything)
     store = await open_store(settings)
     try:
-        ledger = store.dream_side()
+        ledger = store.dream_ledger()
         assert [p.entry.id for p in await ledger.pending("kent", 10)] == [new.id]
         assert (await ledger.state("kent")).decayed_through == date(2026, 1, 5)
         assert (await store.get("kent", weighed.id)) is not None
@@ -316,7 +317,7 @@ async def test_a_dream_indexes_what_changed_and_leaves_the_rest_of_the_outbox_to
     """Entries another process wrote to the anchor wait in the outbox for the index's owner; the dream applies the
     changed ones it weighs and never waits for the rest (after a month away, a decay of the whole garden)."""
     memory, store = bench_memory, bench_memory.garden.store
-    ledger = store.dream_side()
+    ledger = store.dream_ledger()
     others = [await memory.garden.plant(f"relay's own {i} zorblax", "VALUE") for i in range(3)]  # not indexed yet
     await ledger.settle("bench", [(e.id, e.version) for e in others])  # not the dream's business any more
     new = await memory.garden.plant("I prefer minimal code", "PREFERENCE")

@@ -15,21 +15,12 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import ConflictError, LifecycleError, NotFoundError, ValidationError
-from kgents.garden import (
-    EntryType,
-    GardenEntry,
-    GardenQuery,
-    GardenStore,
-    Lifecycle,
-    Operation,
-    OrderBy,
-    PersonaGarden,
-    open_store,
-)
 from kgents.garden.dream_ledger import Decayed, DecayRule
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import MAX_EVIDENCE_ITEMS
-from kgents.garden.records import page_key
+from kgents.garden.model import MAX_EVIDENCE_ITEMS, EntryType, GardenEntry, Lifecycle
+from kgents.garden.records import GardenQuery, Operation, OrderBy, page_key
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from tests.helpers import kgents_env
 
 
@@ -323,7 +314,8 @@ async def test_concurrent_nurture_from_two_connections_loses_nothing(anchor_sett
 NURTURE_SCRIPT = """
 import asyncio, sys, uuid
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 
 async def main():
     store = await open_store(Settings.from_env())
@@ -368,7 +360,8 @@ def test_entries_persist_across_process_restart(anchor_settings: Settings) -> No
         """
         import asyncio, json
         from kgents.config import Settings
-        from kgents.garden import PersonaGarden, open_store
+        from kgents.garden.service import PersonaGarden
+        from kgents.garden.store import open_store
 
         async def main():
             store = await open_store(Settings.from_env())
@@ -386,7 +379,8 @@ def test_entries_persist_across_process_restart(anchor_settings: Settings) -> No
         f"""
         import asyncio, json
         from kgents.config import Settings
-        from kgents.garden import PersonaGarden, open_store
+        from kgents.garden.service import PersonaGarden
+        from kgents.garden.store import open_store
 
         async def main():
             store = await open_store(Settings.from_env())
@@ -455,13 +449,13 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
     store = garden.store
     sql = "INSERT INTO persona_garden (id, persona, content, entry_type, lifecycle, confidence, planted_at,"
     if store.backend == "postgres":
-        pool = store.pool  # type: ignore[attr-defined]
+        pool = store.anchor.pool  # type: ignore[attr-defined]
         with pytest.raises(Exception, match="continue its old version"):
             await pool.execute(
                 sql + " last_nurtured) VALUES ($1, 'kent', 'x', 'VALUE', 'SEED', 0.5, now(), now())", e.id
             )
     else:
-        db = store.db  # type: ignore[attr-defined]
+        db = store.anchor  # type: ignore[attr-defined]
 
         def work() -> None:
             with db.write() as conn:
@@ -473,12 +467,12 @@ async def test_the_anchor_refuses_a_replant_that_restarts_the_version(garden: Pe
     assert await garden.count() == 0
 
 
-# -- the dream's side (store.dream_side()): what changed since the last dream, the bulk decay, the lease --------------
+# -- the dream's ledger (store.dream_ledger()): what changed since the last dream, the bulk decay, the lease ----------
 DECAY_RULE = DecayRule(stale_days=30, per_day=0.01, floor=0.1)
 
 
 async def test_the_dream_sees_what_changed_and_settles_at_the_version_it_saw(garden: PersonaGarden) -> None:
-    ledger = garden.store.dream_side()
+    ledger = garden.store.dream_ledger()
     a = await garden.plant("I prefer minimal code", "PREFERENCE")
     b = await garden.plant("I value quiet mornings", "VALUE")
     pending = {p.entry.id: p.version for p in await ledger.pending("kent", 100)}
@@ -508,7 +502,7 @@ def _stale(garden: PersonaGarden, text: str, confidence: float, stage: Lifecycle
 async def test_decay_is_one_statement_that_follows_confidence_down_and_counts_each_day_once(
     garden: PersonaGarden,
 ) -> None:
-    ledger, today = garden.store.dream_side(), datetime.now(UTC).date()
+    ledger, today = garden.store.dream_ledger(), datetime.now(UTC).date()
     tree = _stale(garden, "a tree", 0.72, Lifecycle.TREE, 40)  # stale for 10 days: 0.62, a SAPLING
     weak = _stale(garden, "a weak seed", 0.15, Lifecycle.SEED, 40)  # 0.05: COMPOST
     flower = _stale(garden, "a flower", 0.95, Lifecycle.FLOWER, 33)  # 3 days: 0.92, still a FLOWER
@@ -546,7 +540,7 @@ async def test_decay_is_one_statement_that_follows_confidence_down_and_counts_ea
 
 
 async def test_one_dream_of_a_persona_holds_the_lease(garden: PersonaGarden) -> None:
-    ledger = garden.store.dream_side()
+    ledger = garden.store.dream_ledger()
     assert await ledger.claim("kent", "one", 60) and not await ledger.claim("kent", "two", 60)
     assert await ledger.claim("anna", "two", 60)  # another persona dreams at the same time
     await ledger.finish("kent", "one", datetime.now(UTC))

@@ -19,7 +19,7 @@ from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.health.ghost import ghost_dir
 from kgents.home import write_private
-from kgents.server.discovery import ensure_token, token_file
+from kgents.home.discovery import ensure_token, token_file
 from tests.helpers import kgents_env
 
 KGENTS = Path(sys.executable).with_name("kgents")

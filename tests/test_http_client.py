@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kgents.errors import BackendUnavailableError
+from kgents.home.discovery import ServerInfo
 from kgents.memory.http_client import HttpClient, HttpError
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo
 from kgents.server.run import bind
 from tests.helpers import wait_until
 

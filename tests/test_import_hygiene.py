@@ -45,7 +45,7 @@ def test_a_client_of_the_server_does_not_load_the_server_stack_or_httpx() -> Non
         "import sys, tempfile, pathlib\n"
         "from kgents.config import Settings\n"
         "from kgents.memory.remote import RemoteMemory\n"
-        "from kgents.server.discovery import ServerInfo, answers_livez, find_server\n"
+        "from kgents.home.discovery import ServerInfo, answers_livez, find_server\n"
         "settings = Settings(home=pathlib.Path(tempfile.mkdtemp()))\n"
         "assert find_server(settings) is None and not answers_livez('http://127.0.0.1:9')\n"
         "RemoteMemory(ServerInfo('http://127.0.0.1:9', 't' * 32), 'kent')\n"

@@ -116,7 +116,7 @@ def test_ctrl_c_while_waiting_for_a_line_ends_the_chat(chat: Chat) -> None:
 def test_an_open_chat_is_the_homes_server_for_every_other_command(tmp_path: Path) -> None:
     """No server runs: the chat becomes it while it runs, so another process plants, searches and dreams beside it
     (none waits for the index), and what it planted is recalled by the chat."""
-    from kgents.server.discovery import home_server
+    from kgents.home.discovery import home_server
     from tests.helpers import wait_until_sync
     from tests.server_support import cli
 
@@ -152,7 +152,7 @@ def test_an_open_chat_is_the_homes_server_for_every_other_command(tmp_path: Path
 
 
 def test_sigterm_ends_the_chat_as_the_end_of_stdin_does(tmp_path: Path) -> None:
-    from kgents.server.discovery import home_server
+    from kgents.home.discovery import home_server
     from tests.helpers import wait_until_sync
 
     settings = Settings(home=tmp_path / "home")

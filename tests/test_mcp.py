@@ -27,10 +27,10 @@ from starlette.routing import Mount, Route
 
 from kgents import AsyncMemory
 from kgents.config import Settings
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
+from kgents.home.discovery import home_server, read_server_file
 from kgents.memory.api import MemoryAPI
 from kgents.resonance.server import QdrantServerIndex
-from kgents.server.discovery import home_server, read_server_file
 from kgents.server.mcp import build_mcp_app, build_mcp_server
 from tests.helpers import kgents_env, wait_until
 from tests.server_support import cli, running_server

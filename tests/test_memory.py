@@ -16,8 +16,8 @@ import pytest
 from kgents import AsyncMemory, EntryFilter, Memory, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, NotFoundError, ValidationError
-from kgents.garden import UPDATABLE
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
+from kgents.garden.service import UPDATABLE
 from kgents.memory.api import MemoryAPI
 from kgents.memory.remote import RemoteMemory
 from kgents.resonance.protocols import VectorIndex
@@ -356,9 +356,9 @@ async def test_one_connection_for_garden_relay_and_soul(memory: MemoryAPI) -> No
     memory = in_process_only(memory)
     store, queue, snapshots = memory.garden.store, memory.synapse.queue, memory.souls.snapshots
     if store.backend == "sqlite":
-        shared = {id(store.db), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
+        shared = {id(store.anchor), id(queue.db), id(snapshots._db)}  # type: ignore[attr-defined]
     else:
-        shared = {id(store.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
+        shared = {id(store.anchor.pool), id(queue.pool), id(snapshots._pool)}  # type: ignore[attr-defined]
     assert len(shared) == 1
 
 

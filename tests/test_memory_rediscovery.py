@@ -13,9 +13,9 @@ import pytest
 from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError
+from kgents.home.discovery import ServerInfo, read_server_file
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo, read_server_file
 from tests.server_support import cli, start_server
 
 pytestmark = pytest.mark.slow

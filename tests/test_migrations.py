@@ -51,19 +51,19 @@ async def test_postgres_migrate_is_idempotent_and_recorded(pg_schema: str) -> No
 
 
 async def test_postgres_triggers_guard_identity_and_version(pg_schema: str) -> None:
-    from kgents.garden import PersonaGarden
     from kgents.garden.postgres_store import PostgresGardenStore
+    from kgents.garden.service import PersonaGarden
 
     store = await PostgresGardenStore.open(PG_URL, pg_schema)
     try:
         entry = await PersonaGarden(store, "kent").plant("Guarded", "VALUE")
         with pytest.raises(asyncpg.CheckViolationError, match="version"):
-            await store.pool.execute("UPDATE persona_garden SET confidence = 0.9 WHERE id = $1", entry.id)
+            await store.anchor.pool.execute("UPDATE persona_garden SET confidence = 0.9 WHERE id = $1", entry.id)
         with pytest.raises(asyncpg.CheckViolationError, match="never change"):
-            await store.pool.execute(
+            await store.anchor.pool.execute(
                 "UPDATE persona_garden SET persona = 'ada', version = version + 1 WHERE id = $1", entry.id
             )
-        await store.pool.execute(
+        await store.anchor.pool.execute(
             "UPDATE persona_garden SET confidence = 0.9, version = version + 1 WHERE id = $1", entry.id
         )
         assert await store.outbox_depth() == 2
@@ -72,7 +72,7 @@ async def test_postgres_triggers_guard_identity_and_version(pg_schema: str) -> N
 
 
 async def test_sqlite_triggers_guard_identity_and_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from kgents.garden import PersonaGarden
+    from kgents.garden.service import PersonaGarden
     from kgents.garden.sqlite_store import SqliteGardenStore
 
     store = await SqliteGardenStore.open(tmp_path / "a.db")

@@ -10,14 +10,16 @@ from datetime import UTC, datetime
 import pytest
 
 from kgents.errors import LifecycleError, ValidationError
-from kgents.garden import GardenEntry, Lifecycle, check_transition, next_stage, promoted, stage_for_confidence
 from kgents.garden.filters import EntryFilter
+from kgents.garden.lifecycle import check_transition, next_stage, promoted, stage_for_confidence
 from kgents.garden.model import (
     MAX_CONTENT_CHARS,
     MAX_EVIDENCE_CHARS,
     MAX_EVIDENCE_ITEMS,
     MAX_TAGS,
     EntryType,
+    GardenEntry,
+    Lifecycle,
 )
 from kgents.garden.records import GardenQuery, check_id_prefix
 

@@ -13,8 +13,8 @@ import pytest
 from kgents import AsyncMemory, EntryFilter, MemoryItem
 from kgents.config import Settings
 from kgents.errors import ConflictError, ValidationError
-from kgents.garden import PersonaGarden
 from kgents.garden.model import GardenEntry
+from kgents.garden.service import PersonaGarden
 from kgents.memory import portable
 from kgents.memory.forget import forget_persona
 from kgents.memory.portable import (
@@ -175,7 +175,7 @@ async def test_ids_held_by_another_persona_are_refused_without_saying_whose(memo
 
 
 async def sqlite_rows(memory: AsyncMemory, sql: str, params: Sequence[Any]) -> list[Any]:
-    db = memory.garden.store.db  # type: ignore[attr-defined]
+    db = memory.garden.store.anchor  # type: ignore[attr-defined]
     return list(await db.run(lambda: db.conn.execute(sql, params).fetchall()))
 
 
@@ -186,7 +186,7 @@ async def rows_of(memory: AsyncMemory, persona: str) -> dict[str, int]:
     for table in tables:
         sql = f"SELECT count(*) FROM {table} WHERE persona = "  # noqa: S608
         if memory.settings.postgres_url:
-            counts[table] = int(await memory.garden.store.pool.fetchval(sql + "$1", persona))  # type: ignore[attr-defined]
+            counts[table] = int(await memory.garden.store.anchor.pool.fetchval(sql + "$1", persona))  # type: ignore[attr-defined]
         else:
             counts[table] = int((await sqlite_rows(memory, sql + "?", (persona,)))[0][0])
     return counts
@@ -195,7 +195,7 @@ async def rows_of(memory: AsyncMemory, persona: str) -> dict[str, int]:
 async def tombstones(memory: AsyncMemory, ids: list[str]) -> int:
     if memory.settings.postgres_url:
         sql = "SELECT count(*) FROM garden_tombstone WHERE id = ANY($1::uuid[])"
-        return int(await memory.garden.store.pool.fetchval(sql, ids))  # type: ignore[attr-defined]
+        return int(await memory.garden.store.anchor.pool.fetchval(sql, ids))  # type: ignore[attr-defined]
     marks = ",".join("?" * len(ids))
     return int((await sqlite_rows(memory, f"SELECT count(*) FROM garden_tombstone WHERE id IN ({marks})", ids))[0][0])  # noqa: S608
 
@@ -203,7 +203,7 @@ async def tombstones(memory: AsyncMemory, ids: list[str]) -> int:
 async def persona_tombstones(memory: AsyncMemory) -> list[tuple[str, int, bool]]:
     sql = "SELECT persona, entries, purged_history FROM persona_tombstone ORDER BY seq"
     if memory.settings.postgres_url:
-        rows = await memory.garden.store.pool.fetch(sql)  # type: ignore[attr-defined]
+        rows = await memory.garden.store.anchor.pool.fetch(sql)  # type: ignore[attr-defined]
     else:
         rows = await sqlite_rows(memory, sql, ())
     return [(r[0], int(r[1]), bool(r[2])) for r in rows]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
-from kgents.server.discovery import home_server
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
+from kgents.home.discovery import home_server
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import kgents_env, wait_until, wait_until_sync
 from tests.server_support import KGENTS, cli, running_server

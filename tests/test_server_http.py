@@ -20,8 +20,8 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConflictError, NotFoundError, ValidationError
+from kgents.home.discovery import ServerInfo, find_server, server_file, token_file
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo, find_server, server_file, token_file
 from tests.helpers import PG_URL, kgents_env
 from tests.server_support import KGENTS, ServerProcess, running_server
 

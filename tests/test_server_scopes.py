@@ -20,10 +20,10 @@ from mcp.client.streamable_http import streamable_http_client
 from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import ConfigError, PermissionDeniedError
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.server.auth import Need
 from kgents.server.routes import Backend, route_needs
-from kgents.server.tokens import Tokens, token_store
+from kgents.server.tokens import Tokens, tokens_on
 from tests.helpers import PG_URL, kgents_env
 from tests.server_support import KGENTS, ServerProcess, cli, running_server
 
@@ -71,7 +71,7 @@ def make_token(settings: Settings, persona: str, *, read_only: bool = False) -> 
     async def made() -> str:
         store = await open_store(settings)
         try:
-            return (await Tokens(token_store(store)).create(persona, read_only=read_only))[1]
+            return (await Tokens(tokens_on(store.anchor)).create(persona, read_only=read_only))[1]
         finally:
             await store.close()
 

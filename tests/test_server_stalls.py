@@ -20,9 +20,9 @@ import pytest
 
 from kgents import AsyncMemory
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.resonance.edge import EdgeIndex
-from kgents.server.tokens import Tokens, token_store
+from kgents.server.tokens import Tokens, tokens_on
 from tests.server_support import ServerProcess, running_server
 from tests.synapse_support import Gate
 
@@ -54,7 +54,7 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 async def persona_token(settings: Settings, persona: str) -> str:
     store = await open_store(settings)
     try:
-        return (await Tokens(token_store(store)).create(persona, read_only=True))[1]
+        return (await Tokens(tokens_on(store.anchor)).create(persona, read_only=True))[1]
     finally:
         await store.close()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kgents.config import Settings
-from kgents.server.discovery import ensure_token
+from kgents.home.discovery import ensure_token
 from kgents.server.hub import MemoryHub
 from kgents.server.run import hosting
 from kgents.server.slow_clients import GuardedHttpToolsProtocol

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from kgents.config import Settings
-from kgents.garden import GardenQuery, PersonaGarden, open_store
+from kgents.garden.records import GardenQuery
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
+from kgents.synapse.queue import queue_on
 from kgents.synapse.runtime import open_synapse
 from tests.helpers import CliHarness as Cli
 from tests.helpers import kgents_env as _env
@@ -175,7 +178,7 @@ def test_sigterm_stops_the_relay_at_a_batch_boundary(anchor_settings: Settings) 
     async def relays_alive() -> int:
         store = await open_store(settings)
         try:
-            return (await collect_metrics(store.relay_side())).relays_alive
+            return (await collect_metrics(queue_on(store.anchor))).relays_alive
         finally:
             await store.close()
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from kgents.breaker import BreakerState
 from kgents.config import Settings
 from kgents.errors import NotFoundError
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.faults import MissingCollectionError
-from kgents.synapse.policy import CircuitState
 from kgents.synapse.runtime import open_synapse
 from kgents.synapse.state import collection_prefix, ensure_state
 from tests.helpers import CliHarness as Cli
@@ -40,7 +40,7 @@ async def test_a_missing_collection_opens_the_circuit_and_names_the_repair(env: 
     col = env.state.active.collection
     await env.index.drop_collection(col)
     late = await g.plant("planted after the collection was dropped", "VALUE")
-    await wait_until(lambda: _value(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
+    await wait_until(lambda: _value(relay.breaker.state), lambda s: s is BreakerState.OPEN, what="circuit OPEN")
     error = relay.stats.last_error or ""
     assert error.startswith("index:") and col in error and "kgents synapse reconcile" in error, error
     assert relay.stats.processed == 5 and await env.queue.queue_depth(10) == 1, "the late event waits"
@@ -56,7 +56,7 @@ async def test_a_missing_collection_opens_the_circuit_and_names_the_repair(env: 
     report = await reconcile(env.queue, env.index, env.resolve, state)
     assert report.before.missing >= 5 and report.after.coherent
     await wait_until(env.coherency, lambda r: r.coherent and r.matched == 6, what="everything back, late one too")
-    await wait_until(lambda: _value(relay.breaker.state), lambda s: s is CircuitState.CLOSED, what="circuit CLOSED")
+    await wait_until(lambda: _value(relay.breaker.state), lambda s: s is BreakerState.CLOSED, what="circuit CLOSED")
     assert late.id in await env.index.versions(col)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import IndexMismatchError
-from kgents.garden import PersonaGarden
+from kgents.garden.service import PersonaGarden
 from kgents.synapse.runtime import Synapse, open_synapse
 from tests.helpers import CliHarness
 
@@ -104,22 +104,22 @@ def test_an_anchor_from_before_index_identities_is_claimed_by_the_first_index(an
 
 async def _forget_identity(settings: Settings) -> None:
     """The anchor as an older kgents left it: a Synapse state with no index identity."""
-    from kgents.garden import open_store
     from kgents.garden.postgres_store import PostgresGardenStore
     from kgents.garden.sqlite_store import SqliteGardenStore
+    from kgents.garden.store import open_store
 
     store = await open_store(settings)
     try:
         sql = "UPDATE synapse_state SET index_id = NULL, index_location = NULL"
         if isinstance(store, PostgresGardenStore):
-            await store.pool.execute(sql)
+            await store.anchor.pool.execute(sql)
         elif isinstance(store, SqliteGardenStore):
 
             def work() -> None:
-                with store.db.write() as conn:
+                with store.anchor.write() as conn:
                     conn.execute(sql)
 
-            await store.db.run(work)
+            await store.anchor.run(work)
     finally:
         await store.close()
 

@@ -11,8 +11,9 @@ import pytest
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
-from kgents.synapse.queue import ClaimLostError, RelayQueue
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
+from kgents.synapse.queue import ClaimLostError, RelayQueue, queue_on
 from tests.helpers import wait_until
 from tests.synapse_support import no_other_claim_for, take_claim_away
 
@@ -21,7 +22,7 @@ from tests.synapse_support import no_other_claim_for, take_claim_away
 async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayQueue]]:
     store = await open_store(anchor_settings)
     try:
-        yield store, store.relay_side()
+        yield store, queue_on(store.anchor)
     finally:
         await store.close()
 
@@ -82,7 +83,7 @@ async def test_sqlite_lease_of_a_crashed_relay_expires(anchor_settings: Settings
         pytest.skip("PostgreSQL releases a dead relay's claim with its transaction")
     store = await open_store(anchor_settings)
     try:
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         held = queue.claim("crashed", 10, 0.2)
         claim = await held.__aenter__()  # entered, never exited: the process died holding the lease
@@ -139,7 +140,7 @@ async def test_sqlite_lease_is_renewed_while_the_batch_is_in_flight(anchor_setti
         pytest.skip("PostgreSQL holds a claim for as long as its transaction")
     store = await open_store(anchor_settings)
     try:
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         await PersonaGarden(store, "kent").plant("entry", "VALUE")
         # a 1 s lease renewed every third of it; a shorter one can lapse on a loaded machine (then the fencing
         # tests' case, not this one's)

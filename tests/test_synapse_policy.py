@@ -1,4 +1,4 @@
-"""The relay's pure rules: backoff, circuit breaker, liveness, percentiles, the apply plan, coherency."""
+"""The relay's pure rules: backoff, liveness, percentiles, the apply plan, coherency."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from kgents.stats import percentile
 from kgents.synapse.apply import payload_of, plan_apply
 from kgents.synapse.coherency import compare
 from kgents.synapse.policy import (
-    CircuitBreaker,
-    CircuitState,
     backoff_delay,
     is_alive,
     should_dead_letter,
@@ -28,32 +26,6 @@ def test_backoff_doubles_and_caps() -> None:
 def test_dead_letter_threshold() -> None:
     assert not should_dead_letter(2, 3)
     assert should_dead_letter(3, 3)
-
-
-def test_breaker_opens_half_opens_and_closes() -> None:
-    b = CircuitBreaker(failure_threshold=2, reset_timeout_s=5.0)
-    assert b.allow(0.0) and b.state is CircuitState.CLOSED
-    b.record_failure(0.0)
-    assert b.state is CircuitState.CLOSED
-    b.record_failure(1.0)
-    assert b.state is CircuitState.OPEN and b.trips == 1
-    assert not b.allow(3.0)
-    assert b.retry_in(3.0) == 3.0
-    assert b.allow(6.0) and b.state is CircuitState.HALF_OPEN
-    b.record_failure(6.0)  # the trial failed: open again for a full timeout
-    assert b.state is CircuitState.OPEN and not b.allow(10.0)
-    assert b.allow(11.0) and b.state is CircuitState.HALF_OPEN
-    b.record_success()
-    assert b.state is CircuitState.CLOSED and b.failures == 0
-
-
-def test_success_resets_the_failure_count() -> None:
-    b = CircuitBreaker(failure_threshold=3)
-    b.record_failure(0.0)
-    b.record_failure(0.0)
-    b.record_success()
-    b.record_failure(0.0)
-    assert b.state is CircuitState.CLOSED
 
 
 def test_liveness_is_interval_plus_margin() -> None:

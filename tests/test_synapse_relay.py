@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from kgents.breaker import BreakerState
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 from kgents.synapse.coherency import reconcile
 from kgents.synapse.fusion import RecallMode
 from kgents.synapse.metrics import collect_metrics
-from kgents.synapse.policy import CircuitState
 from kgents.synapse.relay import BatchOutcome
 from tests.helpers import wait_until
 from tests.synapse_env import FAST, INDEX_KINDS, Env, open_env
@@ -128,12 +128,12 @@ async def test_index_outage_opens_the_circuit_then_the_backlog_drains(env: Env) 
     g = env.garden()
     planted = [await g.plant(f"memory number {i}", "PATTERN") for i in range(20)]
     assert await g.count() == 20, "writes commit while the index is down"
-    await wait_until(lambda: _async(relay.breaker.state), lambda s: s is CircuitState.OPEN, what="circuit OPEN")
+    await wait_until(lambda: _async(relay.breaker.state), lambda s: s is BreakerState.OPEN, what="circuit OPEN")
     assert relay.stats.processed == 0
     assert (await env.queue.queue_depth(1000)) == 20
     env.index.down = False
     await coherent(env, "backlog drained after the outage")
-    assert relay.breaker.state is CircuitState.CLOSED
+    assert relay.breaker.state is BreakerState.CLOSED
     assert await env.queue.dead_letter_count() == 0, "an outage is not the entries' fault"
     points = await env.index.versions(env.state.active.collection)
     assert all(e.id in points for e in planted)
@@ -426,3 +426,15 @@ async def test_a_replanted_id_lands_even_when_the_delete_was_never_relayed(env: 
     assert stored.version == again.version == 3
     assert env.embedder.texts[-1] == "a new text about baking bread"
     await coherent(env)
+
+
+async def test_a_half_open_trial_that_finds_nothing_to_do_is_given_back(env: Env) -> None:
+    relay = env.relay()
+    relay.breaker.record_failure(0.0)
+    relay.breaker.record_failure(0.0)  # open since long ago (the relay's clock is monotonic): the next batch tries
+    assert (await relay.run_once()).claimed == 0  # the trial, with nothing due: no verdict
+    assert relay.breaker.state is BreakerState.HALF_OPEN and not relay.breaker.trial_out
+    entry = await env.garden().plant("a trial that reaches the index", "PREFERENCE")
+    assert (await relay.run_once()).claimed == 1, "the next batch makes the trial; the breaker is not stuck"
+    assert relay.breaker.state is BreakerState.CLOSED
+    assert entry.id in await env.index.versions(env.state.active.collection)

@@ -13,9 +13,10 @@ import pytest
 from kgents.anchor.sqlite import Database
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.garden.records import Lease
-from kgents.synapse.queue import ClaimLostError, RelayQueue
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
+from kgents.synapse.queue import ClaimLostError, RelayQueue, queue_on
 from kgents.synapse.records import ClaimedEvent
 from tests.helpers import wait_until
 from tests.synapse_support import no_other_claim_for, take_claim_away
@@ -25,7 +26,7 @@ from tests.synapse_support import no_other_claim_for, take_claim_away
 async def opened(anchor_settings: Settings) -> AsyncIterator[tuple[GardenStore, RelayQueue]]:
     store = await open_store(anchor_settings)
     try:
-        yield store, store.relay_side()
+        yield store, queue_on(store.anchor)
     finally:
         await store.close()
 

@@ -16,8 +16,10 @@ import pytest
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.synapse.metrics import HEARTBEAT_PURGE_S, collect_metrics
+from kgents.synapse.queue import queue_on
 from kgents.synapse.records import Heartbeat
 from kgents.synapse.relay import anchor_recovered
 from kgents.synapse.relay_beats import measure_pause
@@ -133,7 +135,7 @@ async def test_in_process_drains_count_in_the_status(anchor_settings: Settings) 
         await synapse.close()  # the process's drain is over: only the anchor's totals remember it
     store = await open_store(anchor_settings)
     try:
-        metrics = await collect_metrics(store.relay_side())
+        metrics = await collect_metrics(queue_on(store.anchor))
     finally:
         await store.close()
     assert metrics.processed == 12 and metrics.relays_alive == 0

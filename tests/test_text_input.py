@@ -15,8 +15,8 @@ import pytest
 from kgents.cli.exit_codes import ExitCode
 from kgents.config import Settings
 from kgents.errors import ValidationError
-from kgents.garden import PersonaGarden
 from kgents.garden.filters import EntryFilter
+from kgents.garden.service import PersonaGarden
 from tests.helpers import kgents_env
 
 BAD = "caf\udce9"  # b"caf\xe9" (Latin-1) decoded with surrogateescape, as Python hands invalid UTF-8 argv over

@@ -10,14 +10,14 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import NotFoundError, ValidationError
-from kgents.garden import GardenStore
-from kgents.server.tokens import Tokens, token_id_of, token_store
+from kgents.garden.store import GardenStore
+from kgents.server.tokens import Tokens, token_id_of, tokens_on
 from tests.helpers import CliHarness
 
 
 @pytest.fixture
 def tokens(store: GardenStore) -> Tokens:
-    return Tokens(token_store(store))
+    return Tokens(tokens_on(store.anchor))
 
 
 async def test_a_token_opens_its_own_persona_and_only_a_hash_is_kept(tokens: Tokens) -> None:

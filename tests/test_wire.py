@@ -27,15 +27,24 @@ from kgents.memory.api import MemoryItem
 def test_filters_and_items_round_trip() -> None:
     when = datetime(2024, 3, 1, tzinfo=UTC)
     filters = EntryFilter(
-        lifecycles=(Lifecycle.TREE,), entry_types=(EntryType.VALUE,), tags=("a",), min_confidence=0.4,
-        text="code", observed_after=when, include_compost=True,
+        lifecycles=(Lifecycle.TREE,),
+        entry_types=(EntryType.VALUE,),
+        tags=("a",),
+        min_confidence=0.4,
+        text="code",
+        observed_after=when,
+        include_compost=True,
     )
     assert wire.filter_from_dict(wire.filter_to_dict(filters)) == filters
     assert wire.filter_from_dict(wire.filter_to_dict(EntryFilter())) == EntryFilter()
     item = MemoryItem("x", "VALUE", ("t",), 0.7, when, ("seen",), {"joy": 0.5}, uuid.uuid4())
     again = wire.item_from_dict(wire.item_to_dict(item))
     assert (again.content, again.type, tuple(again.tags), again.observed_at, again.entry_id) == (
-        "x", "VALUE", ("t",), when, item.entry_id,
+        "x",
+        "VALUE",
+        ("t",),
+        when,
+        item.entry_id,
     )
 
 
@@ -57,8 +66,13 @@ def test_malformed_filters_are_refused_by_name(data: dict[str, object], message:
 @pytest.mark.parametrize(
     "error",
     [
-        ValidationError("v"), LifecycleError("l"), NotFoundError("n"), ConflictError("c"), ConfigError("f"),
-        BackendUnavailableError("b"), IndexLockedError("i"),
+        ValidationError("v"),
+        LifecycleError("l"),
+        NotFoundError("n"),
+        ConflictError("c"),
+        ConfigError("f"),
+        BackendUnavailableError("b"),
+        IndexLockedError("i"),
     ],
 )
 def test_every_error_maps_back_to_its_class(error: KgentsError) -> None:
@@ -77,8 +91,15 @@ def test_unknown_failures_are_internal_and_401_names_the_token() -> None:
 
 def test_entries_and_hits_of_an_answer_come_back_equal() -> None:
     entry = GardenEntry(
-        persona="kent", content="tea, not coffee", entry_type=EntryType.PREFERENCE, lifecycle=Lifecycle.TREE,
-        confidence=0.8, eigenvector_affinities={"joy": 0.5}, evidence=("said so",), tags=("drinks",), version=3,
+        persona="kent",
+        content="tea, not coffee",
+        entry_type=EntryType.PREFERENCE,
+        lifecycle=Lifecycle.TREE,
+        confidence=0.8,
+        eigenvector_affinities={"joy": 0.5},
+        evidence=("said so",),
+        tags=("drinks",),
+        version=3,
         observed_at=datetime(2024, 3, 1, tzinfo=UTC),
     )
     assert wire.entry_from_dict(entry.to_dict()) == entry

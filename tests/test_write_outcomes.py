@@ -23,9 +23,9 @@ import pytest
 from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import OutcomeUnknownError
+from kgents.home.discovery import ServerInfo
 from kgents.memory.local import AsyncMemory
 from kgents.memory.remote import RemoteMemory
-from kgents.server.discovery import ServerInfo
 from tests.fault_support import EntryHold, kill_when_committed, rows_of
 from tests.helpers import PG_URL, wait_until
 from tests.private_pg import PrivatePostgres, Unavailable, private_postgres

@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from kgents.config import Settings
-from kgents.garden import PersonaGarden, open_store
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 from kgents.health.levels import Thresholds
 
 RELAXED = Thresholds(commit_ms_below=(2_000.0, 4_000.0, 8_000.0), search_ms_below=(2_000.0, 4_000.0, 8_000.0))

@@ -13,8 +13,9 @@ import pytest
 
 from kgents.cli.exit_codes import ExitCode, exit_code_for_level
 from kgents.config import Settings
-from kgents.health import Level, PartHealth, Thresholds, collect_health
-from kgents.health.collect import default_probes
+from kgents.health.collect import collect_health, default_probes
+from kgents.health.levels import Thresholds
+from kgents.health.model import Level, PartHealth
 from tests.health.support import RELAXED, drain, plant, relaxed
 from tests.helpers import PG_URL, CliHarness
 from tests.soul.conftest import PrivateRedis, free_port

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from kgents.clock import utcnow
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.synapse.drift import DriftSample, append_sample, read_history
 from tests.health.support import plant
 from tests.helpers import wait_until
@@ -20,12 +20,12 @@ async def test_history_is_bounded_and_ordered(anchor_settings: Settings) -> None
         start = utcnow()
         for i in range(12):
             sample = DriftSample(start + timedelta(seconds=i), "test", coherency=i / 12, matched=i, pending=0)
-            await append_sample(store, sample, limit=5)
-        history = await read_history(store, 100)
+            await append_sample(store.anchor, sample, limit=5)
+        history = await read_history(store.anchor, 100)
         assert [s.matched for s in history] == [7, 8, 9, 10, 11], "only the newest 5 are kept, oldest first"
         assert history[-1].coherency == 11 / 12 and history[-1].source == "test"
         assert history[-1].measured_at == start + timedelta(seconds=11)
-        assert [s.matched for s in await read_history(store, 2)] == [10, 11]
+        assert [s.matched for s in await read_history(store.anchor, 2)] == [10, 11]
     finally:
         await store.close()
 
@@ -41,7 +41,7 @@ async def test_a_running_relay_appends_its_measurement(anchor_settings: Settings
     try:
 
         async def relay_samples() -> list[DriftSample]:
-            return [s for s in await read_history(synapse.store, 50) if s.source == "relay"]
+            return [s for s in await read_history(synapse.store.anchor, 50) if s.source == "relay"]
 
         samples = await wait_until(relay_samples, what="a relay sample")
         assert samples[0].coherency is not None and samples[0].pending is not None

@@ -79,7 +79,7 @@ def test_metrics_endpoint_scraped_and_parsed(home: Settings, processes: list[sub
 def test_render_prometheus_is_the_same_exposition(home: Settings) -> None:
     import asyncio
 
-    from kgents.health import collect_health
+    from kgents.health.collect import collect_health
     from tests.health.support import relaxed
 
     health = asyncio.run(collect_health(home, relaxed(probe_timeout_s=10.0)))
@@ -109,7 +109,7 @@ def test_the_grafana_dashboard_only_uses_metrics_we_expose(home: Settings) -> No
     import json
     import re
 
-    from kgents.health import collect_health
+    from kgents.health.collect import collect_health
     from tests.health.support import relaxed
 
     health = asyncio.run(collect_health(home, relaxed(probe_timeout_s=10.0)))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kgents.config import Settings
-from kgents.health import SCHEMA_VERSION
+from kgents.health.model import SCHEMA_VERSION
 from tests.helpers import CliHarness
 
 SNAPSHOT = Path(__file__).parent.parent / "snapshots" / "health_schema.json"

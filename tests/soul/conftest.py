@@ -21,7 +21,8 @@ import pytest
 import redis
 
 from kgents.config import Settings
-from kgents.soul import SoulService, open_service
+from kgents.soul.service import SoulService
+from kgents.soul.session import open_service
 from tests.helpers import REDIS_URL, unique_name
 
 SPARKS = ["redis", "embedded"]

@@ -17,7 +17,10 @@ from dataclasses import replace
 import pytest
 
 from kgents.config import Settings
-from kgents.soul import DialogueMode, ModeChange, RecoverySource, SoulService, open_service, open_soul
+from kgents.soul.model import DialogueMode
+from kgents.soul.service import RecoverySource, SoulService
+from kgents.soul.session import open_service, open_soul
+from kgents.soul.spark import ModeChange
 from tests.helpers import kgents_env, wait_until
 from tests.soul.conftest import PrivateRedis
 

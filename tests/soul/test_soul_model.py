@@ -7,11 +7,12 @@ import math
 
 import pytest
 
+from kgents.axes import AXES
 from kgents.config import Settings
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import AXES, DialogueMode, Eigenvector, SoulDataError, SoulState
 from kgents.soul.metrics import OpTimer, hit_rate, memory_pressure, percentile, reflex_level, reflex_metrics
-from kgents.soul.spark import Breaker, ModeChange, SparkStats
+from kgents.soul.model import DialogueMode, Eigenvector, SoulDataError, SoulState
+from kgents.soul.spark import ModeChange, SparkStats
 
 
 def test_default_soul_has_the_six_axes_with_their_values() -> None:
@@ -157,17 +158,3 @@ def test_reflex_metrics_from_counts() -> None:
     assert metrics.hit_rate == 0.9 and metrics.latency_p50_ms == 0.2 and metrics.latency_p95_ms == 5.0
     assert metrics.memory_pressure == 0.7 and metrics.level == "HEALTHY"
     assert metrics.to_dict()["connected_instances"] == 2
-
-
-def test_the_spark_breaker_pauses_after_a_failure_doubles_while_it_lasts_and_closes_on_success() -> None:
-    breaker = Breaker(first_s=1.0, cap_s=4.0)
-    assert breaker.allows(0.0) and not breaker.open
-    assert breaker.failed(10.0)  # the first failure opens it (the caller warns once)
-    assert not breaker.allows(10.5) and breaker.allows(11.0)
-    assert not breaker.failed(11.0)  # still down: no second warning, a longer pause
-    assert not breaker.allows(12.9) and breaker.allows(13.0)
-    breaker.failed(13.0)
-    breaker.failed(17.0)
-    assert breaker.retry_at == 21.0  # capped at 4 s
-    assert breaker.succeeded() and not breaker.open and breaker.allows(17.1)
-    assert not breaker.succeeded()

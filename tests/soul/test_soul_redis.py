@@ -17,8 +17,11 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError
-from kgents.soul import DialogueMode, ModeChange, RecoverySource, SoulService, open_service
+from kgents.soul.model import DialogueMode
 from kgents.soul.redis_spark import RedisSpark
+from kgents.soul.service import RecoverySource, SoulService
+from kgents.soul.session import open_service
+from kgents.soul.spark import ModeChange
 from tests.helpers import REDIS_URL, wait_until
 from tests.soul.conftest import PrivateRedis, free_port
 
@@ -245,3 +248,29 @@ async def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, spark_prefix: str) 
         assert "Traceback" not in err.decode()
     finally:
         await service.close()
+
+
+async def test_a_trial_call_that_ends_without_a_verdict_gives_the_trial_back(spark_prefix: str) -> None:
+    from redis.exceptions import ResponseError
+
+    from kgents.breaker import BreakerState
+
+    spark = RedisSpark(REDIS_URL, spark_prefix, heartbeat=False)
+    try:
+        spark._breaker.record_failure(0.0)  # open since long ago: the next call is the trial
+
+        async def refused() -> None:
+            raise ResponseError("OOM command not allowed")  # the server answers, with an error: no verdict
+
+        async def cancelled() -> None:
+            raise asyncio.CancelledError
+
+        with pytest.raises(BackendUnavailableError):
+            await spark._call(refused, warn=False)
+        assert spark._breaker.state is BreakerState.HALF_OPEN and not spark._breaker.trial_out
+        with pytest.raises(asyncio.CancelledError):
+            await spark._call(cancelled)
+        assert spark._breaker.state is BreakerState.HALF_OPEN and not spark._breaker.trial_out
+        assert await spark._call(spark.client.ping) and spark._breaker.state is BreakerState.CLOSED
+    finally:
+        await spark.close()

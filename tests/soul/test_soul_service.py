@@ -13,7 +13,10 @@ import pytest
 
 from kgents.config import Settings
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import DialogueMode, ModeChange, RecoverySource, SoulDataError, SoulService, open_service
+from kgents.soul.model import DialogueMode, SoulDataError
+from kgents.soul.service import RecoverySource, SoulService
+from kgents.soul.session import open_service
+from kgents.soul.spark import ModeChange
 from tests.helpers import kgents_env, wait_until
 
 

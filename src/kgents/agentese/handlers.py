@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kgents.agentese.resolver import AgentContext, Args, Registry
 from kgents.clock import utcnow
 from kgents.errors import ValidationError
-from kgents.garden import GardenStore, open_store
 from kgents.garden.records import OutboxEvent
+from kgents.garden.store import GardenStore, open_store
 from kgents.health.collect import collect_health, default_probes
 from kgents.health.model import PARTS, PartHealth, TriadHealth
 from kgents.synapse.drift import read_history
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
@@ -37,7 +38,7 @@ async def triad_health(ctx: AgentContext) -> TriadHealth:
 async def _served_health(ctx: AgentContext) -> TriadHealth | None:
     import asyncio
 
-    from kgents.server.discovery import find_server
+    from kgents.home.discovery import find_server
 
     info = await asyncio.to_thread(find_server, ctx.settings)
     if info is None:
@@ -156,7 +157,7 @@ async def _outbox_status(ctx: AgentContext, args: Args) -> dict[str, Any]:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     async with _store(ctx) as store:
-        anchor = store.relay_side()
+        anchor = queue_on(store.anchor)
         oldest = await anchor.oldest_pending()
         return {
             "pending": await anchor.queue_depth(QUEUE_DEPTH_CAP),
@@ -172,8 +173,8 @@ async def _on_index(
 ) -> T:
     """`served` through this home's server when one runs (it owns the embedded index), else `here` on the stack
     opened in this process (caught up first); while another process owns the embedded index, wait for it."""
-    from kgents.server.discovery import ServerInfo
-    from kgents.server.owner import server_or_own
+    from kgents.home.discovery import ServerInfo
+    from kgents.home.owner import server_or_own
     from kgents.synapse.runtime import open_synapse
 
     opened = await server_or_own(ctx.settings, lambda: open_synapse(ctx.settings), progress=ctx.progress)
@@ -205,7 +206,7 @@ async def _index_count(ctx: AgentContext, args: Args) -> dict[str, Any]:
 
 @REGISTRY.register("world.database.index.search", "this persona's memory recalled for TEXT (limit=N)")
 async def _index_search(ctx: AgentContext, args: Args) -> dict[str, Any]:
-    from kgents.synapse.recall import RecallHit
+    from kgents.synapse.hit import RecallHit
 
     text = args.text
     if not text:
@@ -243,5 +244,5 @@ async def _drift_lag(ctx: AgentContext, args: Args) -> dict[str, Any]:
 @REGISTRY.register("time.drift.history", "the rolling coherency and lag samples, oldest first (limit=N)")
 async def _drift_history(ctx: AgentContext, args: Args) -> dict[str, Any]:
     async with _store(ctx) as store:
-        samples = await read_history(store, args.integer("limit", 20))
+        samples = await read_history(store.anchor, args.integer("limit", 20))
     return {"samples": [s.to_dict() for s in samples]}

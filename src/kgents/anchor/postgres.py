@@ -28,7 +28,6 @@ async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-
 def describe_failure(url: str, exc: BaseException) -> str:
     """One line for a failed connection, with the URL redacted and the password never echoed."""
     shown = redact_url(url)
@@ -49,6 +48,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
 
 def translate_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Turn a lost or refused connection in the middle of a read into one BackendUnavailableError line."""

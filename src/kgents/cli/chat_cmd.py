@@ -167,8 +167,9 @@ async def converse(memory_of: MemorySource, settings: Settings, *, piped: bool, 
 
 async def chat_session(settings: Settings, *, piped: bool, dream: bool = True) -> None:
     """Through the home's server, or as it (the embedded default); else the memory the settings name."""
+    from kgents.memory.attachment import attaches
     from kgents.memory.factory import open_memory
-    from kgents.server.attach import HomeAttachment, attaches
+    from kgents.server.attach import HomeAttachment
 
     def serving(url: str) -> None:
         tell(f"kgents chat: serving KGENTS_HOME {settings.home} at {url} for its other kgents processes")

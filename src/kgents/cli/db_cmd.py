@@ -10,6 +10,7 @@ from rich.table import Table
 from kgents.cli.context import console, print_json, run, state
 from kgents.config import Settings
 from kgents.home import home_exposure
+from kgents.synapse.queue import queue_on
 
 app = typer.Typer(help="The anchor database: migrate it, see what it holds.", no_args_is_help=True)
 
@@ -61,14 +62,14 @@ def info(
 
     async def work() -> dict[str, Any]:
         from kgents.disk import folder_bytes
-        from kgents.garden import open_store
+        from kgents.garden.store import open_store
         from kgents.health.probes import anchor_bytes
 
         store = await open_store(settings)
         try:
             personas = await store.personas()
             everyone = sum(personas.values())
-            size = await anchor_bytes(store.relay_side())
+            size = await anchor_bytes(queue_on(store.anchor))
             index = None if settings.qdrant_url else folder_bytes(settings.home / "index")
             data: dict[str, Any] = {
                 "home": str(settings.home),

@@ -11,10 +11,11 @@ import typer
 from kgents.cli.context import confirmed, console, print_json, read_input, run, state
 from kgents.cli.render import entries_table, entry_table, history_table, short_id
 from kgents.errors import NotFoundError, ValidationError
-from kgents.garden import EntryType, GardenEntry, GardenQuery, Lifecycle, OrderBy, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import parse_enum
-from kgents.garden.records import AuditRecord
+from kgents.garden.model import EntryType, GardenEntry, Lifecycle, parse_enum
+from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import open_store
 
 T = TypeVar("T")
 
@@ -105,7 +106,11 @@ def plant(
         memory = await open_memory(settings)  # the home's server, else this process applying its write inline
         try:
             return await memory.remember(
-                text, type=entry_type, confidence=confidence, tags=tag or (), evidence=evidence or (),
+                text,
+                type=entry_type,
+                confidence=confidence,
+                tags=tag or (),
+                evidence=evidence or (),
                 affinities=affinities,
             )
         finally:

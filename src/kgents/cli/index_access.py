@@ -16,8 +16,8 @@ from kgents.cli.context import err_console
 from kgents.cli.progress import LongWork
 from kgents.config import Settings
 from kgents.errors import IndexLockedError
-from kgents.server.discovery import ServerInfo
-from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
+from kgents.home.discovery import ServerInfo
+from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory

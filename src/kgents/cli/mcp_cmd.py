@@ -33,8 +33,9 @@ def mcp(
     settings = settings.with_persona(persona) if persona else settings
 
     # imported here: the MCP SDK (pydantic, starlette) would slow every other command's start
+    from kgents.memory.attachment import attaches
     from kgents.memory.factory import open_memory
-    from kgents.server.attach import HomeAttachment, attaches
+    from kgents.server.attach import HomeAttachment
     from kgents.server.mcp import build_mcp_server
 
     def serving(url: str) -> None:

@@ -12,9 +12,10 @@ import typer
 from kgents.cli.context import confirmed, console, persona_flag, print_json, read_input, run, state
 from kgents.cli.progress import LongWork, counted
 from kgents.config import Settings
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.memory.forget import forget_everywhere
 from kgents.memory.portable import ImportReport, bundle_lines, parse_bundle, read_bundle, retarget, write_bundle
+from kgents.soul.snapshot import snapshots_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
@@ -42,7 +43,7 @@ def export(ctx: typer.Context, persona: PersonaOpt = None) -> None:
     async def work() -> list[str]:
         store = await open_store(settings)
         try:
-            return bundle_lines(await read_bundle(store, store.snapshot_store(), settings.persona))
+            return bundle_lines(await read_bundle(store, snapshots_on(store.anchor), settings.persona))
         finally:
             await store.close()
 
@@ -80,7 +81,7 @@ def import_(
         store = await open_store(settings.with_persona(bundle.persona))
         try:
             async with LongWork(f"import: writing {len(bundle.entries):,} entries in one transaction"):
-                return await write_bundle(store, store.snapshot_store(), bundle)
+                return await write_bundle(store, snapshots_on(store.anchor), bundle)
         finally:
             await store.close()
 

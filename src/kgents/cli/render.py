@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from rich import box
 from rich.table import Table
 
-from kgents.garden import AuditRecord, GardenEntry, Lifecycle
+from kgents.garden.model import GardenEntry, Lifecycle
+from kgents.garden.records import AuditRecord
 
 LIFECYCLE_STYLE = {
     Lifecycle.SEED: "dim",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,7 +19,10 @@ from kgents.cli.garden_cmd import (
 from kgents.cli.render import clip, confidence_bar, short_id
 
 if TYPE_CHECKING:
-    from kgents.synapse.recall import RecallHit
+    from kgents.config import Settings
+    from kgents.garden.filters import EntryFilter
+    from kgents.home.discovery import ServerInfo
+    from kgents.synapse.hit import RecallHit
     from kgents.synapse.runtime import Synapse
 
 CATCH_UP_S = 60.0
@@ -73,92 +77,143 @@ def read_as(hit: RecallHit) -> str:
     return "read as: " + "; ".join(parts) if parts else ""
 
 
+ModeOpt = Annotated[
+    str, typer.Option("--mode", help="hybrid (meaning and words, fused), dense (meaning) or lexical (words).")
+]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=200, help="At most this many.")]
+IncludeCompostOpt = Annotated[bool, typer.Option("--include-compost", help="Show COMPOST entries too.")]
+MinScoreOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        min=0.0,
+        max=1.0,
+        help="Leave out hits scoring below this (hybrid: relevance; 0.08 is the bar the chat and MCP use).",
+    ),
+]
+ExplainOpt = Annotated[
+    bool,
+    typer.Option("--explain", help="Show each hit's dense and lexical rank, and the time and people the query names."),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", min=0, help="Seconds the embedded index may take to catch up before answering."),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One search as the command was asked it."""
+
+    query: str
+    limit: int
+    filters: EntryFilter
+    mode: str
+    min_score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The hits, how far the index is behind the garden, and whether to warn of it."""
+
+    hits: list[RecallHit]
+    pending: int
+    warn: bool
+    in_process: bool
+
+
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=200, help="At most this many.")] = 10,
+    limit: LimitOpt = 10,
     lifecycle: LifecycleOpt = None,
     entry_type: TypeOpt = None,
     tag: TagOpt = None,
     min_confidence: MinConfidenceOpt = None,
-    mode: Annotated[
-        str, typer.Option("--mode", help="hybrid (meaning and words, fused), dense (meaning) or lexical (words).")
-    ] = "hybrid",
-    include_compost: Annotated[bool, typer.Option("--include-compost", help="Show COMPOST entries too.")] = False,
-    min_score: Annotated[
-        float | None,
-        typer.Option(
-            "--min-score",
-            min=0.0,
-            max=1.0,
-            help="Leave out hits scoring below this (hybrid: relevance; 0.08 is the bar the chat and MCP use).",
-        ),
-    ] = None,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain", help="Show each hit's dense and lexical rank, and the time and people the query names."
-        ),
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option("--wait", min=0, help="Seconds the embedded index may take to catch up before answering."),
-    ] = CATCH_UP_S,
+    mode: ModeOpt = "hybrid",
+    include_compost: IncludeCompostOpt = False,
+    min_score: MinScoreOpt = None,
+    explain: ExplainOpt = False,
+    wait: WaitOpt = CATCH_UP_S,
     as_json: JsonFlag = False,
 ) -> None:
     """Search this persona's garden by meaning and by words ("simplicity" finds "I prefer minimal code"; a rare
     name finds the entries that name it). COMPOST entries are left out unless --include-compost."""
     from kgents.garden.filters import EntryFilter
-    from kgents.synapse.fusion import RecallMode
 
     settings = state(ctx).settings()
     filters = EntryFilter(**filter_fields(lifecycle, entry_type, tag, min_confidence), include_compost=include_compost)
-    modes = [m.value for m in RecallMode]
-    if mode not in modes:
-        raise typer.BadParameter(f"must be one of {', '.join(modes)} (got {mode!r})", param_hint="--mode")
-
-    async def go() -> tuple[list[RecallHit], int, bool, bool]:
-        from kgents.cli.index_access import open_local_or_server
-        from kgents.memory.remote import RemoteMemory
-        from kgents.server.discovery import ServerInfo
-        opened = await open_local_or_server(settings)
-        if isinstance(opened, ServerInfo):  # the server relays in-process: it is behind only for a moment
-            async with RemoteMemory(opened, settings.persona) as memory:
-                hits = await memory.recall(
-                    query, limit=limit, filters=filters, min_score=min_score, explain=True, mode=mode
-                )
-                pending = int((await memory.status())["pending"])
-            return hits, pending, True, True
-        synapse = opened
-        try:
-            pending, warn = await index_lag(synapse, wait)
-            hits = await synapse.recall().recall(
-                settings.persona,
-                query,
-                limit,
-                filters,
-                mode=RecallMode(mode),
-                min_score=min_score,
-            )
-            return hits, pending, warn, synapse.in_process
-        finally:
-            await synapse.close()
-
-    hits, pending, warn, in_process = run(go)
-    if pending and warn:
-        err_console.print(lag_warning(pending, in_process), markup=False, highlight=False, soft_wrap=True)
+    check_mode(mode)
+    asked = Asked(query, limit, filters, mode, min_score)
+    found = run(lambda: find(settings, asked, wait))
+    if found.pending and found.warn:
+        err_console.print(lag_warning(found.pending, found.in_process), markup=False, highlight=False, soft_wrap=True)
     if as_json:
         data = {
             "query": query,
             "persona": settings.persona,
             "mode": mode,
-            "pending": pending,
-            "hits": [h.to_dict() for h in hits],
+            "pending": found.pending,
+            "hits": [h.to_dict() for h in found.hits],
         }
         print_json(data)
         return
+    show_hits(found.hits, settings.persona, mode, explain)
+
+
+def check_mode(mode: str) -> None:
+    from kgents.synapse.fusion import RecallMode
+
+    modes = [m.value for m in RecallMode]
+    if mode not in modes:
+        raise typer.BadParameter(f"must be one of {', '.join(modes)} (got {mode!r})", param_hint="--mode")
+
+
+async def find(settings: Settings, asked: Asked, wait: float) -> Found:
+    """Ask the home's server when one runs, else search here (after letting the embedded index catch up)."""
+    from kgents.cli.index_access import open_local_or_server
+    from kgents.home.discovery import ServerInfo
+
+    opened = await open_local_or_server(settings)
+    if isinstance(opened, ServerInfo):
+        return await find_on_server(opened, settings.persona, asked)
+    try:
+        return await find_here(opened, settings.persona, asked, wait)
+    finally:
+        await opened.close()
+
+
+async def find_on_server(server: ServerInfo, persona: str, asked: Asked) -> Found:
+    """Through the home's server, which relays in-process: it is behind only for a moment (always warned of)."""
+    from kgents.memory.remote import RemoteMemory
+
+    async with RemoteMemory(server, persona) as memory:
+        hits = await memory.recall(
+            asked.query,
+            limit=asked.limit,
+            filters=asked.filters,
+            min_score=asked.min_score,
+            explain=True,
+            mode=asked.mode,
+        )
+        pending = int((await memory.status())["pending"])
+    return Found(hits, pending, True, True)
+
+
+async def find_here(synapse: Synapse, persona: str, asked: Asked, wait: float) -> Found:
+    from kgents.synapse.fusion import RecallMode
+
+    pending, warn = await index_lag(synapse, wait)
+    hits = await synapse.recall().recall(
+        persona, asked.query, asked.limit, asked.filters, mode=RecallMode(asked.mode), min_score=asked.min_score
+    )
+    return Found(hits, pending, warn, synapse.in_process)
+
+
+def show_hits(hits: list[RecallHit], persona: str, mode: str, explain: bool) -> None:
+    """The hits as a table (with --explain: what the query was read as, and each signal's rank)."""
     if not hits:
-        console.print(f"nothing in the garden of {settings.persona} matches that", markup=False)
+        console.print(f"nothing in the garden of {persona} matches that", markup=False)
         return
     if explain and (read := read_as(hits[0])):
         console.print(read, markup=False, highlight=False, soft_wrap=True)

@@ -13,7 +13,7 @@ import typer
 
 from kgents.cli.context import console, run, state
 from kgents.config import Settings
-from kgents.server.discovery import DEFAULT_HOST, DEFAULT_PORT, token_file
+from kgents.home.discovery import DEFAULT_HOST, DEFAULT_PORT, token_file
 
 if TYPE_CHECKING:
     from kgents.server.run import Serving

@@ -17,13 +17,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from kgents.axes import AXES
 from kgents.cli.context import console, err_console, print_json, run, state
 from kgents.cli.exit_codes import exit_code_for_level
 from kgents.cli.render import ago, confidence_bar, format_value
 from kgents.config import Settings, redact_url
 from kgents.errors import ConfigError, ValidationError
-from kgents.soul import AXES, ModeChange, SoulService, SoulSession, SoulState, open_service, open_soul
 from kgents.soul.embedded_spark import PUBSUB_NEEDS_REDIS
+from kgents.soul.model import SoulState
+from kgents.soul.service import SoulService
+from kgents.soul.session import SoulSession, open_service, open_soul
+from kgents.soul.spark import ModeChange
 
 T = TypeVar("T")
 

@@ -10,7 +10,8 @@ import typer
 from kgents.cli.context import console, run, state
 from kgents.cli.exit_codes import ExitCode
 from kgents.clock import utcnow
-from kgents.garden import open_store
+from kgents.garden.store import open_store
+from kgents.synapse.queue import queue_on
 
 
 def alive(
@@ -30,7 +31,7 @@ def alive(
         store = await open_store(settings)
         try:
             now = utcnow()
-            beats = await store.relay_side().heartbeats()
+            beats = await queue_on(store.anchor).heartbeats()
             return [
                 age
                 for hb in beats

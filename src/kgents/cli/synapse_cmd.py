@@ -22,8 +22,9 @@ from kgents.cli.progress import LongWork
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
-from kgents.garden import open_store
+from kgents.garden.store import open_store
 from kgents.health.model import Level
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
@@ -170,7 +171,7 @@ async def anchor_facts(settings: Settings) -> tuple[SynapseMetrics, list[dict[st
 
     store = await open_store(settings)
     try:
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         metrics = await collect_metrics(queue)
         letters = [d.to_dict() for d in await queue.dead_letters(5)]
         state = await queue.read_state()
@@ -185,8 +186,8 @@ async def gather_status(settings: Settings, *, full: bool = False) -> StatusData
     in for a measurement of our own."""
     from kgents.cli.index_access import catch_up_shown, open_local_or_server
     from kgents.health.collect import DRAIN_TIMEOUT_S, embedded_default
+    from kgents.home.discovery import ServerInfo
     from kgents.memory.remote import RemoteMemory
-    from kgents.server.discovery import ServerInfo
     from kgents.synapse.faults import MissingCollectionError
 
     try:
@@ -303,7 +304,7 @@ def run_relay(
     settings = state(ctx).settings()
     if not settings.qdrant_url and not once:
         from kgents.cli.serve_cmd import run_server
-        from kgents.server.discovery import DEFAULT_HOST
+        from kgents.home.discovery import DEFAULT_HOST
 
         processed = run_server(settings, DEFAULT_HOST, port)
         console.print(f"synapse stopped after {processed:,} events", markup=False)
@@ -423,4 +424,3 @@ def adopt(
         markup=False,
         soft_wrap=True,
     )
-

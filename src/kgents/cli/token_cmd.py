@@ -26,12 +26,12 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 async def _with_tokens(settings: Settings, work: Callable[[Tokens], Awaitable[T]]) -> T:
-    from kgents.garden import open_store
-    from kgents.server.tokens import Tokens, token_store
+    from kgents.garden.store import open_store
+    from kgents.server.tokens import Tokens, tokens_on
 
     store = await open_store(settings)
     try:
-        return await work(Tokens(token_store(store)))
+        return await work(Tokens(tokens_on(store.anchor)))
     finally:
         await store.close()
 

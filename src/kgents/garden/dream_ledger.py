@@ -1,4 +1,4 @@
-"""The dream's side of an anchor (`store.dream_side()`): what changed since the last dream, the bulk decay, and the
+"""The dream's side of an anchor (`store.dream_ledger()`): what changed since the last dream, the bulk decay, and the
 dream's own bookkeeping, kept in tables of their own (migration 0011) and never in the user's tags or versions.
 
 - `dream_pending` holds one row per entry changed since the last dream (a trigger writes it with the garden row: a

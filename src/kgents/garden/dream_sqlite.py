@@ -36,7 +36,6 @@ _FINISH = (
 )
 
 
-
 class SqliteDreamLedger:
     def __init__(self, db: Database, store: GardenStore) -> None:
         self._db = db

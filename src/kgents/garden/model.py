@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from kgents.axes import AXES, unknown_axis
 from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
 from kgents.errors import ValidationError
-from kgents.soul.model import AXES, unknown_axis
 
 MAX_CONTENT_CHARS = 10_000
 """Longest content accepted; a garden entry is a remembered pattern, not a document."""

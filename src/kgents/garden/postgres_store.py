@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from kgents.anchor import postgres as pg
+from kgents.anchor.handle import PostgresAnchor
 from kgents.anchor.migrations import check_schema_name
 from kgents.errors import ConflictError
 from kgents.garden.filters import EntryFilter
@@ -35,8 +36,6 @@ from kgents.garden.sql import (
 
 if TYPE_CHECKING:
     from kgents.garden.dream_postgres import PostgresDreamLedger
-    from kgents.soul.snapshot import PostgresSnapshotStore
-    from kgents.synapse.queue_postgres import PostgresRelayQueue
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
@@ -141,23 +140,11 @@ class PostgresGardenStore:
         return store
 
     @property
-    def pool(self) -> Any:
-        return self._pool
+    def anchor(self) -> PostgresAnchor:
+        return PostgresAnchor(self._pool, self.schema)
 
-    def relay_side(self) -> PostgresRelayQueue:
-        """The relay's side of this schema, on the same pool."""
-        from kgents.synapse.queue_postgres import PostgresRelayQueue
-
-        return PostgresRelayQueue(self._pool, self.schema)
-
-    def snapshot_store(self) -> PostgresSnapshotStore:
-        """The soul snapshots in this schema, on the same pool."""
-        from kgents.soul.snapshot import PostgresSnapshotStore
-
-        return PostgresSnapshotStore(self._pool)
-
-    def dream_side(self) -> PostgresDreamLedger:
-        """The dream's side of this schema, on the same pool."""
+    def dream_ledger(self) -> PostgresDreamLedger:
+        """The dream's ledger in this schema, on the same pool."""
         from kgents.garden.dream_postgres import PostgresDreamLedger
 
         return PostgresDreamLedger(self._pool, self)

@@ -31,8 +31,6 @@ from kgents.garden.sql import (
 
 if TYPE_CHECKING:
     from kgents.garden.dream_sqlite import SqliteDreamLedger
-    from kgents.soul.snapshot import SqliteSnapshotStore
-    from kgents.synapse.queue_sqlite import SqliteRelayQueue
 
 _INSERT = f"INSERT INTO persona_garden ({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 
@@ -149,23 +147,11 @@ class SqliteGardenStore:
         return store
 
     @property
-    def db(self) -> Database:
+    def anchor(self) -> Database:
         return self._db
 
-    def relay_side(self) -> SqliteRelayQueue:
-        """The relay's side of this database, on the same connection."""
-        from kgents.synapse.queue_sqlite import SqliteRelayQueue
-
-        return SqliteRelayQueue(self._db)
-
-    def snapshot_store(self) -> SqliteSnapshotStore:
-        """The soul snapshots in this database, on the same connection."""
-        from kgents.soul.snapshot import SqliteSnapshotStore
-
-        return SqliteSnapshotStore(self._db)
-
-    def dream_side(self) -> SqliteDreamLedger:
-        """The dream's side of this database, on the same connection."""
+    def dream_ledger(self) -> SqliteDreamLedger:
+        """The dream's ledger in this database, on the same connection."""
         from kgents.garden.dream_sqlite import SqliteDreamLedger
 
         return SqliteDreamLedger(self._db, self)

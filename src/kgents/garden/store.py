@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
 
 if TYPE_CHECKING:
+    from kgents.anchor.handle import Anchor
     from kgents.garden.dream_ledger import DreamLedger
-    from kgents.soul.snapshot import SnapshotStore
-    from kgents.synapse.queue import RelayQueue
 from kgents.garden.model import GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, Lease, Neighboured, OutboxEvent
 
@@ -86,17 +86,26 @@ class GardenStore(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    def relay_side(self) -> RelayQueue:
-        """The relay's side of this anchor (claims, heartbeats, index state), sharing the connection or pool."""
+    @property
+    def anchor(self) -> Anchor:
+        """The opened anchor this store is built on: the part every other side (the relay's queue, the soul's
+        snapshots) builds on too, sharing the connection or pool."""
         ...
 
-    def snapshot_store(self) -> SnapshotStore:
-        """The soul snapshots in this anchor, sharing the connection or pool."""
-        ...
-
-    def dream_side(self) -> DreamLedger:
-        """The dream's side of this anchor (what changed since the last dream, the bulk decay, its bookkeeping),
+    def dream_ledger(self) -> DreamLedger:
+        """The dream's ledger in this anchor (what changed since the last dream, the bulk decay, its bookkeeping),
         sharing the connection or pool."""
         ...
 
     async def close(self) -> None: ...
+
+
+async def open_store(settings: Settings) -> GardenStore:
+    """The garden store the settings point at: PostgreSQL when a URL is set, else SQLite under KGENTS_HOME."""
+    if settings.postgres_url:
+        from kgents.garden.postgres_store import PostgresGardenStore
+
+        return await PostgresGardenStore.open(settings.postgres_url, settings.postgres_schema)
+    from kgents.garden.sqlite_store import SqliteGardenStore
+
+    return await SqliteGardenStore.open(settings.sqlite_path)

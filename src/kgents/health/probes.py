@@ -13,6 +13,7 @@ from kgents.clock import utcnow
 from kgents.config import Settings, redact_url
 from kgents.health.levels import Thresholds, durability_verdict, reflex_verdict, synapse_verdict
 from kgents.health.model import Level, PartHealth
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.garden.store import GardenStore
@@ -39,7 +40,7 @@ def elapsed_ms(began: float) -> float:
 
 async def probe_durability(settings: Settings, t: Thresholds) -> PartHealth:
     """Reachable, a timed real commit, pool use, pending CDC events and the database size."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
 
     began = time.perf_counter()
     store = await open_store(settings)
@@ -60,7 +61,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
 
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None}
     if isinstance(store, PostgresGardenStore):
-        pool = store.pool
+        pool = store.anchor.pool
         timings = []
         for _ in range(COMMIT_TRIES):
             began = time.perf_counter()
@@ -70,7 +71,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
         figures["read_only"] = False
         figures |= pool_figures(pool)
     elif isinstance(store, SqliteGardenStore):
-        anchor = store.db
+        anchor = store.anchor
         stamp = utcnow().isoformat(timespec="microseconds")
 
         def commit() -> None:
@@ -87,8 +88,8 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = anchor.read_only
-    figures["database_bytes"] = await anchor_bytes(store.relay_side())
-    figures["pending_events"] = await store.relay_side().queue_depth(QUEUE_DEPTH_CAP)
+    figures["database_bytes"] = await anchor_bytes(queue_on(store.anchor))
+    figures["pending_events"] = await queue_on(store.anchor).queue_depth(QUEUE_DEPTH_CAP)
     return figures
 
 
@@ -171,12 +172,12 @@ def relay_expected(settings: Settings, relays_alive: int) -> bool:
 
 async def probe_synapse(settings: Settings, t: Thresholds) -> PartHealth:
     """Events processed, oldest pending age, lag, dead letters, breaker, heartbeat age, relays alive."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
     from kgents.synapse.metrics import collect_metrics
 
     store = await open_store(settings)
     try:
-        metrics = await collect_metrics(store.relay_side())
+        metrics = await collect_metrics(queue_on(store.anchor))
     finally:
         await store.close()
     return synapse_part(metrics, settings, t)

@@ -17,6 +17,7 @@ from kgents.config import Settings
 from kgents.health.levels import Thresholds, resonance_verdict
 from kgents.health.model import Level, PartHealth
 from kgents.synapse.drift import append_sample, read_history, sample_from_coherency
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.synapse.runtime import Synapse
@@ -60,7 +61,9 @@ async def measure_resonance(
     search_ms = (time.perf_counter() - began) * 1000.0
     points = await synapse.index.count(state.active.collection)
     if record:
-        await append_sample(synapse.store, sample_from_coherency(data, record, (await synapse.metrics()).to_dict()))
+        await append_sample(
+            synapse.store.anchor, sample_from_coherency(data, record, (await synapse.metrics()).to_dict())
+        )
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}
     coherency = float(data["coherency_with_truth"])
     verdict = resonance_verdict(coherency, search_ms, name, counts, t)
@@ -82,17 +85,17 @@ async def measure_resonance(
 async def _stand_in(settings: Settings, t: Thresholds, locked: str) -> PartHealth:
     """The embedded index is another process's: use the figure its measuring relay published, else the newest
     history sample."""
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
 
     name = index_name(settings)
     now = utcnow()
     store = await open_store(settings)
     try:
-        stored = await store.relay_side().buckets().figure()
+        stored = await queue_on(store.anchor).buckets().figure()
         report: dict[str, Any] | None = None if stored is None else stored.figures
         source = "the relay that owns the index"
         if report is None:
-            history = await read_history(store, 1)
+            history = await read_history(store.anchor, 1)
             if history and history[-1].coherency is not None:
                 s = history[-1]
                 report = {**s.to_dict(), "coherency_with_truth": s.coherency}

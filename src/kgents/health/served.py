@@ -66,9 +66,7 @@ async def served_resonance(synapse: Synapse, settings: Settings, t: Thresholds) 
     return PartHealth("resonance", verdict.level, verdict.reason, name, figures)
 
 
-async def served_durability(
-    synapse: Synapse, settings: Settings, t: Thresholds, metrics: SynapseMetrics
-) -> PartHealth:
+async def served_durability(synapse: Synapse, settings: Settings, t: Thresholds, metrics: SynapseMetrics) -> PartHealth:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
     queue: Any = synapse.queue
@@ -92,5 +90,3 @@ async def served_durability(
     if figures["commit_ms"] is None:  # no relay beats here: the round trip says the anchor answers
         verdict = durability_verdict(figures["connect_ms"], figures["pool_available"], t)
     return PartHealth("durability", verdict.level, verdict.reason, anchor_backend(settings), figures)
-
-

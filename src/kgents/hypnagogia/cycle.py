@@ -109,7 +109,7 @@ class HypnagogicCycle:
         self.memory = memory
         self.threshold = threshold
         self.budget = budget
-        self.ledger: DreamLedger = memory.garden.store.dream_side()
+        self.ledger: DreamLedger = memory.garden.store.dream_ledger()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def dream(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kgents.config import Settings
 from kgents.errors import ConfigError
+from kgents.synapse.queue import queue_on
 
 if TYPE_CHECKING:
     from kgents.resonance.protocols import VectorIndex
@@ -101,12 +102,12 @@ async def tear_down(sandbox: Sandbox, index: VectorIndex | None = None) -> None:
 async def _drop_collections(settings: Settings, given: VectorIndex | None) -> None:
     """The collections of the demo's anchor: those its state names and any stamped with its index identity."""
     from kgents.errors import NotFoundError
-    from kgents.garden import open_store
+    from kgents.garden.store import open_store
     from kgents.resonance.factory import open_index
 
     store = await open_store(settings)
     try:
-        state = await store.relay_side().read_state()
+        state = await queue_on(store.anchor).read_state()
     finally:
         await store.close()
     if state is None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
-from kgents.synapse.recall import RecallHit as RecallHit  # the one hit type, made by the recall walk
+from kgents.synapse.hit import RecallHit as RecallHit  # the one hit type, made by the recall walk
 
 DEFAULT_TYPE = EntryType.INSIGHT
 """The entry type of `remember` when none is given: a thing learned, not yet known to be a preference or a value."""

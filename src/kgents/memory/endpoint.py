@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from kgents.config import Settings, redact_url
 from kgents.errors import BackendUnavailableError, OutcomeUnknownError
+from kgents.home.discovery import ServerInfo, find_server
 from kgents.memory.http_client import HttpClient, HttpError, HttpResponse
 from kgents.memory.wire import error_body
-from kgents.server.discovery import ServerInfo, find_server
 
 RESEND_DELAYS_S = (0.1, 0.3, 0.6, 1.0)
 """Waits before sending an idempotent write again after the server answered `outcome_unknown` (about 2 s in all:

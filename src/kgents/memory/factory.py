@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from kgents.config import Settings, check_persona
+from kgents.home.discovery import ServerInfo
 from kgents.memory.api import MemoryAPI
-from kgents.server.discovery import ServerInfo
 
 log = logging.getLogger("kgents.memory")
 
@@ -18,8 +18,8 @@ async def open_memory(settings: Settings | None = None, persona: str | None = No
     embedded index for a moment, wait for it (a warning in the log, up to `OWNER_WAIT_S`), as every kgents
     process does."""
 
+    from kgents.home.owner import server_or_own
     from kgents.memory.local import AsyncMemory
-    from kgents.server.owner import server_or_own
 
     settings = settings or Settings.from_env()
     asked = check_persona(persona) if persona else None

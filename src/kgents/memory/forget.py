@@ -17,7 +17,7 @@ from typing import Any
 from kgents.garden.model import check_persona
 from kgents.garden.store import GardenStore
 from kgents.resonance.protocols import VectorIndex
-from kgents.soul import open_spark
+from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.runtime import Synapse
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from kgents.config import Settings, check_persona
 from kgents.errors import ConflictError, NotFoundError, ValidationError
-from kgents.garden import GardenStore, PersonaGarden, open_store
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord, GardenQuery, OrderBy
+from kgents.garden.service import PersonaGarden
+from kgents.garden.store import GardenStore, open_store
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
 from kgents.memory.inline import Indexer
 from kgents.memory.recall import recall
@@ -27,6 +28,7 @@ from kgents.memory.replay import forgotten_already, stored_already
 from kgents.resonance.protocols import VectorIndex
 from kgents.soul.model import SoulState
 from kgents.soul.service import SoulService
+from kgents.soul.snapshot import snapshots_on
 from kgents.soul.spark import SparkStore
 from kgents.synapse.runtime import Synapse, open_synapse
 
@@ -56,7 +58,7 @@ class AsyncMemory:
         memory._store = synapse.store
         memory._synapse = synapse
         memory._soul = SoulService(
-            spark, synapse.store.snapshot_store(), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
+            spark, snapshots_on(synapse.store.anchor), memory.persona, ttl_s=synapse.settings.soul_ttl_seconds
         )
         memory._garden = PersonaGarden(synapse.store, memory.persona)
         memory._indexer = Indexer(synapse)
@@ -80,7 +82,10 @@ class AsyncMemory:
         try:
             self._synapse = await open_synapse(settings, store=store, index=index)
             self._soul = SoulService(
-                await _open_spark(settings), store.snapshot_store(), settings.persona, ttl_s=settings.soul_ttl_seconds
+                await _open_spark(settings),
+                snapshots_on(store.anchor),
+                settings.persona,
+                ttl_s=settings.soul_ttl_seconds,
             )
         except BaseException:
             if self._synapse is not None:
@@ -313,6 +318,6 @@ def soul_view(state: SoulState, source: str) -> SoulView:
 
 
 async def _open_spark(settings: Settings) -> SparkStore:
-    from kgents.soul import open_spark
+    from kgents.soul.session import open_spark
 
     return await open_spark(settings)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kgents.clock import check_asked_at
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import parse_enum
 from kgents.memory.api import RecallHit
 from kgents.synapse import recall as synapse_recall
 from kgents.synapse.fusion import RecallMode
-from kgents.synapse.reading import check_asked_at
 from kgents.synapse.runtime import Synapse
 
 

@@ -21,17 +21,17 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from kgents.clock import check_asked_at
 from kgents.config import DEFAULT_PERSONA, Settings, check_persona
 from kgents.errors import ConfigError, OutcomeUnknownError
 from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
+from kgents.home.discovery import ServerInfo, find_server, is_persona_token
 from kgents.memory import wire
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryItem, RecallHit, SoulView
 from kgents.memory.endpoint import Endpoint
 from kgents.memory.http_client import IDEMPOTENT_METHODS
-from kgents.server.discovery import ServerInfo, find_server, is_persona_token
-from kgents.synapse.reading import check_asked_at
 
 DEFAULT_TIMEOUT_S = 120.0
 """A request's deadline: long enough for a large batch to be planted and indexed."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from kgents.config import Settings
 from kgents.garden.filters import EntryFilter
@@ -18,11 +18,9 @@ from kgents.garden.model import EntryType, GardenEntry
 from kgents.garden.records import AuditRecord
 from kgents.loop_thread import LoopThread
 from kgents.memory.api import DEFAULT_TYPE, EntryRef, MemoryAPI, MemoryItem, RecallHit, SoulView
+from kgents.memory.attachment import Attachment, attach_home, attaches
 from kgents.memory.endpoint import ServerGoneError
 from kgents.memory.factory import open_memory
-
-if TYPE_CHECKING:
-    from kgents.server.attach import HomeAttachment
 
 T = TypeVar("T")
 log = logging.getLogger("kgents.memory")
@@ -35,7 +33,7 @@ class Memory:
     def __init__(self, persona: str | None = None, settings: Settings | None = None) -> None:
         self._settings = settings or Settings.from_env()
         self._persona = persona
-        self._home: HomeAttachment | None = None
+        self._home: Attachment | None = None
         """The home this memory attached to after its server stopped (it may serve the home itself)."""
         self._runner: LoopThread | None = LoopThread("kgents-memory")
         try:
@@ -62,10 +60,9 @@ class Memory:
             return self._run(work(self._memory))
 
     def _reattach(self) -> None:
-        """As `kgents mcp` does (`server.attach.HomeAttachment`): through the server that took over, or, on the
-        embedded default with none left, as the home's server itself, so every other process of the home goes
-        through this one instead of waiting for the index it holds; with the real triad, in this process."""
-        from kgents.server.attach import HomeAttachment, attaches  # the server stack only when it is needed
+        """As `kgents mcp` does (`memory.attachment`): through the server that took over, or, on the embedded
+        default with none left, as the home's server itself, so every other process of the home goes through this
+        one instead of waiting for the index it holds; with the real triad, in this process."""
 
         old, home, self._home = self._memory, self._home, None
         with contextlib.suppress(Exception):
@@ -73,7 +70,7 @@ class Memory:
         if not attaches(self._settings):
             self._memory = self._run(open_memory(self._settings, self._persona))
             return
-        attached = HomeAttachment(self._settings, self._persona, progress=log.warning)
+        attached = attach_home(self._settings, self._persona, progress=log.warning)
         self._memory = self._run(attached.memory())
         self._home = attached
 

@@ -36,4 +36,3 @@ def not_newer(entry_id: uuid.UUID, version: int) -> qe.Filter:
     return qe.Filter(
         must=[qe.HasIdCondition({entry_id}), qe.FieldCondition("version", range=qe.RangeFloat(lte=version))]
     )
-

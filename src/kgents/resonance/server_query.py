@@ -41,4 +41,3 @@ def not_newer(entry_id: uuid.UUID, version: int) -> qm.Filter:
             qm.FieldCondition(key="version", range=qm.Range(lte=version)),
         ]
     )
-

@@ -14,9 +14,9 @@ import contextlib
 from types import TracebackType
 
 from kgents.config import Settings, check_persona
+from kgents.home.discovery import DEFAULT_HOST, ServerInfo, pid_alive
+from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 from kgents.memory.api import MemoryAPI
-from kgents.server.discovery import DEFAULT_HOST, ServerInfo, pid_alive
-from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
 
 
 class HomeAttachment:
@@ -108,9 +108,3 @@ class HomeAttachment:
     async def close(self) -> None:
         async with self._lock:
             await self._detach()
-
-
-def attaches(settings: Settings) -> bool:
-    """Whether a long-lived process should attach to the home (the embedded default, no KGENTS_SERVER_URL): the
-    embedded index has one owner. With the real triad, or a server named by URL, it opens the face as usual."""
-    return not settings.qdrant_url and not settings.server_url

@@ -26,8 +26,8 @@ from kgents.memory.api import MemoryAPI
 from kgents.memory.forget import ForgetReport, forget_on
 from kgents.memory.local import AsyncMemory
 from kgents.server.auth import Grant, ReadOnlyMemory, current_grant
-from kgents.server.tokens import Tokens, token_store
-from kgents.soul import open_spark
+from kgents.server.tokens import Tokens, tokens_on
+from kgents.soul.session import open_spark
 from kgents.soul.spark import SparkStore
 from kgents.synapse.metrics import SynapseMetrics, collect_metrics
 from kgents.synapse.relay import Relay, RelayConfig
@@ -50,7 +50,7 @@ class MemoryHub:
         self._memories: dict[str, AsyncMemory] = {}
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
-        self.tokens = Tokens(token_store(synapse.store))
+        self.tokens = Tokens(tokens_on(synapse.store.anchor))
 
     @classmethod
     async def open(cls, settings: Settings) -> MemoryHub:
@@ -116,17 +116,17 @@ class MemoryHub:
         with their age; no full measurement, no new pool or connection, no write."""
         figures = asyncio.ensure_future(collect_metrics(self.synapse.queue, purge=False))
 
-        async def relay_side() -> SynapseMetrics:
+        async def relay_figures() -> SynapseMetrics:
             return await asyncio.shield(figures)  # read once, by the two parts that use it
 
         async def durability(settings: Settings, t: Thresholds) -> PartHealth:
-            return await served_durability(self.synapse, settings, t, await relay_side())
+            return await served_durability(self.synapse, settings, t, await relay_figures())
 
         async def resonance(settings: Settings, t: Thresholds) -> PartHealth:
             return await served_resonance(self.synapse, settings, t)
 
         async def synapse(settings: Settings, t: Thresholds) -> PartHealth:
-            return synapse_part(await relay_side(), settings, t)
+            return synapse_part(await relay_figures(), settings, t)
 
         async def reflex(settings: Settings, t: Thresholds) -> PartHealth:  # this server's own Spark
             return await reflex_part(self.spark, settings, t) if settings.redis_url else reflex_unconfigured()

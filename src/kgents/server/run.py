@@ -17,7 +17,7 @@ import uvicorn
 
 from kgents.config import Settings
 from kgents.errors import BackendUnavailableError, ConfigError, IndexLockedError
-from kgents.server.discovery import (
+from kgents.home.discovery import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     ServerInfo,
@@ -26,7 +26,7 @@ from kgents.server.discovery import (
     remove_server_file,
     write_server_file,
 )
-from kgents.server.owner import OWNER_WAIT_S, Progress, server_or_own
+from kgents.home.owner import OWNER_WAIT_S, Progress, server_or_own
 
 if TYPE_CHECKING:
     from kgents.server.hub import MemoryHub

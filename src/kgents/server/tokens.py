@@ -20,10 +20,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kgents.anchor import postgres as pg
+from kgents.anchor.handle import Anchor, PostgresAnchor
 from kgents.clock import utcnow
 from kgents.config import check_persona
 from kgents.errors import NotFoundError, ValidationError
-from kgents.server.discovery import PERSONA_TOKEN_PREFIX as PREFIX
+from kgents.home.discovery import PERSONA_TOKEN_PREFIX as PREFIX
 
 ID_HEX = 12
 _TOKEN_RE = re.compile(rf"^{PREFIX}([0-9a-f]{{{ID_HEX}}})_[A-Za-z0-9_-]{{43}}$")
@@ -256,14 +257,8 @@ class PostgresTokenStore:
         return str(done).endswith(" 1")
 
 
-def token_store(anchor: object) -> TokenStore:
-    """The token rows of the anchor behind a garden store (either backend), sharing its connection or pool."""
-    from kgents.anchor.sqlite import Database
-
-    db = getattr(anchor, "db", None)
-    if isinstance(db, Database):
-        return SqliteTokenStore(db)
-    pool = getattr(anchor, "pool", None)
-    if pool is not None:
-        return PostgresTokenStore(pool)
-    raise TypeError(f"no persona tokens in {type(anchor).__name__}")
+def tokens_on(anchor: Anchor) -> TokenStore:
+    """The persona token rows on an opened anchor (either backend), sharing its connection or pool."""
+    if isinstance(anchor, PostgresAnchor):
+        return PostgresTokenStore(anchor.pool)
+    return SqliteTokenStore(anchor)

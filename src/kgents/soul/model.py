@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from kgents.axes import DEFAULT_AXES, unknown_axis
 from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
 from kgents.errors import ValidationError
@@ -38,25 +39,6 @@ class DialogueMode(StrEnum):
     EXPLORE = "EXPLORE"
 
 
-@dataclass(frozen=True, slots=True)
-class Axis:
-    """One personality axis: its two poles and where a fresh soul starts."""
-
-    name: str
-    low: str
-    high: str
-    default: float
-
-
-DEFAULT_AXES: tuple[Axis, ...] = (
-    Axis("aesthetic", "Minimalist", "Baroque", 0.15),
-    Axis("categorical", "Concrete", "Abstract", 0.92),
-    Axis("gratitude", "Utilitarian", "Sacred", 0.78),
-    Axis("heterarchy", "Hierarchical", "Peer", 0.88),
-    Axis("generativity", "Documentation", "Generation", 0.90),
-    Axis("joy", "Austere", "Playful", 0.75),
-)
-AXES: Mapping[str, Axis] = MappingProxyType({a.name: a for a in DEFAULT_AXES})
 DEFAULT_CONFIDENCE = 0.5
 """How sure a fresh soul is of its default axis values: a prior, to be moved by evidence."""
 
@@ -68,12 +50,6 @@ MODE_AFFINITY: Mapping[DialogueMode, tuple[str, ...]] = MappingProxyType(
         DialogueMode.EXPLORE: ("categorical", "joy"),
     }
 )
-
-
-def unknown_axis(name: object, known: Iterable[str] = AXES) -> ValidationError:
-    """The one error for an axis that is not one of `known` (the soul's axes; by default the standard ones), used
-    by `soul eigen` and by a garden entry's eigenvector affinities."""
-    return ValidationError(f"unknown eigenvector axis {_show(name)}; known axes: {', '.join(known)}")
 
 
 def parse_mode(value: object) -> DialogueMode:

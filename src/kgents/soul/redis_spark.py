@@ -24,13 +24,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from kgents.breaker import Breaker, BreakerState
 from kgents.config import redact_url
 from kgents.errors import BackendUnavailableError
 from kgents.soul.spark import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_TTL_S,
     Backoff,
-    Breaker,
     ModeChange,
     SparkPaused,
     SparkStats,
@@ -47,6 +47,10 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_S = 0.5
 COMMAND_TIMEOUT_S = 0.5
 """Redis answers in well under a millisecond; a server silent for this long is stalled (never retried)."""
+PAUSE_S = 1.0
+MAX_PAUSE_S = 8.0
+"""The breaker: after a failure, no call reaches the server for PAUSE_S, doubling up to MAX_PAUSE_S while the
+trial made after each pause fails."""
 
 # SET only if no newer revision is cached; unreadable cached data is overwritten (the snapshot is the truth).
 _GUARDED_SET = """
@@ -106,7 +110,7 @@ class RedisSpark:
         self._live_script = self._redis.register_script(_LIVE)
         self._heartbeat_enabled = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._breaker = Breaker()
+        self._breaker = Breaker(failure_threshold=1, cooldown_s=PAUSE_S, max_cooldown_s=MAX_PAUSE_S)
         self._refused = False
         self._pending: dict[str, ModeChange] = {}
         self._retry_task: asyncio.Task[None] | None = None
@@ -139,22 +143,28 @@ class RedisSpark:
 
     async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, warn: bool = True, **kwargs: Any) -> T:
         """One call to the server through the breaker; `warn`: say so (once per outage) when it fails."""
-        if not self._breaker.allows(time.monotonic()):
+        if not self._breaker.allow(time.monotonic()):
             raise SparkPaused(f"KGENTS_REDIS_URL: Redis at {redact_url(self.url)} failed a moment ago; not retried yet")
+        trial = self._breaker.state is BreakerState.HALF_OPEN
         try:
             result = await fn(*args, **kwargs)
         except (*_TRANSIENT, RedisError) as exc:
             self.errors += 1
             if isinstance(exc, _TRANSIENT):
-                first = self._breaker.failed(time.monotonic())
-            else:  # an error reply (OOM, …): the server is there, so no pause; said once
+                first = self._breaker.record_failure(time.monotonic())
+            else:  # an error reply (OOM, …): the server is there, so no pause (and no verdict); said once
                 first, self._refused = not self._refused, True
             if warn and first:
                 log.warning(
                     "spark: Redis at %s failed (%s); working from the snapshot", redact_url(self.url), _reason(exc)
                 )
             raise BackendUnavailableError(self._describe(exc)) from None
-        if self._breaker.succeeded():
+        else:
+            recovered = self._breaker.record_success()
+        finally:
+            if trial:  # no verdict recorded (an error reply, a cancelled call): the next caller makes the trial
+                self._breaker.release()
+        if recovered:
             self._refused = False
             log.info("spark: Redis at %s answers again", redact_url(self.url))
             await self._send_pending()
@@ -196,7 +206,7 @@ class RedisSpark:
         try:
             received = int(await self._call(self._redis.publish, channel, change.to_json()))
         except BackendUnavailableError:
-            if self._breaker.open:  # the server is away: send the soul's latest change when it answers again
+            if self._breaker.state is not BreakerState.CLOSED:  # the server is away: send the latest change later
                 self._pending[channel] = change
                 if self._retry_task is None or self._retry_task.done():
                     self._retry_task = asyncio.create_task(self._retry_pending(), name="kgents-spark-retry")

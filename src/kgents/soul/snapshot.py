@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Protocol, runtime_checkable
 
 from kgents.anchor import postgres as pg
+from kgents.anchor.handle import Anchor, PostgresAnchor
 from kgents.anchor.sqlite import Database
 from kgents.config import Settings
 
@@ -192,6 +193,13 @@ class PostgresSnapshotStore:
     async def close(self) -> None:
         if self._owns_pool:
             await self._pool.close()
+
+
+def snapshots_on(anchor: Anchor) -> SnapshotStore:
+    """The soul snapshots on an opened anchor, sharing its connection or pool."""
+    if isinstance(anchor, PostgresAnchor):
+        return PostgresSnapshotStore(anchor.pool)
+    return SqliteSnapshotStore(anchor)
 
 
 async def open_snapshots(settings: Settings) -> SnapshotStore:

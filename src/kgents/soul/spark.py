@@ -207,39 +207,3 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-class Breaker:
-    """After a failure, leave the server alone for a pause (doubling while it keeps failing), then try once more.
-
-    A stalled server costs one timeout per pause, not one per call: a command gives up on it within about a second
-    and the snapshot serves the rest. Times are on the caller's monotonic clock.
-    """
-
-    def __init__(self, first_s: float = 1.0, cap_s: float = 8.0) -> None:
-        self.first_s = first_s
-        self.cap_s = cap_s
-        self.pause_s = 0.0
-        self.retry_at = 0.0
-
-    @property
-    def open(self) -> bool:
-        """Whether the last call failed (the server is considered down)."""
-        return self.pause_s > 0
-
-    def allows(self, now: float) -> bool:
-        return now >= self.retry_at
-
-    def failed(self, now: float) -> bool:
-        """Record a failure; True if the server was considered up until now."""
-        opened = not self.open
-        self.pause_s = self.first_s if opened else min(self.cap_s, self.pause_s * 2)
-        self.retry_at = now + self.pause_s
-        return opened
-
-    def succeeded(self) -> bool:
-        """Record a success; True if the server was considered down until now."""
-        recovered = self.open
-        self.pause_s = 0.0
-        self.retry_at = 0.0
-        return recovered

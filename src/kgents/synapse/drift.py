@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from kgents.anchor.handle import Anchor, PostgresAnchor
 from kgents.clock import utcnow
 
 HISTORY_LIMIT = 1_000
@@ -85,17 +86,11 @@ def _row(r: Any) -> DriftSample:
     return DriftSample(stamp, str(r[1]), *r[2:])
 
 
-def _target(anchor: object) -> tuple[str, Any]:
-    """("postgres", pool) or ("sqlite", Database) behind a garden store or a relay queue."""
-    from kgents.anchor.sqlite import Database
-
-    found = getattr(anchor, "db", None)
-    if isinstance(found, Database):
-        return "sqlite", found
-    pool = getattr(anchor, "pool", None)
-    if pool is not None:
-        return "postgres", pool
-    raise TypeError(f"no drift history for {type(anchor).__name__}")
+def _target(anchor: Anchor) -> tuple[str, Any]:
+    """("postgres", pool) or ("sqlite", Database) of an opened anchor."""
+    if isinstance(anchor, PostgresAnchor):
+        return "postgres", anchor.pool
+    return "sqlite", anchor
 
 
 INSERT_PG = (
@@ -122,9 +117,8 @@ SELECT_SQLITE = (
 )
 
 
-async def append_sample(anchor: object, sample: DriftSample, limit: int = HISTORY_LIMIT) -> None:
-    """Append `sample` and trim the history to the newest `limit` rows, in one transaction. `anchor` is a garden
-    store or a relay anchor (either backend)."""
+async def append_sample(anchor: Anchor, sample: DriftSample, limit: int = HISTORY_LIMIT) -> None:
+    """Append `sample` and trim the history to the newest `limit` rows, in one transaction. `anchor`: either backend."""
     kind, target = _target(anchor)
     if kind == "postgres":
         async with target.acquire() as conn, conn.transaction():
@@ -141,7 +135,7 @@ async def append_sample(anchor: object, sample: DriftSample, limit: int = HISTOR
     await target.run(work)
 
 
-async def read_history(anchor: object, limit: int = 100) -> list[DriftSample]:
+async def read_history(anchor: Anchor, limit: int = 100) -> list[DriftSample]:
     """The newest `limit` samples, oldest first."""
     kind, target = _target(anchor)
     if kind == "postgres":

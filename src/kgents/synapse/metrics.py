@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from kgents.breaker import BreakerState
 from kgents.clock import utcnow
 from kgents.stats import percentile
-from kgents.synapse.policy import CircuitState, is_alive
+from kgents.synapse.policy import is_alive
 from kgents.synapse.queue import RelayQueue
 
 log = logging.getLogger("kgents.synapse")
@@ -46,7 +47,7 @@ class RelayStats:
     batches: int = 0
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     completions: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=4_096))
-    circuit: CircuitState = CircuitState.CLOSED
+    circuit: BreakerState = BreakerState.CLOSED
     last_error: str | None = None
     generation: int | None = None
     """The index-state generation this relay last read: a reindex drops the old collection only once every live
@@ -148,10 +149,10 @@ class SynapseMetrics:
 
 
 def _worst_circuit(states: list[str]) -> str:
-    for state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
+    for state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
         if state.value in states:
             return state.value
-    return CircuitState.CLOSED.value
+    return BreakerState.CLOSED.value
 
 
 def purge_horizon(now: datetime) -> datetime:
@@ -159,9 +160,7 @@ def purge_horizon(now: datetime) -> datetime:
     return now - timedelta(seconds=HEARTBEAT_PURGE_S)
 
 
-async def collect_metrics(
-    queue: RelayQueue, local: RelayStats | None = None, *, purge: bool = True
-) -> SynapseMetrics:
+async def collect_metrics(queue: RelayQueue, local: RelayStats | None = None, *, purge: bool = True) -> SynapseMetrics:
     """Queue facts from the anchor, counters from its totals (every relay and in-process drain, ended ones too),
     relay facts from the live heartbeats (and `local`, the in-process relay). Long-expired heartbeats are
     purged on the way (unless `purge` is False: a health read never writes)."""

@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from kgents.anchor.handle import Anchor
 from kgents.synapse.buckets import BucketLedger
 from kgents.synapse.records import (
     ClaimedEvent,
@@ -77,6 +78,11 @@ class Claim(Protocol):
 class RelayQueue(Protocol):
     @property
     def backend(self) -> str: ...
+
+    @property
+    def anchor(self) -> Anchor:
+        """The opened anchor this queue is on."""
+        ...
 
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[Claim]:
         """Claim up to `limit` due rows. On normal exit the outcome commits (ClaimLostError if the claim was lost
@@ -175,3 +181,16 @@ class RelayQueue(Protocol):
 def lock_key(entry_id: uuid.UUID) -> int:
     """A signed 64-bit advisory-lock key for an entry (PostgreSQL's `pg_try_advisory_xact_lock(bigint)`)."""
     return int.from_bytes(entry_id.bytes[:8], "big", signed=True)
+
+
+def queue_on(anchor: Anchor) -> RelayQueue:
+    """The relay's queue on an opened anchor, sharing its connection or pool."""
+    from kgents.anchor.handle import PostgresAnchor
+
+    if isinstance(anchor, PostgresAnchor):
+        from kgents.synapse.queue_postgres import PostgresRelayQueue
+
+        return PostgresRelayQueue(anchor.pool, anchor.schema)
+    from kgents.synapse.queue_sqlite import SqliteRelayQueue
+
+    return SqliteRelayQueue(anchor)

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from datetime import datetime
 from typing import Any, TypeVar
 
+from kgents.anchor.handle import PostgresAnchor
 from kgents.synapse.buckets_postgres import PostgresBucketLedger
 from kgents.synapse.claim_postgres import PostgresClaim, current_rows, state_of
 from kgents.synapse.queue import NOTIFY_CHANNEL, lock_key
@@ -106,6 +107,10 @@ class PostgresRelayQueue:
         self.schema = schema
         self.listening = False
         self.listen_pid: int | None = None
+
+    @property
+    def anchor(self) -> PostgresAnchor:
+        return PostgresAnchor(self.pool, self.schema)
 
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[PostgresClaim]:
         return self._claimed(_CLAIM, limit)

@@ -93,6 +93,10 @@ class SqliteRelayQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    @property
+    def anchor(self) -> Database:
+        return self.db
+
     def claim(self, relay_id: str, limit: int, lease_s: float) -> AbstractAsyncContextManager[SqliteClaim]:
         now = utcnow()
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
 from kgents.resonance.lexical import query_terms, term_id, tokens
 from kgents.synapse.relevance import REQUEST_WORDS
@@ -38,12 +37,6 @@ class Reading:
 
     def to_dict(self) -> dict[str, Any]:
         return {} if self.span is None else {"time": {**self.span.to_dict(), "use": self.use}}
-
-
-def check_asked_at(asked_at: object) -> datetime | None:
-    if asked_at is not None and (not isinstance(asked_at, datetime) or asked_at.tzinfo is None):
-        raise ValidationError("asked_at must be a timezone-aware datetime")
-    return asked_at
 
 
 def read(query: str, asked_at: datetime, flt: EntryFilter) -> Reading:

@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from kgents.clock import utcnow
+from kgents.clock import check_asked_at, utcnow
 from kgents.errors import ValidationError
 from kgents.garden.filters import EntryFilter
-from kgents.garden.model import GardenEntry, check_persona, check_text
+from kgents.garden.model import check_persona, check_text
 from kgents.garden.records import Neighboured
 from kgents.garden.store import GardenStore
 from kgents.resonance.lexical import query_terms
@@ -42,8 +42,9 @@ from kgents.resonance.protocols import LexicalIndex, RankedHit, VectorIndex
 from kgents.synapse import relevance
 from kgents.synapse.apply import EmbedderResolver, embed
 from kgents.synapse.fusion import CONTEXT_SHARE, RecallMode, best_first, prefer, single, with_context
+from kgents.synapse.hit import RecallHit
 from kgents.synapse.queue import RelayQueue
-from kgents.synapse.reading import REQUEST_TERMS, Reading, check_asked_at, read
+from kgents.synapse.reading import REQUEST_TERMS, Reading, read
 from kgents.synapse.records import IndexState
 from kgents.synapse.relevance import Candidate
 from kgents.synapse.who import named, person_of
@@ -60,34 +61,6 @@ DENSE_MARGIN = 2
 """A dense recall asks the engine for `limit` candidates, or this many times `limit` when the truth's filter may
 refuse some of them (COMPOST, left out of the index's filter); then, only for a page cut short by refused or
 missing candidates, once more without COMPOST at least `POOL` deep."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecallHit:
-    """One recalled entry, hydrated from the truth, with the score that ranked it and each signal's rank (None
-    where that signal did not find it, or where the caller did not ask how the score came about)."""
-
-    entry: GardenEntry
-    score: float
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
-    why: Mapping[str, Any] | None = None
-    """What else says how the score came about (hybrid: meaning, words, known, relevance, person, in_time,
-    neighbour; and what the query was read as: its time, the people it names)."""
-
-    @property
-    def explain(self) -> dict[str, Any]:
-        """How the score came about (each signal's rank, the score, `why`), or {} where nobody asked."""
-        if self.dense_rank is None and self.lexical_rank is None and not self.why:
-            return {}
-        ranks = {"dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank}
-        return {**ranks, "fused": self.score, **(self.why or {})}
-
-    def to_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"score": round(self.score, 6), **self.entry.to_dict()}
-        if explain := self.explain:
-            found["explain"] = explain
-        return found
 
 
 def check_query(query: object, limit: object, min_score: object) -> str:

@@ -27,6 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kgents.breaker import Breaker, BreakerState
 from kgents.clock import utcnow
 from kgents.resonance.protocols import Embedder, VectorIndex
 from kgents.synapse.apply import (
@@ -37,7 +38,7 @@ from kgents.synapse.apply import (
     describe,
 )
 from kgents.synapse.metrics import RelayStats
-from kgents.synapse.policy import CircuitBreaker, backoff_delay, should_dead_letter
+from kgents.synapse.policy import backoff_delay, should_dead_letter
 from kgents.synapse.queue import Claim, ClaimLostError, RelayQueue
 from kgents.synapse.records import ClaimedEvent, EntryState, IndexState, Target
 from kgents.synapse.relay_beats import RelayBeats
@@ -105,7 +106,7 @@ class Relay:
         self.embedders = embedders
         self.config = config or RelayConfig()
         self.relay_id = relay_id or new_relay_id()
-        self.breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_reset_s)
+        self.breaker = Breaker(failure_threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_reset_s)
         self.stats = RelayStats()
         self.started_at = utcnow()
         self._wake = asyncio.Event()
@@ -158,10 +159,24 @@ class Relay:
         state: IndexState | None = None,
         written: Mapping[uuid.UUID, EntryState] | None = None,
     ) -> BatchOutcome:
-        outcome = BatchOutcome()
         if not self.breaker.allow(time.monotonic()):
             self.stats.circuit = self.breaker.state
-            return outcome
+            return BatchOutcome()
+        trial = self.breaker.state is BreakerState.HALF_OPEN
+        try:
+            return await self._batch(claiming, state, written)
+        finally:
+            if trial:  # no verdict (the index was not reached: nothing due, claim lost, …): the next caller tries
+                self.breaker.release()
+
+    async def _batch(
+        self,
+        claiming: Callable[[], AbstractAsyncContextManager[Claim]],
+        state: IndexState | None,
+        written: Mapping[uuid.UUID, EntryState] | None,
+    ) -> BatchOutcome:
+        """One batch through an open door: claim, settle, account (the breaker records the index's verdict)."""
+        outcome = BatchOutcome()
         state = state or await self.queue.read_state()
         if state is None:
             return outcome

@@ -133,7 +133,9 @@ class RelayBeats:
         snapshot = self.stats.snapshot()
         try:
             depth = await self.queue.queue_depth(QUEUE_DEPTH_CAP)
-            await append_sample(self.queue, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth}))
+            await append_sample(
+                self.queue.anchor, sample_from_coherency(report, "relay", {**snapshot, "queue_depth": depth})
+            )
         except Exception as exc:
             log.debug("synapse: could not append a drift sample: %s", describe(exc))
 

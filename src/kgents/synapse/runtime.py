@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kgents.breaker import BreakerState
 from kgents.config import Settings
-from kgents.garden import GardenStore, open_store
+from kgents.garden.store import GardenStore, open_store
 from kgents.resonance.embedders import DEFAULT_EMBEDDER
 from kgents.resonance.protocols import Embedder, GraphBuilder, IndexGraph, VectorIndex
 from kgents.synapse.adopt import AdoptReport, adopt
 from kgents.synapse.coherency import CoherencyReport, ReconcileReport, measure, reconcile
 from kgents.synapse.coherency_buckets import measure_changed, measure_full
 from kgents.synapse.metrics import QUEUE_DEPTH_CAP, SynapseMetrics, collect_metrics
-from kgents.synapse.policy import CircuitState
-from kgents.synapse.queue import RelayQueue
+from kgents.synapse.queue import RelayQueue, queue_on
 from kgents.synapse.rebuild import refill_rebuilt
 from kgents.synapse.recall import HybridRecall
 from kgents.synapse.records import IndexState
@@ -135,7 +135,7 @@ class Synapse:
                 done = await relay.drain(min(left, IN_PROCESS_BEAT_S))
                 completed += done
                 await relay.beats.beat()
-                if relay.breaker.state is not CircuitState.CLOSED:
+                if relay.breaker.state is not BreakerState.CLOSED:
                     break  # the index is down: stop here, the pending count says how far behind it is
                 if done == 0:  # nothing claimable now: stop, or wait for retries and leases to come due
                     if not until_empty or not await self.queue.queue_depth(1):
@@ -260,7 +260,7 @@ async def open_synapse(
     opened_index: Any = None
     try:
         opened_index = index or await _default_index(settings)
-        queue = store.relay_side()
+        queue = queue_on(store.anchor)
         embedders = embedders or EmbedderCache()
         configured = configured_embedder(settings)
         schema = settings.postgres_schema if settings.postgres_url else None

@@ -105,7 +105,7 @@ def _modified(query: str, clock: Clock, anchor: Anchor) -> TimeSpan:
 
 
 def _relative(c: Clock, unit: str, way: str, start: datetime, end: datetime, n: int = 1) -> Range:
-    """"the week before <date>", "two days after <date>" and their kin: `n` units before the anchor's start or
+    """ "the week before <date>", "two days after <date>" and their kin: `n` units before the anchor's start or
     after its end (a weekday: the nearest such day before or after it)."""
     if unit in WEEKDAYS:
         target = WEEKDAYS[unit]

@@ -164,7 +164,9 @@ def _decade(m: re.Match[str], c: Clock) -> tuple[datetime, datetime] | None:
     return c.year(century + int(m[2]) * 10, 10)
 
 
-@_rule(rf"\b(?:(?:in|during|of|from|for|throughout|since|before|after|until|till)\s+(?:the\s+year\s+)?|the\s+year\s+){_YEAR}\b")
+@_rule(
+    rf"\b(?:(?:in|during|of|from|for|throughout|since|before|after|until|till)\s+(?:the\s+year\s+)?|the\s+year\s+){_YEAR}\b"
+)
 def _year(m: re.Match[str], c: Clock) -> tuple[datetime, datetime] | None:
     return c.year(int(m[1]))
 
@@ -240,7 +242,9 @@ def _calendar(m: re.Match[str], c: Clock) -> tuple[datetime, datetime] | None:
     return (found[0], c.now) if earlier and step == 0 else found
 
 
-@_rule(rf"\b(?:(on|last|this|next|past)\s+)?{WEEKDAY}(?:(\s+(?:morning|afternoon|evening|night))|(?=\s*(?:[?.!,;]|$)))?")
+@_rule(
+    rf"\b(?:(on|last|this|next|past)\s+)?{WEEKDAY}(?:(\s+(?:morning|afternoon|evening|night))|(?=\s*(?:[?.!,;]|$)))?"
+)
 def _weekday(m: re.Match[str], c: Clock) -> tuple[datetime, datetime] | None:
     word = (m[1] or "").lower()
     if not word and m.lastindex == 2 and m.group(0) == m[2] and not _ends_clause(m):

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from kgents.config import Settings
 from kgents.errors import IndexLockedError
-from kgents.server.discovery import ServerInfo, find_server
+from kgents.home.discovery import ServerInfo, find_server
 
 T = TypeVar("T")
 
