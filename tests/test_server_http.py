@@ -180,7 +180,7 @@ def test_a_body_nested_100000_deep_is_invalid_not_an_internal_error(client: http
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client: httpx.Client) -> None:
-    from kgents.server.app import MAX_BODY_BYTES
+    from kgents.server.bodies import MAX_BODY_BYTES
 
     declared = client.post("/v1/personas/kent/memories", content=b" " * (MAX_BODY_BYTES + 1))
     assert declared.status_code == 413 and "over the limit" in declared.json()["error"]["message"]

@@ -21,8 +21,8 @@ from kgents import Memory
 from kgents.config import Settings
 from kgents.errors import ConfigError, PermissionDeniedError
 from kgents.garden.store import open_store
-from kgents.server.app import Backend, route_needs
 from kgents.server.auth import Need
+from kgents.server.routes import Backend, route_needs
 from kgents.server.tokens import Tokens, tokens_on
 from tests.helpers import PG_URL, kgents_env
 from tests.server_support import KGENTS, ServerProcess, cli, running_server

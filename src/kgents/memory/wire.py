@@ -33,6 +33,7 @@ from kgents.garden.filters import EntryFilter
 from kgents.garden.model import EntryType, GardenEntry, Lifecycle
 from kgents.garden.records import AuditRecord, Operation
 from kgents.memory.api import DEFAULT_TYPE, MemoryItem, RecallHit, SoulView
+from kgents.memory.shapes import Bool, Field, List, Number, ObjectOf, Shape, Str, Time, Unchecked, Uuid, read
 
 ERRORS: tuple[tuple[str, type[KgentsError], int], ...] = (
     # most specific first: the first class an error is an instance of names its code
@@ -104,83 +105,25 @@ def persona_status(status: Mapping[str, Any]) -> dict[str, Any]:
     return {**status, "index_graph": persona_graph(status.get("index_graph"))}
 
 
-def fields_of(body: object, allowed: frozenset[str], what: str) -> dict[str, Any]:
-    """A JSON object with only `allowed` keys (a typo is an error, never silently ignored)."""
-    if not isinstance(body, dict):
-        raise ValidationError(f"{what} must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationError(f"{what} has unknown field(s): {', '.join(unknown)}")
-    return body
-
-
-def as_int(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{what} must be a whole number in [{low}, {high}] (got {value!r:.40})")
-    return value
-
-
-def as_number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number (got {value!r:.40})")
-    return float(value)
-
-
-def as_str(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string (got {type(value).__name__})")
-    return value
-
-
-def as_time(value: object, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(as_str(value, what))
-    except ValueError:
-        raise ValidationError(f"{what} must be an ISO 8601 time (got {value!r:.40})") from None
-    if parsed.tzinfo is None:
-        raise ValidationError(f"{what} must carry a timezone (got {value!r:.40})")
-    return parsed
-
-
-def as_list(value: object, what: str) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ValidationError(f"{what} must be a list (got {type(value).__name__})")
-    return tuple(value)
-
-
-FILTER_FIELDS = frozenset(
+FILTERS = Shape(
+    "filters",
     {
-        "lifecycles",
-        "entry_types",
-        "tags",
-        "min_confidence",
-        "text",
-        "observed_after",
-        "observed_before",
-        "include_compost",
-    }
+        "lifecycles": Field(List(Unchecked(Str())), default=None, description="only these stages (SEED … COMPOST)"),
+        "entry_types": Field(List(Unchecked(Str())), default=None, description="only these entry types"),
+        "tags": Field(List(Unchecked(Str())), default=None, description="entries carrying every one of these"),
+        "min_confidence": Field(Number(), nullable=True, default=None, description="at least this confident"),
+        "text": Field(Unchecked(Str()), default=None, description="content contains this (any case)"),
+        "observed_after": Field(Time(), nullable=True, default=None),
+        "observed_before": Field(Time(), nullable=True, default=None),
+        "include_compost": Field(Unchecked(Bool()), default=False, description="also retired (COMPOST) entries"),
+    },
+    prefix="filters.",
 )
+FILTER_FIELDS = FILTERS.names
 
 
 def filter_from_dict(data: object) -> EntryFilter | None:
-    if data is None:
-        return None
-    body = fields_of(data, FILTER_FIELDS, "filters")
-    minimum = body.get("min_confidence")
-    return EntryFilter(
-        lifecycles=as_list(body.get("lifecycles"), "filters.lifecycles"),
-        entry_types=as_list(body.get("entry_types"), "filters.entry_types"),
-        tags=as_list(body.get("tags"), "filters.tags"),
-        min_confidence=None if minimum is None else as_number(minimum, "filters.min_confidence"),
-        text=body.get("text"),
-        observed_after=as_time(body.get("observed_after"), "filters.observed_after"),
-        observed_before=as_time(body.get("observed_before"), "filters.observed_before"),
-        include_compost=body.get("include_compost", False),
-    )
+    return None if data is None else EntryFilter(**read(FILTERS, data))
 
 
 def filter_to_dict(filters: EntryFilter | None) -> dict[str, Any] | None:
@@ -189,27 +132,29 @@ def filter_to_dict(filters: EntryFilter | None) -> dict[str, Any] | None:
     return {k: v for k, v in filters.to_dict().items() if v not in (None, [], False)}
 
 
-ITEM_FIELDS = frozenset({"content", "type", "tags", "confidence", "observed_at", "evidence", "affinities", "entry_id"})
+ITEM = Shape(
+    "the memory",
+    {
+        "content": Field(Str(), required=True, description="what to remember, in words"),
+        "type": Field(Str(), default=str(DEFAULT_TYPE), description=", ".join(EntryType)),
+        "tags": Field(List(Unchecked(Str())), default=None),
+        "confidence": Field(Number(), default=0.5, description="how sure, in [0, 1]"),
+        "observed_at": Field(Time(), nullable=True, default=None, description="when it was observed; default now"),
+        "evidence": Field(List(Unchecked(Str())), default=None),
+        "affinities": Field(
+            ObjectOf(None, "{what}: affinities must be a JSON object of axis → number"),
+            nullable=True,
+            default=None,
+            description="axis → number",
+        ),
+        "entry_id": Field(Uuid(), nullable=True, default=None, description="the new entry's id (default: a new one)"),
+    },
+)
+ITEM_FIELDS = ITEM.names
 
 
 def item_from_dict(data: object, what: str = "the memory") -> MemoryItem:
-    body = fields_of(data, ITEM_FIELDS, what)
-    if "content" not in body:
-        raise ValidationError(f"{what} has no content")
-    affinities = body.get("affinities")
-    if affinities is not None and not isinstance(affinities, dict):
-        raise ValidationError(f"{what}: affinities must be a JSON object of axis → number")
-    entry_id = body.get("entry_id")
-    return MemoryItem(
-        content=as_str(body["content"], "content"),
-        type=as_str(body.get("type", str(DEFAULT_TYPE)), "type"),
-        tags=as_list(body.get("tags"), "tags"),
-        confidence=as_number(body.get("confidence", 0.5), "confidence"),
-        observed_at=as_time(body.get("observed_at"), "observed_at"),
-        evidence=as_list(body.get("evidence"), "evidence"),
-        affinities=affinities,
-        entry_id=None if entry_id is None else parse_uuid(entry_id, "entry_id"),
-    )
+    return MemoryItem(**read(ITEM, data, what))
 
 
 def item_to_dict(item: MemoryItem) -> dict[str, Any]:
@@ -237,13 +182,6 @@ def jsonable(value: object) -> object:
     if isinstance(value, tuple | list | set | frozenset):
         return [jsonable(v) for v in value]
     return value
-
-
-def parse_uuid(value: object, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(as_str(value, what))
-    except ValueError:
-        raise ValidationError(f"{what} must be a UUID (got {value!r:.40})") from None
 
 
 # -- reading responses --------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Every request but `/livez` carries `Authorization: Bearer <token>`. The operator token (KGENTS_SERVER_TOKEN, or the
 home's `server.token`) is compared in constant time and may do everything; any other token must be an active
 persona token (`kgents.server.tokens`), which opens only its own persona, for reading and, unless it is read-only,
-writing. What each route needs is declared beside it in `kgents.server.app` as a `Need`; `authorize` is the one
+writing. What each route needs is declared beside it in `kgents.server.routes` as a `Need`; `authorize` is the one
 judge. The grant of the request in flight is in `current_grant` (MCP's tools read it to find their persona).
 """
 

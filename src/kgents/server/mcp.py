@@ -111,9 +111,12 @@ def closed(tool: Tool) -> Tool:
     return tool
 
 
-def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
-    """The MCP server of one persona's memory (its tools call `memory_for_persona()`'s MemoryAPI)."""
-    server = _Tools()
+Call = Callable[[Callable[[MemoryAPI], Awaitable[Any]]], Awaitable[Any]]
+"""Runs one tool's work on the persona's memory (`caller`)."""
+
+
+def caller(memory_for_persona: MemorySource) -> Call:
+    """What the tools run their work with: the persona's memory, and a kgents error as the tool's error."""
 
     async def memory() -> MemoryAPI:
         found = memory_for_persona()
@@ -125,6 +128,20 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
             return await work(await memory())
         except KgentsError as exc:
             raise ToolError(str(exc)) from None
+
+    return call
+
+
+def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
+    """The MCP server of one persona's memory (its tools call `memory_for_persona()`'s MemoryAPI)."""
+    server, call = _Tools(), caller(memory_for_persona)
+    for add in (remember_tool, recall_tool, browsing_tools, entry_tools, persona_tools):
+        add(server, call)
+    return MCPServer(name="kgents", version=__version__, instructions=INSTRUCTIONS, tools=server.tools)
+
+
+def remember_tool(server: _Tools, call: Call) -> None:
+    """`remember`: store one memory."""
 
     @server.tool(annotations=WRITES)
     async def remember(
@@ -149,6 +166,10 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
             )
         )
         return dict(entry.to_dict())
+
+
+def recall_tool(server: _Tools, call: Call) -> None:
+    """`recall`: memories that answer a query, best first."""
 
     @server.tool(annotations=READ_ONLY)
     async def recall(
@@ -185,6 +206,10 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         )
         return {"hits": [hit.to_dict() for hit in hits]}
 
+
+def browsing_tools(server: _Tools, call: Call) -> None:
+    """`get` one memory, `list` them filtered and ordered."""
+
     @server.tool(annotations=READ_ONLY)
     async def get(entry_id: EntryId) -> dict[str, Any]:
         """One memory, by id."""
@@ -214,6 +239,10 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         )
         return {"entries": [e.to_dict() for e in entries]}
 
+
+def entry_tools(server: _Tools, call: Call) -> None:
+    """`nurture`, `forget` and the `history` of one memory."""
+
     @server.tool(annotations=WRITES)
     async def nurture(
         entry_id: EntryId,
@@ -238,6 +267,10 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
         records = await call(lambda m: m.history(entry_id))
         return {"changes": [r.to_dict() for r in records]}
 
+
+def persona_tools(server: _Tools, call: Call) -> None:
+    """The persona's `soul_mode` and `status`."""
+
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True))
     async def soul_mode(
         mode: Annotated[
@@ -252,8 +285,6 @@ def build_mcp_server(memory_for_persona: MemorySource) -> MCPServer[Any]:
     async def status() -> dict[str, Any]:
         """How this memory is: entries, events waiting for the index, coherency, where the soul came from."""
         return wire.persona_status(await call(lambda m: m.status()))
-
-    return MCPServer(name="kgents", version=__version__, instructions=INSTRUCTIONS, tools=server.tools)
 
 
 class _Tools:
