@@ -16,10 +16,10 @@ from openapi_spec_validator import validate
 from kgents.config import Settings
 from kgents.errors import ValidationError
 from kgents.memory import shapes
-from kgents.server.routes import PERSONA, Backend, persona_routes, route_needs, server_routes
+from kgents.server.routes import PERSONA, ServedHomeAPI, persona_routes, route_needs, server_routes
 from tests.server_support import ServerProcess, running_server
 
-NO_BACKEND = cast(Backend, None)
+NO_HOME = cast(ServedHomeAPI, None)
 
 
 async def _unused(request: Any, body: dict[str, Any]) -> Any:
@@ -27,8 +27,8 @@ async def _unused(request: Any, body: dict[str, Any]) -> Any:
 
 
 BODIES = {  # (method, path): the route's shape, for every route that reads a body
-    **{(r.method, f"{PERSONA}{r.path}"): r.body for r in persona_routes(NO_BACKEND) if r.body is not None},
-    **{(r.method, r.path): r.body for r in server_routes(NO_BACKEND, _unused) if r.body is not None},
+    **{(r.method, f"{PERSONA}{r.path}"): r.body for r in persona_routes(NO_HOME) if r.body is not None},
+    **{(r.method, r.path): r.body for r in server_routes(NO_HOME, _unused) if r.body is not None},
 }
 
 
@@ -56,7 +56,7 @@ def test_the_served_document_validates_as_openapi_3_1(server: ServerProcess, doc
 
 @pytest.mark.slow
 def test_every_route_served_is_described_with_its_need(document: dict[str, Any]) -> None:
-    served = {(method.lower(), path): need.value for method, path, need in route_needs(NO_BACKEND)}
+    served = {(method.lower(), path): need.value for method, path, need in route_needs(NO_HOME)}
     described = {
         (method, path): op["x-kgents-need"]
         for path, ops in document["paths"].items()

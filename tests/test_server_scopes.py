@@ -22,7 +22,7 @@ from kgents.config import Settings
 from kgents.errors import ConfigError, PermissionDeniedError
 from kgents.garden.store import open_store
 from kgents.server.auth import Need
-from kgents.server.routes import Backend, route_needs
+from kgents.server.routes import ServedHomeAPI, route_needs
 from kgents.server.tokens import Tokens, tokens_on
 from tests.helpers import PG_URL, kgents_env
 from tests.server_support import KGENTS, ServerProcess, cli, running_server
@@ -50,7 +50,7 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 """A valid request body for every route that takes one (the others take none)."""
 
-ROUTES = sorted(route_needs(cast(Backend, None)), key=lambda r: r[1] == "/v1/admin/personas/{persona}")
+ROUTES = sorted(route_needs(cast(ServedHomeAPI, None)), key=lambda r: r[1] == "/v1/admin/personas/{persona}")
 """Every route the app serves, the persona's forgetting last (it removes what the others use)."""
 
 

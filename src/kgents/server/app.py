@@ -27,8 +27,8 @@ from kgents.server.bodies import DeclaredBodyLimit, error_response
 from kgents.server.routes import (
     LIVEZ,
     PERSONA,
-    Backend,
     RouteDef,
+    ServedHomeAPI,
     Work,
     open_endpoint,
     persona_endpoint,
@@ -38,28 +38,26 @@ from kgents.server.routes import (
 )
 
 
-def described(backend: Backend) -> dict[str, Any]:
+def described(home: ServedHomeAPI) -> dict[str, Any]:
     """The OpenAPI document of every route `build_app` serves."""
     unused: Any = None
     routes: list[tuple[str, RouteDef[Any]]] = [(LIVEZ.path, LIVEZ)]
-    routes += [(r.path, r) for r in server_routes(backend, unused)]
-    routes += openapi.persona_paths(persona_routes(backend))
+    routes += [(r.path, r) for r in server_routes(home, unused)]
+    routes += openapi.persona_paths(persona_routes(home))
     return openapi.document(routes)
 
 
-def api_routes(backend: Backend) -> list[BaseRoute]:
+def api_routes(home: ServedHomeAPI) -> list[BaseRoute]:
     """/livez, the server's routes and the persona routes, each behind its need."""
-    document = described(backend)
+    document = described(home)
 
     async def served_document(request: Request, body: dict[str, Any]) -> Response:
         return JSONResponse(document)
 
     docs: Work = served_document
     routes: list[BaseRoute] = [Route(LIVEZ.path, open_endpoint(LIVEZ), methods=[LIVEZ.method])]
-    routes += [Route(r.path, server_endpoint(r), methods=[r.method]) for r in server_routes(backend, docs)]
-    routes += [
-        Route(f"{PERSONA}{r.path}", persona_endpoint(backend, r), methods=[r.method]) for r in persona_routes(backend)
-    ]
+    routes += [Route(r.path, server_endpoint(r), methods=[r.method]) for r in server_routes(home, docs)]
+    routes += [Route(f"{PERSONA}{r.path}", persona_endpoint(home, r), methods=[r.method]) for r in persona_routes(home)]
     return routes
 
 
@@ -97,12 +95,12 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-def build_app(backend: Backend, token: str, *, mounts: Mapping[str, ASGIApp] | None = None) -> ASGIApp:
+def build_app(home: ServedHomeAPI, token: str, *, mounts: Mapping[str, ASGIApp] | None = None) -> ASGIApp:
     """The whole app: health, the memory API under /v1/personas/{persona}, operator routes under /v1/admin, its
     OpenAPI document at /openapi.json and `mounts` (MCP), all behind the bearer token (operator or persona) but
     /livez."""
     sub_apps = dict(mounts or {})
     handlers = {404: http_error, 405: http_error, Exception: internal_error}
-    routes = [*api_routes(backend), *mounted(sub_apps)]
+    routes = [*api_routes(home), *mounted(sub_apps)]
     app = Starlette(routes=routes, lifespan=lifespan_of(sub_apps), exception_handlers=handlers)
-    return BearerAuth(DeclaredBodyLimit(app), token, backend.persona_grant)
+    return BearerAuth(DeclaredBodyLimit(app), token, home.persona_grant)

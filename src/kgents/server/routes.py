@@ -30,7 +30,7 @@ from kgents.server.bodies import error_response, read_json
 from kgents.server.handlers import Handler
 
 
-class Backend(Protocol):
+class ServedHomeAPI(Protocol):
     """What the app serves: one memory per persona, and a readiness check of the stores under them."""
 
     async def memory(self, persona: str) -> MemoryAPI: ...
@@ -56,7 +56,7 @@ class Backend(Protocol):
         ...
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+RouteFn = Callable[[Request], Awaitable[Response]]
 Work = Callable[[Request, dict[str, Any]], Awaitable[Response]]
 """A server route's work: the request and its body as its shape read it ({} for a route without one)."""
 W = TypeVar("W")
@@ -109,14 +109,14 @@ async def body_of(request: Request, shape: Shape | None) -> dict[str, Any]:
     return {} if shape is None else read(shape, await read_json(request))
 
 
-def persona_endpoint(backend: Backend, route: RouteDef[Handler]) -> Endpoint:
+def persona_endpoint(home: ServedHomeAPI, route: RouteDef[Handler]) -> RouteFn:
     """A route over the path's persona's memory, allowed by its need, with errors mapped to their codes."""
 
     async def endpoint(request: Request) -> Response:
         try:
             persona = path_persona(request)
             authorize(grant_of(request.scope), route.need, persona)
-            memory = await backend.memory(persona)
+            memory = await home.memory(persona)
             return await route.work(memory, request, await body_of(request, route.body))
         except Exception as exc:
             return error_response(exc, writing=route.need is Need.WRITE)
@@ -124,7 +124,7 @@ def persona_endpoint(backend: Backend, route: RouteDef[Handler]) -> Endpoint:
     return endpoint
 
 
-def server_endpoint(route: RouteDef[Work]) -> Endpoint:
+def server_endpoint(route: RouteDef[Work]) -> RouteFn:
     """A route that is not one persona's (health, admin), allowed by its need, with errors mapped to their codes."""
 
     async def endpoint(request: Request) -> Response:
@@ -137,7 +137,7 @@ def server_endpoint(route: RouteDef[Work]) -> Endpoint:
     return endpoint
 
 
-def open_endpoint(route: RouteDef[Work]) -> Endpoint:
+def open_endpoint(route: RouteDef[Work]) -> RouteFn:
     """A route answered without a token (`kgents.server.auth.OPEN_PATHS`): no grant to judge, no body read."""
 
     async def endpoint(request: Request) -> Response:
@@ -167,20 +167,20 @@ PERSONA_ROUTES: tuple[RouteDef[Handler], ...] = (
 """Under /v1/personas/{persona}: the routes that need only the persona's memory."""
 
 
-def dream(backend: Backend) -> Handler:
+def dream(home: ServedHomeAPI) -> Handler:
     """POST /v1/personas/{persona}/dream: the persona's dream, run by the index's owner (`dry_run`)."""
 
     async def handler(memory: MemoryAPI, request: Request, body: dict[str, Any]) -> Response:
-        return JSONResponse(await backend.operator("dream", memory.persona, body))
+        return JSONResponse(await home.operator("dream", memory.persona, body))
 
     return handler
 
 
-def build_index(backend: Backend) -> Handler:
+def build_index(home: ServedHomeAPI) -> Handler:
     """POST /v1/personas/{persona}/index/build: wait up to `wait` s for the index's graph, first building if `now`."""
 
     async def handler(memory: MemoryAPI, request: Request, body: dict[str, Any]) -> Response:
-        built = await backend.operator("build", memory.persona, {"now": body["now"], "wait": body["wait"]})
+        built = await home.operator("build", memory.persona, {"now": body["now"], "wait": body["wait"]})
         if not grant_of(request.scope).operator:
             built = {"graph": wire.persona_graph(built["graph"])}
         return JSONResponse(built)
@@ -188,17 +188,17 @@ def build_index(backend: Backend) -> Handler:
     return handler
 
 
-def backend_persona_routes(backend: Backend) -> list[RouteDef[Handler]]:
+def backend_persona_routes(home: ServedHomeAPI) -> list[RouteDef[Handler]]:
     """The persona routes that need the backend itself (beside PERSONA_ROUTES)."""
     return [
-        RouteDef("/dream", "POST", Need.WRITE, dream(backend), "Dream now (the index's owner runs it)", h.DREAM),
-        RouteDef("/index/build", "POST", Need.WRITE, build_index(backend), "Wait for the index's graph", h.BUILD),
+        RouteDef("/dream", "POST", Need.WRITE, dream(home), "Dream now (the index's owner runs it)", h.DREAM),
+        RouteDef("/index/build", "POST", Need.WRITE, build_index(home), "Wait for the index's graph", h.BUILD),
     ]
 
 
-def persona_routes(backend: Backend) -> list[RouteDef[Handler]]:
+def persona_routes(home: ServedHomeAPI) -> list[RouteDef[Handler]]:
     """Every route under /v1/personas/{persona}, by its path below that."""
-    return [*PERSONA_ROUTES, *backend_persona_routes(backend)]
+    return [*PERSONA_ROUTES, *backend_persona_routes(home)]
 
 
 ADMIN_OPTIONS = Shape("the request body", {}, extra="ignored")
@@ -212,7 +212,7 @@ FULL = Param("full", {"type": "string", "enum": ["1", "true"]}, "measure in full
 PURGE = Param("purge_history", {"type": "string", "enum": ["true", "false"]}, "also remove the audit history")
 
 
-def operator(backend: Backend, action: str) -> Work:
+def operator(home: ServedHomeAPI, action: str) -> Work:
     """/v1/admin/synapse/{action}[?persona=P]: operator-wide synapse work; sample ids in the answer are P's."""
 
     async def work(request: Request, body: dict[str, Any]) -> Response:
@@ -221,12 +221,12 @@ def operator(backend: Backend, action: str) -> Work:
             options = {"full": True}
         persona = request.query_params.get(SAMPLE.name) or None
         sample = None if persona is None else checked_persona(persona)
-        return JSONResponse(await backend.operator(action, sample, options))
+        return JSONResponse(await home.operator(action, sample, options))
 
     return work
 
 
-def forget_persona(backend: Backend) -> Work:
+def forget_persona(home: ServedHomeAPI) -> Work:
     """DELETE /v1/admin/personas/{persona}[?purge_history=true]: the persona removed everywhere it lives."""
 
     async def work(request: Request, body: dict[str, Any]) -> Response:
@@ -234,18 +234,18 @@ def forget_persona(backend: Backend) -> Work:
         purge = request.query_params.get(PURGE.name, "false")
         if purge not in ("true", "false"):
             raise ValidationError("purge_history must be true or false")
-        report = await backend.forget(persona, purge_history=purge == "true")
+        report = await home.forget(persona, purge_history=purge == "true")
         return JSONResponse(report.to_dict())
 
     return work
 
 
-def probe_routes(backend: Backend) -> list[RouteDef[Work]]:
+def probe_routes(home: ServedHomeAPI) -> list[RouteDef[Work]]:
     """Readiness, who am I, health and metrics."""
 
     async def readyz(request: Request, body: dict[str, Any]) -> Response:
         try:
-            return JSONResponse({"status": "ready", **await backend.ready()})
+            return JSONResponse({"status": "ready", **await home.ready()})
         except Exception as exc:
             code, _ = wire.error_code(exc)
             return JSONResponse({"status": "unready", "code": code, "error": str(exc)}, status_code=503)
@@ -254,10 +254,10 @@ def probe_routes(backend: Backend) -> list[RouteDef[Work]]:
         return JSONResponse(grant_of(request.scope).to_dict())
 
     async def health(request: Request, body: dict[str, Any]) -> Response:
-        return JSONResponse((await backend.health()).to_dict())
+        return JSONResponse((await home.health()).to_dict())
 
     async def metrics(request: Request, body: dict[str, Any]) -> Response:
-        return Response(render_prometheus(await backend.health()), media_type=PROMETHEUS_CONTENT_TYPE)
+        return Response(render_prometheus(await home.health()), media_type=PROMETHEUS_CONTENT_TYPE)
 
     return [
         RouteDef("/readyz", "GET", Need.ANY, readyz, "Whether the stores answer"),
@@ -267,7 +267,7 @@ def probe_routes(backend: Backend) -> list[RouteDef[Work]]:
     ]
 
 
-def admin_routes(backend: Backend) -> list[RouteDef[Work]]:
+def admin_routes(home: ServedHomeAPI) -> list[RouteDef[Work]]:
     """Operator-wide routes under /v1/admin."""
     synapse = f"{ADMIN}/synapse"
     return [
@@ -275,18 +275,18 @@ def admin_routes(backend: Backend) -> list[RouteDef[Work]]:
             f"{synapse}/coherency",
             "GET",
             Need.OPERATOR,
-            operator(backend, "coherency"),
+            operator(home, "coherency"),
             "Index coherency",
             query=(SAMPLE, FULL),
         ),
         RouteDef(
-            f"{synapse}/index", "GET", Need.OPERATOR, operator(backend, "index"), "The index's state", query=(SAMPLE,)
+            f"{synapse}/index", "GET", Need.OPERATOR, operator(home, "index"), "The index's state", query=(SAMPLE,)
         ),
         RouteDef(
             f"{synapse}/reconcile",
             "POST",
             Need.OPERATOR,
-            operator(backend, "reconcile"),
+            operator(home, "reconcile"),
             "Repair the index from the anchor",
             ADMIN_OPTIONS,
             query=(SAMPLE,),
@@ -295,7 +295,7 @@ def admin_routes(backend: Backend) -> list[RouteDef[Work]]:
             f"{synapse}/reindex",
             "POST",
             Need.OPERATOR,
-            operator(backend, "reindex"),
+            operator(home, "reindex"),
             "Index again with an embedder",
             REINDEX,
             query=(SAMPLE,),
@@ -304,7 +304,7 @@ def admin_routes(backend: Backend) -> list[RouteDef[Work]]:
             f"{ADMIN}/personas/{{persona}}",
             "DELETE",
             Need.OPERATOR,
-            forget_persona(backend),
+            forget_persona(home),
             "Remove a persona everywhere",
             query=(PURGE,),
         ),
@@ -319,19 +319,19 @@ LIVEZ: RouteDef[Work] = RouteDef("/livez", "GET", Need.ANY, livez, "Whether the 
 """The one route answered without a token (`kgents.server.auth.OPEN_PATHS`)."""
 
 
-def server_routes(backend: Backend, document: Work) -> list[RouteDef[Work]]:
+def server_routes(home: ServedHomeAPI, document: Work) -> list[RouteDef[Work]]:
     """Every route that is not one persona's (`document`: the work of GET /openapi.json)."""
     described = RouteDef(OPENAPI_PATH, "GET", Need.ANY, document, "This API as an OpenAPI 3.1 document")
-    return [*probe_routes(backend), described, *admin_routes(backend)]
+    return [*probe_routes(home), described, *admin_routes(home)]
 
 
-def route_needs(backend: Backend) -> list[tuple[str, str, Need]]:
+def route_needs(home: ServedHomeAPI) -> list[tuple[str, str, Need]]:
     """(method, path, need) of every route `build_app` serves (with /mcp: any token; its tools judge), for the
     tests that walk them all."""
 
     async def unused(request: Request, body: dict[str, Any]) -> Response:
         raise NotImplementedError
 
-    found = [(r.method, r.path, r.need) for r in server_routes(backend, unused)]
-    found += [(r.method, f"{PERSONA}{r.path}", r.need) for r in persona_routes(backend)]
+    found = [(r.method, r.path, r.need) for r in server_routes(home, unused)]
+    found += [(r.method, f"{PERSONA}{r.path}", r.need) for r in persona_routes(home)]
     return [*found, ("POST", MCP_PATH, Need.ANY)]
