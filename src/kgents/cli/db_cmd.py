@@ -59,42 +59,47 @@ def info(
     """Where the anchor is, its schema version, this persona's entries and the outbox backlog (of every persona:
     the relay's queue is one for the whole anchor). Other personas are listed only with --all-personas."""
     settings = state(ctx).settings()
-
-    async def work() -> dict[str, Any]:
-        from kgents.disk import folder_bytes
-        from kgents.garden.store import open_store
-        from kgents.health.probes import anchor_bytes
-
-        store = await open_store(settings)
-        try:
-            personas = await store.personas()
-            everyone = sum(personas.values())
-            size = await anchor_bytes(queue_on(store.anchor))
-            index = None if settings.qdrant_url else folder_bytes(settings.home / "index")
-            data: dict[str, Any] = {
-                "home": str(settings.home),
-                "anchor": settings.describe_anchor(),
-                "backend": store.backend,
-                "schema_version": await store.schema_version(),
-                "persona": settings.persona,
-                "entries": personas.get(settings.persona, 0),
-                "outbox_pending": await store.outbox_depth(),
-                "home_warning": home_exposure(settings.home),
-                "anchor_bytes": size,
-                "anchor_bytes_per_entry": round(size / everyone) if everyone else None,
-                "index_bytes": index,
-                "index_bytes_per_entry": round(index / everyone) if everyone and index is not None else None,
-            }
-            if all_personas:
-                data["personas"] = personas
-            return data
-        finally:
-            await store.close()
-
-    data = run(work)
+    data = run(lambda: anchor_info(settings, all_personas=all_personas))
     if as_json:
         print_json(data)
         return
+    console.print(info_table(data, all_personas=all_personas))
+
+
+async def anchor_info(settings: Settings, *, all_personas: bool) -> dict[str, Any]:
+    """What `db info` shows, read from the anchor (and the index folder's size on the embedded default)."""
+    from kgents.disk import folder_bytes
+    from kgents.garden.store import open_store
+    from kgents.health.probes import anchor_bytes
+
+    store = await open_store(settings)
+    try:
+        personas = await store.personas()
+        everyone = sum(personas.values())
+        size = await anchor_bytes(queue_on(store.anchor))
+        index = None if settings.qdrant_url else folder_bytes(settings.home / "index")
+        data: dict[str, Any] = {
+            "home": str(settings.home),
+            "anchor": settings.describe_anchor(),
+            "backend": store.backend,
+            "schema_version": await store.schema_version(),
+            "persona": settings.persona,
+            "entries": personas.get(settings.persona, 0),
+            "outbox_pending": await store.outbox_depth(),
+            "home_warning": home_exposure(settings.home),
+            "anchor_bytes": size,
+            "anchor_bytes_per_entry": round(size / everyone) if everyone else None,
+            "index_bytes": index,
+            "index_bytes_per_entry": round(index / everyone) if everyone and index is not None else None,
+        }
+        if all_personas:
+            data["personas"] = personas
+        return data
+    finally:
+        await store.close()
+
+
+def info_table(data: dict[str, Any], *, all_personas: bool) -> Table:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -111,7 +116,7 @@ def info(
         personas = data["personas"]
         listed = ", ".join(f"{p} ({n:,})" for p, n in personas.items()) or "none yet"
         table.add_row("all personas", f"{listed} (operator view)")
-    console.print(table)
+    return table
 
 
 def bytes_line(data: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from kgents.synapse.queue import queue_on
 if TYPE_CHECKING:
     from kgents.memory.remote import RemoteMemory
     from kgents.synapse.metrics import SynapseMetrics
+    from kgents.synapse.relay import RelayConfig
     from kgents.synapse.runtime import Stack
 
 T = TypeVar("T")
@@ -310,31 +311,33 @@ def run_relay(
         console.print(f"synapse stopped after {processed:,} events", markup=False)
         return
 
-    async def work(s: Stack) -> int:
-        relay = s.relay(
-            RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
-        )
-        if once:
-            drained = await relay.drain(timeout_s=3600)
-            await relay.beats.report()
-            return drained
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, relay.stop)
-        console.print(
-            f"synapse {relay.relay_id} relaying {s.settings.describe_anchor()} → {s.state.active.collection}",
-            markup=False,
-        )
-        await relay.run()
-        return relay.stats.processed
+    config = RelayConfig(batch_size=batch_size, lease_s=lease, poll_interval_s=poll, idle_poll_s=min(poll, 0.1))
 
     async def there(memory: RemoteMemory) -> int:
         console.print(f"the kgents server at {memory.server.url} relays for this home", markup=False)
         return 0
 
-    processed = with_stack(ctx, work, remote=there)
+    processed = with_stack(ctx, lambda s: relay_here(s, config, once=once), remote=there)
     console.print(f"synapse stopped after {processed:,} events", markup=False)
+
+
+async def relay_here(stack: Stack, config: RelayConfig, *, once: bool) -> int:
+    """Relay in this process: what is due (`once`), or until SIGTERM / Ctrl-C; the events processed."""
+    relay = stack.relay(config)
+    if once:
+        drained = await relay.drain(timeout_s=3600)
+        await relay.beats.report()
+        return drained
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, relay.stop)
+    console.print(
+        f"synapse {relay.relay_id} relaying {stack.settings.describe_anchor()} → {stack.state.active.collection}",
+        markup=False,
+    )
+    await relay.run()
+    return relay.stats.processed
 
 
 @app.command()
