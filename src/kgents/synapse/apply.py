@@ -188,7 +188,21 @@ async def apply_to_target(
         await fence()
         await _call("delete", index.delete(target.collection, plan.deletes), target.collection)
         result.deleted = len(plan.deletes)
-    for entry_id, payload in plan.payloads:
+    await _set_payloads(index, target, plan.payloads, result, fence)
+    if plan.embeds:
+        await _embed_and_upsert(index, embedder, target, plan.embeds, result, fence)
+    return result
+
+
+async def _set_payloads(
+    index: VectorIndex,
+    target: Target,
+    payloads: Sequence[tuple[uuid.UUID, PointPayload]],
+    result: ApplyResult,
+    fence: Fence,
+) -> None:
+    """Rewrite the payload of points whose content (so vector) still holds; a failure is that entry's alone."""
+    for entry_id, payload in payloads:
         await fence()
         try:
             written = await _call(
@@ -201,20 +215,29 @@ async def apply_to_target(
             continue
         if written:
             result.payload_only += 1
-    if plan.embeds:
-        entries = [entry for entry, _ in plan.embeds]
-        try:
-            vectors = await _embed(embedder, entries, result)
-        except Exception as exc:
-            result.failed[entries[0].id] = ("embed", describe(exc))
-            vectors = []
-        points = [
-            IndexPoint(plan.embeds[i][0].id, vector, plan.embeds[i][1], document_terms(plan.embeds[i][0].content))  # type: ignore[arg-type]
-            for i, vector in vectors
-        ]
-        result.embedded = len(points)
-        await _upsert(index, target, points, result, fence)
-    return result
+
+
+async def _embed_and_upsert(
+    index: VectorIndex,
+    embedder: Embedder,
+    target: Target,
+    embeds: Sequence[tuple[EntryState, PointPayload]],
+    result: ApplyResult,
+    fence: Fence,
+) -> None:
+    """Embed the entries whose content changed (or is new) and upsert their points."""
+    entries = [entry for entry, _ in embeds]
+    try:
+        vectors = await _embed(embedder, entries, result)
+    except Exception as exc:
+        result.failed[entries[0].id] = ("embed", describe(exc))
+        vectors = []
+    points = [
+        IndexPoint(embeds[i][0].id, vector, embeds[i][1], document_terms(embeds[i][0].content))  # type: ignore[arg-type]
+        for i, vector in vectors
+    ]
+    result.embedded = len(points)
+    await _upsert(index, target, points, result, fence)
 
 
 async def _upsert(
