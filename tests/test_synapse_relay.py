@@ -292,11 +292,12 @@ async def test_metrics_and_heartbeat(env: Env) -> None:
     for i in range(5):
         await g.plant(f"metric entry {i}", "VALUE")
     await coherent(env)
+    # the anchor's totals count the batch when it settles; its latency arrives with the relay's next heartbeat
     metrics = await wait_until(
         lambda: collect_metrics(env.queue),
-        lambda m: m.relays_alive == 1 and m.processed >= 5,
+        lambda m: m.relays_alive == 1 and m.processed >= 5 and m.latency_p50_ms is not None,
         timeout=30,
-        what="a live relay in the metrics",
+        what="a live relay in the metrics, with the batch's latency",
     )
     data = metrics.to_dict()
     assert data["queue_depth"] == 0 and data["oldest_pending_age_s"] is None
