@@ -298,12 +298,16 @@ async def test_export_pages_by_key_so_deletions_skip_nothing(
     assert keys == sorted(keys), "oldest observed first"
 
 
-async def test_a_large_memory_exports_whole(memory: AsyncMemory) -> None:
-    items = [MemoryItem(f"fact {i} about the garden", tags=["bulk"]) for i in range(10_050)]
+async def test_a_large_memory_exports_whole(memory: AsyncMemory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More entries than a page holds, read page by page (a page of 100 here; bench/proportional.py exports at the
+    real page size): every entry once. 10,050 entries at the real size hung in teardown in 3 of 6 full runs on 2
+    busy cores (issue 19's closing note): kept small here until that is understood."""
+    monkeypatch.setattr(portable, "_PAGE", 100)
+    items = [MemoryItem(f"fact {i} about the garden", tags=["bulk"]) for i in range(250)]
     await memory.remember_many(items)
     bundle = await read_bundle(memory.garden.store, snapshots_of(memory), "kent")
-    assert len(bundle.entries) == len({e.id for e in bundle.entries}) == 10_050, "two pages, every entry once"
-    assert len(parse_bundle(bundle_lines(bundle)).entries) == 10_050
+    assert len(bundle.entries) == len({e.id for e in bundle.entries}) == 250, "three pages, every entry once"
+    assert len(parse_bundle(bundle_lines(bundle)).entries) == 250
 
 
 async def test_an_entry_planted_again_under_its_id_meanwhile_is_exported_once(
