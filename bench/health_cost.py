@@ -151,7 +151,7 @@ async def report_bytes(served: ServedHome, settings: Settings, entries: int) -> 
     queue: Any = served.stack.queue
     if queue.backend == "sqlite":
         await queue.db.run(lambda: queue.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
-    anchor = await anchor_bytes(queue)
+    anchor = await anchor_bytes(queue.anchor)
     cast = queue.backend == "postgres"
     payload, audits = await fetchrow(queue, INSERTED_PG if cast else INSERTED)
     update = float((await fetchrow(queue, UPDATED_PG if cast else UPDATED))[0] or 0.0)

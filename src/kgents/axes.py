@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from kgents.errors import ValidationError
+from kgents.errors import ValidationError, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +34,4 @@ AXES: Mapping[str, Axis] = MappingProxyType({a.name: a for a in DEFAULT_AXES})
 def unknown_axis(name: object, known: Iterable[str] = AXES) -> ValidationError:
     """The one error for an axis that is not one of `known` (the soul's axes; by default the standard ones), used
     by `soul eigen` and by a garden entry's eigenvector affinities."""
-    return ValidationError(f"unknown eigenvector axis {_show(name)}; known axes: {', '.join(known)}")
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return ValidationError(f"unknown eigenvector axis {shown(name)}; known axes: {', '.join(known)}")

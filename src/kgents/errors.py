@@ -80,3 +80,9 @@ class IndexLockedError(BackendUnavailableError):
         super().__init__(message)
         self.owner = owner
         """Who owns it, e.g. `pid 42 on host (since …)`, when known."""
+
+
+def shown(value: object) -> str:
+    """A bad value as an error message quotes it: its repr, cut at 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

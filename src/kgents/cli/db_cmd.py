@@ -10,7 +10,6 @@ from rich.table import Table
 from kgents.cli.context import console, print_json, run, state
 from kgents.config import Settings
 from kgents.home import home_exposure
-from kgents.synapse.queue import queue_on
 
 app = typer.Typer(help="The anchor database: migrate it, see what it holds.", no_args_is_help=True)
 
@@ -76,7 +75,7 @@ async def anchor_info(settings: Settings, *, all_personas: bool) -> dict[str, An
     try:
         personas = await store.personas()
         everyone = sum(personas.values())
-        size = await anchor_bytes(queue_on(store.anchor))
+        size = await anchor_bytes(store.anchor)
         index = None if settings.qdrant_url else folder_bytes(settings.home / "index")
         data: dict[str, Any] = {
             "home": str(settings.home),

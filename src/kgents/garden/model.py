@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from kgents.axes import AXES, unknown_axis
 from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
-from kgents.errors import ValidationError
+from kgents.errors import ValidationError, shown
 
 MAX_CONTENT_CHARS = 10_000
 """Longest content accepted; a garden entry is a remembered pattern, not a document."""
@@ -63,17 +63,12 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
             if str(member.value).lower() == wanted:
                 return member
     choices = ", ".join(m.value for m in enum)
-    raise ValidationError(f"{what} must be one of {choices} (got {_show(value)})")
+    raise ValidationError(f"{what} must be one of {choices} (got {shown(value)})")
 
 
 def check_enums(enum: type[E], values: object, what: str) -> tuple[E, ...]:
     """A list of `enum` members (case-insensitive names); one bare string is an error, not a list of letters."""
     return tuple(parse_enum(enum, v, what) for v in as_tuple(values, what))
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -100,7 +95,7 @@ def check_text(text: str, what: str, *, line_breaks: bool = True) -> str:
 def as_tuple(values: object, what: str) -> tuple[Any, ...]:
     """A list-like argument as a tuple; a single string (which would iterate as letters) is an error."""
     if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Iterable):
-        raise ValidationError(f"{what} must be a list (got {_show(values)})")
+        raise ValidationError(f"{what} must be a list (got {shown(values)})")
     return tuple(values)
 
 
@@ -116,7 +111,7 @@ def check_content(content: object) -> str:
 
 def check_confidence(value: object, what: str = "confidence") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number in [0, 1] (got {_show(value)})")
+        raise ValidationError(f"{what} must be a number in [0, 1] (got {shown(value)})")
     number = float(value)
     if math.isnan(number):
         raise ValidationError(f"{what} must be a number in [0, 1] (got NaN)")
@@ -130,14 +125,14 @@ def check_tags(tags: object) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for tag in as_tuple(tags, "tags"):
         if not isinstance(tag, str):
-            raise ValidationError(f"each tag must be text (got {_show(tag)})")
+            raise ValidationError(f"each tag must be text (got {shown(tag)})")
         clean = check_text(tag, "a tag", line_breaks=False).strip()
         if not clean:
             raise ValidationError("a tag must not be empty")
         if len(clean) > MAX_TAG_CHARS:
             raise ValidationError(f"tag {clean[:20]!r}... is {len(clean)} characters; the limit is {MAX_TAG_CHARS}")
         if any(ch.isspace() for ch in clean) or "," in clean:
-            raise ValidationError(f"tag {_show(clean)} must not contain spaces or commas")
+            raise ValidationError(f"tag {shown(clean)} must not contain spaces or commas")
         seen.setdefault(clean, None)
     if len(seen) > MAX_TAGS:
         raise ValidationError(f"{len(seen)} tags given; the limit is {MAX_TAGS}")
@@ -148,7 +143,7 @@ def check_evidence(evidence: object) -> tuple[str, ...]:
     items: list[str] = []
     for item in as_tuple(evidence, "evidence"):
         if not isinstance(item, str) or not item.strip():
-            raise ValidationError(f"each evidence item must be non-empty text (got {_show(item)})")
+            raise ValidationError(f"each evidence item must be non-empty text (got {shown(item)})")
         if len(item) > MAX_EVIDENCE_CHARS:
             raise ValidationError(f"an evidence item is {len(item):,} characters; the limit is {MAX_EVIDENCE_CHARS:,}")
         items.append(check_text(item, "evidence"))
@@ -166,7 +161,7 @@ def check_affinities(affinities: Mapping[Any, Any]) -> dict[str, float]:
     for name, value in affinities.items():
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_AFFINITY_NAME_CHARS:
             raise ValidationError(
-                f"an eigenvector axis name must be 1-{MAX_AFFINITY_NAME_CHARS} characters (got {_show(name)})"
+                f"an eigenvector axis name must be 1-{MAX_AFFINITY_NAME_CHARS} characters (got {shown(name)})"
             )
         check_text(name, "an eigenvector axis name", line_breaks=False)
         if name.strip() not in AXES:
@@ -179,14 +174,14 @@ def check_persona(persona: object) -> str:
     if not isinstance(persona, str) or not PERSONA_RE.fullmatch(persona):
         raise ValidationError(
             "persona must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
-            f" (got {_show(persona)})"
+            f" (got {shown(persona)})"
         )
     return persona
 
 
 def _check_time(value: object, what: str) -> datetime:
     if not isinstance(value, datetime):
-        raise ValidationError(f"{what} must be a datetime (got {_show(value)})")
+        raise ValidationError(f"{what} must be a datetime (got {shown(value)})")
     if value.tzinfo is None:
         raise ValidationError(f"{what} must be timezone-aware")
     return value.astimezone(UTC)
@@ -222,7 +217,7 @@ class GardenEntry:
             try:
                 set_(self, "id", uuid.UUID(str(self.id)))
             except ValueError:
-                raise ValidationError(f"id must be a UUID (got {_show(self.id)})") from None
+                raise ValidationError(f"id must be a UUID (got {shown(self.id)})") from None
         planted = _check_time(self.planted_at, "planted_at")
         set_(self, "planted_at", planted)
         nurtured = planted if self.last_nurtured is None else _check_time(self.last_nurtured, "last_nurtured")
@@ -233,7 +228,7 @@ class GardenEntry:
         set_(self, "evidence", check_evidence(self.evidence))
         set_(self, "tags", check_tags(self.tags))
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
-            raise ValidationError(f"version must be a positive integer (got {_show(self.version)})")
+            raise ValidationError(f"version must be a positive integer (got {shown(self.version)})")
 
     @classmethod
     def stored(cls, **fields: Any) -> GardenEntry:
@@ -314,4 +309,4 @@ def _parse_time(value: object) -> datetime:
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValidationError(f"expected a timestamp (got {_show(value)})")
+    raise ValidationError(f"expected a timestamp (got {shown(value)})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from kgents.anchor.handle import Anchor, PostgresAnchor
 from kgents.clock import utcnow
 from kgents.config import Settings, redact_url
 from kgents.health.levels import Thresholds, durability_verdict, reflex_verdict, synapse_verdict
@@ -88,7 +89,7 @@ async def _anchor_figures(store: GardenStore) -> dict[str, Any]:
             timings.append(elapsed_ms(began))
         figures["commit_ms"] = round(min(timings), 3)
         figures["read_only"] = anchor.read_only
-    figures["database_bytes"] = await anchor_bytes(queue_on(store.anchor))
+    figures["database_bytes"] = await anchor_bytes(store.anchor)
     figures["pending_events"] = await queue_on(store.anchor).queue_depth(QUEUE_DEPTH_CAP)
     return figures
 
@@ -99,11 +100,11 @@ _PG_BYTES = (
 )
 
 
-async def anchor_bytes(queue: Any) -> int:
+async def anchor_bytes(anchor: Anchor) -> int:
     """The anchor's size: the SQLite file and its WAL, or the schema's tables with their indexes and TOAST."""
-    if queue.backend == "postgres":
-        return int(await queue.pool.fetchval(_PG_BYTES))
-    path = queue.db.path
+    if isinstance(anchor, PostgresAnchor):
+        return int(await anchor.pool.fetchval(_PG_BYTES))
+    path = anchor.path
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 

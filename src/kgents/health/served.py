@@ -81,7 +81,7 @@ async def served_durability(stack: Stack, settings: Settings, t: Thresholds, met
         await db.run(lambda: db.conn.execute("SELECT 1").fetchone())
         figures["read_only"] = db.read_only
     figures["connect_ms"] = round(elapsed_ms(began), 3)
-    figures["database_bytes"] = await anchor_bytes(queue)
+    figures["database_bytes"] = await anchor_bytes(queue.anchor)
     beats = [r.stats.get("beat_commit_ms") for r in metrics.relays if r.alive]
     commits = [float(b) for b in beats if b is not None]
     figures["commit_ms"] = min(commits) if commits else None

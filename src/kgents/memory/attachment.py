@@ -12,14 +12,11 @@ from typing import Protocol
 
 from kgents.config import Settings
 from kgents.errors import ConfigError
+from kgents.home.owner import Progress
 from kgents.memory.api import MemoryAPI
 
 GROUP = "kgents.attach"
 """The entry point group naming the home attachment (one entry, `home`)."""
-
-
-class Progress(Protocol):
-    def __call__(self, line: str, /) -> None: ...
 
 
 class Attachment(Protocol):

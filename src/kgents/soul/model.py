@@ -20,7 +20,7 @@ from typing import Any
 from kgents.axes import DEFAULT_AXES, unknown_axis
 from kgents.clock import utcnow
 from kgents.config import PERSONA_RE
-from kgents.errors import ValidationError
+from kgents.errors import ValidationError, shown
 
 SCHEMA_VERSION = 1
 MAX_JSON_BYTES = 64 * 1024
@@ -62,7 +62,7 @@ def parse_mode(value: object) -> DialogueMode:
         except ValueError:
             pass
     choices = ", ".join(m.value for m in DialogueMode)
-    raise ValidationError(f"mode must be one of {choices} (got {_show(value)})")
+    raise ValidationError(f"mode must be one of {choices} (got {shown(value)})")
 
 
 def check_soul_id(soul_id: object) -> str:
@@ -70,7 +70,7 @@ def check_soul_id(soul_id: object) -> str:
         raise ValidationError(
             "soul id must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a letter"
             " or digit"
-            f" (got {_show(soul_id)})"
+            f" (got {shown(soul_id)})"
         )
     return soul_id
 
@@ -78,7 +78,7 @@ def check_soul_id(soul_id: object) -> str:
 def check_unit(value: object, what: str) -> float:
     """A number in [0, 1] (NaN and infinities rejected), or a ValidationError naming `what`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number in [0, 1] (got {_show(value)})")
+        raise ValidationError(f"{what} must be a number in [0, 1] (got {shown(value)})")
     number = float(value)
     if math.isnan(number) or not 0.0 <= number <= 1.0:
         raise ValidationError(f"{what} must be in [0, 1] (got {number:g})")
@@ -89,7 +89,7 @@ def check_delta(value: object, what: str) -> float:
     """A change of a unit value: a finite number (NaN and infinities rejected), or a ValidationError naming
     `what`; the result is clamped to [0, 1] by its user."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number (got {_show(value)})")
+        raise ValidationError(f"{what} must be a number (got {shown(value)})")
     number = float(value)
     if not math.isfinite(number):
         raise ValidationError(f"{what} must be a finite number (got {number:g})")
@@ -138,30 +138,30 @@ class SoulState:
     def __post_init__(self) -> None:
         check_soul_id(self.soul_id)
         if not isinstance(self.persona, str) or not PERSONA_RE.match(self.persona):
-            raise ValidationError(f"persona is not a valid persona name (got {_show(self.persona)})")
+            raise ValidationError(f"persona is not a valid persona name (got {shown(self.persona)})")
         object.__setattr__(self, "mode", parse_mode(self.mode))
         if not isinstance(self.eigenvectors, Mapping):
             raise ValidationError("eigenvectors must be a mapping of axis name to value and confidence")
         axes: dict[str, Eigenvector] = {}
         for name, vector in self.eigenvectors.items():
             if not isinstance(name, str) or not name.isidentifier() or len(name) > 64:
-                raise ValidationError(f"eigenvector axis name {_show(name)} is not a plain identifier")
+                raise ValidationError(f"eigenvector axis name {shown(name)} is not a plain identifier")
             if not isinstance(vector, Eigenvector):
-                raise ValidationError(f"eigenvector {name!r} must be an Eigenvector (got {_show(vector)})")
+                raise ValidationError(f"eigenvector {name!r} must be an Eigenvector (got {shown(vector)})")
             axes[name] = vector.checked(name)
         object.__setattr__(self, "eigenvectors", MappingProxyType(axes))
         for name in ("interactions", "tokens", "revision"):
             count = getattr(self, name)
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNTER:
-                raise ValidationError(f"{name} must be a whole number >= 0 (got {_show(count)})")
+                raise ValidationError(f"{name} must be a whole number >= 0 (got {shown(count)})")
         if not isinstance(self.session_id, str) or not 1 <= len(self.session_id) <= 64:
-            raise ValidationError(f"session_id must be 1-64 characters (got {_show(self.session_id)})")
+            raise ValidationError(f"session_id must be 1-64 characters (got {shown(self.session_id)})")
         for name in ("created_at", "updated_at", "last_interaction"):
             when = getattr(self, name)
             if when is None and name == "last_interaction":
                 continue
             if not isinstance(when, datetime) or when.tzinfo is None:
-                raise ValidationError(f"{name} must be a timezone-aware datetime (got {_show(when)})")
+                raise ValidationError(f"{name} must be a timezone-aware datetime (got {shown(when)})")
         if self.schema_version != SCHEMA_VERSION:
             raise SoulDataError(
                 f"soul schema version {self.schema_version} is not {SCHEMA_VERSION}; "
@@ -203,7 +203,7 @@ class SoulState:
 
     def with_interaction(self, tokens: int = 0, when: datetime | None = None) -> SoulState:
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-            raise ValidationError(f"tokens must be a whole number >= 0 (got {_show(tokens)})")
+            raise ValidationError(f"tokens must be a whole number >= 0 (got {shown(tokens)})")
         return replace(
             self,
             interactions=self.interactions + 1,
@@ -306,16 +306,11 @@ def _iso(when: datetime | None) -> str | None:
 
 def _parse_time(value: object, what: str) -> datetime:
     if not isinstance(value, str):
-        raise ValidationError(f"{what} must be an ISO-8601 time (got {_show(value)})")
+        raise ValidationError(f"{what} must be an ISO-8601 time (got {shown(value)})")
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError(f"{what} is not an ISO-8601 time (got {_show(value)})") from None
+        raise ValidationError(f"{what} is not an ISO-8601 time (got {shown(value)})") from None
     if when.tzinfo is None:
-        raise ValidationError(f"{what} has no time zone (got {_show(value)})")
+        raise ValidationError(f"{what} has no time zone (got {shown(value)})")
     return when
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
