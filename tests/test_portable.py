@@ -300,8 +300,8 @@ async def test_export_pages_by_key_so_deletions_skip_nothing(
 
 async def test_a_large_memory_exports_whole(memory: AsyncMemory, monkeypatch: pytest.MonkeyPatch) -> None:
     """More entries than a page holds, read page by page (a page of 100 here; bench/proportional.py exports at the
-    real page size): every entry once. 10,050 entries at the real size hung in teardown in 3 of 6 full runs on 2
-    busy cores (issue 19's closing note): kept small here until that is understood."""
+    real page size): every entry once. 10,050 entries at the real size hung in teardown in 2 of 5 full runs and
+    once beside another file on a loaded machine (issue 19's closing note): kept small until that is understood."""
     monkeypatch.setattr(portable, "_PAGE", 100)
     items = [MemoryItem(f"fact {i} about the garden", tags=["bulk"]) for i in range(250)]
     await memory.remember_many(items)
