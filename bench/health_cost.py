@@ -158,9 +158,9 @@ async def report_bytes(served: ServedHome, settings: Settings, entries: int) -> 
     index = folder_bytes(settings.home / "index")
     print(f"{'anchor bytes per entry':<40} {anchor / entries:9.0f}   ({anchor:,} bytes, {audits:,} audit rows)")
     print(f"{'index bytes per entry':<40} {index / entries:9.0f}   ({index:,} bytes)")
-    print(f"{'outbox payload no longer stored':<40} {payload or 0:9.0f}   bytes per pending event")
+    print(f"{'outbox payload no longer stored':<40} {payload or 0:9.0f}   bytes per pending event (est.)")
     full = 2 * (payload or 0)
-    print(f"{'audit of a nurture, as a diff':<40} {update:9.0f}   bytes (both full rows: ~{full:.0f})")
+    print(f"{'audit of a nurture, as a diff':<40} {update:9.0f}   bytes (two full rows, est.: ~{full:.0f})")
 
 
 async def fetchrow(queue: Any, sql: str) -> tuple[Any, ...]:

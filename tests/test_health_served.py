@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-import kgents.garden.store
 from kgents.config import Settings
+from kgents.garden.postgres_store import PostgresGardenStore
+from kgents.garden.sqlite_store import SqliteGardenStore
 from kgents.health.model import Level
 from kgents.health.prometheus import render_prometheus
 from kgents.server.served_home import ServedHome
@@ -71,7 +72,8 @@ async def test_a_scrape_scans_nothing_in_full_and_writes_nothing(
     counted = Counted(monkeypatch)
     counted.wrap(served.stack.index, "versions")
     counted.wrap(served.stack.queue, "versions")
-    counted.wrap(kgents.garden.store, "open_store")
+    counted.wrap(SqliteGardenStore, "open")  # every way to a new store ends in one of these
+    counted.wrap(PostgresGardenStore, "open")
     before = await written(served)
     health = await served.health()
     text = render_prometheus(await served.health()).decode()

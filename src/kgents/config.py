@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 from kgents.errors import ConfigError
 
 HOME_DIR = ".kgents"
+"""The default KGENTS_HOME: `~/.kgents`, one place per user whatever the working directory."""
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 """A PostgreSQL schema name kgents accepts: a lower-case identifier that never needs escaping inside quotes."""
-"""The default KGENTS_HOME: `~/.kgents`, one place per user whatever the working directory."""
 DEFAULT_PERSONA = "default"
 DEFAULT_SCHEMA = "kgents"
 

@@ -59,7 +59,7 @@ async def measure_resonance(
     began = time.perf_counter()
     await stack.index.search(state.active.collection, vector, settings.persona, EntryFilter(), limit=1)
     search_ms = (time.perf_counter() - began) * 1000.0
-    points = await stack.index.count(state.active.collection)
+    points = int(data["index_points"])  # counted by the measurement above
     if record:
         await append_sample(stack.store.anchor, sample_from_coherency(data, record, (await stack.metrics()).to_dict()))
     counts = {k: int(data[k]) for k in ("matched", "stale", "missing", "orphaned")}

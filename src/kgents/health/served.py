@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from kgents.anchor.handle import PostgresAnchor
 from kgents.clock import utcnow
 from kgents.config import Settings
 from kgents.health.levels import Thresholds, durability_verdict, resonance_verdict
@@ -69,19 +70,17 @@ async def served_resonance(stack: Stack, settings: Settings, t: Thresholds) -> P
 async def served_durability(stack: Stack, settings: Settings, t: Thresholds, metrics: SynapseMetrics) -> PartHealth:
     from kgents.synapse.metrics import QUEUE_DEPTH_CAP
 
-    queue: Any = stack.queue
+    anchor = stack.queue.anchor
     began = time.perf_counter()
     figures: dict[str, Any] = {"pool_size": None, "pool_max": None, "pool_available": None, "read_only": False}
-    if queue.backend == "postgres":
-        pool = queue.pool
-        await pool.fetchval("SELECT 1")
-        figures |= pool_figures(pool)
-    else:
-        db = queue.db
-        await db.run(lambda: db.conn.execute("SELECT 1").fetchone())
-        figures["read_only"] = db.read_only
+    if isinstance(anchor, PostgresAnchor):
+        await anchor.pool.fetchval("SELECT 1")
+        figures |= pool_figures(anchor.pool)
+    else:  # on the read connection: a health read never queues behind the server's writes
+        await anchor.read(lambda c: c.execute("SELECT 1").fetchone())
+        figures["read_only"] = anchor.read_only
     figures["connect_ms"] = round(elapsed_ms(began), 3)
-    figures["database_bytes"] = await anchor_bytes(queue.anchor)
+    figures["database_bytes"] = await anchor_bytes(anchor)
     beats = [r.stats.get("beat_commit_ms") for r in metrics.relays if r.alive]
     commits = [float(b) for b in beats if b is not None]
     figures["commit_ms"] = min(commits) if commits else None

@@ -121,7 +121,7 @@ class Memory:
             with contextlib.suppress(Exception):
                 self.close()
 
-    # -- the face, call for call: each method of `MemoryAPI` but `close`, derived by `_face` ---------------------
+    # -- the face, call for call: each method of `MemoryAPI` but `close`, derived by `_sync_method` ------------
     remember = _sync_method(MemoryAPI.remember)
     remember_many = _sync_method(MemoryAPI.remember_many)
     recall = _sync_method(MemoryAPI.recall)

@@ -119,7 +119,6 @@ FILTERS = Shape(
     },
     prefix="filters.",
 )
-FILTER_FIELDS = FILTERS.names
 
 
 def filter_from_dict(data: object) -> EntryFilter | None:
@@ -150,7 +149,6 @@ ITEM = Shape(
         "entry_id": Field(Uuid(), nullable=True, default=None, description="the new entry's id (default: a new one)"),
     },
 )
-ITEM_FIELDS = ITEM.names
 
 
 def item_from_dict(data: object, what: str = "the memory") -> MemoryItem:
